@@ -1,0 +1,85 @@
+# moeprobe build. Sources are globbed per room so that a new module or test is one new file.
+#   make            release build of bin/moeprobe and the test programs
+#   make debug      the same with ASan/UBSan into build-debug/ and bin-debug/
+#   make test       build, then run every test; ends with "N passed, N failed"
+#   make bench      benchmarks (installs its own Python baseline into .bench-venv)
+#   make fuzz       libFuzzer harnesses over every outside-input parser
+#   make deps       install the Debian packages moeprobe needs (apt-get)
+
+BUILD ?= build
+BIN   ?= bin
+MODE  ?= release
+
+PKGS    := hdf5 openblas yaml-0.1 jansson libpcre2-8 libutf8proc ompi-c
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CC      ?= gcc
+WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation
+CSTD    := -std=c11 -D_GNU_SOURCE
+ifeq ($(MODE),debug)
+OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDOPT   := -fsanitize=address,undefined
+else
+OPT     := -O2 -g -march=x86-64-v2 -mavx2 -mfma -mf16c
+LDOPT   :=
+endif
+GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+VERSION    := 0.1.0
+CFLAGS  += $(CSTD) $(WARN) $(OPT) -I. $(PKG_CFLAGS) -DMOEPROBE_VERSION=\"$(VERSION)\" -DMOEPROBE_GIT=\"$(GIT_COMMIT)\"
+LDLIBS  += $(PKG_LIBS) -lm -lpthread
+LDFLAGS += $(LDOPT)
+
+LIB_SRC  := $(wildcard pipeline/*.c) $(wildcard stages/*.c) $(wildcard jobs/*.c)
+CLI_SRC  := $(wildcard cli/*.c)
+TEST_SRC := $(wildcard tests/unit/test_*.c)
+TEST_SUPPORT := $(filter-out $(TEST_SRC),$(wildcard tests/unit/*.c))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+SUP_OBJ  := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BIN)/tests/%)
+LIBA     := $(BUILD)/libmoeprobe.a
+
+.PHONY: all debug test test-debug bench fuzz deps clean distclean
+all: $(BIN)/moeprobe $(TEST_BIN)
+
+debug:
+	$(MAKE) MODE=debug BUILD=build-debug BIN=bin-debug all
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBA): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN)/moeprobe: $(CLI_OBJ) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBA) $(LDLIBS)
+
+$(BIN)/tests/%: $(BUILD)/tests/unit/%.o $(SUP_OBJ) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(SUP_OBJ) $(LIBA) $(LDLIBS)
+
+# The test runner builds first; it runs every tests/unit binary and tests/cli script.
+test: all
+	@tests/run.sh $(BIN)
+
+test-debug: debug
+	@tests/run.sh bin-debug
+
+bench: all
+	@bench/run.sh $(BIN)
+
+fuzz:
+	@tests/fuzz/run.sh
+
+deps:
+	@scripts/install-deps.sh
+
+clean:
+	rm -rf build build-debug bin bin-debug
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SUP_OBJ:.o=.d) $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d)

@@ -1,0 +1,11 @@
+/* cmd_make_model.c — PLACEHOLDER until its issue lands: refuses to run. */
+#include <stdio.h>
+
+#include "cli/commands.h"
+
+int cmd_make_model(int argc, char **argv)
+{
+    (void)argc;
+    fprintf(stderr, "moeprobe %s: not built yet\n", argv[0]);
+    return 1;
+}

@@ -1,0 +1,11 @@
+/* cmd_status.c — PLACEHOLDER until its issue lands: refuses to run. */
+#include <stdio.h>
+
+#include "cli/commands.h"
+
+int cmd_status(int argc, char **argv)
+{
+    (void)argc;
+    fprintf(stderr, "moeprobe %s: not built yet\n", argv[0]);
+    return 1;
+}

@@ -1,0 +1,54 @@
+/* main.c — bin/moeprobe: dispatches to the subcommand named by argv[1]. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+
+typedef struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command COMMANDS[] = {
+    {"tokenize", cmd_tokenize, "token ids of texts, exactly as Hugging Face tokenizers"},
+    {"inspect", cmd_inspect, "architecture, shapes, parameters and bytes of a checkpoint"},
+    {"make-model", cmd_make_model, "write a random-weight checkpoint of a config's real shape"},
+    {"trace", cmd_trace, "run prompts through a model, write hooked activations (HDF5)"},
+    {"run", cmd_run, "the batch pipeline: capture, analyses, archive and report"},
+    {"plan", cmd_plan, "print the units a sweep config expands to"},
+    {"status", cmd_status, "done / running / failed units of an output folder"},
+    {"report", cmd_report, "render the paper's tables and figures from archives"},
+    {"config", cmd_config, "list every config key with its default (--explain)"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "moeprobe %s (%s) — how Mixture-of-Experts models store and route knowledge\n\n",
+            MOEPROBE_VERSION, MOEPROBE_GIT);
+    fprintf(f, "usage: moeprobe COMMAND [options]   (moeprobe COMMAND --help for details)\n\n");
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        fprintf(f, "  %-11s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("moeprobe %s (%s)\n", MOEPROBE_VERSION, MOEPROBE_GIT);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
+        if (!strcmp(argv[1], COMMANDS[i].name))
+            return COMMANDS[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "moeprobe: unknown command '%s' (expected one of: tokenize, inspect, "
+                    "make-model, trace, run, plan, status, report, config)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages moeprobe builds and runs with. Idempotent: apt-get runs only when
+# something is missing, so the README's commands can call it every time.
+set -euo pipefail
+PKGS=(build-essential pkg-config git
+      openmpi-bin libopenmpi-dev
+      libhdf5-dev hdf5-tools
+      libopenblas-dev
+      libyaml-dev libjansson-dev libpcre2-dev libutf8proc-dev
+      gnuplot-nox python3)
+[ "${MOEPROBE_DEPS_EXTRA:-}" ] && read -r -a extra <<<"$MOEPROBE_DEPS_EXTRA" && PKGS+=("${extra[@]}")
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runs every test program: the C unit/golden tests in BIN/tests/ and the shell tests in
+# tests/cli/*.sh. Each prints one line per check, "PASS name" or "FAIL name: why"; a program
+# that exits non-zero without a FAIL line (a crash, a sanitizer report) counts as one failure.
+# Ends with the line "N passed, N failed". TEST_FILTER=regex runs a subset.
+set -u
+BIN=${1:-bin}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export MOEPROBE_BIN="$ROOT/$BIN/moeprobe"
+export MOEPROBE_ROOT="$ROOT"
+export MOEPROBE_SHARED=${MOEPROBE_SHARED:-$(cd "$ROOT/../shared" 2>/dev/null && pwd)}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/moeprobe-tests.XXXXXX")
+export MOEPROBE_TEST_TMP="$TMP"
+trap 'rm -rf "$TMP"' EXIT
+pass=0; fail=0
+run_one() {  # name, command...
+  local name=$1; shift
+  local log="$TMP/$(echo "$name" | tr '/ ' '__').log"
+  local t0=$(date +%s.%N)
+  "$@" >"$log" 2>&1
+  local rc=$?
+  local t1=$(date +%s.%N)
+  local p f
+  p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    f=1; echo "FAIL $name: exited with status $rc without a FAIL line" >>"$log"
+  fi
+  if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+    f=1; echo "FAIL $name: printed no check at all" >>"$log"
+  fi
+  pass=$((pass + p)); fail=$((fail + f))
+  printf '%-40s %4d passed %3d failed  %6.1fs\n' "$name" "$p" "$f" "$(awk "BEGIN{print $t1 - $t0}")"
+  if [ "$f" -ne 0 ]; then grep -E '^(FAIL|WORST)' "$log" | head -20 | sed 's/^/    /'; tail -n 15 "$log" | sed 's/^/    | /'; fi
+  grep -E '^(WORST|INFO) ' "$log" | sed 's/^/    /' || true
+}
+for t in "$BIN"/tests/test_*; do
+  [ -x "$t" ] || continue
+  n=unit/$(basename "$t")
+  [[ -n "${TEST_FILTER:-}" && ! "$n" =~ ${TEST_FILTER} ]] && continue
+  run_one "$n" "$t"
+done
+for t in tests/cli/*.sh; do
+  [ -f "$t" ] || continue
+  n=cli/$(basename "$t" .sh)
+  [[ -n "${TEST_FILTER:-}" && ! "$n" =~ ${TEST_FILTER} ]] && continue
+  run_one "$n" bash "$t"
+done
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
