@@ -27,7 +27,7 @@ endif
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 VERSION    := 0.1.0
 CFLAGS  += $(CSTD) $(WARN) $(OPT) -I. $(PKG_CFLAGS) -DMOEPROBE_VERSION=\"$(VERSION)\" -DMOEPROBE_GIT=\"$(GIT_COMMIT)\"
-LDLIBS  += $(PKG_LIBS) -lm -lpthread
+LDLIBS  += $(PKG_LIBS) -lhdf5_hl -lm -lpthread
 LDFLAGS += $(LDOPT)
 
 LIB_SRC  := $(wildcard pipeline/*.c) $(wildcard stages/*.c) $(wildcard jobs/*.c)

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Creates .bench-venv with the baselines moeprobe is measured against (Hugging Face tokenizers,
+# transformers, torch CPU). Prints the venv's python path. Only benchmarks use it.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+V="$ROOT/.bench-venv"
+if [ ! -x "$V/bin/python" ]; then
+  python3 -m venv "$V" >&2
+fi
+want=("$@")
+[ ${#want[@]} -eq 0 ] && want=(tokenizers)
+missing=()
+for p in "${want[@]}"; do
+  "$V/bin/python" -c "import ${p//-/_}" 2>/dev/null || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  "$V/bin/pip" install -q "${missing[@]}" >&2
+fi
+echo "$V/bin/python"
