@@ -1,0 +1,283 @@
+/* moe.c — the FFN block of one layer: the dense SwiGLU MLP, or the MoE block (router, top-k,
+ * experts through the expert-parallel exchange, shared expert), with its interventions.
+ *
+ *   SwiGLU:  act [n,I] = silu(x Wg^T) * (x Wu^T);  y [n,H] = act Wd^T
+ *   router:  logits [T,E] = h Wr^T;  p = softmax(logits) (float32, over all experts)
+ *   top-k:   slots 0..k-1 = experts by descending p (ties: lower id first)
+ *   weights: w_j = p_j, or p_j / sum_{selected} p (Mixtral, norm_topk_prob)
+ *   out[t] = sum over selected experts in ascending id of w_j E_j(h[t])
+ *            (+ sigmoid(h[t] . Wsg) S(h[t]) for the qwen2moe shared expert) */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/forward_internal.h"
+#include "pipeline/ops.h"
+
+/* act[n,I] and y[n,H] of one SwiGLU MLP; act may be NULL when the caller doesn't keep it. */
+static int swiglu(const mp_mlp *mlp, const float *x, int64_t n, float *y, float *act_keep)
+{
+    const int64_t I = mlp->gate_proj.shape[0];
+    float *g = malloc((size_t)((n > 0 ? n : 1) * I) * sizeof *g);
+    float *u = malloc((size_t)((n > 0 ? n : 1) * I) * sizeof *u);
+    if (!g || !u) {
+        free(g);
+        free(u);
+        return -1;
+    }
+    ops_linear(g, x, n, &mlp->gate_proj, &mlp->gate_bias);
+    ops_linear(u, x, n, &mlp->up_proj, &mlp->up_bias);
+    for (int64_t i = 0; i < n * I; i++) g[i] = ops_silu(g[i]) * u[i];
+    if (act_keep) memcpy(act_keep, g, (size_t)(n * I) * sizeof *g);
+    ops_linear(y, g, n, &mlp->down_proj, &mlp->down_bias);
+    free(g);
+    free(u);
+    return 0;
+}
+
+/* ---- the expert computation, run by the rank that owns the expert ---------------------- */
+
+typedef struct expert_job {
+    fwd_ctx *f;
+    int layer;
+    int failed;
+} expert_job;
+
+static void run_expert(void *ctx, int e, int64_t n, const float *x, const int64_t *meta, float *y)
+{
+    expert_job *job = ctx;
+    fwd_ctx *f = job->f;
+    const mp_mlp *ex = &f->m->layers[job->layer].experts[e];
+    const int64_t I = ex->gate_proj.shape[0];
+    int want = hook_wants_layer(f->hooks, HP_EXPERT_ACT, job->layer);
+    float *act = want ? malloc((size_t)(n * I) * sizeof *act) : NULL;
+    if ((want && !act) || swiglu(ex, x, n, y, act) != 0) {
+        job->failed = 1;
+        memset(y, 0, (size_t)n * f->m->cfg.hidden_size * sizeof *y);
+        free(act);
+        return;
+    }
+    for (int64_t i = 0; want && i < n; i++) {
+        const int64_t *mt = meta + i * EP_META;
+        int is_last = (int)(mt[2] >> 16);
+        if (!hook_wants(f->hooks, HP_EXPERT_ACT, job->layer, is_last)) continue;
+        hook_record r = {.point = HP_EXPERT_ACT, .layer = job->layer, .seq = -1,
+                         .sample = mt[0], .pos = (int)mt[1], .is_last = is_last,
+                         .slot = (int)(mt[2] & 0xffff), .expert = e, .is_int = 0, .n = I,
+                         .data = act + i * I};
+        f->hooks->sink(f->hooks->sink_ctx, &r);
+    }
+    free(act);
+}
+
+/* ---- routing ------------------------------------------------------------------------------ */
+
+static int is_blocked(const intervention *iv, int l, int e)
+{
+    for (int i = 0; i < iv->n_block; i++)
+        if (iv->block[i].layer == l && iv->block[i].index == e) return 1;
+    return 0;
+}
+
+/* Selects the slots of one token from its probabilities p[E]: idx[k] (-1 = empty slot) and
+ * weights w[k], applying top-k override, keep-rank, forcing and zero-output blocking. */
+static void route_token(const fwd_ctx *f, int l, int64_t t, const float *p, int *idx, float *w)
+{
+    const mcfg *c = &f->m->cfg;
+    const intervention *iv = f->iv;
+    const int E = c->num_experts, k = c->num_experts_per_tok;
+    int taken[1024];
+    memset(taken, 0, sizeof(int) * (size_t)(E < 1024 ? E : 1024));
+    /* top-k by descending probability; ties go to the lower expert id (strict >) */
+    for (int j = 0; j < k; j++) {
+        int best = -1;
+        for (int e = 0; e < E; e++)
+            if (!taken[e] && (best < 0 || p[e] > p[best])) best = e;
+        idx[j] = best;
+        taken[best] = 1;
+    }
+    /* forcing: the forced expert replaces the k-th member when it is not selected */
+    if (iv->force_layer == l) {
+        int present = 0;
+        for (int j = 0; j < k; j++) present |= idx[j] == iv->force_expert;
+        if (!present) idx[k - 1] = iv->force_expert;
+    }
+    /* top-k override and keep-rank drop slots */
+    for (int j = 0; j < k; j++) {
+        if (iv->topk >= 0 && j >= iv->topk) idx[j] = -1;
+        if (iv->keep_rank > 0 && j != iv->keep_rank - 1) idx[j] = -1;
+    }
+    double sum = 0.0;
+    for (int j = 0; j < k; j++)
+        if (idx[j] >= 0) sum += p[idx[j]];
+    for (int j = 0; j < k; j++) {
+        if (idx[j] < 0) {
+            w[j] = 0.0f;
+            continue;
+        }
+        w[j] = c->norm_topk_prob ? (float)(p[idx[j]] / sum) : p[idx[j]];
+        if (iv->force_layer == l && idx[j] == iv->force_expert && iv->force_weight)
+            w[j] = iv->force_weight[t];
+        if (iv->block_mode == BLOCK_ZERO_OUTPUT && is_blocked(iv, l, idx[j])) w[j] = 0.0f;
+    }
+}
+
+static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *err)
+{
+    const mcfg *c = &f->m->cfg;
+    const mp_layer *ly = &f->m->layers[l];
+    const intervention *iv = f->iv;
+    const int64_t T = f->T, H = c->hidden_size, E = c->num_experts, k = c->num_experts_per_tok;
+    int rc = -1;
+    float *logits = NULL, *p = NULL, *w = NULL, *xr = NULL, *yr = NULL, *eo = NULL;
+    int *idx = NULL, *row_expert = NULL;
+    int64_t *row_of = NULL, *meta = NULL, nrows = 0;
+    expert_job job = {f, l, 0};
+    double t0 = fwd_now();
+
+    logits = malloc((size_t)((T > 0 ? T : 1) * E) * sizeof *logits);
+    p = malloc((size_t)(E > 0 ? E : 1) * sizeof *p);
+    w = malloc((size_t)((T > 0 ? T : 1) * k) * sizeof *w);
+    idx = malloc((size_t)((T > 0 ? T : 1) * k) * sizeof *idx);
+    row_of = malloc((size_t)((T > 0 ? T : 1) * k) * sizeof *row_of); /* [T,k] -> row or -1 */
+    if (!logits || !p || !w || !idx || !row_of) goto oom;
+
+    /* router: logits [T,E], blocking in logit mode before the softmax */
+    ops_linear(logits, h, T, &ly->router, NULL);
+    if (iv->block_mode == BLOCK_ROUTER_LOGIT)
+        for (int i = 0; i < iv->n_block; i++)
+            if (iv->block[i].layer == l)
+                for (int64_t t = 0; t < T; t++) logits[t * E + iv->block[i].index] = -INFINITY;
+    for (int64_t t = 0; t < T; t++) {
+        int last = fwd_row_is_last(f, t);
+        if (hook_wants(f->hooks, HP_ROUTER_LOGITS, l, last))
+            fwd_emit(f, HP_ROUTER_LOGITS, l, t, logits + t * E, E, 0);
+        memcpy(p, logits + t * E, (size_t)E * sizeof *p);
+        ops_softmax(p, E);
+        route_token(f, l, t, p, idx + t * k, w + t * k);
+        if (hook_wants(f->hooks, HP_TOPK_IDX, l, last))
+            fwd_emit(f, HP_TOPK_IDX, l, t, idx + t * k, k, 1);
+        if (hook_wants(f->hooks, HP_TOPK_WEIGHT, l, last))
+            fwd_emit(f, HP_TOPK_WEIGHT, l, t, w + t * k, k, 0);
+        for (int64_t j = 0; j < k; j++) {
+            int e = idx[t * k + j];
+            row_of[t * k + j] = (e >= 0 && w[t * k + j] != 0.0f) ? nrows++ : -1;
+        }
+    }
+    f->timing.moe_route_s += fwd_now() - t0;
+
+    /* one row per (token, active slot), with its expert and metadata */
+    xr = malloc((size_t)((nrows > 0 ? nrows : 1) * H) * sizeof *xr);
+    yr = malloc((size_t)((nrows > 0 ? nrows : 1) * H) * sizeof *yr);
+    row_expert = malloc((size_t)(nrows > 0 ? nrows : 1) * sizeof *row_expert);
+    meta = malloc((size_t)((nrows > 0 ? nrows : 1) * EP_META) * sizeof *meta);
+    if (!xr || !yr || !row_expert || !meta) goto oom;
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t j = 0; j < k; j++) {
+            int64_t r = row_of[t * k + j];
+            if (r < 0) continue;
+            memcpy(xr + r * H, h + t * H, (size_t)H * sizeof *xr);
+            row_expert[r] = idx[t * k + j];
+            meta[r * EP_META + 0] = f->sample[f->seq_of[t]];
+            meta[r * EP_META + 1] = f->pos_of[t];
+            meta[r * EP_META + 2] = j | ((int64_t)fwd_row_is_last(f, t) << 16);
+        }
+    t0 = fwd_now();
+    if (ep_exchange(f->ep, H, nrows, xr, row_expert, meta, run_expert, &job, yr, err) != 0)
+        goto done;
+    f->timing.experts_s += fwd_now() - t0;
+    if (job.failed) {
+        err_set(err, "layer %d: out of memory computing experts", l);
+        goto done;
+    }
+
+    /* combine: ascending expert id, as HF's loop over expert_hit */
+    eo = calloc((size_t)(k * H), sizeof *eo);
+    if (!eo) goto oom;
+    for (int64_t t = 0; t < T; t++) {
+        float *o = out + t * H;
+        memset(o, 0, (size_t)H * sizeof *o);
+        int order[256];
+        int64_t n_act = 0;
+        for (int64_t j = 0; j < k; j++)
+            if (row_of[t * k + j] >= 0) order[n_act++] = (int)j;
+        for (int64_t a = 1; a < n_act; a++) /* insertion sort of slots by expert id */
+            for (int64_t b2 = a; b2 > 0 && idx[t * k + order[b2 - 1]] > idx[t * k + order[b2]]; b2--) {
+                int tmp = order[b2];
+                order[b2] = order[b2 - 1];
+                order[b2 - 1] = tmp;
+            }
+        for (int64_t a = 0; a < n_act; a++) {
+            int j = order[a];
+            const float *y = yr + row_of[t * k + j] * H;
+            float wj = w[t * k + j];
+            for (int64_t i = 0; i < H; i++) o[i] += wj * y[i];
+        }
+        if (hook_wants(f->hooks, HP_EXPERT_OUT, l, fwd_row_is_last(f, t))) {
+            for (int64_t j = 0; j < k; j++) {
+                int64_t r = row_of[t * k + j];
+                if (r >= 0) memcpy(eo + j * H, yr + r * H, (size_t)H * sizeof *eo);
+                else memset(eo + j * H, 0, (size_t)H * sizeof *eo);
+            }
+            fwd_emit(f, HP_EXPERT_OUT, l, t, eo, k * H, 0);
+        }
+    }
+
+    /* qwen2moe shared expert: out += sigmoid(h Wsg^T) * S(h) */
+    if (ly->shared_expert.gate_proj.data && !iv->no_shared && T > 0) {
+        const int64_t Is = ly->shared_expert.gate_proj.shape[0];
+        int want_act = hook_wants_layer(f->hooks, HP_SHARED_ACT, l);
+        float *so = malloc((size_t)(T * H) * sizeof *so);
+        float *sg = malloc((size_t)T * sizeof *sg);
+        float *sa = want_act ? malloc((size_t)(T * Is) * sizeof *sa) : NULL;
+        if (!so || !sg || (want_act && !sa) || swiglu(&ly->shared_expert, h, T, so, sa) != 0) {
+            free(so); free(sg); free(sa);
+            goto oom;
+        }
+        ops_linear(sg, h, T, &ly->shared_expert_gate, NULL);
+        for (int64_t t = 0; t < T; t++) {
+            int last = fwd_row_is_last(f, t);
+            float g = 1.0f / (1.0f + expf(-sg[t]));
+            if (hook_wants(f->hooks, HP_SHARED_OUT, l, last))
+                fwd_emit(f, HP_SHARED_OUT, l, t, so + t * H, H, 0);
+            if (hook_wants(f->hooks, HP_SHARED_GATE, l, last)) fwd_emit(f, HP_SHARED_GATE, l, t, &g, 1, 0);
+            if (want_act && hook_wants(f->hooks, HP_SHARED_ACT, l, last))
+                fwd_emit(f, HP_SHARED_ACT, l, t, sa + t * Is, Is, 0);
+            for (int64_t i = 0; i < H; i++) out[t * H + i] += g * so[t * H + i];
+        }
+        free(so); free(sg); free(sa);
+    }
+    rc = 0;
+    goto done;
+oom:
+    err_set(err, "layer %d: out of memory in the MoE block (%lld tokens)", l, (long long)T);
+done:
+    free(logits); free(p); free(w); free(idx); free(row_of);
+    free(xr); free(yr); free(row_expert); free(meta); free(eo);
+    return rc;
+}
+
+static int dense_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *err)
+{
+    const mp_mlp *mlp = &f->m->layers[l].mlp;
+    const int64_t T = f->T, I = mlp->gate_proj.shape[0];
+    int want = hook_wants_layer(f->hooks, HP_MLP_ACT, l);
+    float *act = want ? malloc((size_t)((T > 0 ? T : 1) * I) * sizeof *act) : NULL;
+    double t0 = fwd_now();
+    if ((want && !act) || swiglu(mlp, h, T, out, act) != 0) {
+        free(act);
+        return err_set(err, "layer %d: out of memory in the MLP (%lld tokens)", l, (long long)T);
+    }
+    for (int64_t t = 0; want && t < T; t++)
+        if (hook_wants(f->hooks, HP_MLP_ACT, l, fwd_row_is_last(f, t)))
+            fwd_emit(f, HP_MLP_ACT, l, t, act + t * I, I, 0);
+    free(act);
+    f->timing.dense_mlp_s += fwd_now() - t0;
+    return 0;
+}
+
+int ffn_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *err)
+{
+    if (f->m->layers[l].is_moe) return moe_forward(f, l, h, out, err);
+    return dense_forward(f, l, h, out, err);
+}

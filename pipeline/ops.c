@@ -1,0 +1,179 @@
+/* ops.c — see ops.h. The weight-block conversion is the only place BF16/F16 become float32. */
+#include "pipeline/ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/dtype.h"
+
+/* Floats converted per block: large enough for sgemm to run at speed, small enough to stay in
+ * L2/L3 while it runs. */
+#define OPS_BLOCK_FLOATS (256 * 1024)
+
+static __thread float *scratch = NULL;
+static __thread size_t scratch_cap = 0;
+
+static float *scratch_get(size_t n)
+{
+    if (n > scratch_cap) {
+        free(scratch);
+        scratch = malloc(n * sizeof(float));
+        scratch_cap = scratch ? n : 0;
+        if (!scratch) abort(); /* out of memory: nothing sensible to continue with */
+    }
+    return scratch;
+}
+
+static const char *elem_ptr(const mp_tensor *W, int64_t flat_index)
+{
+    return (const char *)W->data + (size_t)flat_index * dtype_size(W->dtype);
+}
+
+void ops_row_f32(float *dst, const mp_tensor *W, int64_t r)
+{
+    int64_t K = W->shape[W->ndim - 1];
+    dtype_to_f32(W->dtype, elem_ptr(W, r * K), dst, (size_t)K);
+}
+
+void ops_flat_f32(float *dst, const mp_tensor *W, int64_t i0, int64_t n)
+{
+    dtype_to_f32(W->dtype, elem_ptr(W, i0), dst, (size_t)n);
+}
+
+/* Shared core: y[T, n_out] (row stride ldy) (+)= x[T,K] (row stride ldx) times rows
+ * [r0, r0+n_out) of W, columns [c0, c0+K). */
+static void linear_core(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T,
+                        const mp_tensor *W, int64_t r0, int64_t n_out, int64_t c0, int64_t K,
+                        float beta)
+{
+    int64_t Kfull = W->shape[W->ndim - 1];
+    if (T <= 0 || n_out <= 0) return;
+    if (W->dtype == MP_F32 && ((uintptr_t)W->data & 3u) == 0) {
+        const float *w = (const float *)W->data + r0 * Kfull + c0;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)n_out, (int)K, 1.0f, x,
+                    (int)ldx, w, (int)Kfull, beta, y, (int)ldy);
+        return;
+    }
+    int64_t nb = OPS_BLOCK_FLOATS / (K > 0 ? K : 1);
+    if (nb < 16) nb = 16;
+    if (nb > n_out) nb = n_out;
+    float *buf = scratch_get((size_t)(nb * K));
+    for (int64_t n0 = 0; n0 < n_out; n0 += nb) {
+        int64_t m = n_out - n0 < nb ? n_out - n0 : nb;
+        for (int64_t i = 0; i < m; i++)
+            dtype_to_f32(W->dtype, elem_ptr(W, (r0 + n0 + i) * Kfull + c0), buf + i * K,
+                         (size_t)K);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)m, (int)K, 1.0f, x,
+                    (int)ldx, buf, (int)K, beta, y + n0, (int)ldy);
+    }
+}
+
+void ops_linear(float *y, const float *x, int64_t T, const mp_tensor *W, const mp_tensor *bias)
+{
+    int64_t N = W->shape[0], K = W->shape[W->ndim - 1];
+    linear_core(y, N, x, K, T, W, 0, N, 0, K, 0.0f);
+    if (bias && bias->data) {
+        float *b = scratch_get((size_t)N);
+        ops_flat_f32(b, bias, 0, N);
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t n = 0; n < N; n++) y[t * N + n] += b[n];
+    }
+}
+
+void ops_linear_acc(float *y, const float *x, int64_t T, const mp_tensor *W)
+{
+    int64_t N = W->shape[0], K = W->shape[W->ndim - 1];
+    linear_core(y, N, x, K, T, W, 0, N, 0, K, 1.0f);
+}
+
+void ops_linear_cols(float *y, const float *x, int64_t T, const mp_tensor *W, int64_t c0,
+                     int64_t nc)
+{
+    int64_t N = W->shape[0];
+    linear_core(y, N, x, nc, T, W, 0, N, c0, nc, 0.0f);
+}
+
+void ops_linear_rows(float *y, const float *x, int64_t T, const mp_tensor *W, int64_t r0,
+                     int64_t N)
+{
+    int64_t K = W->shape[W->ndim - 1];
+    linear_core(y, N, x, K, T, W, r0, N, 0, K, 0.0f);
+}
+
+double ops_rms_scale(const float *x, int64_t n, double eps)
+{
+    double ss = 0.0;
+    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    return 1.0 / sqrt(ss / (double)n + eps);
+}
+
+void ops_rmsnorm(float *y, const float *x, int64_t T, int64_t n, const mp_tensor *w, double eps)
+{
+    float *wf = NULL;
+    if (w && w->data) {
+        wf = scratch_get((size_t)n);
+        ops_flat_f32(wf, w, 0, n);
+    }
+    for (int64_t t = 0; t < T; t++) {
+        const float *xr = x + t * n;
+        float *yr = y + t * n;
+        float s = (float)ops_rms_scale(xr, n, eps);
+        for (int64_t i = 0; i < n; i++) yr[i] = (wf ? wf[i] : 1.0f) * (xr[i] * s);
+    }
+}
+
+void ops_softmax(float *x, int64_t n)
+{
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] > mx) mx = x[i];
+    if (mx == -INFINITY) { /* everything masked: no probability anywhere */
+        for (int64_t i = 0; i < n; i++) x[i] = 0.0f;
+        return;
+    }
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) sum += exp((double)x[i] - mx);
+    for (int64_t i = 0; i < n; i++) x[i] = (float)(exp((double)x[i] - mx) / sum);
+}
+
+double ops_logsumexp(const float *x, int64_t n)
+{
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] > mx) mx = x[i];
+    if (mx == -INFINITY) return -INFINITY;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) sum += exp((double)x[i] - mx);
+    return mx + log(sum);
+}
+
+void ops_rope_tables(float *cos_t, float *sin_t, int64_t npos, int64_t d, double theta)
+{
+    int64_t half = d / 2;
+    float *inv = scratch_get((size_t)half);
+    for (int64_t i = 0; i < half; i++)
+        inv[i] = 1.0f / powf((float)theta, (float)(2 * i) / (float)d);
+    for (int64_t p = 0; p < npos; p++)
+        for (int64_t i = 0; i < half; i++) {
+            float a = (float)p * inv[i];
+            cos_t[p * half + i] = cosf(a);
+            sin_t[p * half + i] = sinf(a);
+        }
+}
+
+void ops_rope_apply(float *x, int64_t d, const float *c, const float *s)
+{
+    int64_t half = d / 2;
+    for (int64_t i = 0; i < half; i++) {
+        float x1 = x[i], x2 = x[i + half];
+        x[i] = x1 * c[i] - x2 * s[i];
+        x[i + half] = x2 * c[i] + x1 * s[i];
+    }
+}
+
+int ops_blas_threads(void)
+{
+    return openblas_get_num_threads();
+}
