@@ -102,6 +102,28 @@ void ops_linear_rows(float *y, const float *x, int64_t T, const mp_tensor *W, in
     linear_core(y, N, x, K, T, W, r0, N, 0, K, 0.0f);
 }
 
+void ops_matmul_nn(float *y, const float *x, int64_t T, const mp_tensor *W, float beta)
+{
+    const int64_t N = W->shape[0], K = W->shape[W->ndim - 1];
+    if (T <= 0) return;
+    if (W->dtype == MP_F32 && ((uintptr_t)W->data & 3u) == 0) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)K, (int)N, 1.0f, x,
+                    (int)N, (const float *)W->data, (int)K, beta, y, (int)K);
+        return;
+    }
+    int64_t nb = OPS_BLOCK_FLOATS / (K > 0 ? K : 1);
+    if (nb < 16) nb = 16;
+    if (nb > N) nb = N;
+    float *buf = scratch_get((size_t)(nb * K));
+    for (int64_t n0 = 0; n0 < N; n0 += nb) {
+        int64_t m = N - n0 < nb ? N - n0 : nb;
+        dtype_to_f32(W->dtype, elem_ptr(W, n0 * K), buf, (size_t)(m * K));
+        /* y += x[:, n0:n0+m] W[n0:n0+m, :] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)K, (int)m, 1.0f,
+                    x + n0, (int)N, buf, (int)K, n0 == 0 ? beta : 1.0f, y, (int)K);
+    }
+}
+
 double ops_rms_scale(const float *x, int64_t n, double eps)
 {
     double ss = 0.0;

@@ -24,6 +24,9 @@ void ops_linear_cols(float *y, const float *x, int64_t T, const mp_tensor *W, in
 void ops_linear_rows(float *y, const float *x, int64_t T, const mp_tensor *W, int64_t r0,
                      int64_t N);
 
+/* y[T,K] (+)= x[T,N] W[N,K] — W untransposed (the gradient through lm_head). beta 0 or 1. */
+void ops_matmul_nn(float *y, const float *x, int64_t T, const mp_tensor *W, float beta);
+
 /* dst[K] = row r of W (any dtype) as float32. */
 void ops_row_f32(float *dst, const mp_tensor *W, int64_t r);
 /* dst[n] = W's elements [i0, i0+n) in flat order, as float32. */
