@@ -1,0 +1,898 @@
+/* archive_write.c — the archive writer: opening (cleanup and resume), units, datasets,
+ * streams, attributes and the durable commit (mark, flush, close, fsync, rename, fsync dir).
+ * The snapshot rebuild is in archive_snapshot.c. See archive.h for the contract. */
+#include "pipeline/archive_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <hdf5_hl.h>
+
+#include "pipeline/atomic_file.h"
+
+#ifndef MOEPROBE_VERSION
+#define MOEPROBE_VERSION "unknown"
+#endif
+#ifndef MOEPROBE_GIT
+#define MOEPROBE_GIT "unknown"
+#endif
+
+arc_options arc_options_default(void)
+{
+    arc_options o = {0};
+    o.snapshot_every_s = 0;
+    o.deflate_level = 4;
+    o.chunk_bytes = 1 << 20;
+    return o;
+}
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+static int done_cmp(const void *pa, const void *pb)
+{
+    const arc_done *a = pa, *b = pb;
+    if (a->committed_unix != b->committed_unix)
+        return a->committed_unix < b->committed_unix ? -1 : 1;
+    return strcmp(a->id, b->id);
+}
+
+static int done_add(arc_writer *w, const char *id, double t)
+{
+    if (w->n_done == w->cap_done) {
+        size_t cap = w->cap_done ? 2 * w->cap_done : 16;
+        arc_done *d = realloc(w->done, cap * sizeof *d);
+        const char **ids = realloc(w->done_ids, cap * sizeof *ids);
+        if (d)
+            w->done = d;
+        if (ids)
+            w->done_ids = ids;
+        if (!d || !ids)
+            return -1;
+        w->cap_done = cap;
+    }
+    w->done[w->n_done].id = strdup(id);
+    if (!w->done[w->n_done].id)
+        return -1;
+    w->done[w->n_done].committed_unix = t;
+    w->n_done++;
+    qsort(w->done, w->n_done, sizeof *w->done, done_cmp);
+    for (size_t i = 0; i < w->n_done; i++)
+        w->done_ids[i] = w->done[i].id;
+    return 0;
+}
+
+int arc_part_check(const char *path, char *id, size_t id_len, double *committed, mp_err *err)
+{
+    hid_t f, root = H5I_INVALID_HID;
+    int64_t mark = 0;
+    char *sid = NULL;
+    int rc = -1;
+    arc_h5_quiet();
+    if (H5Fis_hdf5(path) <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return err_set(err, "%s: not an HDF5 file", path);
+    }
+    f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0)
+        return arc_h5_err(err, "%s: cannot open", path);
+    root = H5Gopen2(f, "/", H5P_DEFAULT);
+    if (root < 0) {
+        arc_h5_err(err, "%s: cannot open the root group", path);
+        goto done;
+    }
+    if (arc_h5_attr_get_i64(root, ARC_MARK_COMPLETE, &mark) != 0 || mark != 1) {
+        err_set(err, "%s: no %s = 1 mark (the unit was never committed)", path,
+                ARC_MARK_COMPLETE);
+        goto done;
+    }
+    sid = arc_h5_attr_get_str(root, ARC_MARK_ID);
+    if (!sid || arc_check_id(sid, err) != 0) {
+        err_set(err, "%s: missing or invalid %s attribute", path, ARC_MARK_ID);
+        goto done;
+    }
+    if (strlen(sid) >= id_len) {
+        err_set(err, "%s: unit id too long", path);
+        goto done;
+    }
+    strcpy(id, sid);
+    *committed = 0;
+    arc_h5_attr_get_f64(root, ARC_MARK_UNIX, committed);
+    rc = 0;
+done:
+    free(sid);
+    if (root >= 0)
+        H5Gclose(root);
+    H5Fclose(f);
+    H5Eclear2(H5E_DEFAULT);
+    return rc;
+}
+
+/* Scans the parts folder: deletes abandoned temp files, moves bad parts aside, records the
+ * complete ones. */
+static int scan_parts(arc_writer *w, mp_err *err)
+{
+    DIR *d = opendir(w->parts_dir);
+    struct dirent *e;
+    char full[ARC_PATH_MAX + 300], id[ARC_MAX_UNIT_ID + 1], want[ARC_MAX_UNIT_ID + 1];
+    if (!d)
+        return err_set(err, "%s: cannot list the parts folder: %s", w->parts_dir,
+                       strerror(errno));
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(full, sizeof full, "%s/%s", w->parts_dir, e->d_name);
+        if (ends_with(e->d_name, ".h5.tmp")) {
+            if (unlink(full) != 0)
+                arc_warn(&w->opts, "%s: cannot delete abandoned part: %s", full,
+                         strerror(errno));
+            continue;
+        }
+        if (!ends_with(e->d_name, ".h5"))
+            continue;
+        mp_err pe;
+        err_init(&pe);
+        double t = 0;
+        char esc[300];
+        snprintf(esc, sizeof esc, "%.*s", (int)(strlen(e->d_name) - 3), e->d_name);
+        int bad = arc_part_check(full, id, sizeof id, &t, &pe) != 0;
+        if (!bad && (arc_unescape_id(esc, want, sizeof want) != 0 || strcmp(want, id) != 0)) {
+            err_set(&pe, "%s: unit id '%s' does not match the file name", full, id);
+            bad = 1;
+        }
+        if (bad) {
+            char moved[ARC_PATH_MAX + 310];
+            snprintf(moved, sizeof moved, "%s.bad", full);
+            arc_warn(&w->opts, "%s; treating the unit as incomplete, moved to %s", pe.msg,
+                     moved);
+            if (rename(full, moved) != 0)
+                arc_warn(&w->opts, "cannot move %s aside: %s", full, strerror(errno));
+            continue;
+        }
+        if (done_add(w, id, t) != 0) {
+            closedir(d);
+            return err_set(err, "%s: out of memory", w->parts_dir);
+        }
+    }
+    closedir(d);
+    return 0;
+}
+
+int arc_writer_open(arc_writer **out, const char *archive_path, const arc_provenance *prov,
+                    const arc_options *opts, mp_err *err)
+{
+    arc_writer *w = NULL;
+    char dir[ARC_PATH_MAX], tmp[ARC_PATH_MAX + 8];
+    arc_names snap = {0};
+    struct stat st;
+    int rc = -1;
+    *out = NULL;
+    arc_h5_quiet();
+    if (!archive_path || !archive_path[0] || strlen(archive_path) + 16 >= ARC_PATH_MAX)
+        return err_set(err, "archive: invalid path '%s'", archive_path ? archive_path : "");
+    w = calloc(1, sizeof *w);
+    if (!w)
+        return err_set(err, "%s: out of memory", archive_path);
+    w->opts = opts ? *opts : arc_options_default();
+    if (w->opts.deflate_level < 0 || w->opts.deflate_level > 9)
+        w->opts.deflate_level = 4;
+    if (w->opts.chunk_bytes < 1024)
+        w->opts.chunk_bytes = 1024;
+    snprintf(w->path, sizeof w->path, "%s", archive_path);
+    snprintf(w->parts_dir, sizeof w->parts_dir, "%s.parts", archive_path);
+    if (prov) {
+        w->prov_version = dup_or_null(prov->moeprobe_version);
+        w->prov_git = dup_or_null(prov->git_commit);
+        w->prov_model_json = dup_or_null(prov->model_config_json);
+        w->prov_run_yaml = dup_or_null(prov->run_config_yaml);
+        w->prov_ranks = prov->mpi_ranks;
+    }
+    if (!w->prov_version)
+        w->prov_version = strdup(MOEPROBE_VERSION);
+    if (!w->prov_git)
+        w->prov_git = strdup(MOEPROBE_GIT);
+
+    snprintf(dir, sizeof dir, "%s", archive_path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if (af_mkdir_p(dir, err) != 0) {
+            err_prefix(err, "archive %s", archive_path);
+            goto done;
+        }
+    }
+    if (mkdir(w->parts_dir, 0777) != 0 && errno != EEXIST) {
+        err_set(err, "archive %s: cannot create the parts folder %s: %s", archive_path,
+                w->parts_dir, strerror(errno));
+        goto done;
+    }
+    if (stat(w->parts_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        err_set(err, "archive %s: %s exists and is not a directory", archive_path,
+                w->parts_dir);
+        goto done;
+    }
+    if (stat(archive_path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        err_set(err, "archive %s: exists and is not a regular file", archive_path);
+        goto done;
+    }
+    snprintf(tmp, sizeof tmp, "%s.tmp", archive_path);
+    if (unlink(tmp) != 0 && errno != ENOENT)
+        arc_warn(&w->opts, "%s: cannot delete stale snapshot temp file: %s", tmp,
+                 strerror(errno));
+    if (scan_parts(w, err) != 0)
+        goto done;
+
+    /* The snapshot is derived from the parts; it must not know units the parts lack. */
+    w->dirty = 1;
+    if (stat(archive_path, &st) == 0) {
+        if (arc_snapshot_units(archive_path, &snap, w->created) != 0) {
+            arc_warn(&w->opts, "%s: unreadable snapshot, it will be rebuilt from the parts",
+                     archive_path);
+        } else {
+            size_t missing = 0;
+            const char *first = NULL;
+            for (size_t i = 0; i < snap.n; i++)
+                if (!arc_unit_is_complete(w, snap.v[i]) && missing++ == 0)
+                    first = snap.v[i];
+            if (missing) {
+                err_set(err, "archive %s lists %zu unit(s) whose part files are missing from "
+                             "%s (first: '%s'); restore the parts folder or move the archive "
+                             "away before rerunning", archive_path, missing, w->parts_dir,
+                        first);
+                goto done;
+            }
+            w->dirty = snap.n != w->n_done;
+        }
+    }
+    if (!w->created[0])
+        arc_iso_time(arc_now_unix(), w->created);
+    w->last_snapshot = arc_now_mono();
+    rc = 0;
+done:
+    arc_names_free(&snap);
+    if (rc != 0)
+        arc_writer_free(w);
+    else
+        *out = w;
+    return rc;
+}
+
+int arc_unit_is_complete(const arc_writer *w, const char *unit_id)
+{
+    if (!w || !unit_id)
+        return 0;
+    for (size_t i = 0; i < w->n_done; i++)
+        if (!strcmp(w->done[i].id, unit_id))
+            return 1;
+    return 0;
+}
+
+size_t arc_writer_units(const arc_writer *w, const char *const **ids)
+{
+    *ids = w->done_ids;
+    return w->n_done;
+}
+
+arc_stats arc_writer_stats(const arc_writer *w) { return w->stats; }
+
+int arc_unit_part_path(const arc_writer *w, const char *unit_id, char *buf, size_t len)
+{
+    char esc[3 * ARC_MAX_UNIT_ID + 1];
+    if (!unit_id || arc_escape_id(unit_id, esc, sizeof esc) != 0)
+        return -1;
+    int n = snprintf(buf, len, "%s/%s.h5", w->parts_dir, esc);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+int arc_unit_begin(arc_writer *w, const char *unit_id, arc_unit **out, mp_err *err)
+{
+    arc_unit *u = NULL;
+    hid_t fapl = H5I_INVALID_HID, fcpl = H5I_INVALID_HID;
+    *out = NULL;
+    if (arc_check_id(unit_id, err) != 0)
+        return -1;
+    if (arc_unit_is_complete(w, unit_id))
+        return err_set(err, "archive %s: unit '%s' is already complete (delete its part file "
+                            "to redo it)", w->path, unit_id);
+    for (arc_unit *o = w->open_units; o; o = o->next)
+        if (!strcmp(o->id, unit_id))
+            return err_set(err, "archive %s: unit '%s' is already begun", w->path, unit_id);
+    u = calloc(1, sizeof *u);
+    if (!u)
+        return err_set(err, "archive %s: out of memory", w->path);
+    u->w = w;
+    u->file = H5I_INVALID_HID;
+    snprintf(u->id, sizeof u->id, "%s", unit_id);
+    if (arc_unit_part_path(w, unit_id, u->part_path, sizeof u->part_path) != 0 ||
+        snprintf(u->tmp_path, sizeof u->tmp_path, "%s.tmp", u->part_path) >=
+            (int)sizeof u->tmp_path) {
+        free(u);
+        return err_set(err, "archive %s: part path of unit '%s' is too long", w->path, unit_id);
+    }
+    fapl = arc_h5_fapl();
+    fcpl = arc_h5_fcpl();
+    u->file = H5Fcreate(u->tmp_path, H5F_ACC_TRUNC, fcpl, fapl);
+    H5Pclose(fapl);
+    H5Pclose(fcpl);
+    if (u->file < 0) {
+        arc_h5_err(err, "archive %s: cannot create part file %s for unit '%s'", w->path,
+                   u->tmp_path, unit_id);
+        free(u);
+        return -1;
+    }
+    u->t_begin = arc_now_mono();
+    u->next = w->open_units;
+    w->open_units = u;
+    *out = u;
+    return 0;
+}
+
+/* ---- datasets --------------------------------------------------------------------------- */
+
+/* Checks a dataset path and splits it into parent group and leaf name. */
+static int split_path(const arc_unit *u, const char *path, char *parent, char *leaf,
+                      mp_err *err)
+{
+    char buf[512];
+    const char *p = path ? path : "";
+    while (*p == '/')
+        p++;
+    if (!*p || strlen(p) >= sizeof buf)
+        return err_set(err, "archive unit '%s': invalid object path '%s'", u->id,
+                       path ? path : "");
+    strcpy(buf, p);
+    for (char *c = buf, *next; c; c = next) {
+        next = strchr(c, '/');
+        size_t n = next ? (size_t)(next - c) : strlen(c);
+        if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+            return err_set(err, "archive unit '%s': invalid object path '%s' (empty, '.' or "
+                                "'..' component)", u->id, path);
+        if (next)
+            next++;
+    }
+    if (!strncmp(buf, ARC_UNITS_GROUP, strlen(ARC_UNITS_GROUP)) &&
+        (buf[strlen(ARC_UNITS_GROUP)] == '/' || !buf[strlen(ARC_UNITS_GROUP)]))
+        return err_set(err, "archive unit '%s': '%s': the top-level name '%s' is reserved",
+                       u->id, path, ARC_UNITS_GROUP);
+    char *slash = strrchr(buf, '/');
+    if (slash) {
+        *slash = '\0';
+        strcpy(parent, buf);
+        strcpy(leaf, slash + 1);
+    } else {
+        strcpy(parent, "");
+        strcpy(leaf, buf);
+    }
+    return 0;
+}
+
+/* Chunk shape of about opts.chunk_bytes: whole trailing dimensions, leading ones halved. */
+static void chunk_dims(const arc_options *o, int ndim, const int64_t *dims, int stream,
+                       size_t elem, hsize_t *chunk)
+{
+    size_t row = elem;
+    for (int i = 1; i < ndim; i++)
+        row *= (size_t)(dims[i] > 0 ? dims[i] : 1);
+    for (int i = 0; i < ndim; i++)
+        chunk[i] = (hsize_t)(dims[i] > 0 ? dims[i] : 1);
+    if (stream) {
+        size_t rows = o->chunk_bytes / row;
+        chunk[0] = rows > 0 ? (rows > (1u << 20) ? (1u << 20) : rows) : 1;
+    }
+    for (;;) {
+        size_t bytes = elem;
+        for (int i = 0; i < ndim; i++)
+            bytes *= (size_t)chunk[i];
+        if (bytes <= o->chunk_bytes)
+            break;
+        int i = 0;
+        while (i < ndim && chunk[i] == 1)
+            i++;
+        if (i == ndim)
+            break;
+        chunk[i] = (chunk[i] + 1) / 2;
+    }
+}
+
+static void set_labels(hid_t d, int ndim, const char *const *dim_names)
+{
+    if (!dim_names)
+        return;
+    for (int i = 0; i < ndim; i++)
+        if (dim_names[i] && dim_names[i][0]) {
+            char lab[ARC_DIM_NAME_LEN];
+            snprintf(lab, sizeof lab, "%s", dim_names[i]);
+            H5DSset_label(d, (unsigned)i, lab);
+        }
+}
+
+/* Creates the dataset; returns its id or a negative id with err set. */
+static hid_t create_dataset(arc_unit *u, const char *path, arc_type type, int ndim,
+                            const int64_t *shape, int stream, mp_err *err)
+{
+    char parent[512], leaf[512];
+    hsize_t dims[ARC_MAX_DIMS], maxd[ARC_MAX_DIMS], chunk[ARC_MAX_DIMS];
+    hid_t g = H5I_INVALID_HID, sp = H5I_INVALID_HID, dcpl = H5I_INVALID_HID;
+    hid_t ft = H5I_INVALID_HID, d = H5I_INVALID_HID;
+    size_t bytes = arc_type_size(type);
+    if (!u || u->file < 0)
+        return err_set(err, "archive: unit is not open");
+    if ((unsigned)type >= ARC_TYPE_COUNT)
+        return err_set(err, "archive unit '%s': %s: invalid type %d", u->id, path, (int)type);
+    if (ndim < (stream ? 1 : 0) || ndim > ARC_MAX_DIMS)
+        return err_set(err, "archive unit '%s': %s: ndim %d out of range (expected %d..%d)",
+                       u->id, path, ndim, stream ? 1 : 0, ARC_MAX_DIMS);
+    if (split_path(u, path, parent, leaf, err) != 0)
+        return -1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0)
+            return err_set(err, "archive unit '%s': %s: negative dimension %d (%lld)", u->id,
+                           path, i, (long long)shape[i]);
+        dims[i] = (hsize_t)shape[i];
+        maxd[i] = dims[i];
+        bytes *= dims[i];
+    }
+    if (stream)
+        maxd[0] = H5S_UNLIMITED;
+    g = arc_h5_group(u->file, parent, 1);
+    if (g < 0) {
+        arc_h5_err(err, "archive unit '%s': cannot create group '%s' (is it a dataset?)",
+                   u->id, parent);
+        goto fail;
+    }
+    if (H5Lexists(g, leaf, H5P_DEFAULT) > 0) {
+        err_set(err, "archive unit '%s': '%s' already exists", u->id, path);
+        goto fail;
+    }
+    sp = ndim ? H5Screate_simple(ndim, dims, maxd) : H5Screate(H5S_SCALAR);
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (stream || (ndim > 0 && bytes > ARC_COMPACT_BYTES)) {
+        chunk_dims(&u->w->opts, ndim, shape, stream, type == ARC_STR ? 16 : arc_type_size(type),
+                   chunk);
+        H5Pset_chunk(dcpl, ndim, chunk);
+        if (type != ARC_STR && u->w->opts.deflate_level > 0) {
+            H5Pset_shuffle(dcpl);
+            H5Pset_deflate(dcpl, (unsigned)u->w->opts.deflate_level);
+        }
+    }
+    ft = arc_h5_file_type(type);
+    /* A cache of a few chunks per dataset, evicting fully written chunks first: appends then
+     * compress each chunk once instead of re-reading and re-compressing partial chunks. */
+    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    H5Pset_chunk_cache(dapl, 521, 4 * u->w->opts.chunk_bytes, 1.0);
+    d = H5Dcreate2(g, leaf, ft, sp, H5P_DEFAULT, dcpl, dapl);
+    H5Pclose(dapl);
+    if (d < 0)
+        arc_h5_err(err, "archive unit '%s': cannot create dataset '%s' in %s", u->id, path,
+                   u->tmp_path);
+fail:
+    arc_h5_type_close(type, ft);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (sp >= 0) H5Sclose(sp);
+    if (g >= 0) H5Gclose(g);
+    return d;
+}
+
+static int check_strings(const arc_unit *u, const char *path, size_t count, const void *data,
+                         mp_err *err)
+{
+    const char *const *s = data;
+    for (size_t i = 0; i < count; i++)
+        if (!s[i])
+            return err_set(err, "archive unit '%s': %s: string element %zu is NULL", u->id,
+                           path, i);
+    return 0;
+}
+
+int arc_write(arc_unit *u, const char *path, arc_type type, int ndim, const int64_t *shape,
+              const char *const *dim_names, const void *data, mp_err *err)
+{
+    size_t count = 1;
+    hid_t d, mt = H5I_INVALID_HID;
+    int rc = -1;
+    for (int i = 0; i < ndim && i < ARC_MAX_DIMS && shape; i++)
+        count *= (size_t)(shape[i] > 0 ? shape[i] : 0);
+    if (ndim > 0 && !shape)
+        return err_set(err, "archive: %s: shape is NULL for ndim %d", path, ndim);
+    if (count > 0 && !data)
+        return err_set(err, "archive: %s: data is NULL", path);
+    if (type == ARC_STR && check_strings(u, path, count, data, err) != 0)
+        return -1;
+    d = create_dataset(u, path, type, ndim, shape, 0, err);
+    if (d < 0)
+        return -1;
+    mt = arc_h5_mem_type(type);
+    if (count > 0 && H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
+        arc_h5_err(err, "archive unit '%s': cannot write dataset '%s' to %s", u->id, path,
+                   u->tmp_path);
+        goto done;
+    }
+    set_labels(d, ndim, dim_names);
+    rc = 0;
+done:
+    arc_h5_type_close(type, mt);
+    if (H5Dclose(d) < 0 && rc == 0)
+        rc = arc_h5_err(err, "archive unit '%s': cannot close dataset '%s' in %s", u->id, path,
+                        u->tmp_path);
+    return rc;
+}
+
+int arc_stream_open(arc_unit *u, const char *path, arc_type type, int ndim,
+                    const int64_t *row_shape, const char *const *dim_names, arc_stream **out,
+                    mp_err *err)
+{
+    int64_t shape[ARC_MAX_DIMS] = {0};
+    arc_stream *s;
+    *out = NULL;
+    if (ndim < 1 || ndim > ARC_MAX_DIMS)
+        return err_set(err, "archive: stream %s: ndim %d out of range (expected 1..%d)",
+                       path ? path : "", ndim, ARC_MAX_DIMS);
+    if (ndim > 1 && !row_shape)
+        return err_set(err, "archive: stream %s: row_shape is NULL for ndim %d", path, ndim);
+    for (int i = 1; i < ndim; i++)
+        shape[i] = row_shape[i - 1];
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return err_set(err, "archive: out of memory");
+    s->dset = create_dataset(u, path, type, ndim, shape, 1, err);
+    if (s->dset < 0) {
+        free(s);
+        return -1;
+    }
+    set_labels(s->dset, ndim, dim_names);
+    s->unit = u;
+    s->type = type;
+    s->ndim = ndim;
+    memcpy(s->dims, shape, sizeof shape);
+    snprintf(s->path, sizeof s->path, "%s", path);
+    s->next = u->streams;
+    u->streams = s;
+    *out = s;
+    return 0;
+}
+
+int64_t arc_stream_rows(const arc_stream *s) { return s ? s->dims[0] : 0; }
+
+int arc_stream_append(arc_stream *s, int64_t nrows, const void *data, mp_err *err)
+{
+    hsize_t start[ARC_MAX_DIMS] = {0}, count[ARC_MAX_DIMS], ext[ARC_MAX_DIMS];
+    hid_t fs = H5I_INVALID_HID, ms = H5I_INVALID_HID, mt = H5I_INVALID_HID;
+    size_t n = (size_t)(nrows > 0 ? nrows : 0);
+    int rc = -1;
+    if (!s)
+        return err_set(err, "archive: stream is NULL");
+    if (nrows < 0)
+        return err_set(err, "archive unit '%s': %s: negative row count %lld", s->unit->id,
+                       s->path, (long long)nrows);
+    if (nrows == 0)
+        return 0;
+    for (int i = 0; i < s->ndim; i++) {
+        ext[i] = (hsize_t)s->dims[i];
+        count[i] = (hsize_t)s->dims[i];
+        if (i > 0)
+            n *= (size_t)s->dims[i];
+    }
+    if (n > 0 && !data)
+        return err_set(err, "archive unit '%s': %s: data is NULL", s->unit->id, s->path);
+    if (s->type == ARC_STR && check_strings(s->unit, s->path, n, data, err) != 0)
+        return -1;
+    start[0] = ext[0];
+    count[0] = (hsize_t)nrows;
+    ext[0] += (hsize_t)nrows;
+    if (H5Dset_extent(s->dset, ext) < 0) {
+        arc_h5_err(err, "archive unit '%s': cannot extend dataset '%s' in %s", s->unit->id,
+                   s->path, s->unit->tmp_path);
+        goto done;
+    }
+    fs = H5Dget_space(s->dset);
+    ms = H5Screate_simple(s->ndim, count, NULL);
+    mt = arc_h5_mem_type(s->type);
+    if (fs < 0 || ms < 0 ||
+        H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+        (n > 0 && H5Dwrite(s->dset, mt, ms, fs, H5P_DEFAULT, data) < 0)) {
+        arc_h5_err(err, "archive unit '%s': cannot append %lld rows to '%s' in %s", s->unit->id,
+                   (long long)nrows, s->path, s->unit->tmp_path);
+        goto done;
+    }
+    s->dims[0] = (int64_t)ext[0];
+    rc = 0;
+done:
+    arc_h5_type_close(s->type, mt);
+    if (ms >= 0) H5Sclose(ms);
+    if (fs >= 0) H5Sclose(fs);
+    return rc;
+}
+
+/* Unlinks s from its unit and closes it. */
+int arc_stream_close(arc_stream *s, mp_err *err)
+{
+    int rc = 0;
+    if (!s)
+        return 0;
+    for (arc_stream **p = &s->unit->streams; *p; p = &(*p)->next)
+        if (*p == s) {
+            *p = s->next;
+            break;
+        }
+    if (H5Dclose(s->dset) < 0)
+        rc = arc_h5_err(err, "archive unit '%s': cannot close dataset '%s' in %s", s->unit->id,
+                        s->path, s->unit->tmp_path);
+    free(s);
+    return rc;
+}
+
+/* ---- attributes ------------------------------------------------------------------------- */
+
+static int reserved_root_name(const char *name)
+{
+    static const char *const names[] = {"moeprobe_version", "git_commit", "model_config_json",
+                                        "run_config_yaml", "mpi_ranks", "hostname", "created",
+                                        "updated", "units_complete"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(name, names[i]))
+            return 1;
+    return 0;
+}
+
+/* Opens the object at obj_path ("" or "/" = root), creating a group if it is missing. */
+static hid_t attr_target(arc_unit *u, const char *obj_path, const char *name, mp_err *err)
+{
+    char parent[512], leaf[512];
+    hid_t g, o;
+    const char *p = obj_path ? obj_path : "";
+    if (!u || u->file < 0)
+        return err_set(err, "archive: unit is not open");
+    if (!name || !name[0] || !strncmp(name, "moeprobe_", 9))
+        return err_set(err, "archive unit '%s': invalid attribute name '%s' (empty or "
+                            "reserved prefix 'moeprobe_')", u->id, name ? name : "");
+    while (*p == '/')
+        p++;
+    if (!*p) {
+        if (reserved_root_name(name))
+            return err_set(err, "archive unit '%s': root attribute '%s' is reserved for the "
+                                "provenance", u->id, name);
+        return H5Gopen2(u->file, "/", H5P_DEFAULT);
+    }
+    if (split_path(u, p, parent, leaf, err) != 0)
+        return -1;
+    g = arc_h5_group(u->file, parent, 1);
+    if (g < 0)
+        return arc_h5_err(err, "archive unit '%s': cannot create group '%s'", u->id, parent);
+    if (H5Lexists(g, leaf, H5P_DEFAULT) > 0)
+        o = H5Oopen(g, leaf, H5P_DEFAULT);
+    else
+        o = H5Gcreate2(g, leaf, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Gclose(g);
+    if (o < 0)
+        arc_h5_err(err, "archive unit '%s': cannot open or create '%s'", u->id, p);
+    return o;
+}
+
+static int attr_set(arc_unit *u, const char *obj_path, const char *name, hid_t ftype,
+                    hid_t mtype, int ndim, size_t n, const void *v, mp_err *err)
+{
+    hsize_t dims[1] = {(hsize_t)n};
+    hid_t o = attr_target(u, obj_path, name, err), sp = H5I_INVALID_HID, a = H5I_INVALID_HID;
+    int rc = -1;
+    if (o < 0)
+        return -1;
+    if (n > 0 && !v) {
+        err_set(err, "archive unit '%s': attribute '%s': values are NULL", u->id, name);
+        goto done;
+    }
+    sp = ndim ? H5Screate_simple(1, dims, NULL) : H5Screate(H5S_SCALAR);
+    if (sp < 0 || (H5Aexists(o, name) > 0 && H5Adelete(o, name) < 0))
+        goto h5fail;
+    a = H5Acreate2(o, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0 || (n > 0 && H5Awrite(a, mtype, v) < 0))
+        goto h5fail;
+    rc = 0;
+    goto done;
+h5fail:
+    arc_h5_err(err, "archive unit '%s': cannot write attribute '%s' on '%s' in %s", u->id, name,
+               obj_path && obj_path[0] ? obj_path : "/", u->tmp_path);
+done:
+    if (a >= 0 && H5Aclose(a) < 0 && rc == 0)
+        rc = arc_h5_err(err, "archive unit '%s': cannot close attribute '%s'", u->id, name);
+    if (sp >= 0)
+        H5Sclose(sp);
+    H5Oclose(o);
+    return rc;
+}
+
+int arc_attr_f64(arc_unit *u, const char *obj_path, const char *name, double v, mp_err *err)
+{
+    return attr_set(u, obj_path, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, 1, &v, err);
+}
+
+int arc_attr_i64(arc_unit *u, const char *obj_path, const char *name, int64_t v, mp_err *err)
+{
+    return attr_set(u, obj_path, name, H5T_STD_I64LE, H5T_NATIVE_INT64, 0, 1, &v, err);
+}
+
+int arc_attr_str(arc_unit *u, const char *obj_path, const char *name, const char *v,
+                 mp_err *err)
+{
+    hid_t t = arc_h5_mem_type(ARC_STR);
+    int rc;
+    if (!v) {
+        H5Tclose(t);
+        return err_set(err, "archive: attribute '%s': string is NULL", name ? name : "");
+    }
+    rc = attr_set(u, obj_path, name, t, t, 0, 1, &v, err);
+    H5Tclose(t);
+    return rc;
+}
+
+int arc_attr_f64_array(arc_unit *u, const char *obj_path, const char *name, size_t n,
+                       const double *v, mp_err *err)
+{
+    return attr_set(u, obj_path, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, n, v, err);
+}
+
+int arc_attr_i64_array(arc_unit *u, const char *obj_path, const char *name, size_t n,
+                       const int64_t *v, mp_err *err)
+{
+    return attr_set(u, obj_path, name, H5T_STD_I64LE, H5T_NATIVE_INT64, 1, n, v, err);
+}
+
+/* ---- commit / abort / close ------------------------------------------------------------- */
+
+static void unit_unlink(arc_writer *w, arc_unit *u)
+{
+    for (arc_unit **p = &w->open_units; *p; p = &(*p)->next)
+        if (*p == u) {
+            *p = u->next;
+            break;
+        }
+}
+
+/* Closes the unit's HDF5 handles (streams, file); -1 with err if any close failed. */
+static int unit_close_h5(arc_unit *u, mp_err *err)
+{
+    int rc = 0;
+    while (u->streams) {
+        mp_err e2;
+        err_init(&e2);
+        if (arc_stream_close(u->streams, &e2) != 0 && rc == 0) {
+            if (err)
+                *err = e2;
+            rc = -1;
+        }
+    }
+    if (u->file >= 0) {
+        if (H5Fclose(u->file) < 0 && rc == 0) {
+            if (err)
+                arc_h5_err(err, "archive unit '%s': closing part file %s failed", u->id,
+                           u->tmp_path);
+            rc = -1;
+        }
+        u->file = H5I_INVALID_HID;
+    }
+    H5Eclear2(H5E_DEFAULT);
+    return rc;
+}
+
+void arc_unit_abort(arc_writer *w, arc_unit *u)
+{
+    if (!u)
+        return;
+    unit_close_h5(u, NULL);
+    unlink(u->tmp_path);
+    unit_unlink(w ? w : u->w, u);
+    free(u);
+}
+
+static int write_marks(arc_unit *u, mp_err *err)
+{
+    char host[256] = "", iso[32];
+    double now = arc_now_unix();
+    hid_t root = H5Gopen2(u->file, "/", H5P_DEFAULT);
+    int ok;
+    if (root < 0)
+        return arc_h5_err(err, "archive unit '%s': cannot open root of %s", u->id, u->tmp_path);
+    gethostname(host, sizeof host - 1);
+    arc_iso_time(now, iso);
+    ok = arc_h5_attr_str(root, ARC_MARK_ID, u->id) == 0 &&
+         arc_h5_attr_str(root, ARC_MARK_TIME, iso) == 0 &&
+         arc_h5_attr_f64(root, ARC_MARK_UNIX, now) == 0 &&
+         arc_h5_attr_f64(root, ARC_MARK_SECONDS, arc_now_mono() - u->t_begin) == 0 &&
+         arc_h5_attr_str(root, ARC_MARK_VERSION, u->w->prov_version) == 0 &&
+         arc_h5_attr_str(root, ARC_MARK_GIT, u->w->prov_git) == 0 &&
+         arc_h5_attr_str(root, ARC_MARK_HOST, host) == 0 &&
+         /* the complete mark goes last: it is what makes the part count */
+         arc_h5_attr_i64(root, ARC_MARK_COMPLETE, 1) == 0;
+    H5Gclose(root);
+    if (!ok)
+        return arc_h5_err(err, "archive unit '%s': cannot write the commit mark into %s", u->id,
+                          u->tmp_path);
+    return 0;
+}
+
+int arc_unit_commit(arc_writer *w, arc_unit *u, mp_err *err)
+{
+    double committed = arc_now_unix();
+    int rc = -1;
+    if (!u || u->w != w)
+        return err_set(err, "archive: commit of a unit that is not open in this writer");
+    while (u->streams)
+        if (arc_stream_close(u->streams, err) != 0)
+            goto fail;
+    if (write_marks(u, err) != 0)
+        goto fail;
+    arc_crash_point("commit:marked");
+    if (H5Fflush(u->file, H5F_SCOPE_GLOBAL) < 0) {
+        arc_h5_err(err, "archive unit '%s': flushing part file %s failed", u->id, u->tmp_path);
+        goto fail;
+    }
+    if (unit_close_h5(u, err) != 0)
+        goto fail;
+    arc_crash_point("commit:closed");
+    if (af_fsync_path(u->tmp_path, err) != 0 ||
+        af_rename_durable(u->tmp_path, u->part_path, err) != 0) {
+        err_prefix(err, "archive unit '%s'", u->id);
+        goto fail;
+    }
+    arc_crash_point("commit:renamed");
+    if (done_add(w, u->id, committed) != 0) {
+        err_set(err, "archive unit '%s': out of memory", u->id);
+        goto fail;
+    }
+    w->dirty = 1;
+    unit_unlink(w, u);
+    free(u);
+    if (w->opts.snapshot_every_s <= 0 ||
+        arc_now_mono() - w->last_snapshot >= w->opts.snapshot_every_s) {
+        if (arc_snapshot_build(w, err) != 0)
+            return err_prefix(err, "unit committed, but the snapshot rebuild failed");
+    }
+    return 0;
+fail:
+    arc_unit_abort(w, u);
+    return rc;
+}
+
+int arc_snapshot(arc_writer *w, mp_err *err)
+{
+    return arc_snapshot_build(w, err);
+}
+
+void arc_writer_free(arc_writer *w)
+{
+    if (!w)
+        return;
+    while (w->open_units)
+        arc_unit_abort(w, w->open_units);
+    for (size_t i = 0; i < w->n_done; i++)
+        free(w->done[i].id);
+    free(w->done);
+    free(w->done_ids);
+    free(w->prov_version);
+    free(w->prov_git);
+    free(w->prov_model_json);
+    free(w->prov_run_yaml);
+    free(w);
+}
+
+int arc_writer_close(arc_writer *w, mp_err *err)
+{
+    int rc = 0;
+    if (!w)
+        return 0;
+    while (w->open_units)
+        arc_unit_abort(w, w->open_units);
+    if (w->dirty)
+        rc = arc_snapshot_build(w, err);
+    arc_writer_free(w);
+    return rc;
+}
