@@ -87,13 +87,13 @@ typedef struct arc_options {
     /* Snapshot cadence: 0 = rebuild NAME.h5 after every commit; S > 0 = after a commit only if
      * the last rebuild is at least S seconds old. arc_writer_close always rebuilds if needed. */
     double snapshot_every_s;
-    int deflate_level;        /* 0..9; 0 = no compression (shuffle also off). Default 4. */
+    int deflate_level;        /* 0..9; 0 = no compression (shuffle also off). Default 1. */
     size_t chunk_bytes;       /* target chunk size; default 1 MiB */
     void (*warn)(void *ctx, const char *msg); /* NULL = stderr */
     void *warn_ctx;
 } arc_options;
 
-/* Defaults: snapshot_every_s 0, deflate_level 4, chunk_bytes 1 MiB, warn NULL. */
+/* Defaults: snapshot_every_s 0, deflate_level 1, chunk_bytes 1 MiB, warn NULL. */
 arc_options arc_options_default(void);
 
 typedef struct arc_writer arc_writer;

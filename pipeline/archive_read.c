@@ -166,7 +166,8 @@ int arc_list(arc_reader *r, const char *path, arc_kind kinds, arc_names *out, mp
         arc_names_free(out);
         return arc_h5_err(err, "%s: cannot list group '%s'", r->path, path);
     }
-    qsort(out->v, out->n, sizeof *out->v, cmp_str);
+    if (out->n > 1)
+        qsort(out->v, out->n, sizeof *out->v, cmp_str);
     return 0;
 }
 
@@ -196,7 +197,8 @@ int arc_list_attrs(arc_reader *r, const char *path, arc_names *out, mp_err *err)
         arc_names_free(out);
         return arc_h5_err(err, "%s: cannot list attributes of '%s'", r->path, path);
     }
-    qsort(out->v, out->n, sizeof *out->v, cmp_str);
+    if (out->n > 1)
+        qsort(out->v, out->n, sizeof *out->v, cmp_str);
     return 0;
 }
 
@@ -579,6 +581,7 @@ int arc_units_complete(const char *path, arc_names *out, mp_err *err)
         }
     }
     arc_names_free(&snap);
-    qsort(out->v, out->n, sizeof *out->v, cmp_str);
+    if (out->n > 1)
+        qsort(out->v, out->n, sizeof *out->v, cmp_str);
     return 0;
 }

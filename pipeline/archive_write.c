@@ -26,7 +26,7 @@ arc_options arc_options_default(void)
 {
     arc_options o = {0};
     o.snapshot_every_s = 0;
-    o.deflate_level = 4;
+    o.deflate_level = 1;
     o.chunk_bytes = 1 << 20;
     return o;
 }
@@ -185,7 +185,7 @@ int arc_writer_open(arc_writer **out, const char *archive_path, const arc_proven
         return err_set(err, "%s: out of memory", archive_path);
     w->opts = opts ? *opts : arc_options_default();
     if (w->opts.deflate_level < 0 || w->opts.deflate_level > 9)
-        w->opts.deflate_level = 4;
+        w->opts.deflate_level = 1;
     if (w->opts.chunk_bytes < 1024)
         w->opts.chunk_bytes = 1024;
     snprintf(w->path, sizeof w->path, "%s", archive_path);

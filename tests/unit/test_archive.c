@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pipeline/archive.h"
@@ -679,10 +680,77 @@ static int make_sample(const char *path)
     return ok ? 0 : 1;
 }
 
+/* --bench DIR MB LEVEL: writes MB of activation-like float32 data as 10 units of streamed
+ * [rows, 16, 2048] captures with deflate LEVEL, snapshot only at close, and prints timings. */
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int bench(const char *dir, int mb, int level)
+{
+    char path[512];
+    arc_writer *w = NULL;
+    arc_unit *u = NULL;
+    arc_stream *s = NULL;
+    mp_err e;
+    err_init(&e);
+    snprintf(path, sizeof path, "%s/bench-%d/run.h5", dir, level);
+    arc_options o = arc_options_default();
+    o.deflate_level = level;
+    o.snapshot_every_s = 1e9;
+    const int64_t row_shape[2] = {16, 2048};
+    const size_t row_floats = 16 * 2048;
+    int rows_per_unit = (int)((int64_t)mb * 1048576 / 10 / (row_floats * 4));
+    float *buf = malloc(row_floats * 8 * sizeof(float));
+    unsigned x = 1;
+    for (size_t i = 0; i < row_floats * 8; i++) { /* roughly normal, full float32 mantissas */
+        float acc = 0;
+        for (int k = 0; k < 4; k++) {
+            x = x * 1664525u + 1013904223u;
+            acc += (float)(x >> 8) / 16777216.0f;
+        }
+        buf[i] = (acc - 2.0f) * 1.7f;
+    }
+    double t0 = now_s();
+    int ok = arc_writer_open(&w, path, NULL, &o, &e) == 0;
+    for (int k = 0; ok && k < 10; k++) {
+        char id[64], p2[64];
+        snprintf(id, sizeof id, "capture/rel%d", k);
+        snprintf(p2, sizeof p2, "capture/rel%d/resid_pre", k);
+        ok = arc_unit_begin(w, id, &u, &e) == 0 &&
+             arc_stream_open(u, p2, ARC_F32, 3, row_shape, NULL, &s, &e) == 0;
+        for (int r = 0; ok && r < rows_per_unit; r += 8) {
+            int n = rows_per_unit - r < 8 ? rows_per_unit - r : 8;
+            ok = arc_stream_append(s, n, buf, &e) == 0;
+        }
+        ok = ok && arc_unit_commit(w, u, &e) == 0;
+    }
+    double t1 = now_s();
+    ok = ok && arc_snapshot(w, &e) == 0;
+    double t2 = now_s();
+    arc_stats st = ok ? arc_writer_stats(w) : (arc_stats){0};
+    arc_writer_free(w);
+    free(buf);
+    if (!ok) {
+        fprintf(stderr, "bench: %s\n", e.msg);
+        return 1;
+    }
+    double raw = (double)rows_per_unit * 10 * row_floats * 4 / 1048576.0;
+    printf("deflate=%d raw_MB=%.1f file_MB=%.1f write_s=%.3f write_MBps=%.1f snapshot_s=%.3f "
+           "snapshot_MBps=%.1f\n", level, raw, st.last_snapshot_bytes / 1048576.0, t1 - t0,
+           raw / (t1 - t0), t2 - t1, st.last_snapshot_bytes / 1048576.0 / (t2 - t1));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--make-sample"))
         return make_sample(argv[2]);
+    if (argc == 5 && !strcmp(argv[1], "--bench"))
+        return bench(argv[2], atoi(argv[3]), atoi(argv[4]));
     const char *dir = check_tmp_dir();
     test_basic(dir);
     test_conflicts(dir);
