@@ -43,6 +43,7 @@ typedef struct mp_layer {
     mp_mlp mlp;                           /* dense layers */
     mp_tensor router;                     /* [E,H], MoE layers */
     mp_mlp *experts;                      /* [E] views, MoE layers */
+    int experts_fused;                    /* 1: the views slice fused 3-D expert tensors */
     mp_mlp shared_expert;                 /* qwen2moe; absent otherwise */
     mp_tensor shared_expert_gate;         /* [1,H] qwen2moe */
 } mp_layer;

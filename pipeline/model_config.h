@@ -40,9 +40,11 @@ typedef struct mcfg {
     double rope_theta;
 
     /* Attention window: key j is visible to query i iff i - W < j <= i. 0 = no window. Already
-     * resolved per family: Mistral uses `sliding_window` when non-null; the Qwen family only when
-     * `use_sliding_window` is true (and then only in layers >= max_window_layers); Mixtral and
-     * Llama when non-null. */
+     * resolved per family as transformers 5 builds `layer_types`: Mistral and Mixtral use
+     * `sliding_window` in every layer when non-null; the Qwen family only when
+     * `use_sliding_window` is true: Qwen2 in layers >= max_window_layers, Qwen2-MoE in even
+     * layers < max_window_layers (transformers 5's rule); an explicit `layer_types` list wins.
+     * OLMoE and Llama never use a window. */
     int sliding_window;
     int layer_window[MCFG_MAX_LAYERS];  /* the window applied in each layer (0 = none) */
 
@@ -60,6 +62,8 @@ typedef struct mcfg {
     int norm_topk_prob;             /* renormalise the top-k weights (Mixtral always) */
     int shared_expert_intermediate_size; /* qwen2moe shared expert width; 0 = none */
     int layer_is_moe[MCFG_MAX_LAYERS];   /* qwen2moe: decoder_sparse_step / mlp_only_layers */
+
+    double initializer_range;       /* std of the weights make-model writes (0.02) */
 
     int bos_token_id;               /* -1 when null */
     int eos_token_id;               /* -1 when null; the first if a list */
