@@ -124,6 +124,14 @@ int tok_load_added(tokenizer *t, json_t *arr, mp_err *err)
     }
     if (tok_trie_build(t, 0, err) || tok_trie_build(t, 1, err))
         goto done;
+    for (int k = 0; k < t->n_added && !t->word_re; k++)
+        if (t->added[k].single_word) {
+            /* Rust regex's Unicode \w, which HF uses to decide what a word is. */
+            static const char w[] = "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}]";
+            t->word_re = tok_regex_compile(w, sizeof w - 1, 0, t->path, err);
+            if (!t->word_re)
+                goto done;
+        }
     rc = 0;
 done:
     tok_strmap_free(&by_content);
@@ -255,9 +263,9 @@ int tok_added_split(const tokenizer *t, const tok_trie *tr, const char *s, size_
         const tok_added *a = &t->added[k];
         if (a->single_word) {
             uint32_t cp;
-            int start_space = start == 0 || !tok_is_word_char(char_before(s, start));
+            int start_space = start == 0 || !tok_is_word_char(t, char_before(s, start));
             int stop_space = stop == len ||
-                             (tok_utf8_next(s + stop, len - stop, &cp), !tok_is_word_char(cp));
+                             (tok_utf8_next(s + stop, len - stop, &cp), !tok_is_word_char(t, cp));
             if (!start_space || !stop_space)
                 continue;
         }
@@ -280,10 +288,8 @@ int tok_added_split(const tokenizer *t, const tok_trie *tr, const char *s, size_
                 stop += n;
             }
         }
-        /* A match inside the spaces an earlier rstrip took: HF would emit overlapping pieces
-         * (the same text twice); it is dropped here. */
-        if (start < start_offset)
-            continue;
+        /* A match may start inside the spaces an earlier rstrip took; HF then emits the token
+         * anyway (its text overlaps the previous one), and so do we. */
         if (start_offset < start &&
             tok_pieces_push(out, s + start_offset, start - start_offset, -1,
                             at_origin && start_offset == 0))

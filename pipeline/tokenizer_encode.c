@@ -72,8 +72,8 @@ int tok_encode(const tokenizer *t, const char *text, size_t len, int add_special
         text = "";
     size_t bad = tok_utf8_check(text, len);
     if (bad < len)
-        return err_set(err, "text is not valid UTF-8: byte 0x%02X at byte offset %zu does not "
-                       "start a valid UTF-8 sequence", (unsigned char)text[bad], bad);
+        return err_set(err, "text is not valid UTF-8: invalid or truncated sequence at byte "
+                       "offset %zu (byte 0x%02X)", bad, (unsigned char)text[bad]);
     tok_scratch sc = {0};
     tok_ids out = {0};
     int rc = -1;

@@ -39,6 +39,8 @@ typedef struct tok_strmap {
 
 void tok_strmap_init(tok_strmap *m);
 void tok_strmap_free(tok_strmap *m);
+/* Pre-sizes for n keys of pool_bytes in all (NULs included). Returns -1 on out of memory. */
+int tok_strmap_reserve(tok_strmap *m, uint32_t n, size_t pool_bytes);
 /* Inserts key -> val. Returns 0 if new, 1 if the key existed (then *old = its value and the
  * value is replaced by val), -1 on out of memory. */
 int tok_strmap_put(tok_strmap *m, const char *key, size_t len, int32_t val, int32_t *old);
@@ -177,6 +179,7 @@ struct tokenizer {
     tok_pretok *pre;             /* [n_pre], applied in order */
     int n_pre;
     pcre2_code *gpt2_re;         /* ByteLevel's built-in regex, compiled once if needed */
+    pcre2_code *word_re;         /* Rust regex \w as one char class (single_word tokens) */
 
     int has_tpl;                 /* a TemplateProcessing post-processor */
     tok_tpl_item *tpl;           /* [n_tpl] its single-sequence template */
@@ -204,9 +207,10 @@ size_t tok_utf8_next(const char *s, size_t len, uint32_t *cp);
 size_t tok_utf8_put(char *out, uint32_t cp);
 /* Returns the byte offset of the first invalid UTF-8 sequence, or len if valid. */
 size_t tok_utf8_check(const char *s, size_t len);
-/* Rust char::is_whitespace (Unicode White_Space) and regex `\w` (approximated by category). */
+/* Rust char::is_whitespace (Unicode White_Space) and Rust regex `\w` (through t->word_re,
+ * compiled at load when some added token is single_word). */
 int tok_is_white_space(uint32_t cp);
-int tok_is_word_char(uint32_t cp);
+int tok_is_word_char(const tokenizer *t, uint32_t cp);
 
 /* Growable byte buffer. */
 typedef struct tok_buf {

@@ -182,6 +182,8 @@ void tok_free(tokenizer *t)
     free(t->pre);
     if (t->gpt2_re)
         pcre2_code_free(t->gpt2_re);
+    if (t->word_re)
+        pcre2_code_free(t->word_re);
     for (int i = 0; i < t->n_tpl; i++)
         free(t->tpl[i].ids);
     free(t->tpl);

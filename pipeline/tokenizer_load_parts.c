@@ -2,6 +2,7 @@
  * tokenizer.json. Supported components are listed in tokenizer.h; anything else is a load
  * error naming the component (the decoder excepted: it only affects tok_decode, which then
  * falls back to concatenating token strings). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,11 +105,13 @@ static int add_normalizer(tokenizer *t, json_t *o, int depth, mp_err *err)
                 return err_set(err, "out of memory");
             }
         } else {
-            nz.re = tok_regex_compile(json_string_value(pr), json_string_length(pr), 0,
-                                      t->path, err);
+            char where[4200];
+            snprintf(where, sizeof where, "%s: normalizer Replace", t->path);
+            nz.re = tok_regex_compile(json_string_value(pr), json_string_length(pr), 0, where,
+                                      err);
             if (!nz.re) {
                 free(nz.str);
-                return err_prefix(err, "normalizer Replace");
+                return -1;
             }
         }
     } else {
@@ -183,10 +186,12 @@ static int add_pretok(tokenizer *t, json_t *o, int depth, mp_err *err)
         if (get_bool(t, o, "pre_tokenizer Split", "invert", 0, &p.invert, err))
             return -1;
         json_t *src = json_is_string(pr) ? pr : ps;
+        char where[4200];
+        snprintf(where, sizeof where, "%s: pre_tokenizer Split", t->path);
         p.re = tok_regex_compile(json_string_value(src), json_string_length(src), src == ps,
-                                 t->path, err);
+                                 where, err);
         if (!p.re)
-            return err_prefix(err, "pre_tokenizer Split");
+            return -1;
     } else if (!strcmp(ty, "ByteLevel")) {
         p.kind = TOK_PRE_BYTELEVEL;
         if (get_bool(t, o, "pre_tokenizer ByteLevel", "add_prefix_space", 1, &p.add_prefix_space,

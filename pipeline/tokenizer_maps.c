@@ -79,6 +79,40 @@ static uint32_t *strmap_find(const tok_strmap *m, const char *key, size_t len)
     }
 }
 
+int tok_strmap_reserve(tok_strmap *m, uint32_t n, size_t pool_bytes)
+{
+    uint64_t nslots = 1024;
+    while (nslots < (uint64_t)n * 2)
+        nslots *= 2;
+    if (nslots > (1ULL << 31) || pool_bytes > UINT32_MAX)
+        return -1;
+    if (n > m->cap) {
+        uint32_t *ko = realloc(m->key_off, n * sizeof *ko);
+        if (!ko)
+            return -1;
+        m->key_off = ko;
+        uint32_t *kl = realloc(m->key_len, n * sizeof *kl);
+        if (!kl)
+            return -1;
+        m->key_len = kl;
+        int32_t *v = realloc(m->val, n * sizeof *v);
+        if (!v)
+            return -1;
+        m->val = v;
+        m->cap = n;
+    }
+    if (pool_bytes > m->pool_cap) {
+        char *p = realloc(m->pool, pool_bytes);
+        if (!p)
+            return -1;
+        m->pool = p;
+        m->pool_cap = pool_bytes;
+    }
+    if (!m->slots || nslots > (uint64_t)m->mask + 1)
+        return strmap_rehash(m, (uint32_t)nslots);
+    return 0;
+}
+
 int tok_strmap_put(tok_strmap *m, const char *key, size_t len, int32_t val, int32_t *old)
 {
     if (len > UINT32_MAX / 2 || m->pool_len + len + 1 > UINT32_MAX)

@@ -53,6 +53,11 @@ static int load_vocab(tokenizer *t, json_t *vocab, mp_err *err)
     const char *key;
     size_t klen;
     json_t *val;
+    size_t pool = 0;
+    json_object_keylen_foreach(vocab, key, klen, val)
+        pool += klen + 1;
+    if (tok_strmap_reserve(&t->vocab, (uint32_t)n, pool))
+        return err_set(err, "out of memory");
     json_object_keylen_foreach(vocab, key, klen, val) {
         if (!json_is_integer(val)) {
             err_set(err, "%s: model.vocab[\"%.100s\"] must be an integer id", t->path, key);

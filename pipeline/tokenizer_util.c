@@ -3,7 +3,6 @@
  * regex \w), growable buffers and piece lists, and PCRE2 matching with HF's find_matches rules. */
 #include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h>
 
 #include "pipeline/tokenizer_internal.h"
 
@@ -158,24 +157,22 @@ int tok_is_white_space(uint32_t cp)
            cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
-int tok_is_word_char(uint32_t cp)
+int tok_is_word_char(const tokenizer *t, uint32_t cp)
 {
-    /* Rust regex \w = Alphabetic | M | Nd | Pc | Join_Control; Alphabetic is taken as L | Nl
-     * (utf8proc has no Other_Alphabetic table, which only matters for rare symbols). */
     if (cp < 0x80)
         return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
                cp == '_';
-    if (cp == 0x200C || cp == 0x200D)
-        return 1;
-    switch (utf8proc_category((utf8proc_int32_t)cp)) {
-    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
-    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_NL:
-    case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME:
-    case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_PC:
-        return 1;
-    default:
+    if (!t->word_re)
         return 0;
-    }
+    char u[4];
+    size_t n = tok_utf8_put(u, cp);
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    if (!md)
+        return 0;
+    int rc = pcre2_match(t->word_re, (PCRE2_SPTR)u, n, 0, PCRE2_ANCHORED | PCRE2_NO_UTF_CHECK, md,
+                         NULL);
+    pcre2_match_data_free(md);
+    return rc >= 0;
 }
 
 int tok_buf_reserve(tok_buf *b, size_t extra)
@@ -271,7 +268,7 @@ pcre2_code *tok_regex_compile(const char *pat, size_t len, int literal, const ch
 {
     int code;
     PCRE2_SIZE off;
-    uint32_t opts = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
+    uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, len, opts, &code, &off, NULL);
     if (!re) {
         PCRE2_UCHAR msg[256];
