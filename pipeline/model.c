@@ -240,7 +240,7 @@ static int check_leftovers(bind_ctx *b)
             if (b->used[s][e] || (len >= sl && !strcmp(n + len - sl, "rotary_emb.inv_freq")))
                 continue;
             return err_set(b->err, "%s/%s: unexpected tensor \"%s\" (data offset %llu): not a "
-                                   "weight of %s as its config.json describes it (%d layers%s), "
+                                   "weight of %s as its config.json describes it (num_hidden_layers = %d%s), "
                                    "expected only the architecture's tensors",
                            b->ck->dir, b->ck->shard_names[s], n,
                            (unsigned long long)f->entries[e].begin, b->m->cfg.architecture,

@@ -517,7 +517,12 @@ int mcfg_load(mcfg *c, const char *path, mp_err *err)
 {
     char file[4200];
     struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+    if (stat(path, &sb) != 0) {
+        memset(c, 0, sizeof *c);
+        return err_set(err, "%s: no such file or folder, expected a checkpoint folder or its "
+                            "config.json", path);
+    }
+    if (S_ISDIR(sb.st_mode))
         snprintf(file, sizeof file, "%s/config.json", path);
     else
         snprintf(file, sizeof file, "%s", path);
