@@ -2,6 +2,7 @@
 #   make            release build of bin/moeprobe and the test programs
 #   make debug      the same with ASan/UBSan into build-debug/ and bin-debug/
 #   make test       build, then run every test; ends with "N passed, N failed"
+#   make test-full  full-scale make-model + inspect of the six real configs (tests/full/)
 #   make bench      benchmarks (installs its own Python baseline into .bench-venv)
 #   make fuzz       libFuzzer harnesses over every outside-input parser
 #   make deps       install the Debian packages moeprobe needs (apt-get)
@@ -41,7 +42,7 @@ SUP_OBJ  := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BIN)/tests/%)
 LIBA     := $(BUILD)/libmoeprobe.a
 
-.PHONY: all debug test test-debug bench fuzz deps clean distclean
+.PHONY: all debug test test-debug test-full bench fuzz deps clean distclean
 all: $(BIN)/moeprobe $(TEST_BIN)
 
 debug:
@@ -69,6 +70,10 @@ test: all
 
 test-debug: debug
 	@tests/run.sh bin-debug
+
+# Full-scale random checkpoints of the six real configs (tens of GB, minutes); not in `make test`.
+test-full: all
+	@tests/full/make_model_full.sh $(BIN)
 
 bench: all
 	@bench/run.sh $(BIN)
