@@ -57,4 +57,12 @@ int ep_placement_parse(const char *s, ep_placement *out);
 int ep_exchange(ep_ctx *ep, int64_t H, int64_t n, const float *x, const int *expert,
                 const int64_t *meta, ep_expert_fn fn, void *fn_ctx, float *y, mp_err *err);
 
+/* Neuron activations are captured on the rank that computes the expert; analyses need them on
+ * the rank that holds the sample. Sends every record of `store` emitted on the expert side
+ * (record.seq == -1) whose sample lives elsewhere (home(ctx, sample) != this rank) to that rank
+ * and adds the records it receives to `store`. Collective (call on every rank). */
+struct hook_store;
+int ep_route_records(ep_ctx *ep, struct hook_store *store,
+                     int (*home)(void *ctx, int64_t sample), void *home_ctx, mp_err *err);
+
 #endif
