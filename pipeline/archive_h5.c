@@ -373,7 +373,7 @@ char *arc_h5_attr_get_str(hid_t obj, const char *name)
         if (H5Aread(a, mt, &s) < 0)
             goto done;
         out = strdup(s ? s : "");
-        H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, &s);
+        ARC_VLEN_RECLAIM(mt, sp, &s);
     } else {
         size_t n = H5Tget_size(ft);
         char *buf = calloc(1, n + 1);
@@ -477,8 +477,8 @@ static int attr_equal(hid_t a, hid_t b)
             if (strcmp(x ? x : "", y ? y : "") != 0)
                 eq = 0;
         }
-        H5Dvlen_reclaim(mt, sa, H5P_DEFAULT, va);
-        H5Dvlen_reclaim(mt, sb, H5P_DEFAULT, vb);
+        ARC_VLEN_RECLAIM(mt, sa, va);
+        ARC_VLEN_RECLAIM(mt, sb, vb);
     } else {
         eq = memcmp(va, vb, (size_t)na * H5Tget_size(mt)) == 0;
     }
@@ -538,11 +538,10 @@ static herr_t copy_attr_cb(hid_t src, const char *name, const H5A_info_t *info, 
         goto fail;
     buf = calloc((size_t)(n > 0 ? n : 1), H5Tget_size(mt) + 1);
     na = H5Acreate2(c->dst, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int ok = buf && na >= 0 && H5Aread(a, mt, buf) >= 0 && H5Awrite(na, mt, buf) >= 0;
-    if (ok && H5Tdetect_class(t, H5T_VLEN) > 0)
-        H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, buf);
-    else if (ok && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0)
-        H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, buf);
+    int read = buf && na >= 0 && H5Aread(a, mt, buf) >= 0;
+    int ok = read && H5Awrite(na, mt, buf) >= 0;
+    if (read && (H5Tdetect_class(t, H5T_VLEN) > 0 || H5Tis_variable_str(t) > 0))
+        ARC_VLEN_RECLAIM(mt, sp, buf);
     H5Tclose(mt);
     if (!ok)
         goto fail;

@@ -8,6 +8,15 @@
 
 #include "pipeline/archive.h"
 
+/* HDF5 1.10 (Debian 12) names; 1.12 renamed them and keeps the old ones as deprecated. */
+#if H5_VERSION_GE(1, 12, 0)
+#define ARC_IS_HDF5(path) H5Fis_accessible((path), H5P_DEFAULT)
+#define ARC_VLEN_RECLAIM(t, sp, buf) H5Treclaim((t), (sp), H5P_DEFAULT, (buf))
+#else
+#define ARC_IS_HDF5(path) H5Fis_hdf5(path)
+#define ARC_VLEN_RECLAIM(t, sp, buf) H5Dvlen_reclaim((t), (sp), H5P_DEFAULT, (buf))
+#endif
+
 #define ARC_PATH_MAX 4096
 #define ARC_MARK_COMPLETE "moeprobe_unit_complete"
 #define ARC_MARK_ID "moeprobe_unit_id"

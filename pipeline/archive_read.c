@@ -23,7 +23,7 @@ int arc_open_read(arc_reader **out, const char *path, mp_err *err)
     hid_t fapl;
     *out = NULL;
     arc_h5_quiet();
-    if (H5Fis_hdf5(path) <= 0) {
+    if (ARC_IS_HDF5(path) <= 0) {
         H5Eclear2(H5E_DEFAULT);
         struct stat st;
         if (stat(path, &st) != 0)
@@ -256,7 +256,7 @@ static int read_typed(hid_t ftype, size_t count, read_fn rd, void *ctx, arc_arra
             hsize_t d = count;
             hid_t sp = H5Screate_simple(1, &d, NULL);
             if (count)
-                H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, tmp);
+                ARC_VLEN_RECLAIM(mt, sp, tmp);
             H5Sclose(sp);
         }
         free(tmp);
