@@ -538,9 +538,9 @@ static herr_t copy_attr_cb(hid_t src, const char *name, const H5A_info_t *info, 
         goto fail;
     buf = calloc((size_t)(n > 0 ? n : 1), H5Tget_size(mt) + 1);
     na = H5Acreate2(c->dst, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int read = buf && na >= 0 && H5Aread(a, mt, buf) >= 0;
-    int ok = read && H5Awrite(na, mt, buf) >= 0;
-    if (read && (H5Tdetect_class(t, H5T_VLEN) > 0 || H5Tis_variable_str(t) > 0))
+    int got = buf && na >= 0 && H5Aread(a, mt, buf) >= 0;
+    int ok = got && H5Awrite(na, mt, buf) >= 0;
+    if (got && (H5Tdetect_class(t, H5T_VLEN) > 0 || H5Tis_variable_str(t) > 0))
         ARC_VLEN_RECLAIM(mt, sp, buf);
     H5Tclose(mt);
     if (!ok)

@@ -644,6 +644,59 @@ static void test_errors(const char *dir)
     CHECK(access(path, F_OK) != 0, "archive.error_disk_full_unit_incomplete", "%s exists", path);
 }
 
+/* Cadence: with a long snapshot_every_s commits leave NAME.h5 alone and close rebuilds it;
+ * `created` survives reruns; a folder with two archives is ambiguous for arc_units_complete. */
+static void test_cadence(const char *dir)
+{
+    char path[512], other[512];
+    arc_writer *w = NULL;
+    arc_unit *u = NULL;
+    arc_reader *r = NULL;
+    arc_names names = {0};
+    mp_err e;
+    err_init(&e);
+    snprintf(path, sizeof path, "%s/cadence/run.h5", dir);
+    arc_options o = quiet_opts();
+    o.snapshot_every_s = 1e9;
+    int ok = arc_writer_open(&w, path, NULL, &o, &e) == 0 &&
+             arc_unit_begin(w, "a", &u, &e) == 0 && arc_attr_i64(u, "g", "a", 1, &e) == 0 &&
+             arc_unit_commit(w, u, &e) == 0 && arc_unit_begin(w, "b", &u, &e) == 0 &&
+             arc_attr_i64(u, "g", "b", 2, &e) == 0 && arc_unit_commit(w, u, &e) == 0;
+    CHECK(ok && arc_writer_stats(w).snapshots == 0 && access(path, F_OK) != 0,
+          "archive.cadence_defers_snapshot", "%s, %d snapshots", e.msg,
+          w ? arc_writer_stats(w).snapshots : -1);
+    ok = ok && arc_writer_close(w, &e) == 0;
+    w = NULL;
+    char *created = NULL, *created2 = NULL;
+    int64_t n = 0;
+    ok = ok && arc_open_read(&r, path, &e) == 0 &&
+         arc_read_attr_i64(r, "/", "units_complete", &n, &e) == 0 && n == 2 &&
+         arc_read_attr_str(r, "/", "created", &created, &e) == 0;
+    arc_reader_close(r);
+    r = NULL;
+    CHECK(ok, "archive.cadence_close_snapshots", "%s n=%lld", e.msg, (long long)n);
+    sleep(1);
+    ok = ok && arc_writer_open(&w, path, NULL, &o, &e) == 0 &&
+         arc_unit_begin(w, "c", &u, &e) == 0 && arc_unit_commit(w, u, &e) == 0 &&
+         arc_writer_close(w, &e) == 0;
+    w = NULL;
+    ok = ok && arc_open_read(&r, path, &e) == 0 &&
+         arc_read_attr_str(r, "/", "created", &created2, &e) == 0;
+    arc_reader_close(r);
+    CHECK(ok && created && created2 && !strcmp(created, created2), "archive.created_kept",
+          "%s: %s vs %s", e.msg, created ? created : "", created2 ? created2 : "");
+    free(created);
+    free(created2);
+    snprintf(other, sizeof other, "%s/cadence/other.h5", dir);
+    ok = arc_writer_open(&w, other, NULL, &o, &e) == 0 && arc_writer_close(w, &e) == 0;
+    w = NULL;
+    snprintf(other, sizeof other, "%s/cadence", dir);
+    CHECK(ok && arc_units_complete(other, &names, &e) == -1 && strstr(e.msg, "2 archives"),
+          "archive.units_complete_ambiguous_folder", "%s", e.msg);
+    arc_names_free(&names);
+    arc_writer_free(w);
+}
+
 static void test_atomic_file(const char *dir)
 {
     char path[512], buf[64] = "";
@@ -754,6 +807,7 @@ int main(int argc, char **argv)
     const char *dir = check_tmp_dir();
     test_basic(dir);
     test_conflicts(dir);
+    test_cadence(dir);
     test_atomic_file(dir);
     test_errors(dir);
     /* point, B complete afterwards, B in the snapshot afterwards */
