@@ -35,6 +35,8 @@ LIB_SRC  := $(wildcard pipeline/*.c) $(wildcard stages/*.c) $(wildcard jobs/*.c)
 CLI_SRC  := $(wildcard cli/*.c)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_SUPPORT := $(filter-out $(TEST_SRC),$(wildcard tests/unit/*.c))
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BIN)/tools/%)
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -43,7 +45,7 @@ TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BIN)/tests/%)
 LIBA     := $(BUILD)/libmoeprobe.a
 
 .PHONY: all debug test test-debug test-full bench fuzz deps clean distclean
-all: $(BIN)/moeprobe $(TEST_BIN)
+all: $(BIN)/moeprobe $(TEST_BIN) $(TOOL_BIN)
 
 debug:
 	$(MAKE) MODE=debug BUILD=build-debug BIN=bin-debug all
@@ -63,6 +65,10 @@ $(BIN)/moeprobe: $(CLI_OBJ) $(LIBA)
 $(BIN)/tests/%: $(BUILD)/tests/unit/%.o $(SUP_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(SUP_OBJ) $(LIBA) $(LDLIBS)
+
+$(BIN)/tools/%: $(BUILD)/tests/tools/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
 # The test runner builds first; it runs every tests/unit binary and tests/cli script.
 test: all
@@ -87,4 +93,4 @@ deps:
 clean:
 	rm -rf build build-debug bin bin-debug
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SUP_OBJ:.o=.d) $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SUP_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d)

@@ -60,7 +60,7 @@ void attr_result_free(attr_result *r)
 }
 
 int attr_logp(attr_ctx *a, int64_t M, const float *v, const double *s, const int32_t *t,
-              double *logp, float *grad, mp_err *err)
+              double *logp, float *grad, float *probs, mp_err *err)
 {
     const int64_t H = a->H, V = a->V;
     const mp_tensor *WU = &a->m->lm_head;
@@ -83,6 +83,9 @@ int attr_logp(attr_ctx *a, int64_t M, const float *v, const double *s, const int
             const float *zi = z + i * V;
             double lse = ops_logsumexp(zi, V);
             logp[i0 + i] = (double)zi[t[i0 + i]] - lse;
+            if (probs)
+                for (int64_t j = 0; j < V; j++)
+                    probs[(i0 + i) * V + j] = (float)exp((double)zi[j] - lse);
             if (grad) { /* turn z into (e_t - softmax(z)) in place */
                 float *zw = z + i * V;
                 for (int64_t j = 0; j < V; j++) zw[j] = (float)-exp((double)zw[j] - lse);
@@ -95,6 +98,37 @@ int attr_logp(attr_ctx *a, int64_t M, const float *v, const double *s, const int
             for (int64_t i = 0; i < c; i++)
                 for (int64_t h = 0; h < H; h++)
                     g[i * H + h] = (float)((double)g[i * H + h] * a->w_norm[h] * s[i0 + i]);
+        }
+    }
+    free(u);
+    free(z);
+    return 0;
+}
+
+int attr_delta_logp(attr_ctx *a, int64_t M, const float *c, const double *s, const int32_t *t,
+                    const float *const *p, double *delta, mp_err *err)
+{
+    const int64_t H = a->H, V = a->V;
+    int64_t ch = M < ATTR_CHUNK ? M : ATTR_CHUNK;
+    float *u = malloc((size_t)((ch > 0 ? ch : 1) * H) * sizeof *u);
+    float *z = malloc((size_t)((ch > 0 ? ch : 1) * V) * sizeof *z);
+    if (!u || !z) {
+        free(u);
+        free(z);
+        return err_set(err, "attribution: out of memory for %lld x %lld logits", (long long)ch,
+                       (long long)V);
+    }
+    for (int64_t i0 = 0; i0 < M; i0 += ch) {
+        int64_t n = M - i0 < ch ? M - i0 : ch;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t h = 0; h < H; h++)
+                u[i * H + h] = (float)((double)a->w_norm[h] * s[i0 + i]) * c[(i0 + i) * H + h];
+        ops_linear(z, u, n, &a->m->lm_head, NULL); /* z = W_U' c */
+        for (int64_t i = 0; i < n; i++) {
+            const float *zi = z + i * V, *pi = p[i0 + i];
+            double acc = 0.0;
+            for (int64_t v = 0; v < V; v++) acc += (double)pi[v] * expm1((double)zi[v]);
+            delta[i0 + i] = (double)zi[t[i0 + i]] - log1p(acc);
         }
     }
     free(u);
@@ -196,7 +230,7 @@ static void neuron_contrib(const group *gr, int n, float *c)
     }
 }
 
-static int neuron_top(attr_ctx *a, const attr_sample *in, const double *logp_base,
+static int neuron_top(attr_ctx *a, const attr_sample *in, const float *probs_base,
                       const float *grad_base, double s, int top_n, int brute, attr_result *out,
                       mp_err *err)
 {
@@ -206,7 +240,8 @@ static int neuron_top(attr_ctx *a, const attr_sample *in, const double *logp_bas
     group *gs = NULL;
     cand *cs = NULL;
     scored *best = NULL;
-    float *u = NULL, *vecs = NULL, *base = NULL;
+    float *u = NULL, *vecs = NULL;
+    const float **pv = NULL;
     double *lp = NULL, *sv = NULL;
     int32_t *tv = NULL;
     int64_t ng = 0, nc = 0, n_best = 0, max_i = 0;
@@ -269,8 +304,8 @@ static int neuron_top(attr_ctx *a, const attr_sample *in, const double *logp_bas
     lp = malloc(ATTR_CHUNK * sizeof *lp);
     sv = malloc(ATTR_CHUNK * sizeof *sv);
     tv = malloc(ATTR_CHUNK * sizeof *tv);
-    base = malloc((size_t)H * sizeof *base);
-    if (!best || !vecs || !lp || !sv || !tv || !base) goto oom;
+    pv = malloc(ATTR_CHUNK * sizeof *pv);
+    if (!best || !vecs || !lp || !sv || !tv || !pv) goto oom;
     int64_t done_n = 0;
     double theta = -INFINITY;
     while (done_n < nc) {
@@ -284,17 +319,15 @@ static int neuron_top(attr_ctx *a, const attr_sample *in, const double *logp_bas
             const group *gr = &gs[cd->g];
             float *vv = vecs + i * H;
             neuron_contrib(gr, cd->n, vv);
-            const float *r = in->resid_pre + (int64_t)gr->layer * H;
-            const float *at = in->attn_out + (int64_t)gr->layer * H;
-            for (int64_t h = 0; h < H; h++) vv[h] += r[h] + at[h];
             sv[i] = s;
             tv[i] = in->target;
+            pv[i] = probs_base + (int64_t)gr->layer * a->V;
         }
-        if (attr_logp(a, chn, vecs, sv, tv, lp, NULL, err) != 0) goto done;
+        if (attr_delta_logp(a, chn, vecs, sv, tv, pv, lp, err) != 0) goto done;
         for (int64_t i = 0; i < chn; i++) {
             const cand *cd = &cs[done_n + i];
             const group *gr = &gs[cd->g];
-            best[n_best++] = (scored){lp[i] - logp_base[gr->layer], gr->layer, gr->expert, cd->n};
+            best[n_best++] = (scored){lp[i], gr->layer, gr->expert, cd->n};
         }
         done_n += chn;
         qsort(best, (size_t)n_best, sizeof *best, scored_desc);
@@ -319,7 +352,7 @@ static int neuron_top(attr_ctx *a, const attr_sample *in, const double *logp_bas
 oom:
     err_set(err, "attribution: out of memory ranking %lld neurons", (long long)nc);
 done:
-    free(gs); free(cs); free(best); free(u); free(vecs); free(base); free(lp); free(sv); free(tv);
+    free(gs); free(cs); free(best); free(u); free(vecs); free(pv); free(lp); free(sv); free(tv);
     return rc;
 }
 
@@ -327,93 +360,116 @@ int attr_sample_run(attr_ctx *a, const attr_sample *in, int top_n, int brute_for
                     attr_result *out, mp_err *err)
 {
     const mcfg *c = &a->m->cfg;
-    const int64_t H = a->H, L = a->L, nH = c->num_attention_heads, k = c->num_experts_per_tok;
+    const int64_t H = a->H, L = a->L, V = a->V, nH = c->num_attention_heads;
+    const int64_t k = c->num_experts_per_tok;
     const int moe = c->num_experts > 0;
     const int has_shared = c->shared_expert_intermediate_size > 0 && in->shared_out;
-    /* vectors per layer: r, r+a, r+a+m, nH heads, k experts, 1 shared */
-    const int64_t per = 3 + nH + (moe ? k : 0) + (has_shared ? 1 : 0);
+    /* Bases per layer: r and r+a, scored once with their softmax. Every gain is then the
+     * change a contribution makes to its base, computed as a difference (attr_delta_logp) so
+     * that its error scales with the contribution, not with the logits. Contributions per
+     * layer: a (on r), m (on r+a), nH heads (on r), k experts (on r+a), 1 shared (on r+a). */
+    const int64_t per = 2 + nH + (moe ? k : 0) + (has_shared ? 1 : 0);
     const int64_t M = L * per;
     int rc = -1;
-    float *v = NULL, *grad = NULL, *vb = NULL;
-    double *s = NULL, *lp = NULL, *lpb = NULL;
+    float *bases = NULL, *grad = NULL, *probs = NULL, *cv = NULL;
+    double *s = NULL, *lpb = NULL, *d = NULL;
     int32_t *t = NULL;
+    const float **pv = NULL;
 
     attr_result_init(out);
     out->final_norm_scale = ops_rms_scale(in->resid_final, H, c->rms_norm_eps);
-    v = malloc((size_t)(M * H) * sizeof *v);
-    s = malloc((size_t)M * sizeof *s);
-    lp = malloc((size_t)M * sizeof *lp);
-    t = malloc((size_t)M * sizeof *t);
+    bases = calloc((size_t)(2 * L * H), sizeof *bases);
+    probs = malloc((size_t)(2 * L * V) * sizeof *probs);
+    grad = malloc((size_t)(2 * L * H) * sizeof *grad);
+    lpb = malloc((size_t)(2 * L) * sizeof *lpb);
+    cv = calloc((size_t)(M * H), sizeof *cv);
+    pv = calloc((size_t)M, sizeof *pv);
+    d = malloc((size_t)M * sizeof *d);
+    s = malloc((size_t)(M > 2 * L ? M : 2 * L) * sizeof *s);
+    t = malloc((size_t)(M > 2 * L ? M : 2 * L) * sizeof *t);
     out->attn_gain = calloc((size_t)L, sizeof(double));
     out->ffn_gain = calloc((size_t)L, sizeof(double));
     out->head = calloc((size_t)(L * nH), sizeof(double));
     out->expert = calloc((size_t)(L * (k > 0 ? k : 1)), sizeof(double));
     out->shared = calloc((size_t)L, sizeof(double));
-    if (!v || !s || !lp || !t || !out->attn_gain || !out->ffn_gain || !out->head ||
-        !out->expert || !out->shared)
+    if (!bases || !probs || !grad || !lpb || !cv || !pv || !d || !s || !t || !out->attn_gain ||
+        !out->ffn_gain || !out->head || !out->expert || !out->shared)
         goto oom;
-    for (int64_t l = 0; l < L; l++) {
-        const float *r = in->resid_pre + l * H, *at = in->attn_out + l * H, *m = in->mlp_out + l * H;
-        float *base = v + l * per * H;
-        for (int64_t h = 0; h < H; h++) {
-            base[h] = r[h];
-            base[H + h] = r[h] + at[h];
-            base[2 * H + h] = r[h] + at[h] + m[h];
-        }
-        for (int64_t hh = 0; hh < nH; hh++) {
-            const float *ho = in->head_out + (l * nH + hh) * H;
-            float *dst = base + (3 + hh) * H;
-            for (int64_t h = 0; h < H; h++) dst[h] = r[h] + ho[h];
-        }
-        int64_t q = 3 + nH;
-        if (moe) {
-            for (int64_t j = 0; j < k; j++, q++) {
-                float *dst = base + q * H;
-                const float *eo = in->expert_out + (l * k + j) * H;
-                float w = in->topk_idx[l * k + j] >= 0 ? in->topk_weight[l * k + j] : 0.0f;
-                for (int64_t h = 0; h < H; h++) dst[h] = r[h] + at[h] + w * eo[h];
-            }
-        }
-        if (has_shared) {
-            float *dst = base + q * H;
-            const float *so = in->shared_out + l * H;
-            float g = in->shared_gate[l];
-            for (int64_t h = 0; h < H; h++) dst[h] = r[h] + at[h] + g * so[h];
-        }
-    }
-    for (int64_t i = 0; i < M; i++) {
+    for (int64_t i = 0; i < (M > 2 * L ? M : 2 * L); i++) {
         s[i] = out->final_norm_scale;
         t[i] = in->target;
     }
-    if (attr_logp(a, M, v, s, t, lp, NULL, err) != 0) goto done;
     for (int64_t l = 0; l < L; l++) {
-        const double *p = lp + l * per;
-        out->attn_gain[l] = p[1] - p[0];
-        out->ffn_gain[l] = p[2] - p[1];
-        for (int64_t hh = 0; hh < nH; hh++) out->head[l * nH + hh] = p[3 + hh] - p[0];
-        int64_t q = 3 + nH;
+        const float *r = in->resid_pre + l * H, *at = in->attn_out + l * H;
+        for (int64_t h = 0; h < H; h++) {
+            bases[2 * l * H + h] = r[h];
+            bases[(2 * l + 1) * H + h] = r[h] + at[h];
+        }
+    }
+    if (attr_logp(a, 2 * L, bases, s, t, lpb, grad, probs, err) != 0) goto done;
+    for (int64_t l = 0; l < L; l++) {
+        const float *p_r = probs + 2 * l * V, *p_ra = probs + (2 * l + 1) * V;
+        float *cl = cv + l * per * H;
+        const float **pl = pv + l * per;
+        int64_t q = 0;
+        memcpy(cl + q * H, in->attn_out + l * H, (size_t)H * sizeof *cl);
+        pl[q++] = p_r;
+        memcpy(cl + q * H, in->mlp_out + l * H, (size_t)H * sizeof *cl);
+        pl[q++] = p_ra;
+        for (int64_t hh = 0; hh < nH; hh++) {
+            memcpy(cl + q * H, in->head_out + (l * nH + hh) * H, (size_t)H * sizeof *cl);
+            pl[q++] = p_r;
+        }
+        if (moe)
+            for (int64_t j = 0; j < k; j++) {
+                const float *eo = in->expert_out + (l * k + j) * H;
+                float w = in->topk_idx[l * k + j] >= 0 ? in->topk_weight[l * k + j] : 0.0f;
+                for (int64_t h = 0; h < H; h++) cl[q * H + h] = w * eo[h];
+                pl[q++] = p_ra;
+            }
+        if (has_shared) {
+            const float *so = in->shared_out + l * H;
+            float g = in->shared_gate[l];
+            for (int64_t h = 0; h < H; h++) cl[q * H + h] = g * so[h];
+            pl[q++] = p_ra;
+        }
+    }
+    if (attr_delta_logp(a, M, cv, s, t, pv, d, err) != 0) goto done;
+    for (int64_t l = 0; l < L; l++) {
+        const double *dl = d + l * per;
+        int64_t q = 0;
+        out->attn_gain[l] = dl[q++];
+        out->ffn_gain[l] = dl[q++];
+        for (int64_t hh = 0; hh < nH; hh++) out->head[l * nH + hh] = dl[q++];
         if (moe)
             for (int64_t j = 0; j < k; j++, q++)
-                out->expert[l * k + j] = in->topk_idx[l * k + j] >= 0 ? p[q] - p[1] : 0.0;
-        if (has_shared) out->shared[l] = p[q] - p[1];
+                out->expert[l * k + j] = in->topk_idx[l * k + j] >= 0 ? dl[q] : 0.0;
+        if (has_shared) out->shared[l] = dl[q++];
     }
     if (top_n > 0 && (in->expert_act || in->mlp_act)) {
-        /* gradients at the bases r+a, one per layer */
-        vb = malloc((size_t)(L * H) * sizeof *vb);
-        grad = malloc((size_t)(L * H) * sizeof *grad);
-        lpb = malloc((size_t)L * sizeof *lpb);
-        if (!vb || !grad || !lpb) goto oom;
-        for (int64_t l = 0; l < L; l++) memcpy(vb + l * H, v + (l * per + 1) * H, (size_t)H * sizeof *vb);
-        if (attr_logp(a, L, vb, s, t, lpb, grad, err) != 0) goto done;
-        if (neuron_top(a, in, lpb, grad, out->final_norm_scale, top_n, brute_force, out, err) != 0)
-            goto done;
+        /* the neuron bases are r+a: every other row of probs / grad */
+        float *pra = malloc((size_t)(L * V) * sizeof *pra);
+        float *gra = malloc((size_t)(L * H) * sizeof *gra);
+        if (!pra || !gra) {
+            free(pra);
+            free(gra);
+            goto oom;
+        }
+        for (int64_t l = 0; l < L; l++) {
+            memcpy(pra + l * V, probs + (2 * l + 1) * V, (size_t)V * sizeof *pra);
+            memcpy(gra + l * H, grad + (2 * l + 1) * H, (size_t)H * sizeof *gra);
+        }
+        int nrc = neuron_top(a, in, pra, gra, out->final_norm_scale, top_n, brute_force, out, err);
+        free(pra);
+        free(gra);
+        if (nrc != 0) goto done;
     }
     rc = 0;
     goto done;
 oom:
     err_set(err, "attribution: out of memory for %lld vectors", (long long)M);
 done:
-    free(v); free(s); free(lp); free(t); free(vb); free(grad); free(lpb);
+    free(bases); free(probs); free(grad); free(lpb); free(cv); free(pv); free(d); free(s); free(t);
     if (rc != 0) attr_result_free(out);
     return rc;
 }

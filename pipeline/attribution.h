@@ -32,10 +32,17 @@ int attr_init(attr_ctx **a, const mp_model *m, mp_err *err);
 void attr_free(attr_ctx *a);
 
 /* logp[i] = log_softmax(W_U (w_norm * s[i] * v[i]))[t[i]] for M vectors v[M,H] (double
- * result). grad (may be NULL) [M,H] receives d logp / d v at v. probs_gap (may be NULL) [M]
- * receives logit(t) - max_{j != t} logit(j) (how close the rank is to changing). */
+ * result). grad (may be NULL) [M,H] receives d logp / d v at v; probs (may be NULL) [M,V] the
+ * softmax itself. */
 int attr_logp(attr_ctx *a, int64_t M, const float *v, const double *s, const int32_t *t,
-              double *logp, float *grad, mp_err *err);
+              double *logp, float *grad, float *probs, mp_err *err);
+
+/* The change of logp when a small vector c[i] is added to a base whose softmax is p[i] (V
+ * floats each, from attr_logp): delta[i] = logp(b + c)[t] - logp(b)[t] computed as
+ * z_t - log1p(sum_v p_v expm1(z_v)) with z = W_U (w_norm * s * c), so its error scales with c,
+ * not with the logits (float32 logits would lose the small differences neurons make). */
+int attr_delta_logp(attr_ctx *a, int64_t M, const float *c, const double *s, const int32_t *t,
+                    const float *const *p, double *delta, mp_err *err);
 
 /* Everything hooked at the last position of one sample (H hidden, L layers, nH heads, k top-k,
  * I expert width, Is shared width, Id dense width). Pointers the model doesn't have are NULL. */

@@ -1,0 +1,149 @@
+/* h5cmp.c — test tool: compares every dataset and numeric attribute of archive A with B.
+ * Floats: per dataset max|a-b| / max|b| <= rtol (default 1e-5); integers and strings: equal.
+ * Prints one line per difference and a summary "h5cmp: N datasets, worst rel diff X"; exit 0
+ * when everything matches, 1 otherwise, 2 on usage or read errors.
+ *   h5cmp A.h5 B.h5 [--rtol X] [--skip NAME]...  (NAME: a group or dataset path prefix) */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/archive.h"
+
+static double rtol = 1e-5, worst = 0;
+static int ndatasets = 0, nbad = 0;
+static const char *skips[64];
+static int nskip = 0;
+
+static double get(const arc_array *a, size_t i)
+{
+    switch (a->type) {
+    case ARC_F32: return ((const float *)a->data)[i];
+    case ARC_F64: return ((const double *)a->data)[i];
+    case ARC_I32: return ((const int32_t *)a->data)[i];
+    case ARC_I64: return (double)((const int64_t *)a->data)[i];
+    default: return 0;
+    }
+}
+
+static void compare_arrays(const char *what, const arc_array *a, const arc_array *b)
+{
+    int fa = a->type == ARC_F32 || a->type == ARC_F64, fb = b->type == ARC_F32 || b->type == ARC_F64;
+    if (a->ndim != b->ndim || a->count != b->count || (a->type != b->type && !(fa && fb))) {
+        printf("DIFF %s: shape/type differ (%d dims %zu elems %s vs %d dims %zu elems %s)\n", what,
+               a->ndim, a->count, arc_type_name(a->type), b->ndim, b->count, arc_type_name(b->type));
+        nbad++;
+        return;
+    }
+    if (a->type == ARC_STR) {
+        for (size_t i = 0; i < a->count; i++)
+            if (strcmp(((char **)a->data)[i], ((char **)b->data)[i])) {
+                printf("DIFF %s: string %zu differs\n", what, i);
+                nbad++;
+                return;
+            }
+        return;
+    }
+    int is_float = a->type == ARC_F32 || a->type == ARC_F64;
+    double md = 0, mb = 0;
+    for (size_t i = 0; i < a->count; i++) {
+        double x = get(a, i), y = get(b, i);
+        if (isnan(x) && isnan(y)) continue;
+        double d = fabs(x - y);
+        if (isnan(d)) d = INFINITY;
+        if (d > md) md = d;
+        if (fabs(y) > mb) mb = fabs(y);
+        if (!is_float && d != 0) {
+            printf("DIFF %s: integer element %zu: %.0f vs %.0f\n", what, i, x, y);
+            nbad++;
+            return;
+        }
+    }
+    double rel = mb > 0 ? md / mb : md;
+    if (rel > worst) worst = rel;
+    if (rel > rtol) {
+        printf("DIFF %s: max rel diff %.3g > %.3g\n", what, rel, rtol);
+        nbad++;
+    }
+}
+
+static int skipped(const char *path)
+{
+    for (int i = 0; i < nskip; i++)
+        if (strstr(path, skips[i])) return 1;
+    return 0;
+}
+
+static void walk(arc_reader *ra, arc_reader *rb, const char *path)
+{
+    arc_names names = {0}, attrs = {0};
+    mp_err err;
+    err_init(&err);
+    if (arc_list_attrs(ra, path, &attrs, &err) == 0) {
+        for (size_t i = 0; i < attrs.n; i++) {
+            char what[1024];
+            arc_array x = {0}, y = {0};
+            snprintf(what, sizeof what, "%s@%s", path, attrs.v[i]);
+            if (skipped(what) || !strcmp(attrs.v[i], "created") || !strcmp(attrs.v[i], "updated") ||
+                strstr(attrs.v[i], "commit") || !strcmp(attrs.v[i], "mpi_ranks") ||
+                !strcmp(attrs.v[i], "hostname") || strstr(attrs.v[i], "seconds") ||
+                strstr(attrs.v[i], "_s") == attrs.v[i] + strlen(attrs.v[i]) - 2)
+                continue;
+            if (arc_read_attr(ra, path, attrs.v[i], &x, &err) != 0 ||
+                arc_read_attr(rb, path, attrs.v[i], &y, &err) != 0) {
+                printf("DIFF %s: %s\n", what, err.msg);
+                nbad++;
+            } else {
+                compare_arrays(what, &x, &y);
+            }
+            arc_array_free(&x);
+            arc_array_free(&y);
+        }
+    }
+    arc_names_free(&attrs);
+    if (arc_list(ra, path, ARC_NONE, &names, &err) != 0) return;
+    for (size_t i = 0; i < names.n; i++) {
+        char child[1024];
+        snprintf(child, sizeof child, "%s%s%s", path, strcmp(path, "/") ? "/" : "", names.v[i]);
+        if (skipped(child) || !strcmp(child, "/units")) continue;
+        if (arc_kind_of(ra, child) == ARC_GROUP) {
+            walk(ra, rb, child);
+            continue;
+        }
+        arc_array x = {0}, y = {0};
+        ndatasets++;
+        if (arc_read(ra, child, &x, &err) != 0 || arc_read(rb, child, &y, &err) != 0) {
+            printf("DIFF %s: %s\n", child, err.msg);
+            nbad++;
+        } else {
+            compare_arrays(child, &x, &y);
+        }
+        arc_array_free(&x);
+        arc_array_free(&y);
+    }
+    arc_names_free(&names);
+}
+
+int main(int argc, char **argv)
+{
+    arc_reader *ra = NULL, *rb = NULL;
+    mp_err err;
+    err_init(&err);
+    if (argc < 3) {
+        fprintf(stderr, "usage: h5cmp A.h5 B.h5 [--rtol X] [--skip PATH]...\n");
+        return 2;
+    }
+    for (int i = 3; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--rtol")) rtol = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--skip") && nskip < 64) skips[nskip++] = argv[i + 1];
+    }
+    if (arc_open_read(&ra, argv[1], &err) != 0 || arc_open_read(&rb, argv[2], &err) != 0) {
+        fprintf(stderr, "h5cmp: %s\n", err.msg);
+        return 2;
+    }
+    walk(ra, rb, "/");
+    printf("h5cmp: %d datasets, %d differences, worst rel diff %.3g\n", ndatasets, nbad, worst);
+    arc_reader_close(ra);
+    arc_reader_close(rb);
+    return nbad ? 1 : 0;
+}
