@@ -254,7 +254,7 @@ int cmd_inspect(int argc, char **argv)
     }
     if (as_json) {
         json_t *o = to_json(&m);
-        char *s = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+        char *s = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
         printf("%s\n", s ? s : "{}");
         free(s);
         json_decref(o);

@@ -302,15 +302,22 @@ static json_t *prepare_config(const mkm_opts *o, mcfg *c, mp_dtype *dtype, mp_er
         json_object_set_new(root, "num_hidden_layers", json_integer(o->layers));
         json_t *lt = json_object_get(root, "layer_types");
         if (json_is_array(lt)) {
-            if ((int)json_array_size(lt) < o->layers) {
-                err_set(err, "%s: \"layer_types\" lists %zu layers, cannot make %d (expected "
-                             "--layers at most %zu)", file, json_array_size(lt), o->layers,
-                        json_array_size(lt));
+            /* cut to N; grow only a uniform list (which layer gets a window is not ours to
+             * guess) */
+            size_t n = json_array_size(lt);
+            int uniform = n > 0;
+            for (size_t i = 1; i < n; i++)
+                uniform &= json_equal(json_array_get(lt, i), json_array_get(lt, 0));
+            if ((int)n < o->layers && !uniform) {
+                err_set(err, "%s: \"layer_types\" lists %zu layers of mixed types, cannot make "
+                             "%d (expected --layers at most %zu)", file, n, o->layers, n);
                 json_decref(root);
                 return NULL;
             }
             while ((int)json_array_size(lt) > o->layers)
                 json_array_remove(lt, json_array_size(lt) - 1);
+            while ((int)json_array_size(lt) < o->layers)
+                json_array_append(lt, json_array_get(lt, 0));
         }
     }
     *dtype = o->dtype_set ? o->dtype : c->torch_dtype;

@@ -15,7 +15,11 @@
  *   router [E,H] (`mlp.gate` / `block_sparse_moe.gate`); shared_expert_gate [1,H]
  * Names bound per family (per-expert names, Mixtral's w1/w2/w3 = gate/down/up, and the fused
  * 3-D `mlp.experts.gate_up_proj` [E,2I,H] (gate rows first) / `mlp.experts.down_proj` [E,H,I]
- * of newer checkpoints, sliced into per-expert views). */
+ * of newer checkpoints, sliced into per-expert views; for Mixtral both the original
+ * `block_sparse_moe.` and transformers 5's `mlp.` prefix). A tensor the config does not describe
+ * (a layer beyond num_hidden_layers, a bias the config does not enable) is a load error naming
+ * it; `*rotary_emb.inv_freq` buffers and, when embeddings are tied, a stored `lm_head.weight`
+ * are ignored, as transformers does. Each tensor may be BF16, F16 or F32 independently. */
 #ifndef MOEPROBE_MODEL_H
 #define MOEPROBE_MODEL_H
 

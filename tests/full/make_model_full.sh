@@ -52,7 +52,7 @@ while read -r name layers total active; do
   /usr/bin/time -f '%M %e' -o "$T/time" "$BIN" inspect --model "$out" --json >"$T/inspect.json" 2>"$T/inspect.err"
   rc=$?
   read -r rss_kb isecs <"$T/time"
-  got_t=$(grep -o '"total": [0-9]*' "$T/inspect.json" | grep -o '[0-9]*$')
+  got_t=$(grep -o '"total": [0-9]*' "$T/inspect.json" | head -1 | grep -o '[0-9]*$')
   got_a=$(grep -o '"active": [0-9]*' "$T/inspect.json" | grep -o '[0-9]*$')
   [ $rc = 0 ] && [ "$got_t" = "$want_t" ] && [ "$got_a" = "$want_a" ] \
     && ok "$name inspect: every tensor bound, $got_t parameters, $got_a active" \
