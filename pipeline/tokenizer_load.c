@@ -206,3 +206,14 @@ const char *tok_id_to_token(const tokenizer *t, int32_t id)
         return NULL;
     return t->id_tok[id];
 }
+
+int32_t tok_token_to_id(const tokenizer *t, const char *token)
+{
+    if (!t || !token)
+        return -1;
+    size_t len = strlen(token);
+    for (int k = 0; k < t->n_added; k++)
+        if (t->added[k].len == len && !memcmp(t->added[k].content, token, len))
+            return t->added[k].id;
+    return tok_strmap_get(&t->vocab, token, len);
+}

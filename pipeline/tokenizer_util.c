@@ -1,6 +1,6 @@
 /* tokenizer_util.c — small shared pieces of the tokenizer: the GPT-2 byte <-> char map,
  * UTF-8 decoding and validation, the Unicode classes HF's Rust code uses (char::is_whitespace,
- * regex \w), growable buffers and piece lists, and PCRE2 matching with HF's find_matches rules. */
+ * regex \w), growable buffers and piece lists. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -261,96 +261,6 @@ void tok_scratch_free(tok_scratch *sc)
     free(sc->sym);
     free(sc->heap);
     memset(sc, 0, sizeof *sc);
-}
-
-pcre2_code *tok_regex_compile(const char *pat, size_t len, int literal, const char *where,
-                              mp_err *err)
-{
-    int code;
-    PCRE2_SIZE off;
-    uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, len, opts, &code, &off, NULL);
-    if (!re) {
-        PCRE2_UCHAR msg[256];
-        pcre2_get_error_message(code, msg, sizeof msg);
-        err_set(err, "%s: regex \"%.*s\" does not compile at offset %zu: %s", where,
-                (int)(len > 200 ? 200 : len), pat, (size_t)off, (const char *)msg);
-        return NULL;
-    }
-    /* JIT is only an accelerator: without it (unsupported platform) matching still works. */
-    (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
-    return re;
-}
-
-static int matches_push(tok_matches *m, size_t start, size_t end, int is_match)
-{
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 64;
-        tok_match *v = realloc(m->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        m->v = v;
-        m->cap = cap;
-    }
-    m->v[m->n].start = start;
-    m->v[m->n].end = end;
-    m->v[m->n].is_match = is_match;
-    m->n++;
-    return 0;
-}
-
-int tok_regex_find(const pcre2_code *re, pcre2_match_data *md, const char *s, size_t len,
-                   tok_matches *out, mp_err *err)
-{
-    out->n = 0;
-    if (len == 0)
-        return matches_push(out, 0, 0, 0) ? err_set(err, "out of memory") : 0;
-    size_t prev = 0;        /* end of the last match (start of the pending gap) */
-    size_t search = 0;      /* where the next search starts */
-    int have_last = 0;
-    size_t last_end = 0;
-    while (search <= len) {
-        /* The text was validated as UTF-8 once; PCRE2 need not re-check it per match. */
-        int rc = pcre2_match(re, (PCRE2_SPTR)s, len, search, PCRE2_NO_UTF_CHECK, md, NULL);
-        if (rc == PCRE2_ERROR_NOMATCH)
-            break;
-        if (rc < 0) {
-            PCRE2_UCHAR msg[256];
-            pcre2_get_error_message(rc, msg, sizeof msg);
-            return err_set(err, "regex match failed at byte offset %zu: %s", search,
-                           (const char *)msg);
-        }
-        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-        size_t ms = ov[0], me = ov[1];
-        if (ms > me || me > len)  /* \K tricks; never produced by tokenizer patterns */
-            return err_set(err, "regex returned an invalid match at byte offset %zu", search);
-        if (ms == me && have_last && last_end == me) {
-            /* onig find_iter: an empty match right after the previous match is skipped by
-             * advancing one character. */
-            if (search >= len)
-                break;
-            uint32_t cp;
-            search += tok_utf8_next(s + search, len - search, &cp);
-            continue;
-        }
-        if (prev != ms && matches_push(out, prev, ms, 0))
-            return err_set(err, "out of memory");
-        if (matches_push(out, ms, me, 1))
-            return err_set(err, "out of memory");
-        prev = me;
-        have_last = 1;
-        last_end = me;
-        search = me;
-        if (ms == me) {
-            if (search >= len)
-                break;
-            uint32_t cp;
-            search += tok_utf8_next(s + search, len - search, &cp);
-        }
-    }
-    if (prev != len && matches_push(out, prev, len, 0))
-        return err_set(err, "out of memory");
-    return 0;
 }
 
 pcre2_match_data *tok_scratch_md(tok_scratch *sc, mp_err *err)
