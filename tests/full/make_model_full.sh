@@ -48,7 +48,6 @@ while read -r name layers total active; do
   disk=$(du -sb "$out" | cut -f1)
   echo "INFO $name: layers $layers, $(awk "BEGIN{printf \"%.2f\", $bytes/1e9}") GB in $secs s ($(awk "BEGIN{printf \"%.0f\", $bytes/1e6/($t1-$t0)}") MB/s), $(ls "$out" | grep -c safetensors$) shards"
   ok "$name make-model ($disk bytes on disk)"
-  sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
   /usr/bin/time -f '%M %e' -o "$T/time" "$BIN" inspect --model "$out" --json >"$T/inspect.json" 2>"$T/inspect.err"
   rc=$?
   read -r rss_kb isecs <"$T/time"
