@@ -165,18 +165,38 @@ static int dec_step(const tok_decoder *d, const tok_pieces *in, tok_pieces *out,
     return 0;
 }
 
+/* HF simple_id_to_token: a normalized added token decodes from its normalized form. */
+static const char *decode_token(const tokenizer *t, int32_t id, size_t *len)
+{
+    const char *s = tok_id_to_token(t, id);
+    if (!s)
+        return NULL;
+    *len = strlen(s);
+    for (int k = 0; k < t->n_added; k++)
+        if (t->added[k].id == id) {
+            if (t->added[k].normalized && t->added[k].norm) {
+                *len = t->added[k].norm_len;
+                return t->added[k].norm;
+            }
+            *len = t->added[k].len;
+            return t->added[k].content;
+        }
+    return s;
+}
+
 char *tok_decode(const tokenizer *t, const int32_t *ids, size_t n)
 {
     tok_pieces a = {0}, b = {0};
     tok_buf tmp = {0}, res = {0};
     char *ret = NULL;
     for (size_t i = 0; i < n; i++) {
-        const char *s = tok_id_to_token(t, ids[i]);
+        size_t len = 0;
+        const char *s = decode_token(t, ids[i], &len);
         if (!s)
             continue;  /* HF skips ids it does not know */
         if (t->dec_kind == TOK_DECODE_JOIN_SPACE && a.n && push(&a, " ", 1))
             goto done;
-        if (push(&a, s, strlen(s)))
+        if (push(&a, s, len))
             goto done;
     }
     tok_pieces *cur = &a, *nxt = &b;
