@@ -19,7 +19,7 @@ CC      ?= gcc
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation
 CSTD    := -std=c11 -D_GNU_SOURCE
 ifeq ($(MODE),debug)
-OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+OPT     := -O1 -g -march=x86-64-v2 -mavx2 -mfma -mf16c -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 LDOPT   := -fsanitize=address,undefined
 else
 OPT     := -O2 -g -march=x86-64-v2 -mavx2 -mfma -mf16c
@@ -38,7 +38,7 @@ TEST_SUPPORT := $(filter-out $(TEST_SRC),$(wildcard tests/unit/*.c))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BIN)/tools/%)
 
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/stage_registry.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 SUP_OBJ  := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BIN)/tests/%)
@@ -53,6 +53,14 @@ debug:
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# The stage registry lists every `const stage_def stage_NAME` found in stages/*.c.
+$(BUILD)/gen/stage_registry.c: $(wildcard stages/*.c) scripts/gen-stage-registry.sh
+	@mkdir -p $(dir $@)
+	scripts/gen-stage-registry.sh $(wildcard stages/*.c) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/stage_registry.o: $(BUILD)/gen/stage_registry.c
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIBA): $(LIB_OBJ)
 	@mkdir -p $(dir $@)

@@ -1,0 +1,114 @@
+/* plan.c — see plan.h. */
+#include "jobs/plan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/model_config.h"
+
+static int selected(const rcfg *cfg, const stage_def *s)
+{
+    int n;
+    const stage_def *const *all = stage_all(&n);
+    if (rcfg_list_has(cfg, "stages", s->name)) return 1;
+    /* a unit-owning stage is planned when any stage that is part of it is selected */
+    for (int i = 0; i < n; i++)
+        if (all[i]->part_of && !strcmp(all[i]->part_of, s->name) &&
+            rcfg_list_has(cfg, "stages", all[i]->name))
+            return 1;
+    return 0;
+}
+
+static int add(plan *p, size_t *cap, const char *id, const stage_def *s, int rel, mp_err *err)
+{
+    if (p->n == *cap) {
+        size_t nc = *cap ? 2 * *cap : 64;
+        plan_unit *nu = realloc(p->u, nc * sizeof *nu);
+        if (!nu) return err_set(err, "plan: out of memory");
+        p->u = nu;
+        *cap = nc;
+    }
+    plan_unit *u = &p->u[p->n++];
+    memset(u, 0, sizeof *u);
+    snprintf(u->id, sizeof u->id, "%s", id);
+    u->stage = s;
+    u->relation = rel;
+    return 0;
+}
+
+int plan_find(const plan *p, const char *id)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (!strcmp(p->u[i].id, id)) return (int)i;
+    return -1;
+}
+
+int plan_build(const rcfg *cfg, size_t model_index, plan *p, mp_err *err)
+{
+    const rcfg_model *m = rcfg_model_at(cfg, model_index);
+    mcfg mc;
+    size_t cap = 0;
+    int n;
+    const stage_def *const *all = stage_all(&n);
+    memset(p, 0, sizeof *p);
+    if (!m) return err_set(err, "plan: no model %zu in %s", model_index, rcfg_source(cfg));
+    if (mcfg_load(&mc, m->path, err) != 0) return -1;
+    snprintf(p->model_name, sizeof p->model_name, "%s", m->name);
+    snprintf(p->model_path, sizeof p->model_path, "%s", m->path);
+    snprintf(p->archive, sizeof p->archive, "%s/%s.h5", rcfg_str(cfg, "out"), m->name);
+    p->is_moe = mcfg_is_moe(&mc);
+    size_t nrel = rcfg_relation_count(cfg);
+    for (int si = 0; si < n; si++) {
+        const stage_def *s = all[si];
+        char id[ARC_MAX_UNIT_ID];
+        if (!s->run || !selected(cfg, s) || (s->moe_only && !p->is_moe)) continue;
+        if (s->scope == STAGE_PER_RELATION) {
+            for (size_t r = 0; r < nrel; r++) {
+                snprintf(id, sizeof id, "%s/%s", s->name, rcfg_relation_id(cfg, r));
+                if (add(p, &cap, id, s, (int)r, err) != 0) goto fail;
+            }
+        } else {
+            snprintf(id, sizeof id, "%s/%s", s->name, s->unit_name ? s->unit_name : "all");
+            if (add(p, &cap, id, s, -1, err) != 0) goto fail;
+        }
+    }
+    /* dependencies: the units of the `after` stages for the same relation (per relation) */
+    for (size_t i = 0; i < p->n; i++) {
+        plan_unit *u = &p->u[i];
+        for (int a = 0; a < 6 && u->stage->after[a]; a++) {
+            const char *dep = u->stage->after[a];
+            if (u->relation >= 0) {
+                char id[ARC_MAX_UNIT_ID];
+                snprintf(id, sizeof id, "%s/%s", dep, rcfg_relation_id(cfg, (size_t)u->relation));
+                int d = plan_find(p, id);
+                if (d < 0) {
+                    err_set(err, "%s: stage %s needs stage %s, which is not in `stages` (add it)",
+                            rcfg_source(cfg), u->stage->name, dep);
+                    goto fail;
+                }
+                if (u->n_deps < PLAN_MAX_DEPS) u->deps[u->n_deps++] = d;
+            } else {
+                int found = 0;
+                for (size_t j = 0; j < p->n; j++)
+                    found |= !strcmp(p->u[j].stage->name, dep);
+                if (!found) {
+                    err_set(err, "%s: stage %s needs stage %s, which is not in `stages` (add it)",
+                            rcfg_source(cfg), u->stage->name, dep);
+                    goto fail;
+                }
+                u->needs_all_of_stage = 1;
+            }
+        }
+    }
+    return 0;
+fail:
+    plan_free(p);
+    return -1;
+}
+
+void plan_free(plan *p)
+{
+    free(p->u);
+    memset(p, 0, sizeof *p);
+}

@@ -1,0 +1,589 @@
+/* capture.c — the forward unit of a relation, "capture/<rel>": one pass over the relation's
+ * prompts that evaluates (rank of the target, HIT@10, MRR), attributes (layers, heads, experts,
+ * neurons; stage `attribute`), records routing at the last position (and the relation's expert
+ * frequency ranking) and stores the configured hook points (stage `capture`).
+ *
+ * Per sample, on the rank that ran it, everything becomes one blob of named arrays; rank 0
+ * streams them into the archive in sample order. Item names carry how they are stored:
+ *   "S:path"  one row per sample: dataset [n, <item shape>]
+ *   "R:path"  the item's first dimension are rows (all-position captures: [tokens, ...])
+ *   "M:name"  kept in memory on rank 0 for the relation's metrics, not stored per sample. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/capture.h"
+#include "stages/stage.h"
+#include "stages/stats.h"
+
+typedef struct cap_opts {
+    int attribute;           /* stage `attribute` selected */
+    int capture;             /* stage `capture` selected */
+    int all_pos;             /* capture.positions == all */
+    int point[HP_COUNT];     /* hook points stored */
+    int want_logits;
+    unsigned char layer[HOOK_MAX_LAYERS];
+    int n_top;               /* largest neurons_top */
+    const int64_t *tops;
+    size_t n_tops;
+    int screen;
+} cap_opts;
+
+typedef struct cap_state {
+    stage_ctx *c;
+    cap_opts o;
+    /* rank 0 accumulators */
+    int64_t n;
+    int64_t *rank;
+    double *margin;
+    double min_gap;
+    int64_t *freq;           /* [L*E] top-k membership counts at the last position */
+    double *attr_sum;        /* [L*E] summed expert attribution */
+    int64_t exact, total;
+    arc_stream *streams[64];
+    char stream_path[64][160];
+    int n_streams;
+} cap_state;
+
+static const char *dims_for(const char *name, int ndim)
+{
+    (void)name;
+    (void)ndim;
+    return NULL;
+}
+
+static void put_s(blob *b, const char *path, blob_type t, int nd, const int64_t *sh, const void *d)
+{
+    char name[200];
+    snprintf(name, sizeof name, "S:%s", path);
+    blob_put(b, name, t, nd, sh, d);
+}
+
+/* The hook points the `capture.points` names stand for. */
+static void select_points(const rcfg *cfg, cap_opts *o)
+{
+    const char *const *pts;
+    size_t n = rcfg_str_list(cfg, "capture.points", &pts);
+    for (size_t i = 0; i < n; i++) {
+        hook_point p;
+        if (!strcmp(pts[i], "topk")) {
+            o->point[HP_TOPK_IDX] = o->point[HP_TOPK_WEIGHT] = 1;
+        } else if (!strcmp(pts[i], "shared_expert")) {
+            o->point[HP_SHARED_OUT] = o->point[HP_SHARED_GATE] = 1;
+        } else if (!strcmp(pts[i], "logits")) {
+            o->want_logits = 1;
+        } else if (hook_point_parse(pts[i], &p) == 0) {
+            o->point[p] = 1;
+        }
+    }
+}
+
+static int layer_kept(const cap_opts *o, int l)
+{
+    return l < HOOK_MAX_LAYERS && o->layer[l];
+}
+
+/* ---- per sample, on the rank that ran it ------------------------------------------------- */
+
+static int cap_sample(void *vctx, const runner_sample *s, blob *out, mp_err *err)
+{
+    cap_state *st = vctx;
+    const cap_opts *o = &st->o;
+    const mp_model *m = &s->r->model;
+    const mcfg *cf = &m->cfg;
+    const int64_t L = cf->num_hidden_layers, H = cf->hidden_size, nH = cf->num_attention_heads;
+    const int64_t E = cf->num_experts, k = cf->num_experts_per_tok, V = cf->vocab_size;
+    const int T = s->ps->len[s->sample];
+    const int32_t tgt = s->ps->target[s->sample];
+    sample_capture cap;
+    int rc = -1;
+    int64_t rank;
+    double margin;
+
+    runner_rank(s->logits, V, tgt, &rank, &margin);
+    blob_put_i64(out, "M:rank", rank);
+    blob_put_f64(out, "M:margin", margin);
+    if (capture_last(m, s->store, s->sample, T - 1, &cap, err) != 0) return -1;
+    if (E > 0) {
+        /* routing at the last position; the smallest k-th vs (k+1)-th probability gap anywhere */
+        float *prob = malloc((size_t)(L * E) * sizeof *prob);
+        double gap = INFINITY;
+        if (!prob) goto oom;
+        for (int64_t l = 0; l < L; l++) {
+            if (!cf->layer_is_moe[l]) {
+                memset(prob + l * E, 0, (size_t)E * sizeof *prob);
+                continue;
+            }
+            for (int t = 0; t < T; t++) {
+                const hook_record *rr = hook_store_find(s->store, HP_ROUTER_LOGITS, s->sample, (int)l, t, -1);
+                if (!rr) continue;
+                float p[1024];
+                memcpy(p, rr->data, (size_t)E * sizeof *p);
+                stats_softmax_f(p, E);
+                double g = stats_kth_gap(p, E, k);
+                if (g < gap) gap = g;
+                if (t == T - 1) memcpy(prob + l * E, p, (size_t)E * sizeof *p);
+            }
+        }
+        int64_t sh2[2] = {L, k}, she[2] = {L, E};
+        put_s(out, "routing/topk_idx", BLOB_I32, 2, sh2, cap.topk_idx);
+        put_s(out, "routing/topk_weight", BLOB_F32, 2, sh2, cap.topk_weight);
+        put_s(out, "routing/router_prob", BLOB_F32, 2, she, prob);
+        blob_put(out, "M:topk_idx", BLOB_I32, 2, sh2, cap.topk_idx);
+        blob_put_f64(out, "M:router_gap", gap);
+        free(prob);
+    }
+    if (o->attribute) {
+        attr_sample in;
+        attr_result res;
+        capture_attr_input(&cap, tgt, &in);
+        if (attr_sample_run(s->r->attr, &in, o->n_top, !o->screen, &res, err) != 0) goto done;
+        int64_t shl[1] = {L}, shh[2] = {L, nH}, shk[2] = {L, k};
+        put_s(out, "attribution/final_norm_scale", BLOB_F64, 0, NULL, &res.final_norm_scale);
+        put_s(out, "attribution/attn_gain", BLOB_F64, 1, shl, res.attn_gain);
+        put_s(out, "attribution/ffn_gain", BLOB_F64, 1, shl, res.ffn_gain);
+        put_s(out, "attribution/head", BLOB_F64, 2, shh, res.head);
+        if (E > 0) {
+            put_s(out, "attribution/expert", BLOB_F64, 2, shk, res.expert);
+            blob_put(out, "M:attr_expert", BLOB_F64, 2, shk, res.expert);
+        }
+        if (cf->shared_expert_intermediate_size > 0)
+            put_s(out, "attribution/shared", BLOB_F64, 1, shl, res.shared);
+        for (size_t i = 0; i < o->n_tops; i++) {
+            char path[64];
+            int64_t N = o->tops[i];
+            int32_t *nb = calloc((size_t)N * 3, sizeof *nb);
+            double *sb = malloc((size_t)N * sizeof *sb);
+            if (!nb || !sb) {
+                free(nb);
+                free(sb);
+                attr_result_free(&res);
+                goto oom;
+            }
+            for (int64_t j = 0; j < N; j++) {
+                if (j < res.n_top) {
+                    memcpy(nb + 3 * j, res.neuron + 3 * j, 3 * sizeof *nb);
+                    sb[j] = res.neuron_score[j];
+                } else { /* fewer neurons than N in the whole model */
+                    nb[3 * j] = nb[3 * j + 1] = nb[3 * j + 2] = -1;
+                    sb[j] = NAN;
+                }
+            }
+            int64_t shn[2] = {N, 3};
+            snprintf(path, sizeof path, "attribution/neuron_top%lld", (long long)N);
+            put_s(out, path, BLOB_I32, 2, shn, nb);
+            snprintf(path, sizeof path, "attribution/neuron_top%lld_score", (long long)N);
+            put_s(out, path, BLOB_F64, 1, &N, sb);
+            free(nb);
+            free(sb);
+        }
+        put_s(out, "attribution/neurons_exact", BLOB_I64, 0, NULL, &res.neurons_exact);
+        put_s(out, "attribution/neurons_total", BLOB_I64, 0, NULL, &res.neurons_total);
+        attr_result_free(&res);
+    }
+    if (o->capture) {
+        /* hook points at the kept layers: last position [Lk, ...] or all positions [T, Lk, ...] */
+        int64_t Lk = 0, lmap[HOOK_MAX_LAYERS];
+        for (int64_t l = 0; l < L; l++)
+            if (layer_kept(o, (int)l)) lmap[Lk++] = l;
+        const struct { hook_point p; const char *name; int64_t n; } pts[] = {
+            {HP_RESID_PRE, "resid_pre", H}, {HP_ATTN_OUT, "attn_out", H},
+            {HP_MLP_OUT, "mlp_out", H}, {HP_RESID_POST, "resid_post", H},
+            {HP_HEAD_OUT, "head_out", nH * H}, {HP_ROUTER_LOGITS, "router_logits", E},
+            {HP_TOPK_WEIGHT, "topk_weight", k}, {HP_EXPERT_OUT, "expert_out", k * H},
+            {HP_SHARED_OUT, "shared_out", H}, {HP_SHARED_GATE, "shared_gate", 1}};
+        for (size_t i = 0; i < sizeof pts / sizeof *pts; i++) {
+            if (!o->point[pts[i].p] || pts[i].n == 0) continue;
+            if ((pts[i].p == HP_SHARED_OUT || pts[i].p == HP_SHARED_GATE) &&
+                cf->shared_expert_intermediate_size == 0)
+                continue;
+            int npos = o->all_pos ? T : 1, pos0 = o->all_pos ? 0 : T - 1;
+            float *buf = calloc((size_t)(npos * Lk * pts[i].n) + 1, sizeof *buf);
+            float *one = malloc((size_t)pts[i].n * sizeof *one + 4);
+            if (!buf || !one) {
+                free(buf);
+                free(one);
+                goto oom;
+            }
+            for (int q = 0; q < npos; q++)
+                for (int64_t j = 0; j < Lk; j++) {
+                    const hook_record *rr = hook_store_find(s->store, pts[i].p, s->sample,
+                                                            (int)lmap[j], pos0 + q, -1);
+                    if (rr && rr->n == pts[i].n)
+                        memcpy(buf + (q * Lk + j) * pts[i].n, rr->data, (size_t)pts[i].n * 4);
+                }
+            char name[200];
+            int64_t sh[3] = {npos, Lk, pts[i].n};
+            if (pts[i].p == HP_HEAD_OUT || pts[i].p == HP_EXPERT_OUT) {
+                /* [.., nH, H] / [.., k, H] keep their two trailing dimensions */
+                int64_t a = pts[i].p == HP_HEAD_OUT ? nH : k;
+                int64_t sh4[4] = {npos, Lk, a, H};
+                snprintf(name, sizeof name, "%c:captures/%s", o->all_pos ? 'R' : 'S', pts[i].name);
+                blob_put(out, name, BLOB_F32, o->all_pos ? 4 : 3, o->all_pos ? sh4 : sh4 + 1, buf);
+            } else {
+                snprintf(name, sizeof name, "%c:captures/%s", o->all_pos ? 'R' : 'S', pts[i].name);
+                blob_put(out, name, BLOB_F32, o->all_pos ? 3 : 2, o->all_pos ? sh : sh + 1, buf);
+            }
+            free(buf);
+            free(one);
+        }
+        if (o->point[HP_TOPK_IDX] && E > 0) {
+            int npos = o->all_pos ? T : 1, pos0 = o->all_pos ? 0 : T - 1;
+            int32_t *ib = malloc((size_t)(npos * Lk * k + 1) * sizeof *ib);
+            if (!ib) goto oom;
+            for (int q = 0; q < npos; q++)
+                for (int64_t j = 0; j < Lk; j++) {
+                    const hook_record *rr = hook_store_find(s->store, HP_TOPK_IDX, s->sample, (int)lmap[j], pos0 + q, -1);
+                    for (int64_t x = 0; x < k; x++)
+                        ib[(q * Lk + j) * k + x] = rr ? ((const int32_t *)rr->data)[x] : -1;
+                }
+            int64_t sh[3] = {npos, Lk, k};
+            blob_put(out, o->all_pos ? "R:captures/topk_idx" : "S:captures/topk_idx", BLOB_I32,
+                     o->all_pos ? 3 : 2, o->all_pos ? sh : sh + 1, ib);
+            free(ib);
+        }
+        if (o->want_logits) put_s(out, "captures/logits", BLOB_F32, 1, &V, s->logits);
+        if (o->all_pos) {
+            int64_t tt = T;
+            put_s(out, "captures/n_tokens", BLOB_I64, 0, NULL, &tt);
+        }
+    }
+    rc = out->failed ? err_set(err, "out of memory packing results") : 0;
+    goto done;
+oom:
+    err_set(err, "out of memory");
+done:
+    capture_free(&cap);
+    return rc;
+}
+
+/* ---- rank 0: stream into the archive ------------------------------------------------------ */
+
+static arc_stream *stream_for(cap_state *st, const char *path, arc_type t, int nd,
+                              const int64_t *row_shape, mp_err *err)
+{
+    for (int i = 0; i < st->n_streams; i++)
+        if (!strcmp(st->stream_path[i], path)) return st->streams[i];
+    if (st->n_streams >= 64) {
+        err_set(err, "capture: too many datasets");
+        return NULL;
+    }
+    arc_stream *s = NULL;
+    if (arc_stream_open(st->c->out, path, t, nd, row_shape, NULL, &s, err) != 0) return NULL;
+    snprintf(st->stream_path[st->n_streams], sizeof st->stream_path[0], "%s", path);
+    st->streams[st->n_streams++] = s;
+    return s;
+}
+
+static int cap_collect(void *vctx, int64_t sample, const void *data, size_t len, mp_err *err)
+{
+    cap_state *st = vctx;
+    const char *rel = st->c->rel->id;
+    size_t off = 0;
+    blob_item it;
+    int rc;
+    while ((rc = blob_next(data, len, &off, &it, err)) == 1) {
+        if (it.name[0] == 'M') {
+            const char *nm = it.name + 2;
+            if (!strcmp(nm, "rank")) memcpy(&st->rank[sample], it.data, 8);
+            else if (!strcmp(nm, "margin")) memcpy(&st->margin[sample], it.data, 8);
+            else if (!strcmp(nm, "router_gap")) {
+                double g;
+                memcpy(&g, it.data, 8);
+                if (g < st->min_gap) st->min_gap = g;
+            } else if (!strcmp(nm, "topk_idx")) {
+                int64_t *ids = blob_to_i64(&it);
+                if (!ids) return err_set(err, "out of memory");
+                int64_t E = st->c->model_cfg->num_experts, k = it.shape[1];
+                for (int64_t l = 0; l < it.shape[0]; l++)
+                    for (int64_t j = 0; j < k; j++)
+                        if (ids[l * k + j] >= 0) st->freq[l * E + ids[l * k + j]]++;
+                free(ids);
+            } else if (!strcmp(nm, "attr_expert")) {
+                /* summed per (layer, expert): the expert ids come from the same sample's top-k,
+                 * which precedes this item in the blob */
+                blob_item ti;
+                if (blob_find(data, len, "M:topk_idx", &ti, err) != 1) return -1;
+                int64_t *ids = blob_to_i64(&ti);
+                double *a = blob_to_f64(&it);
+                int64_t E = st->c->model_cfg->num_experts, k = it.shape[1];
+                if (!ids || !a) {
+                    free(ids);
+                    free(a);
+                    return err_set(err, "out of memory");
+                }
+                for (int64_t l = 0; l < it.shape[0]; l++)
+                    for (int64_t j = 0; j < k; j++)
+                        if (ids[l * k + j] >= 0) st->attr_sum[l * E + ids[l * k + j]] += a[l * k + j];
+                free(ids);
+                free(a);
+            }
+            continue;
+        }
+        char path[200];
+        snprintf(path, sizeof path, "%.*s%s/%s", 0, "", strchr(it.name, ':') + 1, "");
+        /* "group/name" -> "group/<rel>/name" */
+        const char *sl = strchr(it.name + 2, '/');
+        snprintf(path, sizeof path, "%.*s/%s/%s", (int)(sl - (it.name + 2)), it.name + 2, rel, sl + 1);
+        arc_type t = it.type == BLOB_F32 ? ARC_F32 : it.type == BLOB_F64 ? ARC_F64 :
+                     it.type == BLOB_I32 ? ARC_I32 : ARC_I64;
+        int rows_mode = it.name[0] == 'R';
+        int nd = rows_mode ? it.ndim : it.ndim + 1;
+        const int64_t *row_shape = rows_mode ? it.shape + 1 : it.shape;
+        arc_stream *s = stream_for(st, path, t, nd, nd > 1 ? row_shape : NULL, err);
+        if (!s) return -1;
+        void *tmp = malloc(it.nbytes > 0 ? it.nbytes : 1);
+        if (!tmp) return err_set(err, "out of memory");
+        memcpy(tmp, it.data, it.nbytes);
+        int arc = arc_stream_append(s, rows_mode ? it.shape[0] : 1, tmp, err);
+        free(tmp);
+        if (arc != 0) return -1;
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+/* The relation's (layer, expert) ranking: descending count (or summed attribution), ties by
+ * lower layer, then lower id. out[L*E*3] = (layer, expert, count). */
+typedef struct rank_item {
+    double key;
+    int64_t layer, expert, count;
+} rank_item;
+
+static int rank_cmp(const void *a, const void *b)
+{
+    const rank_item *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? 1 : -1;
+    if (x->layer != y->layer) return x->layer < y->layer ? -1 : 1;
+    return x->expert < y->expert ? -1 : x->expert > y->expert;
+}
+
+static int write_relation_info(cap_state *st, mp_err *err)
+{
+    const stage_ctx *c = st->c;
+    const prompt_set *ps = c->ps;
+    const lre_relation *rel = c->rel;
+    char g[200];
+    int64_t n = ps->n;
+    int rc = -1;
+    const char **subj = calloc((size_t)(n > 0 ? n : 1), sizeof *subj);
+    int64_t *offs = calloc((size_t)n + 1, sizeof *offs);
+    int32_t *ids = NULL;
+    if (!subj || !offs) goto oom;
+    size_t ns = rel->n_samples;
+    int64_t max = rcfg_int(c->cfg, "max_samples");
+    if (max > 0 && (size_t)max < ns) ns = (size_t)max;
+    for (int64_t i = 0; i < n; i++) {
+        subj[i] = rel->samples[(size_t)i % ns].subject;
+        offs[i + 1] = offs[i] + ps->len[i];
+    }
+    ids = malloc((size_t)(offs[n] > 0 ? offs[n] : 1) * sizeof *ids);
+    if (!ids) goto oom;
+    for (int64_t i = 0; i < n; i++) memcpy(ids + offs[i], ps->ids[i], (size_t)ps->len[i] * sizeof *ids);
+    snprintf(g, sizeof g, "relations/%s", rel->id);
+    static const char *const dn[] = {"sample"};
+    static const char *const dt[] = {"token"};
+    char p[260];
+    snprintf(p, sizeof p, "%s/prompt", g);
+    if (arc_write(c->out, p, ARC_STR, 1, &n, dn, ps->prompt, err) != 0) goto done;
+    snprintf(p, sizeof p, "%s/subject", g);
+    if (arc_write(c->out, p, ARC_STR, 1, &n, dn, subj, err) != 0) goto done;
+    snprintf(p, sizeof p, "%s/object", g);
+    if (arc_write(c->out, p, ARC_STR, 1, &n, dn, ps->object, err) != 0) goto done;
+    snprintf(p, sizeof p, "%s/target_id", g);
+    if (arc_write(c->out, p, ARC_I32, 1, &n, dn, ps->target, err) != 0) goto done;
+    snprintf(p, sizeof p, "%s/input_ids", g);
+    if (arc_write(c->out, p, ARC_I32, 1, &offs[n], dt, ids, err) != 0) goto done;
+    int64_t n1 = n + 1;
+    snprintf(p, sizeof p, "%s/input_offsets", g);
+    if (arc_write(c->out, p, ARC_I64, 1, &n1, NULL, offs, err) != 0) goto done;
+    if (arc_attr_str(c->out, g, "name", rel->name, err) != 0 ||
+        arc_attr_str(c->out, g, "file", rel->path, err) != 0 ||
+        arc_attr_i64(c->out, g, "n", n, err) != 0)
+        goto done;
+    if (rcfg_is_all(c->cfg, "template")) {
+        if (arc_attr_str(c->out, g, "template", "all", err) != 0) goto done;
+    } else {
+        int64_t t = rcfg_int(c->cfg, "template");
+        if (arc_attr_str(c->out, g, "template", rel->templates_zs[t], err) != 0 ||
+            arc_attr_i64(c->out, g, "template_index", t, err) != 0)
+            goto done;
+    }
+    rc = 0;
+    goto done;
+oom:
+    err_set(err, "out of memory");
+done:
+    free(subj);
+    free(offs);
+    free(ids);
+    return rc;
+}
+
+static int write_metrics(cap_state *st, mp_err *err)
+{
+    const stage_ctx *c = st->c;
+    const mcfg *cf = c->model_cfg;
+    const int64_t n = st->n, L = cf->num_hidden_layers, E = cf->num_experts;
+    char g[200], p[260];
+    double hit = 0, rr = 0, mm = INFINITY;
+    for (int64_t i = 0; i < n; i++) {
+        hit += st->rank[i] <= 10;
+        rr += 1.0 / (double)st->rank[i];
+        if (st->margin[i] < mm) mm = st->margin[i];
+    }
+    snprintf(g, sizeof g, "metrics/%s", c->rel->id);
+    if (arc_attr_f64(c->out, g, "hit10", n ? hit / (double)n : 0, err) != 0 ||
+        arc_attr_f64(c->out, g, "mrr", n ? rr / (double)n : 0, err) != 0 ||
+        arc_attr_i64(c->out, g, "n", n, err) != 0 ||
+        arc_attr_f64(c->out, g, "min_logit_margin", mm, err) != 0)
+        return -1;
+    static const char *const dn[] = {"sample"};
+    snprintf(p, sizeof p, "evaluate/%s/rank", c->rel->id);
+    if (arc_write(c->out, p, ARC_I64, 1, &n, dn, st->rank, err) != 0) return -1;
+    snprintf(p, sizeof p, "evaluate/%s/logit_margin", c->rel->id);
+    if (arc_write(c->out, p, ARC_F64, 1, &n, dn, st->margin, err) != 0) return -1;
+    if (E == 0) return 0;
+    if (arc_attr_f64(c->out, g, "min_router_gap", st->min_gap, err) != 0) return -1;
+    /* rankings by frequency and by summed attribution; top_experts follows block.rank_by */
+    rank_item *items = malloc((size_t)(L * E) * sizeof *items);
+    int64_t *tab = malloc((size_t)(L * E * 3) * sizeof *tab);
+    int rc = -1;
+    if (!items || !tab) {
+        err_set(err, "out of memory");
+        goto done;
+    }
+    for (int by = 0; by < 2; by++) {
+        int64_t m = 0;
+        for (int64_t l = 0; l < L; l++) {
+            if (!cf->layer_is_moe[l]) continue;
+            for (int64_t e = 0; e < E; e++)
+                items[m++] = (rank_item){by ? st->attr_sum[l * E + e] : (double)st->freq[l * E + e],
+                                         l, e, st->freq[l * E + e]};
+        }
+        qsort(items, (size_t)m, sizeof *items, rank_cmp);
+        for (int64_t i = 0; i < m; i++) {
+            tab[3 * i] = items[i].layer;
+            tab[3 * i + 1] = items[i].expert;
+            tab[3 * i + 2] = items[i].count;
+        }
+        int64_t sh[2] = {m, 3};
+        static const char *const dr[] = {"rank", "layer_expert_count"};
+        snprintf(p, sizeof p, "routing/%s/%s", c->rel->id, by ? "expert_ranking_attribution" : "expert_ranking_frequency");
+        if (by == 1 && !rcfg_list_has(c->cfg, "stages", "attribute")) continue;
+        if (arc_write(c->out, p, ARC_I64, 2, sh, dr, tab, err) != 0) goto done;
+        if (by == rcfg_enum(c->cfg, "block.rank_by") ||
+            (by == 0 && !rcfg_list_has(c->cfg, "stages", "attribute"))) {
+            int64_t nt = m < 10 ? m : 10, sht[2] = {nt, 3};
+            static const char *const dte[] = {"rank", "layer_expert_count"};
+            snprintf(p, sizeof p, "%s/top_experts", g);
+            if (arc_write(c->out, p, ARC_I64, 2, sht, dte, tab, err) != 0) goto done;
+            if (arc_attr_str(c->out, g, "top_experts_rank_by", by ? "attribution" : "frequency", err) != 0)
+                goto done;
+        }
+    }
+    rc = 0;
+done:
+    free(items);
+    free(tab);
+    return rc;
+}
+
+static int capture_run(stage_ctx *c, mp_err *err)
+{
+    const mcfg *cf = c->model_cfg;
+    const int64_t L = cf->num_hidden_layers, E = cf->num_experts;
+    cap_state st;
+    hook_set hs;
+    int rc = -1;
+    memset(&st, 0, sizeof st);
+    st.c = c;
+    st.o.attribute = rcfg_list_has(c->cfg, "stages", "attribute");
+    st.o.capture = rcfg_list_has(c->cfg, "stages", "capture");
+    st.o.all_pos = !strcmp(rcfg_str(c->cfg, "capture.positions"), "all");
+    st.o.screen = rcfg_bool(c->cfg, "attribute.neuron_screen");
+    st.o.n_tops = rcfg_int_list(c->cfg, "attribute.neurons_top", &st.o.tops);
+    for (size_t i = 0; i < st.o.n_tops; i++)
+        if (st.o.tops[i] > st.o.n_top) st.o.n_top = (int)st.o.tops[i];
+    select_points(c->cfg, &st.o);
+    if (rcfg_is_all(c->cfg, "capture.layers")) {
+        memset(st.o.layer, 1, sizeof st.o.layer);
+    } else {
+        const int64_t *ls;
+        size_t nl = rcfg_int_list(c->cfg, "capture.layers", &ls);
+        for (size_t i = 0; i < nl; i++) {
+            if (ls[i] >= L) return err_set(err, "%s: capture.layers has layer %lld; %s has layers 0..%lld",
+                                           rcfg_source(c->cfg), (long long)ls[i], c->model_name, (long long)L - 1);
+            st.o.layer[ls[i]] = 1;
+        }
+    }
+    /* hooks: what attribution and routing need at the last position, plus the stored points */
+    hook_set_init(&hs);
+    capture_request_attribution(&hs, &c->r->model);
+    if (E > 0) hook_request_all(&hs, HP_ROUTER_LOGITS, HOOK_POS_ALL);
+    if (st.o.capture && st.o.all_pos)
+        for (int p = 0; p < HP_COUNT; p++)
+            if (st.o.point[p]) hook_request_all(&hs, (hook_point)p, HOOK_POS_ALL);
+    st.n = c->ps->n;
+    st.min_gap = INFINITY;
+    if (c->rank == 0) {
+        st.rank = calloc((size_t)(st.n > 0 ? st.n : 1), sizeof *st.rank);
+        st.margin = calloc((size_t)(st.n > 0 ? st.n : 1), sizeof *st.margin);
+        st.freq = calloc((size_t)(L * (E > 0 ? E : 1)), sizeof *st.freq);
+        st.attr_sum = calloc((size_t)(L * (E > 0 ? E : 1)), sizeof *st.attr_sum);
+        if (!st.rank || !st.margin || !st.freq || !st.attr_sum) {
+            err_set(err, "out of memory");
+            goto done;
+        }
+    }
+    runner_job job = {0};
+    job.ps = c->ps;
+    job.hooks = &hs;
+    job.on_sample = cap_sample;
+    job.sample_ctx = &st;
+    job.on_collect = cap_collect;
+    job.collect_ctx = &st;
+    job.label = c->unit_id;
+    if (runner_map(c->r, &job, err) != 0) goto done;
+    if (c->rank == 0) {
+        for (int i = 0; i < st.n_streams; i++)
+            if (arc_stream_close(st.streams[i], err) != 0) goto done;
+        st.n_streams = 0;
+        if (write_relation_info(&st, err) != 0 || write_metrics(&st, err) != 0) goto done;
+    }
+    rc = 0;
+done:
+    free(st.rank);
+    free(st.margin);
+    free(st.freq);
+    free(st.attr_sum);
+    (void)dims_for;
+    return rc;
+}
+
+const stage_def stage_capture = {
+    .name = "capture",
+    .order = 10,
+    .scope = STAGE_PER_RELATION,
+    .needs_model = 1,
+    .run = capture_run,
+    .doc = "one forward pass per relation: ranks, HIT@10/MRR, routing, attributions (stage "
+           "attribute), stored hook points (stage capture)",
+};
+
+const stage_def stage_evaluate = {
+    .name = "evaluate",
+    .order = 11,
+    .scope = STAGE_PER_RELATION,
+    .part_of = "capture",
+    .doc = "HIT@10 and MRR per relation (metrics/<rel>), computed in the capture pass",
+};
+
+const stage_def stage_attribute = {
+    .name = "attribute",
+    .order = 12,
+    .scope = STAGE_PER_RELATION,
+    .part_of = "capture",
+    .doc = "per-sample log-probability increase of layers, heads, experts and the top-N "
+           "neurons (attribution/<rel>), computed in the capture pass",
+};
