@@ -477,7 +477,9 @@ static int write_metrics(cap_state *st, mp_err *err)
             int64_t nt = m < 10 ? m : 10, sht[2] = {nt, 3};
             static const char *const dte[] = {"rank", "layer_expert_count"};
             snprintf(p, sizeof p, "%s/top_experts", g);
-            if (arc_write(c->out, p, ARC_I64, 2, sht, dte, tab, err) != 0) goto done;
+            int32_t top32[30];
+            for (int64_t q = 0; q < nt * 3; q++) top32[q] = (int32_t)tab[q];
+            if (arc_write(c->out, p, ARC_I32, 2, sht, dte, top32, err) != 0) goto done;
             if (arc_attr_str(c->out, g, "top_experts_rank_by", by ? "attribution" : "frequency", err) != 0)
                 goto done;
         }
