@@ -33,6 +33,8 @@ static void usage(FILE *f)
             "  --out FILE.h5          output file (replaced)\n"
             "  --batch-size N         prompts per forward call per rank (default 32)\n"
             "  --placement P          contiguous (default) or round_robin expert placement\n"
+            "  --stats                print per-rank tokens/s, all-to-all share, expert bytes\n"
+            "                         and peak RSS on stderr\n"
             "%s",
             CLI_INTERVENTION_HELP);
 }
@@ -163,7 +165,7 @@ int cmd_trace(int argc, char **argv)
     const char *model = NULL, *tokp = NULL, *out = NULL;
     const char **prompts = calloc((size_t)argc, sizeof *prompts);
     const char **objects = calloc((size_t)argc, sizeof *objects);
-    int np = 0, no = 0, status = 1;
+    int np = 0, no = 0, status = 1, stats = 0;
     runner_opts ro = runner_opts_default();
     intervention iv;
     mp_err err;
@@ -187,6 +189,10 @@ int cmd_trace(int argc, char **argv)
         int irc = cli_parse_intervention(argc, argv, &i, &iv, &err);
         if (irc < 0) goto usage_err;
         if (irc > 0) continue;
+        if (!strcmp(o, "--stats")) {
+            stats = 1;
+            continue;
+        }
         if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
             usage(stdout);
             status = 0;
@@ -258,6 +264,7 @@ int cmd_trace(int argc, char **argv)
     job.collect_ctx = &tc;
     job.label = "trace";
     if (runner_map(&r, &job, &err) != 0) comm_fatal("trace", "%s", err.msg);
+    if (stats) runner_report(&r, stderr, NULL);
     if (r.rank == 0) {
         char parts[4200];
         if (arc_unit_commit(w, u, &err) != 0) comm_fatal("trace", "%s", err.msg);

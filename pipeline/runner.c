@@ -257,12 +257,12 @@ int runner_map(runner *r, const runner_job *job, mp_err *err)
             rc = fail(r, err, job->label);
             goto done;
         }
-        r->forward_s += now_s() - t0;
-        r->tokens += T;
         if (route && ep_route_records(r->ep, st, sample_home, &hc, err) != 0) {
             rc = fail(r, err, job->label);
             goto done;
         }
+        r->forward_s += now_s() - t0;
+        r->tokens += T;
         blob_reset(&out);
         for (int i = 0; i < nb; i++) {
             runner_sample s = {a + i, ps, logits + (int64_t)i * V, st, r};
@@ -402,4 +402,81 @@ int runner_eval(runner *r, const prompt_set *ps, const intervention *iv,
     out->mrr = ps->n ? rr / (double)ps->n : 0;
     out->min_margin = mm;
     return 0;
+}
+
+/* ---- resources ----------------------------------------------------------------------------- */
+
+static int64_t peak_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    int64_t kb = -1;
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) {
+            kb = strtoll(line + 6, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kb < 0 ? -1 : kb * 1024;
+}
+
+void runner_report(runner *r, FILE *f, blob *out)
+{
+    const mcfg *c = &r->model.cfg;
+    const ep_stats *es = ep_get_stats(r->ep);
+    double mine[7];
+    int64_t owned = 0, bytes = 0, total_bytes = 0;
+    for (int l = 0; l < c->num_hidden_layers; l++)
+        for (int e = 0; e < c->num_experts; e++) {
+            if (!c->layer_is_moe[l]) continue;
+            int64_t b = (int64_t)model_expert_bytes(&r->model, l, e);
+            total_bytes += b;
+            if (ep_is_local(r->ep, e)) bytes += b;
+        }
+    for (int e = 0; e < c->num_experts; e++) owned += ep_is_local(r->ep, e);
+    mine[0] = r->rank;
+    mine[1] = (double)r->tokens;
+    mine[2] = r->forward_s;
+    mine[3] = es->alltoall_s;
+    mine[4] = (double)owned;
+    mine[5] = (double)bytes;
+    mine[6] = (double)peak_rss_bytes();
+    void *all = NULL;
+    size_t *lens = NULL;
+    comm_gather_bytes(mine, sizeof mine, &all, &lens, 0);
+    if (r->rank == 0) {
+        const double *v = all;
+        int n = r->size;
+        double tok = 0, fw = 0;
+        for (int i = 0; i < n; i++) {
+            tok += v[i * 7 + 1];
+            if (v[i * 7 + 2] > fw) fw = v[i * 7 + 2];
+        }
+        if (f) {
+            fprintf(f, "moeprobe: %d rank%s, %.0f tokens, %.1f tokens/s (slowest rank's forward "
+                       "time), expert weights %.2f GB in all\n", n, n == 1 ? "" : "s", tok,
+                    fw > 0 ? tok / fw : 0.0, (double)total_bytes / 1e9);
+            for (int i = 0; i < n; i++) {
+                const double *x = v + i * 7;
+                fprintf(f, "moeprobe:   rank %d: %.0f tokens, forward %.2fs, all-to-all %.2fs "
+                           "(%.1f%%), %.0f experts/layer owned, %.2f GB expert weights, peak RSS "
+                           "%.2f GB\n", (int)x[0], x[1], x[2], x[3],
+                        x[2] > 0 ? 100.0 * x[3] / x[2] : 0.0, x[4], x[5] / 1e9, x[6] / 1e9);
+            }
+        }
+        if (out) {
+            static const char *const names[7] = {"rank", "tokens", "forward_s", "alltoall_s",
+                                                  "experts_owned", "expert_bytes", "peak_rss_bytes"};
+            double *col = malloc((size_t)n * sizeof *col);
+            for (int j = 0; col && j < 7; j++) {
+                int64_t nn = n;
+                for (int i = 0; i < n; i++) col[i] = v[i * 7 + j];
+                blob_put(out, names[j], BLOB_F64, 1, &nn, col);
+            }
+            free(col);
+        }
+    }
+    free(all);
+    free(lens);
 }

@@ -18,6 +18,7 @@
 #define MOEPROBE_RUNNER_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "pipeline/attribution.h"
 #include "pipeline/blob.h"
@@ -98,6 +99,12 @@ typedef struct runner_job {
 } runner_job;
 
 int runner_map(runner *r, const runner_job *job, mp_err *err);
+
+/* Per-rank resource report (collective): tokens, forward seconds, all-to-all seconds, experts
+ * owned and their bytes, peak RSS. Rank 0 prints one line per rank to f (others print nothing)
+ * and, if out is not NULL, gets the rows as a blob of arrays [size] named rank, tokens,
+ * forward_s, alltoall_s, experts_owned, expert_bytes, peak_rss_bytes. */
+void runner_report(runner *r, FILE *f, blob *out);
 
 /* ---- common per-sample quantities -------------------------------------------------------- */
 
