@@ -1,0 +1,634 @@
+/* heads_experts_runs.c — the model passes of the heads_experts stage (see heads_experts.c for
+ * the definitions and heads_experts.h for the contract):
+ *   suppressed  the pair's head z_h = 0 at every position: ranks, router probabilities at the
+ *               last position, the smallest k-th/(k+1)-th probability gap anywhere;
+ *   base        unsuppressed: the weight w0 the pair's expert gets at every position when forced
+ *               in (the model's rule), and the path split of its router logit at the last
+ *               position (computed on the sample's rank, verified against the logit);
+ *   forced      head suppressed and the expert forced in at its layer with weight w0;
+ *   temporal    head output norms and router probabilities at every position (option). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/ops.h"
+#include "stages/heads_experts.h"
+#include "stages/stats.h"
+
+float he_forced_weight(const float *p, int E, int k, int e, int renormalise)
+{
+    /* slot j holds the j-th expert in (p descending, id ascending) order, as route_token */
+    int slot[1024];
+    if (k > 1024) k = 1024;
+    float prev_p = INFINITY;
+    int prev_id = -1, present = 0;
+    for (int j = 0; j < k; j++) {
+        int best = -1;
+        for (int x = 0; x < E; x++) {
+            int after = j == 0 || p[x] < prev_p || (p[x] == prev_p && x > prev_id);
+            if (after && (best < 0 || p[x] > p[best])) best = x;
+        }
+        slot[j] = best;
+        prev_p = p[best];
+        prev_id = best;
+        present |= best == e;
+    }
+    if (!present) slot[k - 1] = e;
+    if (!renormalise) return p[e];
+    double sum = 0.0;
+    for (int j = 0; j < k; j++) sum += p[slot[j]];
+    return (float)(p[e] / sum);
+}
+
+/* Smallest k-th vs (k+1)-th probability gap over the router records of one sample (every
+ * position of the layers in `use`, NULL = all), and the last position's probabilities
+ * last[L*E] (may be NULL). Records missing (dense layers) are skipped; last stays 0 there. */
+static double router_scan(const runner_sample *s, const unsigned char *use, float *last,
+                          float *p)
+{
+    const mcfg *cf = &s->r->model.cfg;
+    const int64_t L = cf->num_hidden_layers, E = cf->num_experts, k = cf->num_experts_per_tok;
+    const int T = s->ps->len[s->sample];
+    double gap = INFINITY;
+    if (last) memset(last, 0, (size_t)(L * E) * sizeof *last);
+    for (int64_t l = 0; l < L; l++) {
+        if (use && !use[l]) continue;
+        for (int t = 0; t < T; t++) {
+            const hook_record *rr = hook_store_find(s->store, HP_ROUTER_LOGITS, s->sample, (int)l, t, -1);
+            if (!rr || rr->n != E) continue;
+            memcpy(p, rr->data, (size_t)E * sizeof *p);
+            stats_softmax_f(p, E);
+            double g = stats_kth_gap(p, E, k);
+            if (g < gap) gap = g;
+            if (last && t == T - 1) memcpy(last + l * E, p, (size_t)E * sizeof *p);
+        }
+    }
+    return gap;
+}
+
+static void request_layers(hook_set *hs, hook_point p, hook_positions pos, int first, int last,
+                           int skip)
+{
+    hook_request *q = &hs->req[p];
+    q->enabled = 1;
+    q->positions = pos;
+    q->all_layers = 0;
+    for (int l = first; l <= last && l < HOOK_MAX_LAYERS; l++)
+        if (l != skip) q->layers[l] = 1;
+}
+
+static int get_f64(const void *d, size_t len, const char *name, double *v, mp_err *err)
+{
+    blob_item it;
+    int rc = blob_find(d, len, name, &it, err);
+    if (rc < 0) return -1;
+    if (rc == 0 || it.count != 1) return err_set(err, "heads_experts: result item %s missing", name);
+    if (it.type == BLOB_I64) {
+        int64_t x;
+        memcpy(&x, it.data, 8);
+        *v = (double)x;
+    } else {
+        memcpy(v, it.data, 8);
+    }
+    return 0;
+}
+
+/* ---- suppressed ------------------------------------------------------------------------- */
+
+typedef struct sup_ctx {
+    const he_plan *pl;
+    he_sup *out;
+} sup_ctx;
+
+static int sup_sample(void *vctx, const runner_sample *s, blob *out, mp_err *err)
+{
+    const sup_ctx *x = vctx;
+    const he_plan *pl = x->pl;
+    int64_t rank;
+    double margin;
+    float *last = malloc((size_t)(pl->L * pl->E) * sizeof *last);
+    float *p = malloc((size_t)pl->E * sizeof *p);
+    if (!last || !p) {
+        free(last);
+        free(p);
+        return err_set(err, "heads_experts: out of memory");
+    }
+    runner_rank(s->logits, s->r->model.cfg.vocab_size, s->ps->target[s->sample], &rank, &margin);
+    double gap = router_scan(s, NULL, last, p);
+    double top = 0.0;
+    for (int i = 0; i < pl->n_top; i++) top += last[pl->top[2 * i] * pl->E + pl->top[2 * i + 1]];
+    blob_put_i64(out, "rank", rank);
+    blob_put_f64(out, "margin", margin);
+    blob_put_f64(out, "gap", gap);
+    blob_put_f64(out, "top", top);
+    blob_put_f64(out, "pair", last[pl->exp_l * pl->E + pl->exp_e]);
+    free(last);
+    free(p);
+    return out->failed ? err_set(err, "heads_experts: out of memory") : 0;
+}
+
+static int sup_collect(void *vctx, int64_t sample, const void *d, size_t len, mp_err *err)
+{
+    sup_ctx *x = vctx;
+    double rank, g, top, pair;
+    if (get_f64(d, len, "rank", &rank, err) != 0 || get_f64(d, len, "margin", &x->out->margin[sample], err) != 0 ||
+        get_f64(d, len, "gap", &g, err) != 0 || get_f64(d, len, "top", &top, err) != 0 ||
+        get_f64(d, len, "pair", &pair, err) != 0)
+        return -1;
+    x->out->rank[sample] = (int64_t)rank;
+    if (g < x->out->min_gap) x->out->min_gap = g;
+    x->out->top_prob_sum += top;
+    x->out->pair_prob_sum += pair;
+    return 0;
+}
+
+int he_run_suppressed(stage_ctx *c, const he_plan *pl, he_sup *out, mp_err *err)
+{
+    const int64_t n = c->ps->n;
+    hook_set hs;
+    intervention iv;
+    memset(out, 0, sizeof *out);
+    out->min_gap = INFINITY;
+    out->rank = calloc((size_t)(n > 0 ? n : 1), sizeof *out->rank);
+    out->margin = calloc((size_t)(n > 0 ? n : 1), sizeof *out->margin);
+    if (!out->rank || !out->margin) return err_set(err, "%s: out of memory", c->unit_id);
+    hook_set_init(&hs);
+    hook_request_all(&hs, HP_ROUTER_LOGITS, HOOK_POS_ALL);
+    intervention_init(&iv);
+    iv.n_suppress = 1;
+    iv.suppress_head[0] = (mp_pair){pl->head_l, pl->head_h};
+    sup_ctx x = {pl, out};
+    runner_job job = {0};
+    job.ps = c->ps;
+    job.iv = &iv;
+    job.hooks = &hs;
+    job.on_sample = sup_sample;
+    job.sample_ctx = &x;
+    job.on_collect = sup_collect;
+    job.collect_ctx = &x;
+    job.quiet = 1;
+    job.label = "heads_experts (suppressed head)";
+    return runner_map(c->r, &job, err);
+}
+
+void he_sup_free(he_sup *s)
+{
+    free(s->rank);
+    free(s->margin);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- base: w0 and the path split ---------------------------------------------------------- */
+
+typedef struct base_ctx {
+    const he_plan *pl;
+    he_base *out;
+    int64_t *off;             /* [n+1] token offsets of the samples */
+} base_ctx;
+
+/* The parts of the pair expert's router logit at the last position (see heads_experts.c).
+ * abs[6] as he_base.share_sum; returns -1 if the parts do not add up. */
+static int path_split(const runner_sample *s, const he_plan *pl, double abs_part[6],
+                      double *total, double *rel_err, mp_err *err)
+{
+    const mp_model *m = &s->r->model;
+    const int64_t H = pl->H, nH = pl->nH;
+    const int lp = pl->exp_l, T = s->ps->len[s->sample], last = T - 1;
+    const int64_t id = s->sample;
+    float *row = malloc((size_t)H * sizeof *row), *wpost = malloc((size_t)H * sizeof *wpost);
+    float *h = malloc((size_t)H * sizeof *h), *bias = malloc((size_t)H * sizeof *bias);
+    double *g = malloc((size_t)H * sizeof *g);
+    int rc = -1;
+    if (!row || !wpost || !h || !g || !bias) {
+        err_set(err, "heads_experts: out of memory");
+        goto done;
+    }
+    const hook_record *rp = hook_store_find(s->store, HP_RESID_PRE, id, lp, last, -1);
+    const hook_record *ao = hook_store_find(s->store, HP_ATTN_OUT, id, lp, last, -1);
+    const hook_record *e0 = hook_store_find(s->store, HP_RESID_PRE, id, 0, last, -1);
+    const hook_record *rl = hook_store_find(s->store, HP_ROUTER_LOGITS, id, lp, last, -1);
+    if (!rp || !ao || !e0 || !rl || rp->n != H || ao->n != H || e0->n != H || rl->n != pl->E) {
+        err_set(err, "heads_experts: path analysis: hooked activations of layer %d missing", lp);
+        goto done;
+    }
+    /* h = resid_pre + attn_out as the forward pass adds them (float32) */
+    for (int64_t i = 0; i < H; i++) h[i] = ((const float *)rp->data)[i] + ((const float *)ao->data)[i];
+    double sc = ops_rms_scale(h, H, m->cfg.rms_norm_eps);
+    ops_row_f32(row, &m->layers[lp].router, pl->exp_e);
+    ops_flat_f32(wpost, &m->layers[lp].post_attention_layernorm, 0, H);
+    double logit = 0.0, mag = 0.0;
+    for (int64_t i = 0; i < H; i++) {
+        g[i] = (double)row[i] * (double)wpost[i] * sc;
+        logit += g[i] * h[i];
+        mag += fabs(g[i] * h[i]);
+    }
+    double parts_sum = 0.0;
+    memset(abs_part, 0, 6 * sizeof *abs_part);
+    *total = 0.0;
+#define DOT(vec, out_)                                                  \
+    do {                                                                \
+        double d_ = 0.0;                                                \
+        for (int64_t i = 0; i < H; i++) d_ += g[i] * (double)(vec)[i];  \
+        (out_) = d_;                                                    \
+    } while (0)
+    double v;
+    DOT((const float *)e0->data, v);
+    abs_part[3] += fabs(v);
+    parts_sum += v;
+    for (int l = 0; l <= lp; l++) {
+        const hook_record *ho = hook_store_find(s->store, HP_HEAD_OUT, id, l, last, -1);
+        if (!ho || ho->n != nH * H) {
+            err_set(err, "heads_experts: path analysis: head outputs of layer %d missing", l);
+            goto done;
+        }
+        for (int64_t hh = 0; hh < nH; hh++) {
+            DOT((const float *)ho->data + hh * H, v);
+            abs_part[1] += fabs(v);
+            if (l == lp) abs_part[0] += fabs(v);
+            if (l == pl->head_l && hh == pl->head_h) abs_part[2] += fabs(v);
+            parts_sum += v;
+        }
+        if (m->layers[l].o_bias.data) { /* o_proj bias: a part of its own */
+            ops_flat_f32(bias, &m->layers[l].o_bias, 0, H);
+            DOT(bias, v);
+            abs_part[5] += fabs(v);
+            parts_sum += v;
+        }
+        if (l == lp) break;
+        const hook_record *mo = hook_store_find(s->store, HP_MLP_OUT, id, l, last, -1);
+        if (!mo || mo->n != H) {
+            err_set(err, "heads_experts: path analysis: FFN output of layer %d missing", l);
+            goto done;
+        }
+        DOT((const float *)mo->data, v);
+        abs_part[4] += fabs(v);
+        parts_sum += v;
+    }
+#undef DOT
+    *total = abs_part[1] + abs_part[3] + abs_part[4] + abs_part[5];
+    /* the parts must give the logit of the frozen-norm reading, and that reading the router's
+     * own (float32) logit */
+    double den = *total > 0 ? *total : 1.0;
+    *rel_err = fabs(parts_sum - logit) / den;
+    double hooked = ((const float *)rl->data)[pl->exp_e];
+    if (*rel_err > 1e-5 || fabs(hooked - logit) > 1e-4 * (mag > 0 ? mag : 1.0)) {
+        err_set(err, "heads_experts: path analysis of expert [%d,%d], sample %lld: the parts "
+                     "sum to %.9g, the frozen-norm logit is %.9g and the router's logit %.9g "
+                     "(expected equal to 1e-5 of sum |parts| = %.6g)",
+                lp, pl->exp_e, (long long)id, parts_sum, logit, hooked, *total);
+        goto done;
+    }
+    rc = 0;
+done:
+    free(row);
+    free(wpost);
+    free(h);
+    free(g);
+    free(bias);
+    return rc;
+}
+
+static int base_sample(void *vctx, const runner_sample *s, blob *out, mp_err *err)
+{
+    const base_ctx *x = vctx;
+    const he_plan *pl = x->pl;
+    const mcfg *cf = &s->r->model.cfg;
+    const int T = s->ps->len[s->sample];
+    const int64_t E = pl->E;
+    float *w0 = malloc((size_t)T * sizeof *w0), *p = malloc((size_t)E * sizeof *p);
+    double abs_part[6], total, rel;
+    int rc = -1;
+    if (!w0 || !p) {
+        err_set(err, "heads_experts: out of memory");
+        goto done;
+    }
+    for (int t = 0; t < T; t++) {
+        const hook_record *rr = hook_store_find(s->store, HP_ROUTER_LOGITS, s->sample, pl->exp_l, t, -1);
+        if (!rr || rr->n != E) {
+            err_set(err, "heads_experts: router logits of layer %d, position %d missing", pl->exp_l, t);
+            goto done;
+        }
+        memcpy(p, rr->data, (size_t)E * sizeof *p);
+        ops_softmax(p, E); /* as the forward pass routes */
+        w0[t] = he_forced_weight(p, (int)E, (int)pl->k, pl->exp_e, cf->norm_topk_prob);
+    }
+    if (path_split(s, pl, abs_part, &total, &rel, err) != 0) goto done;
+    int64_t nt = T, six = 6;
+    blob_put(out, "w0", BLOB_F32, 1, &nt, w0);
+    blob_put(out, "abs", BLOB_F64, 1, &six, abs_part);
+    blob_put_f64(out, "total", total);
+    blob_put_f64(out, "rel_err", rel);
+    rc = out->failed ? err_set(err, "heads_experts: out of memory") : 0;
+done:
+    free(w0);
+    free(p);
+    return rc;
+}
+
+static int base_collect(void *vctx, int64_t sample, const void *d, size_t len, mp_err *err)
+{
+    base_ctx *x = vctx;
+    he_base *b = x->out;
+    blob_item w, a;
+    double total, rel, ab[6];
+    if (blob_find(d, len, "w0", &w, err) != 1 || blob_find(d, len, "abs", &a, err) != 1 ||
+        get_f64(d, len, "total", &total, err) != 0 || get_f64(d, len, "rel_err", &rel, err) != 0)
+        return err->set ? -1 : err_set(err, "heads_experts: result items missing");
+    if (w.count != x->off[sample + 1] - x->off[sample] || a.count != 6)
+        return err_set(err, "heads_experts: sample %lld: %lld weights for %lld tokens",
+                       (long long)sample, (long long)w.count,
+                       (long long)(x->off[sample + 1] - x->off[sample]));
+    memcpy(b->w0 + x->off[sample], w.data, w.nbytes);
+    memcpy(ab, a.data, sizeof ab);
+    for (int i = 0; i < 6; i++) {
+        b->abs_sum[i] += ab[i];
+        b->share_sum[i] += total > 0 ? ab[i] / total : 0.0;
+    }
+    b->abs_total += total;
+    if (rel > b->worst_rel_err) b->worst_rel_err = rel;
+    return 0;
+}
+
+int he_run_base(stage_ctx *c, const he_plan *pl, he_base *out, mp_err *err)
+{
+    const prompt_set *ps = c->ps;
+    const int64_t n = ps->n;
+    hook_set hs;
+    int64_t *off = calloc((size_t)n + 1, sizeof *off);
+    blob bw;
+    int rc = -1;
+    memset(out, 0, sizeof *out);
+    blob_init(&bw);
+    if (!off) return err_set(err, "%s: out of memory", c->unit_id);
+    for (int64_t i = 0; i < n; i++) off[i + 1] = off[i] + ps->len[i];
+    out->w0 = calloc((size_t)(off[n] > 0 ? off[n] : 1), sizeof *out->w0);
+    out->w0_of = calloc((size_t)(n > 0 ? n : 1), sizeof *out->w0_of);
+    if (!out->w0 || !out->w0_of) {
+        err_set(err, "%s: out of memory", c->unit_id);
+        goto done;
+    }
+    hook_set_init(&hs);
+    request_layers(&hs, HP_ROUTER_LOGITS, HOOK_POS_ALL, pl->exp_l, pl->exp_l, -1);
+    request_layers(&hs, HP_HEAD_OUT, HOOK_POS_LAST, 0, pl->exp_l, -1);
+    if (pl->exp_l > 0) request_layers(&hs, HP_MLP_OUT, HOOK_POS_LAST, 0, pl->exp_l - 1, -1);
+    request_layers(&hs, HP_RESID_PRE, HOOK_POS_LAST, 0, 0, -1);
+    request_layers(&hs, HP_RESID_PRE, HOOK_POS_LAST, pl->exp_l, pl->exp_l, -1);
+    request_layers(&hs, HP_ATTN_OUT, HOOK_POS_LAST, pl->exp_l, pl->exp_l, -1);
+    base_ctx x = {pl, out, off};
+    runner_job job = {0};
+    job.ps = ps;
+    job.hooks = &hs;
+    job.on_sample = base_sample;
+    job.sample_ctx = &x;
+    job.on_collect = base_collect;
+    job.collect_ctx = &x;
+    job.quiet = 1;
+    job.label = "heads_experts (unsuppressed: forced weights, path)";
+    if (runner_map(c->r, &job, err) != 0) goto done;
+    /* every rank needs every sample's weights for the forced pass */
+    if (c->rank == 0) blob_put(&bw, "w0", BLOB_F32, 1, &off[n], out->w0);
+    stage_bcast(&bw);
+    blob_item it;
+    if (blob_find(bw.data, bw.len, "w0", &it, err) != 1 || it.count != off[n]) {
+        if (!err->set) err_set(err, "%s: forced weights not received", c->unit_id);
+        goto done;
+    }
+    memcpy(out->w0, it.data, it.nbytes);
+    for (int64_t i = 0; i < n; i++) out->w0_of[i] = out->w0 + off[i];
+    rc = 0;
+done:
+    blob_free(&bw);
+    free(off);
+    return rc;
+}
+
+void he_base_free(he_base *b)
+{
+    free(b->w0);
+    free(b->w0_of);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---- forced ------------------------------------------------------------------------------ */
+
+typedef struct forced_ctx {
+    const he_plan *pl;
+    he_forced *out;
+} forced_ctx;
+
+static int forced_sample(void *vctx, const runner_sample *s, blob *out, mp_err *err)
+{
+    const forced_ctx *x = vctx;
+    const he_plan *pl = x->pl;
+    unsigned char use[HOOK_MAX_LAYERS];
+    int64_t rank;
+    double margin;
+    float *p = malloc((size_t)pl->E * sizeof *p);
+    if (!p) return err_set(err, "heads_experts: out of memory");
+    for (int64_t l = 0; l < pl->L && l < HOOK_MAX_LAYERS; l++) use[l] = l != pl->exp_l;
+    runner_rank(s->logits, s->r->model.cfg.vocab_size, s->ps->target[s->sample], &rank, &margin);
+    blob_put_i64(out, "rank", rank);
+    blob_put_f64(out, "margin", margin);
+    blob_put_f64(out, "gap", router_scan(s, use, NULL, p));
+    free(p);
+    return out->failed ? err_set(err, "heads_experts: out of memory") : 0;
+}
+
+static int forced_collect(void *vctx, int64_t sample, const void *d, size_t len, mp_err *err)
+{
+    forced_ctx *x = vctx;
+    double rank, g;
+    if (get_f64(d, len, "rank", &rank, err) != 0 ||
+        get_f64(d, len, "margin", &x->out->margin[sample], err) != 0 || get_f64(d, len, "gap", &g, err) != 0)
+        return -1;
+    x->out->rank[sample] = (int64_t)rank;
+    if (g < x->out->min_gap_other) x->out->min_gap_other = g;
+    return 0;
+}
+
+int he_run_forced(stage_ctx *c, const he_plan *pl, const he_base *base, he_forced *out,
+                  mp_err *err)
+{
+    const int64_t n = c->ps->n;
+    hook_set hs;
+    intervention iv;
+    memset(out, 0, sizeof *out);
+    out->min_gap_other = INFINITY;
+    out->rank = calloc((size_t)(n > 0 ? n : 1), sizeof *out->rank);
+    out->margin = calloc((size_t)(n > 0 ? n : 1), sizeof *out->margin);
+    if (!out->rank || !out->margin) return err_set(err, "%s: out of memory", c->unit_id);
+    hook_set_init(&hs);
+    request_layers(&hs, HP_ROUTER_LOGITS, HOOK_POS_ALL, 0, (int)pl->L - 1, pl->exp_l);
+    intervention_init(&iv);
+    iv.n_suppress = 1;
+    iv.suppress_head[0] = (mp_pair){pl->head_l, pl->head_h};
+    iv.force_layer = pl->exp_l;
+    iv.force_expert = pl->exp_e;
+    forced_ctx x = {pl, out};
+    runner_job job = {0};
+    job.ps = c->ps;
+    job.iv = &iv;
+    job.force_weight = (const float *const *)base->w0_of;
+    job.hooks = &hs;
+    job.on_sample = forced_sample;
+    job.sample_ctx = &x;
+    job.on_collect = forced_collect;
+    job.collect_ctx = &x;
+    job.quiet = 1;
+    job.label = "heads_experts (suppressed head, forced expert)";
+    return runner_map(c->r, &job, err);
+}
+
+void he_forced_free(he_forced *f)
+{
+    free(f->rank);
+    free(f->margin);
+    memset(f, 0, sizeof *f);
+}
+
+/* ---- temporal correlation ------------------------------------------------------------------ */
+
+typedef struct temp_ctx {
+    int64_t L, nH, E;
+    double *sxy;   /* [L*nH, L*E] within-prompt co-deviations */
+    double *sxx;   /* [L*nH] */
+    double *syy;   /* [L*E] */
+    he_temporal *out;
+} temp_ctx;
+
+static int temp_sample(void *vctx, const runner_sample *s, blob *out, mp_err *err)
+{
+    const temp_ctx *x = vctx;
+    const int64_t L = x->L, nH = x->nH, E = x->E, H = s->r->model.cfg.hidden_size;
+    const int T = s->ps->len[s->sample];
+    double *nrm = calloc((size_t)(T * L * nH) + 1, sizeof *nrm);
+    float *prob = calloc((size_t)(T * L * E) + 1, sizeof *prob);
+    if (!nrm || !prob) {
+        free(nrm);
+        free(prob);
+        return err_set(err, "heads_experts: out of memory");
+    }
+    for (int t = 0; t < T; t++)
+        for (int64_t l = 0; l < L; l++) {
+            const hook_record *ho = hook_store_find(s->store, HP_HEAD_OUT, s->sample, (int)l, t, -1);
+            const hook_record *rl = hook_store_find(s->store, HP_ROUTER_LOGITS, s->sample, (int)l, t, -1);
+            if (ho && ho->n == nH * H)
+                for (int64_t hh = 0; hh < nH; hh++) {
+                    const float *v = (const float *)ho->data + hh * H;
+                    double q = 0.0;
+                    for (int64_t i = 0; i < H; i++) q += (double)v[i] * v[i];
+                    nrm[(t * L + l) * nH + hh] = sqrt(q);
+                }
+            if (rl && rl->n == E) {
+                float *p = prob + (t * L + l) * E;
+                memcpy(p, rl->data, (size_t)E * sizeof *p);
+                stats_softmax_f(p, E);
+            }
+        }
+    int64_t sn[2] = {T, L * nH}, sp[2] = {T, L * E};
+    blob_put(out, "norm", BLOB_F64, 2, sn, nrm);
+    blob_put(out, "prob", BLOB_F32, 2, sp, prob);
+    free(nrm);
+    free(prob);
+    return out->failed ? err_set(err, "heads_experts: out of memory") : 0;
+}
+
+static int temp_collect(void *vctx, int64_t sample, const void *d, size_t len, mp_err *err)
+{
+    temp_ctx *x = vctx;
+    const int64_t R = x->L * x->nH, C = x->L * x->E;
+    blob_item a, b;
+    (void)sample;
+    if (blob_find(d, len, "norm", &a, err) != 1 || blob_find(d, len, "prob", &b, err) != 1)
+        return err->set ? -1 : err_set(err, "heads_experts: result items missing");
+    const int64_t T = a.shape[0];
+    double *xs = blob_to_f64(&a), *ys = blob_to_f64(&b), *mx = calloc((size_t)R, sizeof *mx),
+           *my = calloc((size_t)C, sizeof *my);
+    int rc = -1;
+    if (!xs || !ys || !mx || !my) {
+        err_set(err, "heads_experts: out of memory");
+        goto done;
+    }
+    if (b.shape[0] != T || a.shape[1] != R || b.shape[1] != C) {
+        err_set(err, "heads_experts: temporal result of sample %lld has the wrong shape", (long long)sample);
+        goto done;
+    }
+    for (int64_t t = 0; t < T; t++) {
+        for (int64_t i = 0; i < R; i++) mx[i] += xs[t * R + i] / (double)T;
+        for (int64_t j = 0; j < C; j++) my[j] += ys[t * C + j] / (double)T;
+    }
+    for (int64_t t = 0; t < T; t++) {
+        double *xr = xs + t * R, *yr = ys + t * C;
+        for (int64_t i = 0; i < R; i++) xr[i] -= mx[i];
+        for (int64_t j = 0; j < C; j++) yr[j] -= my[j];
+        for (int64_t i = 0; i < R; i++) {
+            x->sxx[i] += xr[i] * xr[i];
+            double *row = x->sxy + i * C;
+            for (int64_t j = 0; j < C; j++) row[j] += xr[i] * yr[j];
+        }
+        for (int64_t j = 0; j < C; j++) x->syy[j] += yr[j] * yr[j];
+    }
+    x->out->n_tokens += T;
+    x->out->n_prompts++;
+    rc = 0;
+done:
+    free(xs);
+    free(ys);
+    free(mx);
+    free(my);
+    return rc;
+}
+
+int he_run_temporal(stage_ctx *c, he_temporal *out, mp_err *err)
+{
+    const mcfg *cf = c->model_cfg;
+    temp_ctx x = {cf->num_hidden_layers, cf->num_attention_heads, cf->num_experts, NULL, NULL, NULL, out};
+    const int64_t R = x.L * x.nH, C = x.L * x.E;
+    hook_set hs;
+    int rc = -1;
+    memset(out, 0, sizeof *out);
+    if (c->rank == 0) {
+        x.sxy = calloc((size_t)(R * C), sizeof *x.sxy);
+        x.sxx = calloc((size_t)R, sizeof *x.sxx);
+        x.syy = calloc((size_t)C, sizeof *x.syy);
+        out->r = malloc((size_t)(R * C) * sizeof *out->r);
+        if (!x.sxy || !x.sxx || !x.syy || !out->r) {
+            /* fail on every rank alike: the other ranks would wait in the pass */
+            err_set(err, "%s: out of memory", c->unit_id);
+        }
+    }
+    hook_set_init(&hs);
+    hook_request_all(&hs, HP_HEAD_OUT, HOOK_POS_ALL);
+    hook_request_all(&hs, HP_ROUTER_LOGITS, HOOK_POS_ALL);
+    runner_job job = {0};
+    job.ps = c->ps;
+    job.hooks = &hs;
+    job.on_sample = temp_sample;
+    job.sample_ctx = &x;
+    job.on_collect = c->rank == 0 && !err->set ? temp_collect : NULL;
+    job.collect_ctx = &x;
+    job.quiet = 1;
+    job.label = "heads_experts (temporal correlation)";
+    if (runner_map(c->r, &job, err) != 0 || err->set) goto done;
+    if (c->rank == 0)
+        for (int64_t i = 0; i < R; i++)
+            for (int64_t j = 0; j < C; j++) {
+                double den = x.sxx[i] * x.syy[j];
+                double r = den > 0 ? x.sxy[i * C + j] / sqrt(den) : NAN;
+                if (r > 1) r = 1;
+                if (r < -1) r = -1;
+                out->r[i * C + j] = (j / x.E) < (i / x.nH) ? NAN : r;
+            }
+    rc = 0;
+done:
+    free(x.sxy);
+    free(x.sxx);
+    free(x.syy);
+    return rc;
+}
+
+void he_temporal_free(he_temporal *t)
+{
+    free(t->r);
+    memset(t, 0, sizeof *t);
+}
