@@ -112,3 +112,46 @@ void plan_free(plan *p)
     free(p->u);
     memset(p, 0, sizeof *p);
 }
+
+int sweep_build(const rcfg *cfg, sweep *s, mp_err *err)
+{
+    memset(s, 0, sizeof *s);
+    size_t n = rcfg_model_count(cfg);
+    s->p = calloc(n ? n : 1, sizeof *s->p);
+    s->ranks = calloc(n ? n : 1, sizeof *s->ranks);
+    if (!s->p || !s->ranks) {
+        sweep_free(s);
+        return err_set(err, "plan: out of memory");
+    }
+    s->n_relations = rcfg_relation_count(cfg);
+    for (size_t m = 0; m < n; m++) {
+        if (plan_build(cfg, m, &s->p[m], err) != 0) {
+            sweep_free(s);
+            return -1;
+        }
+        s->ranks[m] = rcfg_model_at(cfg, m)->ranks;
+        s->n_models++;
+    }
+    return 0;
+}
+
+void sweep_free(sweep *s)
+{
+    for (size_t m = 0; m < s->n_models; m++)
+        plan_free(&s->p[m]);
+    free(s->p);
+    free(s->ranks);
+    memset(s, 0, sizeof *s);
+}
+
+size_t sweep_group_count(const sweep *s) { return s->n_models * s->n_relations + 1; }
+
+size_t sweep_final_group(const sweep *s) { return s->n_models * s->n_relations; }
+
+size_t sweep_unit_group(const sweep *s, size_t m, size_t i)
+{
+    const plan_unit *u = &s->p[m].u[i];
+    if (u->relation < 0)
+        return sweep_final_group(s);
+    return m * s->n_relations + (size_t)u->relation;
+}

@@ -9,6 +9,7 @@
 #define MOEPROBE_PLAN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "pipeline/error.h"
 #include "pipeline/run_config.h"
@@ -41,5 +42,31 @@ int plan_build(const rcfg *cfg, size_t model_index, plan *p, mp_err *err);
 void plan_free(plan *p);
 /* Index of a unit by id, or -1. */
 int plan_find(const plan *p, const char *id);
+
+/* ---- sweeps and array groups ------------------------------------------------------------- */
+
+/* The plans of every model of a config (a single-model run is a sweep of one). */
+typedef struct sweep {
+    plan *p;                       /* n_models plans, in config order */
+    size_t n_models;
+    size_t n_relations;            /* the config's relations (the same for every model) */
+    int64_t *ranks;                /* per model: the model file's `ranks`, 0 = any */
+} sweep;
+
+int sweep_build(const rcfg *cfg, sweep *s, mp_err *err);
+void sweep_free(sweep *s);
+
+/* ARRAY GROUPS: how `moeprobe run --array-index N` (one Slurm array task) splits a sweep.
+ *   N in [0, M*R)  (M models, R relations): model N / R, relation N % R — every per-relation
+ *                  unit of that relation (capture/<rel>, summarise/<rel>, block/<rel>, ...).
+ *                  Per-relation units depend only on units of the same relation, so the M*R
+ *                  groups are independent and may run at the same time.
+ *   N = M*R        the final group: every per-model unit of every model (summarise/pooled,
+ *                  ...), which needs all relation groups of its model, then the report.
+ * Model m's relation groups are m*R .. m*R + R-1. */
+size_t sweep_group_count(const sweep *s);  /* M*R + 1 */
+size_t sweep_final_group(const sweep *s);  /* M*R */
+/* The group of unit i of model m. */
+size_t sweep_unit_group(const sweep *s, size_t m, size_t i);
 
 #endif

@@ -47,6 +47,17 @@
  * After a failed unit call the unit must be aborted (arc_unit_abort). Warnings go to the
  * arc_options.warn callback (default: stderr, "moeprobe: warning: ...").
  *
+ * CONCURRENCY (several processes on one archive, e.g. Slurm array tasks writing different units
+ * of the same model). Each open unit holds an flock(2) on `NAME.h5.parts/<escaped id>.h5.lock`
+ * (content: "pid host start_unix"), removed at commit/abort; a second process beginning the same
+ * unit gets an error naming the holder, and arc_writer_open deletes only temp parts whose lock
+ * nobody holds (abandoned by a dead process). Every snapshot rebuild, and the cleanup in
+ * arc_writer_open, runs under an exclusive flock on `NAME.h5.lock` and first re-reads the parts
+ * folder, so the snapshot holds every unit committed by any process and two rebuilds never
+ * share NAME.h5.tmp. flock works across nodes on NFS (Linux emulates it with POSIX locks) and
+ * on Lustre mounted with -o flock; where the file system refuses flock a warning is printed
+ * once and the archive works unlocked (then only one process may write an archive at a time).
+ *
  * THREADS. Not thread-safe (HDF5 serial build): one thread uses the archive. */
 #ifndef MOEPROBE_ARCHIVE_H
 #define MOEPROBE_ARCHIVE_H
@@ -172,6 +183,14 @@ int arc_unit_commit(arc_writer *w, arc_unit *u, mp_err *err);
 
 /* Drops u: closes and deletes its temp part file. Never fails; u is freed. NULL is fine. */
 void arc_unit_abort(arc_writer *w, arc_unit *u);
+
+/* Re-reads the parts folder: units committed by other processes since the writer was opened
+ * become complete for w (arc_unit_is_complete, arc_writer_units). Deletes nothing. */
+int arc_writer_refresh(arc_writer *w, mp_err *err);
+
+/* 1 if a live process holds unit_id open for writing in the archive at archive_path (its unit
+ * lock is held), else 0. `who` (may be NULL) gets the holder's "pid host start_unix". */
+int arc_unit_running(const char *archive_path, const char *unit_id, char *who, size_t who_len);
 
 /* Rebuilds NAME.h5 now from all complete parts. */
 int arc_snapshot(arc_writer *w, mp_err *err);

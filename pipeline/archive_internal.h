@@ -47,6 +47,8 @@ struct arc_unit {
     double t_begin;
     arc_stream *streams;
     arc_unit *next;
+    int lock_fd;                     /* flock on lock_path while the unit is open; -1 = none */
+    char lock_path[ARC_PATH_MAX];    /* OUT/NAME.h5.parts/<escaped id>.h5.lock */
 };
 
 typedef struct arc_done {   /* one complete unit */
@@ -123,6 +125,21 @@ int arc_h5_attr_str(hid_t obj, const char *name, const char *v);
 char *arc_h5_attr_get_str(hid_t obj, const char *name);
 int arc_h5_attr_get_f64(hid_t obj, const char *name, double *v);
 int arc_h5_attr_get_i64(hid_t obj, const char *name, int64_t *v);
+
+/* Concurrency (archive_lock.c; see CONCURRENCY in archive.h). */
+/* Takes the exclusive snapshot lock OUT/NAME.h5.lock for `archive_path` (blocking). Returns
+ * the fd to pass to arc_lock_release, -1 where the file system has no flock (a warning is
+ * emitted once; the caller goes on unlocked), or -2 with err on a real failure. */
+int arc_lock_snapshot(const char *archive_path, const arc_options *o, mp_err *err);
+void arc_lock_release(int fd); /* -1 is fine */
+/* Takes u's unit lock (u->part_path must be set): 0, or -1 with err when another live process
+ * holds it (the message names its pid and host) or the lock file cannot be made. */
+int arc_unit_lock(arc_unit *u, mp_err *err);
+/* Releases u's unit lock and removes its lock file (while holding it). */
+void arc_unit_unlock(arc_unit *u);
+/* For a temp part "X.h5.tmp" (full path): 1 if a live process holds X.h5.lock, else 0. When
+ * not held and `remove_stale`, a stale lock file is removed (under the lock). */
+int arc_tmp_part_is_live(const char *tmp_path, int remove_stale);
 
 /* Snapshot rebuild (archive_snapshot.c). */
 int arc_snapshot_build(arc_writer *w, mp_err *err);

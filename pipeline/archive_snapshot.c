@@ -228,7 +228,22 @@ static int write_provenance(arc_writer *w, hid_t root)
     return ok ? 0 : -1;
 }
 
+static int snapshot_build_locked(arc_writer *w, mp_err *err);
+
+/* Under the snapshot lock, after a refresh: units other processes committed are included. */
 int arc_snapshot_build(arc_writer *w, mp_err *err)
+{
+    int fd = arc_lock_snapshot(w->path, &w->opts, err);
+    if (fd == -2)
+        return -1;
+    int rc = arc_writer_refresh(w, err);
+    if (rc == 0)
+        rc = snapshot_build_locked(w, err);
+    arc_lock_release(fd);
+    return rc;
+}
+
+static int snapshot_build_locked(arc_writer *w, mp_err *err)
 {
     char tmp[ARC_PATH_MAX + 8];
     hid_t fapl = arc_h5_fapl(), fcpl = arc_h5_fcpl(), f, root = H5I_INVALID_HID;

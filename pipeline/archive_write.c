@@ -47,6 +47,8 @@ static int done_cmp(const void *pa, const void *pb)
 
 static int done_add(arc_writer *w, const char *id, double t)
 {
+    if (arc_unit_is_complete(w, id))
+        return 0; /* a refresh finding a unit it knows */
     if (w->n_done == w->cap_done) {
         size_t cap = w->cap_done ? 2 * w->cap_done : 16;
         arc_done *d = realloc(w->done, cap * sizeof *d);
@@ -116,9 +118,10 @@ done:
     return rc;
 }
 
-/* Scans the parts folder: deletes abandoned temp files, moves bad parts aside, records the
- * complete ones. */
-static int scan_parts(arc_writer *w, mp_err *err)
+/* Scans the parts folder and records the complete parts. With `cleanup` (at open, under the
+ * snapshot lock) it also deletes temp parts abandoned by dead processes (live ones hold their
+ * unit lock) and moves bad parts aside; without (a refresh) it only reads. */
+static int scan_parts(arc_writer *w, int cleanup, mp_err *err)
 {
     DIR *d = opendir(w->parts_dir);
     struct dirent *e;
@@ -131,13 +134,20 @@ static int scan_parts(arc_writer *w, mp_err *err)
             continue;
         snprintf(full, sizeof full, "%s/%s", w->parts_dir, e->d_name);
         if (ends_with(e->d_name, ".h5.tmp")) {
-            if (unlink(full) != 0)
+            if (cleanup && !arc_tmp_part_is_live(full, 1) && unlink(full) != 0 &&
+                errno != ENOENT)
                 arc_warn(&w->opts, "%s: cannot delete abandoned part: %s", full,
                          strerror(errno));
             continue;
         }
         if (!ends_with(e->d_name, ".h5"))
             continue;
+        if (!cleanup) { /* a refresh: known units need no second look, bad parts stay */
+            char esc0[300];
+            snprintf(esc0, sizeof esc0, "%.*s", (int)(strlen(e->d_name) - 3), e->d_name);
+            if (arc_unescape_id(esc0, want, sizeof want) == 0 && arc_unit_is_complete(w, want))
+                continue;
+        }
         mp_err pe;
         err_init(&pe);
         double t = 0;
@@ -148,6 +158,8 @@ static int scan_parts(arc_writer *w, mp_err *err)
             err_set(&pe, "%s: unit id '%s' does not match the file name", full, id);
             bad = 1;
         }
+        if (bad && !cleanup)
+            continue;
         if (bad) {
             char moved[ARC_PATH_MAX + 310];
             snprintf(moved, sizeof moved, "%s.bad", full);
@@ -173,7 +185,7 @@ int arc_writer_open(arc_writer **out, const char *archive_path, const arc_proven
     char dir[ARC_PATH_MAX], tmp[ARC_PATH_MAX + 8];
     arc_names snap = {0};
     struct stat st;
-    int rc = -1;
+    int rc = -1, lock_fd = -1;
     *out = NULL;
     arc_h5_quiet();
     if (!archive_path || !archive_path[0] || strlen(archive_path) + 16 >= ARC_PATH_MAX)
@@ -223,11 +235,15 @@ int arc_writer_open(arc_writer **out, const char *archive_path, const arc_proven
         err_set(err, "archive %s: exists and is not a regular file", archive_path);
         goto done;
     }
+    /* under the snapshot lock: another process may be rebuilding NAME.h5.tmp right now */
+    lock_fd = arc_lock_snapshot(archive_path, &w->opts, err);
+    if (lock_fd == -2)
+        goto done;
     snprintf(tmp, sizeof tmp, "%s.tmp", archive_path);
     if (unlink(tmp) != 0 && errno != ENOENT)
         arc_warn(&w->opts, "%s: cannot delete stale snapshot temp file: %s", tmp,
                  strerror(errno));
-    if (scan_parts(w, err) != 0)
+    if (scan_parts(w, 1, err) != 0)
         goto done;
 
     /* The snapshot is derived from the parts; it must not know units the parts lack. */
@@ -257,12 +273,23 @@ int arc_writer_open(arc_writer **out, const char *archive_path, const arc_proven
     w->last_snapshot = arc_now_mono();
     rc = 0;
 done:
+    arc_lock_release(lock_fd);
     arc_names_free(&snap);
     if (rc != 0)
         arc_writer_free(w);
     else
         *out = w;
     return rc;
+}
+
+int arc_writer_refresh(arc_writer *w, mp_err *err)
+{
+    size_t before = w->n_done;
+    if (scan_parts(w, 0, err) != 0)
+        return -1;
+    if (w->n_done != before)
+        w->dirty = 1;
+    return 0;
 }
 
 int arc_unit_is_complete(const arc_writer *w, const char *unit_id)
@@ -310,12 +337,29 @@ int arc_unit_begin(arc_writer *w, const char *unit_id, arc_unit **out, mp_err *e
         return err_set(err, "archive %s: out of memory", w->path);
     u->w = w;
     u->file = H5I_INVALID_HID;
+    u->lock_fd = -1;
     snprintf(u->id, sizeof u->id, "%s", unit_id);
     if (arc_unit_part_path(w, unit_id, u->part_path, sizeof u->part_path) != 0 ||
         snprintf(u->tmp_path, sizeof u->tmp_path, "%s.tmp", u->part_path) >=
             (int)sizeof u->tmp_path) {
         free(u);
         return err_set(err, "archive %s: part path of unit '%s' is too long", w->path, unit_id);
+    }
+    if (arc_unit_lock(u, err) != 0) {
+        free(u);
+        return -1;
+    }
+    /* committed by another process since this writer last looked? */
+    struct stat pst;
+    if (stat(u->part_path, &pst) == 0) {
+        mp_err e2;
+        err_init(&e2);
+        if (arc_writer_refresh(w, &e2) == 0 && arc_unit_is_complete(w, unit_id)) {
+            arc_unit_unlock(u);
+            free(u);
+            return err_set(err, "archive %s: unit '%s' is already complete (committed by "
+                                "another process)", w->path, unit_id);
+        }
     }
     fapl = arc_h5_fapl();
     fcpl = arc_h5_fcpl();
@@ -325,6 +369,7 @@ int arc_unit_begin(arc_writer *w, const char *unit_id, arc_unit **out, mp_err *e
     if (u->file < 0) {
         arc_h5_err(err, "archive %s: cannot create part file %s for unit '%s'", w->path,
                    u->tmp_path, unit_id);
+        arc_unit_unlock(u);
         free(u);
         return -1;
     }
@@ -378,6 +423,7 @@ void arc_unit_abort(arc_writer *w, arc_unit *u)
         return;
     unit_close_h5(u, NULL);
     unlink(u->tmp_path);
+    arc_unit_unlock(u);
     unit_unlink(w ? w : u->w, u);
     free(u);
 }
@@ -438,6 +484,7 @@ int arc_unit_commit(arc_writer *w, arc_unit *u, mp_err *err)
         goto fail;
     }
     w->dirty = 1;
+    arc_unit_unlock(u);
     unit_unlink(w, u);
     free(u);
     if (w->opts.snapshot_every_s <= 0 ||
