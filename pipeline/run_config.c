@@ -121,6 +121,8 @@ static void load_model_file(load_ctx *L, const char *path, int line, int col)
 
 static void resolve_model(load_ctx *L, const char *entry, int line, int col, const char *name)
 {
+    if (!entry)
+        return; /* a value of the wrong type (e.g. a mapping): the walk reported it */
     if (ends_with(entry, ".yaml") || ends_with(entry, ".yml")) {
         if (!is_file(entry)) {
             rcfg_problem(L->p, L->file, line, col, "model file \"%s\" does not exist (expected "
@@ -307,6 +309,13 @@ static void resolve_relations(load_ctx *L)
                      "folder of LRE .json files, a file, a relation name, or a list)");
         return;
     }
+    /* a value of the wrong type (e.g. a mapping) was reported by the walk; nothing to resolve */
+    if (r->is_list ? (r->n > 0 && !r->sv) : !r->s)
+        return;
+    for (size_t i = 0; r->is_list && i < r->n; i++)
+        if (!r->sv[i])
+            return;
+    const char *rel_dir = rd->s ? rd->s : "";
     c->rel_spec_list = r->is_list;
     if (r->is_list) {
         c->n_rel_spec = r->n;
@@ -317,13 +326,13 @@ static void resolve_relations(load_ctx *L)
             rcfg_problem(L->p, L->file, r->line, r->col, "'relations' is an empty list "
                          "(expected at least one relation)");
         for (size_t i = 0; i < r->n; i++)
-            resolve_relation(L, r->sv[i], r->elem_pos[2 * i], r->elem_pos[2 * i + 1], rd->s);
+            resolve_relation(L, r->sv[i], r->elem_pos[2 * i], r->elem_pos[2 * i + 1], rel_dir);
     } else {
         c->n_rel_spec = 1;
         c->rel_spec = calloc(1, sizeof *c->rel_spec);
         if (c->rel_spec)
             c->rel_spec[0] = strdup(r->s);
-        resolve_relation(L, r->s, r->line, r->col, rd->s);
+        resolve_relation(L, r->s, r->line, r->col, rel_dir);
     }
     /* every relation file must load, and have the template asked for */
     size_t too_few = 0, min_t = (size_t)-1;

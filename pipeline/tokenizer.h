@@ -28,6 +28,9 @@ typedef struct tokenizer tokenizer;  /* opaque */
 
 /* Loads PATH (a tokenizer.json). On failure *out is NULL and err says why. */
 int tok_load(tokenizer **out, const char *path, mp_err *err);
+/* The same from `len` bytes of tokenizer.json text in memory (not NUL-terminated; the caller
+ * keeps it); `path` names the source in messages. */
+int tok_load_mem(tokenizer **out, const char *json, size_t len, const char *path, mp_err *err);
 void tok_free(tokenizer *t);
 
 /* Encodes `len` bytes of UTF-8 text. add_special: apply the post-processor template (HF

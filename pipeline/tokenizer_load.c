@@ -100,9 +100,16 @@ int tok_load(tokenizer **out, const char *path, mp_err *err)
     char *buf = read_file(path, &len, err);
     if (!buf)
         return -1;
-    json_error_t jerr;
-    json_t *root = json_loadb(buf, len, JSON_ALLOW_NUL, &jerr);
+    int rc = tok_load_mem(out, buf, len, path, err);
     free(buf);
+    return rc;
+}
+
+int tok_load_mem(tokenizer **out, const char *json, size_t len, const char *path, mp_err *err)
+{
+    *out = NULL;
+    json_error_t jerr;
+    json_t *root = json_loadb(json, len, JSON_ALLOW_NUL, &jerr);
     if (!root)
         return err_set(err, "%s: not valid JSON (line %d, column %d, byte offset %d): %s", path,
                        jerr.line, jerr.column, jerr.position, jerr.text);

@@ -179,7 +179,7 @@ int tok_buf_reserve(tok_buf *b, size_t extra)
 {
     if (extra > SIZE_MAX / 2 - b->len)
         return -1;
-    if (b->len + extra <= b->cap)
+    if (b->p && b->len + extra <= b->cap)  /* allocate even for 0 bytes: p + off is then valid */
         return 0;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra)

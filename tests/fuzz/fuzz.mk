@@ -1,0 +1,36 @@
+# fuzz.mk — builds the libFuzzer harnesses tests/fuzz/fuzz_*.c with clang into build-fuzz/
+# (called by tests/fuzz/run.sh; run from the repository root). pipeline/*.c is compiled with
+# coverage instrumentation (-fsanitize=fuzzer-no-link) plus ASan and UBSan (UB aborts, so
+# libFuzzer records it as a crash); each harness links with -fsanitize=fuzzer.
+FUZZ_DIR ?= build-fuzz
+FUZZ_CC  ?= clang
+
+PKGS       := hdf5 openblas yaml-0.1 jansson libpcre2-8 libutf8proc ompi-c
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FCFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -march=x86-64-v2 -mavx2 -mfma -mf16c \
+           -fno-omit-frame-pointer -Wno-unused-command-line-argument $(SAN) -I. $(PKG_CFLAGS) \
+           -DMOEPROBE_VERSION=\"fuzz\" -DMOEPROBE_GIT=\"fuzz\" -DFUZZ_ROOT=\"$(CURDIR)\"
+LIBS   := $(PKG_LIBS) -lhdf5_hl -lm -lpthread
+
+LIB_SRC := $(wildcard pipeline/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+HARNESS := $(wildcard tests/fuzz/fuzz_*.c)
+BINS    := $(HARNESS:tests/fuzz/%.c=$(FUZZ_DIR)/%)
+
+.PHONY: all
+all: $(BINS)
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FCFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_DIR)/libpipeline.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_DIR)/libpipeline.a
+	$(FUZZ_CC) $(FCFLAGS) -fsanitize=fuzzer $< $(FUZZ_DIR)/libpipeline.a $(LIBS) -o $@
+
+-include $(LIB_OBJ:.o=.d)
