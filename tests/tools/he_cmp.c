@@ -9,7 +9,13 @@
  *   1e-5       everything else: probabilities, shares, min_* diagnostics
  * null in the ref must be NaN in the archive. Prints "PASS <label>/<rel>" or
  * "FAIL <label>/<rel>: ..." per relation and "INFO <label> <field> worst |diff| X" per field.
- *   he_cmp ARCHIVE.h5 REF.json LABEL */
+ *   he_cmp ARCHIVE.h5 REF.json LABEL
+ * Temporal correlation (no ref exists): recomputes the pooled within-prompt correlation of
+ * every relation from the all-position captures of the same archive (captures/<rel>/head_out
+ * [tokens,L,nH,H], router_logits [tokens,L,E], relations/<rel>/input_offsets) in double, and
+ * checks r (1e-5), the null pattern, n, and that strongest and pair are the largest |r| and the
+ * largest eligible signed r of the stored matrix:
+ *   he_cmp --temporal ARCHIVE.h5 LABEL */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -230,15 +236,183 @@ static int cmp_relation(arc_reader *a, const char *rel, json_t *he, char *why, s
     return bad ? -1 : 0;
 }
 
+static int read_f64(arc_reader *a, const char *path, arc_array *x, double **v, mp_err *err)
+{
+    if (arc_read(a, path, x, err) != 0) return -1;
+    *v = malloc((x->count ? x->count : 1) * sizeof **v);
+    if (!*v) return err_set(err, "out of memory");
+    for (size_t q = 0; q < x->count; q++)
+        (*v)[q] = x->type == ARC_F64 ? ((double *)x->data)[q] : x->type == ARC_F32 ?
+                  ((float *)x->data)[q] : x->type == ARC_I32 ? ((int32_t *)x->data)[q] :
+                  (double)((int64_t *)x->data)[q];
+    return 0;
+}
+
+static int temporal_relation(arc_reader *a, const char *rel, char *why, size_t wl)
+{
+    char p[400], g[300];
+    arc_array ah = {0}, ar = {0}, ao = {0}, am = {0}, ak = {0}, ax = {0};
+    double *ho = NULL, *rl = NULL, *off = NULL, *rm = NULL, *rk = NULL, *x = NULL, *y = NULL;
+    double *sxy = NULL, *sxx = NULL, *syy = NULL, *mx = NULL, *my = NULL;
+    mp_err err;
+    int rc = -1;
+    err_init(&err);
+    snprintf(g, sizeof g, "analyses/%s/head_expert", rel);
+    snprintf(p, sizeof p, "captures/%s/head_out", rel);
+    if (read_f64(a, p, &ah, &ho, &err) != 0) goto fail;
+    snprintf(p, sizeof p, "captures/%s/router_logits", rel);
+    if (read_f64(a, p, &ar, &rl, &err) != 0) goto fail;
+    snprintf(p, sizeof p, "relations/%s/input_offsets", rel);
+    if (read_f64(a, p, &ao, &off, &err) != 0) goto fail;
+    snprintf(p, sizeof p, "%s/r", g);
+    if (read_f64(a, p, &am, &rm, &err) != 0) goto fail;
+    snprintf(p, sizeof p, "routing/%s/expert_ranking_frequency", rel);
+    if (read_f64(a, p, &ak, &rk, &err) != 0) goto fail;
+    if (ah.ndim != 4 || ar.ndim != 3 || ar.shape[0] != ah.shape[0]) {
+        snprintf(why, wl, "captures of %s: expected head_out [tokens,L,nH,H] and router_logits "
+                          "[tokens,L,E] (run with capture.positions: all)", rel);
+        goto done;
+    }
+    const int64_t N = ah.shape[0], L = ah.shape[1], nH = ah.shape[2], H = ah.shape[3];
+    const int64_t E = ar.shape[2], R = L * nH, C = L * E, P = (int64_t)ao.count - 1;
+    if (am.ndim != 2 || am.shape[0] != R || am.shape[1] != C || (int64_t)off[P] != N) {
+        snprintf(why, wl, "%s/r or the offsets do not fit the captures", g);
+        goto done;
+    }
+    x = calloc((size_t)(N * R), sizeof *x);
+    y = calloc((size_t)(N * C), sizeof *y);
+    sxy = calloc((size_t)(R * C), sizeof *sxy);
+    sxx = calloc((size_t)R, sizeof *sxx);
+    syy = calloc((size_t)C, sizeof *syy);
+    mx = calloc((size_t)R, sizeof *mx);
+    my = calloc((size_t)C, sizeof *my);
+    if (!x || !y || !sxy || !sxx || !syy || !mx || !my) goto fail;
+    for (int64_t t = 0; t < N; t++) {
+        for (int64_t i = 0; i < R; i++) {
+            double q = 0;
+            for (int64_t d = 0; d < H; d++) q += ho[(t * R + i) * H + d] * ho[(t * R + i) * H + d];
+            x[t * R + i] = sqrt(q);
+        }
+        for (int64_t l = 0; l < L; l++) {
+            const double *z = rl + (t * L + l) * E;
+            double mxz = z[0], s = 0;
+            for (int64_t e = 1; e < E; e++) mxz = z[e] > mxz ? z[e] : mxz;
+            for (int64_t e = 0; e < E; e++) s += exp(z[e] - mxz);
+            for (int64_t e = 0; e < E; e++) y[t * C + l * E + e] = exp(z[e] - mxz) / s;
+        }
+    }
+    for (int64_t q = 0; q < P; q++) {
+        int64_t a0 = (int64_t)off[q], a1 = (int64_t)off[q + 1];
+        memset(mx, 0, (size_t)R * sizeof *mx);
+        memset(my, 0, (size_t)C * sizeof *my);
+        for (int64_t t = a0; t < a1; t++) {
+            for (int64_t i = 0; i < R; i++) mx[i] += x[t * R + i] / (double)(a1 - a0);
+            for (int64_t j = 0; j < C; j++) my[j] += y[t * C + j] / (double)(a1 - a0);
+        }
+        for (int64_t t = a0; t < a1; t++)
+            for (int64_t i = 0; i < R; i++) {
+                double xi = x[t * R + i] - mx[i];
+                sxx[i] += xi * xi;
+                for (int64_t j = 0; j < C; j++) sxy[i * C + j] += xi * (y[t * C + j] - my[j]);
+            }
+        for (int64_t t = a0; t < a1; t++)
+            for (int64_t j = 0; j < C; j++) syy[j] += (y[t * C + j] - my[j]) * (y[t * C + j] - my[j]);
+    }
+    double best_abs = -1, best_pair = -INFINITY;
+    for (int64_t i = 0; i < R; i++)
+        for (int64_t j = 0; j < C; j++) {
+            double want = j / E < i / nH || sxx[i] * syy[j] <= 0 ? NAN : sxy[i * C + j] / sqrt(sxx[i] * syy[j]);
+            double got = rm[i * C + j];
+            if (isnan(want) != isnan(got)) {
+                snprintf(why, wl, "r[%lld][%lld] = %.9g, recomputed %.9g", (long long)i, (long long)j, got, want);
+                goto done;
+            }
+            if (isnan(want)) continue;
+            note("temporal.r", fabs(got - want));
+            if (fabs(got - want) > 1e-5) {
+                snprintf(why, wl, "r[%lld][%lld] = %.9g, recomputed %.9g", (long long)i, (long long)j, got, want);
+                goto done;
+            }
+            if (fabs(got) > best_abs) best_abs = fabs(got);
+            for (int64_t q = 0; q < 10 && q < ak.shape[0]; q++)
+                if (rk[3 * q] == (double)(j / E) && rk[3 * q + 1] == (double)(j % E) && got > best_pair)
+                    best_pair = got;
+        }
+    double n, pr;
+    if (arc_read_attr_f64(a, g, "n", &n, &err) != 0) goto fail;
+    if (n != (double)N) {
+        snprintf(why, wl, "n = %g, expected %lld tokens", n, (long long)N);
+        goto done;
+    }
+    snprintf(p, sizeof p, "%s/strongest/r", g);
+    if (arc_read(a, p, &ax, &err) != 0) goto fail;
+    for (size_t q = 0; q < ax.count; q++) {
+        double v = fabs(((double *)ax.data)[q]);
+        if ((q == 0 && v != best_abs) || (q > 0 && v > fabs(((double *)ax.data)[q - 1]))) {
+            snprintf(why, wl, "strongest/r[%zu] = %.9g is out of order (largest |r| %.9g)", q, v, best_abs);
+            goto done;
+        }
+    }
+    snprintf(p, sizeof p, "%s/pair", g);
+    if (arc_read_attr_f64(a, p, "r", &pr, &err) != 0) goto fail;
+    if (pr != best_pair) {
+        snprintf(why, wl, "pair r = %.9g, the largest eligible r is %.9g", pr, best_pair);
+        goto done;
+    }
+    rc = 0;
+    goto done;
+fail:
+    snprintf(why, wl, "%s", err.set ? err.msg : "out of memory");
+done:
+    arc_array_free(&ah); arc_array_free(&ar); arc_array_free(&ao); arc_array_free(&am);
+    arc_array_free(&ak); arc_array_free(&ax);
+    free(ho); free(rl); free(off); free(rm); free(rk); free(x); free(y);
+    free(sxy); free(sxx); free(syy); free(mx); free(my);
+    return rc;
+}
+
+static int temporal_main(const char *archive, const char *label)
+{
+    arc_reader *a = NULL;
+    arc_names rels = {0};
+    mp_err err;
+    int failed = 0;
+    err_init(&err);
+    if (arc_open_read(&a, archive, &err) != 0 || arc_list(a, "/analyses", ARC_GROUP, &rels, &err) != 0) {
+        printf("FAIL %s: %s\n", label, err.msg);
+        arc_reader_close(a);
+        return 1;
+    }
+    for (size_t i = 0; i < rels.n; i++) {
+        char why[1200] = "";
+        if (temporal_relation(a, rels.v[i], why, sizeof why) != 0) {
+            printf("FAIL %s/%s: %s\n", label, rels.v[i], why);
+            failed++;
+        } else {
+            printf("PASS %s/%s\n", label, rels.v[i]);
+        }
+    }
+    if (rels.n == 0) {
+        printf("FAIL %s: no analyses in %s\n", label, archive);
+        failed++;
+    }
+    for (int i = 0; i < n_fields; i++)
+        printf("INFO %s %-40s worst |diff| %.3g\n", label, fields[i].name, fields[i].worst);
+    arc_names_free(&rels);
+    arc_reader_close(a);
+    return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && !strcmp(argv[1], "--temporal")) return temporal_main(argv[2], argv[3]);
     arc_reader *a = NULL;
     mp_err err;
     json_error_t je;
     int failed = 0;
     err_init(&err);
     if (argc != 4) {
-        fprintf(stderr, "usage: he_cmp ARCHIVE.h5 REF.json LABEL\n");
+        fprintf(stderr, "usage: he_cmp ARCHIVE.h5 REF.json LABEL | he_cmp --temporal ARCHIVE.h5 LABEL\n");
         return 2;
     }
     json_t *ref = json_load_file(argv[2], 0, &je);

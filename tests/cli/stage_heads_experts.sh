@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# moeprobe run with stages [capture, evaluate, attribute, heads_experts] on the three MoE
+# fixture models, all 12 relations: analyses/<rel>/head_expert (correlation matrix, strongest,
+# pair, suppression, forcing, path) against ../shared/fixtures/refs-analyses/<model>.json with
+# the README's tolerances (he_cmp). Then: he_cmp rejects a ref altered by 1e-5 in one mrr; the
+# same run under mpirun -np 2 (mixtral, expert parallel) matches the refs and the one-process
+# archive; the temporal option against its recomputation from all-position captures; a run
+# without attribute fails naming what is missing; a dense model plans no heads_experts units.
+set -u
+B=$MOEPROBE_BIN; S=$MOEPROBE_SHARED; R=$MOEPROBE_ROOT; T=$MOEPROBE_TEST_TMP/stage_heads_experts
+TOOLS=$(dirname "$B")/tools
+rm -rf "$T"; mkdir -p "$T"
+MPI="mpirun --oversubscribe --allow-run-as-root"
+conf() { # model out [extra yaml]
+  cat > "$T/$2.yaml" <<YAML
+model: $R/models/tiny-$1
+relations: $R/data/lre
+out: $T/$2
+stages: [capture, evaluate, attribute, heads_experts]
+capture:
+  points: [router_logits]
+attribute:
+  neurons_top: [1]
+${3:-}
+YAML
+}
+for m in olmoe qwen2moe mixtral; do
+  conf $m out-$m
+  if ! last=$("$B" run "$T/out-$m.yaml" 2>"$T/$m.err" | tail -1); then
+    echo "FAIL stage_heads_experts/$m: moeprobe run failed: $(tail -3 "$T/$m.err")"; continue
+  fi
+  [ "$last" = "$T/out-$m/tiny-$m.h5" ] && echo "PASS stage_heads_experts/$m/prints_archive_path" \
+    || echo "FAIL stage_heads_experts/$m/prints_archive_path: last stdout line '$last'"
+  "$TOOLS/he_cmp" "$T/out-$m/tiny-$m.h5" "$S/fixtures/refs-analyses/$m.json" "stage_heads_experts/$m"
+done
+
+# the comparison is not vacuous: mrr_forced of adj_antonym moved by 1e-5 must fail
+sed 's/"mrr_forced":0\.668920295/"mrr_forced":0.668930295/' "$S/fixtures/refs-analyses/olmoe.json" > "$T/bad.json"
+out=$("$TOOLS/he_cmp" "$T/out-olmoe/tiny-olmoe.h5" "$T/bad.json" neg 2>&1)
+case "$out" in *"FAIL neg/adj_antonym: forcing.mrr_forced"*) echo "PASS stage_heads_experts/he_cmp_rejects_altered_ref";;
+  *) echo "FAIL stage_heads_experts/he_cmp_rejects_altered_ref: $(echo "$out" | grep adj_antonym)";; esac
+
+# two ranks: expert parallel over mixtral's 8 experts
+sed "s|out: .*|out: $T/np2-mixtral|" "$T/out-mixtral.yaml" > "$T/np2.yaml"
+if $MPI -np 2 "$B" run "$T/np2.yaml" >/dev/null 2>"$T/np2.err"; then
+  "$TOOLS/he_cmp" "$T/np2-mixtral/tiny-mixtral.h5" "$S/fixtures/refs-analyses/mixtral.json" "stage_heads_experts/mixtral_np2" | grep -v '^INFO'
+  # neuron_top: near-tied neuron scores may swap between rank counts (capture's business)
+  out=$("$TOOLS/h5cmp" "$T/np2-mixtral/tiny-mixtral.h5" "$T/out-mixtral/tiny-mixtral.h5" --rtol 1e-5 \
+        --skip run_config_yaml --skip @min_ --skip @parts_ --skip neuron_top)
+  [ $? -eq 0 ] && echo "PASS stage_heads_experts/mixtral_np2_same_archive" \
+    || echo "FAIL stage_heads_experts/mixtral_np2_same_archive: $(echo "$out" | head -3)"
+else
+  echo "FAIL stage_heads_experts/mixtral_np2: $(tail -3 "$T/np2.err")"
+fi
+
+# temporal correlation, checked against the all-position captures of the same run
+cat > "$T/temporal.yaml" <<YAML
+model: $R/models/tiny-qwen2moe
+relations: [$R/data/lre/country_capital_city.json, $R/data/lre/word_first_letter.json]
+out: $T/temporal
+stages: [capture, evaluate, attribute, heads_experts]
+capture:
+  points: [head_out, router_logits]
+  positions: all
+attribute:
+  neurons_top: [1]
+heads_experts:
+  correlation: temporal
+YAML
+if "$B" run "$T/temporal.yaml" >/dev/null 2>"$T/temporal.err"; then
+  "$TOOLS/he_cmp" --temporal "$T/temporal/tiny-qwen2moe.h5" stage_heads_experts/temporal
+else
+  echo "FAIL stage_heads_experts/temporal: $(tail -3 "$T/temporal.err")"
+fi
+
+# without attribute there are no head importances: the unit fails and says why
+cat > "$T/noattr.yaml" <<YAML
+model: $R/models/tiny-olmoe
+relations: [$R/data/lre/country_capital_city.json]
+out: $T/noattr
+stages: [capture, evaluate, heads_experts]
+YAML
+if "$B" run "$T/noattr.yaml" >/dev/null 2>"$T/noattr.err"; then
+  echo "FAIL stage_heads_experts/needs_attribute: the run succeeded"
+else
+  grep -q "attribution/country_capital_city/head" "$T/noattr.err" \
+    && echo "PASS stage_heads_experts/needs_attribute" \
+    || echo "FAIL stage_heads_experts/needs_attribute: $(tail -2 "$T/noattr.err")"
+fi
+
+# dense models: moe_only, no units planned
+cat > "$T/dense.yaml" <<YAML
+model: $R/models/tiny-llama
+relations: [$R/data/lre/country_capital_city.json]
+out: $T/dense
+max_samples: 4
+stages: [capture, evaluate, attribute, heads_experts]
+YAML
+msg=$("$B" run "$T/dense.yaml" 2>&1 >/dev/null | head -1)
+case "$msg" in *"1 units, 1 to run"*) echo "PASS stage_heads_experts/dense_model_skipped";;
+  *) echo "FAIL stage_heads_experts/dense_model_skipped: $msg";; esac
