@@ -528,7 +528,6 @@ static int heads_experts_run(stage_ctx *c, mp_err *err)
     if (c->rank == 0 && write_results(&st, &sup, &base, &fo, err) != 0) goto done;
     rc = 0;
 done:
-    if (rc != 0 && c->rank == 0) err_prefix(err, "%s", c->unit_id);
     he_sup_free(&sup);
     he_base_free(&base);
     he_forced_free(&fo);
