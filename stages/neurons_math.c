@@ -179,13 +179,13 @@ void nm_overlap_mean_of(const nm_sets *a, const nm_sets *b, int same, nm_overlap
 
 int nm_union(const nm_sets *s, uint64_t **u, int64_t *nu, mp_err *err)
 {
-    int64_t m = s->off[s->n];
+    int64_t m = s->off[s->n] - s->off[0];
     *u = NULL;
     *nu = 0;
     if (m == 0) return 0;
     uint64_t *k = malloc((size_t)m * sizeof *k);
     if (!k) return err_set(err, "out of memory for the union of %lld neurons", (long long)m);
-    memcpy(k, s->key, (size_t)m * sizeof *k);
+    memcpy(k, s->key + s->off[0], (size_t)m * sizeof *k);
     qsort(k, (size_t)m, sizeof *k, key_cmp);
     int64_t w = 1;
     for (int64_t i = 1; i < m; i++)
@@ -247,14 +247,21 @@ static int64_t top_counts(uint64_t *k, int64_t m, int64_t K, uint64_t *top_key, 
 
 static int64_t top_of(const nm_sets *s, int64_t K, int32_t *out, int experts)
 {
-    int64_t m = s->off[s->n], w = -1;
+    int64_t m = s->off[s->n] - s->off[0], w = -1;
+    const uint64_t *src = s->key + s->off[0];
     uint64_t *k = malloc((size_t)(m > 0 ? m : 1) * sizeof *k);
     uint64_t *tk = malloc((size_t)(K > 0 ? K : 1) * sizeof *tk);
     int64_t *tc = malloc((size_t)(K > 0 ? K : 1) * sizeof *tc);
     if (!k || !tk || !tc) goto done;
-    /* experts: drop the neuron bits, so a key stands for (layer, expert) */
-    for (int64_t i = 0; i < m; i++) k[i] = experts ? s->key[i] >> KEY_NEURON_BITS << KEY_NEURON_BITS : s->key[i];
-    w = top_counts(k, m, K, tk, tc);
+    /* experts: only routed neurons (expert field > 0 in the key), without the neuron bits, so
+     * that a key stands for (layer, expert) */
+    int64_t mk = 0;
+    for (int64_t i = 0; i < m; i++) {
+        if (!experts) k[mk++] = src[i];
+        else if ((src[i] >> KEY_NEURON_BITS) & ((1u << KEY_EXPERT_BITS) - 1))
+            k[mk++] = src[i] >> KEY_NEURON_BITS << KEY_NEURON_BITS;
+    }
+    w = top_counts(k, mk, K, tk, tc);
     for (int64_t i = 0; i < w; i++) {
         int32_t e[3];
         nm_unkey(tk[i], e);

@@ -48,7 +48,9 @@ int nm_classify(const nm_model *m, const int32_t e[3], nm_kind *kind, mp_err *er
 uint64_t nm_key(int32_t layer, int32_t expert, int32_t neuron);
 void nm_unkey(uint64_t key, int32_t e[3]);
 
-/* The top-N sets of n samples: sample i's sorted keys are key[off[i] .. off[i+1]). */
+/* The top-N sets of n samples: sample i's sorted keys are key[off[i] .. off[i+1]). off[0] is
+ * 0 for a built family; a view of consecutive samples of another family (off + i0, same key)
+ * is a valid family too. */
 typedef struct nm_sets {
     int64_t n;
     int64_t *off; /* [n+1] */
@@ -89,8 +91,8 @@ int nm_union(const nm_sets *s, uint64_t **u, int64_t *nu, mp_err *err);
 void nm_kind_shares(const int64_t *counts, int64_t n, double share[NM_KIND_COUNT],
                     int64_t *n_used);
 
-/* The routed experts holding the most neurons of the sets (build them with
- * NM_MASK(NM_ROUTED)): count = number of (sample, neuron) entries in (layer, expert); ranked
+/* The routed experts holding the most neurons of the sets (neurons of expert -1 are
+ * ignored, so any family will do): count = number of (sample, neuron) entries in (layer, expert); ranked
  * by descending count, then lower layer, then lower expert. Writes up to K rows
  * out[K][3] = (layer, expert, count) and returns how many (experts with count > 0), or -1
  * when out of memory. */

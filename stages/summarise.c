@@ -165,16 +165,22 @@ static int read_gains(const stage_ctx *c, const char *rel, int64_t L, double **F
     snprintf(pa, sizeof pa, "attribution/%s/attn_gain", rel);
     if (stage_open_unit(c, unit, &rd, err) != 0) goto done;
     if (arc_kind_of(rd, pf) != ARC_DATASET || arc_kind_of(rd, pa) != ARC_DATASET) {
-        err_set(err, "unit %s: unit %s has no %s: stage summarise needs stage attribute, which "
-                "did not run with it (add attribute to `stages` and run capture again, into a "
-                "fresh `out` folder)", c->unit_id, unit, arc_kind_of(rd, pf) != ARC_DATASET ? pf : pa);
+        const char *miss = arc_kind_of(rd, pf) != ARC_DATASET ? pf : pa;
+        if (!rcfg_list_has(c->cfg, "stages", "attribute"))
+            err_set(err, "%s has no %s: stage summarise needs stage attribute, which is not in "
+                    "`stages` of %s (add it; the capture units then need a fresh `out` folder)",
+                    unit, miss, rcfg_source(c->cfg));
+        else
+            err_set(err, "%s has no %s: stage summarise needs stage attribute, and this capture "
+                    "unit was made without it (run capture again into a fresh `out` folder)",
+                    unit, miss);
         goto done;
     }
     if (arc_read(rd, pf, &af, err) != 0 || arc_read(rd, pa, &aa, err) != 0) goto done;
     if (af.type != ARC_F64 || aa.type != ARC_F64 || af.ndim != 2 || aa.ndim != 2 ||
         af.shape[1] != L || aa.shape[1] != L || aa.shape[0] != af.shape[0]) {
-        err_set(err, "unit %s: %s is %s [%lld, %lld] and %s is %s [%lld, %lld] (expected float64 "
-                "[n, %lld] both)", c->unit_id, pf, arc_type_name(af.type), (long long)af.shape[0],
+        err_set(err, "%s: %s is %s [%lld, %lld] and %s is %s [%lld, %lld] (expected float64 "
+                "[n, %lld] both)", unit, pf, arc_type_name(af.type), (long long)af.shape[0],
                 (long long)(af.ndim > 1 ? af.shape[1] : -1), pa, arc_type_name(aa.type),
                 (long long)aa.shape[0], (long long)(aa.ndim > 1 ? aa.shape[1] : -1), (long long)L);
         goto done;
@@ -185,7 +191,7 @@ static int read_gains(const stage_ctx *c, const char *rel, int64_t L, double **F
     double *na = realloc(*A, (size_t)((*n + m) * L + 1) * sizeof *na);
     if (na) *A = na;
     if (!nf || !na) {
-        err_set(err, "unit %s: out of memory reading %s", c->unit_id, pf);
+        err_set(err, "out of memory reading %s of %s", pf, unit);
         goto done;
     }
     memcpy(*F + *n * L, af.data, (size_t)(m * L) * sizeof **F);

@@ -1,0 +1,384 @@
+/* neurons.c — the neuron analyses (Figure 6, Table 7, Appendix C) from the per-sample top-N
+ * neuron lists the capture pass stores with stage `attribute` (attribution/<rel>/neuron_top{N}
+ * [n, N, 3] int32 = (layer, expert, neuron), expert -1 = shared expert or dense MLP, padding
+ * (-1, -1, -1)). Archive only (no model): rank 0 reads the capture units; other ranks return 0.
+ * For each N of neurons.top (each must be one of attribute.neurons_top):
+ *
+ * unit neurons/<rel> -> analyses/<rel>/neurons/top{N}
+ *   attributes
+ *     N, n                       top-N size, samples
+ *     frac_shared, frac_routed,  mean over samples of the fraction of the sample's top-N
+ *     frac_dense                 neurons in the shared expert / routed experts / dense MLPs
+ *                                (kinds: neurons_math.h; they sum to 1; 0 where the model has
+ *                                none of a kind: MoE without shared expert -> frac_shared = 0,
+ *                                dense model -> frac_dense = 1)
+ *     jaccard, overlap_pct,      mean over the pairs of samples i < j of |Si n Sj| / |Si u Sj|
+ *     pairs                      and of 100 |Si n Sj| / min(|Si|, |Sj|), Si = sample i's top-N
+ *                                set; pairs = n(n-1)/2 (NaN means when n < 2)
+ *     union_size                 |S1 u ... u Sn|
+ *     shared_jaccard,            the same restricted to shared-expert neurons (Si n shared);
+ *     shared_overlap_pct,        pairs where either set is empty are left out, shared_pairs
+ *     shared_pairs,              counts the rest (NaN means, 0 pairs, for models without a
+ *     shared_union_size          shared expert)
+ *   datasets
+ *     count_shared, count_routed, count_dense  [n] int64: each sample's neurons of each kind
+ *     top_experts [<=K, 3] int32 (layer, expert, count): the routed experts holding the most
+ *         top-N neurons summed over samples; ties: lower layer, then lower id;
+ *         K = neurons.top_experts; only experts with count > 0 (empty for dense models)
+ *     top_shared_neurons [<=K, 3] int32 (layer, neuron, count): the shared-expert neurons in
+ *         the most samples' top-N; ties: lower layer, then lower neuron;
+ *         K = neurons.top_shared_neurons (empty without a shared expert)
+ *
+ * unit neurons/cross (after every capture unit) -> analyses/pooled/neurons/top{N}
+ *   attributes N, n (all samples), frac_shared, frac_routed, frac_dense: as above over every
+ *     sample of every relation, each sample weighted equally (Figure 6)
+ *   datasets, relations in run order (R = number of relations):
+ *     relations [R] strings; union_size [R] int64
+ *     union_jaccard, union_overlap_pct [R, R]: the overlap of the relations' union sets
+ *         Ur = u_i Si (diagonal 1 and 100)
+ *     pair_jaccard, pair_overlap_pct [R, R], pairs [R, R] int64: mean overlap over pairs of
+ *         samples (i of r, j of r'); on the diagonal i < j, so it equals the relation's
+ *         jaccard / overlap_pct
+ *     shared_* of all of these (shared_union_size, shared_union_jaccard, ...) for the
+ *         shared-expert neurons (NaN / 0 without a shared expert)
+ * docs/method-moeprobe.md ("Neurons") gives the reasons for each choice. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stages/neurons_math.h"
+#include "stages/stage.h"
+
+/* One relation's top-N lists as sets. */
+typedef struct nr_rel {
+    nm_sets all, shared;
+    int64_t *counts; /* [n][NM_KIND_COUNT] */
+    int64_t n;
+} nr_rel;
+
+static void nr_rel_free(nr_rel *r)
+{
+    nm_sets_free(&r->all);
+    nm_sets_free(&r->shared);
+    free(r->counts);
+    memset(r, 0, sizeof *r);
+}
+
+static nm_model model_of(const mcfg *cf)
+{
+    nm_model m = {cf->num_hidden_layers, cf->num_experts, cf->layer_is_moe,
+                  cf->moe_intermediate_size, cf->shared_expert_intermediate_size,
+                  cf->intermediate_size};
+    return m;
+}
+
+/* The N of neurons.top, each checked against attribute.neurons_top. */
+static int tops_of(const stage_ctx *c, const int64_t **tops, size_t *n, mp_err *err)
+{
+    const int64_t *have;
+    size_t nh = rcfg_int_list(c->cfg, "attribute.neurons_top", &have);
+    *n = rcfg_int_list(c->cfg, "neurons.top", tops);
+    for (size_t i = 0; i < *n; i++) {
+        size_t j = 0;
+        while (j < nh && have[j] != (*tops)[i]) j++;
+        if (j == nh) {
+            char list[256] = "";
+            for (size_t q = 0; q < nh; q++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%lld", q ? ", " : "",
+                         (long long)have[q]);
+            return err_set(err, "%s: neurons.top has %lld, which is not among attribute.neurons_top "
+                           "[%s] (the capture pass stores only those top-N lists; add it there)",
+                           rcfg_source(c->cfg), (long long)(*tops)[i], list);
+        }
+    }
+    return 0;
+}
+
+/* Reads attribution/<rel>/neuron_top{N} from unit capture/<rel> and builds its sets. */
+static int load_rel(const stage_ctx *c, const char *rel, int64_t N, nr_rel *out, mp_err *err)
+{
+    char unit[ARC_MAX_UNIT_ID + 16], path[300], gain[300];
+    arc_reader *rd = NULL;
+    arc_array a = {0};
+    nm_model m = model_of(c->model_cfg);
+    int rc = -1;
+    memset(out, 0, sizeof *out);
+    snprintf(unit, sizeof unit, "capture/%s", rel);
+    snprintf(path, sizeof path, "attribution/%s/neuron_top%lld", rel, (long long)N);
+    snprintf(gain, sizeof gain, "attribution/%s/ffn_gain", rel);
+    if (stage_open_unit(c, unit, &rd, err) != 0) goto done;
+    if (arc_kind_of(rd, path) != ARC_DATASET) {
+        if (arc_kind_of(rd, gain) == ARC_DATASET)
+            err_set(err, "%s has no %s: this capture unit was made with another "
+                    "attribute.neurons_top (run capture again with %lld in it, into a fresh "
+                    "`out` folder)", unit, path, (long long)N);
+        else if (!rcfg_list_has(c->cfg, "stages", "attribute"))
+            err_set(err, "%s has no %s: stage neurons needs stage attribute, which is not in "
+                    "`stages` of %s (add it; the capture units then need a fresh `out` folder)",
+                    unit, path, rcfg_source(c->cfg));
+        else
+            err_set(err, "%s has no %s: stage neurons needs stage attribute, and this capture "
+                    "unit was made without it (run capture again into a fresh `out` folder)",
+                    unit, path);
+        goto done;
+    }
+    if (arc_read(rd, path, &a, err) != 0) goto done;
+    if (a.type != ARC_I32 || a.ndim != 3 || a.shape[1] != N || a.shape[2] != 3) {
+        err_set(err, "%s: %s is %s with %d dimensions [%lld, %lld, ...] (expected int32 "
+                "[n, %lld, 3])", unit, path, arc_type_name(a.type), a.ndim,
+                (long long)a.shape[0], (long long)(a.ndim > 1 ? a.shape[1] : -1), (long long)N);
+        goto done;
+    }
+    out->n = a.shape[0];
+    out->counts = malloc((size_t)(out->n * NM_KIND_COUNT + 1) * sizeof *out->counts);
+    if (!out->counts) {
+        err_set(err, "out of memory reading %s", path);
+        goto done;
+    }
+    if (nm_sets_build(&m, a.data, out->n, N, NM_MASK_ALL, path, &out->all, out->counts, err) != 0 ||
+        nm_sets_build(&m, a.data, out->n, N, NM_MASK(NM_SHARED), path, &out->shared, NULL, err) != 0) {
+        err_prefix(err, "%s", unit);
+        goto done;
+    }
+    rc = 0;
+done:
+    if (rc != 0) nr_rel_free(out);
+    arc_array_free(&a);
+    arc_reader_close(rd);
+    return rc;
+}
+
+static int put_f64(arc_unit *u, const char *g, const char *prefix, const char *name, double v,
+                   mp_err *err)
+{
+    char nm[128];
+    snprintf(nm, sizeof nm, "%s%s", prefix, name);
+    return arc_attr_f64(u, g, nm, v, err);
+}
+
+static int put_i64(arc_unit *u, const char *g, const char *prefix, const char *name, int64_t v,
+                   mp_err *err)
+{
+    char nm[128];
+    snprintf(nm, sizeof nm, "%s%s", prefix, name);
+    return arc_attr_i64(u, g, nm, v, err);
+}
+
+static int write_shares(arc_unit *u, const char *g, int64_t N, const int64_t *counts, int64_t n,
+                        mp_err *err)
+{
+    double share[NM_KIND_COUNT];
+    int64_t used;
+    nm_kind_shares(counts, n, share, &used);
+    return arc_attr_i64(u, g, "N", N, err) || arc_attr_i64(u, g, "n", n, err) ||
+           arc_attr_f64(u, g, "frac_shared", share[NM_SHARED], err) ||
+           arc_attr_f64(u, g, "frac_routed", share[NM_ROUTED], err) ||
+           arc_attr_f64(u, g, "frac_dense", share[NM_DENSE], err) ? -1 : 0;
+}
+
+static int write_top(arc_unit *u, const char *g, const char *name, const char *cols,
+                     const nm_sets *s, int64_t K, int experts, mp_err *err)
+{
+    char p[400];
+    int32_t *t = malloc((size_t)(3 * K) * sizeof *t);
+    if (!t) return err_set(err, "out of memory for %lld rows of %s", (long long)K, name);
+    int64_t w = experts ? nm_top_experts(s, K, t) : nm_top_shared_neurons(s, K, t);
+    if (w < 0) {
+        free(t);
+        return err_set(err, "out of memory ranking %s", name);
+    }
+    int64_t sh[2] = {w, 3};
+    const char *dn[2] = {"rank", cols};
+    snprintf(p, sizeof p, "%s/%s", g, name);
+    int rc = arc_write(u, p, ARC_I32, 2, sh, dn, t, err);
+    free(t);
+    return rc;
+}
+
+static int neurons_rel_run(stage_ctx *c, mp_err *err)
+{
+    const int64_t *tops;
+    size_t nt;
+    nr_rel r;
+    int rc = -1;
+    memset(&r, 0, sizeof r);
+    if (c->rank != 0) return 0;
+    if (tops_of(c, &tops, &nt, err) != 0) return -1;
+    const int64_t K = rcfg_int(c->cfg, "neurons.top_experts");
+    const int64_t Ks = rcfg_int(c->cfg, "neurons.top_shared_neurons");
+    for (size_t t = 0; t < nt; t++) {
+        char g[300], p[400];
+        nm_overlap_mean om;
+        uint64_t *u = NULL;
+        int64_t nu = 0;
+        if (load_rel(c, c->rel->id, tops[t], &r, err) != 0) goto done;
+        snprintf(g, sizeof g, "analyses/%s/neurons/top%lld", c->rel->id, (long long)tops[t]);
+        /* per-sample counts of each kind */
+        static const char *const dn[] = {"sample"};
+        static const char *const kn[NM_KIND_COUNT] = {"count_shared", "count_routed", "count_dense"};
+        int64_t *col = malloc((size_t)(r.n + 1) * sizeof *col);
+        if (!col) {
+            err_set(err, "out of memory");
+            goto done;
+        }
+        for (int k = 0; k < NM_KIND_COUNT; k++) {
+            for (int64_t i = 0; i < r.n; i++) col[i] = r.counts[i * NM_KIND_COUNT + k];
+            snprintf(p, sizeof p, "%s/%s", g, kn[k]);
+            if (arc_write(c->out, p, ARC_I64, 1, &r.n, dn, col, err) != 0) {
+                free(col);
+                goto done;
+            }
+        }
+        free(col);
+        if (write_top(c->out, g, "top_experts", "layer_expert_count", &r.all, K, 1, err) != 0 ||
+            write_top(c->out, g, "top_shared_neurons", "layer_neuron_count", &r.shared, Ks, 0, err) != 0 ||
+            write_shares(c->out, g, tops[t], r.counts, r.n, err) != 0)
+            goto done;
+        for (int scope = 0; scope < 2; scope++) {
+            const nm_sets *s = scope ? &r.shared : &r.all;
+            const char *pre = scope ? "shared_" : "";
+            nm_overlap_mean_of(s, NULL, 1, &om);
+            if (nm_union(s, &u, &nu, err) != 0) goto done;
+            free(u);
+            if (put_f64(c->out, g, pre, "jaccard", om.jaccard, err) != 0 ||
+                put_f64(c->out, g, pre, "overlap_pct", om.overlap_pct, err) != 0 ||
+                put_i64(c->out, g, pre, "pairs", om.pairs, err) != 0 ||
+                put_i64(c->out, g, pre, "union_size", nu, err) != 0)
+                goto done;
+        }
+        nr_rel_free(&r);
+    }
+    rc = 0;
+done:
+    nr_rel_free(&r);
+    return rc;
+}
+
+/* The [R, R] matrices of one scope (0 = all neurons, 1 = shared-expert neurons). */
+static int write_cross_scope(stage_ctx *c, const char *g, nr_rel *rs, size_t R, int scope,
+                             mp_err *err)
+{
+    const char *pre = scope ? "shared_" : "";
+    double *mat = malloc((size_t)(4 * R * R + 1) * sizeof *mat);
+    int64_t *pairs = malloc((size_t)(R * R + 1) * sizeof *pairs), *usz = malloc((R + 1) * sizeof *usz);
+    uint64_t **un = calloc(R + 1, sizeof *un);
+    int rc = -1;
+    if (!mat || !pairs || !usz || !un) {
+        err_set(err, "out of memory");
+        goto done;
+    }
+    double *uj = mat, *up = mat + R * R, *pj = mat + 2 * R * R, *pp = mat + 3 * R * R;
+    for (size_t a = 0; a < R; a++)
+        if (nm_union(scope ? &rs[a].shared : &rs[a].all, &un[a], &usz[a], err) != 0) goto done;
+    for (size_t a = 0; a < R; a++)
+        for (size_t b = a; b < R; b++) {
+            nm_overlap_mean om;
+            const nm_sets *sa = scope ? &rs[a].shared : &rs[a].all;
+            const nm_sets *sb = scope ? &rs[b].shared : &rs[b].all;
+            nm_overlap_mean_of(sa, sb, a == b, &om);
+            nm_overlap(un[a], usz[a], un[b], usz[b], &uj[a * R + b], &up[a * R + b]);
+            pj[a * R + b] = om.jaccard;
+            pp[a * R + b] = om.overlap_pct;
+            pairs[a * R + b] = om.pairs;
+            uj[b * R + a] = uj[a * R + b];
+            up[b * R + a] = up[a * R + b];
+            pj[b * R + a] = pj[a * R + b];
+            pp[b * R + a] = pp[a * R + b];
+            pairs[b * R + a] = pairs[a * R + b];
+        }
+    static const char *const dr[] = {"relation", "relation"};
+    int64_t sh[2] = {(int64_t)R, (int64_t)R}, r1 = (int64_t)R;
+    const struct { const char *name; const double *v; } ms[] = {
+        {"union_jaccard", uj}, {"union_overlap_pct", up}, {"pair_jaccard", pj}, {"pair_overlap_pct", pp}};
+    char p[400];
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/%s%s", g, pre, ms[i].name);
+        if (arc_write(c->out, p, ARC_F64, 2, sh, dr, ms[i].v, err) != 0) goto done;
+    }
+    snprintf(p, sizeof p, "%s/%spairs", g, pre);
+    if (arc_write(c->out, p, ARC_I64, 2, sh, dr, pairs, err) != 0) goto done;
+    snprintf(p, sizeof p, "%s/%sunion_size", g, pre);
+    if (arc_write(c->out, p, ARC_I64, 1, &r1, dr, usz, err) != 0) goto done;
+    rc = 0;
+done:
+    for (size_t a = 0; un && a < R; a++) free(un[a]);
+    free(un);
+    free(mat);
+    free(pairs);
+    free(usz);
+    return rc;
+}
+
+static int neurons_cross_run(stage_ctx *c, mp_err *err)
+{
+    const int64_t *tops;
+    size_t nt, R = c->rels->n;
+    nr_rel *rs = NULL;
+    int64_t *counts = NULL;
+    const char **names = NULL;
+    int rc = -1;
+    if (c->rank != 0) return 0;
+    if (tops_of(c, &tops, &nt, err) != 0) return -1;
+    rs = calloc(R + 1, sizeof *rs);
+    names = calloc(R + 1, sizeof *names);
+    if (!rs || !names) {
+        err_set(err, "out of memory");
+        goto done;
+    }
+    for (size_t a = 0; a < R; a++) names[a] = c->rels->rel[a].id;
+    for (size_t t = 0; t < nt; t++) {
+        char g[300], p[400];
+        int64_t n = 0;
+        for (size_t a = 0; a < R; a++) {
+            if (load_rel(c, c->rels->rel[a].id, tops[t], &rs[a], err) != 0) goto done;
+            n += rs[a].n;
+        }
+        free(counts);
+        counts = malloc((size_t)(n * NM_KIND_COUNT + 1) * sizeof *counts);
+        if (!counts) {
+            err_set(err, "out of memory");
+            goto done;
+        }
+        for (size_t a = 0, at = 0; a < R; at += (size_t)rs[a].n * NM_KIND_COUNT, a++)
+            memcpy(counts + at, rs[a].counts, (size_t)rs[a].n * NM_KIND_COUNT * sizeof *counts);
+        snprintf(g, sizeof g, "analyses/pooled/neurons/top%lld", (long long)tops[t]);
+        static const char *const dr[] = {"relation"};
+        int64_t r1 = (int64_t)R;
+        snprintf(p, sizeof p, "%s/relations", g);
+        if (arc_write(c->out, p, ARC_STR, 1, &r1, dr, names, err) != 0 ||
+            write_cross_scope(c, g, rs, R, 0, err) != 0 || write_cross_scope(c, g, rs, R, 1, err) != 0 ||
+            write_shares(c->out, g, tops[t], counts, n, err) != 0)
+            goto done;
+        for (size_t a = 0; a < R; a++) nr_rel_free(&rs[a]);
+    }
+    rc = 0;
+done:
+    for (size_t a = 0; rs && a < R; a++) nr_rel_free(&rs[a]);
+    free(rs);
+    free(names);
+    free(counts);
+    return rc;
+}
+
+const stage_def stage_neurons = {
+    .name = "neurons",
+    .order = 60,
+    .scope = STAGE_PER_RELATION,
+    .after = {"capture"},
+    .run = neurons_rel_run,
+    .doc = "per relation: shared / routed / dense shares of the top-N neurons, overlap between "
+           "samples, top routed experts and shared-expert neurons (analyses/<rel>/neurons); "
+           "needs stage attribute",
+};
+
+const stage_def stage_neurons_cross = {
+    .name = "neurons",
+    .order = 61,
+    .scope = STAGE_PER_MODEL,
+    .unit_name = "cross",
+    .after = {"capture"},
+    .run = neurons_cross_run,
+    .doc = "overlap of the top-N neuron sets between relations, and the model's shares "
+           "(analyses/pooled/neurons)",
+};
