@@ -55,6 +55,7 @@ int fwd_init(fwd_ctx **out, const mp_model *m, ep_ctx *ep, mp_err *err)
     if (!f) return err_set(err, "forward: out of memory");
     f->m = m;
     f->ep = ep;
+    (void)ops_blas_threads(); /* sizes the thread pool (and OpenBLAS) before the first product */
     if (!ep && m->cfg.num_experts > 0) {
         if (ep_init(&f->ep, m->cfg.num_experts, EP_CONTIGUOUS, 0, err) != 0) {
             free(f);
@@ -84,6 +85,10 @@ int fwd_check_intervention(const mp_model *m, const intervention *iv, mp_err *er
 {
     const mcfg *c = &m->cfg;
     if (!iv) return 0;
+    if ((iv->topk >= 0 || iv->keep_rank || iv->n_block || iv->force_layer >= 0) &&
+        c->num_experts == 0)
+        return err_set(err, "expert interventions need an MoE model; %s is dense",
+                       c->architecture);
     for (int i = 0; i < iv->n_block; i++) {
         const mp_pair *b = &iv->block[i];
         if (b->layer < 0 || b->layer >= c->num_hidden_layers || !c->layer_is_moe[b->layer])
@@ -97,9 +102,6 @@ int fwd_check_intervention(const mp_model *m, const intervention *iv, mp_err *er
     if (iv->topk > c->num_experts_per_tok)
         return err_set(err, "--topk %d: the model routes %d experts per token (expected 0..%d)",
                        iv->topk, c->num_experts_per_tok, c->num_experts_per_tok);
-    if ((iv->topk >= 0 || iv->keep_rank || iv->n_block) && c->num_experts == 0)
-        return err_set(err, "expert interventions need an MoE model; %s is dense",
-                       c->architecture);
     if (iv->keep_rank < 0 || iv->keep_rank > c->num_experts_per_tok)
         return err_set(err, "keep_rank %d: expected 1..%d", iv->keep_rank,
                        c->num_experts_per_tok);

@@ -1,4 +1,5 @@
-/* ops.c — see ops.h. The weight-block conversion is the only place BF16/F16 become float32. */
+/* ops.c — see ops.h. Products with weights go to the kernels of ops_gemm.c where the CPU has
+ * AVX-512; elsewhere a weight block is widened to float32 and multiplied with OpenBLAS sgemm. */
 #include "pipeline/ops.h"
 
 #include <cblas.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 
 #include "pipeline/dtype.h"
+#include "pipeline/ops_gemm.h"
 
 /* Floats converted per block: large enough for sgemm to run at speed, small enough to stay in
  * L2/L3 while it runs. */
@@ -50,6 +52,10 @@ static void linear_core(float *y, int64_t ldy, const float *x, int64_t ldx, int6
 {
     int64_t Kfull = W->shape[W->ndim - 1];
     if (T <= 0 || n_out <= 0) return;
+    if (gemm_available()) {
+        gemm_nt(y, ldy, x, ldx, T, elem_ptr(W, r0 * Kfull + c0), W->dtype, Kfull, n_out, K, beta);
+        return;
+    }
     if (W->dtype == MP_F32 && ((uintptr_t)W->data & 3u) == 0) {
         const float *w = (const float *)W->data + r0 * Kfull + c0;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)n_out, (int)K, 1.0f, x,
@@ -106,6 +112,10 @@ void ops_matmul_nn(float *y, const float *x, int64_t T, const mp_tensor *W, floa
 {
     const int64_t N = W->shape[0], K = W->shape[W->ndim - 1];
     if (T <= 0) return;
+    if (gemm_available()) {
+        gemm_nn(y, K, x, N, T, W->data, W->dtype, K, N, K, beta);
+        return;
+    }
     if (W->dtype == MP_F32 && ((uintptr_t)W->data & 3u) == 0) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)K, (int)N, 1.0f, x,
                     (int)N, (const float *)W->data, (int)K, beta, y, (int)K);
@@ -197,5 +207,5 @@ void ops_rope_apply(float *x, int64_t d, const float *c, const float *s)
 
 int ops_blas_threads(void)
 {
-    return openblas_get_num_threads();
+    return gemm_threads(); /* also sets OpenBLAS's count */
 }

@@ -2,10 +2,16 @@
  * their stored dtype.
  *
  * Shapes are row-major: x[T,K] is T rows (tokens) of K floats. A weight W is an mp_tensor
- * [N,K] (torch Linear layout). Weights in BF16/F16 are converted to float32 one block of rows
- * at a time into a per-thread scratch buffer and multiplied with OpenBLAS sgemm, so no float32
- * copy of the model ever exists. Reductions that decide accuracy (RMSNorm variance, softmax
- * sums) accumulate in double. */
+ * [N,K] (torch Linear layout). Products with weights (any stored dtype) run on the AVX-512
+ * kernels of ops_gemm.h, which widen each weight in registers; on CPUs without AVX-512, weights
+ * in BF16/F16 are converted to float32 one block of rows at a time into a per-thread scratch
+ * buffer and multiplied with OpenBLAS sgemm. Either way no float32 copy of the model ever
+ * exists, and products and sums are float32. Reductions that decide accuracy (RMSNorm variance,
+ * softmax sums) accumulate in double.
+ *
+ * Threads: the products use ops_blas_threads() threads (ops_gemm.h: MOEPROBE_THREADS, or the
+ * CPUs of this process shared among the job's ranks on the node); everything else in this file
+ * runs on the calling thread. */
 #ifndef MOEPROBE_OPS_H
 #define MOEPROBE_OPS_H
 
@@ -54,7 +60,7 @@ static inline float ops_silu(float x)
     return x / (1.0f + __builtin_expf(-x));
 }
 
-/* Number of OpenBLAS threads in use (for reports). */
+/* Threads used by the products (and by OpenBLAS, which is set to the same count). */
 int ops_blas_threads(void);
 
 #endif
