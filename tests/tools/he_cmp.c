@@ -8,7 +8,7 @@
  *   1e-6       hit10* and mrr* values and recovery_fraction (relative above 1)
  *   1e-5       everything else: probabilities, shares, min_* diagnostics
  * null in the ref must be NaN in the archive. Prints "PASS <label>/<rel>" or
- * "FAIL <label>/<rel>: ..." per relation and "INFO <label> <field> worst |diff| X" per field.
+ * "FAIL <label>/<rel>: ..." per relation and one INFO line with the worst |diff| per field.
  *   he_cmp ARCHIVE.h5 REF.json LABEL
  * Temporal correlation (no ref exists): recomputes the pooled within-prompt correlation of
  * every relation from the all-position captures of the same archive (captures/<rel>/head_out
@@ -396,8 +396,9 @@ static int temporal_main(const char *archive, const char *label)
         printf("FAIL %s: no analyses in %s\n", label, archive);
         failed++;
     }
-    for (int i = 0; i < n_fields; i++)
-        printf("INFO %s %-40s worst |diff| %.3g\n", label, fields[i].name, fields[i].worst);
+    printf("INFO %s: %zu relations; worst |diff|:", label, rels.n);
+    for (int i = 0; i < n_fields; i++) printf(" %s %.2g", fields[i].name, fields[i].worst);
+    printf("\n");
     arc_names_free(&rels);
     arc_reader_close(a);
     return failed ? 1 : 0;
@@ -444,9 +445,9 @@ int main(int argc, char **argv)
         printf("FAIL %s: %s has no head_expert entries\n", argv[3], argv[2]);
         failed++;
     }
-    for (int i = 0; i < n_fields; i++)
-        printf("INFO %s %-40s worst |diff| %.3g\n", argv[3], fields[i].name, fields[i].worst);
-    printf("INFO %s: %d relations, %ld values compared\n", argv[3], nrel, compared);
+    printf("INFO %s: %d relations, %ld values compared; worst |diff|:", argv[3], nrel, compared);
+    for (int i = 0; i < n_fields; i++) printf(" %s %.2g", fields[i].name, fields[i].worst);
+    printf("\n");
     arc_reader_close(a);
     json_decref(ref);
     return failed ? 1 : 0;
