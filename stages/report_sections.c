@@ -156,7 +156,20 @@ void sec_glance(rep_doc *d, rep_model *m, size_t n)
         if (dabs[i] > dmax) dmax = dabs[i], worst = (int)i;
         if (dabs[i] < dmin) dmin = dabs[i], best = (int)i;
     }
-    if (have == 0) {
+    if (n == 1) {
+        int c = 0;
+        double ns = 0;
+        for (size_t j = 0; j < m[0].n_rel; j++)
+            if (m[0].rel[j].have_metrics && isfinite(m[0].rel[j].n)) ns += m[0].rel[j].n, c++;
+        if (c)
+            fprintf(f, "%s reaches HIT@10 %.3f and MRR %.3f over %.0f samples of %d relation%s. ", m[0].name,
+                    rep_mean_rel(&m[0], get_hit10, NULL, NULL), rep_mean_rel(&m[0], get_mrr, NULL, NULL), ns, c,
+                    c == 1 ? "" : "s");
+    }
+    if (have == 0 && n == 1) {
+        char why[400];
+        fprintf(f, "No expert-blocking results: %s. ", rep_why_missing(&m[0], "block", 1, why, sizeof why));
+    } else if (have == 0) {
         fprintf(f, "None of these archives holds expert-blocking results, so robustness to blocking "
                    "cannot be compared. ");
     } else if (have == 1) {
@@ -202,7 +215,10 @@ void sec_glance(rep_doc *d, rep_model *m, size_t n)
         if (s->stage_share[top] < smin) smin = s->stage_share[top];
         if (s->stage_share[top] > smax) smax = s->stage_share[top];
     }
-    if (nsum == 0) {
+    if (nsum == 0 && n == 1) {
+        char why[400];
+        fprintf(f, "Where knowledge is processed is not shown: %s. ", rep_why_missing(&m[0], "summarise", 0, why, sizeof why));
+    } else if (nsum == 0) {
         fputs("No archive holds the per-model summaries (stage summarise), so the depth of knowledge "
               "processing is not shown. ", f);
     } else if (nsum == 1) {

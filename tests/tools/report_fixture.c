@@ -14,7 +14,7 @@
  * config's stages); --relations N keeps the first N relations.
  * Prints "EXPECT ..." lines with the values (formatted as the report formats them) that a
  * report of the archive must show:
- *   EXPECT table1 MODEL HIT10 MRR FFN ATTN PEAK(PCT%) EFF      (sample-weighted means)
+ *   EXPECT table1 MODEL RELATIONS SAMPLES HIT10 MRR FFN ATTN PEAK PCT% EFF  (sample-weighted means)
  *   EXPECT rel MODEL REL HIT10 MRR
  *   EXPECT block MODEL REL MRR MRR_BLOCK1 MRR_BLOCK5 MRR_BLOCK10
  *   EXPECT pair MODEL REL [hl,hh] → [el,ee] R
@@ -360,7 +360,7 @@ int main(int argc, char **argv)
         TRY(arc_unit_begin(w, "summarise/pooled", &u, &err));
         write_summary(u, "analyses/pooled/summary", ps, stages);
         TRY(arc_unit_commit(w, u, &err));
-        printf("EXPECT table1 %s %.3f %.3f %.3f %.3f %.2f(%.1f%%) %.3f\n", name, sh / sw, sm / sw,
+        printf("EXPECT table1 %s %zu %.0f %.3f %.3f %.3f %.3f %.2f %.1f%% %.3f\n", name, R, sw, sh / sw, sm / sw,
                jnum(ps, "total_ffn_gain"), jnum(ps, "total_attn_gain"), jnum(ps, "peak_ffn_layer"),
                jnum(ps, "peak_ffn_layer_pct"), jnum(ps, "layer_efficiency"));
         json_t *ss = json_object_get(ps, "stage_share");
