@@ -9,8 +9,9 @@
  * (means of discrete choices) 2e-9, i.e. the same choices up to the JSON's 9 decimals; every
  * other number 1e-5 absolute.
  *   summary_cmp ARCHIVE.h5 REF.json LABEL
- * Prints "PASS|FAIL LABEL/<rel>" per relation and pooled, then "INFO LABEL worst <field> X"
- * per field (the largest |diff| over all relations and pooled). */
+ * Prints "PASS|FAIL LABEL/<rel>" per relation and pooled, then one line "INFO LABEL worst
+ * |diff|: <field> X (<where>), ..." (per field, the largest |diff| over the relations and
+ * pooled, and where it occurred). */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -194,8 +195,10 @@ int main(int argc, char **argv)
         printf("FAIL %s: %d summaries in %s (expected 12 relations + pooled)\n", label, checked, argv[2]);
         failed++;
     }
+    printf("INFO %s worst |diff|:", label);
     for (int i = 0; i < n_fields; i++)
-        printf("INFO %s worst %s %.3g (%s)\n", label, fields[i].name, fields[i].worst, fields[i].where);
+        printf("%s %s %.2g (%s)", i ? "," : "", fields[i].name, fields[i].worst, fields[i].where);
+    printf("\n");
     arc_reader_close(ar);
     json_decref(ref);
     return failed ? 1 : 0;
