@@ -27,7 +27,7 @@ static const char CSS[] =
     "figcaption{font-size:13px;color:#444;max-width:640px}\n"
     "pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:12px;max-height:420px}\n"
     "details{margin:8px 0}summary{cursor:pointer;font-weight:bold}\n"
-    "nav ul{columns:2}\n";
+    "nav ul{columns:2}.tw{overflow-x:auto}\n";
 
 static void html_esc(FILE *f, const char *s)
 {
@@ -158,7 +158,7 @@ static int numeric_cell(const char *s)
 void doc_table_begin(rep_doc *d, int ncols, const char *const *head)
 {
     if (d->fmt == REPORT_HTML) {
-        fputs("<table><thead><tr>", d->f);
+        fputs("<div class=\"tw\"><table><thead><tr>", d->f);
         for (int i = 0; i < ncols; i++) {
             fputs("<th>", d->f);
             html_esc(d->f, head[i]);
@@ -201,7 +201,7 @@ void doc_table_row(rep_doc *d, int ncols, const char *const *cells)
 
 void doc_table_end(rep_doc *d)
 {
-    fputs(d->fmt == REPORT_HTML ? "</tbody></table>\n" : "\n", d->f);
+    fputs(d->fmt == REPORT_HTML ? "</tbody></table></div>\n" : "\n", d->f);
 }
 
 void doc_figs_begin(rep_doc *d)

@@ -318,11 +318,16 @@ void sec_ablations(rep_doc *d, rep_model *m, size_t n)
         char h3[256];
         snprintf(h3, sizeof h3, "%s", m[i].name);
         doc_h(d, 3, NULL, h3);
-        static const char *const H[] = {"Model config", "HIT@10", "MRR"};
-        doc_table_begin(d, 3, H);
         int K = m[i].k;
+        cfg_arg base = {0, 0, NULL, 1};
+        double bh = rep_mean_rel(&m[i], get_base, &base, NULL);
+        base.hit = 0;
+        double bm = rep_mean_rel(&m[i], get_base, &base, NULL);
         if (named) {
-            /* collect the named configs in the order of the first relation that has them */
+            /* Table 2: the named configurations in the order of the first relation that has
+             * them, then the default */
+            static const char *const H2[] = {"Model config (Table 2)", "HIT@10", "MRR"};
+            doc_table_begin(d, 3, H2);
             for (size_t j = 0; j < m[i].n_rel; j++) {
                 const rep_relation *rl = &m[i].rel[j];
                 if (!rl->n_named) continue;
@@ -338,25 +343,34 @@ void sec_ablations(rep_doc *d, rep_model *m, size_t n)
                 }
                 break;
             }
+            row_reset(&r);
+            if (K > 0) row_addf(&r, "Shared + Top%d (default)", K);
+            else row_addf(&r, "default");
+            row_num(&r, bh, 3);
+            row_num(&r, bm, 3);
+            row_emit(d, &r);
+            doc_table_end(d);
         }
-        if (s >= 0)
+        if (s >= 0) {
+            /* Table 3 / Figure 4: top-k */
+            static const char *const H3[] = {"Routed experts used (Table 3)", "HIT@10", "MRR"};
+            doc_table_begin(d, 3, H3);
             for (int k = 0; k < nk; k++) {
                 if (!isfinite(yh[s][k]) && !isfinite(ym[s][k])) continue;
                 row_reset(&r);
-                if (named && m[i].shared) row_addf(&r, "Shared + Top%lld%s", (long long)ks[k], ks[k] == K ? " (default)" : "");
-                else row_addf(&r, "Top%lld%s", (long long)ks[k], ks[k] == K ? " (default)" : "");
+                row_addf(&r, "Top%lld%s%s", (long long)ks[k], m[i].shared ? " + shared expert" : "",
+                         ks[k] == K ? " (default)" : "");
                 row_num(&r, yh[s][k], 3);
                 row_num(&r, ym[s][k], 3);
                 row_emit(d, &r);
             }
-        cfg_arg a = {0, 0, NULL, 1};
-        row_reset(&r);
-        row_addf(&r, "unmodified model");
-        row_num(&r, rep_mean_rel(&m[i], get_base, &a, NULL), 3);
-        a.hit = 0;
-        row_num(&r, rep_mean_rel(&m[i], get_base, &a, NULL), 3);
-        row_emit(d, &r);
-        doc_table_end(d);
+            row_reset(&r);
+            row_addf(&r, "unmodified model");
+            row_num(&r, bh, 3);
+            row_num(&r, bm, 3);
+            row_emit(d, &r);
+            doc_table_end(d);
+        }
     }
     for (int t = 0; t < REP_MAX_SERIES; t++) {
         free(yh[t]);

@@ -216,6 +216,11 @@ int rep_svg_line(const char *path, const rep_line_chart *c, mp_err *err)
     }
     if (!isfinite(xmin)) xmin = 0, xmax = 1;
     if (!isfinite(ymin)) ymin = 0, ymax = 1;
+    { /* headroom: no marker sits on the frame */
+        double pad = (ymax - ymin) * 0.04;
+        ymin -= ymin != 0 ? pad : 0;
+        ymax += pad;
+    }
     if (isfinite(c->ymin_hint) && c->ymin_hint < ymin) ymin = c->ymin_hint;
     if (isfinite(c->ymax_hint) && c->ymax_hint > ymax) ymax = c->ymax_hint;
     if (c->zero_line && ymin > 0) ymin = 0;
