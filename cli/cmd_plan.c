@@ -21,7 +21,8 @@ static void usage(FILE *f)
             "totals, and writes or updates OUT/manifest.json (read by `moeprobe status`).\n\n"
             "  --array        print only the array layout, one line per model and the final group:\n"
             "                   model NAME FIRST_GROUP LAST_GROUP RANKS   (RANKS 0 = any)\n"
-            "                   final GROUP\n"
+            "                   final GROUP RANKS         (RANKS 1: no unit of it runs the\n"
+            "                                            model; 0 = any)\n"
             "                 (for slurm/submit.sh; writes no manifest)\n"
             "  --no-manifest  do not write OUT/manifest.json\n");
 }
@@ -132,7 +133,15 @@ int cmd_plan(int argc, char **argv)
         for (size_t m = 0; m < s.n_models; m++)
             printf("model %s %zu %zu %lld\n", s.p[m].model_name, m * s.n_relations,
                    m * s.n_relations + s.n_relations - 1, (long long)s.ranks[m]);
-        printf("final %zu\n", sweep_final_group(&s));
+        /* the final group needs ranks only when one of its units runs the model */
+        long long franks = 1;
+        for (size_t m = 0; m < s.n_models; m++)
+            for (size_t i = 0; i < s.p[m].n; i++)
+                if (s.p[m].u[i].relation < 0 && s.p[m].u[i].stage->needs_model) {
+                    if (franks == 1) franks = 0;
+                    if (s.ranks[m] > franks) franks = s.ranks[m];
+                }
+        printf("final %zu %lld\n", sweep_final_group(&s), franks);
         status = 0;
         goto done;
     }

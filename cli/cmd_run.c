@@ -1,57 +1,77 @@
 /* cmd_run.c — moeprobe run CONFIG.yaml: the batch pipeline. Rank 0 parses and validates the
- * config (all problems reported before any work), broadcasts it; then for each model every
- * pending unit of the plan runs (collectively when it needs the model) and is committed to the
- * model's archive by rank 0. Complete units are skipped, so a rerun resumes. The last line on
- * stdout is the path of the (last) archive written. */
+ * config (all problems reported before any work), broadcasts it; every rank builds the same
+ * plan (jobs/plan.h). Rank 0 merges the plan into OUT/manifest.json. Then for each model every
+ * selected, pending unit runs (collectively when it needs the model) and is committed to the
+ * model's archive by rank 0 (cmd_run_units.c). Complete units are skipped, so a rerun resumes.
+ * At the end, when `report` is among the stages and this run covered the final group, the
+ * report of every archive is rendered into OUT/report/. stdout gets one line per archive
+ * touched: the last line is the path of the (last) archive written.
+ *
+ * Exit status: 0 all selected units complete; 1 a unit failed or could not run (message on
+ * stderr; the other units still ran); 2 usage; 75 (EX_TEMPFAIL) stopped by SIGTERM / SIGUSR1
+ * before finishing — rerun or requeue to continue (the slurm/ sbatch scripts requeue on 75). */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
+#include "cli/cmd_run_internal.h"
 #include "cli/commands.h"
-#include "jobs/plan.h"
-#include "pipeline/archive.h"
+#include "jobs/manifest.h"
 #include "pipeline/comm.h"
-#include "pipeline/relations.h"
-#include "pipeline/run_config.h"
-#include "pipeline/runner.h"
-#include "stages/stage.h"
+#include "stages/report.h"
+
+volatile sig_atomic_t run_stop_signal;
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: moeprobe run CONFIG.yaml [--unit ID]...\n\n"
+            "usage: moeprobe run CONFIG.yaml [--unit ID]... [--stage NAME]... [--array-index N]\n\n"
             "Runs the analyses of CONFIG.yaml (see `moeprobe config --explain`): for each model,\n"
-            "one HDF5 archive OUT/NAME.h5 with every unit of the plan (`moeprobe plan`). Units\n"
-            "already complete are skipped, so rerunning the same command resumes. Run it under\n"
-            "mpirun / srun for expert-parallel, data-parallel execution.\n\n"
-            "  --unit ID     run only this unit (repeatable; its dependencies must be complete)\n");
+            "one HDF5 archive OUT/NAME.h5 with every unit of the plan (`moeprobe plan`), then the\n"
+            "report in OUT/report/. Units already complete are skipped, so rerunning the same\n"
+            "command resumes. Run it under mpirun / srun for expert-parallel, data-parallel\n"
+            "execution. Several runs may share one OUT (e.g. Slurm array tasks) as long as they\n"
+            "run different units.\n\n"
+            "  --unit ID         run only this unit (repeatable; its dependencies must be complete)\n"
+            "  --stage NAME      run only units of this stage (repeatable, or NAME,NAME)\n"
+            "  --array-index N   run only array group N of `moeprobe plan` (one group per model and\n"
+            "                    relation, then the final group: per-model units and the report).\n"
+            "                    Without --array-index and --unit, SLURM_ARRAY_TASK_ID is used when\n"
+            "                    set.\n\n"
+            "Progress goes to stderr: a line per unit start and end, and every progress_every_s\n"
+            "seconds a line \"P%% done, ETA T\".\n"
+            "Signals: SIGTERM or SIGUSR1 finishes the running unit, writes the archive and exits\n"
+            "with status 75; a second signal exits at once (the running unit is redone on the\n"
+            "next run). Status 1: a unit failed (see `moeprobe status OUT`).\n");
 }
 
-static double now_s(void)
+static void on_signal(int sig)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-    if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        buf = malloc((size_t)n + 1);
-        if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        } else if (buf) {
-            buf[n] = '\0';
-        }
+    static const char msg1[] = "moeprobe: signal received: finishing the running unit, then "
+                               "stopping (exit 75); a second signal stops at once\n";
+    static const char msg2[] = "moeprobe: second signal: stopping now, the running unit is "
+                               "abandoned (exit 75)\n";
+    if (run_stop_signal) {
+        ssize_t r = write(2, msg2, sizeof msg2 - 1);
+        (void)r;
+        _exit(RUN_EXIT_STOPPED);
     }
-    fclose(f);
-    return buf;
+    run_stop_signal = sig;
+    ssize_t r = write(2, msg1, sizeof msg1 - 1);
+    (void)r;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
 }
 
 /* Loads the config on rank 0, prints every problem, broadcasts it. NULL: exit 1. */
@@ -89,171 +109,106 @@ static rcfg *load_config(const char *path)
     return cfg;
 }
 
-typedef struct run_state {
-    const rcfg *cfg;
-    lre_set rels;
-    char **only;
-    int n_only;
-} run_state;
-
-static int wanted(const run_state *rs, const char *id)
+/* Splits "a,b" arguments of --stage into the list; checks the names. 0, or 2 after a message. */
+static int add_stages(run_state *rs, const char *arg)
 {
-    if (rs->n_only == 0) return 1;
-    for (int i = 0; i < rs->n_only; i++)
-        if (!strcmp(rs->only[i], id)) return 1;
+    char *copy = strdup(arg), *save = NULL;
+    if (!copy) return 2;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!stage_find(t) && strcmp(t, "report") != 0) {
+            int n;
+            const stage_def *const *all = stage_all(&n);
+            fprintf(stderr, "moeprobe run: --stage %s: no such stage (expected one of:", t);
+            for (int i = 0; i < n; i++)
+                if (i == 0 || strcmp(all[i]->name, all[i - 1]->name)) fprintf(stderr, " %s", all[i]->name);
+            fprintf(stderr, ", report)\n");
+            free(copy);
+            return 2;
+        }
+        char **ns = realloc(rs->stages, (size_t)(rs->n_stages + 1) * sizeof *ns);
+        if (!ns || !(ns[rs->n_stages] = strdup(t))) { free(copy); return 2; }
+        rs->stages = ns;
+        rs->n_stages++;
+    }
+    free(copy);
     return 0;
 }
 
-/* Runs the pending units of one model. Returns 0, or 1 after a message. */
-static int run_model(run_state *rs, size_t mi)
+static int parse_args(run_state *rs, int argc, char **argv, const char **path)
+{
+    *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return -1;
+        } else if (!strcmp(argv[i], "--unit") && i + 1 < argc) {
+            rs->only[rs->n_only++] = argv[++i];
+        } else if (!strcmp(argv[i], "--stage") && i + 1 < argc) {
+            if (add_stages(rs, argv[++i]) != 0) return 2;
+        } else if (!strcmp(argv[i], "--array-index") && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || end == argv[i] || v < 0) {
+                fprintf(stderr, "moeprobe run: --array-index %s: expected a whole number >= 0\n", argv[i]);
+                return 2;
+            }
+            rs->array_index = v;
+        } else if (argv[i][0] == '-' || *path) {
+            fprintf(stderr, "moeprobe run: unexpected argument %s (see moeprobe run --help)\n", argv[i]);
+            return 2;
+        } else {
+            *path = argv[i];
+        }
+    }
+    if (!*path) {
+        fprintf(stderr, "moeprobe run: a CONFIG.yaml is required (see moeprobe run --help)\n");
+        return 2;
+    }
+    const char *env = getenv("SLURM_ARRAY_TASK_ID");
+    if (rs->array_index < 0 && rs->n_only == 0 && env && *env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (*end || v < 0) {
+            fprintf(stderr, "moeprobe run: SLURM_ARRAY_TASK_ID=%s: expected a whole number\n", env);
+            return 2;
+        }
+        rs->array_index = v;
+        rs->array_from_env = 1;
+    }
+    return 0;
+}
+
+/* The report of every archive of the run into OUT/report/ (rank 0). 0 or 1. */
+static int render_report(run_state *rs)
 {
     const rcfg *cfg = rs->cfg;
-    const rcfg_model *rm = rcfg_model_at(cfg, mi);
-    plan pl;
+    const char **archives = calloc(rs->sw.n_models + 1, sizeof *archives);
+    size_t n = 0;
+    char dir[4200];
+    int status = 1;
     mp_err err;
-    arc_writer *w = NULL;
-    runner r;
-    int have_runner = 0, status = 1;
-    char *pending = NULL;
-    size_t np;
-    mcfg mc;
-    char *cfg_json = NULL, *yaml = NULL;
-
     err_init(&err);
-    memset(&r, 0, sizeof r);
-    if (plan_build(cfg, mi, &pl, &err) != 0) comm_fatal("run", "%s", err.msg);
-    if (mcfg_load(&mc, rm->path, &err) != 0) comm_fatal("run", "%s", err.msg);
-    pending = calloc(pl.n + 1, 1);
-    if (!pending) comm_fatal("run", "out of memory");
-    if (comm_rank() == 0) {
-        char cp[4200];
-        arc_provenance prov = {0};
-        arc_options ao = arc_options_default();
-        snprintf(cp, sizeof cp, "%s/config.json", rm->path);
-        cfg_json = read_text(cp);
-        yaml = rcfg_to_yaml_text(cfg);
-        prov.model_config_json = cfg_json;
-        prov.run_config_yaml = yaml;
-        prov.mpi_ranks = comm_size();
-        ao.snapshot_every_s = rcfg_float(cfg, "snapshot_every_s");
-        ao.deflate_level = (int)rcfg_int(cfg, "archive.deflate");
-        if (arc_writer_open(&w, pl.archive, &prov, &ao, &err) != 0) comm_fatal("run", "%s", err.msg);
-        for (size_t i = 0; i < pl.n; i++)
-            pending[i] = wanted(rs, pl.u[i].id) && !arc_unit_is_complete(w, pl.u[i].id);
+    if (!archives) return 1;
+    for (size_t m = 0; m < rs->sw.n_models; m++)
+        if (access(rs->sw.p[m].archive, R_OK) == 0) archives[n++] = rs->sw.p[m].archive;
+    snprintf(dir, sizeof dir, "%s/report", rcfg_str(cfg, "out"));
+    if (n == 0) {
+        fprintf(stderr, "moeprobe run: no archive to report on in %s\n", rcfg_str(cfg, "out"));
+        goto done;
     }
-    np = pl.n;
-    void *pb = pending;
-    comm_bcast_bytes(&pb, &np, 0);
-    if (pb != pending) {
-        memcpy(pending, pb, pl.n);
-        free(pb);
+    report_opts o = report_opts_default();
+    o.format = (report_format)rcfg_enum(cfg, "report.format");
+    o.plots = (report_plots)rcfg_enum(cfg, "report.plots");
+    char *written = NULL;
+    if (report_render_to(archives, n, dir, &o, &written, &err) != 0) {
+        fprintf(stderr, "moeprobe run: report: %s\n", err.msg);
+        goto done;
     }
-    int need_model = 0, n_pending = 0;
-    for (size_t i = 0; i < pl.n; i++)
-        if (pending[i]) {
-            n_pending++;
-            need_model |= pl.u[i].stage->needs_model;
-        }
-    if (comm_rank() == 0)
-        fprintf(stderr, "moeprobe: %s: %zu units, %d to run, archive %s\n", pl.model_name, pl.n,
-                n_pending, pl.archive);
-    if (need_model) {
-        runner_opts ro = runner_opts_default();
-        ro.use_mpi = 1;
-        ro.batch_size = (int)(rm->batch_size > 0 ? rm->batch_size : rcfg_int(cfg, "batch_size"));
-        ep_placement_parse(rcfg_str(cfg, "expert_placement"), &ro.placement);
-        if (runner_init(&r, rm->path, NULL, &ro, &err) != 0) comm_fatal("run", "%s", err.msg);
-        have_runner = 1;
-    }
-    double t_start = now_s();
-    int done_units = 0;
-    for (size_t i = 0; i < pl.n; i++) {
-        if (!pending[i]) continue;
-        const plan_unit *u = &pl.u[i];
-        stage_ctx c;
-        prompt_set ps;
-        arc_unit *au = NULL;
-        int ok = 1;
-        double t0 = now_s();
-        memset(&c, 0, sizeof c);
-        prompt_set_init(&ps);
-        c.cfg = cfg;
-        c.rels = &rs->rels;
-        c.model_cfg = &mc;
-        c.model_name = pl.model_name;
-        c.unit_id = u->id;
-        c.rank = comm_rank();
-        c.w = w;
-        if (u->relation >= 0) c.rel = &rs->rels.rel[u->relation];
-        /* dependencies must be complete (a unit run alone with --unit) */
-        if (comm_rank() == 0) {
-            for (int d = 0; d < u->n_deps && ok; d++)
-                if (!arc_unit_is_complete(w, pl.u[u->deps[d]].id)) {
-                    fprintf(stderr, "moeprobe run: unit %s needs %s, which is not complete\n",
-                            u->id, pl.u[u->deps[d]].id);
-                    ok = 0;
-                }
-            if (u->needs_all_of_stage)
-                for (size_t j = 0; j < pl.n && ok; j++)
-                    for (int a = 0; a < 6 && u->stage->after[a]; a++)
-                        if (!strcmp(pl.u[j].stage->name, u->stage->after[a]) &&
-                            !arc_unit_is_complete(w, pl.u[j].id)) {
-                            fprintf(stderr, "moeprobe run: unit %s needs %s, which is not complete\n",
-                                    u->id, pl.u[j].id);
-                            ok = 0;
-                        }
-        }
-        if (!comm_all_ok(ok)) goto done;
-        if (u->stage->needs_model) {
-            c.r = &r;
-            if (c.rel && stage_relation_prompts(&r, cfg, c.rel, &ps, &err) != 0)
-                comm_fatal(u->id, "%s", err.msg);
-            c.ps = &ps;
-        }
-        if (comm_rank() == 0 && arc_unit_begin(w, u->id, &au, &err) != 0) {
-            fprintf(stderr, "moeprobe run: %s\n", err.msg);
-            ok = 0;
-        }
-        if (!comm_all_ok(ok)) goto done;
-        c.out = au;
-        if (u->stage->run(&c, &err) != 0) {
-            fprintf(stderr, "moeprobe run: rank %d, unit %s: %s\n", comm_rank(), u->id, err.msg);
-            ok = 0;
-        }
-        if (ok && comm_rank() == 0) {
-            if (arc_unit_commit(w, au, &err) != 0) {
-                fprintf(stderr, "moeprobe run: %s\n", err.msg);
-                ok = 0;
-            }
-            au = NULL;
-        }
-        if (comm_rank() == 0 && au) arc_unit_abort(w, au);
-        prompt_set_free(&ps);
-        if (!comm_all_ok(ok)) goto done;
-        done_units++;
-        if (comm_rank() == 0) {
-            double el = now_s() - t_start;
-            fprintf(stderr, "moeprobe: %s: done %s (%.1fs) [%d/%d, %.0f%% done, ETA %.0fs]\n",
-                    pl.model_name, u->id, now_s() - t0, done_units, n_pending,
-                    100.0 * done_units / n_pending, el / done_units * (n_pending - done_units));
-        }
-    }
-    if (comm_rank() == 0) {
-        if (arc_writer_close(w, &err) != 0) {
-            w = NULL;
-            fprintf(stderr, "moeprobe run: %s\n", err.msg);
-            goto done;
-        }
-        w = NULL;
-    }
+    progress_note(rs->prog, "report: %s", written ? written : dir);
+    free(written);
     status = 0;
 done:
-    if (w) arc_writer_free(w);
-    if (have_runner) runner_free(&r);
-    plan_free(&pl);
-    free(pending);
-    free(cfg_json);
-    free(yaml);
+    free(archives);
     return status;
 }
 
@@ -265,31 +220,38 @@ int cmd_run(int argc, char **argv)
     mp_err err;
     memset(&rs, 0, sizeof rs);
     err_init(&err);
+    rs.array_index = -1;
     rs.only = calloc((size_t)argc, sizeof *rs.only);
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            free(rs.only);
-            return 0;
-        } else if (!strcmp(argv[i], "--unit") && i + 1 < argc) {
-            rs.only[rs.n_only++] = argv[++i];
-        } else if (argv[i][0] == '-' || path) {
-            fprintf(stderr, "moeprobe run: unexpected argument %s (see moeprobe run --help)\n", argv[i]);
-            free(rs.only);
-            return 2;
-        } else {
-            path = argv[i];
-        }
-    }
-    if (!path) {
-        fprintf(stderr, "moeprobe run: a CONFIG.yaml is required (see moeprobe run --help)\n");
-        free(rs.only);
-        return 2;
+    if (!rs.only) return 1;
+    int pa = parse_args(&rs, argc, argv, &path);
+    if (pa != 0) {
+        run_state_free(&rs);
+        return pa < 0 ? 0 : pa;
     }
     comm_init(&argc, &argv);
     rcfg *cfg = load_config(path);
     if (!cfg) goto done;
     rs.cfg = cfg;
+    rs.config_path = path;
+    if (sweep_build(cfg, &rs.sw, &err) != 0) comm_fatal("run", "%s", err.msg);
+    if (rs.array_index >= 0 && (size_t)rs.array_index >= sweep_group_count(&rs.sw)) {
+        if (comm_rank() == 0)
+            fprintf(stderr, "moeprobe run: %s %ld is beyond the plan's %zu groups (0-%zu; see "
+                    "moeprobe plan %s)\n", rs.array_from_env ? "SLURM_ARRAY_TASK_ID" : "--array-index",
+                    rs.array_index, sweep_group_count(&rs.sw), sweep_final_group(&rs.sw), path);
+        goto done;
+    }
+    int ok = 1;
+    if (comm_rank() == 0) {
+        if (rs.array_from_env)
+            fprintf(stderr, "moeprobe: SLURM_ARRAY_TASK_ID=%ld: running array group %ld\n",
+                    rs.array_index, rs.array_index);
+        if (man_write_plan(rcfg_str(cfg, "out"), path, &rs.sw, &err) != 0) {
+            fprintf(stderr, "moeprobe run: %s\n", err.msg);
+            ok = 0;
+        }
+    }
+    if (!comm_all_ok(ok)) goto done;
     /* every rank loads the relations (small) */
     size_t nr = rcfg_relation_count(cfg);
     rs.rels.rel = calloc(nr > 0 ? nr : 1, sizeof *rs.rels.rel);
@@ -299,17 +261,32 @@ int cmd_run(int argc, char **argv)
             comm_fatal("run", "%s", err.msg);
         rs.rels.n++;
     }
+    install_signals();
+    if (comm_rank() == 0) run_progress_start(&rs);
+    int failed = 0;
     const char *last = NULL;
-    for (size_t m = 0; m < rcfg_model_count(cfg); m++) {
-        if (run_model(&rs, m) != 0) goto done;
-        last = rcfg_model_at(cfg, m)->name;
+    for (size_t m = 0; m < rs.sw.n_models && !rs.stopped; m++) {
+        int r = run_model(&rs, m);
+        if (r < 0) continue; /* nothing selected in this model */
+        failed |= r != 0;
+        if (comm_rank() == 0) printf("%s\n", rs.sw.p[m].archive);
+        last = rs.sw.p[m].archive;
     }
-    if (comm_rank() == 0 && last) printf("%s/%s.h5\n", rcfg_str(cfg, "out"), last);
-    status = 0;
+    fflush(stdout);
+    if (!rs.stopped && !failed && run_report_wanted(&rs) && comm_rank() == 0)
+        failed |= render_report(&rs) != 0;
+    if (comm_rank() == 0 && !last && !rs.stopped)
+        progress_note(rs.prog, "nothing selected to run");
+    status = rs.stopped ? RUN_EXIT_STOPPED : failed ? 1 : 0;
+    if (comm_rank() == 0 && rs.stopped)
+        progress_note(rs.prog, "stopped by signal %d; run the same command again (or requeue) to "
+                      "continue", (int)run_stop_signal);
 done:
-    lre_set_free(&rs.rels);
+    progress_stop(rs.prog);
+    rs.prog = NULL;
+    run_state_free(&rs);
     rcfg_free(cfg);
-    free(rs.only);
+    /* status is the same on every rank (decided collectively) */
     comm_finalize();
     return status;
 }

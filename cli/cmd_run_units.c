@@ -1,0 +1,365 @@
+/* cmd_run_units.c — the unit loop of `moeprobe run` for one model: open the archive (rank 0),
+ * decide per unit on rank 0 (run / complete elsewhere / cannot run) and share the decision,
+ * run the stage on every rank, commit on rank 0, record each step in OUT/manifest.json and on
+ * the progress lines. Signals are honoured between units (every rank agrees).
+ *
+ * TEST HOOKS (environment, for the shell tests in tests/cli; harmless otherwise):
+ *   MOEPROBE_TEST_HOLD_UNIT=ID:FILE  after unit ID has begun (its lock held, manifest says
+ *       running), every rank waits until FILE exists — a deterministic "running" unit. A
+ *       signal during the wait abandons the unit (it stays pending) and stops the run (75).
+ *   MOEPROBE_TEST_FAIL_UNIT=ID       unit ID fails after its stage ran (a recorded failure). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cmd_run_internal.h"
+#include "jobs/manifest.h"
+#include "pipeline/archive.h"
+#include "pipeline/comm.h"
+#include "pipeline/runner.h"
+#include "stages/stage.h"
+
+enum { ACT_RUN = 1, ACT_DONE_ELSEWHERE = 2, ACT_CANNOT = 3 };
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long n;
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+        buf = malloc((size_t)n + 1);
+        if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+            free(buf);
+            buf = NULL;
+        } else if (buf) {
+            buf[n] = '\0';
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
+void run_state_free(run_state *rs)
+{
+    lre_set_free(&rs->rels);
+    sweep_free(&rs->sw);
+    for (int i = 0; i < rs->n_stages; i++) free(rs->stages[i]);
+    free(rs->stages);
+    free(rs->only);
+    rs->stages = NULL;
+    rs->only = NULL;
+}
+
+int run_selected(const run_state *rs, size_t m, size_t i)
+{
+    const plan_unit *u = &rs->sw.p[m].u[i];
+    int hit = rs->n_only == 0;
+    for (int k = 0; k < rs->n_only && !hit; k++) hit = !strcmp(rs->only[k], u->id);
+    if (!hit) return 0;
+    hit = rs->n_stages == 0;
+    for (int k = 0; k < rs->n_stages && !hit; k++) hit = !strcmp(rs->stages[k], u->stage->name);
+    if (!hit) return 0;
+    return rs->array_index < 0 || sweep_unit_group(&rs->sw, m, i) == (size_t)rs->array_index;
+}
+
+int run_report_wanted(const run_state *rs)
+{
+    if (!rcfg_list_has(rs->cfg, "stages", "report") || rs->n_only) return 0;
+    if (rs->array_index >= 0 && (size_t)rs->array_index != sweep_final_group(&rs->sw)) return 0;
+    if (rs->n_stages == 0) return 1;
+    for (int k = 0; k < rs->n_stages; k++)
+        if (!strcmp(rs->stages[k], "report")) return 1;
+    return 0;
+}
+
+void run_progress_start(run_state *rs)
+{
+    size_t total = 0, cap = 0;
+    const char **stages = NULL;
+    for (size_t m = 0; m < rs->sw.n_models; m++) {
+        const plan *p = &rs->sw.p[m];
+        arc_names done = {0};
+        mp_err e;
+        err_init(&e);
+        int any = 0;
+        for (size_t i = 0; i < p->n && !any; i++) any = run_selected(rs, m, i);
+        if (!any) continue;
+        if (arc_units_complete(p->archive, &done, &e) != 0) arc_names_free(&done);
+        for (size_t i = 0; i < p->n; i++) {
+            int complete = 0;
+            if (!run_selected(rs, m, i)) continue;
+            for (size_t k = 0; k < done.n && !complete; k++) complete = !strcmp(done.v[k], p->u[i].id);
+            if (complete) continue;
+            if (total == cap) {
+                cap = cap ? 2 * cap : 64;
+                const char **ns = realloc(stages, cap * sizeof *ns);
+                if (!ns) break;
+                stages = ns;
+            }
+            stages[total++] = p->u[i].stage->name;
+        }
+        arc_names_free(&done);
+    }
+    rs->prog = progress_start(total, stages, rcfg_float(rs->cfg, "progress_every_s"));
+    free(stages);
+}
+
+/* Rank 0: why unit i cannot run now ("" if it can). */
+static void check_deps(const plan *pl, arc_writer *w, size_t i, char *why, size_t len)
+{
+    const plan_unit *u = &pl->u[i];
+    why[0] = '\0';
+    for (int d = 0; d < u->n_deps && !why[0]; d++)
+        if (!arc_unit_is_complete(w, pl->u[u->deps[d]].id))
+            snprintf(why, len, "needs %s, which is not complete", pl->u[u->deps[d]].id);
+    for (size_t j = 0; u->needs_all_of_stage && j < pl->n && !why[0]; j++)
+        for (int a = 0; a < 6 && u->stage->after[a]; a++)
+            if (!strcmp(pl->u[j].stage->name, u->stage->after[a]) &&
+                !arc_unit_is_complete(w, pl->u[j].id)) {
+                snprintf(why, len, "needs %s, which is not complete", pl->u[j].id);
+                break;
+            }
+}
+
+/* MOEPROBE_TEST_HOLD_UNIT: collective wait. Returns 1 if a signal abandoned the unit. */
+static int test_hold(const char *unit_id)
+{
+    const char *env = getenv("MOEPROBE_TEST_HOLD_UNIT");
+    const char *colon = env ? strchr(env, ':') : NULL;
+    if (!colon || strlen(unit_id) != (size_t)(colon - env) || strncmp(env, unit_id, (size_t)(colon - env)))
+        return 0;
+    for (;;) {
+        int64_t released = comm_rank() == 0 && access(colon + 1, F_OK) == 0;
+        if (comm_allreduce_max_i64(released)) return 0;
+        if (comm_allreduce_max_i64(run_stop_signal != 0)) return 1;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int test_fail(const char *unit_id)
+{
+    const char *env = getenv("MOEPROBE_TEST_FAIL_UNIT");
+    return env && !strcmp(env, unit_id);
+}
+
+/* Rank 0: opens the archive and marks the selected units that are not complete. */
+static arc_writer *open_archive(run_state *rs, size_t mi, char *pending, char **cfg_json,
+                                char **yaml)
+{
+    const rcfg *cfg = rs->cfg;
+    const plan *pl = &rs->sw.p[mi];
+    char cp[4200];
+    arc_provenance prov = {0};
+    arc_options ao = arc_options_default();
+    arc_writer *w = NULL;
+    mp_err err;
+    err_init(&err);
+    snprintf(cp, sizeof cp, "%s/config.json", pl->model_path);
+    *cfg_json = read_text(cp);
+    *yaml = rcfg_to_yaml_text(cfg);
+    prov.model_config_json = *cfg_json;
+    prov.run_config_yaml = *yaml;
+    prov.mpi_ranks = comm_size();
+    ao.snapshot_every_s = rcfg_float(cfg, "snapshot_every_s");
+    ao.deflate_level = (int)rcfg_int(cfg, "archive.deflate");
+    if (arc_writer_open(&w, pl->archive, &prov, &ao, &err) != 0) {
+        fprintf(stderr, "moeprobe run: %s\n", err.msg);
+        return NULL;
+    }
+    for (size_t i = 0; i < pl->n; i++)
+        pending[i] = run_selected(rs, mi, i) && !arc_unit_is_complete(w, pl->u[i].id);
+    return w;
+}
+
+int run_model(run_state *rs, size_t mi)
+{
+    const rcfg *cfg = rs->cfg;
+    const rcfg_model *rm = rcfg_model_at(cfg, mi);
+    const plan *pl = &rs->sw.p[mi];
+    const char *out = rcfg_str(cfg, "out");
+    mp_err err;
+    arc_writer *w = NULL;
+    runner r;
+    int have_runner = 0, failed = 0, any = 0;
+    char *pending = NULL, *cfg_json = NULL, *yaml = NULL;
+    mcfg mc;
+
+    for (size_t i = 0; i < pl->n && !any; i++) any = run_selected(rs, mi, i);
+    if (!any) return -1;
+    err_init(&err);
+    memset(&r, 0, sizeof r);
+    if (mcfg_load(&mc, rm->path, &err) != 0) comm_fatal("run", "%s", err.msg);
+    pending = calloc(pl->n + 1, 1);
+    if (!pending) comm_fatal("run", "out of memory");
+    int ok = 1;
+    if (comm_rank() == 0) ok = (w = open_archive(rs, mi, pending, &cfg_json, &yaml)) != NULL;
+    if (!comm_all_ok(ok)) {
+        free(pending);
+        free(cfg_json);
+        free(yaml);
+        return 1;
+    }
+    size_t np = pl->n;
+    void *pb = pending;
+    comm_bcast_bytes(&pb, &np, 0);
+    if (pb != pending) {
+        memcpy(pending, pb, pl->n);
+        free(pb);
+    }
+    int need_model = 0, n_pending = 0;
+    for (size_t i = 0; i < pl->n; i++)
+        if (pending[i]) {
+            n_pending++;
+            need_model |= pl->u[i].stage->needs_model;
+        }
+    if (comm_rank() == 0)
+        progress_note(rs->prog, "%s: %zu units, %d to run, archive %s", pl->model_name, pl->n,
+                      n_pending, pl->archive);
+    if (need_model) {
+        runner_opts ro = runner_opts_default();
+        ro.use_mpi = 1;
+        ro.batch_size = (int)(rm->batch_size > 0 ? rm->batch_size : rcfg_int(cfg, "batch_size"));
+        ep_placement_parse(rcfg_str(cfg, "expert_placement"), &ro.placement);
+        if (runner_init(&r, rm->path, NULL, &ro, &err) != 0) comm_fatal("run", "%s", err.msg);
+        have_runner = 1;
+    }
+    for (size_t i = 0; i < pl->n; i++) {
+        if (!pending[i]) continue;
+        const plan_unit *u = &pl->u[i];
+        char why[600] = "";
+        if (comm_allreduce_max_i64(run_stop_signal != 0)) {
+            rs->stopped = 1;
+            break;
+        }
+        int64_t act = 0;
+        if (comm_rank() == 0) {
+            char who[300];
+            mp_err e2;
+            err_init(&e2);
+            if (arc_writer_refresh(w, &e2) != 0) progress_note(rs->prog, "warning: %s", e2.msg);
+            if (arc_unit_is_complete(w, u->id)) {
+                act = ACT_DONE_ELSEWHERE;
+            } else {
+                check_deps(pl, w, i, why, sizeof why);
+                if (!why[0] && arc_unit_running(pl->archive, u->id, who, sizeof who))
+                    snprintf(why, sizeof why, "another process runs it (pid host start: %s)", who);
+                act = why[0] ? ACT_CANNOT : ACT_RUN;
+            }
+        }
+        act = comm_allreduce_max_i64(act);
+        if (act == ACT_DONE_ELSEWHERE) {
+            if (comm_rank() == 0)
+                progress_note(rs->prog, "%s: %s is complete (committed by another process)",
+                              pl->model_name, u->id);
+            continue;
+        }
+        if (act == ACT_CANNOT) {
+            if (comm_rank() == 0)
+                progress_note(rs->prog, "%s: cannot run %s: %s", pl->model_name, u->id, why);
+            failed = 1;
+            continue;
+        }
+
+        stage_ctx c;
+        prompt_set ps;
+        arc_unit *au = NULL;
+        double t0 = now_s();
+        ok = 1;
+        memset(&c, 0, sizeof c);
+        prompt_set_init(&ps);
+        c.cfg = cfg;
+        c.rels = &rs->rels;
+        c.model_cfg = &mc;
+        c.model_name = pl->model_name;
+        c.unit_id = u->id;
+        c.rank = comm_rank();
+        c.w = w;
+        if (u->relation >= 0) c.rel = &rs->rels.rel[u->relation];
+        if (u->stage->needs_model) {
+            c.r = &r;
+            if (c.rel && stage_relation_prompts(&r, cfg, c.rel, &ps, &err) != 0)
+                comm_fatal(u->id, "%s", err.msg);
+            c.ps = &ps;
+        }
+        if (comm_rank() == 0 && arc_unit_begin(w, u->id, &au, &err) != 0) {
+            progress_note(rs->prog, "%s: cannot run %s: %s", pl->model_name, u->id, err.msg);
+            ok = 0;
+        }
+        if (!comm_all_ok(ok)) {
+            prompt_set_free(&ps);
+            failed = 1;
+            continue;
+        }
+        if (comm_rank() == 0) {
+            mp_err e2;
+            err_init(&e2);
+            if (man_record(out, pl->model_name, u->id, MAN_RUNNING, NULL, -1, &e2) != 0)
+                progress_note(rs->prog, "warning: %s", e2.msg);
+            progress_unit_begin(rs->prog, pl->model_name, u->id);
+        }
+        if (test_hold(u->id)) { /* abandoned by a signal: the unit stays pending */
+            if (comm_rank() == 0) {
+                mp_err e2;
+                err_init(&e2);
+                arc_unit_abort(w, au);
+                man_record(out, pl->model_name, u->id, MAN_PENDING, NULL, -1, &e2);
+                progress_note(rs->prog, "%s: %s abandoned by the signal", pl->model_name, u->id);
+            }
+            prompt_set_free(&ps);
+            rs->stopped = 1;
+            break;
+        }
+        c.out = au;
+        if (u->stage->run(&c, &err) != 0) {
+            fprintf(stderr, "moeprobe run: rank %d, unit %s: %s\n", comm_rank(), u->id, err.msg);
+            ok = 0;
+        }
+        if (ok && comm_rank() == 0 && test_fail(u->id)) {
+            err_set(&err, "injected failure (MOEPROBE_TEST_FAIL_UNIT)");
+            ok = 0;
+        }
+        if (ok && comm_rank() == 0) {
+            if (arc_unit_commit(w, au, &err) != 0) ok = 0;
+            au = NULL;
+        }
+        if (comm_rank() == 0 && au) arc_unit_abort(w, au);
+        prompt_set_free(&ps);
+        int rank0_ok = ok;
+        ok = comm_all_ok(ok);
+        if (comm_rank() == 0) {
+            mp_err e2;
+            err_init(&e2);
+            const char *msg = !rank0_ok ? err.msg : "failed on another rank (see the job's stderr)";
+            if (man_record(out, pl->model_name, u->id, ok ? MAN_DONE : MAN_FAILED,
+                           ok ? NULL : msg, now_s() - t0, &e2) != 0)
+                progress_note(rs->prog, "warning: %s", e2.msg);
+            progress_unit_end(rs->prog, pl->model_name, u->id, u->stage->name, now_s() - t0, ok,
+                              msg);
+        }
+        if (!ok) failed = 1;
+    }
+    if (comm_rank() == 0) {
+        if (arc_writer_close(w, &err) != 0) {
+            fprintf(stderr, "moeprobe run: %s\n", err.msg);
+            failed = 1;
+        }
+        w = NULL;
+    }
+    failed = !comm_all_ok(!failed);
+    if (have_runner) runner_free(&r);
+    free(pending);
+    free(cfg_json);
+    free(yaml);
+    return failed;
+}
