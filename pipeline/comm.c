@@ -64,6 +64,12 @@ void comm_fatal(const char *where, const char *fmt, ...)
     else
         fprintf(stderr, "moeprobe: %s: %s\n", where, msg);
     fflush(stderr);
+    /* One rank: nobody waits in a collective, so finalize and exit quietly (MPI_Abort would add
+     * Open MPI's banner to the one-line message). */
+    if (g_active && comm_size() == 1) {
+        g_active = 0;
+        MPI_Finalize();
+    }
     if (g_active) MPI_Abort(MPI_COMM_WORLD, 1);
     exit(1);
 }

@@ -22,7 +22,23 @@ int rcfg_yaml_load(yaml_document_t *doc, const char *text, size_t len, const cha
         return -1;
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, doc)) {
+    if (!yaml_parser_load(&parser, doc) && parser.error == YAML_READER_ERROR) {
+        /* encoding errors carry a byte offset, not a mark: place them ourselves */
+        size_t off = parser.problem_offset < len ? parser.problem_offset : len;
+        int line = 1, col = 1;
+        for (size_t i = 0; i < off; i++) {
+            if (text[i] == '\n') {
+                line++;
+                col = 1;
+            } else if (((unsigned char)text[i] & 0xC0) != 0x80) {
+                col++;
+            }
+        }
+        rcfg_problem(p, file, line, col, "%s at byte offset %zu (byte 0x%02X; expected UTF-8 "
+                     "text)", parser.problem ? parser.problem : "unreadable input", off,
+                     off < len ? (unsigned)(unsigned char)text[off] : 0u);
+        rc = -1;
+    } else if (parser.error != YAML_NO_ERROR) {
         rcfg_problem(p, file, (int)parser.problem_mark.line + 1,
                      (int)parser.problem_mark.column + 1, "YAML syntax error: %s%s%s",
                      parser.problem ? parser.problem : "unknown",

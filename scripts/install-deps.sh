@@ -7,7 +7,8 @@ PKGS=(build-essential pkg-config git
       libhdf5-dev hdf5-tools
       libopenblas-dev
       libyaml-dev libjansson-dev libpcre2-dev libutf8proc-dev
-      gnuplot-nox python3)
+      gnuplot-nox python3
+      clang libclang-rt-14-dev)  # clang + libFuzzer runtime: make fuzz, tests/cli/fuzz_short.sh
 [ "${MOEPROBE_DEPS_EXTRA:-}" ] && read -r -a extra <<<"$MOEPROBE_DEPS_EXTRA" && PKGS+=("${extra[@]}")
 missing=()
 for p in "${PKGS[@]}"; do

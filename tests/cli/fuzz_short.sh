@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Short fuzzing run in CI: builds the libFuzzer harnesses (tests/fuzz/, clang with ASan/UBSan)
+# and runs each for FUZZ_SECONDS (default 10) from its seed corpus, which includes every input
+# that once crashed a parser (corpus/<harness>/regress-*), so those are replayed first. A
+# missing clang is a failure, not a skip: scripts/install-deps.sh installs it.
+# The build is cached in build-fuzz/ (about 45 s the first time).
+set -u
+R=$MOEPROBE_ROOT
+export FUZZ_SECONDS=${FUZZ_SECONDS:-10}
+out=$MOEPROBE_TEST_TMP/fuzz_short.out
+"$R/tests/fuzz/run.sh" >"$out" 2>&1
+rc=$?
+cat "$out"
+n_pass=$(grep -c '^PASS fuzz/' "$out")
+n_harness=$(ls "$R"/tests/fuzz/fuzz_*.c | wc -l)
+if [ "$n_pass" -eq "$n_harness" ] && [ $rc -eq 0 ]; then
+  echo "PASS fuzz_short/all_harnesses ($n_harness harnesses, $(sed -n 's/^FUZZ total: \([0-9]*\) executions.*/\1/p' "$out") executions)"
+else
+  echo "FAIL fuzz_short/all_harnesses: $n_pass of $n_harness harnesses passed (exit $rc)"
+fi
+# each harness must actually have executed inputs (a harness that exits at once proves nothing)
+while read -r line; do
+  h=$(echo "$line" | sed -n 's/^PASS fuzz\/\([a-z_]*\) (\([0-9]*\) executions.*/\1 \2/p')
+  [ -z "$h" ] && continue
+  set -- $h
+  if [ "$2" -ge 1000 ]; then echo "PASS fuzz_short/$1_ran ($2 executions)"
+  else echo "FAIL fuzz_short/$1_ran: only $2 executions"; fi
+done < <(grep '^PASS fuzz/' "$out")
