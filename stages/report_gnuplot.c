@@ -202,7 +202,12 @@ int rep_gp_heatmap(const char *png, const rep_heatmap *h, mp_err *err)
     if (ch > 22 && !h->annotate) ch = 22;
     if (cw < 2) cw = 2;
     if (ch < 2) ch = 2;
-    int w = 260 + cw * (int)h->cols, hh = 160 + ch * (int)h->rows;
+    /* column labels wider than a cell are rotated; the plot grows by their height */
+    size_t ml = 0;
+    for (int64_t j = 0; h->col_labels && h->cols <= 60 && j < h->cols; j++)
+        if (strlen(h->col_labels[j]) > ml) ml = strlen(h->col_labels[j]);
+    int rot = (double)ml * 6.5 > cw - 4;
+    int w = 260 + cw * (int)h->cols, hh = 160 + ch * (int)h->rows + (rot ? (int)((double)ml * 4.6) : 0);
     FILE *f = gp_open(png, script, sizeof script, w < 520 ? 520 : w, hh < 320 ? 320 : hh, h->title, err);
     if (!f) return -1;
     if (h->xlabel) fputs("set xlabel ", f), q(f, h->xlabel), fputc('\n', f);
@@ -241,7 +246,7 @@ int rep_gp_heatmap(const char *png, const rep_heatmap *h, mp_err *err)
         }
         fputs(")\n", f);
     }
-    if (h->cols > 12 && h->col_labels && h->cols <= 60) fputs("set x2tics rotate by 45 left\n", f);
+    if (rot) fputs("set x2tics rotate by 45 left\n", f); /* no overlap */
     fputs("$m << EOD\n", f);
     for (int64_t i = 0; i < h->rows; i++) {
         for (int64_t j = 0; j < h->cols; j++) {

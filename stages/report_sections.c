@@ -229,10 +229,19 @@ void sec_glance(rep_doc *d, rep_model *m, size_t n)
                                REP_STAGE_NAMES[top0], 100 * smax);
         fputs(". ", f);
     } else {
-        fprintf(f, "The FFN gain peaks earliest in %s (%.0f%% of its depth, mean peak layer %.2f of %d) and "
-                   "latest in %s (%.0f%%, layer %.2f of %d). ",
-                m[early].name, m[early].pooled.peak_pct, m[early].pooled.peak, rep_layers(&m[early]),
-                m[late].name, m[late].pooled.peak_pct, m[late].pooled.peak, rep_layers(&m[late]));
+        /* every model's peak, in the order given */
+        int shown = 0;
+        fputs("The FFN gain peaks at ", f);
+        for (size_t i = 0; i < n; i++) {
+            const rep_summary *s = &m[i].pooled;
+            if (!s->have || !isfinite(s->peak_pct)) continue;
+            shown++;
+            fprintf(f, "%s%.0f%%%s in %s", shown == 1 ? "" : shown == nsum ? " and " : ", ", s->peak_pct,
+                    shown == 1 ? " of the depth" : "", m[i].name);
+        }
+        fprintf(f, " (mean peak layer over samples; earliest: %s, layer %.2f of %d; latest: %s, layer %.2f of %d). ",
+                m[early].name, m[early].pooled.peak, rep_layers(&m[early]), m[late].name, m[late].pooled.peak,
+                rep_layers(&m[late]));
         if (top0 >= 0 && same_top)
             fprintf(f, "In all %d models the %s stage carries the largest share of the FFN gain (%.0f–%.0f%%). ",
                     nsum, REP_STAGE_NAMES[top0], 100 * smin, 100 * smax);
