@@ -37,9 +37,10 @@ static char *running_detail(const char *who)
     double t0 = 0;
     if (sscanf(who, "%ld %255s %lf", &pid, host, &t0) >= 2) {
         char d[32];
+        double for_s = (double)time(NULL) - t0;
         if (t0 > 0)
             return dupf("pid %ld on %s, for %s", pid, host,
-                        progress_fmt_duration((double)time(NULL) - t0, d, sizeof d));
+                        progress_fmt_duration(for_s > 0 ? for_s : 0, d, sizeof d));
         return dupf("pid %ld on %s", pid, host);
     }
     return strdup("held by a live process");
