@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pipeline/fault.h"
+
 static int g_active = 0;
 
 int comm_init(int *argc, char ***argv)
@@ -21,6 +23,7 @@ int comm_init(int *argc, char ***argv)
         exit(1);
     }
     g_active = 1;
+    fault_set_rank(comm_rank(), comm_size());
     return 0;
 }
 

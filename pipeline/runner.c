@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "pipeline/comm.h"
+#include "pipeline/fault.h"
 
 #include <time.h>
 
@@ -202,6 +203,9 @@ int runner_map(runner *r, const runner_job *job, mp_err *err)
 
     blob_init(&out);
     blob_init(&one);
+    /* A shard rewritten or truncated since it was mapped would feed other weights (or SIGBUS):
+     * stop the job before touching it. Fatal for the whole job, not just this pass. */
+    if (fault_check_maps(err) != 0) comm_fatal(job->label ? job->label : "runner", "%s", err->msg);
     if (n > 0 && (n + N - 1) / N < B) B = (n + N - 1) / N; /* every rank gets a share */
     if (B < 1) B = 1;
     hc.block = B;

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pipeline/fault.h"
+
 /* Every dtype the reference knows, so that a valid file with, say, I64 tensors is reported as
  * unsupported rather than corrupt. */
 static const struct {
@@ -33,7 +35,10 @@ void st_init(st_file *f)
 
 void st_close(st_file *f)
 {
-    if (f->map) munmap((void *)f->map, f->map_len);
+    if (f->map) {
+        fault_unregister_map(f->map);
+        munmap((void *)f->map, f->map_len);
+    }
     free(f->entries);
     free(f->names);
     for (int i = 0; i < f->n_meta; i++) {
@@ -362,6 +367,8 @@ int st_open(st_file *f, const char *path, mp_err *err)
     f->data = f->map + 8 + n;
     f->data_len = f->map_len - 8 - n;
     if (parse_header(f, err) != 0) goto done;
+    /* a SIGBUS on this mapping (the file truncated under us) becomes one clear message */
+    fault_register_map(f->map, f->map_len, f->path, f->entries, f->n_entries, 8 + n);
     rc = 0;
 done:
     if (fd >= 0) close(fd);
