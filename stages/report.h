@@ -14,7 +14,11 @@
  * a stage was not run) is announced in one sentence that says why (dense model, stage not in
  * the run's `stages`, or requested but absent); it is never an error.
  *
- * OUTPUT (out_dir is created if missing; files in it are replaced):
+ * INPUT. Each path is an archive OUT/NAME.h5, or a run's output folder holding exactly one.
+ * Models are named by the file name without ".h5"; a repeated name becomes "NAME (2)", ...
+ *
+ * OUTPUT (out_dir is created if missing; the main file is written to a temporary name and
+ * renamed; plots left in out_dir/plots by an earlier report are removed first):
  *   html:     out_dir/index.html (inline CSS, images by relative path plots/NAME.svg|png)
  *   markdown: out_dir/report.md (same content, pipe tables, image links)
  *   plots:    out_dir/plots/NAME.svg, or NAME.png. PNG is made by rsvg-convert from the SVG when it
@@ -23,7 +27,10 @@
  *
  * ERRORS: -1 with err set to one sentence for an archive that is missing, not HDF5 or not a
  * moeprobe archive (no moeprobe_version root attribute), an out_dir that cannot be created or
- * written, or a failing PNG converter. Nothing is written before every archive has loaded. */
+ * written, or a failing PNG converter. Nothing is written before every archive has loaded.
+ * A plot that cannot be drawn is announced in the document, which is still completed; the
+ * call then returns -1 with that plot's error. PNG tools run as child processes (fork/exec,
+ * no shell); call from one thread (rank 0 of a run). */
 #ifndef MOEPROBE_REPORT_H
 #define MOEPROBE_REPORT_H
 

@@ -327,9 +327,12 @@ int rep_model_load(rep_model *m, const char *given, mp_err *err)
     memset(m, 0, sizeof *m);
     m->mpi_ranks = NAN;
     if (resolve_path(given, path, sizeof path, err) != 0) return -1;
-    if (arc_open_read(&r, path, err) != 0)
-        return err_set(err, "%s: not an HDF5 file, so not a moeprobe archive (expected OUT/NAME.h5 "
-                            "written by moeprobe run)", path);
+    if (arc_open_read(&r, path, err) != 0) {
+        /* err names the file and says why (not HDF5, unreadable, truncated) */
+        char why[MP_ERR_LEN - 100];
+        snprintf(why, sizeof why, "%s", err->msg);
+        return err_set(err, "%s; expected a moeprobe archive (OUT/NAME.h5 written by moeprobe run)", why);
+    }
     if (!arc_has_attr(r, "/", "moeprobe_version")) {
         arc_reader_close(r);
         return err_set(err, "%s: not a moeprobe archive (HDF5 file without the root attribute "
