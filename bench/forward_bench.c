@@ -5,7 +5,7 @@
  *       OpenBLAS sgemm's best rate (GFLOP/s) on 2048^3 and 4096x4096x2048 products with the
  *       default thread count: the FLOP ceiling of the machine.
  *   forward_bench run --model DIR --lre DIR [--prompts N] [--batch B] [--mode M] [--mpi]
- *                     [--attr-samples S] [--attr-top N] [--brute S]
+ *                     [--attr-samples S] [--attr-top N] [--brute S] [--ids FILE]
  *       Runs N prompts (spread evenly over the relations of --lre, first zero-shot template,
  *       default all 906) in batches of B per rank (default 64). --mode capture (default): the
  *       hook set of the capture stage (attribution inputs at the last position, router logits
@@ -14,7 +14,8 @@
  *       A warm-up batch runs first (page faults of the memory-mapped weights are not counted).
  *       --attr-samples S: afterwards times attribution (top-N neurons over all layers,
  *       screened) on S samples, and brute force on the first --brute of them (0: none),
- *       checking that both give the same top-N.
+ *       checking that both give the same top-N. --ids FILE: writes the prompts' token ids, one
+ *       prompt per line (the input of the Hugging Face side, bench/hf_forward.py).
  *   Prints key=value lines on rank 0 (under mpirun: one `rank_*` line per rank). */
 #include <math.h>
 #include <stdio.h>
@@ -172,7 +173,7 @@ done:
 
 static int run(int argc, char **argv)
 {
-    const char *model = NULL, *lre = NULL, *mode = "capture";
+    const char *model = NULL, *lre = NULL, *mode = "capture", *ids_out = NULL;
     int64_t n_prompts = 0;
     int attr_samples = 0, attr_top = 100, brute = 0, use_mpi = 0;
     runner_opts ro = runner_opts_default();
@@ -193,6 +194,7 @@ static int run(int argc, char **argv)
         else if (!strcmp(o, "--prompts")) n_prompts = atoll(v);
         else if (!strcmp(o, "--batch")) ro.batch_size = atoi(v);
         else if (!strcmp(o, "--mode")) mode = v;
+        else if (!strcmp(o, "--ids")) ids_out = v;
         else if (!strcmp(o, "--attr-samples")) attr_samples = atoi(v);
         else if (!strcmp(o, "--attr-top")) attr_top = atoi(v);
         else if (!strcmp(o, "--brute")) brute = atoi(v);
@@ -217,6 +219,14 @@ static int run(int argc, char **argv)
     t_load = now_s() - t_load;
     if (load_prompts(&r, lre, n_prompts, &ps, &err) != 0)
         comm_fatal("forward_bench", "%s", err.msg);
+    if (ids_out && r.rank == 0) { /* the same token ids for the Hugging Face side */
+        FILE *f = fopen(ids_out, "w");
+        if (!f) comm_fatal("forward_bench", "cannot write %s", ids_out);
+        for (int64_t i = 0; i < ps.n; i++)
+            for (int j = 0; j < ps.len[i]; j++)
+                fprintf(f, "%d%c", ps.ids[i][j], j + 1 == ps.len[i] ? '\n' : ' ');
+        fclose(f);
+    }
     int capture = strcmp(mode, "eval") != 0;
     hook_set hs;
     hook_set_init(&hs);

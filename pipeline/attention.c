@@ -80,10 +80,10 @@ int attn_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *err)
 
     for (int s = 0; s < f->n_seq; s++)
         if (f->off[s + 1] - f->off[s] > max_len) max_len = f->off[s + 1] - f->off[s];
-    q = malloc((size_t)((T > 0 ? T : 1) * qw) * sizeof *q);
-    k = malloc((size_t)((T > 0 ? T : 1) * kw) * sizeof *k);
-    v = malloc((size_t)((T > 0 ? T : 1) * kw) * sizeof *v);
-    z = calloc((size_t)((T > 0 ? T : 1) * qw), sizeof *z);
+    q = fwd_buf(f, FB_Q, (size_t)(T * qw) * sizeof *q);
+    k = fwd_buf(f, FB_K, (size_t)(T * kw) * sizeof *k);
+    v = fwd_buf(f, FB_V, (size_t)(T * kw) * sizeof *v);
+    z = fwd_buf(f, FB_Z, (size_t)(T * qw) * sizeof *z);
     S = malloc((size_t)((max_len > 0 ? max_len : 1) * max_len + 1) * sizeof *S);
     if (!q || !k || !v || !z || !S) {
         err_set(err, "attention: out of memory for %lld tokens", (long long)T);
@@ -93,6 +93,7 @@ int attn_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *err)
         rc = 0;
         goto done;
     }
+    memset(z, 0, (size_t)(T * qw) * sizeof *z); /* suppressed heads keep z_h = 0 */
     ops_linear(q, h, T, &ly->q_proj, &ly->q_bias);
     ops_linear(k, h, T, &ly->k_proj, &ly->k_bias);
     ops_linear(v, h, T, &ly->v_proj, &ly->v_bias);
@@ -140,6 +141,6 @@ int attn_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *err)
     if (hook_wants_layer(f->hooks, HP_HEAD_OUT, l) && emit_head_out(f, l, z, err) != 0) goto done;
     rc = 0;
 done:
-    free(q); free(k); free(v); free(z); free(S);
+    free(S);
     return rc;
 }

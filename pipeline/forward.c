@@ -16,6 +16,17 @@ double fwd_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+void *fwd_buf(fwd_ctx *f, fwd_buf_id b, size_t bytes)
+{
+    if (bytes == 0) bytes = 1;
+    if (bytes > f->buf_cap[b]) {
+        free(f->buf[b]);
+        f->buf[b] = malloc(bytes);
+        f->buf_cap[b] = f->buf[b] ? bytes : 0;
+    }
+    return f->buf[b];
+}
+
 int fwd_row_is_last(const fwd_ctx *f, int64_t t)
 {
     return t + 1 == f->off[f->seq_of[t] + 1];
@@ -73,6 +84,7 @@ void fwd_free(fwd_ctx *f)
     if (f->own_ep) ep_free(f->ep);
     free(f->rope_cos);
     free(f->rope_sin);
+    for (int b = 0; b < FB_COUNT; b++) free(f->buf[b]);
     free(f);
 }
 
@@ -198,9 +210,9 @@ int fwd_run(fwd_ctx *f, const fwd_batch *b, const hook_set *hooks, const interve
     f->T = T;
     f->seq_of = malloc((size_t)(T > 0 ? T : 1) * sizeof *f->seq_of);
     f->pos_of = malloc((size_t)(T > 0 ? T : 1) * sizeof *f->pos_of);
-    x = malloc((size_t)(T > 0 ? T : 1) * H * sizeof *x);      /* residual stream [T,H] */
-    h = malloc((size_t)(T > 0 ? T : 1) * H * sizeof *h);      /* normed input [T,H] */
-    blk = malloc((size_t)(T > 0 ? T : 1) * H * sizeof *blk);  /* block output [T,H] */
+    x = fwd_buf(f, FB_X, (size_t)T * H * sizeof *x);        /* residual stream [T,H] */
+    h = fwd_buf(f, FB_H, (size_t)T * H * sizeof *h);        /* normed input [T,H] */
+    blk = fwd_buf(f, FB_BLK, (size_t)T * H * sizeof *blk);  /* block output [T,H] */
     if (!f->seq_of || !f->pos_of || !x || !h || !blk || ensure_rope(f, max_len) != 0) goto oom;
     for (int s = 0; s < b->n_seq; s++)
         for (int i = 0; i < b->len[s]; i++) {
@@ -234,8 +246,8 @@ int fwd_run(fwd_ctx *f, const fwd_batch *b, const hook_set *hooks, const interve
         double t0 = fwd_now();
         int all = hook_wants(hooks, HP_LOGITS, -1, 0);
         int64_t nrow = all ? T : b->n_seq;
-        last = malloc((size_t)(nrow > 0 ? nrow : 1) * H * sizeof *last);
-        logits = malloc((size_t)(nrow > 0 ? nrow : 1) * V * sizeof *logits);
+        last = fwd_buf(f, FB_LAST, (size_t)nrow * H * sizeof *last);
+        logits = fwd_buf(f, FB_LOGITS, (size_t)nrow * V * sizeof *logits);
         if (!last || !logits) goto oom;
         for (int64_t r = 0; r < nrow; r++) {
             int64_t t = all ? r : f->off[r + 1] - 1;
@@ -261,7 +273,6 @@ oom:
     err_set(err, "forward: out of memory for a batch of %lld tokens", (long long)T);
 done:
     f->timing.total_s += fwd_now() - t_start;
-    free(x); free(h); free(blk); free(last); free(logits);
     free(f->off); free(f->sample); free(f->seq_of); free(f->pos_of);
     f->off = NULL; f->sample = NULL; f->seq_of = NULL; f->pos_of = NULL;
     f->hooks = NULL; f->iv = NULL;

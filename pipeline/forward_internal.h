@@ -2,7 +2,20 @@
 #ifndef MOEPROBE_FORWARD_INTERNAL_H
 #define MOEPROBE_FORWARD_INTERNAL_H
 
+#include <stddef.h>
+
 #include "pipeline/forward.h"
+
+/* Activation buffers kept across calls (see fwd_buf()). */
+typedef enum fwd_buf_id {
+    FB_X, FB_H, FB_BLK,                 /* forward.c: residual, normed input, block output */
+    FB_LAST, FB_LOGITS,                 /* forward.c: final rows and their logits */
+    FB_Q, FB_K, FB_V, FB_Z,             /* attention.c */
+    FB_XR, FB_YR,                       /* moe.c: expert rows in and out */
+    FB_GATE, FB_UP, FB_ACT,             /* moe.c: SwiGLU gate, up, kept activations */
+    FB_SHARED_OUT, FB_SHARED_ACT,       /* moe.c: qwen2moe shared expert */
+    FB_COUNT
+} fwd_buf_id;
 
 struct fwd_ctx {
     const mp_model *m;
@@ -23,9 +36,17 @@ struct fwd_ctx {
     /* RoPE tables for positions 0..rope_n-1: [rope_n, d/2]. */
     float *rope_cos, *rope_sin;
     int64_t rope_n;
+
+    void *buf[FB_COUNT];
+    size_t buf_cap[FB_COUNT];
 };
 
 double fwd_now(void);
+/* Buffer b with room for at least `bytes` (contents undefined), owned by the context and valid
+ * until the next fwd_buf call for b or fwd_free; NULL when out of memory. Why: a batch's
+ * activations are tens of MB per layer; allocated afresh they come from mmap and every page
+ * faults in zeroed again, which cost ~10% of a forward pass. */
+void *fwd_buf(fwd_ctx *f, fwd_buf_id b, size_t bytes);
 /* Emits one record for packed row t (slot/expert -1 when not applicable). */
 void fwd_emit(const fwd_ctx *f, hook_point p, int layer, int64_t t, const void *data, int64_t n,
               int is_int);

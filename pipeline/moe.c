@@ -14,24 +14,20 @@
 #include "pipeline/forward_internal.h"
 #include "pipeline/ops.h"
 
-/* act[n,I] and y[n,H] of one SwiGLU MLP; act may be NULL when the caller doesn't keep it. */
-static int swiglu(const mp_mlp *mlp, const float *x, int64_t n, float *y, float *act_keep)
+/* act[n,I] and y[n,H] of one SwiGLU MLP; act may be NULL when the caller doesn't keep it
+ * (act must not be one of the FB_GATE / FB_UP buffers used here). */
+static int swiglu(fwd_ctx *f, const mp_mlp *mlp, const float *x, int64_t n, float *y,
+                  float *act_keep)
 {
     const int64_t I = mlp->gate_proj.shape[0];
-    float *g = malloc((size_t)((n > 0 ? n : 1) * I) * sizeof *g);
-    float *u = malloc((size_t)((n > 0 ? n : 1) * I) * sizeof *u);
-    if (!g || !u) {
-        free(g);
-        free(u);
-        return -1;
-    }
+    float *g = fwd_buf(f, FB_GATE, (size_t)(n * I) * sizeof *g);
+    float *u = fwd_buf(f, FB_UP, (size_t)(n * I) * sizeof *u);
+    if (!g || !u) return -1;
     ops_linear(g, x, n, &mlp->gate_proj, &mlp->gate_bias);
     ops_linear(u, x, n, &mlp->up_proj, &mlp->up_bias);
-    for (int64_t i = 0; i < n * I; i++) g[i] = ops_silu(g[i]) * u[i];
+    ops_silu_mul(g, u, n * I);
     if (act_keep) memcpy(act_keep, g, (size_t)(n * I) * sizeof *g);
     ops_linear(y, g, n, &mlp->down_proj, &mlp->down_bias);
-    free(g);
-    free(u);
     return 0;
 }
 
@@ -50,11 +46,10 @@ static void run_expert(void *ctx, int e, int64_t n, const float *x, const int64_
     const mp_mlp *ex = &f->m->layers[job->layer].experts[e];
     const int64_t I = ex->gate_proj.shape[0];
     int want = hook_wants_layer(f->hooks, HP_EXPERT_ACT, job->layer);
-    float *act = want ? malloc((size_t)(n * I) * sizeof *act) : NULL;
-    if ((want && !act) || swiglu(ex, x, n, y, act) != 0) {
+    float *act = want ? fwd_buf(f, FB_ACT, (size_t)(n * I) * sizeof *act) : NULL;
+    if ((want && !act) || swiglu(f, ex, x, n, y, act) != 0) {
         job->failed = 1;
         memset(y, 0, (size_t)n * f->m->cfg.hidden_size * sizeof *y);
-        free(act);
         return;
     }
     for (int64_t i = 0; want && i < n; i++) {
@@ -67,7 +62,6 @@ static void run_expert(void *ctx, int e, int64_t n, const float *x, const int64_
                          .data = act + i * I};
         f->hooks->sink(f->hooks->sink_ctx, &r);
     }
-    free(act);
 }
 
 /* ---- routing ------------------------------------------------------------------------------ */
@@ -167,8 +161,8 @@ static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *er
     f->timing.moe_route_s += fwd_now() - t0;
 
     /* one row per (token, active slot), with its expert and metadata */
-    xr = malloc((size_t)((nrows > 0 ? nrows : 1) * H) * sizeof *xr);
-    yr = malloc((size_t)((nrows > 0 ? nrows : 1) * H) * sizeof *yr);
+    xr = fwd_buf(f, FB_XR, (size_t)(nrows * H) * sizeof *xr);
+    yr = fwd_buf(f, FB_YR, (size_t)(nrows * H) * sizeof *yr);
     row_expert = malloc((size_t)(nrows > 0 ? nrows : 1) * sizeof *row_expert);
     meta = malloc((size_t)((nrows > 0 ? nrows : 1) * EP_META) * sizeof *meta);
     if (!xr || !yr || !row_expert || !meta) goto oom;
@@ -227,11 +221,11 @@ static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *er
     if (ly->shared_expert.gate_proj.data && !iv->no_shared && T > 0) {
         const int64_t Is = ly->shared_expert.gate_proj.shape[0];
         int want_act = hook_wants_layer(f->hooks, HP_SHARED_ACT, l);
-        float *so = malloc((size_t)(T * H) * sizeof *so);
+        float *so = fwd_buf(f, FB_SHARED_OUT, (size_t)(T * H) * sizeof *so);
         float *sg = malloc((size_t)T * sizeof *sg);
-        float *sa = want_act ? malloc((size_t)(T * Is) * sizeof *sa) : NULL;
-        if (!so || !sg || (want_act && !sa) || swiglu(&ly->shared_expert, h, T, so, sa) != 0) {
-            free(so); free(sg); free(sa);
+        float *sa = want_act ? fwd_buf(f, FB_SHARED_ACT, (size_t)(T * Is) * sizeof *sa) : NULL;
+        if (!so || !sg || (want_act && !sa) || swiglu(f, &ly->shared_expert, h, T, so, sa) != 0) {
+            free(sg);
             goto oom;
         }
         ops_linear(sg, h, T, &ly->shared_expert_gate, NULL);
@@ -245,7 +239,7 @@ static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *er
                 fwd_emit(f, HP_SHARED_ACT, l, t, sa + t * Is, Is, 0);
             for (int64_t i = 0; i < H; i++) out[t * H + i] += g * so[t * H + i];
         }
-        free(so); free(sg); free(sa);
+        free(sg);
     }
     rc = 0;
     goto done;
@@ -253,7 +247,7 @@ oom:
     err_set(err, "layer %d: out of memory in the MoE block (%lld tokens)", l, (long long)T);
 done:
     free(logits); free(p); free(w); free(idx); free(row_of);
-    free(xr); free(yr); free(row_expert); free(meta); free(eo);
+    free(row_expert); free(meta); free(eo);
     return rc;
 }
 
@@ -262,16 +256,13 @@ static int dense_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *
     const mp_mlp *mlp = &f->m->layers[l].mlp;
     const int64_t T = f->T, I = mlp->gate_proj.shape[0];
     int want = hook_wants_layer(f->hooks, HP_MLP_ACT, l);
-    float *act = want ? malloc((size_t)((T > 0 ? T : 1) * I) * sizeof *act) : NULL;
+    float *act = want ? fwd_buf(f, FB_ACT, (size_t)(T * I) * sizeof *act) : NULL;
     double t0 = fwd_now();
-    if ((want && !act) || swiglu(mlp, h, T, out, act) != 0) {
-        free(act);
+    if ((want && !act) || swiglu(f, mlp, h, T, out, act) != 0)
         return err_set(err, "layer %d: out of memory in the MLP (%lld tokens)", l, (long long)T);
-    }
     for (int64_t t = 0; want && t < T; t++)
         if (hook_wants(f->hooks, HP_MLP_ACT, l, fwd_row_is_last(f, t)))
             fwd_emit(f, HP_MLP_ACT, l, t, act + t * I, I, 0);
-    free(act);
     f->timing.dense_mlp_s += fwd_now() - t0;
     return 0;
 }

@@ -134,6 +134,26 @@ void ops_matmul_nn(float *y, const float *x, int64_t T, const mp_tensor *W, floa
     }
 }
 
+typedef struct silu_job {
+    float *g;
+    const float *u;
+    int64_t n;
+} silu_job;
+
+static void silu_part(void *ctx, int i, int parts)
+{
+    const silu_job *j = ctx;
+    int64_t a = j->n * i / parts, b = j->n * (i + 1) / parts;
+    for (int64_t k = a; k < b; k++) j->g[k] = ops_silu(j->g[k]) * j->u[k];
+}
+
+void ops_silu_mul(float *g, const float *u, int64_t n)
+{
+    silu_job j = {g, u, n};
+    if (n < 32768) silu_part(&j, 0, 1);
+    else gemm_parallel(silu_part, &j);
+}
+
 double ops_rms_scale(const float *x, int64_t n, double eps)
 {
     double ss = 0.0;

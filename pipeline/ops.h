@@ -59,6 +59,8 @@ static inline float ops_silu(float x)
 {
     return x / (1.0f + __builtin_expf(-x));
 }
+/* g[i] = silu(g[i]) * u[i] for n elements (the SwiGLU activation), on the product threads. */
+void ops_silu_mul(float *g, const float *u, int64_t n);
 
 /* Threads used by the products (and by OpenBLAS, which is set to the same count). */
 int ops_blas_threads(void);

@@ -1,0 +1,71 @@
+"""The Hugging Face baseline of bench/bench_forward.sh: the forward pass a user would write in
+PyTorch to get what moeprobe's capture pass gets (hidden states of every layer and router logits)
+on the same checkpoint, the same token ids and the same cores.
+
+    python hf_forward.py MODEL_DIR IDS_FILE BATCH DTYPE THREADS
+
+IDS_FILE: one prompt per line, space-separated token ids (written by forward_bench --ids, so
+both sides run exactly the same tokens). DTYPE: auto (transformers' default: the checkpoint's
+dtype, bf16) or float32 (moeprobe's compute precision). Eager attention, output_hidden_states
+and output_router_logits on, logits only at the last position (logits_to_keep=1, the cheapest
+form), batches of BATCH prompts left-padded with an attention mask. The first batch is a warm-up.
+Prints key=value lines; tokens count real (non-pad) tokens only.
+"""
+import sys
+import time
+
+import torch
+import transformers
+from transformers import AutoModelForCausalLM
+
+
+def main():
+    model_dir, ids_file, batch, dtype, threads = sys.argv[1:6]
+    batch, threads = int(batch), int(threads)
+    torch.set_num_threads(threads)
+    prompts = [[int(t) for t in line.split()] for line in open(ids_file) if line.strip()]
+    t0 = time.perf_counter()
+    kw = {"dtype": "auto" if dtype == "auto" else getattr(torch, dtype),
+          "attn_implementation": "eager"}
+    model = AutoModelForCausalLM.from_pretrained(model_dir, **kw)
+    model.eval()
+    load_s = time.perf_counter() - t0
+    moe = hasattr(model.config, "num_experts") or hasattr(model.config, "num_local_experts")
+
+    def run(chunk):
+        n = max(len(p) for p in chunk)
+        ids = torch.zeros((len(chunk), n), dtype=torch.long)
+        mask = torch.zeros((len(chunk), n), dtype=torch.long)
+        for i, p in enumerate(chunk):  # left padding: the last position is each prompt's last
+            ids[i, n - len(p):] = torch.tensor(p)
+            mask[i, n - len(p):] = 1
+        extra = {"output_router_logits": True} if moe else {}
+        out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True,
+                    logits_to_keep=1, use_cache=False, **extra)
+        return out
+
+    batches = [prompts[i:i + batch] for i in range(0, len(prompts), batch)]
+    with torch.inference_mode():
+        run(batches[0])  # warm-up (page faults of the weights, oneDNN kernel selection)
+        t0 = time.perf_counter()
+        for b in batches:
+            run(b)
+        wall = time.perf_counter() - t0
+    tokens = sum(len(p) for p in prompts)
+    print(f"hf_version={transformers.__version__}")
+    print(f"torch_version={torch.__version__}")
+    print(f"dtype={next(model.parameters()).dtype}")
+    print(f"threads={torch.get_num_threads()}")
+    print(f"load_s={load_s:.2f}")
+    print(f"prompts={len(prompts)}")
+    print(f"tokens={tokens}")
+    print(f"wall_s={wall:.3f}")
+    print(f"tokens_per_s={tokens / wall:.2f}")
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                print(f"peak_rss={int(line.split()[1]) * 1024}")
+
+
+if __name__ == "__main__":
+    main()
