@@ -168,7 +168,7 @@ done
 [ $held = 1 ] && ok status_shows_running_unit ||
   { bad status_shows_running_unit "$("$B" status out 2>&1 | tail -4)"; exit 0; }
 snap=out/tiny-olmoe.h5
-unit_time() { h5dump -a "/units/$1/committed_unix" "$snap" 2>/dev/null | awk '/\(0\)/ {print $2}'; }
+unit_time() { h5dump -m %.17g -a "/units/$1/committed_unix" "$snap" 2>/dev/null | awk '/\(0\)/ {print $2}'; }
 before_cap=$(unit_time capture%2Fadj_antonym)
 before_sum=$(unit_time summarise%2Fadj_antonym)
 [ -n "$before_cap" ] && [ -n "$before_sum" ] && ok finished_units_in_snapshot ||
