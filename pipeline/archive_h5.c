@@ -11,6 +11,15 @@
 
 #include <hdf5_hl.h>
 
+/* HDF5 closes every file still open at exit (atexit). A file whose close failed (ENOSPC, EIO)
+ * stays registered in a broken state, and that second close at exit crashes inside HDF5 1.10
+ * (H5F__close_cb). The archive closes its own files, so the exit-time pass is switched off; it
+ * must be switched off before HDF5 initialises, hence a constructor. */
+__attribute__((constructor)) static void arc_h5_no_atexit(void)
+{
+    H5dont_atexit();
+}
+
 static void (*crash_hook)(const char *point);
 
 void arc_set_crash_hook(void (*hook)(const char *point)) { crash_hook = hook; }

@@ -6,10 +6,12 @@
 #include "pipeline/archive_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "pipeline/atomic_file.h"
@@ -243,6 +245,45 @@ int arc_snapshot_build(arc_writer *w, mp_err *err)
     return rc;
 }
 
+/* HDF5 (1.10) can crash inside H5Ocopy when a write fails for lack of space, so the space is
+ * secured before copying: the snapshot is at most about the size of the parts together, which is
+ * reserved in the temp file with fallocate(KEEP_SIZE) (blocks allocated, the size HDF5 sees
+ * unchanged; released again by truncating to the final size). Where the filesystem cannot
+ * reserve, the free space must cover it (statvfs). Returns 0, or -1 with an ENOSPC message. */
+static int reserve_space(arc_writer *w, const char *tmp, mp_err *err)
+{
+    uint64_t need = 256u << 10, parts = 0; /* + metadata and /units */
+    char part[ARC_PATH_MAX];
+    struct stat st;
+    struct statvfs vfs;
+    for (size_t i = 0; i < w->n_done; i++)
+        if (arc_unit_part_path(w, w->done[i].id, part, sizeof part) == 0 && stat(part, &st) == 0)
+            parts += (uint64_t)st.st_size;
+    need += parts + parts / 32; /* H5Ocopy moves compressed chunks as they are */
+    int fd = open(tmp, O_WRONLY | O_CLOEXEC);
+    int rc = fd >= 0 ? fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)need) : -1;
+    int e = rc == 0 ? 0 : errno;
+    if (fd >= 0) close(fd);
+    if (rc == 0) return 0;
+    if (e != ENOSPC && e != EDQUOT) { /* cannot reserve here (NFS, Lustre ...): check instead */
+        char dir[ARC_PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", tmp);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = '\0';
+        else snprintf(dir, sizeof dir, ".");
+        if (statvfs(dir, &vfs) != 0 || (uint64_t)vfs.f_bavail * vfs.f_frsize >= need) return 0;
+    } else if (statvfs(tmp, &vfs) != 0) {
+        vfs.f_bavail = 0;
+        vfs.f_frsize = 0;
+    }
+    return err_set(err, "snapshot %s: %s: the snapshot needs about %llu bytes, %llu are free on "
+                        "the filesystem of %s (the complete units are kept in %s; free space "
+                        "and run again)", w->path, strerror(e == EDQUOT ? EDQUOT : ENOSPC),
+                   (unsigned long long)need,
+                   (unsigned long long)((uint64_t)vfs.f_bavail * vfs.f_frsize), tmp,
+                   w->parts_dir);
+}
+
 static int snapshot_build_locked(arc_writer *w, mp_err *err)
 {
     char tmp[ARC_PATH_MAX + 8];
@@ -258,6 +299,8 @@ static int snapshot_build_locked(arc_writer *w, mp_err *err)
     if (f < 0)
         return arc_h5_err(err, "snapshot %s: cannot create %s", w->path, tmp);
     arc_crash_point("snapshot:created");
+    if (reserve_space(w, tmp, err) != 0)
+        goto fail;
     root = H5Gopen2(f, "/", H5P_DEFAULT);
     units = H5Gcreate2(f, ARC_UNITS_GROUP, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (root < 0 || units < 0) {
@@ -287,6 +330,8 @@ static int snapshot_build_locked(arc_writer *w, mp_err *err)
         goto fail;
     }
     arc_crash_point("snapshot:closed");
+    if (stat(tmp, &st) == 0) /* drops the blocks reserved past the end */
+        (void)!truncate(tmp, st.st_size);
     if (af_fsync_path(tmp, err) != 0 || af_rename_durable(tmp, w->path, err) != 0) {
         err_prefix(err, "snapshot %s", w->path);
         goto fail;
