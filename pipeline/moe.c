@@ -125,16 +125,18 @@ static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *er
     int rc = -1;
     float *logits = NULL, *p = NULL, *w = NULL, *xr = NULL, *yr = NULL, *eo = NULL;
     int *idx = NULL, *row_expert = NULL;
-    int64_t *row_of = NULL, *meta = NULL, nrows = 0;
+    int64_t *row_of = NULL, *meta = NULL, nrows = 0, *estart = NULL, *efill = NULL;
     expert_job job = {f, l, 0};
     double t0 = fwd_now();
 
     logits = malloc((size_t)((T > 0 ? T : 1) * E) * sizeof *logits);
+    estart = calloc((size_t)E + 1, sizeof *estart);
+    efill = malloc((size_t)(E > 0 ? E : 1) * sizeof *efill);
     p = malloc((size_t)(E > 0 ? E : 1) * sizeof *p);
     w = malloc((size_t)((T > 0 ? T : 1) * k) * sizeof *w);
     idx = malloc((size_t)((T > 0 ? T : 1) * k) * sizeof *idx);
     row_of = malloc((size_t)((T > 0 ? T : 1) * k) * sizeof *row_of); /* [T,k] -> row or -1 */
-    if (!logits || !p || !w || !idx || !row_of) goto oom;
+    if (!logits || !estart || !efill || !p || !w || !idx || !row_of) goto oom;
 
     /* router: logits [T,E], blocking in logit mode before the softmax */
     ops_linear(logits, h, T, &ly->router, NULL);
@@ -155,9 +157,17 @@ static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *er
             fwd_emit(f, HP_TOPK_WEIGHT, l, t, w + t * k, k, 0);
         for (int64_t j = 0; j < k; j++) {
             int e = idx[t * k + j];
-            row_of[t * k + j] = (e >= 0 && w[t * k + j] != 0.0f) ? nrows++ : -1;
+            int on = e >= 0 && w[t * k + j] != 0.0f;
+            row_of[t * k + j] = on ? 0 : -1;
+            if (on) estart[e + 1]++, nrows++;
         }
     }
+    /* rows grouped by expert (ascending id), tokens in order within an expert: the grouped
+     * GEMM input as it is, without a reordering copy on a single rank */
+    for (int64_t e = 0; e < E; e++) estart[e + 1] += estart[e];
+    memcpy(efill, estart, (size_t)E * sizeof *efill);
+    for (int64_t t = 0; t < T * k; t++)
+        if (row_of[t] >= 0) row_of[t] = efill[idx[t]]++;
     f->timing.moe_route_s += fwd_now() - t0;
 
     /* one row per (token, active slot), with its expert and metadata */
@@ -177,8 +187,14 @@ static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *er
             meta[r * EP_META + 2] = j | ((int64_t)fwd_row_is_last(f, t) << 16);
         }
     t0 = fwd_now();
-    if (ep_exchange(f->ep, H, nrows, xr, row_expert, meta, run_expert, &job, yr, err) != 0)
+    if (ep_size(f->ep) == 1) { /* every expert is here and the rows are grouped already */
+        for (int64_t e = 0; e < E; e++)
+            if (estart[e + 1] > estart[e])
+                run_expert(&job, (int)e, estart[e + 1] - estart[e], xr + estart[e] * H,
+                           meta + estart[e] * EP_META, yr + estart[e] * H);
+    } else if (ep_exchange(f->ep, H, nrows, xr, row_expert, meta, run_expert, &job, yr, err) != 0) {
         goto done;
+    }
     f->timing.experts_s += fwd_now() - t0;
     if (job.failed) {
         err_set(err, "layer %d: out of memory computing experts", l);
@@ -246,7 +262,7 @@ static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *er
 oom:
     err_set(err, "layer %d: out of memory in the MoE block (%lld tokens)", l, (long long)T);
 done:
-    free(logits); free(p); free(w); free(idx); free(row_of);
+    free(logits); free(estart); free(efill); free(p); free(w); free(idx); free(row_of);
     free(row_expert); free(meta); free(eo);
     return rc;
 }
