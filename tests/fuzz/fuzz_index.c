@@ -39,8 +39,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(g_dir, sizeof g_dir, "%s/moeprobe-fuzz-index.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    /* the index is rewritten for every input: in memory (/dev/shm) that is ~8x faster */
+    const char *tmp = getenv("FUZZ_TMPDIR");
+    if (!tmp || !*tmp) tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    snprintf(g_dir, sizeof g_dir, "%s/moeprobe-fuzz-index.XXXXXX", tmp);
     if (!mkdtemp(g_dir)) abort();
     atexit(cleanup);
     for (int s = 1; s <= 4; s++) {
@@ -71,7 +73,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = ckpt_open(&c, g_dir, &err);
     fuzz_check_err(rc, &err);
     if (rc == 0) {
-        FUZZ_REQUIRE(c.n_shards >= 1, "no shards");
+        /* an empty weight_map opens as an empty checkpoint; the model binding then reports the
+         * first missing tensor by name */
+        FUZZ_REQUIRE(c.n_shards > 0 || c.n_tensors == 0, "tensors without shards");
         mp_tensor t;
         ckpt_ref ref;
         if (ckpt_find(&c, "a.0", &t, &ref)) {
