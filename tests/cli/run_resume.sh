@@ -5,6 +5,7 @@
 # uninterrupted run's (h5cmp). The same with 2 MPI ranks (rank 0 killed; the stopped job is
 # resumed with 2 ranks). A signal (SIGUSR1) finishes the running unit and exits 75. A config
 # with five mistakes gives five FILE:LINE:COLUMN messages and starts nothing (no out folder).
+# Three array groups run at once on one out folder give the same archive as one run.
 set -u
 R=$MOEPROBE_ROOT; T=$MOEPROBE_TEST_TMP/run_resume; rm -rf "$T"; mkdir -p "$T"
 cp "$MOEPROBE_BIN" "$T/moeprobe"; cp "$(dirname "$MOEPROBE_BIN")/tools/h5cmp" "$T/h5cmp"
@@ -98,3 +99,14 @@ n=$(grep -cE "^$T/five.yaml:[0-9]+:[0-9]+: " "$T/five.err")
 mpirun --oversubscribe --allow-run-as-root -np 2 "$B" run "$T/five.yaml" > /dev/null 2> "$T/five2.err"; rc=$?
 n=$(grep -cE "^$T/five.yaml:[0-9]+:[0-9]+: " "$T/five2.err")
 [ $rc != 0 ] && [ "$n" = 5 ] && [ ! -e "$T/five-out" ] && ok five_mistakes_mpi || bad five_mistakes_mpi "rc=$rc, $n messages"
+
+# concurrent array groups on one out folder (as Slurm array tasks): the three relation groups at
+# once, then the final group; the archive equals the sequential run's, no unit lost
+mkcfg "$T/conc.yaml" "$T/conc"
+for g in 0 1 2; do "$B" run "$T/conc.yaml" --array-index $g > /dev/null 2> "$T/conc$g.err" & done
+wait
+"$B" run "$T/conc.yaml" --array-index 3 > /dev/null 2> "$T/conc3.err"; rc=$?
+n=$(unit_times "$T/conc/tiny-qwen2moe.h5" | grep -c .)
+cmp=$("$H5CMP" "$T/conc/tiny-qwen2moe.h5" "$T/full/tiny-qwen2moe.h5" --rtol 1e-5 --skip run_config_yaml --skip @min_); crc=$?
+[ $rc = 0 ] && [ "$n" = 10 ] && [ $crc = 0 ] && ! grep -qi "warning\|error" "$T"/conc?.err &&
+  ok concurrent_groups_same_archive || bad concurrent_groups_same_archive "rc=$rc, $n units; $(echo "$cmp" | head -2); $(cat "$T"/conc?.err | grep -i "warning\|error" | head -3)"
