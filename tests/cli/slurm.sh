@@ -7,7 +7,7 @@
 # with a clear message; a task stopped by USR1 mid-run (the sbatch script forwards it, moeprobe
 # exits 75, the script requeues the job) resumes without redoing its finished units (their
 # commit times in /units are unchanged); every job completes; the archives hold the metrics of
-# the refs and every unit; the report exists. Daemons are stopped by PID and the temp dir
+# the refs and every unit; the report exists; the mpirun launch (MOEPROBE_LAUNCH=mpirun) works. Daemons are stopped by PID and the temp dir
 # removed, also on failure.
 set -u
 B=$MOEPROBE_BIN; R=$MOEPROBE_ROOT; S=$MOEPROBE_SHARED
@@ -242,4 +242,14 @@ for m in olmoe llama; do
   done
 done
 [ -s out/report/index.html ] && ok report_written || bad report_written "no out/report/index.html"
+
+# the mpirun launch (MOEPROBE_LAUNCH=mpirun) of a finished group: both ranks start, nothing to run
+id=$(MOEPROBE_LAUNCH=mpirun sbatch --parsable --array=0-0 --ntasks=2 "${SB[@]}" "$R/slurm/capture.sbatch" sweep.yaml | cut -d';' -f1)
+for _ in $(seq 200); do [ -z "$(squeue -h -j "$id" 2>/dev/null)" ] && break; sleep 0.25; done
+st=$(scontrol show job "$id" 2>/dev/null | grep -o 'JobState=[A-Z]*' | head -1)
+log=$(cat moeprobe-capture-"${id}"_0.out 2>/dev/null)
+case "$st:$log" in
+  JobState=COMPLETED:*"12 units, 0 to run"*) ok mpirun_launch ;;
+  *) bad mpirun_launch "state '$st', log: $(echo "$log" | tail -3)" ;;
+esac
 echo "INFO slurm sweep: submission to all done in $(( $(date +%s) - t0 )) s (incl. the requeue)"
