@@ -48,13 +48,13 @@ for src in tests/fuzz/fuzz_*.c; do
   t1=$(date +%s)
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   execs=${execs:-0}
-  cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | awk '{print $2}')
+  cov=$(grep -aoE 'cov: [0-9]+' "$log" | tail -1 | awk '{print $2}')
   n_corpus=$(ls "$work" | wc -l)
   total=$((total + execs))
   new=$(( $(ls "$art" | wc -l) - before ))
   if [ $rc -ne 0 ] || [ $new -gt 0 ]; then
     crashes=$((crashes + 1)); status=1
-    what=$(grep -m1 -E 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error|fuzz invariant broken|deadly signal' "$log")
+    what=$(grep -a -m1 -E 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error|fuzz invariant broken|deadly signal' "$log")
     echo "FAIL fuzz/$h: exit $rc after $((t1 - t0))s, $execs executions; $what; input: $(ls -t "$art" | head -1 | sed "s|^|$art/|"); log $log"
   else
     echo "PASS fuzz/$h ($execs executions in $((t1 - t0))s, coverage ${cov:-?} edges, corpus $n_corpus)"
