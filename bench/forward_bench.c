@@ -4,18 +4,20 @@
  *   forward_bench peak [SECONDS]
  *       OpenBLAS sgemm's best rate (GFLOP/s) on 2048^3 and 4096x4096x2048 products with the
  *       default thread count: the FLOP ceiling of the machine.
- *   forward_bench run --model DIR --lre DIR [--prompts N] [--batch B] [--mode M] [--mpi]
+ *   forward_bench run --model DIR --lre DIR [--max-samples M] [--batch B] [--mode M] [--mpi]
  *                     [--attr-samples S] [--attr-top N] [--brute S] [--ids FILE]
- *       Runs N prompts (spread evenly over the relations of --lre, first zero-shot template,
- *       default all 906) in batches of B per rank (default 64). --mode capture (default): the
- *       hook set of the capture stage (attribution inputs at the last position, router logits
- *       at every position), each sample's last-position capture pulled out as capture does;
- *       --mode eval: no hooks (the extra evaluation passes of block / heads_experts).
- *       A warm-up batch runs first (page faults of the memory-mapped weights are not counted).
+ *       Runs the prompts of every relation of --lre (first zero-shot template, at most M per
+ *       relation, default all: 906 prompts), one runner pass per relation in batches of B per
+ *       rank (default 64), as the capture stage does. --mode capture (default): the hook set
+ *       of the capture stage (attribution inputs at the last position, router logits at every
+ *       position), each sample's last-position capture pulled out as capture does; --mode
+ *       eval: no hooks (the extra evaluation passes of block / heads_experts). The first
+ *       relation runs once before as a warm-up (page faults of the memory-mapped weights).
  *       --attr-samples S: afterwards times attribution (top-N neurons over all layers,
  *       screened) on S samples, and brute force on the first --brute of them (0: none),
- *       checking that both give the same top-N. --ids FILE: writes the prompts' token ids, one
- *       prompt per line (the input of the Hugging Face side, bench/hf_forward.py).
+ *       checking that both give the same top-N (attribution runs on the first relation's first
+ *       samples). --ids FILE: writes the prompts' token ids, one prompt per line, a blank line
+ *       after each relation (the input of the Hugging Face side, bench/hf_forward.py).
  *   Prints key=value lines on rank 0 (under mpirun: one `rank_*` line per rank). */
 #include <math.h>
 #include <stdio.h>
@@ -134,39 +136,42 @@ static int rss_now_kb(const char *key)
     return kb;
 }
 
-/* Prompts of every relation (template 0), then every k-th of them so that n remain. */
-static int load_prompts(runner *r, const char *lre_dir, int64_t want, prompt_set *ps,
-                        mp_err *err)
+/* The prompts of every relation of lre_dir (first zero-shot template, at most max_samples per
+ * relation, 0 = all), one prompt set per relation as the capture stage builds them. */
+static int load_relations(runner *r, const char *lre_dir, int64_t max_samples, prompt_set **out,
+                          size_t *n_out, mp_err *err)
 {
     lre_set set = {0};
-    char **pr = NULL;
-    const char **ob = NULL;
-    size_t total = 0, q = 0;
     int rc = -1;
     if (lre_load_dir(&set, lre_dir, err) != 0) return -1;
-    for (size_t i = 0; i < set.n; i++) total += set.rel[i].n_samples;
-    pr = calloc(total, sizeof *pr);
-    ob = calloc(total, sizeof *ob);
-    if (!pr || !ob) goto done;
-    for (size_t i = 0; i < set.n; i++)
-        for (size_t j = 0; j < set.rel[i].n_samples; j++, q++) {
-            if (lre_prompt(&set.rel[i], LRE_ZS, 0, j, &pr[q], err) != 0) goto done;
-            ob[q] = set.rel[i].samples[j].object;
+    prompt_set *sets = calloc(set.n, sizeof *sets);
+    if (!sets) goto done;
+    for (size_t i = 0; i < set.n; i++) {
+        const lre_relation *rel = &set.rel[i];
+        size_t n = rel->n_samples;
+        if (max_samples > 0 && (size_t)max_samples < n) n = (size_t)max_samples;
+        char **pr = calloc(n, sizeof *pr);
+        const char **ob = calloc(n, sizeof *ob);
+        int prc = pr && ob ? 0 : -1;
+        for (size_t j = 0; prc == 0 && j < n; j++) {
+            prc = lre_prompt(rel, LRE_ZS, 0, j, &pr[j], err);
+            ob[j] = rel->samples[j].object;
         }
-    if (want <= 0 || (size_t)want > total) want = (int64_t)total;
-    /* keep want of them, evenly spaced */
-    for (int64_t i = 0; i < want; i++) {
-        size_t src = (size_t)((double)i * (double)total / (double)want);
-        char *tmp = pr[i];
-        pr[i] = pr[src];
-        pr[src] = tmp;
-        ob[i] = ob[src];
+        if (prc == 0) prc = runner_prompts(r, (int64_t)n, (const char *const *)pr, ob, rel->path,
+                                           &sets[i], err);
+        for (size_t j = 0; pr && j < n; j++) free(pr[j]);
+        free(pr);
+        free(ob);
+        if (prc != 0) {
+            for (size_t j = 0; j < i; j++) prompt_set_free(&sets[j]);
+            free(sets);
+            goto done;
+        }
     }
-    rc = runner_prompts(r, want, (const char *const *)pr, ob, lre_dir, ps, err);
+    *out = sets;
+    *n_out = set.n;
+    rc = 0;
 done:
-    for (size_t i = 0; pr && i < total; i++) free(pr[i]);
-    free(pr);
-    free(ob);
     lre_set_free(&set);
     return rc;
 }
@@ -174,7 +179,7 @@ done:
 static int run(int argc, char **argv)
 {
     const char *model = NULL, *lre = NULL, *mode = "capture", *ids_out = NULL;
-    int64_t n_prompts = 0;
+    int64_t max_samples = 0;
     int attr_samples = 0, attr_top = 100, brute = 0, use_mpi = 0;
     runner_opts ro = runner_opts_default();
     ro.batch_size = 64;
@@ -191,7 +196,7 @@ static int run(int argc, char **argv)
         i++;
         if (!strcmp(o, "--model")) model = v;
         else if (!strcmp(o, "--lre")) lre = v;
-        else if (!strcmp(o, "--prompts")) n_prompts = atoll(v);
+        else if (!strcmp(o, "--max-samples")) max_samples = atoll(v);
         else if (!strcmp(o, "--batch")) ro.batch_size = atoi(v);
         else if (!strcmp(o, "--mode")) mode = v;
         else if (!strcmp(o, "--ids")) ids_out = v;
@@ -210,21 +215,41 @@ static int run(int argc, char **argv)
     if (use_mpi) comm_init(&argc, &argv);
     ro.use_mpi = use_mpi;
     runner r;
-    prompt_set ps;
+    prompt_set *sets = NULL;
+    size_t n_rel = 0;
     mp_err err;
     err_init(&err);
-    prompt_set_init(&ps);
     double t_load = now_s();
     if (runner_init(&r, model, NULL, &ro, &err) != 0) comm_fatal("forward_bench", "%s", err.msg);
     t_load = now_s() - t_load;
-    if (load_prompts(&r, lre, n_prompts, &ps, &err) != 0)
+    if (load_relations(&r, lre, max_samples, &sets, &n_rel, &err) != 0)
         comm_fatal("forward_bench", "%s", err.msg);
+    int64_t n_prompts = 0, ptok = 0, all_prompts = 0, all_tok = 0;
+    for (size_t q = 0; q < n_rel; q++) {
+        n_prompts += sets[q].n;
+        for (int64_t i = 0; i < sets[q].n; i++) ptok += sets[q].len[i];
+    }
+    { /* tokens of the whole prompt set (all samples), for sweep estimates */
+        prompt_set *all = NULL;
+        size_t na = 0;
+        if (load_relations(&r, lre, 0, &all, &na, &err) != 0)
+            comm_fatal("forward_bench", "%s", err.msg);
+        for (size_t q = 0; q < na; q++) {
+            all_prompts += all[q].n;
+            for (int64_t i = 0; i < all[q].n; i++) all_tok += all[q].len[i];
+            prompt_set_free(&all[q]);
+        }
+        free(all);
+    }
     if (ids_out && r.rank == 0) { /* the same token ids for the Hugging Face side */
         FILE *f = fopen(ids_out, "w");
         if (!f) comm_fatal("forward_bench", "cannot write %s", ids_out);
-        for (int64_t i = 0; i < ps.n; i++)
-            for (int j = 0; j < ps.len[i]; j++)
-                fprintf(f, "%d%c", ps.ids[i][j], j + 1 == ps.len[i] ? '\n' : ' ');
+        for (size_t q = 0; q < n_rel; q++) {
+            for (int64_t i = 0; i < sets[q].n; i++)
+                for (int j = 0; j < sets[q].len[i]; j++)
+                    fprintf(f, "%d%c", sets[q].ids[i][j], j + 1 == sets[q].len[i] ? '\n' : ' ');
+            fprintf(f, "\n"); /* a blank line ends a relation */
+        }
         fclose(f);
     }
     int capture = strcmp(mode, "eval") != 0;
@@ -243,10 +268,8 @@ static int run(int argc, char **argv)
     job.quiet = 1;
     job.label = "forward_bench";
 
-    /* warm-up: one batch per rank touches every weight page the rank uses */
-    prompt_set warm = ps;
-    warm.n = ps.n < (int64_t)ro.batch_size * r.size ? ps.n : (int64_t)ro.batch_size * r.size;
-    job.ps = &warm;
+    /* warm-up: the first relation's prompts touch every weight page the rank uses */
+    job.ps = &sets[0];
     double t_warm = now_s();
     if (runner_map(&r, &job, &err) != 0) comm_fatal("forward_bench", "%s", err.msg);
     t_warm = now_s() - t_warm;
@@ -256,21 +279,27 @@ static int run(int argc, char **argv)
     r.tokens = 0;
     ep_reset_stats(r.ep);
     fwd_timing t_before = *fwd_get_timing(r.fwd);
-    job.ps = &ps;
+    struct timespec c0, c1;
     comm_barrier();
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
     double t0 = now_s();
-    if (runner_map(&r, &job, &err) != 0) comm_fatal("forward_bench", "%s", err.msg);
+    for (size_t q = 0; q < n_rel; q++) { /* one pass per relation, as the capture stage runs */
+        job.ps = &sets[q];
+        if (runner_map(&r, &job, &err) != 0) comm_fatal("forward_bench", "%s", err.msg);
+    }
     double wall = now_s() - t0;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+    double cpu = (double)(c1.tv_sec - c0.tv_sec) + 1e-9 * (double)(c1.tv_nsec - c0.tv_nsec);
     const fwd_timing *tf = fwd_get_timing(r.fwd);
     const ep_stats *es = ep_get_stats(r.ep);
 
     /* per-rank figures to rank 0 */
-    double mine[12] = {r.rank, (double)r.tokens, r.forward_s, es->alltoall_s, es->compute_s,
+    double mine[13] = {r.rank, (double)r.tokens, r.forward_s, es->alltoall_s, es->compute_s,
                        tf->attention_s - t_before.attention_s,
                        tf->experts_s - t_before.experts_s,
                        tf->moe_route_s - t_before.moe_route_s,
                        tf->lm_head_s - t_before.lm_head_s, 0, 0,
-                       (double)rss_after_warm * 1024};
+                       (double)rss_after_warm * 1024, cpu};
     const mcfg *c = &r.model.cfg;
     int64_t owned = 0;
     double ebytes = 0;
@@ -281,10 +310,10 @@ static int run(int argc, char **argv)
     mine[9] = (double)owned;
     mine[10] = ebytes;
 
-    /* attribution on the first samples of this rank */
+    /* attribution on the first samples of the first relation */
     if (attr_samples > 0) {
-        prompt_set few = ps;
-        few.n = attr_samples < ps.n ? attr_samples : ps.n;
+        prompt_set few = sets[0];
+        few.n = attr_samples < sets[0].n ? attr_samples : sets[0].n;
         bc.attr_top = attr_top;
         bc.brute = brute;
         job.ps = &few;
@@ -300,13 +329,12 @@ static int run(int argc, char **argv)
     comm_gather_bytes(mine2, sizeof mine2, &all2, &lens2, 0);
     if (r.rank == 0) {
         const double *v = all, *v2 = all2;
-        double tok = 0, fw = 0, a2a = 0, ex_tot = 0;
-        int64_t ptok = 0;
-        for (int64_t i = 0; i < ps.n; i++) ptok += ps.len[i];
+        double tok = 0, fw = 0, a2a = 0, ex_tot = 0, cpu_all = 0;
         for (int i = 0; i < r.size; i++) {
-            tok += v[i * 12 + 1];
-            if (v[i * 12 + 2] > fw) fw = v[i * 12 + 2];
-            a2a += v[i * 12 + 3];
+            tok += v[i * 13 + 1];
+            if (v[i * 13 + 2] > fw) fw = v[i * 13 + 2];
+            a2a += v[i * 13 + 3];
+            cpu_all += v[i * 13 + 12];
         }
         for (int l = 0; l < c->num_hidden_layers; l++)
             for (int e = 0; e < c->num_experts; e++)
@@ -316,22 +344,32 @@ static int run(int argc, char **argv)
         int tied = r.model.lm_head.data == r.model.embed_tokens.data;
         /* matmul parameters per token: active minus the embedding lookup, with lm_head charged
          * once per prompt (logits at the last position only) */
-        double pa_tok = (double)(Pa - emb - (tied ? 0 : emb)) + (double)emb * ps.n / (double)ptok;
-        printf("model=%s\nlayers=%d\nranks=%d\nprompts=%lld\ntokens=%.0f\ntokens_per_prompt=%.2f\n"
-               "batch=%d\nmode=%s\nblas_threads=%d\nload_s=%.2f\nwarmup_s=%.2f\nwall_s=%.3f\n"
-               "forward_s=%.3f\ntokens_per_s=%.2f\nalltoall_share=%.4f\nparams=%lld\n"
-               "active_params=%lld\nmatmul_params_per_token=%.0f\nexpert_bytes_total=%.0f\n",
-               model, c->num_hidden_layers, r.size, (long long)ps.n, tok,
-               (double)ptok / (double)ps.n, ro.batch_size, mode, ops_blas_threads(), t_load,
-               t_warm, wall, fw, fw > 0 ? tok / fw : 0.0,
-               fw > 0 ? a2a / r.size / fw : 0.0, (long long)P, (long long)Pa, pa_tok, ex_tot);
+        double pa_tok = (double)(Pa - emb - (tied ? 0 : emb)) +
+                        (double)emb * (double)n_prompts / (double)ptok;
+        /* the same split of the forward time per token: layers vs the rest (lm_head, embedding,
+         * final norm), to extrapolate to the full depth */
+        double layer_s = 0;
+        for (int i = 0; i < r.size; i++)
+            if (v[i * 13 + 2] == fw) layer_s = fw - v[i * 13 + 8];
+        printf("model=%s\nlayers=%d\nranks=%d\nrelations=%zu\nprompts=%lld\ntokens=%.0f\n"
+               "tokens_per_prompt=%.2f\nbatch=%d\nmode=%s\nthreads=%d\nload_s=%.2f\n"
+               "warmup_s=%.2f\nwall_s=%.3f\nforward_s=%.3f\nlayers_s=%.3f\ncpu_s=%.3f\n"
+               "tokens_per_s=%.2f\nalltoall_share=%.4f\nparams=%lld\nactive_params=%lld\n"
+               "matmul_params_per_token=%.0f\nexpert_bytes_total=%.0f\nsweep_prompts=%lld\n"
+               "sweep_tokens_per_prompt=%.3f\n",
+               model, c->num_hidden_layers, r.size, n_rel, (long long)n_prompts, tok,
+               (double)ptok / (double)n_prompts, ro.batch_size, mode, ops_blas_threads(),
+               t_load, t_warm, wall, fw, layer_s, cpu_all, fw > 0 ? tok / fw : 0.0,
+               fw > 0 ? a2a / r.size / fw : 0.0, (long long)P, (long long)Pa, pa_tok, ex_tot,
+               (long long)all_prompts, (double)all_tok / (double)(all_prompts > 0 ? all_prompts : 1));
         for (int i = 0; i < r.size; i++) {
-            const double *x = v + i * 12, *y = v2 + i * 8;
+            const double *x = v + i * 13, *y = v2 + i * 8;
             printf("rank_%d=tokens:%.0f forward_s:%.3f alltoall_s:%.3f expert_compute_s:%.3f "
-                   "attention_s:%.3f experts_s:%.3f route_s:%.3f lm_head_s:%.3f experts_owned:%.0f "
-                   "expert_bytes:%.0f rss_after_warmup:%.0f peak_rss:%.0f\n",
+                   "attention_s:%.3f experts_s:%.3f route_s:%.3f lm_head_s:%.3f "
+                   "experts_owned:%.0f expert_bytes:%.0f rss_after_warmup:%.0f peak_rss:%.0f "
+                   "cpu_s:%.3f\n",
                    (int)x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8], x[9], x[10], x[11],
-                   y[0]);
+                   y[0], x[12]);
         }
         double as = 0, an = 0, bs = 0, bn = 0, mm = 0, ex = 0, nt = 0, prss = 0;
         for (int i = 0; i < r.size; i++) {
@@ -349,7 +387,8 @@ static int run(int argc, char **argv)
         fflush(stdout);
     }
     free(all); free(lens); free(all2); free(lens2);
-    prompt_set_free(&ps);
+    for (size_t q = 0; q < n_rel; q++) prompt_set_free(&sets[q]);
+    free(sets);
     runner_free(&r);
     if (use_mpi) comm_finalize();
     return 0;

@@ -4,11 +4,13 @@ on the same checkpoint, the same token ids and the same cores.
 
     python hf_forward.py MODEL_DIR IDS_FILE BATCH DTYPE THREADS
 
-IDS_FILE: one prompt per line, space-separated token ids (written by forward_bench --ids, so
-both sides run exactly the same tokens). DTYPE: auto (transformers' default: the checkpoint's
+IDS_FILE: one prompt per line, space-separated token ids, a blank line after each relation
+(written by forward_bench --ids, so both sides run exactly the same tokens, batched per relation
+as moeprobe's capture stage batches them). DTYPE: auto (transformers' default: the checkpoint's
 dtype, bf16) or float32 (moeprobe's compute precision). Eager attention, output_hidden_states
 and output_router_logits on, logits only at the last position (logits_to_keep=1, the cheapest
-form), batches of BATCH prompts left-padded with an attention mask. The first batch is a warm-up.
+form), batches of BATCH prompts of one relation, left-padded with an attention mask. The first
+relation runs once before as a warm-up, as on the moeprobe side.
 Prints key=value lines; tokens count real (non-pad) tokens only.
 """
 import sys
@@ -23,7 +25,16 @@ def main():
     model_dir, ids_file, batch, dtype, threads = sys.argv[1:6]
     batch, threads = int(batch), int(threads)
     torch.set_num_threads(threads)
-    prompts = [[int(t) for t in line.split()] for line in open(ids_file) if line.strip()]
+    relations, cur = [], []
+    for line in open(ids_file):
+        if line.strip():
+            cur.append([int(t) for t in line.split()])
+        elif cur:
+            relations.append(cur)
+            cur = []
+    if cur:
+        relations.append(cur)
+    prompts = [p for rel in relations for p in rel]
     t0 = time.perf_counter()
     kw = {"dtype": "auto" if dtype == "auto" else getattr(torch, dtype),
           "attn_implementation": "eager"}
@@ -44,9 +55,11 @@ def main():
                     logits_to_keep=1, use_cache=False, **extra)
         return out
 
-    batches = [prompts[i:i + batch] for i in range(0, len(prompts), batch)]
+    batches = [rel[i:i + batch] for rel in relations for i in range(0, len(rel), batch)]
     with torch.inference_mode():
-        run(batches[0])  # warm-up (page faults of the weights, oneDNN kernel selection)
+        for b in [rel[i:i + batch] for i in range(0, len(relations[0]), batch)
+                  for rel in relations[:1]]:
+            run(b)  # warm-up: the first relation (page faults of the weights, kernel selection)
         t0 = time.perf_counter()
         for b in batches:
             run(b)
