@@ -115,6 +115,9 @@ def yamls():
     for p in sorted(glob.glob(os.path.join(ROOT, "tests", "data", "*.yaml"))):
         with open(p, "rb") as f:
             put("fuzz_yaml", os.path.basename(p)[:-5], f.read())
+    for p in sorted(glob.glob(os.path.join(ROOT, "configs", "*.yaml"))):  # demo.yaml, paper.yaml
+        with open(p, "rb") as f:
+            put("fuzz_yaml", "configs-" + os.path.basename(p)[:-5], f.read())
     put("fuzz_yaml", "demo", "model: models/tiny-qwen2moe\n"
         "relations: [data/lre/adj_antonym.json, country_capital_city]\n"
         "out: runs/demo\nmax_samples: 20\n"
