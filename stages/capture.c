@@ -46,11 +46,29 @@ typedef struct cap_state {
     int n_streams;
 } cap_state;
 
-static const char *dims_for(const char *name, int ndim)
+/* Dimension labels of a stored dataset (h5py: ds.dims[i].label; xarray dimension names). The
+ * first dimension is "sample", or "token" for all-position captures. NULL entries: unlabelled. */
+static void dims_for(const char *name, int rows_mode, int nd, const char **out)
 {
-    (void)name;
-    (void)ndim;
-    return NULL;
+    static const struct { const char *suffix; const char *d[4]; } tab[] = {
+        {"head_out", {"layer", "head", "hidden"}},   {"expert_out", {"layer", "slot", "hidden"}},
+        {"router_logits", {"layer", "expert"}},      {"router_prob", {"layer", "expert"}},
+        {"topk_idx", {"layer", "slot"}},             {"topk_weight", {"layer", "slot"}},
+        {"shared_gate", {"layer", "one"}},           {"logits", {"vocab"}},
+        {"/head", {"layer", "head"}},                {"/expert", {"layer", "slot"}},
+        {"_score", {"rank"}},                        {"neuron_top", {"rank", "layer_expert_neuron"}},
+        {"gain", {"layer"}},                         {"/shared", {"layer"}},
+        {"resid_pre", {"layer", "hidden"}},          {"resid_post", {"layer", "hidden"}},
+        {"attn_out", {"layer", "hidden"}},           {"mlp_out", {"layer", "hidden"}},
+        {"shared_out", {"layer", "hidden"}},
+    };
+    for (int i = 0; i < nd; i++) out[i] = NULL;
+    out[0] = rows_mode ? "token" : "sample";
+    for (size_t i = 0; i < sizeof tab / sizeof *tab; i++)
+        if (strstr(name, tab[i].suffix)) {
+            for (int j = 1; j < nd && j <= 4; j++) out[j] = tab[i].d[j - 1];
+            break;
+        }
 }
 
 static void put_s(blob *b, const char *path, blob_type t, int nd, const int64_t *sh, const void *d)
@@ -261,7 +279,7 @@ done:
 /* ---- rank 0: stream into the archive ------------------------------------------------------ */
 
 static arc_stream *stream_for(cap_state *st, const char *path, arc_type t, int nd,
-                              const int64_t *row_shape, mp_err *err)
+                              const int64_t *row_shape, int rows_mode, mp_err *err)
 {
     for (int i = 0; i < st->n_streams; i++)
         if (!strcmp(st->stream_path[i], path)) return st->streams[i];
@@ -270,7 +288,9 @@ static arc_stream *stream_for(cap_state *st, const char *path, arc_type t, int n
         return NULL;
     }
     arc_stream *s = NULL;
-    if (arc_stream_open(st->c->out, path, t, nd, row_shape, NULL, &s, err) != 0) return NULL;
+    const char *dn[ARC_MAX_DIMS];
+    dims_for(path, rows_mode, nd, dn);
+    if (arc_stream_open(st->c->out, path, t, nd, row_shape, dn, &s, err) != 0) return NULL;
     snprintf(st->stream_path[st->n_streams], sizeof st->stream_path[0], "%s", path);
     st->streams[st->n_streams++] = s;
     return s;
@@ -322,7 +342,6 @@ static int cap_collect(void *vctx, int64_t sample, const void *data, size_t len,
             continue;
         }
         char path[200];
-        snprintf(path, sizeof path, "%.*s%s/%s", 0, "", strchr(it.name, ':') + 1, "");
         /* "group/name" -> "group/<rel>/name" */
         const char *sl = strchr(it.name + 2, '/');
         snprintf(path, sizeof path, "%.*s/%s/%s", (int)(sl - (it.name + 2)), it.name + 2, rel, sl + 1);
@@ -331,7 +350,7 @@ static int cap_collect(void *vctx, int64_t sample, const void *data, size_t len,
         int rows_mode = it.name[0] == 'R';
         int nd = rows_mode ? it.ndim : it.ndim + 1;
         const int64_t *row_shape = rows_mode ? it.shape + 1 : it.shape;
-        arc_stream *s = stream_for(st, path, t, nd, nd > 1 ? row_shape : NULL, err);
+        arc_stream *s = stream_for(st, path, t, nd, nd > 1 ? row_shape : NULL, rows_mode, err);
         if (!s) return -1;
         void *tmp = malloc(it.nbytes > 0 ? it.nbytes : 1);
         if (!tmp) return err_set(err, "out of memory");
@@ -559,7 +578,6 @@ done:
     free(st.margin);
     free(st.freq);
     free(st.attr_sum);
-    (void)dims_for;
     return rc;
 }
 
