@@ -175,15 +175,35 @@ INLINE AVX512 __m512 load_w(const void *w, int64_t i, int dt, int masked, __mmas
 
 /* ---- gemm_nt ---------------------------------------------------------------------------- */
 
+/* The lane sums of four vectors, as one vector {sum a, sum b, sum c, sum d}: the transposing
+ * adds share the shuffles that four separate reductions would each pay for. */
+INLINE AVX512 __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d)
+{
+    __m256 a8 = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
+    __m256 b8 = _mm256_add_ps(_mm512_castps512_ps256(b), _mm512_extractf32x8_ps(b, 1));
+    __m256 c8 = _mm256_add_ps(_mm512_castps512_ps256(c), _mm512_extractf32x8_ps(c, 1));
+    __m256 d8 = _mm256_add_ps(_mm512_castps512_ps256(d), _mm512_extractf32x8_ps(d, 1));
+    __m256 ab = _mm256_hadd_ps(a8, b8);  /* a01 a23 b01 b23 | a45 a67 b45 b67 */
+    __m256 cd = _mm256_hadd_ps(c8, d8);
+    __m256 abcd = _mm256_hadd_ps(ab, cd); /* a0-3 b0-3 c0-3 d0-3 | a4-7 b4-7 c4-7 d4-7 */
+    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+
 #define NT_MR 4
 #define NT_NR 6
 #define NT_KC 2048  /* K block: NR weight rows of it stay in L1 while the x rows stream */
 #define NT_MC 64    /* rows of x per pass: MC x KC floats stay in L2 */
+#define NT_PF 2     /* weight tiles of prefetch distance */
 
-/* y[mr, nr] (+)= x[mr, kc] . w[nr, kc]^T; w rows ldw_b bytes apart. */
+/* y[mr, nr] (+)= x[mr, kc] . w[nr, kc]^T; w rows ldw_b bytes apart. pf: a later weight tile
+ * (NT_NR rows, same layout) to prefetch while this one computes, or NULL. Why: each expert's
+ * weights are used once per batch, so every tile comes from DRAM; the hardware prefetcher
+ * needs a few misses per row to find the stream, and rows are only K elements long. */
 INLINE AVX512 void nt_tile(int mr, int nr, int dt, const float *x, int64_t ldx, const char *w,
-                           int64_t ldw_b, int64_t kc, float *y, int64_t ldy, int acc_y)
+                           int64_t ldw_b, int64_t kc, float *y, int64_t ldy, int acc_y,
+                           const char *pf)
 {
+    const int64_t esz = dt == MP_F32 ? 4 : 2;
     __m512 acc[NT_MR][NT_NR];
 #pragma GCC unroll 4
     for (int i = 0; i < NT_MR; i++)
@@ -192,6 +212,9 @@ INLINE AVX512 void nt_tile(int mr, int nr, int dt, const float *x, int64_t ldx, 
     int64_t k = 0;
     for (; k + 16 <= kc; k += 16) {
         __m512 xv[NT_MR];
+        if (pf && ((k * esz) & 63) == 0)
+#pragma GCC unroll 6
+            for (int j = 0; j < NT_NR; j++) _mm_prefetch(pf + j * ldw_b + k * esz, _MM_HINT_T1);
 #pragma GCC unroll 4
         for (int i = 0; i < NT_MR; i++)
             if (i < mr) xv[i] = _mm512_loadu_ps(x + i * ldx + k);
@@ -222,9 +245,16 @@ INLINE AVX512 void nt_tile(int mr, int nr, int dt, const float *x, int64_t ldx, 
 #pragma GCC unroll 4
     for (int i = 0; i < NT_MR; i++) {
         if (i >= mr) continue;
+        int j0 = 0;
+        if (nr >= 4) {
+            __m128 s4 = hsum4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
+            if (acc_y) s4 = _mm_add_ps(s4, _mm_loadu_ps(y + i * ldy));
+            _mm_storeu_ps(y + i * ldy, s4);
+            j0 = 4;
+        }
 #pragma GCC unroll 6
         for (int j = 0; j < NT_NR; j++) {
-            if (j >= nr) continue;
+            if (j < j0 || j >= nr) continue;
             float s = _mm512_reduce_add_ps(acc[i][j]);
             y[i * ldy + j] = acc_y ? y[i * ldy + j] + s : s;
         }
@@ -232,14 +262,14 @@ INLINE AVX512 void nt_tile(int mr, int nr, int dt, const float *x, int64_t ldx, 
 }
 
 typedef void (*nt_fn)(const float *x, int64_t ldx, const char *w, int64_t ldw_b, int64_t kc,
-                      float *y, int64_t ldy, int acc_y);
+                      float *y, int64_t ldy, int acc_y, const char *pf);
 
 #define NT_DEF(DT, MR, NR)                                                                     \
     static AVX512 void nt_##DT##_##MR##_##NR(const float *x, int64_t ldx, const char *w,       \
                                              int64_t ldw_b, int64_t kc, float *y, int64_t ldy, \
-                                             int acc_y)                                        \
+                                             int acc_y, const char *pf)                        \
     {                                                                                          \
-        nt_tile(MR, NR, DT, x, ldx, w, ldw_b, kc, y, ldy, acc_y);                              \
+        nt_tile(MR, NR, DT, x, ldx, w, ldw_b, kc, y, ldy, acc_y, pf);                          \
     }
 #define NT_ROW(DT, MR) NT_DEF(DT, MR, 1) NT_DEF(DT, MR, 2) NT_DEF(DT, MR, 3) NT_DEF(DT, MR, 4) \
     NT_DEF(DT, MR, 5) NT_DEF(DT, MR, 6)
@@ -276,10 +306,15 @@ static void nt_run(void *ctx, int part, int parts)
                 const int64_t n0 = t * NT_NR;
                 const int nr = (int)(j->N - n0 < NT_NR ? j->N - n0 : NT_NR);
                 const char *w = j->w + n0 * j->ldw_b + kb * j->esz;
+                /* the first row tile fetches the weight tile after next into L2 (whole
+                 * tiles only): one tile ahead is too late for short rows (K = 1024) */
+                const char *pf = mb == 0 && t + NT_PF < t1 && n0 + (NT_PF + 1) * NT_NR <= j->N
+                                     ? w + NT_PF * NT_NR * j->ldw_b : NULL;
                 for (int64_t m = mb; m < me; m += NT_MR) {
                     const int mr = (int)(me - m < NT_MR ? me - m : NT_MR);
                     kern[mr - 1][nr - 1](j->x + m * j->ldx + kb, j->ldx, w, j->ldw_b, kc,
-                                         j->y + m * j->ldy + n0, j->ldy, acc_y);
+                                         j->y + m * j->ldy + n0, j->ldy, acc_y,
+                                         m == mb ? pf : NULL);
                 }
             }
         }
