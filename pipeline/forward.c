@@ -231,12 +231,12 @@ int fwd_run(fwd_ctx *f, const fwd_batch *b, const hook_set *hooks, const interve
         if (attn_forward(f, l, h, blk, err) != 0) goto done;
         f->timing.attention_s += fwd_now() - t0;
         emit_rows(f, HP_ATTN_OUT, l, blk, H);
-        for (int64_t i = 0; i < T * H; i++) x[i] += blk[i];
+        ops_add(x, blk, T * H);
         /* FFN / MoE block: x += ffn(RMSNorm(x)) */
         ops_rmsnorm(h, x, T, H, &ly->post_attention_layernorm, c->rms_norm_eps);
         if (ffn_forward(f, l, h, blk, err) != 0) goto done;
         emit_rows(f, HP_MLP_OUT, l, blk, H);
-        for (int64_t i = 0; i < T * H; i++) x[i] += blk[i];
+        ops_add(x, blk, T * H);
         emit_rows(f, HP_RESID_POST, l, x, H);
     }
 

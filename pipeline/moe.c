@@ -116,6 +116,70 @@ static void route_token(const fwd_ctx *f, int l, int64_t t, const float *p, int 
     }
 }
 
+/* xr rows (grouped by expert) from h, with each row's expert and hook metadata; tokens [a, b). */
+typedef struct gather_job {
+    const fwd_ctx *f;
+    const float *h;
+    float *xr;
+    const int64_t *row_of;
+    const int *idx;
+    int *row_expert;
+    int64_t *meta;
+    int64_t H, k;
+} gather_job;
+
+static void gather_rows(void *ctx, int64_t a, int64_t b)
+{
+    const gather_job *g = ctx;
+    const int64_t H = g->H, k = g->k;
+    for (int64_t t = a; t < b; t++)
+        for (int64_t j = 0; j < k; j++) {
+            int64_t r = g->row_of[t * k + j];
+            if (r < 0) continue;
+            memcpy(g->xr + r * H, g->h + t * H, (size_t)H * sizeof *g->xr);
+            g->row_expert[r] = g->idx[t * k + j];
+            g->meta[r * EP_META + 0] = g->f->sample[g->f->seq_of[t]];
+            g->meta[r * EP_META + 1] = g->f->pos_of[t];
+            g->meta[r * EP_META + 2] = j | ((int64_t)fwd_row_is_last(g->f, t) << 16);
+        }
+}
+
+/* out[t] = sum of w_j y_j over the token's active slots in ascending expert id; tokens [a, b). */
+typedef struct combine_job {
+    float *out;
+    const float *yr, *w;
+    const int64_t *row_of;
+    const int *idx;
+    int64_t H, k;
+} combine_job;
+
+static void combine_rows(void *ctx, int64_t a, int64_t b)
+{
+    const combine_job *c = ctx;
+    const int64_t H = c->H, k = c->k;
+    for (int64_t t = a; t < b; t++) {
+        float *o = c->out + t * H;
+        int order[256];
+        int64_t n_act = 0;
+        memset(o, 0, (size_t)H * sizeof *o);
+        for (int64_t j = 0; j < k; j++)
+            if (c->row_of[t * k + j] >= 0) order[n_act++] = (int)j;
+        for (int64_t q = 1; q < n_act; q++) /* insertion sort of slots by expert id */
+            for (int64_t b2 = q; b2 > 0 && c->idx[t * k + order[b2 - 1]] > c->idx[t * k + order[b2]];
+                 b2--) {
+                int tmp = order[b2];
+                order[b2] = order[b2 - 1];
+                order[b2 - 1] = tmp;
+            }
+        for (int64_t q = 0; q < n_act; q++) {
+            int j = order[q];
+            const float *y = c->yr + c->row_of[t * k + j] * H;
+            float wj = c->w[t * k + j];
+            for (int64_t i = 0; i < H; i++) o[i] += wj * y[i];
+        }
+    }
+}
+
 static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *err)
 {
     const mcfg *c = &f->m->cfg;
@@ -176,16 +240,10 @@ static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *er
     row_expert = malloc((size_t)(nrows > 0 ? nrows : 1) * sizeof *row_expert);
     meta = malloc((size_t)((nrows > 0 ? nrows : 1) * EP_META) * sizeof *meta);
     if (!xr || !yr || !row_expert || !meta) goto oom;
-    for (int64_t t = 0; t < T; t++)
-        for (int64_t j = 0; j < k; j++) {
-            int64_t r = row_of[t * k + j];
-            if (r < 0) continue;
-            memcpy(xr + r * H, h + t * H, (size_t)H * sizeof *xr);
-            row_expert[r] = idx[t * k + j];
-            meta[r * EP_META + 0] = f->sample[f->seq_of[t]];
-            meta[r * EP_META + 1] = f->pos_of[t];
-            meta[r * EP_META + 2] = j | ((int64_t)fwd_row_is_last(f, t) << 16);
-        }
+    {
+        gather_job gj = {f, h, xr, row_of, idx, row_expert, meta, H, k};
+        ops_parallel_for(T, k * H, gather_rows, &gj);
+    }
     t0 = fwd_now();
     if (ep_size(f->ep) == 1) { /* every expert is here and the rows are grouped already */
         for (int64_t e = 0; e < E; e++)
@@ -204,25 +262,11 @@ static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *er
     /* combine: ascending expert id, as HF's loop over expert_hit */
     eo = calloc((size_t)(k * H), sizeof *eo);
     if (!eo) goto oom;
+    {
+        combine_job cj = {out, yr, w, row_of, idx, H, k};
+        ops_parallel_for(T, k * H, combine_rows, &cj);
+    }
     for (int64_t t = 0; t < T; t++) {
-        float *o = out + t * H;
-        memset(o, 0, (size_t)H * sizeof *o);
-        int order[256];
-        int64_t n_act = 0;
-        for (int64_t j = 0; j < k; j++)
-            if (row_of[t * k + j] >= 0) order[n_act++] = (int)j;
-        for (int64_t a = 1; a < n_act; a++) /* insertion sort of slots by expert id */
-            for (int64_t b2 = a; b2 > 0 && idx[t * k + order[b2 - 1]] > idx[t * k + order[b2]]; b2--) {
-                int tmp = order[b2];
-                order[b2] = order[b2 - 1];
-                order[b2 - 1] = tmp;
-            }
-        for (int64_t a = 0; a < n_act; a++) {
-            int j = order[a];
-            const float *y = yr + row_of[t * k + j] * H;
-            float wj = w[t * k + j];
-            for (int64_t i = 0; i < H; i++) o[i] += wj * y[i];
-        }
         if (hook_wants(f->hooks, HP_EXPERT_OUT, l, fwd_row_is_last(f, t))) {
             for (int64_t j = 0; j < k; j++) {
                 int64_t r = row_of[t * k + j];

@@ -154,11 +154,79 @@ void ops_silu_mul(float *g, const float *u, int64_t n)
     else gemm_parallel(silu_part, &j);
 }
 
+typedef struct pfor_job {
+    int64_t n;
+    void (*fn)(void *ctx, int64_t a, int64_t b);
+    void *ctx;
+} pfor_job;
+
+static void pfor_part(void *ctx, int i, int parts)
+{
+    const pfor_job *j = ctx;
+    int64_t a = j->n * i / parts, b = j->n * (i + 1) / parts;
+    if (b > a) j->fn(j->ctx, a, b);
+}
+
+void ops_parallel_for(int64_t n, int64_t cost_per_item, void (*fn)(void *ctx, int64_t a, int64_t b),
+                      void *ctx)
+{
+    pfor_job j = {n, fn, ctx};
+    if (n <= 0) return;
+    /* below ~32k element operations, waking the other threads costs more than it saves */
+    if (n < 2 || (double)n * (double)cost_per_item < 32768.0 || !gemm_available()) fn(ctx, 0, n);
+    else gemm_parallel(pfor_part, &j);
+}
+
+typedef struct add_job {
+    float *x;
+    const float *y;
+} add_job;
+
+static void add_part(void *ctx, int64_t a, int64_t b)
+{
+    const add_job *j = ctx;
+    float *restrict x = j->x;
+    const float *restrict y = j->y;
+    for (int64_t i = a; i < b; i++) x[i] += y[i];
+}
+
+void ops_add(float *x, const float *y, int64_t n)
+{
+    add_job j = {x, y};
+    ops_parallel_for(n, 1, add_part, &j);
+}
+
 double ops_rms_scale(const float *x, int64_t n, double eps)
 {
-    double ss = 0.0;
-    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
-    return 1.0 / sqrt(ss / (double)n + eps);
+    /* four running sums: the same double precision without one long dependency chain */
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += (double)x[i] * x[i];
+        s1 += (double)x[i + 1] * x[i + 1];
+        s2 += (double)x[i + 2] * x[i + 2];
+        s3 += (double)x[i + 3] * x[i + 3];
+    }
+    for (; i < n; i++) s0 += (double)x[i] * x[i];
+    return 1.0 / sqrt(((s0 + s1) + (s2 + s3)) / (double)n + eps);
+}
+
+typedef struct rms_job {
+    float *y;
+    const float *x, *wf;
+    int64_t n;
+    double eps;
+} rms_job;
+
+static void rms_part(void *ctx, int64_t a, int64_t b)
+{
+    const rms_job *j = ctx;
+    for (int64_t t = a; t < b; t++) {
+        const float *xr = j->x + t * j->n;
+        float *yr = j->y + t * j->n;
+        float s = (float)ops_rms_scale(xr, j->n, j->eps);
+        for (int64_t i = 0; i < j->n; i++) yr[i] = (j->wf ? j->wf[i] : 1.0f) * (xr[i] * s);
+    }
 }
 
 void ops_rmsnorm(float *y, const float *x, int64_t T, int64_t n, const mp_tensor *w, double eps)
@@ -168,12 +236,8 @@ void ops_rmsnorm(float *y, const float *x, int64_t T, int64_t n, const mp_tensor
         wf = scratch_get((size_t)n);
         ops_flat_f32(wf, w, 0, n);
     }
-    for (int64_t t = 0; t < T; t++) {
-        const float *xr = x + t * n;
-        float *yr = y + t * n;
-        float s = (float)ops_rms_scale(xr, n, eps);
-        for (int64_t i = 0; i < n; i++) yr[i] = (wf ? wf[i] : 1.0f) * (xr[i] * s);
-    }
+    rms_job j = {y, x, wf, n, eps};
+    ops_parallel_for(T, 2 * n, rms_part, &j);
 }
 
 void ops_softmax(float *x, int64_t n)

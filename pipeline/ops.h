@@ -61,6 +61,13 @@ static inline float ops_silu(float x)
 }
 /* g[i] = silu(g[i]) * u[i] for n elements (the SwiGLU activation), on the product threads. */
 void ops_silu_mul(float *g, const float *u, int64_t n);
+/* x[i] += y[i] for n elements, on the product threads. */
+void ops_add(float *x, const float *y, int64_t n);
+/* Calls fn(ctx, a, b) on disjoint ranges [a, b) covering [0, n), one per product thread (all on
+ * the caller when n * cost_per_item is small). fn must not call ops_linear & co. (the threads
+ * are busy) nor emit hooks (sinks are not thread-safe). */
+void ops_parallel_for(int64_t n, int64_t cost_per_item, void (*fn)(void *ctx, int64_t a, int64_t b),
+                      void *ctx);
 
 /* Threads used by the products (and by OpenBLAS, which is set to the same count). */
 int ops_blas_threads(void);
