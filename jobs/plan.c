@@ -78,6 +78,18 @@ int plan_build(const rcfg *cfg, size_t model_index, plan *p, mp_err *err)
         plan_unit *u = &p->u[i];
         for (int a = 0; a < 6 && u->stage->after[a]; a++) {
             const char *dep = u->stage->after[a];
+            const stage_def *ds = stage_find(dep);
+            if (ds && ds->part_of) {
+                /* a stage computed inside another stage's unit (attribute in capture): it
+                 * must be selected, and the dependency is on that unit */
+                if (!rcfg_list_has(cfg, "stages", dep)) {
+                    err_set(err, "%s: stage %s needs stage %s (computed in the %s pass), which "
+                                 "is not in `stages` (add it)",
+                            rcfg_source(cfg), u->stage->name, dep, ds->part_of);
+                    goto fail;
+                }
+                dep = ds->part_of;
+            }
             if (u->relation >= 0) {
                 char id[ARC_MAX_UNIT_ID];
                 snprintf(id, sizeof id, "%s/%s", dep, rcfg_relation_id(cfg, (size_t)u->relation));

@@ -547,7 +547,7 @@ const stage_def stage_heads_experts = {
     .scope = STAGE_PER_RELATION,
     .needs_model = 1,
     .moe_only = 1,
-    .after = {"capture", NULL},
+    .after = {"capture", "attribute", NULL},
     .run = heads_experts_run,
     .doc = "attention head / expert correlation (Table 4), head suppression, expert forcing "
            "and the path split of the router logit (section 4.3), analyses/<rel>/head_expert",

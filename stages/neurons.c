@@ -365,7 +365,7 @@ const stage_def stage_neurons = {
     .name = "neurons",
     .order = 60,
     .scope = STAGE_PER_RELATION,
-    .after = {"capture"},
+    .after = {"capture", "attribute"},
     .run = neurons_rel_run,
     .doc = "per relation: shared / routed / dense shares of the top-N neurons, overlap between "
            "samples, top routed experts and shared-expert neurons (analyses/<rel>/neurons); "
@@ -377,7 +377,7 @@ const stage_def stage_neurons_cross = {
     .order = 61,
     .scope = STAGE_PER_MODEL,
     .unit_name = "cross",
-    .after = {"capture"},
+    .after = {"capture", "attribute"},
     .run = neurons_cross_run,
     .doc = "overlap of the top-N neuron sets between relations, and the model's shares "
            "(analyses/pooled/neurons)",

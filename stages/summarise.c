@@ -246,7 +246,7 @@ const stage_def stage_summarise = {
     .name = "summarise",
     .order = 20,
     .scope = STAGE_PER_RELATION,
-    .after = {"capture"},
+    .after = {"capture", "attribute"},
     .run = summarise_run,
     .doc = "per-relation summary of the layer gains (Table 1, Figures 2-3): totals, layer "
            "efficiency, peak layer, gain curves, stage shares (analyses/<rel>/summary); needs "
@@ -258,7 +258,7 @@ const stage_def stage_summarise_pooled = {
     .order = 21,
     .scope = STAGE_PER_MODEL,
     .unit_name = "pooled",
-    .after = {"capture"},
+    .after = {"capture", "attribute"},
     .run = summarise_pooled_run,
     .doc = "the same summary over every sample of every relation (analyses/pooled/summary)",
 };
