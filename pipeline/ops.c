@@ -144,6 +144,10 @@ static void silu_part(void *ctx, int i, int parts)
 {
     const silu_job *j = ctx;
     int64_t a = j->n * i / parts, b = j->n * (i + 1) / parts;
+    if (gemm_available()) {
+        gemm_silu_mul(j->g + a, j->u + a, b - a);
+        return;
+    }
     for (int64_t k = a; k < b; k++) j->g[k] = ops_silu(j->g[k]) * j->u[k];
 }
 

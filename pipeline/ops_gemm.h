@@ -40,6 +40,10 @@ void gemm_nt(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T, cons
 void gemm_nn(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T, const void *w,
              mp_dtype dt, int64_t ldw, int64_t N, int64_t K, float beta);
 
+/* g[i] = silu(g[i]) * u[i] (x / (1 + e^-x) with a vectorised e^x, relative error ~1e-7);
+ * needs gemm_available(). */
+void gemm_silu_mul(float *g, const float *u, int64_t n);
+
 /* Runs fn(ctx, i, n) for i = 0..n-1 on the pool's threads (n = gemm_threads()); returns when
  * all are done. Not reentrant: fn must not call gemm_* or gemm_parallel. */
 void gemm_parallel(void (*fn)(void *ctx, int i, int n), void *ctx);
