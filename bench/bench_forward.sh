@@ -9,8 +9,10 @@
 #   BENCH_FULL=0       skip the full-scale parts (OLMoE 16 layers, 14 GB; Qwen1.5-MoE 12 layers,
 #                      15 GB); default 1
 #   BENCH_HF=0         skip the Hugging Face baseline (no .bench-venv, no torch download)
-#   BENCH_SAMPLES=N    prompts per relation in the timed passes (default 24: 283 prompts,
-#                      2858 OLMo tokens; 0 = all 906)
+#   BENCH_SAMPLES=N    prompts per relation in the full-scale and multi-rank passes (default 24:
+#                      283 prompts, 2858 OLMo tokens; 0 = all 906)
+#   BENCH_CMP_SAMPLES  the same for the OLMoE-shaped comparison with HF (default 0: all 906)
+#   BENCH_MIX_SAMPLES  the same for the Mixtral-shaped comparison (default 48: 440 prompts)
 #   BENCH_REPEATS=N    best of N for the moeprobe and HF bf16 passes (default 2; the machine may
 #                      be shared, and the best run is the one least disturbed)
 #   BENCH_WORK=DIR     where the checkpoints go (default ${TMPDIR:-/tmp}/moeprobe-bench-models)
@@ -26,6 +28,8 @@ BUILD=${BENCH_BUILD:-build}
 FULL=${BENCH_FULL:-1}
 HF=${BENCH_HF:-1}
 SAMPLES=${BENCH_SAMPLES:-24}
+CMP_SAMPLES=${BENCH_CMP_SAMPLES:-0}
+MIX_SAMPLES=${BENCH_MIX_SAMPLES:-48}
 REPEATS=${BENCH_REPEATS:-2}
 WORK=${BENCH_WORK:-${TMPDIR:-/tmp}/moeprobe-bench-models}
 CFG=$SHARED/configs-real
@@ -88,21 +92,60 @@ mp_run() {  # OUTFILE NAME RANKS MODE [extra args]
   done
 }
 
-# Hugging Face pass with the token ids moeprobe wrote; best of N runs.
-hf_run() {  # OUTFILE NAME DTYPE N PARAMS BYTES_PER_PARAM
-  local out=$1 name=$2 dtype=$3 n=$4 need avail best=0 i tps
-  need=$(calc "$5 * $6")
+# Hugging Face pass with the token ids moeprobe wrote; best of N runs. Skipped when it would not
+# fit in memory (HF holds float32 copies of all weights: ~9 bytes per parameter at its peak).
+hf_run() {  # OUTFILE NAME DTYPE LOGITS N PARAMS BYTES_PER_PARAM
+  local out=$1 name=$2 dtype=$3 logits=$4 n=$5 need avail best=0 i tps
+  need=$(calc "$6 * $7")
   avail=$(awk '/MemAvailable/{print $2 * 1024}' /proc/meminfo)
   if awk "BEGIN{exit !($need > 0.8 * $avail)}"; then
     note "skip HF $dtype on $name: needs ~$(gb "$need") of memory, $(gb "$avail") available"
     return 1
   fi
   for i in $(seq "$n"); do
-    "$PY" bench/hf_forward.py "$WORK/$name" "$OUT/$name.ids" 64 "$dtype" "$(nproc)" \
+    "$PY" bench/hf_forward.py "$WORK/$name" "$OUT/$name.ids" 64 "$dtype" "$(nproc)" "$logits" \
       >"$out.$i" 2>>"$LOG" || return 1
-    echo "## HF $name $dtype run $i (load $(load))" >>"$LOG"; cat "$out.$i" >>"$LOG"
+    echo "## HF $name $dtype logits=$logits run $i (load $(load))" >>"$LOG"; cat "$out.$i" >>"$LOG"
     tps=$(get "$out.$i" tokens_per_s)
     if awk "BEGIN{exit !($tps > $best)}"; then best=$tps; cp "$out.$i" "$out"; fi
+  done
+}
+better() { awk "BEGIN{exit !($(get "$1" tokens_per_s) > $(get "$2" tokens_per_s))}"; }
+
+# moeprobe's capture pass against Hugging Face on one checkpoint: moeprobe runs before and after
+# the HF runs (the best counts, as for HF: a shared machine disturbs runs at random), HF float32
+# (moeprobe's precision) called plainly (logits at every position) and with logits_to_keep=1
+# (what moeprobe computes: HF's fastest form), HF bf16 (its default dtype) with logits_to_keep=1.
+compare() {  # NAME LABEL SAMPLES VARIANTS [extra moeprobe args]
+  local M=$1 label=$2 ns=$3 variants=$4 F=$OUT/$1 P T H h v what
+  shift 4
+  SAMPLES=$ns mp_run "$F.cap" "$M" 1 capture --ids "$OUT/$M.ids" "$@" || { note "moeprobe failed on $M"; return 1; }
+  SAMPLES=$ns REPEATS=1 mp_run "$F.eval" "$M" 1 eval
+  P=$(get "$F.cap" params)
+  if [ "$HF" = 1 ]; then
+    for v in $variants; do
+      case $v in
+        f32_all) hf_run "$F.hf_$v" "$M" float32 all 1 "$P" 9 ;;
+        f32_last) hf_run "$F.hf_$v" "$M" float32 last 1 "$P" 9 ;;
+        bf16_last) hf_run "$F.hf_$v" "$M" auto last 1 "$P" 4.5 ;;
+      esac
+    done
+    SAMPLES=$ns REPEATS=1 mp_run "$F.cap2" "$M" 1 capture "$@" && better "$F.cap2" "$F.cap" && cp "$F.cap2" "$F.cap"
+  fi
+  T=$(get "$F.cap" tokens_per_s)
+  row "$label, 1 rank: capture pass tokens/s" "$T" - - \
+    "$(frac "$F.cap") of FLOP ceiling ($(ceiling "$F.cap") tok/s at 2 x $(fmt %.0fM "$(get "$F.cap" matmul_params_per_token) / 1e6") matmul params/token); $(get "$F.cap" prompts) LRE prompts, $(get "$F.cap" tokens) tokens, batches of <= 64 per relation; peak RSS $(gb "$(get "$F.cap" peak_rss_max)"); eval pass (no hooks) $(get "$F.eval" tokens_per_s) tok/s"
+  for v in $variants; do
+    h=$F.hf_$v
+    [ -s "$h" ] || continue
+    H=$(get "$h" tokens_per_s)
+    case $v in
+      f32_all) what="HF float32, plain call (logits at every position)" ;;
+      f32_last) what="HF float32, logits_to_keep=1 (HF's fastest form of the same work)" ;;
+      bf16_last) what="HF bf16 (its default dtype), logits_to_keep=1" ;;
+    esac
+    row "$label, 1 rank: capture tokens/s vs $what" "$T" "$H" "$(fmt %.2fx "$T / $H")" \
+      "same ids and batches; HF peak RSS $(gb "$(get "$h" peak_rss)"), $(get "$h" threads) threads, transformers $(get "$h" hf_version), torch $(get "$h" torch_version), eager attention, output_hidden_states + output_router_logits"
   done
 }
 
@@ -159,35 +202,13 @@ peak
 # ---- OLMoE-shaped, 4 of 16 layers: moeprobe against Hugging Face, ranks 1-3 ------------------
 if mkmodel olmoe-l4 "$CFG/olmoe-1b-7b-0924/config.json" "$TOK/olmo.tokenizer.json" 4; then
   M=olmoe-l4; F=$OUT/$M
-  mp_run "$F.cap" $M 1 capture --ids "$OUT/$M.ids" || note "moeprobe run failed on $M"
-  mp_run "$F.eval" $M 1 eval
-  P=$(get "$F.cap" params)
-  if [ "$HF" = 1 ]; then
-    hf_run "$F.hf_bf16" $M auto "$REPEATS" "$P" 4.5
-    hf_run "$F.hf_f32" $M float32 1 "$P" 9
-    # one more moeprobe run after the HF runs: the best of the interleaved runs counts
-    REPEATS=1 mp_run "$F.cap2" $M 1 capture
-    awk "BEGIN{exit !($(get "$F.cap2" tokens_per_s) > $(get "$F.cap" tokens_per_s))}" && cp "$F.cap2" "$F.cap"
-  fi
+  compare $M "olmoe-1b-7b shape, 4/16 layers" "$CMP_SAMPLES" "f32_all f32_last bf16_last"
   T=$(get "$F.cap" tokens_per_s)
-  for dt in f32 bf16; do
-    h=$F.hf_$dt
-    if [ -s "$h" ]; then
-      H=$(get "$h" tokens_per_s)
-      row "olmoe-1b-7b shape, 4/16 layers, 1 rank: capture pass tokens/s vs HF $(get "$h" dtype)" \
-        "$T" "$H" "$(fmt %.2fx "$T / $H")" \
-        "moeprobe $(frac "$F.cap") of FLOP ceiling ($(ceiling "$F.cap") tok/s); peak RSS $(gb "$(get "$F.cap" peak_rss_max)") vs HF $(gb "$(get "$h" peak_rss)"); $(get "$F.cap" prompts) prompts, $(get "$F.cap" tokens) tokens; HF transformers $(get "$h" hf_version), torch $(get "$h" torch_version), eager"
-    fi
-  done
-  [ -s "$F.hf_f32" ] || row "olmoe-1b-7b shape, 4/16 layers, 1 rank: capture pass tokens/s" "$T" - - \
-    "$(frac "$F.cap") of FLOP ceiling; no HF baseline (BENCH_HF=0 or skipped)"
-  row "olmoe-1b-7b shape, 4/16 layers, 1 rank: evaluation pass tokens/s (no hooks)" \
-    "$(get "$F.eval" tokens_per_s)" - - "$(frac "$F.eval") of FLOP ceiling; the extra passes of block / heads_experts"
   for np in 2 3; do
     REPEATS=1 mp_run "$F.np$np" $M "$np" capture || continue
     row "olmoe-1b-7b shape, 4/16 layers, $np ranks: capture tokens/s" "$(get "$F.np$np" tokens_per_s)" \
-      "$T" "$(fmt %.2fx "$(get "$F.np$np" tokens_per_s) / $T")" \
-      "baseline = 1 rank; all-to-all $(fmt %.1f%% "100 * $(get "$F.np$np" alltoall_share)") of forward time; $(get "$F.np$np" threads) thread(s)/rank; $(ranks_note "$F.np$np" "$np")"
+      "$(get "$F.cap" tokens_per_s)" "$(fmt %.2fx "$(get "$F.np$np" tokens_per_s) / $T")" \
+      "baseline = 1 rank ($CMP_SAMPLES/relation vs $SAMPLES here); all-to-all $(fmt %.1f%% "100 * $(get "$F.np$np" alltoall_share)") of forward time (transfers and waiting for the slower rank); $(get "$F.np$np" threads) thread(s)/rank; $(ranks_note "$F.np$np" "$np")"
   done
   # neuron attribution: screening against brute force on the same sample
   "$FB" run --model "$WORK/$M" --lre "$LRE" --max-samples 2 --attr-samples 1 --brute 1 >"$F.brute" 2>>"$LOG"
@@ -195,7 +216,7 @@ if mkmodel olmoe-l4 "$CFG/olmoe-1b-7b-0924/config.json" "$TOK/olmo.tokenizer.jso
   A=$(get "$F.brute" attr_s_per_sample); B=$(get "$F.brute" brute_s_per_sample)
   [ -n "$B" ] && row "olmoe-1b-7b shape, 4/16 layers: top-100 neurons, s/sample, screened vs brute force" \
     "$A" "$B" "$(fmt %.4fx "$A / $B")" \
-    "exact scorings $(get "$F.brute" attr_exact_per_sample) of $(get "$F.brute" attr_neurons_per_sample) neurons; same top-100: $([ "$(get "$F.brute" brute_mismatch)" = 0 ] && echo yes || echo NO); includes all layer/head/expert gains"
+    "exact scorings $(get "$F.brute" attr_exact_per_sample) of $(get "$F.brute" attr_neurons_per_sample) neurons; same top-100: $([ "$(get "$F.brute" brute_mismatch)" = 0 ] && echo yes || echo NO); both include all layer/head/expert gains"
   [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$WORK/$M"
 fi
 
@@ -203,30 +224,11 @@ peak
 # ---- Mixtral-shaped, 1 of 32 layers: moeprobe against Hugging Face ---------------------------
 if mkmodel mixtral-l1 "$CFG/mixtral-8x7b-v0.1/config.json" "$TOK/mistral.tokenizer.json" 1; then
   M=mixtral-l1; F=$OUT/$M
-  mp_run "$F.cap" $M 1 capture --ids "$OUT/$M.ids" --attr-samples 4
-  mp_run "$F.eval" $M 1 eval
-  P=$(get "$F.cap" params)
-  if [ "$HF" = 1 ]; then
-    hf_run "$F.hf_bf16" $M auto "$REPEATS" "$P" 4.5
-    hf_run "$F.hf_f32" $M float32 1 "$P" 9
-    REPEATS=1 mp_run "$F.cap2" $M 1 capture --attr-samples 4
-    awk "BEGIN{exit !($(get "$F.cap2" tokens_per_s) > $(get "$F.cap" tokens_per_s))}" && cp "$F.cap2" "$F.cap"
-  fi
-  T=$(get "$F.cap" tokens_per_s)
-  for dt in f32 bf16; do
-    h=$F.hf_$dt
-    [ -s "$h" ] || continue
-    H=$(get "$h" tokens_per_s)
-    row "mixtral-8x7b shape, 1/32 layers, 1 rank: capture pass tokens/s vs HF $(get "$h" dtype)" \
-      "$T" "$H" "$(fmt %.2fx "$T / $H")" \
-      "moeprobe $(frac "$F.cap") of FLOP ceiling ($(ceiling "$F.cap") tok/s); peak RSS $(gb "$(get "$F.cap" peak_rss_max)") vs HF $(gb "$(get "$h" peak_rss)")"
-  done
-  [ -s "$F.hf_f32" ] || row "mixtral-8x7b shape, 1/32 layers, 1 rank: capture pass tokens/s" "$T" - - \
-    "$(frac "$F.cap") of FLOP ceiling"
+  compare $M "mixtral-8x7b shape, 1/32 layers" "$MIX_SAMPLES" "f32_last bf16_last" --attr-samples 4
   MIX_ATTR=$(calc "0$(get "$F.cap" attr_s_per_sample) * 32")
   S=$(sweep "$F.cap" "$F.eval" "$MIX_ATTR" 32 "$(get "$F.cap" sweep_tokens_per_prompt)")
   row "mixtral-8x7b shape (32 layers, 93 GB): full 12-relation sweep estimate" "$(hms "$S")" - - \
-    "906 prompts, 1 rank's compute extrapolated from 1 layer: capture + 14 eval passes/relation + attribution $(fmt %.1f "$MIX_ATTR") s/sample (1-layer figure x 32); needs >= 4 such 24 GiB nodes for its weights (experts split 8 ways)"
+    "906 prompts, 1 rank's compute extrapolated from 1 layer: capture + 14 eval passes/relation + attribution $(fmt %.1f "$MIX_ATTR") s/sample (1-layer figure x 32); memory: 8 nodes of 24 GiB (a rank with 1 of the 8 experts holds 11.3 GB of experts + 3.2 GB replicated; 2 experts per rank would need 25.7 GB)"
   [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$WORK/$M"
 fi
 

@@ -2,14 +2,15 @@
 PyTorch to get what moeprobe's capture pass gets (hidden states of every layer and router logits)
 on the same checkpoint, the same token ids and the same cores.
 
-    python hf_forward.py MODEL_DIR IDS_FILE BATCH DTYPE THREADS
+    python hf_forward.py MODEL_DIR IDS_FILE BATCH DTYPE THREADS [LOGITS]
 
 IDS_FILE: one prompt per line, space-separated token ids, a blank line after each relation
 (written by forward_bench --ids, so both sides run exactly the same tokens, batched per relation
 as moeprobe's capture stage batches them). DTYPE: auto (transformers' default: the checkpoint's
 dtype, bf16) or float32 (moeprobe's compute precision). Eager attention, output_hidden_states
-and output_router_logits on, logits only at the last position (logits_to_keep=1, the cheapest
-form), batches of BATCH prompts of one relation, left-padded with an attention mask. The first
+and output_router_logits on; LOGITS "all" (the default call: logits at every position) or
+"last" (logits_to_keep=1, the cheapest form, what moeprobe computes); batches of BATCH prompts
+of one relation, left-padded with an attention mask. The first
 relation runs once before as a warm-up, as on the moeprobe side.
 Prints key=value lines; tokens count real (non-pad) tokens only.
 """
@@ -23,6 +24,7 @@ from transformers import AutoModelForCausalLM
 
 def main():
     model_dir, ids_file, batch, dtype, threads = sys.argv[1:6]
+    keep = 1 if len(sys.argv) < 7 or sys.argv[6] == "last" else 0
     batch, threads = int(batch), int(threads)
     torch.set_num_threads(threads)
     relations, cur = [], []
@@ -52,7 +54,7 @@ def main():
             mask[i, n - len(p):] = 1
         extra = {"output_router_logits": True} if moe else {}
         out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True,
-                    logits_to_keep=1, use_cache=False, **extra)
+                    logits_to_keep=keep, use_cache=False, **extra)
         return out
 
     batches = [rel[i:i + batch] for rel in relations for i in range(0, len(rel), batch)]
@@ -69,6 +71,7 @@ def main():
     print(f"torch_version={torch.__version__}")
     print(f"dtype={next(model.parameters()).dtype}")
     print(f"threads={torch.get_num_threads()}")
+    print(f"logits={'last' if keep else 'all'}")
     print(f"load_s={load_s:.2f}")
     print(f"prompts={len(prompts)}")
     print(f"tokens={tokens}")
