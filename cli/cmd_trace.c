@@ -43,7 +43,51 @@ typedef struct trace_ctx {
     runner *r;
     int with_object;
     arc_unit *u;
+    /* attributions of this rank's current batch, made collectively by trace_batch so that
+     * neuron screening reads each routed expert on the rank holding it */
+    int64_t first;
+    int n;
+    attr_result *res;
 } trace_ctx;
+
+static void trace_batch_free(trace_ctx *c)
+{
+    for (int i = 0; c->res && i < c->n; i++) attr_result_free(&c->res[i]);
+    free(c->res);
+    c->res = NULL;
+    c->n = 0;
+}
+
+static int trace_batch(void *vctx, runner *r, const runner_sample *s, int n, mp_err *err)
+{
+    trace_ctx *c = vctx;
+    const int moe = r->model.cfg.num_experts > 0;
+    sample_capture *caps = calloc((size_t)(n > 0 ? n : 1), sizeof *caps);
+    attr_sample *in = calloc((size_t)(n > 0 ? n : 1), sizeof *in);
+    int rc = -1, got = 0;
+    trace_batch_free(c);
+    c->res = calloc((size_t)(n > 0 ? n : 1), sizeof *c->res);
+    if (!caps || !in || !c->res) {
+        err_set(err, "out of memory");
+        goto done;
+    }
+    for (; got < n; got++) {
+        if (capture_last(&r->model, s[got].store, s[got].sample, s[got].ps->len[s[got].sample] - 1,
+                         &caps[got], err) != 0)
+            goto done;
+        capture_attr_input(&caps[got], s[got].ps->target[s[got].sample], &in[got]);
+    }
+    attr_remote rem = runner_attr_remote(r);
+    if (attr_batch_run(r->attr, n, in, moe ? 100 : 0, 0, &rem, c->res, err) != 0) goto done;
+    c->first = n > 0 ? s[0].sample : 0;
+    c->n = n;
+    rc = 0;
+done:
+    for (int i = 0; i < got; i++) capture_free(&caps[i]);
+    free(caps);
+    free(in);
+    return rc;
+}
 
 static void put_f32(blob *b, const char *name, int nd, int64_t d0, int64_t d1, int64_t d2,
                     const float *x)
@@ -95,12 +139,13 @@ static int trace_sample(void *vctx, const runner_sample *s, blob *out, mp_err *e
         put_f32(out, "expert_out_topk_last", 3, L, k, H, cap.expert_out);
     }
     if (c->with_object) {
-        attr_sample in;
-        attr_result res;
         int32_t tgt = s->ps->target[s->sample];
+        if (s->sample < c->first || s->sample >= c->first + c->n) {
+            err_set(err, "no attribution for prompt %lld", (long long)s->sample);
+            goto done;
+        }
+        const attr_result res = c->res[s->sample - c->first];
         blob_put(out, "target_id", BLOB_I32, 0, NULL, &tgt);
-        capture_attr_input(&cap, tgt, &in);
-        if (attr_sample_run(s->r->attr, &in, E > 0 ? 100 : 0, 0, &res, err) != 0) goto done;
         blob_put_f64(out, "final_norm_scale", res.final_norm_scale);
         int64_t sh[2] = {L, nH};
         blob_put(out, "attr_attn_gain", BLOB_F64, 1, &L, res.attn_gain);
@@ -112,7 +157,6 @@ static int trace_sample(void *vctx, const runner_sample *s, blob *out, mp_err *e
             blob_put(out, "attr_neuron_top100", BLOB_I32, 2, sn, res.neuron);
             blob_put(out, "attr_neuron_top100_score", BLOB_F64, 1, &ss, res.neuron_score);
         }
-        attr_result_free(&res);
     }
     rc = 0;
     goto done;
@@ -247,7 +291,7 @@ int cmd_trace(int argc, char **argv)
             arc_unit_begin(w, "trace", &u, &err) != 0)
             comm_fatal("trace", "%s", err.msg);
     }
-    trace_ctx tc = {&r, no > 0, u};
+    trace_ctx tc = {&r, no > 0, u, 0, 0, NULL};
     hook_set hs;
     hook_set_init(&hs);
     hook_point all_pos[] = {HP_RESID_PRE, HP_ATTN_OUT, HP_MLP_OUT, HP_RESID_POST,
@@ -260,10 +304,15 @@ int cmd_trace(int argc, char **argv)
     job.hooks = &hs;
     job.on_sample = trace_sample;
     job.sample_ctx = &tc;
+    if (no > 0) {
+        job.on_batch = trace_batch;
+        job.batch_ctx = &tc;
+    }
     job.on_collect = trace_collect;
     job.collect_ctx = &tc;
     job.label = "trace";
     if (runner_map(&r, &job, &err) != 0) comm_fatal("trace", "%s", err.msg);
+    trace_batch_free(&tc);
     if (stats) runner_report(&r, stderr, NULL);
     if (r.rank == 0) {
         char parts[4200];

@@ -81,8 +81,34 @@ void attr_result_init(attr_result *r);
 void attr_result_free(attr_result *r);
 
 /* Computes all attributions of one sample; top_n neurons (0: none). brute_force: score every
- * neuron exactly (for tests). */
+ * neuron exactly (for tests). Reads every expert's down_proj from the model it holds. */
 int attr_sample_run(attr_ctx *a, const attr_sample *in, int top_n, int brute_force,
                     attr_result *out, mp_err *err);
+
+/* How the neuron ranking reaches the down_proj of routed experts held by other ranks. Under
+ * expert parallelism (runner.h) each call is collective: every rank calls it the same number
+ * of times, with n = 0 when it has nothing to ask. Rows are (layer[i], expert[i]) of routed
+ * experts (expert >= 0); I = moe_intermediate_size, H = hidden_size.
+ *   screen:  u[i*I..] = W_down^T g[i*H..]  and  norm[i*I..] = ||W_down[:, n]|| per neuron
+ *   columns: col[i*H..] = W_down[:, neuron[i]]
+ *   any:     1 if `mine` is 1 on any rank (so all ranks run the same number of rounds) */
+typedef struct attr_remote {
+    int (*screen)(void *ctx, int64_t n, const int *layer, const int *expert, const float *g,
+                  float *u, float *norm, mp_err *err);
+    int (*columns)(void *ctx, int64_t n, const int *layer, const int *expert,
+                   const int *neuron, float *col, mp_err *err);
+    int (*any)(void *ctx, int mine);
+    void *ctx;
+} attr_remote;
+
+/* The same for n samples at once (out[n]); rem NULL reads every down_proj locally. With rem the
+ * call is collective (n may be 0 on some ranks). */
+int attr_batch_run(attr_ctx *a, int n, const attr_sample *in, int top_n, int brute_force,
+                   const attr_remote *rem, attr_result *out, mp_err *err);
+
+/* Local implementations of attr_remote's screen and columns for one row (what the owner of the
+ * expert runs). */
+int attr_screen_one(attr_ctx *a, int layer, int expert, const float *g, float *u, float *norm);
+void attr_column_one(attr_ctx *a, int layer, int expert, int neuron, float *col);
 
 #endif

@@ -103,14 +103,15 @@ const ep_stats *ep_get_stats(const ep_ctx *ep) { return &ep->stats; }
 void ep_reset_stats(ep_ctx *ep) { memset(&ep->stats, 0, sizeof ep->stats); }
 
 /* Runs fn over rows already grouped by expert: rows [start[e], start[e+1]) belong to expert e. */
-static void run_local_experts(ep_ctx *ep, int64_t H, const int64_t *start, const float *x,
-                              const int64_t *meta, ep_expert_fn fn, void *ctx, float *y)
+static void run_local_experts(ep_ctx *ep, int64_t in_w, int64_t out_w, const int64_t *start,
+                              const float *x, const int64_t *meta, ep_expert_fn fn, void *ctx,
+                              float *y)
 {
     double t0 = MPI_Wtime();
     for (int e = 0; e < ep->n_experts; e++) {
         int64_t n = start[e + 1] - start[e];
         if (n == 0 || ep->owner[e] != ep->rank) continue;
-        fn(ctx, e, n, x + start[e] * H, meta + start[e] * EP_META, y + start[e] * H);
+        fn(ctx, e, n, x + start[e] * in_w, meta + start[e] * EP_META, y + start[e] * out_w);
         ep->stats.rows_computed += n;
     }
     ep->stats.compute_s += MPI_Wtime() - t0;
@@ -119,6 +120,15 @@ static void run_local_experts(ep_ctx *ep, int64_t H, const int64_t *start, const
 int ep_exchange(ep_ctx *ep, int64_t H, int64_t n, const float *x, const int *expert,
                 const int64_t *meta, ep_expert_fn fn, void *fn_ctx, float *y, mp_err *err)
 {
+    return ep_exchange_w(ep, H, H, n, x, expert, meta, fn, fn_ctx, y, err);
+}
+
+int ep_exchange_w(ep_ctx *ep, int64_t in_w, int64_t out_w, int64_t n, const float *x,
+                  const int *expert, const int64_t *meta, ep_expert_fn fn, void *fn_ctx,
+                  float *y, mp_err *err)
+{
+    /* rows of x have in_w floats (may be 0), rows of y out_w floats */
+    const int64_t IW = in_w > 0 ? in_w : 1, OW = out_w > 0 ? out_w : 1;
     const int E = ep->n_experts, N = ep->size;
     int rc = -1;
     int64_t *perm = NULL, *bucket = NULL, *sstart = NULL;
@@ -147,18 +157,18 @@ int ep_exchange(ep_ctx *ep, int64_t H, int64_t n, const float *x, const int *exp
     memcpy(sstart, bucket, ((size_t)N * E + 1) * sizeof *sstart);
     for (int64_t i = 0; i < n; i++) perm[bucket[(int64_t)ep->owner[expert[i]] * E + expert[i]]++] = i;
 
-    sx = malloc((size_t)(n > 0 ? n : 1) * H * sizeof *sx);
-    sy = malloc((size_t)(n > 0 ? n : 1) * H * sizeof *sy);
+    sx = malloc((size_t)(n > 0 ? n : 1) * IW * sizeof *sx);
+    sy = malloc((size_t)(n > 0 ? n : 1) * OW * sizeof *sy);
     smeta = malloc((size_t)(n > 0 ? n : 1) * EP_META * sizeof *smeta);
     if (!sx || !sy || !smeta) goto oom;
     for (int64_t j = 0; j < n; j++) {
-        memcpy(sx + j * H, x + perm[j] * H, (size_t)H * sizeof *sx);
+        if (in_w) memcpy(sx + j * in_w, x + perm[j] * in_w, (size_t)in_w * sizeof *sx);
         memcpy(smeta + j * EP_META, meta + perm[j] * EP_META, EP_META * sizeof *smeta);
     }
 
     if (!ep->use_mpi) {
         /* Single process: rows are grouped by expert already (owner is always rank 0). */
-        run_local_experts(ep, H, sstart, sx, smeta, fn, fn_ctx, sy);
+        run_local_experts(ep, in_w, out_w, sstart, sx, smeta, fn, fn_ctx, sy);
     } else {
         /* 2. counts per (source, expert) */
         scount = malloc((size_t)N * E * sizeof *scount);
@@ -179,7 +189,7 @@ int ep_exchange(ep_ctx *ep, int64_t H, int64_t n, const float *x, const int *exp
                 s += scount[r * E + e];
                 q += rcount[r * E + e];
             }
-            if (s * H > INT32_MAX || q * H > INT32_MAX) {
+            if (s * IW > INT32_MAX || q * IW > INT32_MAX || s * OW > INT32_MAX || q * OW > INT32_MAX) {
                 err_set(err, "expert parallel: %lld rows for one rank exceed MPI's int counts; "
                              "lower batch_size", (long long)(s > q ? s : q));
                 goto done;
@@ -197,16 +207,16 @@ int ep_exchange(ep_ctx *ep, int64_t H, int64_t n, const float *x, const int *exp
         int *cnt = malloc((size_t)N * 4 * sizeof *cnt);
         if (!cnt) goto oom;
         int *sc = cnt, *sd = cnt + N, *rcn = cnt + 2 * N, *rd = cnt + 3 * N;
-        rx = malloc((size_t)(nrecv > 0 ? nrecv : 1) * H * sizeof *rx);
-        ry = malloc((size_t)(nrecv > 0 ? nrecv : 1) * H * sizeof *ry);
+        rx = malloc((size_t)(nrecv > 0 ? nrecv : 1) * IW * sizeof *rx);
+        ry = malloc((size_t)(nrecv > 0 ? nrecv : 1) * OW * sizeof *ry);
         rmeta = malloc((size_t)(nrecv > 0 ? nrecv : 1) * EP_META * sizeof *rmeta);
         if (!rx || !ry || !rmeta) {
             free(cnt);
             goto oom;
         }
         for (int r = 0; r < N; r++) {
-            sc[r] = sc_rows[r] * (int)H; sd[r] = sd_rows[r] * (int)H;
-            rcn[r] = rc_rows[r] * (int)H; rd[r] = rd_rows[r] * (int)H;
+            sc[r] = sc_rows[r] * (int)in_w; sd[r] = sd_rows[r] * (int)in_w;
+            rcn[r] = rc_rows[r] * (int)in_w; rd[r] = rd_rows[r] * (int)in_w;
         }
         t0 = MPI_Wtime();
         MPI_Alltoallv(sx, sc, sd, MPI_FLOAT, rx, rcn, rd, MPI_FLOAT, ep->comm);
@@ -219,8 +229,8 @@ int ep_exchange(ep_ctx *ep, int64_t H, int64_t n, const float *x, const int *exp
 
         /* 4. gather per local expert across sources: recv layout is [source][expert][rows] */
         gstart = calloc((size_t)E + 1, sizeof *gstart);
-        gx = malloc((size_t)(nrecv > 0 ? nrecv : 1) * H * sizeof *gx);
-        gy = malloc((size_t)(nrecv > 0 ? nrecv : 1) * H * sizeof *gy);
+        gx = malloc((size_t)(nrecv > 0 ? nrecv : 1) * IW * sizeof *gx);
+        gy = malloc((size_t)(nrecv > 0 ? nrecv : 1) * OW * sizeof *gy);
         gmeta = malloc((size_t)(nrecv > 0 ? nrecv : 1) * EP_META * sizeof *gmeta);
         if (!gstart || !gx || !gy || !gmeta) {
             free(cnt);
@@ -241,23 +251,23 @@ int ep_exchange(ep_ctx *ep, int64_t H, int64_t n, const float *x, const int *exp
                 for (int e = 0; e < E; e++)
                     for (int c = 0; c < rcount[r * E + e]; c++, src++) {
                         int64_t dst = fill[e]++;
-                        memcpy(gx + dst * H, rx + src * H, (size_t)H * sizeof *gx);
+                        memcpy(gx + dst * in_w, rx + src * in_w, (size_t)in_w * sizeof *gx);
                         memcpy(gmeta + dst * EP_META, rmeta + src * EP_META,
                                EP_META * sizeof *gmeta);
                     }
-            run_local_experts(ep, H, gstart, gx, gmeta, fn, fn_ctx, gy);
+            run_local_experts(ep, in_w, out_w, gstart, gx, gmeta, fn, fn_ctx, gy);
             memcpy(fill, gstart, (size_t)E * sizeof *fill);
             src = 0;
             for (int r = 0; r < N; r++)
                 for (int e = 0; e < E; e++)
                     for (int c = 0; c < rcount[r * E + e]; c++, src++)
-                        memcpy(ry + src * H, gy + (fill[e]++) * H, (size_t)H * sizeof *ry);
+                        memcpy(ry + src * out_w, gy + (fill[e]++) * out_w, (size_t)out_w * sizeof *ry);
             free(fill);
         }
         /* 5. outputs back along the reverse path */
         for (int r = 0; r < N; r++) {
-            sc[r] = rc_rows[r] * (int)H; sd[r] = rd_rows[r] * (int)H;
-            rcn[r] = sc_rows[r] * (int)H; rd[r] = sd_rows[r] * (int)H;
+            sc[r] = rc_rows[r] * (int)out_w; sd[r] = rd_rows[r] * (int)out_w;
+            rcn[r] = sc_rows[r] * (int)out_w; rd[r] = sd_rows[r] * (int)out_w;
         }
         t0 = MPI_Wtime();
         MPI_Alltoallv(ry, sc, sd, MPI_FLOAT, sy, rcn, rd, MPI_FLOAT, ep->comm);
@@ -265,7 +275,7 @@ int ep_exchange(ep_ctx *ep, int64_t H, int64_t n, const float *x, const int *exp
         free(cnt);
     }
     /* 6. back to the caller's order */
-    for (int64_t j = 0; j < n; j++) memcpy(y + perm[j] * H, sy + j * H, (size_t)H * sizeof *y);
+    for (int64_t j = 0; j < n; j++) memcpy(y + perm[j] * out_w, sy + j * out_w, (size_t)out_w * sizeof *y);
     rc = 0;
     goto done;
 oom:

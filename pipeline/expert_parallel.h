@@ -56,6 +56,12 @@ int ep_placement_parse(const char *s, ep_placement *out);
  * and writes the result into y[i] (y[n,H]). */
 int ep_exchange(ep_ctx *ep, int64_t H, int64_t n, const float *x, const int *expert,
                 const int64_t *meta, ep_expert_fn fn, void *fn_ctx, float *y, mp_err *err);
+/* The same with rows of in_w floats going out (0 allowed: the metadata says everything) and
+ * rows of out_w floats coming back: how analyses call an expert's owner (e.g. W_down^T g for
+ * neuron screening, or columns of W_down). */
+int ep_exchange_w(ep_ctx *ep, int64_t in_w, int64_t out_w, int64_t n, const float *x,
+                  const int *expert, const int64_t *meta, ep_expert_fn fn, void *fn_ctx,
+                  float *y, mp_err *err);
 
 /* Neuron activations are captured on the rank that computes the expert; analyses need them on
  * the rank that holds the sample. Sends every record of `store` emitted on the expert side

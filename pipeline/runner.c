@@ -267,6 +267,22 @@ int runner_map(runner *r, const runner_job *job, mp_err *err)
         }
         r->forward_s += now_s() - t0;
         r->tokens += T;
+        if (job->on_batch) {
+            runner_sample *ss = malloc((size_t)(nb > 0 ? nb : 1) * sizeof *ss);
+            if (!ss) {
+                err_set(err, "out of memory");
+                rc = fail(r, err, job->label);
+                goto done;
+            }
+            for (int i = 0; i < nb; i++)
+                ss[i] = (runner_sample){a + i, ps, logits + (int64_t)i * V, st, r};
+            int brc = job->on_batch(job->batch_ctx, r, ss, nb, err);
+            free(ss);
+            if (brc != 0) {
+                rc = fail(r, err, job->label);
+                goto done;
+            }
+        }
         blob_reset(&out);
         for (int i = 0; i < nb; i++) {
             runner_sample s = {a + i, ps, logits + (int64_t)i * V, st, r};
@@ -483,4 +499,94 @@ void runner_report(runner *r, FILE *f, blob *out)
     }
     free(all);
     free(lens);
+}
+
+/* ---- the neuron ranking's remote access to routed experts ------------------------------------ */
+
+typedef struct remote_job {
+    runner *r;
+    int failed;
+} remote_job;
+
+/* On the owner: rows x[n,H] (g) with meta [layer, -, -] -> y[n, 2I] = (W_down^T g, norms). */
+static void serve_screen(void *ctx, int e, int64_t n, const float *x, const int64_t *meta, float *y)
+{
+    remote_job *j = ctx;
+    const int64_t H = j->r->model.cfg.hidden_size, I = j->r->model.cfg.moe_intermediate_size;
+    for (int64_t i = 0; i < n; i++)
+        if (attr_screen_one(j->r->attr, (int)meta[i * EP_META], e, x + i * H, y + i * 2 * I,
+                            y + i * 2 * I + I) != 0)
+            j->failed = 1;
+}
+
+/* On the owner: meta [layer, neuron, -] -> y[n,H] = W_down[:, neuron]. */
+static void serve_columns(void *ctx, int e, int64_t n, const float *x, const int64_t *meta,
+                          float *y)
+{
+    remote_job *j = ctx;
+    const int64_t H = j->r->model.cfg.hidden_size;
+    (void)x;
+    for (int64_t i = 0; i < n; i++)
+        attr_column_one(j->r->attr, (int)meta[i * EP_META], e, (int)meta[i * EP_META + 1], y + i * H);
+}
+
+static int remote_screen(void *ctx, int64_t n, const int *layer, const int *expert,
+                         const float *g, float *u, float *norm, mp_err *err)
+{
+    runner *r = ctx;
+    const int64_t I = r->model.cfg.moe_intermediate_size, H = r->model.cfg.hidden_size;
+    remote_job job = {r, 0};
+    int rc = -1;
+    int64_t *meta = calloc((size_t)((n > 0 ? n : 1) * EP_META), sizeof *meta);
+    float *y = malloc((size_t)((n > 0 ? n : 1) * 2 * I) * sizeof *y);
+    if (!meta || !y) {
+        err_set(err, "neuron screening: out of memory for %lld requests", (long long)n);
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++) meta[i * EP_META] = layer[i];
+    if (ep_exchange_w(r->ep, H, 2 * I, n, g, expert, meta, serve_screen, &job, y, err) != 0)
+        goto done;
+    if (job.failed) {
+        err_set(err, "neuron screening: out of memory on the expert's rank");
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        memcpy(u + i * I, y + i * 2 * I, (size_t)I * sizeof *u);
+        memcpy(norm + i * I, y + i * 2 * I + I, (size_t)I * sizeof *norm);
+    }
+    rc = 0;
+done:
+    free(meta);
+    free(y);
+    return rc;
+}
+
+static int remote_columns(void *ctx, int64_t n, const int *layer, const int *expert,
+                          const int *neuron, float *col, mp_err *err)
+{
+    runner *r = ctx;
+    const int64_t H = r->model.cfg.hidden_size;
+    remote_job job = {r, 0};
+    int64_t *meta = calloc((size_t)((n > 0 ? n : 1) * EP_META), sizeof *meta);
+    int rc;
+    if (!meta) return err_set(err, "neuron scoring: out of memory for %lld requests", (long long)n);
+    for (int64_t i = 0; i < n; i++) {
+        meta[i * EP_META] = layer[i];
+        meta[i * EP_META + 1] = neuron[i];
+    }
+    rc = ep_exchange_w(r->ep, 0, H, n, NULL, expert, meta, serve_columns, &job, col, err);
+    free(meta);
+    return rc;
+}
+
+static int remote_any(void *ctx, int mine)
+{
+    (void)ctx;
+    return !comm_all_ok(!mine);
+}
+
+attr_remote runner_attr_remote(runner *r)
+{
+    attr_remote rem = {remote_screen, remote_columns, remote_any, r};
+    return rem;
 }

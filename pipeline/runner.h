@@ -92,6 +92,11 @@ typedef struct runner_job {
     const hook_set *hooks;         /* requests only; the runner supplies the sink; NULL: none */
     runner_sample_fn on_sample;    /* NULL: nothing per sample */
     void *sample_ctx;
+    /* Every rank, after each round's forward pass, with this rank's samples of the round (n may
+     * be 0), before on_sample: collective work over a batch, e.g. attribution with
+     * runner_attr_remote. NULL: none. */
+    int (*on_batch)(void *ctx, runner *r, const runner_sample *s, int n, mp_err *err);
+    void *batch_ctx;
     runner_collect_fn on_collect;  /* rank 0; NULL: blobs dropped */
     void *collect_ctx;
     int quiet;                     /* no progress lines */
@@ -105,6 +110,11 @@ int runner_map(runner *r, const runner_job *job, mp_err *err);
  * and, if out is not NULL, gets the rows as a blob of arrays [size] named rank, tokens,
  * forward_s, alltoall_s, experts_owned, expert_bytes, peak_rss_bytes. */
 void runner_report(runner *r, FILE *f, blob *out);
+
+/* The neuron ranking's access to routed experts' down_proj over the job's ranks: requests go
+ * to the rank that owns the expert (expert_parallel.h), so no rank reads another rank's
+ * experts. Its calls are collective (attribution.h). */
+attr_remote runner_attr_remote(runner *r);
 
 /* ---- common per-sample quantities -------------------------------------------------------- */
 

@@ -33,6 +33,12 @@ typedef struct cap_opts {
 typedef struct cap_state {
     stage_ctx *c;
     cap_opts o;
+    /* this rank's current batch: captures and attributions made by cap_batch (collectively,
+     * so that neuron screening runs on the ranks holding the experts) */
+    int64_t batch_first;
+    int batch_n;
+    sample_capture *caps;
+    attr_result *res;
     /* rank 0 accumulators */
     int64_t n;
     int64_t *rank;
@@ -102,6 +108,52 @@ static int layer_kept(const cap_opts *o, int l)
     return l < HOOK_MAX_LAYERS && o->layer[l];
 }
 
+/* ---- per batch, on every rank --------------------------------------------------------------- */
+
+static void batch_free(cap_state *st)
+{
+    for (int i = 0; i < st->batch_n; i++) {
+        if (st->caps) capture_free(&st->caps[i]);
+        if (st->res) attr_result_free(&st->res[i]);
+    }
+    free(st->caps);
+    free(st->res);
+    st->caps = NULL;
+    st->res = NULL;
+    st->batch_n = 0;
+}
+
+static int cap_batch(void *vctx, runner *r, const runner_sample *s, int n, mp_err *err)
+{
+    cap_state *st = vctx;
+    attr_sample *in = NULL;
+    int rc = -1;
+    batch_free(st);
+    st->caps = calloc((size_t)(n > 0 ? n : 1), sizeof *st->caps);
+    st->res = calloc((size_t)(n > 0 ? n : 1), sizeof *st->res);
+    in = calloc((size_t)(n > 0 ? n : 1), sizeof *in);
+    if (!st->caps || !st->res || !in) {
+        err_set(err, "out of memory");
+        goto done;
+    }
+    st->batch_first = n > 0 ? s[0].sample : 0;
+    for (int i = 0; i < n; i++) {
+        if (capture_last(&r->model, s[i].store, s[i].sample, s[i].ps->len[s[i].sample] - 1,
+                         &st->caps[i], err) != 0)
+            goto done;
+        st->batch_n = i + 1;
+        capture_attr_input(&st->caps[i], s[i].ps->target[s[i].sample], &in[i]);
+    }
+    st->batch_n = n;
+    attr_remote rem = runner_attr_remote(r);
+    if (attr_batch_run(r->attr, n, in, st->o.n_top, !st->o.screen, &rem, st->res, err) != 0)
+        goto done;
+    rc = 0;
+done:
+    free(in);
+    return rc;
+}
+
 /* ---- per sample, on the rank that ran it ------------------------------------------------- */
 
 static int cap_sample(void *vctx, const runner_sample *s, blob *out, mp_err *err)
@@ -114,7 +166,7 @@ static int cap_sample(void *vctx, const runner_sample *s, blob *out, mp_err *err
     const int64_t E = cf->num_experts, k = cf->num_experts_per_tok, V = cf->vocab_size;
     const int T = s->ps->len[s->sample];
     const int32_t tgt = s->ps->target[s->sample];
-    sample_capture cap;
+    sample_capture own, *cap = &own;
     int rc = -1;
     int64_t rank;
     double margin;
@@ -122,7 +174,16 @@ static int cap_sample(void *vctx, const runner_sample *s, blob *out, mp_err *err
     runner_rank(s->logits, V, tgt, &rank, &margin);
     blob_put_i64(out, "M:rank", rank);
     blob_put_f64(out, "M:margin", margin);
-    if (capture_last(m, s->store, s->sample, T - 1, &cap, err) != 0) return -1;
+    const attr_result *batch_res = NULL;
+    memset(&own, 0, sizeof own);
+    if (o->attribute && s->sample >= st->batch_first && s->sample < st->batch_first + st->batch_n) {
+        batch_res = &st->res[s->sample - st->batch_first];
+        cap = &st->caps[s->sample - st->batch_first];
+    } else if (o->attribute) {
+        return err_set(err, "capture: no attribution for sample %lld", (long long)s->sample);
+    } else if (capture_last(m, s->store, s->sample, T - 1, &own, err) != 0) {
+        return -1;
+    }
     if (E > 0) {
         /* routing at the last position; the smallest k-th vs (k+1)-th probability gap anywhere */
         float *prob = malloc((size_t)(L * E) * sizeof *prob);
@@ -145,18 +206,15 @@ static int cap_sample(void *vctx, const runner_sample *s, blob *out, mp_err *err
             }
         }
         int64_t sh2[2] = {L, k}, she[2] = {L, E};
-        put_s(out, "routing/topk_idx", BLOB_I32, 2, sh2, cap.topk_idx);
-        put_s(out, "routing/topk_weight", BLOB_F32, 2, sh2, cap.topk_weight);
+        put_s(out, "routing/topk_idx", BLOB_I32, 2, sh2, cap->topk_idx);
+        put_s(out, "routing/topk_weight", BLOB_F32, 2, sh2, cap->topk_weight);
         put_s(out, "routing/router_prob", BLOB_F32, 2, she, prob);
-        blob_put(out, "M:topk_idx", BLOB_I32, 2, sh2, cap.topk_idx);
+        blob_put(out, "M:topk_idx", BLOB_I32, 2, sh2, cap->topk_idx);
         blob_put_f64(out, "M:router_gap", gap);
         free(prob);
     }
     if (o->attribute) {
-        attr_sample in;
-        attr_result res;
-        capture_attr_input(&cap, tgt, &in);
-        if (attr_sample_run(s->r->attr, &in, o->n_top, !o->screen, &res, err) != 0) goto done;
+        const attr_result res = *batch_res;
         int64_t shl[1] = {L}, shh[2] = {L, nH}, shk[2] = {L, k};
         put_s(out, "attribution/final_norm_scale", BLOB_F64, 0, NULL, &res.final_norm_scale);
         put_s(out, "attribution/attn_gain", BLOB_F64, 1, shl, res.attn_gain);
@@ -176,7 +234,6 @@ static int cap_sample(void *vctx, const runner_sample *s, blob *out, mp_err *err
             if (!nb || !sb) {
                 free(nb);
                 free(sb);
-                attr_result_free(&res);
                 goto oom;
             }
             for (int64_t j = 0; j < N; j++) {
@@ -198,7 +255,6 @@ static int cap_sample(void *vctx, const runner_sample *s, blob *out, mp_err *err
         }
         put_s(out, "attribution/neurons_exact", BLOB_I64, 0, NULL, &res.neurons_exact);
         put_s(out, "attribution/neurons_total", BLOB_I64, 0, NULL, &res.neurons_total);
-        attr_result_free(&res);
     }
     if (o->capture) {
         /* hook points at the kept layers: last position [Lk, ...] or all positions [T, Lk, ...] */
@@ -272,7 +328,7 @@ static int cap_sample(void *vctx, const runner_sample *s, blob *out, mp_err *err
 oom:
     err_set(err, "out of memory");
 done:
-    capture_free(&cap);
+    capture_free(&own);
     return rc;
 }
 
@@ -562,6 +618,10 @@ static int capture_run(stage_ctx *c, mp_err *err)
     job.hooks = &hs;
     job.on_sample = cap_sample;
     job.sample_ctx = &st;
+    if (st.o.attribute) {
+        job.on_batch = cap_batch;
+        job.batch_ctx = &st;
+    }
     job.on_collect = cap_collect;
     job.collect_ctx = &st;
     job.label = c->unit_id;
@@ -574,6 +634,7 @@ static int capture_run(stage_ctx *c, mp_err *err)
     }
     rc = 0;
 done:
+    batch_free(&st);
     free(st.rank);
     free(st.margin);
     free(st.freq);

@@ -39,3 +39,20 @@ before=$(stat -c %Y "$T/out-olmoe/tiny-olmoe.h5")
 msg=$("$B" run "$T/olmoe.yaml" 2>&1 >/dev/null | head -1)
 case "$msg" in *"12 units, 0 to run"*) echo "PASS run_capture/resume_skips_complete_units";;
   *) echo "FAIL run_capture/resume_skips_complete_units: $msg";; esac
+# attribution under expert parallelism: neuron screening and exact scoring run on the ranks that
+# hold the experts; the per-sample attributions (neuron lists included) must not depend on it
+cat > "$T/attr1.yaml" <<YAML
+model: $R/models/tiny-mixtral
+relations: [$R/data/lre/country_capital_city.json, $R/data/lre/object_superclass.json, $R/data/lre/word_first_letter.json]
+out: $T/attr1
+stages: [capture, evaluate, attribute]
+YAML
+sed "s|out: .*|out: $T/attr3|" "$T/attr1.yaml" > "$T/attr3.yaml"
+if "$B" run "$T/attr1.yaml" >/dev/null 2>"$T/err" &&
+   mpirun --oversubscribe --allow-run-as-root -np 3 "$B" run "$T/attr3.yaml" >/dev/null 2>>"$T/err"; then
+  out=$("$TOOLS/h5cmp" "$T/attr3/tiny-mixtral.h5" "$T/attr1/tiny-mixtral.h5" --rtol 1e-5 --skip run_config_yaml --skip @min_)
+  [ $? -eq 0 ] && echo "PASS run_capture/attribution_np3_same_as_np1" || echo "FAIL run_capture/attribution_np3_same_as_np1: $(echo "$out" | head -3)"
+  echo "INFO attribution mixtral np=3: ${out##*h5cmp: }"
+else
+  echo "FAIL run_capture/attribution_np3_same_as_np1: $(tail -3 "$T/err")"
+fi
