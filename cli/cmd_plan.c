@@ -71,10 +71,9 @@ static void print_units(const rcfg *cfg, const sweep *s)
                     for (int d = 0; d < u->n_deps && o < sizeof needs; d++)
                         o += (size_t)snprintf(needs + o, sizeof needs - o, "%s%s", o ? "," : "",
                                               p->u[u->deps[d]].id);
-                    for (int a = 0; u->needs_all_of_stage && a < 6 && u->stage->after[a] &&
-                                    o < sizeof needs; a++)
+                    for (int a = 0; a < u->n_needs_stages && o < sizeof needs; a++)
                         o += (size_t)snprintf(needs + o, sizeof needs - o, "%s%s/*",
-                                              o ? "," : "", u->stage->after[a]);
+                                              o ? "," : "", u->needs_stages[a]->name);
                     printf("%-7zu %-*s %-40s %s\n", sweep_unit_group(s, m, i), w, p->model_name,
                            u->id, o ? needs : "-");
                 }

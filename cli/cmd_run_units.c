@@ -122,9 +122,9 @@ static void check_deps(const plan *pl, arc_writer *w, size_t i, char *why, size_
     for (int d = 0; d < u->n_deps && !why[0]; d++)
         if (!arc_unit_is_complete(w, pl->u[u->deps[d]].id))
             snprintf(why, len, "needs %s, which is not complete", pl->u[u->deps[d]].id);
-    for (size_t j = 0; u->needs_all_of_stage && j < pl->n && !why[0]; j++)
-        for (int a = 0; a < 6 && u->stage->after[a]; a++)
-            if (!strcmp(pl->u[j].stage->name, u->stage->after[a]) &&
+    for (size_t j = 0; j < pl->n && !why[0]; j++)
+        for (int a = 0; a < u->n_needs_stages; a++)
+            if (pl->u[j].stage == u->needs_stages[a] &&
                 !arc_unit_is_complete(w, pl->u[j].id)) {
                 snprintf(why, len, "needs %s, which is not complete", pl->u[j].id);
                 break;

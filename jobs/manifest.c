@@ -157,12 +157,11 @@ static json_t *unit_json(const sweep *s, size_t m, size_t i, json_t *old)
     json_object_set_new(o, "group", json_integer((json_int_t)sweep_unit_group(s, m, i)));
     for (int d = 0; d < u->n_deps; d++)
         json_array_append_new(needs, json_string(p->u[u->deps[d]].id));
-    if (u->needs_all_of_stage)
-        for (int a = 0; a < 6 && u->stage->after[a]; a++) {
-            char all[128];
-            snprintf(all, sizeof all, "%s/*", u->stage->after[a]);
-            json_array_append_new(needs, json_string(all));
-        }
+    for (int a = 0; a < u->n_needs_stages; a++) {
+        char all[128];
+        snprintf(all, sizeof all, "%s/*", u->needs_stages[a]->name);
+        json_array_append_new(needs, json_string(all));
+    }
     json_object_set_new(o, "needs", needs);
     json_object_set_new(o, "state", json_string("pending"));
     if (old)

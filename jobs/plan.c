@@ -99,7 +99,9 @@ int plan_build(const rcfg *cfg, size_t model_index, plan *p, mp_err *err)
                             rcfg_source(cfg), u->stage->name, dep);
                     goto fail;
                 }
-                if (u->n_deps < PLAN_MAX_DEPS) u->deps[u->n_deps++] = d;
+                int seen = 0;
+                for (int k = 0; k < u->n_deps; k++) seen |= u->deps[k] == d;
+                if (!seen && u->n_deps < PLAN_MAX_DEPS) u->deps[u->n_deps++] = d;
             } else {
                 int found = 0;
                 for (size_t j = 0; j < p->n; j++)
@@ -109,7 +111,10 @@ int plan_build(const rcfg *cfg, size_t model_index, plan *p, mp_err *err)
                             rcfg_source(cfg), u->stage->name, dep);
                     goto fail;
                 }
-                u->needs_all_of_stage = 1;
+                const stage_def *ns = stage_find(dep);
+                int seen = 0;
+                for (int k = 0; k < u->n_needs_stages; k++) seen |= u->needs_stages[k] == ns;
+                if (!seen && ns && u->n_needs_stages < 6) u->needs_stages[u->n_needs_stages++] = ns;
             }
         }
     }

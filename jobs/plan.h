@@ -24,7 +24,9 @@ typedef struct plan_unit {
     int n_deps;
     int deps[PLAN_MAX_DEPS];       /* indices of units that must be complete first; a stage
                                       needing every relation's units lists the stage instead */
-    int needs_all_of_stage;        /* per-model units: 1 = needs every unit of `after` stages */
+    int n_needs_stages;            /* per-model units: they need every unit of these stages */
+    const stage_def *needs_stages[6]; /* `after` with part_of stages mapped to their unit's
+                                         stage (attribute -> capture), without repeats */
 } plan_unit;
 
 typedef struct plan {
