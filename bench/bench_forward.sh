@@ -70,7 +70,8 @@ mkmodel() {  # NAME CONFIG TOKENIZER LAYERS
     note "skip $1: needs $need bytes, $free free in $WORK"
     return 1
   fi
-  "$BIN" make-model --config "$2" --out "$d" --layers "$4" --tokenizer "$3" --quiet >>"$LOG" 2>&1
+  "$BIN" make-model --config "$2" --out "$d" --layers "$4" --tokenizer "$3" --quiet >>"$LOG" 2>&1 || return 1
+  sync  # the kernel's writeback of the new files would otherwise run during the first timed pass
 }
 ckpt_bytes() { du -cb "$WORK/$1"/*.safetensors | tail -1 | cut -f1; }
 
@@ -204,11 +205,19 @@ if mkmodel olmoe-l4 "$CFG/olmoe-1b-7b-0924/config.json" "$TOK/olmo.tokenizer.jso
   M=olmoe-l4; F=$OUT/$M
   compare $M "olmoe-1b-7b shape, 4/16 layers" "$CMP_SAMPLES" "f32_all f32_last bf16_last"
   T=$(get "$F.cap" tokens_per_s)
+  # the profiled change: weight products on the kernels that widen BF16 in registers against
+  # OpenBLAS sgemm on a float32 copy of each block (MOEPROBE_GEMM=blas), same prompts
+  MOEPROBE_GEMM=blas REPEATS=1 mp_run "$F.blas" $M 1 capture &&
+    REPEATS=1 mp_run "$F.kern" $M 1 capture &&
+    row "olmoe-1b-7b shape, 4/16 layers, 1 rank: BF16 kernels vs widen + OpenBLAS sgemm, tokens/s" \
+      "$(get "$F.kern" tokens_per_s)" "$(get "$F.blas" tokens_per_s)" \
+      "$(fmt %.2fx "$(get "$F.kern" tokens_per_s) / $(get "$F.blas" tokens_per_s)")" \
+      "baseline = the same build with MOEPROBE_GEMM=blas (each weight block widened to float32, then packed and multiplied by sgemm); $SAMPLES prompts/relation; see docs/performance.md for both profiles"
   for np in 2 3; do
-    REPEATS=1 mp_run "$F.np$np" $M "$np" capture || continue
+    SAMPLES=$CMP_SAMPLES REPEATS=1 mp_run "$F.np$np" $M "$np" capture || continue
     row "olmoe-1b-7b shape, 4/16 layers, $np ranks: capture tokens/s" "$(get "$F.np$np" tokens_per_s)" \
       "$(get "$F.cap" tokens_per_s)" "$(fmt %.2fx "$(get "$F.np$np" tokens_per_s) / $T")" \
-      "baseline = 1 rank ($CMP_SAMPLES/relation vs $SAMPLES here); all-to-all $(fmt %.1f%% "100 * $(get "$F.np$np" alltoall_share)") of forward time (transfers and waiting for the slower rank); $(get "$F.np$np" threads) thread(s)/rank; $(ranks_note "$F.np$np" "$np")"
+      "baseline = 1 rank, same prompts; the ranks share the same $(nproc) cores (a rank per core instead of one rank on all), so this shows the cost of the exchange, not a speed-up; all-to-all $(fmt %.1f%% "100 * $(get "$F.np$np" alltoall_share)") of forward time (transfers and waiting for the slower rank); $(get "$F.np$np" threads) thread(s)/rank; $(ranks_note "$F.np$np" "$np")"
   done
   # neuron attribution: screening against brute force on the same sample
   "$FB" run --model "$WORK/$M" --lre "$LRE" --max-samples 2 --attr-samples 1 --brute 1 >"$F.brute" 2>>"$LOG"
@@ -224,7 +233,7 @@ peak
 # ---- Mixtral-shaped, 1 of 32 layers: moeprobe against Hugging Face ---------------------------
 if mkmodel mixtral-l1 "$CFG/mixtral-8x7b-v0.1/config.json" "$TOK/mistral.tokenizer.json" 1; then
   M=mixtral-l1; F=$OUT/$M
-  compare $M "mixtral-8x7b shape, 1/32 layers" "$MIX_SAMPLES" "f32_last bf16_last" --attr-samples 4
+  compare $M "mixtral-8x7b shape, 1/32 layers" "$MIX_SAMPLES" "f32_all f32_last bf16_last" --attr-samples 4
   MIX_ATTR=$(calc "0$(get "$F.cap" attr_s_per_sample) * 32")
   S=$(sweep "$F.cap" "$F.eval" "$MIX_ATTR" 32 "$(get "$F.cap" sweep_tokens_per_prompt)")
   row "mixtral-8x7b shape (32 layers, 93 GB): full 12-relation sweep estimate" "$(hms "$S")" - - \
@@ -251,7 +260,7 @@ if [ "$FULL" = 1 ] && mkmodel olmoe-full "$CFG/olmoe-1b-7b-0924/config.json" "$T
   REPEATS=1 mp_run "$F.np2" $M 2 capture
   T2=$(get "$F.np2" tokens_per_s)
   row "olmoe-1b-7b shape, 16 layers, 2 ranks: capture tokens/s" "$T2" "$T" "$(fmt %.2fx "$T2 / $T")" \
-    "baseline = 1 rank; all-to-all $(fmt %.1f%% "100 * $(get "$F.np2" alltoall_share)"); $(ranks_note "$F.np2" 2)"
+    "baseline = 1 rank on the same cores; all-to-all $(fmt %.1f%% "100 * $(get "$F.np2" alltoall_share)"); $(ranks_note "$F.np2" 2)"
   S=$(sweep "$F.cap" "$F.eval" "$A" 16 "$(get "$F.cap" sweep_tokens_per_prompt)")
   row "olmoe-1b-7b shape (16 layers, 14 GB): full 12-relation sweep estimate" "$(hms "$S")" - - \
     "906 prompts x $(get "$F.cap" sweep_tokens_per_prompt) tokens, 1 rank: capture + 14 eval passes/relation at the measured rates + attribution $A s/sample"
@@ -262,7 +271,7 @@ fi
 if [ "$FULL" = 1 ] && mkmodel qwen-l12 "$CFG/qwen1.5-moe-a2.7b/config.json" "$TOK/qwen.tokenizer.json" 12; then
   M=qwen-l12; F=$OUT/$M
   CK=$(ckpt_bytes $M)
-  REPEATS=1 mp_run "$F.cap" $M 1 capture --attr-samples 4
+  mp_run "$F.cap" $M 1 capture --attr-samples 4
   REPEATS=1 mp_run "$F.eval" $M 1 eval
   REPEATS=1 mp_run "$F.np2" $M 2 capture
   T=$(get "$F.cap" tokens_per_s)
@@ -270,7 +279,7 @@ if [ "$FULL" = 1 ] && mkmodel qwen-l12 "$CFG/qwen1.5-moe-a2.7b/config.json" "$TO
     "$(frac "$F.cap") of FLOP ceiling; peak RSS $(gb "$(get "$F.cap" peak_rss_max)") for a $(gb "$CK") checkpoint"
   row "qwen1.5-moe shape, 12/24 layers, 2 ranks: capture tokens/s" "$(get "$F.np2" tokens_per_s)" "$T" \
     "$(fmt %.2fx "$(get "$F.np2" tokens_per_s) / $T")" \
-    "all-to-all $(fmt %.1f%% "100 * $(get "$F.np2" alltoall_share)"); $(ranks_note "$F.np2" 2)"
+    "baseline = 1 rank on the same cores; all-to-all $(fmt %.1f%% "100 * $(get "$F.np2" alltoall_share)"); $(ranks_note "$F.np2" 2)"
   # 24 layers: per rank, the 12 measured layers plus 12 more: their replicated weights
   # (attention, shared expert, router, norms: checkpoint - experts - embeddings/lm_head) and their
   # experts / N. Pages of a memory-mapped file are shared by the ranks of one node, so a node
