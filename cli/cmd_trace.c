@@ -63,29 +63,20 @@ static int trace_batch(void *vctx, runner *r, const runner_sample *s, int n, mp_
     trace_ctx *c = vctx;
     const int moe = r->model.cfg.num_experts > 0;
     sample_capture *caps = calloc((size_t)(n > 0 ? n : 1), sizeof *caps);
-    attr_sample *in = calloc((size_t)(n > 0 ? n : 1), sizeof *in);
-    int rc = -1, got = 0;
+    int rc = -1;
     trace_batch_free(c);
     c->res = calloc((size_t)(n > 0 ? n : 1), sizeof *c->res);
-    if (!caps || !in || !c->res) {
+    if (!caps || !c->res) {
         err_set(err, "out of memory");
         goto done;
     }
-    for (; got < n; got++) {
-        if (capture_last(&r->model, s[got].store, s[got].sample, s[got].ps->len[s[got].sample] - 1,
-                         &caps[got], err) != 0)
-            goto done;
-        capture_attr_input(&caps[got], s[got].ps->target[s[got].sample], &in[got]);
-    }
-    attr_remote rem = runner_attr_remote(r);
-    if (attr_batch_run(r->attr, n, in, moe ? 100 : 0, 0, &rem, c->res, err) != 0) goto done;
+    if (runner_attribute_batch(r, s, n, moe ? 100 : 0, 0, caps, c->res, err) != 0) goto done;
+    for (int i = 0; i < n; i++) capture_free(&caps[i]); /* trace_sample takes its own */
     c->first = n > 0 ? s[0].sample : 0;
     c->n = n;
     rc = 0;
 done:
-    for (int i = 0; i < got; i++) capture_free(&caps[i]);
     free(caps);
-    free(in);
     return rc;
 }
 

@@ -590,3 +590,35 @@ attr_remote runner_attr_remote(runner *r)
     attr_remote rem = {remote_screen, remote_columns, remote_any, r};
     return rem;
 }
+
+int runner_attribute_batch(runner *r, const runner_sample *s, int n, int n_top, int brute,
+                           sample_capture *caps, attr_result *res, mp_err *err)
+{
+    attr_sample *in = calloc((size_t)(n > 0 ? n : 1), sizeof *in);
+    int rc = -1, got = 0;
+    if (n > 0) {
+        memset(caps, 0, (size_t)n * sizeof *caps);
+        memset(res, 0, (size_t)n * sizeof *res);
+    }
+    if (!in) {
+        err_set(err, "attribution: out of memory for %d samples", n);
+        goto done;
+    }
+    for (; got < n; got++) {
+        if (capture_last(&r->model, s[got].store, s[got].sample, s[got].ps->len[s[got].sample] - 1,
+                         &caps[got], err) != 0)
+            goto done;
+        capture_attr_input(&caps[got], s[got].ps->target[s[got].sample], &in[got]);
+    }
+    attr_remote rem = runner_attr_remote(r);
+    if (attr_batch_run(r->attr, n, in, n_top, brute, &rem, res, err) != 0) goto done;
+    rc = 0;
+done:
+    if (rc != 0)
+        for (int i = 0; i < got; i++) {
+            capture_free(&caps[i]);
+            attr_result_free(&res[i]);
+        }
+    free(in);
+    return rc;
+}

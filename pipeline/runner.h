@@ -22,6 +22,7 @@
 
 #include "pipeline/attribution.h"
 #include "pipeline/blob.h"
+#include "pipeline/capture.h"
 #include "pipeline/error.h"
 #include "pipeline/expert_parallel.h"
 #include "pipeline/forward.h"
@@ -115,6 +116,13 @@ void runner_report(runner *r, FILE *f, blob *out);
  * to the rank that owns the expert (expert_parallel.h), so no rank reads another rank's
  * experts. Its calls are collective (attribution.h). */
 attr_remote runner_attr_remote(runner *r);
+
+/* For on_batch, collective: the last-position capture of each of this rank's n samples of the
+ * round (caps[i], capture.h) and its attribution (res[i]: gains and the top-n_top neurons,
+ * screened unless brute) through runner_attr_remote. caps and res have n entries; on failure
+ * everything made is freed and both are left zeroed. */
+int runner_attribute_batch(runner *r, const runner_sample *s, int n, int n_top, int brute,
+                           sample_capture *caps, attr_result *res, mp_err *err);
 
 /* ---- common per-sample quantities -------------------------------------------------------- */
 

@@ -126,32 +126,15 @@ static void batch_free(cap_state *st)
 static int cap_batch(void *vctx, runner *r, const runner_sample *s, int n, mp_err *err)
 {
     cap_state *st = vctx;
-    attr_sample *in = NULL;
-    int rc = -1;
     batch_free(st);
     st->caps = calloc((size_t)(n > 0 ? n : 1), sizeof *st->caps);
     st->res = calloc((size_t)(n > 0 ? n : 1), sizeof *st->res);
-    in = calloc((size_t)(n > 0 ? n : 1), sizeof *in);
-    if (!st->caps || !st->res || !in) {
-        err_set(err, "out of memory");
-        goto done;
-    }
+    if (!st->caps || !st->res) return err_set(err, "out of memory");
+    if (runner_attribute_batch(r, s, n, st->o.n_top, !st->o.screen, st->caps, st->res, err) != 0)
+        return -1;
     st->batch_first = n > 0 ? s[0].sample : 0;
-    for (int i = 0; i < n; i++) {
-        if (capture_last(&r->model, s[i].store, s[i].sample, s[i].ps->len[s[i].sample] - 1,
-                         &st->caps[i], err) != 0)
-            goto done;
-        st->batch_n = i + 1;
-        capture_attr_input(&st->caps[i], s[i].ps->target[s[i].sample], &in[i]);
-    }
     st->batch_n = n;
-    attr_remote rem = runner_attr_remote(r);
-    if (attr_batch_run(r->attr, n, in, st->o.n_top, !st->o.screen, &rem, st->res, err) != 0)
-        goto done;
-    rc = 0;
-done:
-    free(in);
-    return rc;
+    return 0;
 }
 
 /* ---- per sample, on the rank that ran it ------------------------------------------------- */
