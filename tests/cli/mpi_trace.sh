@@ -20,7 +20,7 @@ for m in olmoe qwen2moe mixtral llama qwen2 mistral; do
          --out "$T/$m-np$n.h5" >/dev/null 2>"$T/err"; then
       echo "FAIL mpi_trace/$m/np$n: mpirun failed: $(tail -3 "$T/err")"; continue
     fi
-    out=$("$CMP" "$T/$m-np$n.h5" "$T/$m-1.h5" --rtol 1e-5)
+    out=$("$CMP" "$T/$m-np$n.h5" "$T/$m-1.h5" --rtol 1e-5 --ranked neuron_top)
     if [ $? -eq 0 ]; then echo "PASS mpi_trace/$m/np$n"; else echo "FAIL mpi_trace/$m/np$n: $(echo "$out" | head -5)"; fi
     echo "INFO $m np=$n ${out##*h5cmp: }"
   done

@@ -1,8 +1,16 @@
 /* h5cmp.c — test tool: compares every dataset and numeric attribute of archive A with B.
  * Floats: per dataset max|a-b| / max|b| <= rtol (default 1e-5); integers and strings: equal.
+ * --ranked NAME: an integer dataset whose path contains NAME and that has a companion
+ * PATH_score dataset ([rows, N] scores of [rows, N, ...] ids, best first: the neuron top-N
+ * lists) is compared as a ranking up to ties — where the ids at a position differ, each of the
+ * two must sit in the other list at a position whose score equals its own within rtol of the
+ * row's largest |score|, or, when missing from the other list, score like its last entry (a
+ * tie at the cut). Arithmetic that differs in the last bits (another GEMM path, another rank
+ * count) may order exact near-ties either way; anything else is a difference.
  * Prints one line per difference and a summary "h5cmp: N datasets, worst rel diff X"; exit 0
  * when everything matches, 1 otherwise, 2 on usage or read errors.
- *   h5cmp A.h5 B.h5 [--rtol X] [--skip NAME]...  (NAME: a group or dataset path prefix) */
+ *   h5cmp A.h5 B.h5 [--rtol X] [--skip NAME]... [--ranked NAME]...
+ *   (NAME: a part of a group, dataset or attribute path) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +20,8 @@
 
 static double rtol = 1e-5, worst = 0;
 static int ndatasets = 0, nbad = 0;
-static const char *skips[64];
-static int nskip = 0;
+static const char *skips[64], *ranked[16];
+static int nskip = 0, nranked = 0;
 
 static double get(const arc_array *a, size_t i)
 {
@@ -67,6 +75,71 @@ static void compare_arrays(const char *what, const arc_array *a, const arc_array
     }
 }
 
+/* Position of id tuple `id` (c ints) in row r of x, -1 if absent. */
+static int64_t find_id(const arc_array *x, int64_t r, int64_t N, int64_t c, const arc_array *from,
+                       int64_t fr, int64_t fj)
+{
+    for (int64_t j = 0; j < N; j++) {
+        int64_t k = 0;
+        while (k < c && get(x, (size_t)((r * N + j) * c + k)) ==
+                            get(from, (size_t)((fr * N + fj) * c + k)))
+            k++;
+        if (k == c) return j;
+    }
+    return -1;
+}
+
+/* 1 if A's entry j of row r is placed in B consistently with its score (see --ranked). */
+static int tie_ok(const arc_array *a, const arc_array *sa, const arc_array *b, int64_t r,
+                  int64_t N, int64_t c, int64_t j, double tol)
+{
+    int64_t jb = find_id(b, r, N, c, a, r, j);
+    double s = get(sa, (size_t)(r * N + j));
+    double other = get(sa, (size_t)(r * N + (jb >= 0 ? jb : N - 1)));
+    return fabs(s - other) <= tol;
+}
+
+static void compare_ranked(const char *what, const arc_array *a, const arc_array *b,
+                           const arc_array *sa, const arc_array *sb)
+{
+    if (a->ndim < 2 || a->ndim != b->ndim || a->count != b->count || sa->ndim != 2 ||
+        sa->count != sb->count || sa->shape[0] != a->shape[0] || sa->shape[1] != a->shape[1]) {
+        compare_arrays(what, a, b); /* not a ranking of this shape: exact */
+        return;
+    }
+    const int64_t n = a->shape[0], N = a->shape[1], c = (int64_t)a->count / (n * N);
+    int64_t swaps = 0;
+    for (int64_t r = 0; r < n; r++) {
+        double mx = 0;
+        for (int64_t j = 0; j < N; j++) {
+            double v = fabs(get(sa, (size_t)(r * N + j)));
+            if (v > mx) mx = v;
+        }
+        const double tol = rtol * mx + 1e-12;
+        for (int64_t j = 0; j < N; j++) {
+            int64_t k = 0;
+            while (k < c && get(a, (size_t)((r * N + j) * c + k)) == get(b, (size_t)((r * N + j) * c + k)))
+                k++;
+            if (k == c) continue;
+            if (!tie_ok(a, sa, b, r, N, c, j, tol) || !tie_ok(b, sb, a, r, N, c, j, tol)) {
+                printf("DIFF %s: row %lld position %lld: the ids differ and their scores are not "
+                       "tied (within %.3g)\n", what, (long long)r, (long long)j, tol);
+                nbad++;
+                return;
+            }
+            swaps++;
+        }
+    }
+    if (swaps) printf("TIES %s: %lld positions hold tied entries in another order\n", what, (long long)swaps);
+}
+
+static int is_ranked(const char *path)
+{
+    for (int i = 0; i < nranked; i++)
+        if (strstr(path, ranked[i]) && !strstr(path, "_score")) return 1;
+    return 0;
+}
+
 static int skipped(const char *path)
 {
     for (int i = 0; i < nskip; i++)
@@ -112,12 +185,20 @@ static void walk(arc_reader *ra, arc_reader *rb, const char *path)
         }
         arc_array x = {0}, y = {0};
         ndatasets++;
+        char score[1040];
+        snprintf(score, sizeof score, "%s_score", child);
+        arc_array qa = {0}, qb = {0};
         if (arc_read(ra, child, &x, &err) != 0 || arc_read(rb, child, &y, &err) != 0) {
             printf("DIFF %s: %s\n", child, err.msg);
             nbad++;
+        } else if (is_ranked(child) && x.type != ARC_F32 && x.type != ARC_F64 &&
+                   arc_read(ra, score, &qa, &err) == 0 && arc_read(rb, score, &qb, &err) == 0) {
+            compare_ranked(child, &x, &y, &qa, &qb);
         } else {
             compare_arrays(child, &x, &y);
         }
+        arc_array_free(&qa);
+        arc_array_free(&qb);
         arc_array_free(&x);
         arc_array_free(&y);
     }
@@ -130,12 +211,13 @@ int main(int argc, char **argv)
     mp_err err;
     err_init(&err);
     if (argc < 3) {
-        fprintf(stderr, "usage: h5cmp A.h5 B.h5 [--rtol X] [--skip PATH]...\n");
+        fprintf(stderr, "usage: h5cmp A.h5 B.h5 [--rtol X] [--skip PATH]... [--ranked NAME]...\n");
         return 2;
     }
     for (int i = 3; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--rtol")) rtol = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--skip") && nskip < 64) skips[nskip++] = argv[i + 1];
+        else if (!strcmp(argv[i], "--ranked") && nranked < 16) ranked[nranked++] = argv[i + 1];
     }
     if (arc_open_read(&ra, argv[1], &err) != 0 || arc_open_read(&rb, argv[2], &err) != 0) {
         fprintf(stderr, "h5cmp: %s\n", err.msg);

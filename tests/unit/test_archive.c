@@ -2,7 +2,8 @@
  * resume, group/attribute merging and conflicts, bad parts, simulated crashes (a forked child
  * SIGKILLs itself mid-stream, before commit and at every commit/snapshot step), write errors
  * (file size limit as a stand-in for a full disk) and unwritable folders.
- * `test_archive --make-sample FILE` writes a small archive for tests/cli/archive_h5py.sh. */
+ * `test_archive --make-sample FILE` writes a small archive for tests/cli/archive_h5py.sh;
+ * `test_archive --make-ranked DIR` the archives of tests/cli/h5cmp_ranked.sh. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -733,6 +734,53 @@ static int make_sample(const char *path)
     return ok ? 0 : 1;
 }
 
+/* --make-ranked DIR: DIR/{base,tied,cut,untied,new}.h5, each one unit holding a top-4 list
+ * attribution/r/neuron_top4 [2, 4, 3] with its scores neuron_top4_score [2, 4], best first.
+ * Against base: tied swaps two entries of equal score, cut replaces the last entry by another
+ * neuron of the same score (a tie at the cut), untied swaps two entries of different scores,
+ * new replaces the first entry by a neuron base does not have; scores per position are the
+ * same in all five, so only the ids tell them apart. */
+static int write_ranked(const char *dir, const char *name, const int32_t *ids, mp_err *e)
+{
+    char path[512];
+    arc_writer *w = NULL;
+    arc_unit *u = NULL;
+    const double score[8] = {0.9, 0.5, 0.5, 0.1, 2.0, 1.0, 0.25, 0.25};
+    const int64_t shi[3] = {2, 4, 3}, shs[2] = {2, 4};
+    arc_options o = quiet_opts();
+    snprintf(path, sizeof path, "%s/%s.h5", dir, name);
+    int ok = arc_writer_open(&w, path, &PROV, &o, e) == 0 &&
+             arc_unit_begin(w, "capture/r", &u, e) == 0 &&
+             arc_write(u, "attribution/r/neuron_top4", ARC_I32, 3, shi, NULL, ids, e) == 0 &&
+             arc_write(u, "attribution/r/neuron_top4_score", ARC_F64, 2, shs, NULL, score, e) == 0 &&
+             arc_unit_commit(w, u, e) == 0;
+    if (w && arc_writer_close(w, e) != 0) ok = 0;
+    return ok ? 0 : -1;
+}
+
+static int make_ranked(const char *dir)
+{
+    /* (layer, expert, neuron) per entry; row 0 then row 1 */
+    const int32_t base[24] = {0, 1, 10, 1, 2, 20, 1, 3, 30, 2, 0, 40,
+                              0, 5, 50, 1, 5, 51, 2, 5, 52, 3, 5, 53};
+    int32_t v[5][24];
+    for (int k = 0; k < 5; k++) memcpy(v[k], base, sizeof base);
+    int32_t t[3];
+    memcpy(t, &v[1][3], sizeof t); memcpy(&v[1][3], &v[1][6], sizeof t); memcpy(&v[1][6], t, sizeof t);
+    v[2][21] = 7; /* row 1, last entry (score 0.25, like the one before it) */
+    memcpy(t, &v[3][0], sizeof t); memcpy(&v[3][0], &v[3][3], sizeof t); memcpy(&v[3][3], t, sizeof t);
+    v[4][2] = 99;
+    const char *names[5] = {"base", "tied", "cut", "untied", "new"};
+    mp_err e;
+    err_init(&e);
+    for (int k = 0; k < 5; k++)
+        if (write_ranked(dir, names[k], v[k], &e) != 0) {
+            fprintf(stderr, "%s\n", e.msg);
+            return 1;
+        }
+    return 0;
+}
+
 /* --bench DIR MB LEVEL: writes MB of activation-like float32 data as 10 units of streamed
  * [rows, 16, 2048] captures with deflate LEVEL, snapshot only at close, and prints timings. */
 static double now_s(void)
@@ -802,6 +850,8 @@ int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--make-sample"))
         return make_sample(argv[2]);
+    if (argc == 3 && !strcmp(argv[1], "--make-ranked"))
+        return make_ranked(argv[2]);
     if (argc == 5 && !strcmp(argv[1], "--bench"))
         return bench(argv[2], atoi(argv[3]), atoi(argv[4]));
     const char *dir = check_tmp_dir();
