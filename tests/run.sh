@@ -12,7 +12,10 @@ export MOEPROBE_ROOT="$ROOT"
 export MOEPROBE_SHARED=${MOEPROBE_SHARED:-$(cd "$ROOT/../shared" 2>/dev/null && pwd)}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+# sanitizer builds (make test-debug): leaks are checked; Open MPI's own threads keep a few
+# allocations (tests/lsan.supp), and the suppression needs full stacks (fast_unwind_on_malloc=0)
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:fast_unwind_on_malloc=0}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/moeprobe-tests.XXXXXX")
 export MOEPROBE_TEST_TMP="$TMP"
