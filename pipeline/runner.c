@@ -197,6 +197,7 @@ int runner_map(runner *r, const runner_job *job, mp_err *err)
     const int32_t **ids = NULL;
     int *lens = NULL;
     int64_t *sids = NULL;
+    runner_sample *ss = NULL; /* this rank's samples of the round, for on_batch and on_sample */
     void *gathered = NULL;
     size_t *glens = NULL;
     home_ctx hc;
@@ -221,7 +222,8 @@ int runner_map(runner *r, const runner_job *job, mp_err *err)
     ids = malloc((size_t)B * sizeof *ids);
     lens = malloc((size_t)B * sizeof *lens);
     sids = malloc((size_t)B * sizeof *sids);
-    if (!st || !logits || !ids || !lens || !sids) {
+    ss = malloc((size_t)B * sizeof *ss);
+    if (!st || !logits || !ids || !lens || !sids || !ss) {
         err_set(err, "%s: out of memory", job->label ? job->label : "runner");
         rc = fail(r, err, job->label);
         goto done;
@@ -267,27 +269,16 @@ int runner_map(runner *r, const runner_job *job, mp_err *err)
         }
         r->forward_s += now_s() - t0;
         r->tokens += T;
-        if (job->on_batch) {
-            runner_sample *ss = malloc((size_t)(nb > 0 ? nb : 1) * sizeof *ss);
-            if (!ss) {
-                err_set(err, "out of memory");
-                rc = fail(r, err, job->label);
-                goto done;
-            }
-            for (int i = 0; i < nb; i++)
-                ss[i] = (runner_sample){a + i, ps, logits + (int64_t)i * V, st, r};
-            int brc = job->on_batch(job->batch_ctx, r, ss, nb, err);
-            free(ss);
-            if (brc != 0) {
-                rc = fail(r, err, job->label);
-                goto done;
-            }
+        for (int i = 0; i < nb; i++)
+            ss[i] = (runner_sample){a + i, ps, logits + (int64_t)i * V, st, r};
+        if (job->on_batch && job->on_batch(job->batch_ctx, r, ss, nb, err) != 0) {
+            rc = fail(r, err, job->label);
+            goto done;
         }
         blob_reset(&out);
         for (int i = 0; i < nb; i++) {
-            runner_sample s = {a + i, ps, logits + (int64_t)i * V, st, r};
             blob_reset(&one);
-            if (job->on_sample && job->on_sample(job->sample_ctx, &s, &one, err) != 0) {
+            if (job->on_sample && job->on_sample(job->sample_ctx, &ss[i], &one, err) != 0) {
                 err_prefix(err, "sample %lld", (long long)(a + i));
                 rc = fail(r, err, job->label);
                 goto done;
@@ -337,7 +328,7 @@ done:
     hook_store_free(st);
     blob_free(&out);
     blob_free(&one);
-    free(logits); free(fw); free(ids); free(lens); free(sids);
+    free(logits); free(fw); free(ids); free(lens); free(sids); free(ss);
     return rc;
 }
 
