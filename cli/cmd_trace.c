@@ -43,17 +43,24 @@ typedef struct trace_ctx {
     runner *r;
     int with_object;
     arc_unit *u;
-    /* attributions of this rank's current batch, made collectively by trace_batch so that
-     * neuron screening reads each routed expert on the rank holding it */
+    /* last-position captures and attributions of this rank's current batch, made
+     * collectively by trace_batch so that neuron screening reads each routed expert on the rank
+     * holding it (with --object only) */
     int64_t first;
     int n;
+    sample_capture *caps;
     attr_result *res;
 } trace_ctx;
 
 static void trace_batch_free(trace_ctx *c)
 {
-    for (int i = 0; c->res && i < c->n; i++) attr_result_free(&c->res[i]);
+    for (int i = 0; i < c->n; i++) {
+        capture_free(&c->caps[i]);
+        attr_result_free(&c->res[i]);
+    }
+    free(c->caps);
     free(c->res);
+    c->caps = NULL;
     c->res = NULL;
     c->n = 0;
 }
@@ -62,22 +69,14 @@ static int trace_batch(void *vctx, runner *r, const runner_sample *s, int n, mp_
 {
     trace_ctx *c = vctx;
     const int moe = r->model.cfg.num_experts > 0;
-    sample_capture *caps = calloc((size_t)(n > 0 ? n : 1), sizeof *caps);
-    int rc = -1;
     trace_batch_free(c);
+    c->caps = calloc((size_t)(n > 0 ? n : 1), sizeof *c->caps);
     c->res = calloc((size_t)(n > 0 ? n : 1), sizeof *c->res);
-    if (!caps || !c->res) {
-        err_set(err, "out of memory");
-        goto done;
-    }
-    if (runner_attribute_batch(r, s, n, moe ? 100 : 0, 0, caps, c->res, err) != 0) goto done;
-    for (int i = 0; i < n; i++) capture_free(&caps[i]); /* trace_sample takes its own */
+    if (!c->caps || !c->res) return err_set(err, "out of memory");
+    if (runner_attribute_batch(r, s, n, moe ? 100 : 0, 0, c->caps, c->res, err) != 0) return -1;
     c->first = n > 0 ? s[0].sample : 0;
     c->n = n;
-    rc = 0;
-done:
-    free(caps);
-    return rc;
+    return 0;
 }
 
 static void put_f32(blob *b, const char *name, int nd, int64_t d0, int64_t d1, int64_t d2,
@@ -95,8 +94,10 @@ static int trace_sample(void *vctx, const runner_sample *s, blob *out, mp_err *e
     const int64_t L = cf->num_hidden_layers, H = cf->hidden_size, nH = cf->num_attention_heads;
     const int64_t E = cf->num_experts, k = cf->num_experts_per_tok, V = cf->vocab_size;
     const int T = s->ps->len[s->sample];
-    sample_capture cap;
+    const int in_batch = s->sample >= c->first && s->sample < c->first + c->n;
+    sample_capture own, *cap = &own;
     int rc = -1;
+    memset(&own, 0, sizeof own);
     float *buf = malloc((size_t)(L * T * (H > E ? H : E)) * sizeof *buf);
     if (!buf) return err_set(err, "out of memory");
     int64_t tl = T;
@@ -109,8 +110,9 @@ static int trace_sample(void *vctx, const runner_sample *s, blob *out, mp_err *e
         hook_store_dense(s->store, dense[i].p, s->sample, (int)L, 0, T, -1, H, buf);
         put_f32(out, dense[i].name, 3, L, T, H, buf);
     }
-    if (capture_last(m, s->store, s->sample, T - 1, &cap, err) != 0) goto done;
-    put_f32(out, "head_out_last", 3, L, nH, H, cap.head_out);
+    if (in_batch) cap = &c->caps[s->sample - c->first]; /* made by trace_batch */
+    else if (capture_last(m, s->store, s->sample, T - 1, &own, err) != 0) goto done;
+    put_f32(out, "head_out_last", 3, L, nH, H, cap->head_out);
     if (E > 0) {
         hook_store_dense(s->store, HP_ROUTER_LOGITS, s->sample, (int)L, 0, T, -1, E, buf);
         put_f32(out, "router_logits", 3, L, T, E, buf);
@@ -127,11 +129,11 @@ static int trace_sample(void *vctx, const runner_sample *s, blob *out, mp_err *e
         free(ti);
         hook_store_dense(s->store, HP_TOPK_WEIGHT, s->sample, (int)L, 0, T, -1, k, buf);
         put_f32(out, "topk_weight", 3, L, T, k, buf);
-        put_f32(out, "expert_out_topk_last", 3, L, k, H, cap.expert_out);
+        put_f32(out, "expert_out_topk_last", 3, L, k, H, cap->expert_out);
     }
     if (c->with_object) {
         int32_t tgt = s->ps->target[s->sample];
-        if (s->sample < c->first || s->sample >= c->first + c->n) {
+        if (!in_batch) {
             err_set(err, "no attribution for prompt %lld", (long long)s->sample);
             goto done;
         }
@@ -154,7 +156,7 @@ static int trace_sample(void *vctx, const runner_sample *s, blob *out, mp_err *e
 oom:
     err_set(err, "out of memory");
 done:
-    capture_free(&cap);
+    capture_free(&own);
     free(buf);
     return rc;
 }
@@ -282,7 +284,7 @@ int cmd_trace(int argc, char **argv)
             arc_unit_begin(w, "trace", &u, &err) != 0)
             comm_fatal("trace", "%s", err.msg);
     }
-    trace_ctx tc = {&r, no > 0, u, 0, 0, NULL};
+    trace_ctx tc = {&r, no > 0, u, 0, 0, NULL, NULL};
     hook_set hs;
     hook_set_init(&hs);
     hook_point all_pos[] = {HP_RESID_PRE, HP_ATTN_OUT, HP_MLP_OUT, HP_RESID_POST,
