@@ -73,6 +73,7 @@ mkmodel() {  # NAME CONFIG TOKENIZER LAYERS
   "$BIN" make-model --config "$2" --out "$d" --layers "$4" --tokenizer "$3" --quiet >>"$LOG" 2>&1 || return 1
   sync  # the kernel's writeback of the new files would otherwise run during the first timed pass
 }
+drop() { [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "${WORK:?}/$1"; }     # a checkpoint, unless BENCH_KEEP=1
 ckpt_bytes() { du -cb "$WORK/$1"/*.safetensors | tail -1 | cut -f1; }
 
 # moeprobe capture (or eval) pass; the output file of the best of REPEATS runs.
@@ -226,7 +227,7 @@ if mkmodel olmoe-l4 "$CFG/olmoe-1b-7b-0924/config.json" "$TOK/olmo.tokenizer.jso
   [ -n "$B" ] && row "olmoe-1b-7b shape, 4/16 layers: top-100 neurons, s/sample, screened vs brute force" \
     "$A" "$B" "$(fmt %.4fx "$A / $B")" \
     "exact scorings $(get "$F.brute" attr_exact_per_sample) of $(get "$F.brute" attr_neurons_per_sample) neurons; same top-100: $([ "$(get "$F.brute" brute_mismatch)" = 0 ] && echo yes || echo NO); both include all layer/head/expert gains"
-  [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$WORK/$M"
+  drop "$M"
 fi
 
 peak
@@ -238,7 +239,7 @@ if mkmodel mixtral-l1 "$CFG/mixtral-8x7b-v0.1/config.json" "$TOK/mistral.tokeniz
   S=$(sweep "$F.cap" "$F.eval" "$MIX_ATTR" 32 "$(get "$F.cap" sweep_tokens_per_prompt)")
   row "mixtral-8x7b shape (32 layers, 93 GB): full 12-relation sweep estimate" "$(hms "$S")" - - \
     "906 prompts, 1 rank's compute extrapolated from 1 layer: capture + 14 eval passes/relation + attribution $(fmt %.1f "$MIX_ATTR") s/sample (1-layer figure x 32); memory: 8 nodes of 24 GiB (a rank with 1 of the 8 experts holds 11.3 GB of experts + 3.2 GB replicated; 2 experts per rank would need 25.7 GB)"
-  [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$WORK/$M"
+  drop "$M"
 fi
 
 peak
@@ -264,7 +265,7 @@ if [ "$FULL" = 1 ] && mkmodel olmoe-full "$CFG/olmoe-1b-7b-0924/config.json" "$T
   S=$(sweep "$F.cap" "$F.eval" "$A" 16 "$(get "$F.cap" sweep_tokens_per_prompt)")
   row "olmoe-1b-7b shape (16 layers, 14 GB): full 12-relation sweep estimate" "$(hms "$S")" - - \
     "906 prompts x $(get "$F.cap" sweep_tokens_per_prompt) tokens, 1 rank: capture + 14 eval passes/relation at the measured rates + attribution $A s/sample"
-  [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$WORK/$M"
+  drop "$M"
 fi
 
 # ---- full scale: Qwen1.5-MoE-A2.7B-shaped, 12 of 24 layers (15 GB), and where 24 fit --------
@@ -302,7 +303,7 @@ if [ "$FULL" = 1 ] && mkmodel qwen-l12 "$CFG/qwen1.5-moe-a2.7b/config.json" "$TO
   S=$(sweep "$F.cap" "$F.eval" "$QA" 24 "$(get "$F.cap" sweep_tokens_per_prompt)")
   row "qwen1.5-moe shape (24 layers, 29 GB): full 12-relation sweep estimate" "$(hms "$S")" - - \
     "906 prompts, compute of 1 rank extrapolated from 12 layers; attribution $(fmt %.1f "$QA") s/sample (12-layer figure x 2); run on 2 nodes x 1 rank"
-  [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$WORK/$M"
+  drop "$M"
 fi
 
 # ---- the table -----------------------------------------------------------------------------
