@@ -243,7 +243,11 @@ run_one() {  # BIN LABEL INDEX: runs case INDEX, leaves .out .err .rc files
   for a in "$@"; do
     if [[ "$a" == "<"* ]]; then redir=${a#<}; else args+=("$a"); fi
   done
-  (cd "$T" && timeout 120 "$bin" "${args[@]}" <"$redir" >"$T/$label.$name.out" 2>"$T/$label.$name.err")
+  # a TMPDIR per case: Open MPI's singleton session directories under a shared /tmp race when
+  # four start and end at once (one removing the parent another is creating)
+  mkdir -p "$T/tmp.$label.$name"
+  (cd "$T" && TMPDIR="$T/tmp.$label.$name" timeout 120 "$bin" "${args[@]}" <"$redir" \
+     >"$T/$label.$name.out" 2>"$T/$label.$name.err")
   echo $? >"$T/$label.$name.rc"
 }
 
