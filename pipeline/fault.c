@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,12 @@ static void on_sigbus(int sig, siginfo_t *si, void *uctx)
         }
         return;
     }
+    /* Several threads (the GEMM pool) may fault on the same truncated file at once: the first
+     * one writes the message from the shared buffer and ends the process; the others wait for
+     * that instead of writing into the buffer too (which garbled the message). */
+    static atomic_flag claimed = ATOMIC_FLAG_INIT;
+    if (atomic_flag_test_and_set(&claimed))
+        for (;;) pause();
     static sbuf s;
     uint64_t off = (uint64_t)((uintptr_t)si->si_addr - m->base);
     const char *t = tensor_at(m, off);
