@@ -31,7 +31,8 @@ CFLAGS  += $(CSTD) $(WARN) $(OPT) -I. $(PKG_CFLAGS) -DMOEPROBE_VERSION=\"$(VERSI
 LDLIBS  += $(PKG_LIBS) -lhdf5_hl -lm -lpthread
 LDFLAGS += $(LDOPT)
 
-LIB_SRC  := $(wildcard pipeline/*.c) $(wildcard stages/*.c) $(wildcard jobs/*.c)
+LIB_SRC  := $(wildcard pipeline/*/*.c) $(wildcard stages/*.c) $(wildcard jobs/*.c) \
+            $(wildcard report/*.c) $(wildcard tools/*/*.c)
 CLI_SRC  := $(wildcard cli/*.c)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_SUPPORT := $(filter-out $(TEST_SRC),$(wildcard tests/unit/*.c))

@@ -25,11 +25,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "pipeline/capture.h"
-#include "pipeline/comm.h"
-#include "pipeline/ops.h"
-#include "pipeline/relations.h"
-#include "pipeline/runner.h"
+#include "pipeline/attribution/sample_capture.h"
+#include "pipeline/parallel/comm.h"
+#include "pipeline/ops/ops.h"
+#include "pipeline/config/relations.h"
+#include "pipeline/runner/runner.h"
 
 #include <cblas.h> /* last: its complex.h defines I, a field name above */
 

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "pipeline/tokenizer.h"
+#include "pipeline/tokenizer/tokenizer.h"
 
 static double now(void)
 {

@@ -2,8 +2,8 @@
 #ifndef MOEPROBE_CLI_UTIL_H
 #define MOEPROBE_CLI_UTIL_H
 
-#include "pipeline/error.h"
-#include "pipeline/hooks.h"
+#include "pipeline/util/error.h"
+#include "pipeline/forward/hooks.h"
 
 /* "L:E" -> pair; error names the option and the value. */
 int cli_parse_pair(const char *opt, const char *s, mp_pair *out, mp_err *err);

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "pipeline/run_config.h"
+#include "pipeline/config/run_config.h"
 
 static void usage(FILE *f)
 {

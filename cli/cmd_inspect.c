@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "pipeline/checkpoint.h"
-#include "pipeline/model.h"
+#include "pipeline/model/checkpoint.h"
+#include "pipeline/model/model.h"
 
 static void usage(FILE *f)
 {

@@ -1,12 +1,12 @@
 /* cmd_make_model.c — `moeprobe make-model`: writes a random-weight checkpoint of a config's
- * real shape (pipeline/make_model.h) for loader, memory and speed tests at full scale. */
+ * real shape (tools/make_model/make_model.h) for loader, memory and speed tests at full scale. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
-#include "pipeline/make_model.h"
+#include "tools/make_model/make_model.h"
 
 static void usage(FILE *f)
 {

@@ -8,7 +8,7 @@
 #include "cli/commands.h"
 #include "jobs/manifest.h"
 #include "jobs/plan.h"
-#include "pipeline/run_config.h"
+#include "pipeline/config/run_config.h"
 
 static void usage(FILE *f)
 {

@@ -1,12 +1,12 @@
 /* cmd_report.c — moeprobe report ARCHIVE.h5 [ARCHIVE.h5 ...] --out DIR: the paper's tables and
- * figures for the models of the given archives, side by side (stages/report.h). */
+ * figures for the models of the given archives, side by side (report/report.h). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
-#include "stages/report.h"
+#include "report/report.h"
 
 static void usage(FILE *f)
 {

@@ -19,8 +19,8 @@
 #include "cli/cmd_run_internal.h"
 #include "cli/commands.h"
 #include "jobs/manifest.h"
-#include "pipeline/comm.h"
-#include "stages/report.h"
+#include "pipeline/parallel/comm.h"
+#include "report/report.h"
 
 volatile sig_atomic_t run_stop_signal;
 

@@ -7,8 +7,8 @@
 
 #include "jobs/plan.h"
 #include "jobs/progress.h"
-#include "pipeline/relations.h"
-#include "pipeline/run_config.h"
+#include "pipeline/config/relations.h"
+#include "pipeline/config/run_config.h"
 
 #define RUN_EXIT_STOPPED 75 /* EX_TEMPFAIL: stopped by a signal; rerun / requeue to continue */
 

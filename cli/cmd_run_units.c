@@ -16,9 +16,9 @@
 
 #include "cli/cmd_run_internal.h"
 #include "jobs/manifest.h"
-#include "pipeline/archive.h"
-#include "pipeline/comm.h"
-#include "pipeline/runner.h"
+#include "pipeline/archive/archive.h"
+#include "pipeline/parallel/comm.h"
+#include "pipeline/runner/runner.h"
 #include "stages/stage.h"
 
 enum { ACT_RUN = 1, ACT_DONE_ELSEWHERE = 2, ACT_CANNOT = 3 };

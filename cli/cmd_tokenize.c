@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 
 #include "cli/commands.h"
-#include "pipeline/tokenizer.h"
+#include "pipeline/tokenizer/tokenizer.h"
 
 static void usage(FILE *f)
 {

@@ -10,10 +10,10 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
-#include "pipeline/archive.h"
-#include "pipeline/capture.h"
-#include "pipeline/comm.h"
-#include "pipeline/runner.h"
+#include "pipeline/archive/archive.h"
+#include "pipeline/attribution/sample_capture.h"
+#include "pipeline/parallel/comm.h"
+#include "pipeline/runner/runner.h"
 
 static void usage(FILE *f)
 {

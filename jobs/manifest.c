@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pipeline/atomic_file.h"
+#include "pipeline/util/atomic_file.h"
 
 #define MAN_FORMAT "moeprobe-manifest 1"
 

@@ -29,7 +29,7 @@
 #include <jansson.h>
 
 #include "jobs/plan.h"
-#include "pipeline/error.h"
+#include "pipeline/util/error.h"
 
 typedef enum man_state { MAN_PENDING = 0, MAN_RUNNING, MAN_DONE, MAN_FAILED } man_state;
 const char *man_state_name(man_state s); /* "pending", "running", "done", "failed" */

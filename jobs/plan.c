@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/model_config.h"
+#include "pipeline/model/model_config.h"
 
 static int selected(const rcfg *cfg, const stage_def *s)
 {

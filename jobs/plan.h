@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pipeline/error.h"
-#include "pipeline/run_config.h"
+#include "pipeline/util/error.h"
+#include "pipeline/config/run_config.h"
 #include "stages/stage.h"
 
 #define PLAN_MAX_DEPS 8

@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "jobs/progress.h"
-#include "pipeline/archive.h"
+#include "pipeline/archive/archive.h"
 
 static int name_in(const arc_names *n, const char *id)
 {

@@ -15,7 +15,7 @@
 #include <stdio.h>
 
 #include "jobs/manifest.h"
-#include "pipeline/error.h"
+#include "pipeline/util/error.h"
 
 typedef struct status_unit {
     char *model;

@@ -1,4 +1,4 @@
-/* capture.c — the forward unit of a relation, "capture/<rel>": one pass over the relation's
+/* sample_capture.c — the forward unit of a relation, "capture/<rel>": one pass over the relation's
  * prompts that evaluates (rank of the target, HIT@10, MRR), attributes (layers, heads, experts,
  * neurons; stage `attribute`), records routing at the last position (and the relation's expert
  * frequency ranking) and stores the configured hook points (stage `capture`).
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/capture.h"
+#include "pipeline/attribution/sample_capture.h"
 #include "stages/stage.h"
 #include "stages/stats.h"
 

@@ -35,7 +35,7 @@
  *   gets at that position in the unsuppressed run under the same forcing and the model's rule
  *   (p0_e, or p0_e / sum over S0 with e in it when the model renormalises); the other selected
  *   experts keep the model's rule in the suppressed run, renormalised over the final set with
- *   e at its suppressed p'_e (pipeline/moe.c route_token does this, then overrides e's weight).
+ *   e at its suppressed p'_e (pipeline/forward/moe.c route_token does this, then overrides e's weight).
  *   min_router_gap_other_layers is read from the forced run, every layer but l'.
  *
  * PATH: with the router input norm of layer l' frozen at the last position, the logit

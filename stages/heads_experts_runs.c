@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/ops.h"
+#include "pipeline/ops/ops.h"
 #include "stages/heads_experts.h"
 #include "stages/stats.h"
 

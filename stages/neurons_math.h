@@ -22,7 +22,7 @@
 
 #include <stdint.h>
 
-#include "pipeline/error.h"
+#include "pipeline/util/error.h"
 
 typedef enum nm_kind { NM_SHARED = 0, NM_ROUTED = 1, NM_DENSE = 2, NM_KIND_COUNT } nm_kind;
 

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pipeline/comm.h"
+#include "pipeline/parallel/comm.h"
 
 static const stage_def *sorted[64];
 static int n_sorted = -1;

@@ -1,6 +1,6 @@
 /* stage.h — the contract between the batch pipeline (jobs/, cli/cmd_run.c) and the analyses.
  *
- * A stage is one file in stages/ plus its keys in pipeline/run_config_schema.c. It is run as
+ * A stage is one file in stages/ plus its keys in pipeline/config/schema.c. It is run as
  * *units*: per relation ("block/adj_antonym") or once per model ("summarise/pooled"). A unit
  * is all-or-nothing: it writes into its own archive part (archive.h) and is committed only
  * when it returned 0, so a crash never leaves half a unit, and a rerun skips complete units.
@@ -29,12 +29,12 @@
 #ifndef MOEPROBE_STAGE_H
 #define MOEPROBE_STAGE_H
 
-#include "pipeline/archive.h"
-#include "pipeline/blob.h"
-#include "pipeline/error.h"
-#include "pipeline/relations.h"
-#include "pipeline/run_config.h"
-#include "pipeline/runner.h"
+#include "pipeline/archive/archive.h"
+#include "pipeline/util/blob.h"
+#include "pipeline/util/error.h"
+#include "pipeline/config/relations.h"
+#include "pipeline/config/run_config.h"
+#include "pipeline/runner/runner.h"
 
 typedef enum stage_scope {
     STAGE_PER_RELATION = 0,  /* one unit per relation: "<stage>/<relation id>" */

@@ -48,7 +48,7 @@ for t in "$BIN"/tests/test_*; do
   run_one "$n" "$t"
 done
 # the golden test again on the path machines without AVX-512 take (widen + OpenBLAS sgemm,
-# pipeline/ops_gemm.h), so that path is checked on every machine
+# pipeline/ops/internal.h), so that path is checked on every machine
 n=unit/test_forward_golden_blas
 if [ -x "$BIN/tests/test_forward_golden" ] && ! [[ -n "${TEST_FILTER:-}" && ! "$n" =~ ${TEST_FILTER} ]]; then
   run_one "$n" env MOEPROBE_GEMM=blas "$BIN/tests/test_forward_golden"

@@ -21,7 +21,7 @@ chmod 755 "$T" "$T/moeprobe"
 B=$T/moeprobe; H5CMP=$T/h5cmp
 MPI=(mpirun --oversubscribe --allow-run-as-root)
 # Runs with 2-3 ranks are compared with a 1-rank reference. With the AVX-512 kernels they are
-# bit-identical; on the widen + sgemm path of other CPUs (pipeline/ops_gemm.h) they differ in
+# bit-identical; on the widen + sgemm path of other CPUs (pipeline/ops/internal.h) they differ in
 # float noise, which the diagnostics of how close a decision was (min_* margins and gaps,
 # peak_min_margin, the IG path's parts_max_rel_error) and the order of tied neurons magnify:
 # those are left to kill_resume.sh, which compares 1-rank runs with a 1-rank reference.

@@ -1,6 +1,6 @@
 /* fuzz_config.c — config.json text through mcfg_parse (Hugging Face class defaults, six
  * architectures). On success the resolved values must be in range for the rest of moeprobe. */
-#include "pipeline/model_config.h"
+#include "pipeline/model/model_config.h"
 #include "tests/fuzz/fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

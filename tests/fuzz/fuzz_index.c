@@ -4,7 +4,7 @@
  * seeds reach the cross-checks between the weight_map and the shards. */
 #include <sys/stat.h>
 
-#include "pipeline/checkpoint.h"
+#include "pipeline/model/checkpoint.h"
 #include "tests/fuzz/fuzz_util.h"
 
 static char g_dir[4096], g_index[4200];

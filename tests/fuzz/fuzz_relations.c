@@ -1,6 +1,6 @@
 /* fuzz_relations.c — an LRE relation file through lre_load; a relation that loads must build
  * the prompt of every template and sample. */
-#include "pipeline/relations.h"
+#include "pipeline/config/relations.h"
 #include "tests/fuzz/fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

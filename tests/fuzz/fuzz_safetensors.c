@@ -1,7 +1,7 @@
 /* fuzz_safetensors.c — a .safetensors file made of the input (8-byte header length, JSON
  * header, data) through st_open, which validates it like the reference parser. On success every
  * entry's view must lie inside the mapping. */
-#include "pipeline/safetensors.h"
+#include "pipeline/model/safetensors.h"
 #include "tests/fuzz/fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -3,7 +3,7 @@
  * first byte picks add_special_tokens; the rest is the text (any bytes: invalid UTF-8 must be
  * an error naming the offset). Every id must be inside the vocabulary and decode must not
  * break. */
-#include "pipeline/tokenizer.h"
+#include "pipeline/tokenizer/tokenizer.h"
 #include "tests/fuzz/fuzz_util.h"
 
 #define N_TOK 6

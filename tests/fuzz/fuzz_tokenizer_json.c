@@ -1,6 +1,6 @@
 /* fuzz_tokenizer_json.c — tokenizer.json text through tok_load_mem; a tokenizer that loads
  * must then encode and decode a fixed text without breaking its contract (ids in range). */
-#include "pipeline/tokenizer.h"
+#include "pipeline/tokenizer/tokenizer.h"
 #include "tests/fuzz/fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -13,7 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "pipeline/error.h"
+#include "pipeline/util/error.h"
 
 #ifndef FUZZ_ROOT
 #define FUZZ_ROOT "."

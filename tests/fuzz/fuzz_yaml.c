@@ -2,7 +2,7 @@
  * problem collected). Runs from the repository root so the seeds' relative paths (models/,
  * data/lre) resolve and validation goes past the path checks. A config that loads must pack,
  * unpack and print as YAML that loads again. */
-#include "pipeline/run_config.h"
+#include "pipeline/config/run_config.h"
 #include "tests/fuzz/fuzz_util.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/archive.h"
+#include "pipeline/archive/archive.h"
 
 static double rtol = 1e-5, worst = 0;
 static int ndatasets = 0, nbad = 0;

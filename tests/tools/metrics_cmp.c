@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/archive.h"
+#include "pipeline/archive/archive.h"
 
 static int matches(const char *pat, const char *name)
 {

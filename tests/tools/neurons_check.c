@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/archive.h"
-#include "pipeline/model_config.h"
+#include "pipeline/archive/archive.h"
+#include "pipeline/model/model_config.h"
 
 typedef struct rel_ids {
     int64_t n, N;

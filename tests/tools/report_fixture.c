@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/archive.h"
+#include "pipeline/archive/archive.h"
 
 static int omitted(char **omit, int n, const char *s)
 {

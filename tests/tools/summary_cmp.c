@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/archive.h"
+#include "pipeline/archive/archive.h"
 
 #define MAX_FIELDS 64
 

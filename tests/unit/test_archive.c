@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pipeline/archive.h"
-#include "pipeline/atomic_file.h"
+#include "pipeline/archive/archive.h"
+#include "pipeline/util/atomic_file.h"
 #include "tests/unit/check.h"
 
 static int n_warnings;

@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pipeline/fault.h"
-#include "pipeline/safetensors.h"
+#include "pipeline/model/fault.h"
+#include "pipeline/model/safetensors.h"
 #include "tests/unit/check.h"
 
 static void copy_file(const char *src, const char *dst)

@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/attribution.h"
-#include "pipeline/forward.h"
-#include "pipeline/hook_store.h"
-#include "pipeline/model.h"
+#include "pipeline/attribution/attribution.h"
+#include "pipeline/forward/forward.h"
+#include "pipeline/forward/hook_store.h"
+#include "pipeline/model/model.h"
 #include "tests/unit/check.h"
 #include "tests/unit/h5read.h"
 

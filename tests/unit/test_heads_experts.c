@@ -1,5 +1,5 @@
 /* test_heads_experts.c — the expert-forcing rule of the heads_experts stage and of the forward
- * pass (pipeline/moe.c route_token), on the three MoE fixture models:
+ * pass (pipeline/forward/moe.c route_token), on the three MoE fixture models:
  *   - he_forced_weight on hand-made probabilities (replacement of the k-th member, ties,
  *     renormalisation over the final set);
  *   - unforced forward: wherever an expert is selected, he_forced_weight gives exactly its
@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/forward.h"
-#include "pipeline/hook_store.h"
-#include "pipeline/ops.h"
+#include "pipeline/forward/forward.h"
+#include "pipeline/forward/hook_store.h"
+#include "pipeline/ops/ops.h"
 #include "stages/heads_experts.h"
 #include "tests/unit/check.h"
 

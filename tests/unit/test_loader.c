@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/checkpoint.h"
-#include "pipeline/make_model.h"
-#include "pipeline/model.h"
+#include "pipeline/model/checkpoint.h"
+#include "tools/make_model/make_model.h"
+#include "pipeline/model/model.h"
 #include "tests/unit/check.h"
 
 typedef struct fixture {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/relations.h"
+#include "pipeline/config/relations.h"
 #include "tests/unit/check.h"
 
 /* From Python: json.load of each file (id, name, samples, zs templates, templates,

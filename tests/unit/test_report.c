@@ -9,9 +9,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "pipeline/archive.h"
-#include "stages/report.h"
-#include "stages/report_internal.h"
+#include "pipeline/archive/archive.h"
+#include "report/report.h"
+#include "report/internal.h"
 #include "tests/unit/check.h"
 
 static char *slurp(const char *p)

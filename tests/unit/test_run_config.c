@@ -11,8 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "pipeline/run_config.h"
-#include "pipeline/run_config_internal.h"
+#include "pipeline/config/run_config.h"
+#include "pipeline/config/internal.h"
 #include "tests/unit/check.h"
 
 static rcfg *load_ok(const char *path, const char *name)

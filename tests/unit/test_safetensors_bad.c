@@ -8,10 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pipeline/checkpoint.h"
-#include "pipeline/make_model.h"
-#include "pipeline/model.h"
-#include "pipeline/safetensors.h"
+#include "pipeline/model/checkpoint.h"
+#include "tools/make_model/make_model.h"
+#include "pipeline/model/model.h"
+#include "pipeline/model/safetensors.h"
 #include "tests/unit/check.h"
 
 static char g_path[4200];

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/tokenizer.h"
+#include "pipeline/tokenizer/tokenizer.h"
 #include "tests/unit/check.h"
 
 typedef struct {

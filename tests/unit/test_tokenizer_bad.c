@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/tokenizer.h"
+#include "pipeline/tokenizer/tokenizer.h"
 #include "tests/unit/check.h"
 
 static json_t *SP, *NEOX;  /* tiny-sp (llama) and tiny-neox (olmoe) tokenizer.json */

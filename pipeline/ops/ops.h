@@ -1,0 +1,75 @@
+/* ops.h — the numerical kernels of the forward pass, float32 compute over weights kept in
+ * their stored dtype.
+ *
+ * Shapes are row-major: x[T,K] is T rows (tokens) of K floats. A weight W is an mp_tensor
+ * [N,K] (torch Linear layout). Products with weights (any stored dtype) run on the AVX-512
+ * kernels of internal.h, which widen each weight in registers; on CPUs without AVX-512, weights
+ * in BF16/F16 are converted to float32 one block of rows at a time into a per-thread scratch
+ * buffer and multiplied with OpenBLAS sgemm. Either way no float32 copy of the model ever
+ * exists, and products and sums are float32. Reductions that decide accuracy (RMSNorm variance,
+ * softmax sums) accumulate in double.
+ *
+ * Threads: the products use ops_blas_threads() threads (internal.h: MOEPROBE_THREADS, or the
+ * CPUs of this process shared among the job's ranks on the node); everything else in this file
+ * runs on the calling thread. */
+#ifndef MOEPROBE_OPS_H
+#define MOEPROBE_OPS_H
+
+#include <stdint.h>
+
+#include "pipeline/model/tensor.h"
+
+/* y[T,N] = x[T,K] W[N,K]^T (+ bias[N] if bias && bias->data). y must not alias x. */
+void ops_linear(float *y, const float *x, int64_t T, const mp_tensor *W, const mp_tensor *bias);
+/* Same but accumulates: y += x W^T. */
+void ops_linear_acc(float *y, const float *x, int64_t T, const mp_tensor *W);
+/* y[T,N] = x[T,nc] W[:, c0:c0+nc]^T — a column block of W (one head's slice of o_proj). */
+void ops_linear_cols(float *y, const float *x, int64_t T, const mp_tensor *W, int64_t c0,
+                     int64_t nc);
+/* y[T,N] = x[T,K] W[r0:r0+N, :]^T — a row block of W (a slice of a fused tensor). */
+void ops_linear_rows(float *y, const float *x, int64_t T, const mp_tensor *W, int64_t r0,
+                     int64_t N);
+
+/* y[T,K] (+)= x[T,N] W[N,K] — W untransposed (the gradient through lm_head). beta 0 or 1. */
+void ops_matmul_nn(float *y, const float *x, int64_t T, const mp_tensor *W, float beta);
+
+/* dst[K] = row r of W (any dtype) as float32. */
+void ops_row_f32(float *dst, const mp_tensor *W, int64_t r);
+/* dst[n] = W's elements [i0, i0+n) in flat order, as float32. */
+void ops_flat_f32(float *dst, const mp_tensor *W, int64_t i0, int64_t n);
+
+/* HF RMSNorm: y = w * x / sqrt(mean(x^2) + eps), per row of length n; w may be NULL (no
+ * weight). y may alias x. */
+void ops_rmsnorm(float *y, const float *x, int64_t T, int64_t n, const mp_tensor *w, double eps);
+/* 1/sqrt(mean(x^2) + eps) for one row (the frozen-norm scale of attribution). */
+double ops_rms_scale(const float *x, int64_t n, double eps);
+
+/* In-place softmax of n values (max-subtracted, double sum). -inf entries get 0. */
+void ops_softmax(float *x, int64_t n);
+/* log(sum(exp(x))) in double. */
+double ops_logsumexp(const float *x, int64_t n);
+
+/* HF default RoPE tables for positions 0..npos-1, head_dim d: cos/sin[npos, d/2], computed in
+ * float32 like transformers (inv_freq = 1/theta^(2i/d), angle = pos * inv_freq). */
+void ops_rope_tables(float *cos_t, float *sin_t, int64_t npos, int64_t d, double theta);
+/* Rotates one head vector x[d] at position pos with the rotate_half pairing (i, i + d/2). */
+void ops_rope_apply(float *x, int64_t d, const float *cos_row, const float *sin_row);
+
+static inline float ops_silu(float x)
+{
+    return x / (1.0f + __builtin_expf(-x));
+}
+/* g[i] = silu(g[i]) * u[i] for n elements (the SwiGLU activation), on the product threads. */
+void ops_silu_mul(float *g, const float *u, int64_t n);
+/* x[i] += y[i] for n elements, on the product threads. */
+void ops_add(float *x, const float *y, int64_t n);
+/* Calls fn(ctx, a, b) on disjoint ranges [a, b) covering [0, n), one per product thread (all on
+ * the caller when n * cost_per_item is small). fn must not call ops_linear & co. (the threads
+ * are busy) nor emit hooks (sinks are not thread-safe). */
+void ops_parallel_for(int64_t n, int64_t cost_per_item, void (*fn)(void *ctx, int64_t a, int64_t b),
+                      void *ctx);
+
+/* Threads used by the products (and by OpenBLAS, which is set to the same count). */
+int ops_blas_threads(void);
+
+#endif

@@ -1,0 +1,615 @@
+/* runner.c — see runner.h.
+ *
+ * Round k covers samples [k*N*B, (k+1)*N*B) (N ranks, B prompts per rank per round); rank r
+ * runs the slice [k*N*B + r*B, +B). Gathering the round's blobs in rank order therefore yields
+ * global sample order, and every rank knows the number of rounds without communicating.
+ * B shrinks for small sets so that all ranks get work. */
+#include "pipeline/runner/runner.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/parallel/comm.h"
+#include "pipeline/model/fault.h"
+
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+runner_opts runner_opts_default(void)
+{
+    runner_opts o = {32, EP_CONTIGUOUS, 0};
+    return o;
+}
+
+int runner_init(runner *r, const char *model_dir, const char *tokenizer_path,
+                const runner_opts *opts, mp_err *err)
+{
+    char tp[4200];
+    memset(r, 0, sizeof *r);
+    model_init(&r->model);
+    r->opts = opts ? *opts : runner_opts_default();
+    if (r->opts.batch_size <= 0) r->opts.batch_size = 32;
+    if (model_load(&r->model, model_dir, err) != 0) return -1;
+    if (!tokenizer_path) {
+        snprintf(tp, sizeof tp, "%s/tokenizer.json", model_dir);
+        tokenizer_path = tp;
+    }
+    if (tok_load(&r->tok, tokenizer_path, err) != 0) return -1;
+    if (ep_init(&r->ep, r->model.cfg.num_experts, r->opts.placement, r->opts.use_mpi, err) != 0)
+        return -1;
+    if (fwd_init(&r->fwd, &r->model, r->ep, err) != 0) return -1;
+    if (attr_init(&r->attr, &r->model, err) != 0) return -1;
+    r->rank = ep_rank(r->ep);
+    r->size = ep_size(r->ep);
+    return 0;
+}
+
+void runner_free(runner *r)
+{
+    attr_free(r->attr);
+    fwd_free(r->fwd);
+    ep_free(r->ep);
+    tok_free(r->tok);
+    model_free(&r->model);
+    memset(r, 0, sizeof *r);
+}
+
+void prompt_set_init(prompt_set *ps)
+{
+    memset(ps, 0, sizeof *ps);
+}
+
+void prompt_set_free(prompt_set *ps)
+{
+    for (int64_t i = 0; i < ps->n; i++) {
+        if (ps->prompt) free(ps->prompt[i]);
+        if (ps->object) free(ps->object[i]);
+        if (ps->ids) free(ps->ids[i]);
+    }
+    free(ps->prompt); free(ps->object); free(ps->ids); free(ps->len); free(ps->target);
+    prompt_set_init(ps);
+}
+
+int runner_prompts(runner *r, int64_t n, const char *const *prompts,
+                   const char *const *objects, const char *origin, prompt_set *ps, mp_err *err)
+{
+    int rc = -1;
+    int32_t *full = NULL;
+    prompt_set_init(ps);
+    ps->prompt = calloc((size_t)(n > 0 ? n : 1), sizeof *ps->prompt);
+    ps->object = calloc((size_t)(n > 0 ? n : 1), sizeof *ps->object);
+    ps->ids = calloc((size_t)(n > 0 ? n : 1), sizeof *ps->ids);
+    ps->len = calloc((size_t)(n > 0 ? n : 1), sizeof *ps->len);
+    ps->target = calloc((size_t)(n > 0 ? n : 1), sizeof *ps->target);
+    if (!ps->prompt || !ps->object || !ps->ids || !ps->len || !ps->target) goto oom;
+    ps->n = n;
+    for (int64_t i = 0; i < n; i++) {
+        size_t len = 0, flen = 0;
+        ps->prompt[i] = strdup(prompts[i]);
+        if (!ps->prompt[i]) goto oom;
+        if (tok_encode(r->tok, prompts[i], strlen(prompts[i]), 1, &ps->ids[i], &len, err) != 0) {
+            err_prefix(err, "%s: prompt %lld", origin, (long long)i);
+            goto done;
+        }
+        if (len == 0) {
+            err_set(err, "%s: prompt %lld (\"%s\") encodes to no tokens (expected at least one)",
+                     origin, (long long)i, prompts[i]);
+            goto done;
+        }
+        if (len > (size_t)r->model.cfg.max_position_embeddings) {
+            err_set(err, "%s: prompt %lld has %zu tokens, more than max_position_embeddings = %d",
+                    origin, (long long)i, len, r->model.cfg.max_position_embeddings);
+            goto done;
+        }
+        ps->len[i] = (int)len;
+        ps->target[i] = -1;
+        if (!objects || !objects[i]) continue;
+        ps->object[i] = strdup(objects[i]);
+        size_t pl = strlen(prompts[i]), ol = strlen(objects[i]);
+        char *joined = malloc(pl + ol + 2);
+        if (!ps->object[i] || !joined) {
+            free(joined);
+            goto oom;
+        }
+        memcpy(joined, prompts[i], pl);
+        joined[pl] = ' ';
+        memcpy(joined + pl + 1, objects[i], ol + 1);
+        int erc = tok_encode(r->tok, joined, pl + ol + 1, 1, &full, &flen, err);
+        free(joined);
+        if (erc != 0) {
+            err_prefix(err, "%s: object of sample %lld", origin, (long long)i);
+            goto done;
+        }
+        size_t d = 0;
+        while (d < len && d < flen && full[d] == ps->ids[i][d]) d++;
+        if (d >= flen) {
+            err_set(err, "%s: sample %lld: prompt + \" \" + object \"%s\" adds no token to the "
+                         "prompt's encoding (expected a target token)", origin, (long long)i,
+                    objects[i]);
+            goto done;
+        }
+        ps->target[i] = full[d];
+        free(full);
+        full = NULL;
+    }
+    rc = 0;
+    goto done;
+oom:
+    err_set(err, "%s: out of memory tokenizing %lld prompts", origin, (long long)n);
+done:
+    free(full);
+    if (rc != 0) prompt_set_free(ps);
+    return rc;
+}
+
+void runner_rank(const float *logits, int64_t V, int32_t target, int64_t *rank, double *margin)
+{
+    float lt = logits[target];
+    int64_t above = 0;
+    double m = INFINITY;
+    for (int64_t v = 0; v < V; v++) {
+        if (logits[v] > lt) above++;
+        if (v != target) {
+            double d = fabs((double)logits[v] - lt);
+            if (d < m) m = d;
+        }
+    }
+    *rank = 1 + above;
+    *margin = m;
+}
+
+typedef struct home_ctx {
+    int64_t block;   /* B */
+    int size;
+} home_ctx;
+
+static int sample_home(void *ctx, int64_t sample)
+{
+    const home_ctx *h = ctx;
+    return (int)((sample % (h->block * h->size)) / h->block);
+}
+
+static int fail(runner *r, mp_err *err, const char *label)
+{
+    if (r->size > 1) comm_fatal(label ? label : "runner", "%s", err->msg);
+    return -1;
+}
+
+int runner_map(runner *r, const runner_job *job, mp_err *err)
+{
+    const prompt_set *ps = job->ps;
+    const int64_t n = ps->n, N = r->size, V = r->model.cfg.vocab_size;
+    int64_t B = r->opts.batch_size;
+    int rc = -1;
+    hook_store *st = hook_store_new();
+    hook_set hs;
+    intervention iv;
+    blob out, one;
+    float *logits = NULL, *fw = NULL;
+    const int32_t **ids = NULL;
+    int *lens = NULL;
+    int64_t *sids = NULL;
+    runner_sample *ss = NULL; /* this rank's samples of the round, for on_batch and on_sample */
+    void *gathered = NULL;
+    size_t *glens = NULL;
+    home_ctx hc;
+
+    blob_init(&out);
+    blob_init(&one);
+    /* A shard rewritten or truncated since it was mapped would feed other weights (or SIGBUS):
+     * stop the job before touching it. Fatal for the whole job, not just this pass. */
+    if (fault_check_maps(err) != 0) comm_fatal(job->label ? job->label : "runner", "%s", err->msg);
+    if (n > 0 && (n + N - 1) / N < B) B = (n + N - 1) / N; /* every rank gets a share */
+    if (B < 1) B = 1;
+    hc.block = B;
+    hc.size = (int)N;
+    if (job->hooks) hs = *job->hooks;
+    else hook_set_init(&hs);
+    hs.sink = hook_store_sink;
+    hs.sink_ctx = st;
+    if (job->iv) iv = *job->iv;
+    else intervention_init(&iv);
+    int route = hook_wants_layer(&hs, HP_EXPERT_ACT, -1) && r->size > 1;
+    logits = malloc((size_t)(B * V) * sizeof *logits);
+    ids = malloc((size_t)B * sizeof *ids);
+    lens = malloc((size_t)B * sizeof *lens);
+    sids = malloc((size_t)B * sizeof *sids);
+    ss = malloc((size_t)B * sizeof *ss);
+    if (!st || !logits || !ids || !lens || !sids || !ss) {
+        err_set(err, "%s: out of memory", job->label ? job->label : "runner");
+        rc = fail(r, err, job->label);
+        goto done;
+    }
+    const int64_t rounds = (n + N * B - 1) / (N * B);
+    for (int64_t k = 0; k < rounds; k++) {
+        int64_t a = k * N * B + r->rank * B, b = a + B;
+        if (a > n) a = n;
+        if (b > n) b = n;
+        int nb = (int)(b - a);
+        int64_t T = 0;
+        for (int i = 0; i < nb; i++) {
+            ids[i] = ps->ids[a + i];
+            lens[i] = ps->len[a + i];
+            sids[i] = a + i;
+            T += lens[i];
+        }
+        if (job->force_weight) { /* per-token weights of this batch, packed like the tokens */
+            free(fw);
+            fw = malloc((size_t)(T > 0 ? T : 1) * sizeof *fw);
+            if (!fw) {
+                err_set(err, "out of memory");
+                rc = fail(r, err, job->label);
+                goto done;
+            }
+            int64_t o = 0;
+            for (int i = 0; i < nb; i++) {
+                memcpy(fw + o, job->force_weight[a + i], (size_t)lens[i] * sizeof *fw);
+                o += lens[i];
+            }
+            iv.force_weight = fw;
+        }
+        hook_store_clear(st);
+        fwd_batch fb = {nb, ids, lens, sids};
+        double t0 = now_s();
+        if (fwd_run(r->fwd, &fb, &hs, &iv, logits, err) != 0) {
+            rc = fail(r, err, job->label);
+            goto done;
+        }
+        if (route && ep_route_records(r->ep, st, sample_home, &hc, err) != 0) {
+            rc = fail(r, err, job->label);
+            goto done;
+        }
+        r->forward_s += now_s() - t0;
+        r->tokens += T;
+        for (int i = 0; i < nb; i++)
+            ss[i] = (runner_sample){a + i, ps, logits + (int64_t)i * V, st, r};
+        if (job->on_batch && job->on_batch(job->batch_ctx, r, ss, nb, err) != 0) {
+            rc = fail(r, err, job->label);
+            goto done;
+        }
+        blob_reset(&out);
+        for (int i = 0; i < nb; i++) {
+            blob_reset(&one);
+            if (job->on_sample && job->on_sample(job->sample_ctx, &ss[i], &one, err) != 0) {
+                err_prefix(err, "sample %lld", (long long)(a + i));
+                rc = fail(r, err, job->label);
+                goto done;
+            }
+            int64_t sid = a + i;
+            uint64_t len = one.len;
+            blob_append(&out, &sid, 8);
+            blob_append(&out, &len, 8);
+            blob_append(&out, one.data, one.len);
+        }
+        if (out.failed || one.failed) {
+            err_set(err, "out of memory packing results");
+            rc = fail(r, err, job->label);
+            goto done;
+        }
+        comm_gather_bytes(out.data, out.len, &gathered, &glens, 0);
+        if (r->rank == 0) {
+            size_t total = 0;
+            for (int q = 0; q < N; q++) total += glens[q];
+            const char *g = gathered;
+            for (size_t o = 0; o + 16 <= total;) {
+                int64_t sid;
+                uint64_t len;
+                memcpy(&sid, g + o, 8);
+                memcpy(&len, g + o + 8, 8);
+                if (len > total - o - 16) {
+                    err_set(err, "runner: corrupt result record of sample %lld", (long long)sid);
+                    rc = fail(r, err, job->label);
+                    goto done;
+                }
+                if (job->on_collect &&
+                    job->on_collect(job->collect_ctx, sid, g + o + 16, (size_t)len, err) != 0) {
+                    rc = fail(r, err, job->label);
+                    goto done;
+                }
+                o += 16 + (size_t)len;
+            }
+        }
+        free(gathered);
+        free(glens);
+        gathered = NULL;
+        glens = NULL;
+    }
+    rc = 0;
+done:
+    free(gathered); free(glens);
+    hook_store_free(st);
+    blob_free(&out);
+    blob_free(&one);
+    free(logits); free(fw); free(ids); free(lens); free(sids); free(ss);
+    return rc;
+}
+
+/* ---- evaluation -------------------------------------------------------------------------- */
+
+static int eval_sample(void *ctx, const runner_sample *s, blob *out, mp_err *err)
+{
+    int64_t rank;
+    double margin;
+    (void)ctx;
+    if (s->ps->target[s->sample] < 0)
+        return err_set(err, "no target for prompt \"%s\" (an object is needed to evaluate)",
+                       s->ps->prompt[s->sample]);
+    runner_rank(s->logits, s->r->model.cfg.vocab_size, s->ps->target[s->sample], &rank, &margin);
+    blob_put_i64(out, "rank", rank);
+    blob_put_f64(out, "margin", margin);
+    return 0;
+}
+
+static int eval_collect(void *ctx, int64_t sample, const void *data, size_t len, mp_err *err)
+{
+    eval_result *e = ctx;
+    blob_item it;
+    if (blob_find(data, len, "rank", &it, err) != 1) return -1;
+    memcpy(&e->rank[sample], it.data, 8);
+    if (blob_find(data, len, "margin", &it, err) != 1) return -1;
+    memcpy(&e->margin[sample], it.data, 8);
+    return 0;
+}
+
+void eval_result_free(eval_result *e)
+{
+    free(e->rank);
+    free(e->margin);
+    memset(e, 0, sizeof *e);
+}
+
+int runner_eval(runner *r, const prompt_set *ps, const intervention *iv,
+                const float *const *force_weight, eval_result *out, mp_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->n = ps->n;
+    out->rank = calloc((size_t)(ps->n > 0 ? ps->n : 1), sizeof *out->rank);
+    out->margin = calloc((size_t)(ps->n > 0 ? ps->n : 1), sizeof *out->margin);
+    if (!out->rank || !out->margin) {
+        eval_result_free(out);
+        return err_set(err, "evaluation: out of memory");
+    }
+    runner_job job = {0};
+    job.ps = ps;
+    job.iv = iv;
+    job.force_weight = force_weight;
+    job.on_sample = eval_sample;
+    job.on_collect = eval_collect;
+    job.collect_ctx = out;
+    job.label = "evaluation";
+    if (runner_map(r, &job, err) != 0) {
+        eval_result_free(out);
+        return -1;
+    }
+    /* every rank gets the ranks: later decisions (top experts, pairs) must agree */
+    size_t nb = (size_t)ps->n * 8;
+    void *p = out->rank;
+    comm_bcast_bytes(&p, &nb, 0);
+    if (p != out->rank) {
+        memcpy(out->rank, p, nb);
+        free(p);
+    }
+    p = out->margin;
+    comm_bcast_bytes(&p, &nb, 0);
+    if (p != out->margin) {
+        memcpy(out->margin, p, nb);
+        free(p);
+    }
+    double hit = 0, rr = 0, mm = INFINITY;
+    for (int64_t i = 0; i < ps->n; i++) {
+        hit += out->rank[i] <= 10;
+        rr += 1.0 / (double)out->rank[i];
+        if (out->margin[i] < mm) mm = out->margin[i];
+    }
+    out->hit10 = ps->n ? hit / (double)ps->n : 0;
+    out->mrr = ps->n ? rr / (double)ps->n : 0;
+    out->min_margin = mm;
+    return 0;
+}
+
+/* ---- resources ----------------------------------------------------------------------------- */
+
+static int64_t peak_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    int64_t kb = -1;
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) {
+            kb = strtoll(line + 6, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kb < 0 ? -1 : kb * 1024;
+}
+
+void runner_report(runner *r, FILE *f, blob *out)
+{
+    const mcfg *c = &r->model.cfg;
+    const ep_stats *es = ep_get_stats(r->ep);
+    double mine[7];
+    int64_t owned = 0, bytes = 0, total_bytes = 0;
+    for (int l = 0; l < c->num_hidden_layers; l++)
+        for (int e = 0; e < c->num_experts; e++) {
+            if (!c->layer_is_moe[l]) continue;
+            int64_t b = (int64_t)model_expert_bytes(&r->model, l, e);
+            total_bytes += b;
+            if (ep_is_local(r->ep, e)) bytes += b;
+        }
+    for (int e = 0; e < c->num_experts; e++) owned += ep_is_local(r->ep, e);
+    mine[0] = r->rank;
+    mine[1] = (double)r->tokens;
+    mine[2] = r->forward_s;
+    mine[3] = es->alltoall_s;
+    mine[4] = (double)owned;
+    mine[5] = (double)bytes;
+    mine[6] = (double)peak_rss_bytes();
+    void *all = NULL;
+    size_t *lens = NULL;
+    comm_gather_bytes(mine, sizeof mine, &all, &lens, 0);
+    if (r->rank == 0) {
+        const double *v = all;
+        int n = r->size;
+        double tok = 0, fw = 0;
+        for (int i = 0; i < n; i++) {
+            tok += v[i * 7 + 1];
+            if (v[i * 7 + 2] > fw) fw = v[i * 7 + 2];
+        }
+        if (f) {
+            fprintf(f, "moeprobe: %d rank%s, %.0f tokens, %.1f tokens/s (slowest rank's forward "
+                       "time), expert weights %.2f GB in all\n", n, n == 1 ? "" : "s", tok,
+                    fw > 0 ? tok / fw : 0.0, (double)total_bytes / 1e9);
+            for (int i = 0; i < n; i++) {
+                const double *x = v + i * 7;
+                fprintf(f, "moeprobe:   rank %d: %.0f tokens, forward %.2fs, all-to-all %.2fs "
+                           "(%.1f%%), %.0f experts/layer owned, %.2f GB expert weights, peak RSS "
+                           "%.2f GB\n", (int)x[0], x[1], x[2], x[3],
+                        x[2] > 0 ? 100.0 * x[3] / x[2] : 0.0, x[4], x[5] / 1e9, x[6] / 1e9);
+            }
+        }
+        if (out) {
+            static const char *const names[7] = {"rank", "tokens", "forward_s", "alltoall_s",
+                                                  "experts_owned", "expert_bytes", "peak_rss_bytes"};
+            double *col = malloc((size_t)n * sizeof *col);
+            for (int j = 0; col && j < 7; j++) {
+                int64_t nn = n;
+                for (int i = 0; i < n; i++) col[i] = v[i * 7 + j];
+                blob_put(out, names[j], BLOB_F64, 1, &nn, col);
+            }
+            free(col);
+        }
+    }
+    free(all);
+    free(lens);
+}
+
+/* ---- the neuron ranking's remote access to routed experts ------------------------------------ */
+
+typedef struct remote_job {
+    runner *r;
+    int failed;
+} remote_job;
+
+/* On the owner: rows x[n,H] (g) with meta [layer, -, -] -> y[n, 2I] = (W_down^T g, norms). */
+static void serve_screen(void *ctx, int e, int64_t n, const float *x, const int64_t *meta, float *y)
+{
+    remote_job *j = ctx;
+    const int64_t H = j->r->model.cfg.hidden_size, I = j->r->model.cfg.moe_intermediate_size;
+    for (int64_t i = 0; i < n; i++)
+        if (attr_screen_one(j->r->attr, (int)meta[i * EP_META], e, x + i * H, y + i * 2 * I,
+                            y + i * 2 * I + I) != 0)
+            j->failed = 1;
+}
+
+/* On the owner: meta [layer, neuron, -] -> y[n,H] = W_down[:, neuron]. */
+static void serve_columns(void *ctx, int e, int64_t n, const float *x, const int64_t *meta,
+                          float *y)
+{
+    remote_job *j = ctx;
+    const int64_t H = j->r->model.cfg.hidden_size;
+    (void)x;
+    for (int64_t i = 0; i < n; i++)
+        attr_column_one(j->r->attr, (int)meta[i * EP_META], e, (int)meta[i * EP_META + 1], y + i * H);
+}
+
+static int remote_screen(void *ctx, int64_t n, const int *layer, const int *expert,
+                         const float *g, float *u, float *norm, mp_err *err)
+{
+    runner *r = ctx;
+    const int64_t I = r->model.cfg.moe_intermediate_size, H = r->model.cfg.hidden_size;
+    remote_job job = {r, 0};
+    int rc = -1;
+    int64_t *meta = calloc((size_t)((n > 0 ? n : 1) * EP_META), sizeof *meta);
+    float *y = malloc((size_t)((n > 0 ? n : 1) * 2 * I) * sizeof *y);
+    if (!meta || !y) {
+        err_set(err, "neuron screening: out of memory for %lld requests", (long long)n);
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++) meta[i * EP_META] = layer[i];
+    if (ep_exchange_w(r->ep, H, 2 * I, n, g, expert, meta, serve_screen, &job, y, err) != 0)
+        goto done;
+    if (job.failed) {
+        err_set(err, "neuron screening: out of memory on the expert's rank");
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        memcpy(u + i * I, y + i * 2 * I, (size_t)I * sizeof *u);
+        memcpy(norm + i * I, y + i * 2 * I + I, (size_t)I * sizeof *norm);
+    }
+    rc = 0;
+done:
+    free(meta);
+    free(y);
+    return rc;
+}
+
+static int remote_columns(void *ctx, int64_t n, const int *layer, const int *expert,
+                          const int *neuron, float *col, mp_err *err)
+{
+    runner *r = ctx;
+    const int64_t H = r->model.cfg.hidden_size;
+    remote_job job = {r, 0};
+    int64_t *meta = calloc((size_t)((n > 0 ? n : 1) * EP_META), sizeof *meta);
+    int rc;
+    if (!meta) return err_set(err, "neuron scoring: out of memory for %lld requests", (long long)n);
+    for (int64_t i = 0; i < n; i++) {
+        meta[i * EP_META] = layer[i];
+        meta[i * EP_META + 1] = neuron[i];
+    }
+    rc = ep_exchange_w(r->ep, 0, H, n, NULL, expert, meta, serve_columns, &job, col, err);
+    free(meta);
+    return rc;
+}
+
+static int remote_any(void *ctx, int mine)
+{
+    (void)ctx;
+    return !comm_all_ok(!mine);
+}
+
+attr_remote runner_attr_remote(runner *r)
+{
+    attr_remote rem = {remote_screen, remote_columns, remote_any, r};
+    return rem;
+}
+
+int runner_attribute_batch(runner *r, const runner_sample *s, int n, int n_top, int brute,
+                           sample_capture *caps, attr_result *res, mp_err *err)
+{
+    attr_sample *in = calloc((size_t)(n > 0 ? n : 1), sizeof *in);
+    int rc = -1, got = 0;
+    if (n > 0) {
+        memset(caps, 0, (size_t)n * sizeof *caps);
+        memset(res, 0, (size_t)n * sizeof *res);
+    }
+    if (!in) {
+        err_set(err, "attribution: out of memory for %d samples", n);
+        goto done;
+    }
+    for (; got < n; got++) {
+        if (capture_last(&r->model, s[got].store, s[got].sample, s[got].ps->len[s[got].sample] - 1,
+                         &caps[got], err) != 0)
+            goto done;
+        capture_attr_input(&caps[got], s[got].ps->target[s[got].sample], &in[got]);
+    }
+    attr_remote rem = runner_attr_remote(r);
+    if (attr_batch_run(r->attr, n, in, n_top, brute, &rem, res, err) != 0) goto done;
+    rc = 0;
+done:
+    if (rc != 0)
+        for (int i = 0; i < got; i++) {
+            capture_free(&caps[i]);
+            attr_result_free(&res[i]);
+        }
+    free(in);
+    return rc;
+}

@@ -1,0 +1,228 @@
+/* report.c — report_render: loads every archive (nothing is written unless all load), picks the
+ * PNG tool, prepares the output folder and writes the document section by section into a
+ * temporary file that is renamed into place at the end. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "report/internal.h"
+
+report_opts report_opts_default(void)
+{
+    report_opts o;
+    memset(&o, 0, sizeof o);
+    o.format = REPORT_HTML;
+    o.plots = REPORT_SVG;
+    o.png_tool = REPORT_PNG_AUTO;
+    return o;
+}
+
+/* 1 if `prog` is an executable file in a PATH folder. */
+static int on_path(const char *prog)
+{
+    const char *path = getenv("PATH");
+    if (!path || !*path) return 0;
+    char *dup = strdup(path), *save = NULL;
+    int found = 0;
+    for (char *dir = dup ? strtok_r(dup, ":", &save) : NULL; dir && !found; dir = strtok_r(NULL, ":", &save)) {
+        char p[4200];
+        snprintf(p, sizeof p, "%s/%s", *dir ? dir : ".", prog);
+        found = access(p, X_OK) == 0;
+    }
+    free(dup);
+    return found;
+}
+
+static int mkdir_p(const char *dir, mp_err *err)
+{
+    char p[4096];
+    struct stat st;
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) return err_set(err, "%s: path too long", dir);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST)
+            return err_set(err, "cannot create the report folder %s: %s", p, strerror(errno));
+        *s = '/';
+    }
+    if (mkdir(p, 0777) != 0 && errno != EEXIST)
+        return err_set(err, "cannot create the report folder %s: %s", p, strerror(errno));
+    if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode))
+        return err_set(err, "%s exists and is not a folder; the report needs a folder (--out DIR)", p);
+    if (access(p, W_OK | X_OK) != 0)
+        return err_set(err, "cannot write into the report folder %s: %s", p, strerror(errno));
+    return 0;
+}
+
+/* Removes the plots of an earlier report (only *.svg / *.png / our temporaries). */
+static void clear_plots(const char *dir)
+{
+    DIR *dd = opendir(dir);
+    struct dirent *de;
+    if (!dd) return;
+    while ((de = readdir(dd))) {
+        size_t n = strlen(de->d_name);
+        if (n > 4 && (!strcmp(de->d_name + n - 4, ".svg") || !strcmp(de->d_name + n - 4, ".png") ||
+                      !strcmp(de->d_name + n - 3, ".gp") || !strcmp(de->d_name + n - 4, ".log"))) {
+            char p[4400];
+            snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+            unlink(p);
+        }
+    }
+    closedir(dd);
+}
+
+static void toc(rep_doc *d)
+{
+    static const char *const T[][2] = {
+        {"glance", "At a glance"},
+        {"table1", "Knowledge attribution per model (Table 1)"},
+        {"gains", "Gain per layer (Figure 2)"},
+        {"stages", "Stage shares (Figure 3)"},
+        {"blocking", "Blocking the top experts (Tables 5/8, Figure 7)"},
+        {"ablations", "Configuration ablations (Tables 2/3, Figure 4)"},
+        {"heads", "Attention heads and experts (Table 4, section 4.3)"},
+        {"neurons", "Neurons (Figure 6, Table 7)"},
+        {"provenance", "Provenance"}};
+    if (d->fmt != REPORT_HTML) return;
+    fputs("<nav><ul>\n", d->f);
+    for (size_t i = 0; i < sizeof T / sizeof *T; i++) fprintf(d->f, "<li><a href=\"#%s\">%s</a></li>\n", T[i][0], T[i][1]);
+    fputs("</ul></nav>\n", d->f);
+}
+
+int report_render_to(const char *const *archives, size_t n, const char *out_dir,
+                     const report_opts *o, char **written, mp_err *err)
+{
+    report_opts def = report_opts_default();
+    rep_model *m = NULL;
+    rep_doc d;
+    char main_path[4200], tmp_path[4300];
+    int rc = -1;
+    size_t loaded = 0;
+    memset(&d, 0, sizeof d);
+    if (written) *written = NULL;
+    if (!o) o = &def;
+    if (n == 0) return err_set(err, "report: no archive given");
+    if (!out_dir || !*out_dir) return err_set(err, "report: no output folder given");
+    m = calloc(n, sizeof *m);
+    if (!m) return err_set(err, "out of memory");
+    for (; loaded < n; loaded++)
+        if (rep_model_load(&m[loaded], archives[loaded], err) != 0) goto done;
+    /* two archives of the same name (runs in different folders) stay apart: "name (2)" */
+    for (size_t i = n; i-- > 1;) {
+        int same = 1;
+        for (size_t j = 0; j < i; j++) same += !strcmp(m[i].name, m[j].name);
+        char *nn = NULL;
+        if (same == 1) continue;
+        if (asprintf(&nn, "%s (%d)", m[i].name, same) < 0) {
+            err_set(err, "out of memory");
+            goto done;
+        }
+        free(m[i].name);
+        m[i].name = nn;
+    }
+    d.fmt = o->format;
+    d.plots = o->plots;
+    if (o->plots == REPORT_PNG) {
+        int rs = on_path("rsvg-convert"), gp = on_path("gnuplot");
+        if (o->png_tool == REPORT_PNG_RSVG && !rs) {
+            err_set(err, "report: PNG plots with rsvg-convert were asked for, but rsvg-convert is not on "
+                         "PATH (Debian package librsvg2-bin)");
+            goto done;
+        }
+        if (o->png_tool == REPORT_PNG_GNUPLOT && !gp) {
+            err_set(err, "report: PNG plots with gnuplot were asked for, but gnuplot is not on PATH "
+                         "(Debian package gnuplot-nox)");
+            goto done;
+        }
+        if (!rs && !gp) {
+            err_set(err, "report: report.plots is png, but neither rsvg-convert (Debian package "
+                         "librsvg2-bin) nor gnuplot (gnuplot-nox) is on PATH; install one, or use "
+                         "plots: svg");
+            goto done;
+        }
+        d.png_tool = o->png_tool == REPORT_PNG_GNUPLOT || (o->png_tool == REPORT_PNG_AUTO && !rs)
+                         ? REPORT_PNG_GNUPLOT : REPORT_PNG_RSVG;
+    }
+    d.dir = strdup(out_dir);
+    d.plot_dir = malloc(strlen(out_dir) + 8);
+    if (!d.dir || !d.plot_dir) {
+        err_set(err, "out of memory");
+        goto done;
+    }
+    sprintf(d.plot_dir, "%s/plots", out_dir);
+    if (mkdir_p(out_dir, err) != 0 || mkdir_p(d.plot_dir, err) != 0) goto done;
+    clear_plots(d.plot_dir);
+    snprintf(main_path, sizeof main_path, "%s/%s", out_dir, o->format == REPORT_HTML ? "index.html" : "report.md");
+    snprintf(tmp_path, sizeof tmp_path, "%s.tmp", main_path);
+    d.f = fopen(tmp_path, "w");
+    if (!d.f) {
+        err_set(err, "cannot write the report %s: %s", tmp_path, strerror(errno));
+        goto done;
+    }
+    char title[600];
+    size_t tl = (size_t)snprintf(title, sizeof title, "moeprobe report: ");
+    for (size_t i = 0; i < n && tl < sizeof title - 8; i++)
+        tl += (size_t)snprintf(title + tl, sizeof title - tl, "%s%s", i ? ", " : "", m[i].name);
+    doc_begin(&d, title);
+    time_t now = time(NULL);
+    struct tm tmv;
+    char when[64];
+    gmtime_r(&now, &tmv);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    doc_p(&d, "Rendered by moeprobe %s (%s) at %s from %zu archive%s, reading only what the archives "
+              "hold (nothing is recomputed). Indices of layers, heads and experts are 0-based unless a "
+              "column says 1-based.", MOEPROBE_VERSION, MOEPROBE_GIT, when, n, n == 1 ? "" : "s");
+    toc(&d);
+    sec_glance(&d, m, n);
+    sec_table1(&d, m, n);
+    sec_gains(&d, m, n);
+    sec_stages(&d, m, n);
+    sec_blocking(&d, m, n);
+    sec_ablations(&d, m, n);
+    sec_head_expert(&d, m, n);
+    sec_neurons(&d, m, n);
+    sec_provenance(&d, m, n);
+    doc_end(&d);
+    int bad = ferror(d.f);
+    if (fclose(d.f) != 0 || bad) {
+        d.f = NULL;
+        err_set(err, "writing the report %s failed: %s", tmp_path, strerror(errno));
+        unlink(tmp_path);
+        goto done;
+    }
+    d.f = NULL;
+    if (rename(tmp_path, main_path) != 0) {
+        err_set(err, "cannot rename %s to %s: %s", tmp_path, main_path, strerror(errno));
+        unlink(tmp_path);
+        goto done;
+    }
+    if (d.plot_failed) {
+        *err = d.plot_err;
+        err_prefix(err, "report %s written, but a plot failed", main_path);
+        goto done;
+    }
+    if (written && !(*written = strdup(main_path))) {
+        err_set(err, "out of memory");
+        goto done;
+    }
+    rc = 0;
+done:
+    if (d.f) fclose(d.f);
+    free(d.dir);
+    free(d.plot_dir);
+    for (size_t i = 0; i < loaded && i < n; i++) rep_model_free(&m[i]);
+    free(m);
+    return rc;
+}
+
+int report_render(const char *const *archives, size_t n, const char *out_dir,
+                  const report_opts *o, mp_err *err)
+{
+    return report_render_to(archives, n, out_dir, o, NULL, err);
+}

@@ -1,0 +1,343 @@
+/* sections3.c — the report's neuron section (whatever analyses/<rel>/neurons and
+ * analyses/pooled/neurons hold: numeric scalars side by side per relation, everything else as
+ * key / value lists) and the provenance of every archive (versions, configs, ranks, unit
+ * timings from /units). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report/internal.h"
+
+/* ---- neurons --------------------------------------------------------------------------------- */
+
+static void kv_table(rep_doc *d, const rep_fields *f)
+{
+    rep_row r;
+    static const char *const H[] = {"Field", "Value"};
+    doc_table_begin(d, 2, H);
+    for (size_t i = 0; i < f->n; i++) {
+        row_reset(&r);
+        row_addf(&r, "%s", f->v[i].key);
+        row_addf(&r, "%s", f->v[i].text);
+        row_emit(d, &r);
+    }
+    doc_table_end(d);
+}
+
+/* The pooled top-N group of size N, or NULL. */
+static const rep_ntop *pooled_ntop(const rep_model *m, int64_t N)
+{
+    for (size_t i = 0; i < m->n_pooled_ntop; i++)
+        if (m->pooled_ntop[i].N == N) return &m->pooled_ntop[i];
+    return NULL;
+}
+
+static int has_ntop(const rep_model *m)
+{
+    if (m->n_pooled_ntop) return 1;
+    for (size_t j = 0; j < m->n_rel; j++)
+        if (m->rel[j].n_ntop) return 1;
+    return 0;
+}
+
+static void fmt_triples(char *b, size_t len, const int64_t t[][3], int n, int max)
+{
+    size_t o = 0;
+    b[0] = 0;
+    for (int i = 0; i < n && i < max && o < len; i++)
+        o += (size_t)snprintf(b + o, len - o, "%s[%lld,%lld]×%lld", i ? " " : "", (long long)t[i][0],
+                              (long long)t[i][1], (long long)t[i][2]);
+    if (!n) snprintf(b, len, "–");
+}
+
+/* v already in percent */
+static void pct_cell(rep_row *r, double v)
+{
+    row_pct(r, v / 100, 1);
+}
+
+/* Figure 6 across models: where each model's top-N neurons live (pooled over relations). */
+static void kinds_chart(rep_doc *d, rep_model *m, size_t n)
+{
+    const char *groups[128];
+    char gb[128][96];
+    double v[128 * 3];
+    int ng = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t t = 0; t < m[i].n_pooled_ntop && ng < 128; t++) {
+            const rep_ntop *p = &m[i].pooled_ntop[t];
+            if (!isfinite(p->frac_shared) && !isfinite(p->frac_routed)) continue;
+            snprintf(gb[ng], sizeof gb[ng], "%s top-%lld", m[i].name, (long long)p->N);
+            groups[ng] = gb[ng];
+            v[ng * 3] = 100 * p->frac_shared;
+            v[ng * 3 + 1] = 100 * p->frac_routed;
+            v[ng * 3 + 2] = 100 * p->frac_dense;
+            ng++;
+        }
+    if (!ng) return;
+    static const char *const S[] = {"shared expert", "routed experts", "dense MLP"};
+    rep_bar_chart b;
+    memset(&b, 0, sizeof b);
+    b.title = "Where the top-N neurons are";
+    b.ylabel = "share of the top-N neurons (%)";
+    b.groups = groups;
+    b.n_groups = ng;
+    b.series = S;
+    b.n_series = 3;
+    b.v = v;
+    b.stacked = 1;
+    b.value_labels = 1;
+    b.value_fmt = "%.0f";
+    doc_bar(d, "fig6_neuron_kinds", &b, "Share of each sample's top-N neurons in the shared expert, the "
+                                        "routed experts and dense MLPs, mean over all samples (Figure 6).");
+}
+
+/* The relation x relation overlap of top-N neuron sets (mean over pairs of samples). */
+static void overlap_map(rep_doc *d, const rep_model *m, const rep_ntop *p, int shared)
+{
+    const double *v = shared ? p->shared_pair_overlap : p->pair_overlap;
+    if (!v || p->n_relations <= 0) return;
+    int any = 0;
+    for (int64_t i = 0; i < p->n_relations * p->n_relations; i++) any |= isfinite(v[i]);
+    if (!any) return;
+    rep_heatmap h;
+    char title[300], stem[300], nb[32];
+    memset(&h, 0, sizeof h);
+    snprintf(title, sizeof title, "%s: %stop-%lld neuron overlap", m->name, shared ? "shared-expert " : "",
+             (long long)p->N);
+    snprintf(nb, sizeof nb, "top%lld", (long long)p->N);
+    h.title = title;
+    h.scale_label = "overlap (% of the smaller set)";
+    h.rows = h.cols = p->n_relations;
+    h.v = v;
+    h.row_labels = (const char *const *)p->relations;
+    h.col_labels = (const char *const *)p->relations;
+    h.vmin = 0;
+    h.vmax = 100;
+    h.mark_row = h.mark_col = -1;
+    h.annotate = 1;
+    h.value_fmt = "%.0f";
+    rep_stem(stem, sizeof stem, shared ? "neuron_overlap_shared" : "neuron_overlap", m->name, nb);
+    doc_heatmap(d, stem, &h, shared ? "Overlap of the shared-expert neurons among the top-N of pairs of "
+                                      "samples: diagonal within a relation, off-diagonal across relations "
+                                      "(Table 7, Appendix C)."
+                                    : "Overlap of the top-N neuron sets of pairs of samples: diagonal "
+                                      "within a relation, off-diagonal across relations (Appendix C).");
+}
+
+void sec_neurons(rep_doc *d, rep_model *m, size_t n)
+{
+    rep_row r;
+    doc_h(d, 2, "neurons", "Neurons (Figure 6, Table 7)");
+    doc_p(d, "From analyses/<relation>/neurons/top{N} and analyses/pooled/neurons/top{N}: the share of "
+             "each sample's top-N neurons by kind, how much the top-N sets of samples overlap (Jaccard "
+             "and percent of the smaller set), and the routed experts [layer, expert]×count and "
+             "shared-expert neurons [layer, neuron]×count that hold most top-N neurons.");
+    kinds_chart(d, m, n);
+    static const char *const HP[] = {"Model", "Top-N", "Samples", "Shared expert", "Routed experts", "Dense MLP"};
+    int any_pooled = 0;
+    for (size_t i = 0; i < n; i++) any_pooled |= m[i].n_pooled_ntop > 0;
+    if (any_pooled) {
+        doc_table_begin(d, 6, HP);
+        for (size_t i = 0; i < n; i++)
+            for (size_t t = 0; t < m[i].n_pooled_ntop; t++) {
+                const rep_ntop *p = &m[i].pooled_ntop[t];
+                row_reset(&r);
+                row_addf(&r, "%s", m[i].name);
+                row_addf(&r, "%lld", (long long)p->N);
+                row_num(&r, p->n, 0);
+                pct_cell(&r, 100 * p->frac_shared);
+                pct_cell(&r, 100 * p->frac_routed);
+                pct_cell(&r, 100 * p->frac_dense);
+                row_emit(d, &r);
+            }
+        doc_table_end(d);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const rep_model *mm = &m[i];
+        int generic = mm->pooled_neurons.n > 0;
+        for (size_t j = 0; j < mm->n_rel; j++) generic |= mm->rel[j].neurons.n > 0;
+        if (!has_ntop(mm)) {
+            if (!generic) {
+                char why[400];
+                doc_note(d, "neuron analyses of %s: %s.", mm->name, rep_why_missing(mm, "neurons", 0, why, sizeof why));
+                continue;
+            }
+            doc_h(d, 3, NULL, mm->name);
+            doc_p(d, "The neuron fields of %s as stored (no top{N} groups found):", mm->name);
+            if (mm->pooled_neurons.n) kv_table(d, &mm->pooled_neurons);
+            for (size_t j = 0; j < mm->n_rel; j++) {
+                if (!mm->rel[j].neurons.n) continue;
+                char sum[300];
+                snprintf(sum, sizeof sum, "%s / %s", mm->name, mm->rel[j].name);
+                doc_details_begin(d, sum);
+                kv_table(d, &mm->rel[j].neurons);
+                doc_details_end(d);
+            }
+            continue;
+        }
+        doc_h(d, 3, NULL, mm->name);
+        static const char *const H[] = {"Relation", "Top-N", "Shared", "Routed", "Jaccard (samples)",
+                                        "Overlap % (samples)", "Shared-neuron overlap %", "Union size",
+                                        "Top routed experts [layer, expert]×count",
+                                        "Top shared-expert neurons [layer, neuron]×count"};
+        doc_table_begin(d, 10, H);
+        for (size_t j = 0; j < mm->n_rel; j++)
+            for (size_t t = 0; t < mm->rel[j].n_ntop; t++) {
+                const rep_ntop *p = &mm->rel[j].ntop[t];
+                char b[200];
+                row_reset(&r);
+                row_addf(&r, "%s", mm->rel[j].name);
+                row_addf(&r, "%lld", (long long)p->N);
+                pct_cell(&r, 100 * p->frac_shared);
+                pct_cell(&r, 100 * p->frac_routed);
+                row_num(&r, p->jaccard, 3);
+                pct_cell(&r, p->overlap_pct);
+                pct_cell(&r, p->shared_overlap_pct);
+                row_num(&r, p->union_size, 0);
+                fmt_triples(b, sizeof b, (const int64_t(*)[3])p->top_experts, p->n_top_experts, 5);
+                row_addf(&r, "%s", b);
+                fmt_triples(b, sizeof b, (const int64_t(*)[3])p->top_shared, p->n_top_shared, 5);
+                row_addf(&r, "%s", b);
+                row_emit(d, &r);
+            }
+        doc_table_end(d);
+        /* overlap heat maps of the smallest N (the paper's top-100) */
+        const rep_ntop *p = mm->n_pooled_ntop ? pooled_ntop(mm, mm->pooled_ntop[0].N) : NULL;
+        if (p) {
+            doc_figs_begin(d);
+            overlap_map(d, mm, p, 0);
+            if (mm->shared) overlap_map(d, mm, p, 1);
+            doc_figs_end(d);
+        } else {
+            doc_note(d, "cross-relation overlaps of %s: analyses/pooled/neurons is not in the archive "
+                        "(unit neurons/cross not complete).", mm->name);
+        }
+    }
+}
+
+/* ---- provenance ------------------------------------------------------------------------------- */
+
+typedef struct stage_time {
+    char name[64];
+    int units;
+    double total, max;
+    const char *max_id;
+} stage_time;
+
+void sec_provenance(rep_doc *d, rep_model *m, size_t n)
+{
+    rep_row r;
+    doc_h(d, 2, "provenance", "Provenance");
+    for (size_t i = 0; i < n; i++) {
+        const rep_model *mm = &m[i];
+        doc_h(d, 3, NULL, mm->name);
+        static const char *const H[] = {"Field", "Value"};
+        doc_table_begin(d, 2, H);
+#define KV(k, ...)                  \
+    do {                            \
+        row_reset(&r);              \
+        row_addf(&r, "%s", k);      \
+        row_addf(&r, __VA_ARGS__);  \
+        row_emit(d, &r);            \
+    } while (0)
+        KV("archive", "%s", mm->path);
+        KV("moeprobe version", "%s", mm->version ? mm->version : "–");
+        KV("git commit", "%s", mm->git ? mm->git : "–");
+        KV("created", "%s", mm->created ? mm->created : "–");
+        KV("updated", "%s", mm->updated ? mm->updated : "–");
+        KV("host", "%s", mm->hostname ? mm->hostname : "–");
+        if (isfinite(mm->mpi_ranks)) KV("MPI ranks", "%.0f", mm->mpi_ranks);
+        else KV("MPI ranks", "–");
+        if (mm->cfg_ok) {
+            KV("architecture", "%s", mm->arch);
+            KV("layers / hidden / heads", "%d / %d / %d", mm->L, mm->H, mm->nH);
+            if (mm->E > 0)
+                KV("experts", "%d routed, top-%d%s%s", mm->E, mm->k, mm->renorm ? ", renormalised" : "",
+                   mm->shared ? ", plus a shared expert" : "");
+            else KV("experts", "none (dense)");
+        } else {
+            KV("model config", "not readable: %s", mm->cfg_problem);
+        }
+        if (mm->n_stages) {
+            char st[400] = "";
+            size_t o = 0;
+            for (size_t q = 0; q < mm->n_stages && o < sizeof st - 2; q++)
+                o += (size_t)snprintf(st + o, sizeof st - o, "%s%s", q ? ", " : "", mm->stages[q]);
+            KV("stages", "%s", st);
+        }
+        double tot = 0;
+        for (size_t q = 0; q < mm->n_units; q++)
+            if (isfinite(mm->units[q].seconds)) tot += mm->units[q].seconds;
+        KV("units complete", "%zu (%.1f s in total)", mm->n_units, tot);
+#undef KV
+        doc_table_end(d);
+        /* time per stage */
+        stage_time st[32];
+        int ns = 0;
+        for (size_t q = 0; q < mm->n_units; q++) {
+            const rep_unit *u = &mm->units[q];
+            size_t pl = strcspn(u->id, "/");
+            char name[64];
+            snprintf(name, sizeof name, "%.*s", (int)pl, u->id);
+            int k = 0;
+            while (k < ns && strcmp(st[k].name, name)) k++;
+            if (k == ns) {
+                if (ns == 32) continue;
+                memset(&st[ns], 0, sizeof st[ns]);
+                snprintf(st[ns].name, sizeof st[ns].name, "%s", name);
+                ns++;
+            }
+            st[k].units++;
+            if (isfinite(u->seconds)) {
+                st[k].total += u->seconds;
+                if (u->seconds >= st[k].max) st[k].max = u->seconds, st[k].max_id = u->id;
+            }
+        }
+        if (ns) {
+            static const char *const HT[] = {"Stage", "Units", "Seconds", "Mean s / unit", "Slowest unit"};
+            doc_table_begin(d, 5, HT);
+            for (int k = 0; k < ns; k++) {
+                row_reset(&r);
+                row_addf(&r, "%s", st[k].name);
+                row_addf(&r, "%d", st[k].units);
+                row_addf(&r, "%.2f", st[k].total);
+                row_addf(&r, "%.2f", st[k].total / st[k].units);
+                row_addf(&r, "%s (%.2f s)", st[k].max_id ? st[k].max_id : "–", st[k].max);
+                row_emit(d, &r);
+            }
+            doc_table_end(d);
+            char sum[300];
+            snprintf(sum, sizeof sum, "%s: every unit", mm->name);
+            doc_details_begin(d, sum);
+            static const char *const HU[] = {"Unit", "Seconds", "Committed at"};
+            doc_table_begin(d, 3, HU);
+            for (size_t q = 0; q < mm->n_units; q++) {
+                row_reset(&r);
+                row_addf(&r, "%s", mm->units[q].id);
+                row_num(&r, mm->units[q].seconds, 2);
+                row_addf(&r, "%s", mm->units[q].committed_at ? mm->units[q].committed_at : "–");
+                row_emit(d, &r);
+            }
+            doc_table_end(d);
+            doc_details_end(d);
+        } else {
+            doc_note(d, "%s lists no complete units (/units).", mm->name);
+        }
+        if (mm->run_config_yaml) {
+            char sum[300];
+            snprintf(sum, sizeof sum, "%s: run config (effective YAML)", mm->name);
+            doc_details_begin(d, sum);
+            doc_pre(d, mm->run_config_yaml);
+            doc_details_end(d);
+        }
+        if (mm->model_config_json) {
+            char sum[300];
+            snprintf(sum, sizeof sum, "%s: model config.json", mm->name);
+            doc_details_begin(d, sum);
+            doc_pre(d, mm->model_config_json);
+            doc_details_end(d);
+        }
+    }
+}
