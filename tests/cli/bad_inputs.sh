@@ -289,7 +289,7 @@ run_suite "$MOEPROBE_BIN" "$(basename "$(dirname "$MOEPROBE_BIN")")"
 DBG=$R/bin-debug/moeprobe
 if [ "$(readlink -f "$MOEPROBE_BIN")" != "$(readlink -f "$DBG")" ]; then
   stale=""
-  [ -x "$DBG" ] && stale=$(find "$R/pipeline" "$R/cli" "$R/stages" "$R/jobs" -name '*.[ch]' -newer "$DBG" 2>/dev/null | head -1)
+  [ -x "$DBG" ] && stale=$(find "$R/pipeline" "$R/cli" "$R/stages" "$R/jobs" "$R/report" "$R/tools" -name '*.[ch]' -newer "$DBG" 2>/dev/null | head -1)
   if [ ! -x "$DBG" ] || [ -n "$stale" ]; then
     # only the binary (about 50 s from scratch on 2 cores, seconds when up to date)
     if ! (cd "$R" && timeout 900 make -s MODE=debug BUILD=build-debug BIN=bin-debug \
