@@ -30,15 +30,9 @@
 #include "pipeline/ops/ops.h"
 #include "pipeline/config/relations.h"
 #include "pipeline/runner/runner.h"
+#include "pipeline/util/monotonic.h"
 
 #include <cblas.h> /* last: its complex.h defines I, a field name above */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int peak(double seconds)
 {
@@ -52,12 +46,12 @@ static int peak(double seconds)
         for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)(i % 17) * 0.01f;
         for (size_t i = 0; i < (size_t)N * K; i++) b[i] = (float)(i % 13) * 0.01f;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, a, K, b, K, 0.0f, c, N);
-        double t_end = now_s() + seconds / 2;
-        while (now_s() < t_end) {
-            double t0 = now_s();
+        double t_end = monotonic_s() + seconds / 2;
+        while (monotonic_s() < t_end) {
+            double t0 = monotonic_s();
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, a, K, b, K, 0.0f,
                         c, N);
-            double g = 2.0 * M * N * K / (now_s() - t0) / 1e9;
+            double g = 2.0 * M * N * K / (monotonic_s() - t0) / 1e9;
             if (g > best) best = g;
         }
         free(a); free(b); free(c);
@@ -89,19 +83,19 @@ static int on_sample(void *vctx, const runner_sample *s, blob *out, mp_err *err)
         attr_sample in;
         attr_result res, ref;
         capture_attr_input(&cap, ps->target[s->sample], &in);
-        double t0 = now_s();
+        double t0 = monotonic_s();
         if (attr_sample_run(s->r->attr, &in, b->attr_top, 0, &res, err) != 0) goto fail;
-        b->attr_s += now_s() - t0;
+        b->attr_s += monotonic_s() - t0;
         b->attr_n++;
         b->exact += res.neurons_exact;
         b->total += res.neurons_total;
         if (b->brute_n < b->brute) {
-            t0 = now_s();
+            t0 = monotonic_s();
             if (attr_sample_run(s->r->attr, &in, b->attr_top, 1, &ref, err) != 0) {
                 attr_result_free(&res);
                 goto fail;
             }
-            b->brute_s += now_s() - t0;
+            b->brute_s += monotonic_s() - t0;
             b->brute_n++;
             for (int i = 0; i < res.n_top && i < ref.n_top; i++)
                 if (memcmp(res.neuron + 3 * i, ref.neuron + 3 * i, 3 * sizeof *res.neuron) &&
@@ -219,9 +213,9 @@ static int run(int argc, char **argv)
     size_t n_rel = 0;
     mp_err err;
     err_init(&err);
-    double t_load = now_s();
+    double t_load = monotonic_s();
     if (runner_init(&r, model, NULL, &ro, &err) != 0) comm_fatal("forward_bench", "%s", err.msg);
-    t_load = now_s() - t_load;
+    t_load = monotonic_s() - t_load;
     if (load_relations(&r, lre, max_samples, &sets, &n_rel, &err) != 0)
         comm_fatal("forward_bench", "%s", err.msg);
     int64_t n_prompts = 0, ptok = 0, all_prompts = 0, all_tok = 0;
@@ -270,9 +264,9 @@ static int run(int argc, char **argv)
 
     /* warm-up: the first relation's prompts touch every weight page the rank uses */
     job.ps = &sets[0];
-    double t_warm = now_s();
+    double t_warm = monotonic_s();
     if (runner_map(&r, &job, &err) != 0) comm_fatal("forward_bench", "%s", err.msg);
-    t_warm = now_s() - t_warm;
+    t_warm = monotonic_s() - t_warm;
     int rss_after_warm = rss_now_kb("VmRSS:");
 
     r.forward_s = 0;
@@ -282,12 +276,12 @@ static int run(int argc, char **argv)
     struct timespec c0, c1;
     comm_barrier();
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
-    double t0 = now_s();
+    double t0 = monotonic_s();
     for (size_t q = 0; q < n_rel; q++) { /* one pass per relation, as the capture stage runs */
         job.ps = &sets[q];
         if (runner_map(&r, &job, &err) != 0) comm_fatal("forward_bench", "%s", err.msg);
     }
-    double wall = now_s() - t0;
+    double wall = monotonic_s() - t0;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
     double cpu = (double)(c1.tv_sec - c0.tv_sec) + 1e-9 * (double)(c1.tv_nsec - c0.tv_nsec);
     const fwd_timing *tf = fwd_get_timing(r.fwd);

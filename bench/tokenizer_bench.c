@@ -13,13 +13,7 @@
 #include <time.h>
 
 #include "pipeline/tokenizer/tokenizer.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "pipeline/util/monotonic.h"
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -75,18 +69,18 @@ int main(int argc, char **argv)
     err_init(&err);
     tokenizer *tok = NULL;
     for (int r = 0; r < reps; r++) {
-        double t0 = now();
+        double t0 = monotonic_s();
         if (tok_load(&tok, argv[1], &err)) {
             fprintf(stderr, "%s\n", err.msg);
             return 1;
         }
-        lt[r] = now() - t0;
+        lt[r] = monotonic_s() - t0;
         if (r + 1 < reps)
             tok_free(tok);
     }
     size_t total_ids = 0;
     for (int r = 0; r < reps; r++) {
-        double t0 = now();
+        double t0 = monotonic_s();
         total_ids = 0;
         for (size_t i = 0; i < np; i++) {
             int32_t *ids;
@@ -98,7 +92,7 @@ int main(int argc, char **argv)
             total_ids += n;
             free(ids);
         }
-        et[r] = now() - t0;
+        et[r] = monotonic_s() - t0;
     }
     FILE *o = fopen(argv[4], "w");
     if (!o) {

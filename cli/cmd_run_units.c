@@ -19,16 +19,10 @@
 #include "pipeline/archive/archive.h"
 #include "pipeline/parallel/comm.h"
 #include "pipeline/runner/runner.h"
+#include "pipeline/util/monotonic.h"
 #include "stages/stage.h"
 
 enum { ACT_RUN = 1, ACT_DONE_ELSEWHERE = 2, ACT_CANNOT = 3 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static char *read_text(const char *path)
 {
@@ -274,7 +268,7 @@ int run_model(run_state *rs, size_t mi)
         stage_ctx c;
         prompt_set ps;
         arc_unit *au = NULL;
-        double t0 = now_s();
+        double t0 = monotonic_s();
         ok = 1;
         memset(&c, 0, sizeof c);
         prompt_set_init(&ps);
@@ -342,9 +336,9 @@ int run_model(run_state *rs, size_t mi)
             err_init(&e2);
             const char *msg = !rank0_ok ? err.msg : "failed on another rank (see the job's stderr)";
             if (man_record(out, pl->model_name, u->id, ok ? MAN_DONE : MAN_FAILED,
-                           ok ? NULL : msg, now_s() - t0, &e2) != 0)
+                           ok ? NULL : msg, monotonic_s() - t0, &e2) != 0)
                 progress_note(rs->prog, "warning: %s", e2.msg);
-            progress_unit_end(rs->prog, pl->model_name, u->id, u->stage->name, now_s() - t0, ok,
+            progress_unit_end(rs->prog, pl->model_name, u->id, u->stage->name, monotonic_s() - t0, ok,
                               msg);
         }
         if (!ok) failed = 1;

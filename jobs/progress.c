@@ -1,6 +1,7 @@
 /* progress.c — see progress.h. One mutex guards the counters and stderr; the thread sleeps on a
  * condition variable so progress_stop wakes it at once. */
 #include "jobs/progress.h"
+#include "pipeline/util/monotonic.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -31,13 +32,6 @@ struct progress {
     char cur_model[128], cur_unit[256];
     double cur_t0;               /* 0: no unit running */
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 const char *progress_fmt_duration(double s, char *buf, size_t len)
 {
@@ -81,7 +75,7 @@ static double eta_locked(const progress *p)
         left += mean * (double)s->remaining;
     }
     if (p->cur_t0 > 0) /* the running unit is partly done */
-        left -= now_s() - p->cur_t0;
+        left -= monotonic_s() - p->cur_t0;
     return left > 0 ? left : 0;
 }
 
@@ -116,7 +110,7 @@ static void *ticker(void *arg)
                          p->total, progress_fmt_duration(eta_locked(p), eta, sizeof eta));
         if (p->cur_t0 > 0 && n > 0 && (size_t)n < sizeof line)
             snprintf(line + n, sizeof line - (size_t)n, "; running %s %s for %s", p->cur_model,
-                     p->cur_unit, progress_fmt_duration(now_s() - p->cur_t0, run, sizeof run));
+                     p->cur_unit, progress_fmt_duration(monotonic_s() - p->cur_t0, run, sizeof run));
         if (p->tty) {
             fprintf(stderr, "\r\033[K%s", line);
             p->line_shown = 1;
@@ -144,7 +138,7 @@ progress *progress_start(size_t total, const char *const *stages, double every_s
     p->total = total;
     p->every_s = every_s;
     p->tty = isatty(2);
-    p->t_start = now_s();
+    p->t_start = monotonic_s();
     for (size_t i = 0; i < total; i++) {
         stage_stat *s = stat_of(p, stages[i]);
         if (!s) {
@@ -165,7 +159,7 @@ void progress_unit_begin(progress *p, const char *model, const char *unit)
     pthread_mutex_lock(&p->mu);
     snprintf(p->cur_model, sizeof p->cur_model, "%s", model);
     snprintf(p->cur_unit, sizeof p->cur_unit, "%s", unit);
-    p->cur_t0 = now_s();
+    p->cur_t0 = monotonic_s();
     clear_line_locked(p);
     fprintf(stderr, "moeprobe: %s: start %s [%zu/%zu]\n", model, unit, p->done + 1, p->total);
     fflush(stderr);

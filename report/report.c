@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pipeline/util/atomic_file.h"
 #include "report/internal.h"
 
 report_opts report_opts_default(void)
@@ -38,24 +39,10 @@ static int on_path(const char *prog)
     return found;
 }
 
-static int mkdir_p(const char *dir, mp_err *err)
+/* The output folder and its plots/ folder, created if missing. */
+static int make_folders(const char *dir, const char *plot_dir, mp_err *err)
 {
-    char p[4096];
-    struct stat st;
-    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) return err_set(err, "%s: path too long", dir);
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/') continue;
-        *s = 0;
-        if (mkdir(p, 0777) != 0 && errno != EEXIST)
-            return err_set(err, "cannot create the report folder %s: %s", p, strerror(errno));
-        *s = '/';
-    }
-    if (mkdir(p, 0777) != 0 && errno != EEXIST)
-        return err_set(err, "cannot create the report folder %s: %s", p, strerror(errno));
-    if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode))
-        return err_set(err, "%s exists and is not a folder; the report needs a folder (--out DIR)", p);
-    if (access(p, W_OK | X_OK) != 0)
-        return err_set(err, "cannot write into the report folder %s: %s", p, strerror(errno));
+    if (af_mkdir_p(dir, err) != 0 || af_mkdir_p(plot_dir, err) != 0) return err_prefix(err, "report");
     return 0;
 }
 
@@ -101,7 +88,8 @@ int report_render_to(const char *const *archives, size_t n, const char *out_dir,
     report_opts def = report_opts_default();
     rep_model *m = NULL;
     rep_doc d;
-    char main_path[4200], tmp_path[4300];
+    char main_path[4200];
+    af_tmp out = AF_TMP_INIT;
     int rc = -1;
     size_t loaded = 0;
     memset(&d, 0, sizeof d);
@@ -156,13 +144,11 @@ int report_render_to(const char *const *archives, size_t n, const char *out_dir,
         goto done;
     }
     sprintf(d.plot_dir, "%s/plots", out_dir);
-    if (mkdir_p(out_dir, err) != 0 || mkdir_p(d.plot_dir, err) != 0) goto done;
+    if (make_folders(out_dir, d.plot_dir, err) != 0) goto done;
     clear_plots(d.plot_dir);
     snprintf(main_path, sizeof main_path, "%s/%s", out_dir, o->format == REPORT_HTML ? "index.html" : "report.md");
-    snprintf(tmp_path, sizeof tmp_path, "%s.tmp", main_path);
-    d.f = fopen(tmp_path, "w");
-    if (!d.f) {
-        err_set(err, "cannot write the report %s: %s", tmp_path, strerror(errno));
+    if (af_tmp_open(&out, main_path, err) != 0 || !(d.f = af_tmp_stream(&out, err))) {
+        err_prefix(err, "cannot write the report");
         goto done;
     }
     char title[600];
@@ -189,17 +175,9 @@ int report_render_to(const char *const *archives, size_t n, const char *out_dir,
     sec_neurons(&d, m, n);
     sec_provenance(&d, m, n);
     doc_end(&d);
-    int bad = ferror(d.f);
-    if (fclose(d.f) != 0 || bad) {
-        d.f = NULL;
-        err_set(err, "writing the report %s failed: %s", tmp_path, strerror(errno));
-        unlink(tmp_path);
-        goto done;
-    }
-    d.f = NULL;
-    if (rename(tmp_path, main_path) != 0) {
-        err_set(err, "cannot rename %s to %s: %s", tmp_path, main_path, strerror(errno));
-        unlink(tmp_path);
+    d.f = NULL; /* closed by the commit or the discard */
+    if (af_tmp_commit(&out, err) != 0) {
+        err_prefix(err, "writing the report failed");
         goto done;
     }
     if (d.plot_failed) {
@@ -213,7 +191,7 @@ int report_render_to(const char *const *archives, size_t n, const char *out_dir,
     }
     rc = 0;
 done:
-    if (d.f) fclose(d.f);
+    af_tmp_discard(&out); /* closes d.f unless committed */
     free(d.dir);
     free(d.plot_dir);
     for (size_t i = 0; i < loaded && i < n; i++) rep_model_free(&m[i]);

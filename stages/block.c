@@ -253,13 +253,15 @@ static int write_config(blk_state *st, const blk_cfg *b, const eval_result *r, m
     static const char *const dn[] = {"sample"};
     static const char *const db[] = {"rank", "layer_expert_count"};
 
+    const stats_eval m = stats_evaluate(r->rank, r->margin, r->n);
+
     snprintf(g, sizeof g, "metrics/%s", rel);
     snprintf(a, sizeof a, "hit10_%s", b->name);
-    if (arc_attr_f64(c->out, g, a, r->hit10, err) != 0) return -1;
+    if (arc_attr_f64(c->out, g, a, m.hit10, err) != 0) return -1;
     snprintf(a, sizeof a, "mrr_%s", b->name);
-    if (arc_attr_f64(c->out, g, a, r->mrr, err) != 0) return -1;
+    if (arc_attr_f64(c->out, g, a, m.mrr, err) != 0) return -1;
     if (b->n_blocked > 0) {
-        double drop = st->base_mrr - r->mrr;
+        double drop = st->base_mrr - m.mrr;
         snprintf(a, sizeof a, "mrr_drop_%s", b->name);
         if (arc_attr_f64(c->out, g, a, drop, err) != 0) return -1;
         snprintf(a, sizeof a, "mrr_drop_rel_%s", b->name);
@@ -271,9 +273,9 @@ static int write_config(blk_state *st, const blk_cfg *b, const eval_result *r, m
     if (arc_write(c->out, p, ARC_I64, 1, &r->n, dn, r->rank, err) != 0) return -1;
     snprintf(p, sizeof p, "%s/logit_margin", g);
     if (arc_write(c->out, p, ARC_F64, 1, &r->n, dn, r->margin, err) != 0) return -1;
-    if (arc_attr_f64(c->out, g, "hit10", r->hit10, err) != 0 ||
-        arc_attr_f64(c->out, g, "mrr", r->mrr, err) != 0 ||
-        arc_attr_f64(c->out, g, "min_logit_margin", r->min_margin, err) != 0 ||
+    if (arc_attr_f64(c->out, g, "hit10", m.hit10, err) != 0 ||
+        arc_attr_f64(c->out, g, "mrr", m.mrr, err) != 0 ||
+        arc_attr_f64(c->out, g, "min_logit_margin", m.min_margin, err) != 0 ||
         arc_attr_i64(c->out, g, "topk", b->iv.topk < 0 ? c->model_cfg->num_experts_per_tok : b->iv.topk, err) != 0 ||
         arc_attr_i64(c->out, g, "keep_rank", b->iv.keep_rank, err) != 0 ||
         arc_attr_i64(c->out, g, "no_shared", b->iv.no_shared, err) != 0 ||
@@ -323,11 +325,6 @@ static int base_result(blk_state *st, eval_result *r, mp_err *err)
     if (!r->rank || !r->margin) return err_set(err, "unit %s: out of memory", st->c->unit_id);
     memcpy(r->rank, st->base_rank, (size_t)n * sizeof *r->rank);
     memcpy(r->margin, st->base_margin, (size_t)n * sizeof *r->margin);
-    r->hit10 = st->base_hit10;
-    r->mrr = st->base_mrr;
-    r->min_margin = INFINITY;
-    for (int64_t i = 0; i < n; i++)
-        if (r->margin[i] < r->min_margin) r->min_margin = r->margin[i];
     return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "pipeline/attribution/sample_capture.h"
+#include "pipeline/ops/ops.h"
 #include "stages/stage.h"
 #include "stages/stats.h"
 
@@ -182,7 +183,7 @@ static int cap_sample(void *vctx, const runner_sample *s, blob *out, mp_err *err
                 if (!rr) continue;
                 float p[1024];
                 memcpy(p, rr->data, (size_t)E * sizeof *p);
-                stats_softmax_f(p, E);
+                ops_softmax(p, E);
                 double g = stats_kth_gap(p, E, k);
                 if (g < gap) gap = g;
                 if (t == T - 1) memcpy(prob + l * E, p, (size_t)E * sizeof *p);
@@ -484,17 +485,12 @@ static int write_metrics(cap_state *st, mp_err *err)
     const mcfg *cf = c->model_cfg;
     const int64_t n = st->n, L = cf->num_hidden_layers, E = cf->num_experts;
     char g[200], p[260];
-    double hit = 0, rr = 0, mm = INFINITY;
-    for (int64_t i = 0; i < n; i++) {
-        hit += st->rank[i] <= 10;
-        rr += 1.0 / (double)st->rank[i];
-        if (st->margin[i] < mm) mm = st->margin[i];
-    }
+    const stats_eval ev = stats_evaluate(st->rank, st->margin, n);
     snprintf(g, sizeof g, "metrics/%s", c->rel->id);
-    if (arc_attr_f64(c->out, g, "hit10", n ? hit / (double)n : 0, err) != 0 ||
-        arc_attr_f64(c->out, g, "mrr", n ? rr / (double)n : 0, err) != 0 ||
+    if (arc_attr_f64(c->out, g, "hit10", ev.hit10, err) != 0 ||
+        arc_attr_f64(c->out, g, "mrr", ev.mrr, err) != 0 ||
         arc_attr_i64(c->out, g, "n", n, err) != 0 ||
-        arc_attr_f64(c->out, g, "min_logit_margin", mm, err) != 0)
+        arc_attr_f64(c->out, g, "min_logit_margin", ev.min_margin, err) != 0)
         return -1;
     static const char *const dn[] = {"sample"};
     snprintf(p, sizeof p, "evaluate/%s/rank", c->rel->id);

@@ -68,10 +68,10 @@ void he_base_free(he_base *b);
 void he_forced_free(he_forced *f);
 void he_temporal_free(he_temporal *t);
 
-/* Weight the model's rule gives expert e when forced into the top-k of the probabilities
- * p[E] (float32 softmax as the forward pass computes it): top-k by descending p (ties: lower
- * id), e replaces the k-th member if absent; p_e, or p_e / sum over the final set when the
- * model renormalises. */
+/* Weight the model's rule (pipeline/forward/routing.h) gives expert e when forced into the
+ * top-k of the probabilities p[E] (float32 softmax as the forward pass computes it): top-k by
+ * descending p (ties: lower id), e replaces the k-th member if absent; p_e, or p_e / sum over
+ * the final set when the model renormalises. NAN only when out of memory (k > 16). */
 float he_forced_weight(const float *p, int E, int k, int e, int renormalise);
 
 #endif

@@ -11,33 +11,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/forward/routing.h"
 #include "pipeline/ops/ops.h"
 #include "stages/heads_experts.h"
 #include "stages/stats.h"
 
 float he_forced_weight(const float *p, int E, int k, int e, int renormalise)
 {
-    /* slot j holds the j-th expert in (p descending, id ascending) order, as route_token */
-    int slot[1024];
-    if (k > 1024) k = 1024;
-    float prev_p = INFINITY;
-    int prev_id = -1, present = 0;
-    for (int j = 0; j < k; j++) {
-        int best = -1;
-        for (int x = 0; x < E; x++) {
-            int after = j == 0 || p[x] < prev_p || (p[x] == prev_p && x > prev_id);
-            if (after && (best < 0 || p[x] > p[best])) best = x;
-        }
-        slot[j] = best;
-        prev_p = p[best];
-        prev_id = best;
-        present |= best == e;
+    /* k is 1..8 in every supported model; larger k takes the heap */
+    int idx_s[16], *idx = k <= 16 ? idx_s : malloc((size_t)k * sizeof *idx);
+    float w_s[16], *w = k <= 16 ? w_s : malloc((size_t)k * sizeof *w), we = NAN;
+    if (idx && w) {
+        routing_topk(p, E, k, idx);
+        routing_force(idx, k, e);
+        routing_weights(p, idx, k, renormalise, w);
+        for (int j = 0; j < k; j++)
+            if (idx[j] == e) we = w[j];
     }
-    if (!present) slot[k - 1] = e;
-    if (!renormalise) return p[e];
-    double sum = 0.0;
-    for (int j = 0; j < k; j++) sum += p[slot[j]];
-    return (float)(p[e] / sum);
+    if (idx != idx_s) free(idx);
+    if (w != w_s) free(w);
+    return we;
 }
 
 /* Smallest k-th vs (k+1)-th probability gap over the router records of one sample (every
@@ -57,7 +50,7 @@ static double router_scan(const runner_sample *s, const unsigned char *use, floa
             const hook_record *rr = hook_store_find(s->store, HP_ROUTER_LOGITS, s->sample, (int)l, t, -1);
             if (!rr || rr->n != E) continue;
             memcpy(p, rr->data, (size_t)E * sizeof *p);
-            stats_softmax_f(p, E);
+            ops_softmax(p, E);
             double g = stats_kth_gap(p, E, k);
             if (g < gap) gap = g;
             if (last && t == T - 1) memcpy(last + l * E, p, (size_t)E * sizeof *p);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/ops/ops.h"
 #include "stages/heads_experts.h"
 #include "stages/stats.h"
 
@@ -45,7 +46,7 @@ static int temp_sample(void *vctx, const runner_sample *s, blob *out, mp_err *er
             if (rl && rl->n == E) {
                 float *p = prob + (t * L + l) * E;
                 memcpy(p, rl->data, (size_t)E * sizeof *p);
-                stats_softmax_f(p, E);
+                ops_softmax(p, E);
             }
         }
     int64_t sn[2] = {T, L * nH}, sp[2] = {T, L * E};

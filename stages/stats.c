@@ -4,20 +4,6 @@
 
 #include <math.h>
 
-void stats_softmax_f(float *p, int64_t n)
-{
-    float mx = -INFINITY;
-    for (int64_t i = 0; i < n; i++)
-        if (p[i] > mx) mx = p[i];
-    if (mx == -INFINITY) {
-        for (int64_t i = 0; i < n; i++) p[i] = 0;
-        return;
-    }
-    double s = 0;
-    for (int64_t i = 0; i < n; i++) s += exp((double)p[i] - mx);
-    for (int64_t i = 0; i < n; i++) p[i] = (float)(exp((double)p[i] - mx) / s);
-}
-
 double stats_kth_gap(const float *p, int64_t n, int64_t k)
 {
     /* the k-th and (k+1)-th largest values by partial selection */
@@ -46,6 +32,15 @@ void stats_hit_mrr(const int64_t *rank, int64_t n, double *hit10, double *mrr)
     }
     *hit10 = n ? h / (double)n : 0;
     *mrr = n ? m / (double)n : 0;
+}
+
+stats_eval stats_evaluate(const int64_t *rank, const double *margin, int64_t n)
+{
+    stats_eval e = {0, 0, INFINITY};
+    stats_hit_mrr(rank, n, &e.hit10, &e.mrr);
+    for (int64_t i = 0; i < n; i++)
+        if (margin[i] < e.min_margin) e.min_margin = margin[i];
+    return e;
 }
 
 double stats_pearson(const double *x, int64_t sx, const double *y, int64_t sy, int64_t n)

@@ -1,17 +1,24 @@
-/* stats.h — the shared math of the analyses: softmax, ranks and metrics, Pearson r with its
- * two-sided p-value, rounding of stage boundaries. One place, used by every stage. */
+/* stats.h — the shared math of the analyses: metrics, the router's probability gap, Pearson r
+ * with its two-sided p-value, rounding of stage boundaries. One place, used by every stage.
+ * (The softmax is the forward pass's own, ops_softmax, so that an analysis recomputing router
+ * probabilities gets the very numbers the model routed with.) */
 #ifndef MOEPROBE_STATS_H
 #define MOEPROBE_STATS_H
 
 #include <stdint.h>
 
-/* In-place softmax of n floats (double accumulation). */
-void stats_softmax_f(float *p, int64_t n);
 /* Gap between the k-th and (k+1)-th largest of p[n] (INFINITY if k >= n). */
 double stats_kth_gap(const float *p, int64_t n, int64_t k);
 
-/* HIT@10 and MRR of n ranks. */
+/* HIT@10 and MRR of n ranks (docs/method.md): the share of ranks <= 10 and the mean of 1/rank;
+ * 0 for n = 0. The one definition every stage and the report's numbers come from. */
 void stats_hit_mrr(const int64_t *rank, int64_t n, double *hit10, double *mrr);
+/* The summary of n evaluated samples (rank, logit margin): HIT@10, MRR and the smallest margin
+ * (INFINITY for n = 0). */
+typedef struct stats_eval {
+    double hit10, mrr, min_margin;
+} stats_eval;
+stats_eval stats_evaluate(const int64_t *rank, const double *margin, int64_t n);
 
 /* Pearson r of (x[i*sx], y[i*sy]) for i < n; NAN if either variable is constant. */
 double stats_pearson(const double *x, int64_t sx, const double *y, int64_t sy, int64_t n);

@@ -261,13 +261,6 @@ double arc_now_unix(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-double arc_now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 void arc_iso_time(double unix_s, char buf[32])
 {
     time_t t = (time_t)unix_s;

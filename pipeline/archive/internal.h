@@ -98,7 +98,6 @@ int arc_unescape_id(const char *esc, char *buf, size_t len);
 int arc_check_id(const char *id, mp_err *err);
 
 double arc_now_unix(void);
-double arc_now_mono(void);
 void arc_iso_time(double unix_s, char buf[32]);
 void arc_crash_point(const char *point);
 

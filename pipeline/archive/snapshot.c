@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "pipeline/util/atomic_file.h"
+#include "pipeline/util/monotonic.h"
 
 typedef struct merge_ctx {
     arc_writer *w;
@@ -289,7 +290,7 @@ static int snapshot_build_locked(arc_writer *w, mp_err *err)
     char tmp[ARC_PATH_MAX + 8];
     hid_t fapl = arc_h5_fapl(), fcpl = arc_h5_fcpl(), f, root = H5I_INVALID_HID;
     hid_t units = H5I_INVALID_HID;
-    double t0 = arc_now_mono();
+    double t0 = monotonic_s();
     struct stat st;
     int rc = -1;
     snprintf(tmp, sizeof tmp, "%s.tmp", w->path);
@@ -338,7 +339,7 @@ static int snapshot_build_locked(arc_writer *w, mp_err *err)
     }
     arc_crash_point("snapshot:renamed");
     w->dirty = 0;
-    w->last_snapshot = arc_now_mono();
+    w->last_snapshot = monotonic_s();
     w->stats.snapshots++;
     w->stats.last_snapshot_s = w->last_snapshot - t0;
     w->stats.last_snapshot_bytes = stat(w->path, &st) == 0 ? (int64_t)st.st_size : -1;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "pipeline/util/atomic_file.h"
+#include "pipeline/util/monotonic.h"
 
 #ifndef MOEPROBE_VERSION
 #define MOEPROBE_VERSION "unknown"
@@ -270,7 +271,7 @@ int arc_writer_open(arc_writer **out, const char *archive_path, const arc_proven
     }
     if (!w->created[0])
         arc_iso_time(arc_now_unix(), w->created);
-    w->last_snapshot = arc_now_mono();
+    w->last_snapshot = monotonic_s();
     rc = 0;
 done:
     arc_lock_release(lock_fd);
@@ -373,7 +374,7 @@ int arc_unit_begin(arc_writer *w, const char *unit_id, arc_unit **out, mp_err *e
         free(u);
         return -1;
     }
-    u->t_begin = arc_now_mono();
+    u->t_begin = monotonic_s();
     u->next = w->open_units;
     w->open_units = u;
     *out = u;
@@ -441,7 +442,7 @@ static int write_marks(arc_unit *u, mp_err *err)
     ok = arc_h5_attr_str(root, ARC_MARK_ID, u->id) == 0 &&
          arc_h5_attr_str(root, ARC_MARK_TIME, iso) == 0 &&
          arc_h5_attr_f64(root, ARC_MARK_UNIX, now) == 0 &&
-         arc_h5_attr_f64(root, ARC_MARK_SECONDS, arc_now_mono() - u->t_begin) == 0 &&
+         arc_h5_attr_f64(root, ARC_MARK_SECONDS, monotonic_s() - u->t_begin) == 0 &&
          arc_h5_attr_str(root, ARC_MARK_VERSION, u->w->prov_version) == 0 &&
          arc_h5_attr_str(root, ARC_MARK_GIT, u->w->prov_git) == 0 &&
          arc_h5_attr_str(root, ARC_MARK_HOST, host) == 0 &&
@@ -488,7 +489,7 @@ int arc_unit_commit(arc_writer *w, arc_unit *u, mp_err *err)
     unit_unlink(w, u);
     free(u);
     if (w->opts.snapshot_every_s <= 0 ||
-        arc_now_mono() - w->last_snapshot >= w->opts.snapshot_every_s) {
+        monotonic_s() - w->last_snapshot >= w->opts.snapshot_every_s) {
         if (arc_snapshot_build(w, err) != 0)
             return err_prefix(err, "unit committed, but the snapshot rebuild failed");
     }

@@ -8,13 +8,7 @@
 #include <time.h>
 
 #include "pipeline/ops/ops.h"
-
-double fwd_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "pipeline/util/monotonic.h"
 
 void *fwd_buf(fwd_ctx *f, fwd_buf_id b, size_t bytes)
 {
@@ -169,7 +163,7 @@ int fwd_run(fwd_ctx *f, const fwd_batch *b, const hook_set *hooks, const interve
     int rc = -1;
     int64_t T = 0, max_len = 0;
     float *x = NULL, *h = NULL, *blk = NULL, *last = NULL, *logits = NULL;
-    double t_start = fwd_now();
+    double t_start = monotonic_s();
 
     if (!hooks) {
         hook_set_init(&no_hooks);
@@ -227,9 +221,9 @@ int fwd_run(fwd_ctx *f, const fwd_batch *b, const hook_set *hooks, const interve
         emit_rows(f, HP_RESID_PRE, l, x, H);
         /* attention block: x += attn(RMSNorm(x)) */
         ops_rmsnorm(h, x, T, H, &ly->input_layernorm, c->rms_norm_eps);
-        double t0 = fwd_now();
+        double t0 = monotonic_s();
         if (attn_forward(f, l, h, blk, err) != 0) goto done;
-        f->timing.attention_s += fwd_now() - t0;
+        f->timing.attention_s += monotonic_s() - t0;
         emit_rows(f, HP_ATTN_OUT, l, blk, H);
         ops_add(x, blk, T * H);
         /* FFN / MoE block: x += ffn(RMSNorm(x)) */
@@ -243,7 +237,7 @@ int fwd_run(fwd_ctx *f, const fwd_batch *b, const hook_set *hooks, const interve
     /* final norm and lm_head: at every position if all-position logits are hooked, else only
      * at each sequence's last position */
     {
-        double t0 = fwd_now();
+        double t0 = monotonic_s();
         int all = hook_wants(hooks, HP_LOGITS, -1, 0);
         int64_t nrow = all ? T : b->n_seq;
         last = fwd_buf(f, FB_LAST, (size_t)nrow * H * sizeof *last);
@@ -264,7 +258,7 @@ int fwd_run(fwd_ctx *f, const fwd_batch *b, const hook_set *hooks, const interve
                 int64_t t = all ? r : f->off[r + 1] - 1;
                 fwd_emit(f, HP_LOGITS, -1, t, logits + r * V, V, 0);
             }
-        f->timing.lm_head_s += fwd_now() - t0;
+        f->timing.lm_head_s += monotonic_s() - t0;
     }
     f->timing.tokens += T;
     rc = 0;
@@ -272,7 +266,7 @@ int fwd_run(fwd_ctx *f, const fwd_batch *b, const hook_set *hooks, const interve
 oom:
     err_set(err, "forward: out of memory for a batch of %lld tokens", (long long)T);
 done:
-    f->timing.total_s += fwd_now() - t_start;
+    f->timing.total_s += monotonic_s() - t_start;
     free(f->off); free(f->sample); free(f->seq_of); free(f->pos_of);
     f->off = NULL; f->sample = NULL; f->seq_of = NULL; f->pos_of = NULL;
     f->hooks = NULL; f->iv = NULL;

@@ -41,7 +41,6 @@ struct fwd_ctx {
     size_t buf_cap[FB_COUNT];
 };
 
-double fwd_now(void);
 /* Buffer b with room for at least `bytes` (contents undefined), owned by the context and valid
  * until the next fwd_buf call for b or fwd_free; NULL when out of memory. Why: a batch's
  * activations are tens of MB per layer; allocated afresh they come from mmap and every page

@@ -3,7 +3,7 @@
  *
  *   SwiGLU:  act [n,I] = silu(x Wg^T) * (x Wu^T);  y [n,H] = act Wd^T
  *   router:  logits [T,E] = h Wr^T;  p = softmax(logits) (float32, over all experts)
- *   top-k:   slots 0..k-1 = experts by descending p (ties: lower id first)
+ *   top-k:   slots 0..k-1 = experts by descending p (ties: lower id first; routing.h)
  *   weights: w_j = p_j, or p_j / sum_{selected} p (Mixtral, norm_topk_prob)
  *   out[t] = sum over selected experts in ascending id of w_j E_j(h[t])
  *            (+ sigmoid(h[t] . Wsg) S(h[t]) for the qwen2moe shared expert) */
@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include "pipeline/forward/internal.h"
+#include "pipeline/forward/routing.h"
 #include "pipeline/ops/ops.h"
+#include "pipeline/util/monotonic.h"
 
 /* act[n,I] and y[n,H] of one SwiGLU MLP; act may be NULL when the caller doesn't keep it
  * (act must not be one of the FB_GATE / FB_UP buffers used here). */
@@ -80,36 +82,16 @@ static void route_token(const fwd_ctx *f, int l, int64_t t, const float *p, int 
     const mcfg *c = &f->m->cfg;
     const intervention *iv = f->iv;
     const int E = c->num_experts, k = c->num_experts_per_tok;
-    int taken[1024];
-    memset(taken, 0, sizeof(int) * (size_t)(E < 1024 ? E : 1024));
-    /* top-k by descending probability; ties go to the lower expert id (strict >) */
-    for (int j = 0; j < k; j++) {
-        int best = -1;
-        for (int e = 0; e < E; e++)
-            if (!taken[e] && (best < 0 || p[e] > p[best])) best = e;
-        idx[j] = best;
-        taken[best] = 1;
-    }
-    /* forcing: the forced expert replaces the k-th member when it is not selected */
-    if (iv->force_layer == l) {
-        int present = 0;
-        for (int j = 0; j < k; j++) present |= idx[j] == iv->force_expert;
-        if (!present) idx[k - 1] = iv->force_expert;
-    }
+    routing_topk(p, E, k, idx);
+    if (iv->force_layer == l) routing_force(idx, k, iv->force_expert);
     /* top-k override and keep-rank drop slots */
     for (int j = 0; j < k; j++) {
         if (iv->topk >= 0 && j >= iv->topk) idx[j] = -1;
         if (iv->keep_rank > 0 && j != iv->keep_rank - 1) idx[j] = -1;
     }
-    double sum = 0.0;
-    for (int j = 0; j < k; j++)
-        if (idx[j] >= 0) sum += p[idx[j]];
+    routing_weights(p, idx, k, c->norm_topk_prob, w);
     for (int j = 0; j < k; j++) {
-        if (idx[j] < 0) {
-            w[j] = 0.0f;
-            continue;
-        }
-        w[j] = c->norm_topk_prob ? (float)(p[idx[j]] / sum) : p[idx[j]];
+        if (idx[j] < 0) continue;
         if (iv->force_layer == l && idx[j] == iv->force_expert && iv->force_weight)
             w[j] = iv->force_weight[t];
         if (iv->block_mode == BLOCK_ZERO_OUTPUT && is_blocked(iv, l, idx[j])) w[j] = 0.0f;
@@ -191,7 +173,7 @@ static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *er
     int *idx = NULL, *row_expert = NULL;
     int64_t *row_of = NULL, *meta = NULL, nrows = 0, *estart = NULL, *efill = NULL;
     expert_job job = {f, l, 0};
-    double t0 = fwd_now();
+    double t0 = monotonic_s();
 
     logits = malloc((size_t)((T > 0 ? T : 1) * E) * sizeof *logits);
     estart = calloc((size_t)E + 1, sizeof *estart);
@@ -232,7 +214,7 @@ static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *er
     memcpy(efill, estart, (size_t)E * sizeof *efill);
     for (int64_t t = 0; t < T * k; t++)
         if (row_of[t] >= 0) row_of[t] = efill[idx[t]]++;
-    f->timing.moe_route_s += fwd_now() - t0;
+    f->timing.moe_route_s += monotonic_s() - t0;
 
     /* one row per (token, active slot), with its expert and metadata */
     xr = fwd_buf(f, FB_XR, (size_t)(nrows * H) * sizeof *xr);
@@ -244,7 +226,7 @@ static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *er
         gather_job gj = {f, h, xr, row_of, idx, row_expert, meta, H, k};
         ops_parallel_for(T, k * H, gather_rows, &gj);
     }
-    t0 = fwd_now();
+    t0 = monotonic_s();
     if (ep_size(f->ep) == 1) { /* every expert is here and the rows are grouped already */
         for (int64_t e = 0; e < E; e++)
             if (estart[e + 1] > estart[e])
@@ -253,7 +235,7 @@ static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *er
     } else if (ep_exchange(f->ep, H, nrows, xr, row_expert, meta, run_expert, &job, yr, err) != 0) {
         goto done;
     }
-    f->timing.experts_s += fwd_now() - t0;
+    f->timing.experts_s += monotonic_s() - t0;
     if (job.failed) {
         err_set(err, "layer %d: out of memory computing experts", l);
         goto done;
@@ -317,13 +299,13 @@ static int dense_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *
     const int64_t T = f->T, I = mlp->gate_proj.shape[0];
     int want = hook_wants_layer(f->hooks, HP_MLP_ACT, l);
     float *act = want ? fwd_buf(f, FB_ACT, (size_t)(T * I) * sizeof *act) : NULL;
-    double t0 = fwd_now();
+    double t0 = monotonic_s();
     if ((want && !act) || swiglu(f, mlp, h, T, out, act) != 0)
         return err_set(err, "layer %d: out of memory in the MLP (%lld tokens)", l, (long long)T);
     for (int64_t t = 0; want && t < T; t++)
         if (hook_wants(f->hooks, HP_MLP_ACT, l, fwd_row_is_last(f, t)))
             fwd_emit(f, HP_MLP_ACT, l, t, act + t * I, I, 0);
-    f->timing.dense_mlp_s += fwd_now() - t0;
+    f->timing.dense_mlp_s += monotonic_s() - t0;
     return 0;
 }
 

@@ -13,15 +13,9 @@
 
 #include "pipeline/parallel/comm.h"
 #include "pipeline/model/fault.h"
+#include "pipeline/util/monotonic.h"
 
 #include <time.h>
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 runner_opts runner_opts_default(void)
 {
@@ -258,7 +252,7 @@ int runner_map(runner *r, const runner_job *job, mp_err *err)
         }
         hook_store_clear(st);
         fwd_batch fb = {nb, ids, lens, sids};
-        double t0 = now_s();
+        double t0 = monotonic_s();
         if (fwd_run(r->fwd, &fb, &hs, &iv, logits, err) != 0) {
             rc = fail(r, err, job->label);
             goto done;
@@ -267,7 +261,7 @@ int runner_map(runner *r, const runner_job *job, mp_err *err)
             rc = fail(r, err, job->label);
             goto done;
         }
-        r->forward_s += now_s() - t0;
+        r->forward_s += monotonic_s() - t0;
         r->tokens += T;
         for (int i = 0; i < nb; i++)
             ss[i] = (runner_sample){a + i, ps, logits + (int64_t)i * V, st, r};
@@ -403,15 +397,6 @@ int runner_eval(runner *r, const prompt_set *ps, const intervention *iv,
         memcpy(out->margin, p, nb);
         free(p);
     }
-    double hit = 0, rr = 0, mm = INFINITY;
-    for (int64_t i = 0; i < ps->n; i++) {
-        hit += out->rank[i] <= 10;
-        rr += 1.0 / (double)out->rank[i];
-        if (out->margin[i] < mm) mm = out->margin[i];
-    }
-    out->hit10 = ps->n ? hit / (double)ps->n : 0;
-    out->mrr = ps->n ? rr / (double)ps->n : 0;
-    out->min_margin = mm;
     return 0;
 }
 

@@ -135,7 +135,6 @@ typedef struct eval_result {
     int64_t n;
     int64_t *rank;           /* [n] */
     double *margin;          /* [n] */
-    double hit10, mrr, min_margin;
 } eval_result;
 void eval_result_free(eval_result *e);
 int runner_eval(runner *r, const prompt_set *ps, const intervention *iv,

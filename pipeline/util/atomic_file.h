@@ -8,6 +8,7 @@
 #define MOEPROBE_ATOMIC_FILE_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "pipeline/util/error.h"
 
@@ -26,8 +27,31 @@ int af_rename_durable(const char *tmp, const char *final, mp_err *err);
  * is untouched. */
 int af_write_atomic(const char *path, const void *data, size_t len, mp_err *err);
 
+/* A file written in pieces (a report streamed section by section, a checkpoint shard written by
+ * a thread) that appears at `path` complete or not at all:
+ *     af_tmp t = AF_TMP_INIT;
+ *     if (af_tmp_open(&t, path, err) != 0) goto done;      creates "<path>.tmp.<pid>"
+ *     ... write to t.fd, or to the stdio stream of af_tmp_stream(&t, err) ...
+ *     if (af_tmp_commit(&t, err) != 0) goto done;          flush, fsync, close, rename, fsync dir
+ *   done:
+ *     af_tmp_discard(&t);                                  closes and removes an uncommitted one
+ * af_tmp_discard is a no-op after a commit, after a failed open and on AF_TMP_INIT. */
+typedef struct af_tmp {
+    int fd;              /* -1 when not open */
+    FILE *stream;        /* af_tmp_stream's stdio stream over fd, else NULL */
+    char path[4096];     /* the final name */
+    char tmp[4200];      /* the temp name; "" when there is nothing to remove */
+} af_tmp;
+#define AF_TMP_INIT {.fd = -1}
+
+int af_tmp_open(af_tmp *t, const char *path, mp_err *err);
+/* A buffered stdio stream over t->fd (created once; af_tmp_commit flushes and closes it). */
+FILE *af_tmp_stream(af_tmp *t, mp_err *err);
+int af_tmp_commit(af_tmp *t, mp_err *err);
+void af_tmp_discard(af_tmp *t);
+
 /* mkdir -p: creates `dir` and its missing parents with mode 0777 (& umask). An existing
- * directory is fine; an existing non-directory at any level is an error. */
+ * folder is fine; an existing non-folder at any level is an error. */
 int af_mkdir_p(const char *dir, mp_err *err);
 
 #endif

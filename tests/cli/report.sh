@@ -224,9 +224,9 @@ touch "$T/regular-file"
 expect_fail missing_archive 1 "cannot open the archive: No such file" "$B" report "$T/nope.h5" --out "$T/o1"
 expect_fail not_hdf5 1 "not an HDF5 file" "$B" report "$T/text.h5" --out "$T/o2"
 expect_fail hdf5_not_an_archive 1 "not a moeprobe archive" "$B" report "$S/fixtures/refs/olmoe.h5" --out "$T/o3"
-expect_fail out_under_a_file 1 "cannot create the report folder" "$B" report "$T/fx/tiny-llama.h5" --out "$T/regular-file/sub"
+expect_fail out_under_a_file 1 "report: cannot create folder" "$B" report "$T/fx/tiny-llama.h5" --out "$T/regular-file/sub"
 expect_fail out_is_a_file 1 "not a folder" "$B" report "$T/fx/tiny-llama.h5" --out "$T/regular-file"
-expect_fail out_unwritable 1 "cannot create the report folder /proc/" "$B" report "$T/fx/tiny-llama.h5" --out /proc/moeprobe-report
+expect_fail out_unwritable 1 "report: cannot create folder /proc/" "$B" report "$T/fx/tiny-llama.h5" --out /proc/moeprobe-report
 expect_fail folder_without_archive 1 "expected an archive" "$B" report "$T/fx" --out "$T/o4"
 expect_fail no_archive 2 "no archive given" "$B" report --out "$T/o5"
 expect_fail no_out 2 "--out DIR is required" "$B" report "$T/fx/tiny-llama.h5"

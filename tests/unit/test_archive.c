@@ -17,6 +17,7 @@
 
 #include "pipeline/archive/archive.h"
 #include "pipeline/util/atomic_file.h"
+#include "pipeline/util/monotonic.h"
 #include "tests/unit/check.h"
 
 static int n_warnings;
@@ -715,6 +716,40 @@ static void test_atomic_file(const char *dir)
     CHECK(ok && !strcmp(buf, "{}\n"), "atomic_file.replace", "%s '%s'", e.msg, buf);
     CHECK(af_write_atomic("/proc/nope/x.json", "x", 1, &e) == -1 && strstr(e.msg, "/proc/nope"),
           "atomic_file.error", "%s", e.msg);
+
+    /* streamed: nothing at the path until the commit; a discard leaves neither file behind */
+    af_tmp t = AF_TMP_INIT;
+    FILE *s = NULL;
+    char tmp_name[4200] = "";
+    snprintf(path, sizeof path, "%s/atomic/deep/report.md", dir);
+    ok = af_tmp_open(&t, path, &e) == 0 && (s = af_tmp_stream(&t, &e)) != NULL &&
+         fprintf(s, "# streamed\n") > 0 && access(path, F_OK) != 0;
+    snprintf(tmp_name, sizeof tmp_name, "%s", t.tmp);
+    ok = ok && access(tmp_name, F_OK) == 0 && af_tmp_commit(&t, &e) == 0;
+    f = fopen(path, "r");
+    n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    buf[n] = '\0';
+    if (f)
+        fclose(f);
+    af_tmp_discard(&t); /* after a commit: nothing to do */
+    CHECK(ok && !strcmp(buf, "# streamed\n") && access(tmp_name, F_OK) != 0 &&
+              access(path, F_OK) == 0,
+          "atomic_file.stream_commit", "%s '%s'", e.msg, buf);
+    snprintf(path, sizeof path, "%s/atomic/deep/abandoned.md", dir);
+    ok = af_tmp_open(&t, path, &e) == 0 && write(t.fd, "x", 1) == 1;
+    snprintf(tmp_name, sizeof tmp_name, "%s", t.tmp);
+    af_tmp_discard(&t);
+    CHECK(ok && access(path, F_OK) != 0 && access(tmp_name, F_OK) != 0 && t.fd == -1,
+          "atomic_file.stream_discard", "%s", e.msg);
+    af_tmp never = AF_TMP_INIT;
+    af_tmp_discard(&never);
+    CHECK(af_tmp_open(&t, "/proc/nope/r.md", &e) == -1 && strstr(e.msg, "/proc/nope/r.md") &&
+              t.fd == -1 && !t.tmp[0],
+          "atomic_file.stream_open_error", "%s", e.msg);
+    af_tmp_discard(&t);
+    snprintf(path, sizeof path, "%s/atomic/deep/report.md/sub", dir);
+    CHECK(af_mkdir_p(path, &e) == -1 && strstr(e.msg, "report.md exists and is not a folder"),
+          "atomic_file.mkdir_p_not_a_folder", "%s", e.msg);
 }
 
 static int make_sample(const char *path)
@@ -783,13 +818,6 @@ static int make_ranked(const char *dir)
 
 /* --bench DIR MB LEVEL: writes MB of activation-like float32 data as 10 units of streamed
  * [rows, 16, 2048] captures with deflate LEVEL, snapshot only at close, and prints timings. */
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int bench(const char *dir, int mb, int level)
 {
     char path[512];
@@ -815,7 +843,7 @@ static int bench(const char *dir, int mb, int level)
         }
         buf[i] = (acc - 2.0f) * 1.7f;
     }
-    double t0 = now_s();
+    double t0 = monotonic_s();
     int ok = arc_writer_open(&w, path, NULL, &o, &e) == 0;
     for (int k = 0; ok && k < 10; k++) {
         char id[64], p2[64];
@@ -829,9 +857,9 @@ static int bench(const char *dir, int mb, int level)
         }
         ok = ok && arc_unit_commit(w, u, &e) == 0;
     }
-    double t1 = now_s();
+    double t1 = monotonic_s();
     ok = ok && arc_snapshot(w, &e) == 0;
-    double t2 = now_s();
+    double t2 = monotonic_s();
     arc_stats st = ok ? arc_writer_stats(w) : (arc_stats){0};
     arc_writer_free(w);
     free(buf);

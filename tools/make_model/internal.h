@@ -40,12 +40,11 @@ typedef struct mkm_plan {
 } mkm_plan;
 
 /* Writes shard s of the plan (its tensors sorted by name, offsets assigned) to dir/final_name
- * through dir/final_name.tmp: generate, write, fsync, rename. Adds the bytes to *written. */
+ * through a temp file (atomic_file.h): generate, write, fsync, rename. Adds the bytes to
+ * *written. */
 int mkm_write_shard(const mkm_plan *p, int s, const char *dir, const char *final_name,
                     uint64_t *written, mp_err *err);
-/* Writes `len` bytes to path durably (tmp + fsync + rename). */
+/* Writes `len` bytes to dir/name durably (af_write_atomic). */
 int mkm_write_file(const char *dir, const char *name, const char *data, size_t len, mp_err *err);
-/* fsync of a folder so the renames in it survive a crash. */
-int mkm_fsync_dir(const char *dir, mp_err *err);
 
 #endif

@@ -18,8 +18,10 @@
 #include <unistd.h>
 
 #include "pipeline/model/checkpoint.h"
-#include "tools/make_model/internal.h"
 #include "pipeline/model/model_config.h"
+#include "pipeline/util/atomic_file.h"
+#include "pipeline/util/monotonic.h"
+#include "tools/make_model/internal.h"
 
 void mkm_opts_init(mkm_opts *o)
 {
@@ -338,31 +340,11 @@ static json_t *prepare_config(const mkm_opts *o, mcfg *c, mp_dtype *dtype, mp_er
 
 /* ---- the output folder ------------------------------------------------------------------------- */
 
-static int mkdir_p(const char *dir, mp_err *err)
-{
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
-        return err_set(err, "%.100s...: path too long", dir);
-    for (char *q = buf + 1; *q; q++) {
-        if (*q != '/') continue;
-        *q = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return err_set(err, "%s: cannot create folder: %s", buf, strerror(errno));
-        *q = '/';
-    }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-        return err_set(err, "%s: cannot create folder: %s", buf, strerror(errno));
-    struct stat sb;
-    if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return err_set(err, "%s: exists and is not a folder, expected an output folder", buf);
-    return 0;
-}
-
 static int is_model_file(const char *n)
 {
     return !strcmp(n, CKPT_SINGLE) || !strcmp(n, CKPT_INDEX) ||
            !fnmatch("model-*-of-*.safetensors", n, 0) ||
-           !fnmatch("model-*-of-*.safetensors.tmp", n, 0);
+           !fnmatch("model-*-of-*.safetensors.tmp.*", n, 0);
 }
 
 /* Refuses to mix with an existing checkpoint unless forced; forced, removes its index first so
@@ -430,13 +412,6 @@ done:
     return rc;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int write_index(const mkm_plan *p, const char *dir, int64_t params, uint64_t bytes,
                        mp_err *err)
 {
@@ -465,7 +440,7 @@ int mkm_make(const mkm_opts *o, mkm_stats *st, mp_err *err)
     mcfg c;
     memset(&p, 0, sizeof p);
     memset(st, 0, sizeof *st);
-    double t0 = now_s();
+    double t0 = monotonic_s();
     json_t *cfg_json = prepare_config(o, &c, &p.dtype, err);
     char *cfg_text = NULL;
     if (!cfg_json) goto done;
@@ -493,7 +468,7 @@ int mkm_make(const mkm_opts *o, mkm_stats *st, mp_err *err)
         rc = 0;
         goto done;
     }
-    if (mkdir_p(o->out_dir, err) != 0 || clear_old(o->out_dir, o->force, err) != 0) goto done;
+    if (af_mkdir_p(o->out_dir, err) != 0 || clear_old(o->out_dir, o->force, err) != 0) goto done;
     if (!(cfg_text = dump_json(cfg_json, 0))) {
         err_set(err, "%s: out of memory for config.json", o->out_dir);
         goto done;
@@ -506,19 +481,18 @@ int mkm_make(const mkm_opts *o, mkm_stats *st, mp_err *err)
             snprintf(name, sizeof name, "%s", CKPT_SINGLE);
         else
             snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", s + 1, p.n_shards);
-        double ts = now_s();
+        double ts = monotonic_s();
         uint64_t before = st->bytes;
         if (mkm_write_shard(&p, s, o->out_dir, name, &st->bytes, err) != 0) goto done;
         if (o->progress) {
-            double dt = now_s() - ts;
+            double dt = monotonic_s() - ts;
             fprintf(stderr, "make-model: %s  %.3f GB  %.1f s  %.0f MB/s\n", name,
                     (double)(st->bytes - before) / 1e9, dt,
                     dt > 0 ? (double)(st->bytes - before) / 1e6 / dt : 0.0);
         }
     }
     if (p.n_shards > 1 && write_index(&p, o->out_dir, st->params, st->bytes, err) != 0) goto done;
-    if (mkm_fsync_dir(o->out_dir, err) != 0) goto done;
-    st->seconds = now_s() - t0;
+    st->seconds = monotonic_s() - t0;
     rc = 0;
 done:
     json_decref(cfg_json);

@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pipeline/util/atomic_file.h"
+
 #define CHUNK_ELEMS (1 << 20)          /* elements generated per buffer */
 #define FLUSH_BYTES (64ull << 20)      /* write-back window */
 
@@ -298,12 +300,12 @@ int mkm_write_shard(const mkm_plan *p, int s, const char *dir, const char *final
                     uint64_t *written, mp_err *err)
 {
     int rc = -1, n = 0, started = 0;
-    char path[4400], tmp[4400];
+    char path[4400];
+    af_tmp out = AF_TMP_INIT;
     snprintf(path, sizeof path, "%s/%s", dir, final_name);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
     mkm_tensor **ts = malloc((size_t)(p->nt ? p->nt : 1) * sizeof *ts);
     float *f = malloc(CHUNK_ELEMS * sizeof *f);
-    writer w = {.fd = -1, .path = tmp};
+    writer w = {.fd = -1, .path = path};
     w.buf[0].data = malloc(CHUNK_ELEMS * 4);
     w.buf[1].data = malloc(CHUNK_ELEMS * 4);
     char *hdr = NULL;
@@ -319,20 +321,18 @@ int mkm_write_shard(const mkm_plan *p, int s, const char *dir, const char *final
         err_set(err, "%s: out of memory for the header", path);
         goto done;
     }
-    w.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w.fd < 0) {
-        err_set(err, "%s: cannot create: %s", tmp, strerror(errno));
-        goto done;
-    }
+    if (af_tmp_open(&out, path, err) != 0) goto done;
+    w.fd = out.fd;
     if (write_all(w.fd, (const unsigned char *)hdr, hdr_len) != 0) {
-        err_set(err, "%s: write of the %zu-byte header failed: %s", tmp, hdr_len, strerror(errno));
+        err_set(err, "%s: write of the %zu-byte header failed: %s", out.tmp, hdr_len,
+                strerror(errno));
         goto done;
     }
     w.off = hdr_len;
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
     if (pthread_create(&w.th, NULL, writer_main, &w) != 0) {
-        err_set(err, "%s: cannot start the writer thread", tmp);
+        err_set(err, "%s: cannot start the writer thread", out.tmp);
         pthread_mutex_destroy(&w.mu);
         pthread_cond_destroy(&w.cv);
         goto done;
@@ -364,34 +364,25 @@ int mkm_write_shard(const mkm_plan *p, int s, const char *dir, const char *final
     pthread_mutex_destroy(&w.mu);
     pthread_cond_destroy(&w.cv);
     if (w.failed) {
-        err_set(err, "%s: write failed at byte %llu: %s", tmp, (unsigned long long)w.off,
+        err_set(err, "%s: write failed at byte %llu: %s", out.tmp, (unsigned long long)w.off,
                 strerror(w.err_no));
         goto done;
     }
+    /* written pages are clean only after a sync; then they need not stay in the page cache (a
+     * checkpoint is tens of GB). The commit's own fsync finds nothing left to write. */
     if (fsync(w.fd) != 0) {
-        err_set(err, "%s: fsync failed: %s", tmp, strerror(errno));
+        err_set(err, "%s: fsync failed: %s", out.tmp, strerror(errno));
         goto done;
     }
     (void)posix_fadvise(w.fd, 0, 0, POSIX_FADV_DONTNEED);
-    if (close(w.fd) != 0) {
-        w.fd = -1;
-        err_set(err, "%s: close failed: %s", tmp, strerror(errno));
-        goto done;
-    }
-    w.fd = -1;
-    if (rename(tmp, path) != 0) {
-        err_set(err, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        goto done;
-    }
-    rc = 0;
+    rc = af_tmp_commit(&out, err);
 done:
     if (started) {
         writer_stop(&w);
         pthread_mutex_destroy(&w.mu);
         pthread_cond_destroy(&w.cv);
     }
-    if (w.fd >= 0) close(w.fd);
-    if (rc != 0) unlink(tmp);
+    af_tmp_discard(&out);
     free(hdr);
     free(ts);
     free(f);
@@ -402,32 +393,7 @@ done:
 
 int mkm_write_file(const char *dir, const char *name, const char *data, size_t len, mp_err *err)
 {
-    char path[4400], tmp[4400];
+    char path[4400];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return err_set(err, "%s: cannot create: %s", tmp, strerror(errno));
-    if (write_all(fd, (const unsigned char *)data, len) != 0 || fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return err_set(err, "%s: write failed: %s", tmp, strerror(e));
-    }
-    if (close(fd) != 0 || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return err_set(err, "%s: cannot close and rename to %s: %s", tmp, path, strerror(e));
-    }
-    return 0;
-}
-
-int mkm_fsync_dir(const char *dir, mp_err *err)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return err_set(err, "%s: cannot open folder for fsync: %s", dir, strerror(errno));
-    int r = fsync(fd);
-    int e = errno;
-    close(fd);
-    if (r != 0) return err_set(err, "%s: fsync of the folder failed: %s", dir, strerror(e));
-    return 0;
+    return af_write_atomic(path, data, len, err);
 }

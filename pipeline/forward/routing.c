@@ -1,0 +1,40 @@
+/* routing.c — see routing.h. Selection by repeated scans (k <= 8 in every supported model)
+ * needs no scratch array, so any number of experts is fine. */
+#include "pipeline/forward/routing.h"
+
+#include <math.h>
+
+/* 1 if expert a comes before expert b in routing order. */
+static int before(const float *p, int a, int b)
+{
+    if (isnan(p[b])) return !isnan(p[a]) || a < b;
+    if (isnan(p[a])) return 0;
+    return p[a] > p[b] || (p[a] == p[b] && a < b);
+}
+
+void routing_topk(const float *p, int E, int k, int *idx)
+{
+    for (int j = 0; j < k; j++) {
+        int best = -1;
+        for (int x = 0; x < E; x++)
+            if ((j == 0 || before(p, idx[j - 1], x)) && (best < 0 || before(p, x, best)))
+                best = x;
+        idx[j] = best;
+    }
+}
+
+void routing_force(int *idx, int k, int e)
+{
+    int present = 0;
+    for (int j = 0; j < k; j++) present |= idx[j] == e;
+    if (!present && k > 0) idx[k - 1] = e;
+}
+
+void routing_weights(const float *p, const int *idx, int k, int renormalise, float *w)
+{
+    double sum = 0.0;
+    for (int j = 0; j < k; j++)
+        if (idx[j] >= 0) sum += p[idx[j]];
+    for (int j = 0; j < k; j++)
+        w[j] = idx[j] < 0 ? 0.0f : renormalise ? (float)(p[idx[j]] / sum) : p[idx[j]];
+}

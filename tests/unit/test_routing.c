@@ -1,0 +1,62 @@
+/* test_routing.c — the MoE top-k routing rule (pipeline/forward/routing.h) that the forward pass
+ * and heads_experts share: slot order with ties, NaN probabilities, forcing, emptied slots and
+ * renormalisation, and a router wider than any fixed scratch array. The rule against the real
+ * forward pass is checked in test_heads_experts (hooked top-k weights of the fixture models). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/forward/routing.h"
+#include "tests/unit/check.h"
+
+static int same(const int *a, const int *b, int n)
+{
+    return !memcmp(a, b, (size_t)n * sizeof *a);
+}
+
+int main(void)
+{
+    const float p[6] = {0.10f, 0.30f, 0.05f, 0.30f, 0.20f, 0.05f};
+    int idx[4];
+    routing_topk(p, 6, 4, idx);
+    CHECK(same(idx, (const int[]){1, 3, 4, 0}, 4), "routing/topk_ties_lower_id_first",
+          "got %d %d %d %d, expected 1 3 4 0", idx[0], idx[1], idx[2], idx[3]);
+    routing_topk(p, 6, 1, idx);
+    CHECK(idx[0] == 1, "routing/top1", "got %d", idx[0]);
+
+    const float q[4] = {NAN, 0.2f, NAN, 0.1f};
+    routing_topk(q, 4, 3, idx);
+    CHECK(same(idx, (const int[]){1, 3, 0}, 3), "routing/nan_ranks_last",
+          "got %d %d %d, expected 1 3 0", idx[0], idx[1], idx[2]);
+
+    int f[3] = {4, 1, 3};
+    routing_force(f, 3, 0);
+    CHECK(same(f, (const int[]){4, 1, 0}, 3), "routing/force_absent_takes_last_slot",
+          "got %d %d %d", f[0], f[1], f[2]);
+    routing_force(f, 3, 4);
+    CHECK(same(f, (const int[]){4, 1, 0}, 3), "routing/force_present_unchanged",
+          "got %d %d %d", f[0], f[1], f[2]);
+
+    float w[3];
+    const int s[3] = {1, -1, 4};
+    routing_weights(p, s, 3, 0, w);
+    CHECK(w[0] == p[1] && w[1] == 0.0f && w[2] == p[4], "routing/weights_plain",
+          "got %g %g %g", w[0], w[1], w[2]);
+    routing_weights(p, s, 3, 1, w);
+    CHECK(w[0] == (float)(p[1] / ((double)p[1] + p[4])) && w[1] == 0.0f &&
+              w[2] == (float)(p[4] / ((double)p[1] + p[4])),
+          "routing/weights_renormalised_over_filled_slots", "got %g %g %g", w[0], w[1], w[2]);
+
+    /* more experts than the 1024 the forward pass once kept on its stack */
+    const int E = 3000;
+    float *big = malloc((size_t)E * sizeof *big);
+    int ok = big != NULL;
+    for (int e = 0; ok && e < E; e++) big[e] = (float)((e * 7919) % E) / (float)E;
+    if (ok) {
+        routing_topk(big, E, 4, idx);
+        for (int j = 0; j < 4; j++) ok &= big[idx[j]] == (float)(E - 1 - j) / (float)E;
+    }
+    CHECK(ok, "routing/wide_router", "top-4 of %d experts wrong", E);
+    free(big);
+    return check_finish();
+}
