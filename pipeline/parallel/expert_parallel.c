@@ -123,170 +123,216 @@ int ep_exchange(ep_ctx *ep, int64_t H, int64_t n, const float *x, const int *exp
     return ep_exchange_w(ep, H, H, n, x, expert, meta, fn, fn_ctx, y, err);
 }
 
-int ep_exchange_w(ep_ctx *ep, int64_t in_w, int64_t out_w, int64_t n, const float *x,
-                  const int *expert, const int64_t *meta, ep_expert_fn fn, void *fn_ctx,
-                  float *y, mp_err *err)
-{
-    /* rows of x have in_w floats (may be 0), rows of y out_w floats */
-    const int64_t IW = in_w > 0 ? in_w : 1, OW = out_w > 0 ? out_w : 1;
-    const int E = ep->n_experts, N = ep->size;
-    int rc = -1;
-    int64_t *perm = NULL, *bucket = NULL, *sstart = NULL;
-    float *sx = NULL, *sy = NULL, *rx = NULL, *ry = NULL, *gx = NULL, *gy = NULL;
-    int64_t *smeta = NULL, *rmeta = NULL, *gmeta = NULL, *gstart = NULL;
-    int *scount = NULL, *rcount = NULL;
-    int *sc_rows = NULL, *sd_rows = NULL, *rc_rows = NULL, *rd_rows = NULL;
+/* One exchange's buffers. Send side in (destination, expert) order; receive side as MPI
+ * delivers it, [source][expert][rows]; gathered side one block per local expert. Row counts
+ * per rank: rows[0..N) send, [N..2N) send offsets, [2N..3N) receive, [3N..4N) receive offsets. */
+typedef struct ep_xchg {
+    int64_t in_w, out_w, IW, OW; /* row widths; IW, OW at least 1 for allocation sizes */
+    int64_t n, nrecv;
+    int64_t *perm;               /* [n] send position -> caller's row */
+    int64_t *sstart;             /* [N*E+1] first send row of each (destination, expert) */
+    float *sx, *sy;
+    int64_t *smeta;
+    int *scount, *rcount;        /* [N*E] rows sent to / received from each (rank, expert) */
+    int *rows;                   /* [4N] */
+    int *cnt;                    /* [4N] element counts for one MPI_Alltoallv */
+    float *rx, *ry;
+    int64_t *rmeta;
+    int64_t *gstart;             /* [E+1] first gathered row of each expert */
+    float *gx, *gy;
+    int64_t *gmeta;
+} ep_xchg;
 
-    ep->stats.exchanges++;
-    /* 1. counting sort of rows by (owner, expert); since the owner is a function of the expert,
-     * sorting by the key owner*E + expert groups by destination, then expert. */
-    bucket = calloc((size_t)N * E + 1, sizeof *bucket);
-    perm = malloc((size_t)(n > 0 ? n : 1) * sizeof *perm);
-    if (!bucket || !perm) goto oom;
+static void xchg_free(ep_xchg *xc)
+{
+    free(xc->perm); free(xc->sstart);
+    free(xc->sx); free(xc->sy); free(xc->smeta);
+    free(xc->scount); free(xc->rcount); free(xc->rows); free(xc->cnt);
+    free(xc->rx); free(xc->ry); free(xc->rmeta);
+    free(xc->gstart); free(xc->gx); free(xc->gy); free(xc->gmeta);
+}
+
+/* 1. counting sort of rows by (owner, expert) into the send buffers; since the owner is a
+ * function of the expert, the key owner*E + expert groups by destination, then expert.
+ * 0, -1 for a bad expert id, -2 when out of memory. */
+static int xchg_sort(const ep_ctx *ep, ep_xchg *xc, const float *x, const int *expert,
+                     const int64_t *meta, mp_err *err)
+{
+    const int E = ep->n_experts, N = ep->size;
+    const int64_t n = xc->n, rows = n > 0 ? n : 1;
+    int64_t *bucket = calloc((size_t)N * E + 1, sizeof *bucket);
+    int rc = -2;
+    xc->perm = malloc((size_t)rows * sizeof *xc->perm);
+    xc->sstart = malloc(((size_t)N * E + 1) * sizeof *xc->sstart);
+    xc->sx = malloc((size_t)(rows * xc->IW) * sizeof *xc->sx);
+    xc->sy = malloc((size_t)(rows * xc->OW) * sizeof *xc->sy);
+    xc->smeta = malloc((size_t)(rows * EP_META) * sizeof *xc->smeta);
+    if (!bucket || !xc->perm || !xc->sstart || !xc->sx || !xc->sy || !xc->smeta) goto done;
     for (int64_t i = 0; i < n; i++) {
         if (expert[i] < 0 || expert[i] >= E) {
             err_set(err, "expert parallel: row %lld routed to expert %d, expected 0..%d",
                     (long long)i, expert[i], E - 1);
+            rc = -1;
             goto done;
         }
         bucket[(int64_t)ep->owner[expert[i]] * E + expert[i] + 1]++;
     }
     for (int64_t b = 0; b < (int64_t)N * E; b++) bucket[b + 1] += bucket[b];
-    sstart = malloc(((size_t)N * E + 1) * sizeof *sstart);
-    if (!sstart) goto oom;
-    memcpy(sstart, bucket, ((size_t)N * E + 1) * sizeof *sstart);
-    for (int64_t i = 0; i < n; i++) perm[bucket[(int64_t)ep->owner[expert[i]] * E + expert[i]]++] = i;
-
-    sx = malloc((size_t)(n > 0 ? n : 1) * IW * sizeof *sx);
-    sy = malloc((size_t)(n > 0 ? n : 1) * OW * sizeof *sy);
-    smeta = malloc((size_t)(n > 0 ? n : 1) * EP_META * sizeof *smeta);
-    if (!sx || !sy || !smeta) goto oom;
+    memcpy(xc->sstart, bucket, ((size_t)N * E + 1) * sizeof *xc->sstart);
+    for (int64_t i = 0; i < n; i++)
+        xc->perm[bucket[(int64_t)ep->owner[expert[i]] * E + expert[i]]++] = i;
     for (int64_t j = 0; j < n; j++) {
-        if (in_w) memcpy(sx + j * in_w, x + perm[j] * in_w, (size_t)in_w * sizeof *sx);
-        memcpy(smeta + j * EP_META, meta + perm[j] * EP_META, EP_META * sizeof *smeta);
+        if (xc->in_w)
+            memcpy(xc->sx + j * xc->in_w, x + xc->perm[j] * xc->in_w,
+                   (size_t)xc->in_w * sizeof *xc->sx);
+        memcpy(xc->smeta + j * EP_META, meta + xc->perm[j] * EP_META, EP_META * sizeof *xc->smeta);
     }
+    rc = 0;
+done:
+    free(bucket);
+    return rc;
+}
 
+/* 2. rows per (source, expert) from every rank, and the per-rank row counts and offsets.
+ * 0, -1 when a rank's rows would overflow MPI's int counts, -2 when out of memory. */
+static int xchg_counts(ep_ctx *ep, ep_xchg *xc, mp_err *err)
+{
+    const int E = ep->n_experts, N = ep->size;
+    xc->scount = malloc((size_t)N * E * sizeof *xc->scount);
+    xc->rcount = malloc((size_t)N * E * sizeof *xc->rcount);
+    xc->rows = calloc((size_t)N * 4, sizeof *xc->rows);
+    xc->cnt = malloc((size_t)N * 4 * sizeof *xc->cnt);
+    if (!xc->scount || !xc->rcount || !xc->rows || !xc->cnt) return -2;
+    int *sc = xc->rows, *sd = sc + N, *rcn = sc + 2 * N, *rd = sc + 3 * N;
+    for (int64_t b = 0; b < (int64_t)N * E; b++)
+        xc->scount[b] = (int)(xc->sstart[b + 1] - xc->sstart[b]);
+    double t0 = MPI_Wtime();
+    MPI_Alltoall(xc->scount, E, MPI_INT, xc->rcount, E, MPI_INT, ep->comm);
+    ep->stats.alltoall_s += MPI_Wtime() - t0;
+    xc->nrecv = 0;
+    for (int r = 0; r < N; r++) {
+        int64_t s = 0, q = 0;
+        for (int e = 0; e < E; e++) {
+            s += xc->scount[r * E + e];
+            q += xc->rcount[r * E + e];
+        }
+        int64_t w = xc->IW > xc->OW ? xc->IW : xc->OW;
+        if (w < EP_META) w = EP_META;
+        if (s * w > INT32_MAX || q * w > INT32_MAX)
+            return err_set(err, "expert parallel: %lld rows for one rank exceed MPI's int counts; "
+                                "lower batch_size", (long long)(s > q ? s : q));
+        sc[r] = (int)s;
+        rcn[r] = (int)q;
+        if (r > 0) {
+            sd[r] = sd[r - 1] + sc[r - 1];
+            rd[r] = rd[r - 1] + rcn[r - 1];
+        }
+        xc->nrecv += q;
+        if (r != ep->rank) ep->stats.rows_sent += s;
+    }
+    return 0;
+}
+
+/* One MPI_Alltoallv of rows `width` elements wide, counted in rows; `back` swaps the send and
+ * receive sides (the outputs' way home). */
+static void alltoallv_rows(ep_ctx *ep, ep_xchg *xc, const void *sbuf, void *rbuf, int64_t width,
+                           MPI_Datatype type, int back)
+{
+    const int N = ep->size;
+    const int *out = xc->rows + (back ? 2 * N : 0), *in = xc->rows + (back ? 0 : 2 * N);
+    int *c = xc->cnt;
+    for (int r = 0; r < N; r++) {
+        c[r] = out[r] * (int)width;
+        c[N + r] = out[N + r] * (int)width;
+        c[2 * N + r] = in[r] * (int)width;
+        c[3 * N + r] = in[N + r] * (int)width;
+    }
+    MPI_Alltoallv(sbuf, c, c + N, type, rbuf, c + 2 * N, c + 3 * N, type, ep->comm);
+}
+
+/* 3. rows and their metadata to the experts' owners. 0, or -2 when out of memory. */
+static int xchg_send(ep_ctx *ep, ep_xchg *xc)
+{
+    const int64_t rows = xc->nrecv > 0 ? xc->nrecv : 1;
+    xc->rx = malloc((size_t)(rows * xc->IW) * sizeof *xc->rx);
+    xc->ry = malloc((size_t)(rows * xc->OW) * sizeof *xc->ry);
+    xc->rmeta = malloc((size_t)(rows * EP_META) * sizeof *xc->rmeta);
+    if (!xc->rx || !xc->ry || !xc->rmeta) return -2;
+    double t0 = MPI_Wtime();
+    alltoallv_rows(ep, xc, xc->sx, xc->rx, xc->in_w, MPI_FLOAT, 0);
+    alltoallv_rows(ep, xc, xc->smeta, xc->rmeta, EP_META, MPI_INT64_T, 0);
+    ep->stats.alltoall_s += MPI_Wtime() - t0;
+    return 0;
+}
+
+/* 4. each local expert's rows from all sources gathered into one block (one GEMM), computed,
+ * and the outputs put back into the receive layout. 0, or -2 when out of memory. */
+static int xchg_compute(ep_ctx *ep, ep_xchg *xc, ep_expert_fn fn, void *fn_ctx)
+{
+    const int E = ep->n_experts, N = ep->size;
+    const int64_t rows = xc->nrecv > 0 ? xc->nrecv : 1, in_w = xc->in_w, out_w = xc->out_w;
+    int64_t *fill = malloc((size_t)(E > 0 ? E : 1) * sizeof *fill);
+    int rc = -2;
+    xc->gstart = calloc((size_t)E + 1, sizeof *xc->gstart);
+    xc->gx = malloc((size_t)(rows * xc->IW) * sizeof *xc->gx);
+    xc->gy = malloc((size_t)(rows * xc->OW) * sizeof *xc->gy);
+    xc->gmeta = malloc((size_t)(rows * EP_META) * sizeof *xc->gmeta);
+    if (!fill || !xc->gstart || !xc->gx || !xc->gy || !xc->gmeta) goto done;
+    for (int r = 0; r < N; r++)
+        for (int e = 0; e < E; e++) xc->gstart[e + 1] += xc->rcount[r * E + e];
+    for (int e = 0; e < E; e++) xc->gstart[e + 1] += xc->gstart[e];
+    memcpy(fill, xc->gstart, (size_t)E * sizeof *fill);
+    int64_t src = 0;
+    for (int r = 0; r < N; r++)
+        for (int e = 0; e < E; e++)
+            for (int c = 0; c < xc->rcount[r * E + e]; c++, src++) {
+                int64_t dst = fill[e]++;
+                memcpy(xc->gx + dst * in_w, xc->rx + src * in_w, (size_t)in_w * sizeof *xc->gx);
+                memcpy(xc->gmeta + dst * EP_META, xc->rmeta + src * EP_META,
+                       EP_META * sizeof *xc->gmeta);
+            }
+    run_local_experts(ep, in_w, out_w, xc->gstart, xc->gx, xc->gmeta, fn, fn_ctx, xc->gy);
+    memcpy(fill, xc->gstart, (size_t)E * sizeof *fill);
+    src = 0;
+    for (int r = 0; r < N; r++)
+        for (int e = 0; e < E; e++)
+            for (int c = 0; c < xc->rcount[r * E + e]; c++, src++)
+                memcpy(xc->ry + src * out_w, xc->gy + (fill[e]++) * out_w,
+                       (size_t)out_w * sizeof *xc->ry);
+    rc = 0;
+done:
+    free(fill);
+    return rc;
+}
+
+int ep_exchange_w(ep_ctx *ep, int64_t in_w, int64_t out_w, int64_t n, const float *x,
+                  const int *expert, const int64_t *meta, ep_expert_fn fn, void *fn_ctx,
+                  float *y, mp_err *err)
+{
+    ep_xchg xc = {.in_w = in_w, .out_w = out_w, .IW = in_w > 0 ? in_w : 1,
+                  .OW = out_w > 0 ? out_w : 1, .n = n};
+    int rc;
+    ep->stats.exchanges++;
+    if ((rc = xchg_sort(ep, &xc, x, expert, meta, err)) != 0) goto done;
     if (!ep->use_mpi) {
-        /* Single process: rows are grouped by expert already (owner is always rank 0). */
-        run_local_experts(ep, in_w, out_w, sstart, sx, smeta, fn, fn_ctx, sy);
+        /* single process: the rows are grouped by expert already (every owner is rank 0) */
+        run_local_experts(ep, in_w, out_w, xc.sstart, xc.sx, xc.smeta, fn, fn_ctx, xc.sy);
     } else {
-        /* 2. counts per (source, expert) */
-        scount = malloc((size_t)N * E * sizeof *scount);
-        rcount = malloc((size_t)N * E * sizeof *rcount);
-        sc_rows = calloc((size_t)N * 4, sizeof *sc_rows);
-        if (!scount || !rcount || !sc_rows) goto oom;
-        sd_rows = sc_rows + N;
-        rc_rows = sc_rows + 2 * N;
-        rd_rows = sc_rows + 3 * N;
-        for (int64_t b = 0; b < (int64_t)N * E; b++) scount[b] = (int)(sstart[b + 1] - sstart[b]);
+        if ((rc = xchg_counts(ep, &xc, err)) != 0 || (rc = xchg_send(ep, &xc)) != 0 ||
+            (rc = xchg_compute(ep, &xc, fn, fn_ctx)) != 0)
+            goto done;
+        /* 5. the outputs back along the reverse path */
         double t0 = MPI_Wtime();
-        MPI_Alltoall(scount, E, MPI_INT, rcount, E, MPI_INT, ep->comm);
+        alltoallv_rows(ep, &xc, xc.ry, xc.sy, out_w, MPI_FLOAT, 1);
         ep->stats.alltoall_s += MPI_Wtime() - t0;
-        int64_t nrecv = 0;
-        for (int r = 0; r < N; r++) {
-            int64_t s = 0, q = 0;
-            for (int e = 0; e < E; e++) {
-                s += scount[r * E + e];
-                q += rcount[r * E + e];
-            }
-            if (s * IW > INT32_MAX || q * IW > INT32_MAX || s * OW > INT32_MAX || q * OW > INT32_MAX) {
-                err_set(err, "expert parallel: %lld rows for one rank exceed MPI's int counts; "
-                             "lower batch_size", (long long)(s > q ? s : q));
-                goto done;
-            }
-            sc_rows[r] = (int)s;
-            rc_rows[r] = (int)q;
-            if (r > 0) {
-                sd_rows[r] = sd_rows[r - 1] + sc_rows[r - 1];
-                rd_rows[r] = rd_rows[r - 1] + rc_rows[r - 1];
-            }
-            nrecv += q;
-            if (r != ep->rank) ep->stats.rows_sent += s;
-        }
-        /* 3. rows and metadata; the element counts scale the row counts */
-        int *cnt = malloc((size_t)N * 4 * sizeof *cnt);
-        if (!cnt) goto oom;
-        int *sc = cnt, *sd = cnt + N, *rcn = cnt + 2 * N, *rd = cnt + 3 * N;
-        rx = malloc((size_t)(nrecv > 0 ? nrecv : 1) * IW * sizeof *rx);
-        ry = malloc((size_t)(nrecv > 0 ? nrecv : 1) * OW * sizeof *ry);
-        rmeta = malloc((size_t)(nrecv > 0 ? nrecv : 1) * EP_META * sizeof *rmeta);
-        if (!rx || !ry || !rmeta) {
-            free(cnt);
-            goto oom;
-        }
-        for (int r = 0; r < N; r++) {
-            sc[r] = sc_rows[r] * (int)in_w; sd[r] = sd_rows[r] * (int)in_w;
-            rcn[r] = rc_rows[r] * (int)in_w; rd[r] = rd_rows[r] * (int)in_w;
-        }
-        t0 = MPI_Wtime();
-        MPI_Alltoallv(sx, sc, sd, MPI_FLOAT, rx, rcn, rd, MPI_FLOAT, ep->comm);
-        for (int r = 0; r < N; r++) {
-            sc[r] = sc_rows[r] * EP_META; sd[r] = sd_rows[r] * EP_META;
-            rcn[r] = rc_rows[r] * EP_META; rd[r] = rd_rows[r] * EP_META;
-        }
-        MPI_Alltoallv(smeta, sc, sd, MPI_INT64_T, rmeta, rcn, rd, MPI_INT64_T, ep->comm);
-        ep->stats.alltoall_s += MPI_Wtime() - t0;
-
-        /* 4. gather per local expert across sources: recv layout is [source][expert][rows] */
-        gstart = calloc((size_t)E + 1, sizeof *gstart);
-        gx = malloc((size_t)(nrecv > 0 ? nrecv : 1) * IW * sizeof *gx);
-        gy = malloc((size_t)(nrecv > 0 ? nrecv : 1) * OW * sizeof *gy);
-        gmeta = malloc((size_t)(nrecv > 0 ? nrecv : 1) * EP_META * sizeof *gmeta);
-        if (!gstart || !gx || !gy || !gmeta) {
-            free(cnt);
-            goto oom;
-        }
-        for (int r = 0; r < N; r++)
-            for (int e = 0; e < E; e++) gstart[e + 1] += rcount[r * E + e];
-        for (int e = 0; e < E; e++) gstart[e + 1] += gstart[e];
-        {
-            int64_t *fill = malloc((size_t)(E > 0 ? E : 1) * sizeof *fill);
-            if (!fill) {
-                free(cnt);
-                goto oom;
-            }
-            memcpy(fill, gstart, (size_t)E * sizeof *fill);
-            int64_t src = 0;
-            for (int r = 0; r < N; r++)
-                for (int e = 0; e < E; e++)
-                    for (int c = 0; c < rcount[r * E + e]; c++, src++) {
-                        int64_t dst = fill[e]++;
-                        memcpy(gx + dst * in_w, rx + src * in_w, (size_t)in_w * sizeof *gx);
-                        memcpy(gmeta + dst * EP_META, rmeta + src * EP_META,
-                               EP_META * sizeof *gmeta);
-                    }
-            run_local_experts(ep, in_w, out_w, gstart, gx, gmeta, fn, fn_ctx, gy);
-            memcpy(fill, gstart, (size_t)E * sizeof *fill);
-            src = 0;
-            for (int r = 0; r < N; r++)
-                for (int e = 0; e < E; e++)
-                    for (int c = 0; c < rcount[r * E + e]; c++, src++)
-                        memcpy(ry + src * out_w, gy + (fill[e]++) * out_w, (size_t)out_w * sizeof *ry);
-            free(fill);
-        }
-        /* 5. outputs back along the reverse path */
-        for (int r = 0; r < N; r++) {
-            sc[r] = rc_rows[r] * (int)out_w; sd[r] = rd_rows[r] * (int)out_w;
-            rcn[r] = sc_rows[r] * (int)out_w; rd[r] = sd_rows[r] * (int)out_w;
-        }
-        t0 = MPI_Wtime();
-        MPI_Alltoallv(ry, sc, sd, MPI_FLOAT, sy, rcn, rd, MPI_FLOAT, ep->comm);
-        ep->stats.alltoall_s += MPI_Wtime() - t0;
-        free(cnt);
     }
     /* 6. back to the caller's order */
-    for (int64_t j = 0; j < n; j++) memcpy(y + perm[j] * out_w, sy + j * out_w, (size_t)out_w * sizeof *y);
-    rc = 0;
-    goto done;
-oom:
-    err_set(err, "expert parallel: out of memory exchanging %lld rows", (long long)n);
+    for (int64_t j = 0; j < n; j++)
+        memcpy(y + xc.perm[j] * out_w, xc.sy + j * out_w, (size_t)out_w * sizeof *y);
 done:
-    free(perm); free(bucket); free(sstart);
-    free(sx); free(sy); free(smeta);
-    free(rx); free(ry); free(rmeta);
-    free(gx); free(gy); free(gmeta); free(gstart);
-    free(scount); free(rcount); free(sc_rows);
-    return rc;
+    if (rc == -2) err_set(err, "expert parallel: out of memory exchanging %lld rows", (long long)n);
+    xchg_free(&xc);
+    return rc == 0 ? 0 : -1;
 }
 
 /* ---- routing captured records home -------------------------------------------------------- */
