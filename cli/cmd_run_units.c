@@ -176,82 +176,209 @@ static arc_writer *open_archive(run_state *rs, size_t mi, char *pending, char **
     return w;
 }
 
+/* One model's pass over its units: the archive (rank 0), the model (when a unit needs it). */
+typedef struct model_run {
+    run_state *rs;
+    const plan *pl;
+    const rcfg_model *rm;
+    arc_writer *w;           /* rank 0 */
+    runner r;
+    int have_runner;
+    mcfg mc;
+    char *pending;           /* [n units] 1 = selected and not complete (every rank) */
+} model_run;
+
+/* Every rank learns rank 0's pending flags. */
+static void share_pending(model_run *mr)
+{
+    size_t np = mr->pl->n;
+    void *pb = mr->pending;
+    comm_bcast_bytes(&pb, &np, 0);
+    if (pb != mr->pending) {
+        memcpy(mr->pending, pb, mr->pl->n);
+        free(pb);
+    }
+}
+
+/* Loads the model when a pending unit needs it (collective; fatal on failure). */
+static void start_runner(model_run *mr)
+{
+    const rcfg *cfg = mr->rs->cfg;
+    int need_model = 0, n_pending = 0;
+    mp_err err;
+    err_init(&err);
+    for (size_t i = 0; i < mr->pl->n; i++)
+        if (mr->pending[i]) {
+            n_pending++;
+            need_model |= mr->pl->u[i].stage->needs_model;
+        }
+    if (comm_rank() == 0)
+        progress_note(mr->rs->prog, "%s: %zu units, %d to run, archive %s", mr->pl->model_name,
+                      mr->pl->n, n_pending, mr->pl->archive);
+    if (!need_model) return;
+    runner_opts ro = runner_opts_default();
+    ro.use_mpi = 1;
+    ro.batch_size = (int)(mr->rm->batch_size > 0 ? mr->rm->batch_size : rcfg_int(cfg, "batch_size"));
+    ep_placement_parse(rcfg_str(cfg, "expert_placement"), &ro.placement);
+    if (runner_init(&mr->r, mr->rm->path, NULL, &ro, &err) != 0) comm_fatal("run", "%s", err.msg);
+    mr->have_runner = 1;
+}
+
+/* Collective: whether unit i runs now (ACT_RUN), was committed by another process meanwhile,
+ * or cannot run (why: the reason, on rank 0). */
+static int64_t decide(model_run *mr, size_t i, char *why, size_t len)
+{
+    const plan *pl = mr->pl;
+    const plan_unit *u = &pl->u[i];
+    int64_t act = 0;
+    why[0] = '\0';
+    if (comm_rank() == 0) {
+        char who[300];
+        mp_err e2;
+        err_init(&e2);
+        if (arc_writer_refresh(mr->w, &e2) != 0) progress_note(mr->rs->prog, "warning: %s", e2.msg);
+        if (arc_unit_is_complete(mr->w, u->id)) {
+            act = ACT_DONE_ELSEWHERE;
+        } else {
+            check_deps(pl, mr->w, i, why, len);
+            if (!why[0] && arc_unit_running(pl->archive, u->id, who, sizeof who))
+                snprintf(why, len, "another process runs it (pid host start: %s)", who);
+            act = why[0] ? ACT_CANNOT : ACT_RUN;
+        }
+    }
+    return comm_allreduce_max_i64(act);
+}
+
+/* The stage's view of unit u: config, relation, model and prompts (when it needs the model). */
+static void unit_ctx(model_run *mr, const plan_unit *u, stage_ctx *c, prompt_set *ps)
+{
+    run_state *rs = mr->rs;
+    mp_err err;
+    err_init(&err);
+    memset(c, 0, sizeof *c);
+    c->cfg = rs->cfg;
+    c->rels = &rs->rels;
+    c->model_cfg = &mr->mc;
+    c->model_name = mr->pl->model_name;
+    c->unit_id = u->id;
+    c->rank = comm_rank();
+    c->w = mr->w;
+    if (u->relation >= 0) c->rel = &rs->rels.rel[u->relation];
+    if (u->stage->needs_model) {
+        c->r = &mr->r;
+        if (c->rel && stage_relation_prompts(&mr->r, rs->cfg, c->rel, ps, &err) != 0)
+            comm_fatal(u->id, "%s", err.msg);
+        c->ps = ps;
+    }
+}
+
+/* Rank 0: the unit's end in the manifest and on the progress lines. */
+static void record_end(model_run *mr, const plan_unit *u, int ok, int rank0_ok, const mp_err *err,
+                       double t0)
+{
+    mp_err e2;
+    err_init(&e2);
+    const char *out = rcfg_str(mr->rs->cfg, "out");
+    const char *msg = !rank0_ok ? err->msg : "failed on another rank (see the job's stderr)";
+    if (man_record(out, mr->pl->model_name, u->id, ok ? MAN_DONE : MAN_FAILED, ok ? NULL : msg,
+                   monotonic_s() - t0, &e2) != 0)
+        progress_note(mr->rs->prog, "warning: %s", e2.msg);
+    progress_unit_end(mr->rs->prog, mr->pl->model_name, u->id, u->stage->name, monotonic_s() - t0,
+                      ok, msg);
+}
+
+/* Runs unit i on every rank and commits it on rank 0 (all-or-nothing). 0 done, 1 failed,
+ * 2 abandoned by a signal (the unit stays pending). */
+static int run_unit(model_run *mr, size_t i)
+{
+    const plan_unit *u = &mr->pl->u[i];
+    const char *out = rcfg_str(mr->rs->cfg, "out"), *model = mr->pl->model_name;
+    stage_ctx c;
+    prompt_set ps;
+    arc_unit *au = NULL;
+    double t0 = monotonic_s();
+    int ok = 1, rc = 1;
+    mp_err err;
+    err_init(&err);
+    prompt_set_init(&ps);
+    unit_ctx(mr, u, &c, &ps);
+    if (comm_rank() == 0 && arc_unit_begin(mr->w, u->id, &au, &err) != 0) {
+        progress_note(mr->rs->prog, "%s: cannot run %s: %s", model, u->id, err.msg);
+        ok = 0;
+    }
+    if (!comm_all_ok(ok)) goto done;
+    if (comm_rank() == 0) {
+        mp_err e2;
+        err_init(&e2);
+        if (man_record(out, model, u->id, MAN_RUNNING, NULL, -1, &e2) != 0)
+            progress_note(mr->rs->prog, "warning: %s", e2.msg);
+        progress_unit_begin(mr->rs->prog, model, u->id);
+    }
+    if (test_hold(u->id)) {
+        if (comm_rank() == 0) {
+            mp_err e2;
+            err_init(&e2);
+            arc_unit_abort(mr->w, au);
+            man_record(out, model, u->id, MAN_PENDING, NULL, -1, &e2);
+            progress_note(mr->rs->prog, "%s: %s abandoned by the signal", model, u->id);
+        }
+        rc = 2;
+        goto done;
+    }
+    c.out = au;
+    if (u->stage->run(&c, &err) != 0) {
+        fprintf(stderr, "moeprobe run: rank %d, unit %s: %s\n", comm_rank(), u->id, err.msg);
+        ok = 0;
+    }
+    if (ok && comm_rank() == 0 && test_fail(u->id)) {
+        err_set(&err, "injected failure (MOEPROBE_TEST_FAIL_UNIT)");
+        ok = 0;
+    }
+    if (ok && comm_rank() == 0) {
+        if (arc_unit_commit(mr->w, au, &err) != 0) ok = 0;
+        au = NULL;
+    }
+    if (comm_rank() == 0 && au) arc_unit_abort(mr->w, au);
+    int rank0_ok = ok;
+    ok = comm_all_ok(ok);
+    if (comm_rank() == 0) record_end(mr, u, ok, rank0_ok, &err, t0);
+    rc = ok ? 0 : 1;
+done:
+    prompt_set_free(&ps);
+    return rc;
+}
+
 int run_model(run_state *rs, size_t mi)
 {
-    const rcfg *cfg = rs->cfg;
-    const rcfg_model *rm = rcfg_model_at(cfg, mi);
     const plan *pl = &rs->sw.p[mi];
-    const char *out = rcfg_str(cfg, "out");
+    model_run mr = {.rs = rs, .pl = pl, .rm = rcfg_model_at(rs->cfg, mi)};
     mp_err err;
-    arc_writer *w = NULL;
-    runner r;
-    int have_runner = 0, failed = 0, any = 0;
-    char *pending = NULL, *cfg_json = NULL, *yaml = NULL;
-    mcfg mc;
+    int failed = 0, any = 0;
+    char *cfg_json = NULL, *yaml = NULL;
 
     for (size_t i = 0; i < pl->n && !any; i++) any = run_selected(rs, mi, i);
     if (!any) return -1;
     err_init(&err);
-    memset(&r, 0, sizeof r);
-    if (mcfg_load(&mc, rm->path, &err) != 0) comm_fatal("run", "%s", err.msg);
-    pending = calloc(pl->n + 1, 1);
-    if (!pending) comm_fatal("run", "out of memory");
+    if (mcfg_load(&mr.mc, mr.rm->path, &err) != 0) comm_fatal("run", "%s", err.msg);
+    mr.pending = calloc(pl->n + 1, 1);
+    if (!mr.pending) comm_fatal("run", "out of memory");
     int ok = 1;
-    if (comm_rank() == 0) ok = (w = open_archive(rs, mi, pending, &cfg_json, &yaml)) != NULL;
+    if (comm_rank() == 0) ok = (mr.w = open_archive(rs, mi, mr.pending, &cfg_json, &yaml)) != NULL;
     if (!comm_all_ok(ok)) {
-        free(pending);
-        free(cfg_json);
-        free(yaml);
-        return 1;
+        failed = 1;
+        goto done;
     }
-    size_t np = pl->n;
-    void *pb = pending;
-    comm_bcast_bytes(&pb, &np, 0);
-    if (pb != pending) {
-        memcpy(pending, pb, pl->n);
-        free(pb);
-    }
-    int need_model = 0, n_pending = 0;
-    for (size_t i = 0; i < pl->n; i++)
-        if (pending[i]) {
-            n_pending++;
-            need_model |= pl->u[i].stage->needs_model;
-        }
-    if (comm_rank() == 0)
-        progress_note(rs->prog, "%s: %zu units, %d to run, archive %s", pl->model_name, pl->n,
-                      n_pending, pl->archive);
-    if (need_model) {
-        runner_opts ro = runner_opts_default();
-        ro.use_mpi = 1;
-        ro.batch_size = (int)(rm->batch_size > 0 ? rm->batch_size : rcfg_int(cfg, "batch_size"));
-        ep_placement_parse(rcfg_str(cfg, "expert_placement"), &ro.placement);
-        if (runner_init(&r, rm->path, NULL, &ro, &err) != 0) comm_fatal("run", "%s", err.msg);
-        have_runner = 1;
-    }
+    share_pending(&mr);
+    start_runner(&mr);
     for (size_t i = 0; i < pl->n; i++) {
-        if (!pending[i]) continue;
+        if (!mr.pending[i]) continue;
         const plan_unit *u = &pl->u[i];
-        char why[600] = "";
+        char why[600];
         if (comm_allreduce_max_i64(run_stop_signal != 0)) {
             rs->stopped = 1;
             break;
         }
-        int64_t act = 0;
-        if (comm_rank() == 0) {
-            char who[300];
-            mp_err e2;
-            err_init(&e2);
-            if (arc_writer_refresh(w, &e2) != 0) progress_note(rs->prog, "warning: %s", e2.msg);
-            if (arc_unit_is_complete(w, u->id)) {
-                act = ACT_DONE_ELSEWHERE;
-            } else {
-                check_deps(pl, w, i, why, sizeof why);
-                if (!why[0] && arc_unit_running(pl->archive, u->id, who, sizeof who))
-                    snprintf(why, sizeof why, "another process runs it (pid host start: %s)", who);
-                act = why[0] ? ACT_CANNOT : ACT_RUN;
-            }
-        }
-        act = comm_allreduce_max_i64(act);
+        int64_t act = decide(&mr, i, why, sizeof why);
         if (act == ACT_DONE_ELSEWHERE) {
             if (comm_rank() == 0)
                 progress_note(rs->prog, "%s: %s is complete (committed by another process)",
@@ -264,95 +391,24 @@ int run_model(run_state *rs, size_t mi)
             failed = 1;
             continue;
         }
-
-        stage_ctx c;
-        prompt_set ps;
-        arc_unit *au = NULL;
-        double t0 = monotonic_s();
-        ok = 1;
-        memset(&c, 0, sizeof c);
-        prompt_set_init(&ps);
-        c.cfg = cfg;
-        c.rels = &rs->rels;
-        c.model_cfg = &mc;
-        c.model_name = pl->model_name;
-        c.unit_id = u->id;
-        c.rank = comm_rank();
-        c.w = w;
-        if (u->relation >= 0) c.rel = &rs->rels.rel[u->relation];
-        if (u->stage->needs_model) {
-            c.r = &r;
-            if (c.rel && stage_relation_prompts(&r, cfg, c.rel, &ps, &err) != 0)
-                comm_fatal(u->id, "%s", err.msg);
-            c.ps = &ps;
-        }
-        if (comm_rank() == 0 && arc_unit_begin(w, u->id, &au, &err) != 0) {
-            progress_note(rs->prog, "%s: cannot run %s: %s", pl->model_name, u->id, err.msg);
-            ok = 0;
-        }
-        if (!comm_all_ok(ok)) {
-            prompt_set_free(&ps);
-            failed = 1;
-            continue;
-        }
-        if (comm_rank() == 0) {
-            mp_err e2;
-            err_init(&e2);
-            if (man_record(out, pl->model_name, u->id, MAN_RUNNING, NULL, -1, &e2) != 0)
-                progress_note(rs->prog, "warning: %s", e2.msg);
-            progress_unit_begin(rs->prog, pl->model_name, u->id);
-        }
-        if (test_hold(u->id)) { /* abandoned by a signal: the unit stays pending */
-            if (comm_rank() == 0) {
-                mp_err e2;
-                err_init(&e2);
-                arc_unit_abort(w, au);
-                man_record(out, pl->model_name, u->id, MAN_PENDING, NULL, -1, &e2);
-                progress_note(rs->prog, "%s: %s abandoned by the signal", pl->model_name, u->id);
-            }
-            prompt_set_free(&ps);
+        int rc = run_unit(&mr, i);
+        if (rc == 2) {
             rs->stopped = 1;
             break;
         }
-        c.out = au;
-        if (u->stage->run(&c, &err) != 0) {
-            fprintf(stderr, "moeprobe run: rank %d, unit %s: %s\n", comm_rank(), u->id, err.msg);
-            ok = 0;
-        }
-        if (ok && comm_rank() == 0 && test_fail(u->id)) {
-            err_set(&err, "injected failure (MOEPROBE_TEST_FAIL_UNIT)");
-            ok = 0;
-        }
-        if (ok && comm_rank() == 0) {
-            if (arc_unit_commit(w, au, &err) != 0) ok = 0;
-            au = NULL;
-        }
-        if (comm_rank() == 0 && au) arc_unit_abort(w, au);
-        prompt_set_free(&ps);
-        int rank0_ok = ok;
-        ok = comm_all_ok(ok);
-        if (comm_rank() == 0) {
-            mp_err e2;
-            err_init(&e2);
-            const char *msg = !rank0_ok ? err.msg : "failed on another rank (see the job's stderr)";
-            if (man_record(out, pl->model_name, u->id, ok ? MAN_DONE : MAN_FAILED,
-                           ok ? NULL : msg, monotonic_s() - t0, &e2) != 0)
-                progress_note(rs->prog, "warning: %s", e2.msg);
-            progress_unit_end(rs->prog, pl->model_name, u->id, u->stage->name, monotonic_s() - t0, ok,
-                              msg);
-        }
-        if (!ok) failed = 1;
+        failed |= rc != 0;
     }
     if (comm_rank() == 0) {
-        if (arc_writer_close(w, &err) != 0) {
+        if (arc_writer_close(mr.w, &err) != 0) {
             fprintf(stderr, "moeprobe run: %s\n", err.msg);
             failed = 1;
         }
-        w = NULL;
+        mr.w = NULL;
     }
     failed = !comm_all_ok(!failed);
-    if (have_runner) runner_free(&r);
-    free(pending);
+    if (mr.have_runner) runner_free(&mr.r);
+done:
+    free(mr.pending);
     free(cfg_json);
     free(yaml);
     return failed;

@@ -140,177 +140,200 @@ static int cap_batch(void *vctx, runner *r, const runner_sample *s, int n, mp_er
 
 /* ---- per sample, on the rank that ran it ------------------------------------------------- */
 
+/* Routing at the last position (routing/<rel>) and the smallest k-th vs (k+1)-th router
+ * probability gap at any position and layer (how close the routing came to another choice). */
+static int sample_routing(const runner_sample *s, const sample_capture *cap, blob *out)
+{
+    const mcfg *cf = &s->r->model.cfg;
+    const int64_t L = cf->num_hidden_layers, E = cf->num_experts, k = cf->num_experts_per_tok;
+    const int T = s->ps->len[s->sample];
+    float *prob = calloc((size_t)(L * E), sizeof *prob), *p = malloc((size_t)E * sizeof *p);
+    double gap = INFINITY;
+    int rc = -1;
+    if (!prob || !p) goto done;
+    for (int64_t l = 0; l < L; l++) {
+        if (!cf->layer_is_moe[l]) continue;
+        for (int t = 0; t < T; t++) {
+            const hook_record *rr = hook_store_find(s->store, HP_ROUTER_LOGITS, s->sample, (int)l, t, -1);
+            if (!rr) continue;
+            memcpy(p, rr->data, (size_t)E * sizeof *p);
+            ops_softmax(p, E);
+            double g = stats_kth_gap(p, E, k);
+            if (g < gap) gap = g;
+            if (t == T - 1) memcpy(prob + l * E, p, (size_t)E * sizeof *p);
+        }
+    }
+    int64_t sh2[2] = {L, k}, she[2] = {L, E};
+    put_s(out, "routing/topk_idx", BLOB_I32, 2, sh2, cap->topk_idx);
+    put_s(out, "routing/topk_weight", BLOB_F32, 2, sh2, cap->topk_weight);
+    put_s(out, "routing/router_prob", BLOB_F32, 2, she, prob);
+    blob_put(out, "M:topk_idx", BLOB_I32, 2, sh2, cap->topk_idx);
+    blob_put_f64(out, "M:router_gap", gap);
+    rc = 0;
+done:
+    free(prob);
+    free(p);
+    return rc;
+}
+
+/* The top-N neurons of one sample for every N of attribute.neurons_top: [N, 3] (layer, expert,
+ * neuron) and their scores, padded with -1 / NaN when the model has fewer than N neurons. */
+static int put_neuron_tops(const cap_opts *o, const attr_result *res, blob *out)
+{
+    for (size_t i = 0; i < o->n_tops; i++) {
+        char path[64];
+        int64_t N = o->tops[i];
+        int32_t *nb = calloc((size_t)N * 3, sizeof *nb);
+        double *sb = malloc((size_t)N * sizeof *sb);
+        if (!nb || !sb) {
+            free(nb);
+            free(sb);
+            return -1;
+        }
+        for (int64_t j = 0; j < N; j++) {
+            if (j < res->n_top) {
+                memcpy(nb + 3 * j, res->neuron + 3 * j, 3 * sizeof *nb);
+                sb[j] = res->neuron_score[j];
+            } else {
+                nb[3 * j] = nb[3 * j + 1] = nb[3 * j + 2] = -1;
+                sb[j] = NAN;
+            }
+        }
+        int64_t shn[2] = {N, 3};
+        snprintf(path, sizeof path, "attribution/neuron_top%lld", (long long)N);
+        put_s(out, path, BLOB_I32, 2, shn, nb);
+        snprintf(path, sizeof path, "attribution/neuron_top%lld_score", (long long)N);
+        put_s(out, path, BLOB_F64, 1, &N, sb);
+        free(nb);
+        free(sb);
+    }
+    return 0;
+}
+
+/* The sample's gains of layers, heads, experts, shared expert and its top neurons. */
+static int sample_attribution(const cap_opts *o, const mcfg *cf, const attr_result *res,
+                              blob *out)
+{
+    const int64_t L = cf->num_hidden_layers, nH = cf->num_attention_heads;
+    const int64_t E = cf->num_experts, k = cf->num_experts_per_tok;
+    int64_t shl[1] = {L}, shh[2] = {L, nH}, shk[2] = {L, k};
+    put_s(out, "attribution/final_norm_scale", BLOB_F64, 0, NULL, &res->final_norm_scale);
+    put_s(out, "attribution/attn_gain", BLOB_F64, 1, shl, res->attn_gain);
+    put_s(out, "attribution/ffn_gain", BLOB_F64, 1, shl, res->ffn_gain);
+    put_s(out, "attribution/head", BLOB_F64, 2, shh, res->head);
+    if (E > 0) {
+        put_s(out, "attribution/expert", BLOB_F64, 2, shk, res->expert);
+        blob_put(out, "M:attr_expert", BLOB_F64, 2, shk, res->expert);
+    }
+    if (cf->shared_expert_intermediate_size > 0)
+        put_s(out, "attribution/shared", BLOB_F64, 1, shl, res->shared);
+    if (put_neuron_tops(o, res, out) != 0) return -1;
+    put_s(out, "attribution/neurons_exact", BLOB_I64, 0, NULL, &res->neurons_exact);
+    put_s(out, "attribution/neurons_total", BLOB_I64, 0, NULL, &res->neurons_total);
+    return 0;
+}
+
+/* One float hook point at the kept layers lmap[0..Lk): the last position [Lk, ...dims] or all
+ * positions [T, Lk, ...dims] (dims: n, or a x H for head_out / expert_out). */
+static int put_capture(const cap_opts *o, const runner_sample *s, hook_point p, const char *pname,
+                       int64_t n, int64_t a, const int64_t *lmap, int64_t Lk, blob *out)
+{
+    const int T = s->ps->len[s->sample], npos = o->all_pos ? T : 1, pos0 = o->all_pos ? 0 : T - 1;
+    float *buf = calloc((size_t)(npos * Lk * n) + 1, sizeof *buf);
+    char name[200];
+    if (!buf) return -1;
+    for (int q = 0; q < npos; q++)
+        for (int64_t j = 0; j < Lk; j++) {
+            const hook_record *rr = hook_store_find(s->store, p, s->sample, (int)lmap[j], pos0 + q, -1);
+            if (rr && rr->n == n) memcpy(buf + (q * Lk + j) * n, rr->data, (size_t)n * 4);
+        }
+    snprintf(name, sizeof name, "%c:captures/%s", o->all_pos ? 'R' : 'S', pname);
+    /* [.., nH, H] / [.., k, H] keep their two trailing dimensions */
+    int64_t sh[4] = {npos, Lk, a ? a : n, a ? n / a : 0};
+    int nd = (a ? 3 : 2) + (o->all_pos ? 1 : 0);
+    blob_put(out, name, BLOB_F32, nd, o->all_pos ? sh : sh + 1, buf);
+    free(buf);
+    return 0;
+}
+
+/* The hook points of capture.points at the kept layers, the logits, the token count. */
+static int sample_captures(const cap_opts *o, const runner_sample *s, blob *out)
+{
+    const mcfg *cf = &s->r->model.cfg;
+    const int64_t L = cf->num_hidden_layers, H = cf->hidden_size, nH = cf->num_attention_heads;
+    const int64_t E = cf->num_experts, k = cf->num_experts_per_tok, V = cf->vocab_size;
+    const int T = s->ps->len[s->sample];
+    const int shared = cf->shared_expert_intermediate_size > 0;
+    int64_t Lk = 0, lmap[HOOK_MAX_LAYERS];
+    for (int64_t l = 0; l < L; l++)
+        if (layer_kept(o, (int)l)) lmap[Lk++] = l;
+    const struct { hook_point p; const char *name; int64_t n, a; int on; } pts[] = {
+        {HP_RESID_PRE, "resid_pre", H, 0, 1}, {HP_ATTN_OUT, "attn_out", H, 0, 1},
+        {HP_MLP_OUT, "mlp_out", H, 0, 1}, {HP_RESID_POST, "resid_post", H, 0, 1},
+        {HP_HEAD_OUT, "head_out", nH * H, nH, 1}, {HP_ROUTER_LOGITS, "router_logits", E, 0, 1},
+        {HP_TOPK_WEIGHT, "topk_weight", k, 0, 1}, {HP_EXPERT_OUT, "expert_out", k * H, k, 1},
+        {HP_SHARED_OUT, "shared_out", H, 0, shared}, {HP_SHARED_GATE, "shared_gate", 1, 0, shared}};
+    for (size_t i = 0; i < sizeof pts / sizeof *pts; i++)
+        if (o->point[pts[i].p] && pts[i].n > 0 && pts[i].on &&
+            put_capture(o, s, pts[i].p, pts[i].name, pts[i].n, pts[i].a, lmap, Lk, out) != 0)
+            return -1;
+    if (o->point[HP_TOPK_IDX] && E > 0) {
+        int npos = o->all_pos ? T : 1, pos0 = o->all_pos ? 0 : T - 1;
+        int32_t *ib = malloc((size_t)(npos * Lk * k + 1) * sizeof *ib);
+        if (!ib) return -1;
+        for (int q = 0; q < npos; q++)
+            for (int64_t j = 0; j < Lk; j++) {
+                const hook_record *rr = hook_store_find(s->store, HP_TOPK_IDX, s->sample, (int)lmap[j], pos0 + q, -1);
+                for (int64_t x = 0; x < k; x++)
+                    ib[(q * Lk + j) * k + x] = rr ? ((const int32_t *)rr->data)[x] : -1;
+            }
+        int64_t sh[3] = {npos, Lk, k};
+        blob_put(out, o->all_pos ? "R:captures/topk_idx" : "S:captures/topk_idx", BLOB_I32,
+                 o->all_pos ? 3 : 2, o->all_pos ? sh : sh + 1, ib);
+        free(ib);
+    }
+    if (o->want_logits) put_s(out, "captures/logits", BLOB_F32, 1, &V, s->logits);
+    if (o->all_pos) {
+        int64_t tt = T;
+        put_s(out, "captures/n_tokens", BLOB_I64, 0, NULL, &tt);
+    }
+    return 0;
+}
+
+/* One sample's results, keyed "M:" (rank 0's metrics), "S:" (a per-sample row of a dataset)
+ * or "R:" (rows per token): rank and margin, routing, attribution, captures. */
 static int cap_sample(void *vctx, const runner_sample *s, blob *out, mp_err *err)
 {
     cap_state *st = vctx;
     const cap_opts *o = &st->o;
     const mp_model *m = &s->r->model;
     const mcfg *cf = &m->cfg;
-    const int64_t L = cf->num_hidden_layers, H = cf->hidden_size, nH = cf->num_attention_heads;
-    const int64_t E = cf->num_experts, k = cf->num_experts_per_tok, V = cf->vocab_size;
     const int T = s->ps->len[s->sample];
-    const int32_t tgt = s->ps->target[s->sample];
     sample_capture own, *cap = &own;
+    const attr_result *res = NULL;
     int rc = -1;
     int64_t rank;
     double margin;
 
-    runner_rank(s->logits, V, tgt, &rank, &margin);
+    memset(&own, 0, sizeof own);
+    runner_rank(s->logits, cf->vocab_size, s->ps->target[s->sample], &rank, &margin);
     blob_put_i64(out, "M:rank", rank);
     blob_put_f64(out, "M:margin", margin);
-    const attr_result *batch_res = NULL;
-    memset(&own, 0, sizeof own);
     if (o->attribute && s->sample >= st->batch_first && s->sample < st->batch_first + st->batch_n) {
-        batch_res = &st->res[s->sample - st->batch_first];
+        res = &st->res[s->sample - st->batch_first];
         cap = &st->caps[s->sample - st->batch_first];
     } else if (o->attribute) {
         return err_set(err, "capture: no attribution for sample %lld", (long long)s->sample);
     } else if (capture_last(m, s->store, s->sample, T - 1, &own, err) != 0) {
         return -1;
     }
-    if (E > 0) {
-        /* routing at the last position; the smallest k-th vs (k+1)-th probability gap anywhere */
-        float *prob = malloc((size_t)(L * E) * sizeof *prob);
-        double gap = INFINITY;
-        if (!prob) goto oom;
-        for (int64_t l = 0; l < L; l++) {
-            if (!cf->layer_is_moe[l]) {
-                memset(prob + l * E, 0, (size_t)E * sizeof *prob);
-                continue;
-            }
-            for (int t = 0; t < T; t++) {
-                const hook_record *rr = hook_store_find(s->store, HP_ROUTER_LOGITS, s->sample, (int)l, t, -1);
-                if (!rr) continue;
-                float p[1024];
-                memcpy(p, rr->data, (size_t)E * sizeof *p);
-                ops_softmax(p, E);
-                double g = stats_kth_gap(p, E, k);
-                if (g < gap) gap = g;
-                if (t == T - 1) memcpy(prob + l * E, p, (size_t)E * sizeof *p);
-            }
-        }
-        int64_t sh2[2] = {L, k}, she[2] = {L, E};
-        put_s(out, "routing/topk_idx", BLOB_I32, 2, sh2, cap->topk_idx);
-        put_s(out, "routing/topk_weight", BLOB_F32, 2, sh2, cap->topk_weight);
-        put_s(out, "routing/router_prob", BLOB_F32, 2, she, prob);
-        blob_put(out, "M:topk_idx", BLOB_I32, 2, sh2, cap->topk_idx);
-        blob_put_f64(out, "M:router_gap", gap);
-        free(prob);
-    }
-    if (o->attribute) {
-        const attr_result res = *batch_res;
-        int64_t shl[1] = {L}, shh[2] = {L, nH}, shk[2] = {L, k};
-        put_s(out, "attribution/final_norm_scale", BLOB_F64, 0, NULL, &res.final_norm_scale);
-        put_s(out, "attribution/attn_gain", BLOB_F64, 1, shl, res.attn_gain);
-        put_s(out, "attribution/ffn_gain", BLOB_F64, 1, shl, res.ffn_gain);
-        put_s(out, "attribution/head", BLOB_F64, 2, shh, res.head);
-        if (E > 0) {
-            put_s(out, "attribution/expert", BLOB_F64, 2, shk, res.expert);
-            blob_put(out, "M:attr_expert", BLOB_F64, 2, shk, res.expert);
-        }
-        if (cf->shared_expert_intermediate_size > 0)
-            put_s(out, "attribution/shared", BLOB_F64, 1, shl, res.shared);
-        for (size_t i = 0; i < o->n_tops; i++) {
-            char path[64];
-            int64_t N = o->tops[i];
-            int32_t *nb = calloc((size_t)N * 3, sizeof *nb);
-            double *sb = malloc((size_t)N * sizeof *sb);
-            if (!nb || !sb) {
-                free(nb);
-                free(sb);
-                goto oom;
-            }
-            for (int64_t j = 0; j < N; j++) {
-                if (j < res.n_top) {
-                    memcpy(nb + 3 * j, res.neuron + 3 * j, 3 * sizeof *nb);
-                    sb[j] = res.neuron_score[j];
-                } else { /* fewer neurons than N in the whole model */
-                    nb[3 * j] = nb[3 * j + 1] = nb[3 * j + 2] = -1;
-                    sb[j] = NAN;
-                }
-            }
-            int64_t shn[2] = {N, 3};
-            snprintf(path, sizeof path, "attribution/neuron_top%lld", (long long)N);
-            put_s(out, path, BLOB_I32, 2, shn, nb);
-            snprintf(path, sizeof path, "attribution/neuron_top%lld_score", (long long)N);
-            put_s(out, path, BLOB_F64, 1, &N, sb);
-            free(nb);
-            free(sb);
-        }
-        put_s(out, "attribution/neurons_exact", BLOB_I64, 0, NULL, &res.neurons_exact);
-        put_s(out, "attribution/neurons_total", BLOB_I64, 0, NULL, &res.neurons_total);
-    }
-    if (o->capture) {
-        /* hook points at the kept layers: last position [Lk, ...] or all positions [T, Lk, ...] */
-        int64_t Lk = 0, lmap[HOOK_MAX_LAYERS];
-        for (int64_t l = 0; l < L; l++)
-            if (layer_kept(o, (int)l)) lmap[Lk++] = l;
-        const struct { hook_point p; const char *name; int64_t n; } pts[] = {
-            {HP_RESID_PRE, "resid_pre", H}, {HP_ATTN_OUT, "attn_out", H},
-            {HP_MLP_OUT, "mlp_out", H}, {HP_RESID_POST, "resid_post", H},
-            {HP_HEAD_OUT, "head_out", nH * H}, {HP_ROUTER_LOGITS, "router_logits", E},
-            {HP_TOPK_WEIGHT, "topk_weight", k}, {HP_EXPERT_OUT, "expert_out", k * H},
-            {HP_SHARED_OUT, "shared_out", H}, {HP_SHARED_GATE, "shared_gate", 1}};
-        for (size_t i = 0; i < sizeof pts / sizeof *pts; i++) {
-            if (!o->point[pts[i].p] || pts[i].n == 0) continue;
-            if ((pts[i].p == HP_SHARED_OUT || pts[i].p == HP_SHARED_GATE) &&
-                cf->shared_expert_intermediate_size == 0)
-                continue;
-            int npos = o->all_pos ? T : 1, pos0 = o->all_pos ? 0 : T - 1;
-            float *buf = calloc((size_t)(npos * Lk * pts[i].n) + 1, sizeof *buf);
-            float *one = malloc((size_t)pts[i].n * sizeof *one + 4);
-            if (!buf || !one) {
-                free(buf);
-                free(one);
-                goto oom;
-            }
-            for (int q = 0; q < npos; q++)
-                for (int64_t j = 0; j < Lk; j++) {
-                    const hook_record *rr = hook_store_find(s->store, pts[i].p, s->sample,
-                                                            (int)lmap[j], pos0 + q, -1);
-                    if (rr && rr->n == pts[i].n)
-                        memcpy(buf + (q * Lk + j) * pts[i].n, rr->data, (size_t)pts[i].n * 4);
-                }
-            char name[200];
-            int64_t sh[3] = {npos, Lk, pts[i].n};
-            if (pts[i].p == HP_HEAD_OUT || pts[i].p == HP_EXPERT_OUT) {
-                /* [.., nH, H] / [.., k, H] keep their two trailing dimensions */
-                int64_t a = pts[i].p == HP_HEAD_OUT ? nH : k;
-                int64_t sh4[4] = {npos, Lk, a, H};
-                snprintf(name, sizeof name, "%c:captures/%s", o->all_pos ? 'R' : 'S', pts[i].name);
-                blob_put(out, name, BLOB_F32, o->all_pos ? 4 : 3, o->all_pos ? sh4 : sh4 + 1, buf);
-            } else {
-                snprintf(name, sizeof name, "%c:captures/%s", o->all_pos ? 'R' : 'S', pts[i].name);
-                blob_put(out, name, BLOB_F32, o->all_pos ? 3 : 2, o->all_pos ? sh : sh + 1, buf);
-            }
-            free(buf);
-            free(one);
-        }
-        if (o->point[HP_TOPK_IDX] && E > 0) {
-            int npos = o->all_pos ? T : 1, pos0 = o->all_pos ? 0 : T - 1;
-            int32_t *ib = malloc((size_t)(npos * Lk * k + 1) * sizeof *ib);
-            if (!ib) goto oom;
-            for (int q = 0; q < npos; q++)
-                for (int64_t j = 0; j < Lk; j++) {
-                    const hook_record *rr = hook_store_find(s->store, HP_TOPK_IDX, s->sample, (int)lmap[j], pos0 + q, -1);
-                    for (int64_t x = 0; x < k; x++)
-                        ib[(q * Lk + j) * k + x] = rr ? ((const int32_t *)rr->data)[x] : -1;
-                }
-            int64_t sh[3] = {npos, Lk, k};
-            blob_put(out, o->all_pos ? "R:captures/topk_idx" : "S:captures/topk_idx", BLOB_I32,
-                     o->all_pos ? 3 : 2, o->all_pos ? sh : sh + 1, ib);
-            free(ib);
-        }
-        if (o->want_logits) put_s(out, "captures/logits", BLOB_F32, 1, &V, s->logits);
-        if (o->all_pos) {
-            int64_t tt = T;
-            put_s(out, "captures/n_tokens", BLOB_I64, 0, NULL, &tt);
-        }
+    if ((cf->num_experts > 0 && sample_routing(s, cap, out) != 0) ||
+        (o->attribute && sample_attribution(o, cf, res, out) != 0) ||
+        (o->capture && sample_captures(o, s, out) != 0)) {
+        err_set(err, "out of memory");
+        goto done;
     }
     rc = out->failed ? err_set(err, "out of memory packing results") : 0;
-    goto done;
-oom:
-    err_set(err, "out of memory");
 done:
     capture_free(&own);
     return rc;

@@ -177,152 +177,175 @@ static int fail(runner *r, mp_err *err, const char *label)
     return -1;
 }
 
+/* One runner_map call's working set; sized for one batch of B prompts. */
+typedef struct map_state {
+    int64_t B;               /* prompts per batch on each rank */
+    hook_store *st;          /* this round's hook records */
+    hook_set hs;             /* the job's requests, sinking into st */
+    intervention iv;         /* the job's, with this batch's force weights */
+    int route;               /* expert activations travel to their sample's rank */
+    home_ctx hc;
+    float *logits;           /* [B, V] */
+    float *fw;               /* this batch's force weights, packed like its tokens */
+    const int32_t **ids;
+    int *lens;
+    int64_t *sids;
+    runner_sample *ss;       /* this rank's samples of the round, for on_batch and on_sample */
+    blob out, one;           /* the round's packed results; one sample's */
+} map_state;
+
+static void map_free(map_state *m)
+{
+    hook_store_free(m->st);
+    blob_free(&m->out);
+    blob_free(&m->one);
+    free(m->logits); free(m->fw); free(m->ids); free(m->lens); free(m->sids); free(m->ss);
+}
+
+static int map_init(runner *r, const runner_job *job, map_state *m, mp_err *err)
+{
+    const int64_t n = job->ps->n, N = r->size, V = r->model.cfg.vocab_size;
+    int64_t B = r->opts.batch_size;
+    memset(m, 0, sizeof *m);
+    blob_init(&m->out);
+    blob_init(&m->one);
+    if (n > 0 && (n + N - 1) / N < B) B = (n + N - 1) / N; /* every rank gets a share */
+    if (B < 1) B = 1;
+    m->B = B;
+    m->hc = (home_ctx){B, (int)N};
+    m->st = hook_store_new();
+    if (job->hooks) m->hs = *job->hooks;
+    else hook_set_init(&m->hs);
+    m->hs.sink = hook_store_sink;
+    m->hs.sink_ctx = m->st;
+    if (job->iv) m->iv = *job->iv;
+    else intervention_init(&m->iv);
+    m->route = hook_wants_layer(&m->hs, HP_EXPERT_ACT, -1) && r->size > 1;
+    m->logits = malloc((size_t)(B * V) * sizeof *m->logits);
+    m->ids = malloc((size_t)B * sizeof *m->ids);
+    m->lens = malloc((size_t)B * sizeof *m->lens);
+    m->sids = malloc((size_t)B * sizeof *m->sids);
+    m->ss = malloc((size_t)B * sizeof *m->ss);
+    if (!m->st || !m->logits || !m->ids || !m->lens || !m->sids || !m->ss)
+        return err_set(err, "%s: out of memory", job->label ? job->label : "runner");
+    return 0;
+}
+
+/* The batch of prompts [a, a + nb): token lists and, for a forced expert, its per-token
+ * weights packed like the tokens. *T = the batch's tokens. */
+static int map_inputs(const runner_job *job, map_state *m, int64_t a, int nb, int64_t *T,
+                      mp_err *err)
+{
+    const prompt_set *ps = job->ps;
+    *T = 0;
+    for (int i = 0; i < nb; i++) {
+        m->ids[i] = ps->ids[a + i];
+        m->lens[i] = ps->len[a + i];
+        m->sids[i] = a + i;
+        *T += m->lens[i];
+    }
+    if (!job->force_weight) return 0;
+    free(m->fw);
+    m->fw = malloc((size_t)(*T > 0 ? *T : 1) * sizeof *m->fw);
+    if (!m->fw) return err_set(err, "out of memory");
+    int64_t o = 0;
+    for (int i = 0; i < nb; i++) {
+        memcpy(m->fw + o, job->force_weight[a + i], (size_t)m->lens[i] * sizeof *m->fw);
+        o += m->lens[i];
+    }
+    m->iv.force_weight = m->fw;
+    return 0;
+}
+
+/* The forward pass of one batch (collective), with expert activations routed home. */
+static int map_forward(runner *r, map_state *m, int nb, int64_t T, mp_err *err)
+{
+    hook_store_clear(m->st);
+    fwd_batch fb = {nb, m->ids, m->lens, m->sids};
+    double t0 = monotonic_s();
+    if (fwd_run(r->fwd, &fb, &m->hs, &m->iv, m->logits, err) != 0) return -1;
+    if (m->route && ep_route_records(r->ep, m->st, sample_home, &m->hc, err) != 0) return -1;
+    r->forward_s += monotonic_s() - t0;
+    r->tokens += T;
+    return 0;
+}
+
+/* on_sample for each sample of the batch, packed as records (sample id, length, blob). */
+static int map_pack(const runner_job *job, map_state *m, int64_t a, int nb, mp_err *err)
+{
+    blob_reset(&m->out);
+    for (int i = 0; i < nb; i++) {
+        blob_reset(&m->one);
+        if (job->on_sample && job->on_sample(job->sample_ctx, &m->ss[i], &m->one, err) != 0)
+            return err_prefix(err, "sample %lld", (long long)(a + i));
+        int64_t sid = a + i;
+        uint64_t len = m->one.len;
+        blob_append(&m->out, &sid, 8);
+        blob_append(&m->out, &len, 8);
+        blob_append(&m->out, m->one.data, m->one.len);
+    }
+    if (m->out.failed || m->one.failed) return err_set(err, "out of memory packing results");
+    return 0;
+}
+
+/* Every rank's packed records to rank 0 (collective), which hands them to on_collect in order. */
+static int map_collect(runner *r, const runner_job *job, map_state *m, mp_err *err)
+{
+    void *gathered = NULL;
+    size_t *glens = NULL;
+    int rc = 0;
+    comm_gather_bytes(m->out.data, m->out.len, &gathered, &glens, 0);
+    if (r->rank == 0) {
+        size_t total = 0;
+        for (int q = 0; q < r->size; q++) total += glens[q];
+        const char *g = gathered;
+        for (size_t o = 0; o + 16 <= total && rc == 0;) {
+            int64_t sid;
+            uint64_t len;
+            memcpy(&sid, g + o, 8);
+            memcpy(&len, g + o + 8, 8);
+            if (len > total - o - 16)
+                rc = err_set(err, "runner: corrupt result record of sample %lld", (long long)sid);
+            else if (job->on_collect &&
+                     job->on_collect(job->collect_ctx, sid, g + o + 16, (size_t)len, err) != 0)
+                rc = -1;
+            o += 16 + (size_t)len;
+        }
+    }
+    free(gathered);
+    free(glens);
+    return rc;
+}
+
 int runner_map(runner *r, const runner_job *job, mp_err *err)
 {
     const prompt_set *ps = job->ps;
     const int64_t n = ps->n, N = r->size, V = r->model.cfg.vocab_size;
-    int64_t B = r->opts.batch_size;
     int rc = -1;
-    hook_store *st = hook_store_new();
-    hook_set hs;
-    intervention iv;
-    blob out, one;
-    float *logits = NULL, *fw = NULL;
-    const int32_t **ids = NULL;
-    int *lens = NULL;
-    int64_t *sids = NULL;
-    runner_sample *ss = NULL; /* this rank's samples of the round, for on_batch and on_sample */
-    void *gathered = NULL;
-    size_t *glens = NULL;
-    home_ctx hc;
+    map_state m = {0};
 
-    blob_init(&out);
-    blob_init(&one);
     /* A shard rewritten or truncated since it was mapped would feed other weights (or SIGBUS):
      * stop the job before touching it. Fatal for the whole job, not just this pass. */
     if (fault_check_maps(err) != 0) comm_fatal(job->label ? job->label : "runner", "%s", err->msg);
-    if (n > 0 && (n + N - 1) / N < B) B = (n + N - 1) / N; /* every rank gets a share */
-    if (B < 1) B = 1;
-    hc.block = B;
-    hc.size = (int)N;
-    if (job->hooks) hs = *job->hooks;
-    else hook_set_init(&hs);
-    hs.sink = hook_store_sink;
-    hs.sink_ctx = st;
-    if (job->iv) iv = *job->iv;
-    else intervention_init(&iv);
-    int route = hook_wants_layer(&hs, HP_EXPERT_ACT, -1) && r->size > 1;
-    logits = malloc((size_t)(B * V) * sizeof *logits);
-    ids = malloc((size_t)B * sizeof *ids);
-    lens = malloc((size_t)B * sizeof *lens);
-    sids = malloc((size_t)B * sizeof *sids);
-    ss = malloc((size_t)B * sizeof *ss);
-    if (!st || !logits || !ids || !lens || !sids || !ss) {
-        err_set(err, "%s: out of memory", job->label ? job->label : "runner");
-        rc = fail(r, err, job->label);
-        goto done;
-    }
-    const int64_t rounds = (n + N * B - 1) / (N * B);
+    if (map_init(r, job, &m, err) != 0) goto done;
+    const int64_t B = m.B, rounds = (n + N * B - 1) / (N * B);
     for (int64_t k = 0; k < rounds; k++) {
-        int64_t a = k * N * B + r->rank * B, b = a + B;
+        int64_t a = k * N * B + r->rank * B, b = a + B, T;
         if (a > n) a = n;
         if (b > n) b = n;
         int nb = (int)(b - a);
-        int64_t T = 0;
-        for (int i = 0; i < nb; i++) {
-            ids[i] = ps->ids[a + i];
-            lens[i] = ps->len[a + i];
-            sids[i] = a + i;
-            T += lens[i];
-        }
-        if (job->force_weight) { /* per-token weights of this batch, packed like the tokens */
-            free(fw);
-            fw = malloc((size_t)(T > 0 ? T : 1) * sizeof *fw);
-            if (!fw) {
-                err_set(err, "out of memory");
-                rc = fail(r, err, job->label);
-                goto done;
-            }
-            int64_t o = 0;
-            for (int i = 0; i < nb; i++) {
-                memcpy(fw + o, job->force_weight[a + i], (size_t)lens[i] * sizeof *fw);
-                o += lens[i];
-            }
-            iv.force_weight = fw;
-        }
-        hook_store_clear(st);
-        fwd_batch fb = {nb, ids, lens, sids};
-        double t0 = monotonic_s();
-        if (fwd_run(r->fwd, &fb, &hs, &iv, logits, err) != 0) {
-            rc = fail(r, err, job->label);
+        if (map_inputs(job, &m, a, nb, &T, err) != 0 || map_forward(r, &m, nb, T, err) != 0)
             goto done;
-        }
-        if (route && ep_route_records(r->ep, st, sample_home, &hc, err) != 0) {
-            rc = fail(r, err, job->label);
-            goto done;
-        }
-        r->forward_s += monotonic_s() - t0;
-        r->tokens += T;
         for (int i = 0; i < nb; i++)
-            ss[i] = (runner_sample){a + i, ps, logits + (int64_t)i * V, st, r};
-        if (job->on_batch && job->on_batch(job->batch_ctx, r, ss, nb, err) != 0) {
-            rc = fail(r, err, job->label);
+            m.ss[i] = (runner_sample){a + i, ps, m.logits + (int64_t)i * V, m.st, r};
+        if ((job->on_batch && job->on_batch(job->batch_ctx, r, m.ss, nb, err) != 0) ||
+            map_pack(job, &m, a, nb, err) != 0 || map_collect(r, job, &m, err) != 0)
             goto done;
-        }
-        blob_reset(&out);
-        for (int i = 0; i < nb; i++) {
-            blob_reset(&one);
-            if (job->on_sample && job->on_sample(job->sample_ctx, &ss[i], &one, err) != 0) {
-                err_prefix(err, "sample %lld", (long long)(a + i));
-                rc = fail(r, err, job->label);
-                goto done;
-            }
-            int64_t sid = a + i;
-            uint64_t len = one.len;
-            blob_append(&out, &sid, 8);
-            blob_append(&out, &len, 8);
-            blob_append(&out, one.data, one.len);
-        }
-        if (out.failed || one.failed) {
-            err_set(err, "out of memory packing results");
-            rc = fail(r, err, job->label);
-            goto done;
-        }
-        comm_gather_bytes(out.data, out.len, &gathered, &glens, 0);
-        if (r->rank == 0) {
-            size_t total = 0;
-            for (int q = 0; q < N; q++) total += glens[q];
-            const char *g = gathered;
-            for (size_t o = 0; o + 16 <= total;) {
-                int64_t sid;
-                uint64_t len;
-                memcpy(&sid, g + o, 8);
-                memcpy(&len, g + o + 8, 8);
-                if (len > total - o - 16) {
-                    err_set(err, "runner: corrupt result record of sample %lld", (long long)sid);
-                    rc = fail(r, err, job->label);
-                    goto done;
-                }
-                if (job->on_collect &&
-                    job->on_collect(job->collect_ctx, sid, g + o + 16, (size_t)len, err) != 0) {
-                    rc = fail(r, err, job->label);
-                    goto done;
-                }
-                o += 16 + (size_t)len;
-            }
-        }
-        free(gathered);
-        free(glens);
-        gathered = NULL;
-        glens = NULL;
     }
     rc = 0;
 done:
-    free(gathered); free(glens);
-    hook_store_free(st);
-    blob_free(&out);
-    blob_free(&one);
-    free(logits); free(fw); free(ids); free(lens); free(sids); free(ss);
+    if (rc != 0) rc = fail(r, err, job->label);
+    map_free(&m);
     return rc;
 }
 
