@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "pipeline/config/run_config.h"
+#include "stages/stage_def.h"
 
 static void usage(FILE *f)
 {
@@ -27,7 +28,7 @@ int cmd_config(int argc, char **argv)
         return 0;
     }
     if (argc == 2 && !strcmp(argv[1], "--explain")) {
-        rcfg_explain(stdout);
+        rcfg_explain(stdout, stage_config_schema());
         return 0;
     }
     if (argc == 3 && (!strcmp(argv[1], "--check") || !strcmp(argv[1], "--print"))) {
@@ -35,7 +36,7 @@ int cmd_config(int argc, char **argv)
         rcfg_problems pr = {0};
         mp_err e;
         err_init(&e);
-        if (rcfg_load(&c, argv[2], &pr, &e) != 0) {
+        if (rcfg_load(&c, argv[2], stage_config_schema(), &pr, &e) != 0) {
             for (size_t i = 0; i < pr.n; i++)
                 fprintf(stderr, "%s\n", pr.msg[i]);
             if (pr.n == 0)

@@ -11,9 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pipeline/util/error.h"
+#include "pipeline/archive/archive.h"
 #include "pipeline/config/run_config.h"
-#include "stages/stage.h"
+#include "pipeline/util/error.h"
+#include "stages/stage_def.h"
 
 #define PLAN_MAX_DEPS 8
 

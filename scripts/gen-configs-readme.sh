@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates the key reference in configs/README.md from `moeprobe config --explain` (the
-# schema table is the single source; tests/cli/plan_status.sh checks that they agree).
+# Regenerates the key reference in configs/README.md from `moeprobe config --explain` (the key
+# tables are the single source; tests/cli/plan_status.sh checks that they agree).
 #   scripts/gen-configs-readme.sh [bin/moeprobe]
 set -euo pipefail
 cd "$(dirname "$0")/.."

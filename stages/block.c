@@ -361,6 +361,24 @@ done:
     return rc;
 }
 
+/* Blocking and ablations (section 5.2). */
+static const rcfg_key BLOCK_KEYS[] = {
+    {"block", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL,
+     "Blocking the top experts of each relation, and configuration ablations (MoE models)."},
+    {"block.top_n", RCFG_INT_LIST, 0, "[1, 5, 10]", 1, 1e6, NULL,
+     "Block the top-N experts for each N listed."},
+    {"block.mode", RCFG_ENUM, 0, "router_logit", RCFG_NOLIM, "router_logit|zero_output",
+     "router_logit: set blocked router logits to -inf before the softmax (others take their "
+     "place); zero_output: zero the blocked expert's output after routing."},
+    {"block.rank_by", RCFG_ENUM, 0, "frequency", RCFG_NOLIM, "frequency|attribution",
+     "Rank a relation's experts by top-k frequency at the last position, or by summed expert "
+     "attribution."},
+    {"block.topk_ablation", RCFG_BOOL, 0, "true", RCFG_NOLIM, NULL,
+     "Also run top-k for k = 0..K."},
+    {"block.shared_ablation", RCFG_BOOL, 0, "true", RCFG_NOLIM, NULL,
+     "Also run the shared-expert configurations (models with a shared expert)."},
+};
+
 const stage_def stage_block = {
     .name = "block",
     .order = 30,
@@ -372,4 +390,5 @@ const stage_def stage_block = {
     .doc = "blocking the relation's top-N experts (block.top_n, block.mode) and the top-k / "
            "shared-expert configuration ablations: HIT@10 and MRR per configuration "
            "(metrics/<rel>), per-sample ranks (block/<rel>)",
+    .config = RCFG_SECTION(BLOCK_KEYS),
 };

@@ -644,6 +644,34 @@ done:
     return rc;
 }
 
+/* Allowed values ("a|b") and the default (a YAML list) of capture.points. */
+#define POINTS "resid_pre|attn_out|mlp_out|resid_post|head_out|router_logits|topk|expert_out|" \
+               "shared_expert|logits"
+#define POINTS_ALL "[resid_pre, attn_out, mlp_out, resid_post, head_out, router_logits, topk, " \
+                   "expert_out, shared_expert, logits]"
+
+/* What the hooks copy into the archive. */
+static const rcfg_key CAPTURE_KEYS[] = {
+    {"capture", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL, "Hooked activations stored in the archive."},
+    {"capture.points", RCFG_ENUM_LIST, 0, POINTS_ALL, RCFG_NOLIM, POINTS,
+     "Hook points to store (names as in the trace archive)."},
+    {"capture.positions", RCFG_ENUM, 0, "last", RCFG_NOLIM, "last|all",
+     "Store the last prompt position only, or every position."},
+    {"capture.layers", RCFG_INT_LIST, RCFG_ALL, "all", 0, 1e6, NULL,
+     "Layers to store (0-based), or \"all\"."},
+};
+
+/* The attribution computed in the capture pass. */
+static const rcfg_key ATTRIBUTE_KEYS[] = {
+    {"attribute", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL,
+     "Log-probability-increase attribution (frozen final norm)."},
+    {"attribute.neurons_top", RCFG_INT_LIST, 0, "[100, 300]", 1, 1e7, NULL,
+     "Sizes N of the per-sample top-N neuron sets to compute exactly."},
+    {"attribute.neuron_screen", RCFG_BOOL, 0, "true", RCFG_NOLIM, NULL,
+     "Screen neurons with the first-order bound before exact scoring (same top-N, faster); "
+     "false scores every neuron exactly."},
+};
+
 const stage_def stage_capture = {
     .name = "capture",
     .order = 10,
@@ -652,6 +680,7 @@ const stage_def stage_capture = {
     .run = capture_run,
     .doc = "one forward pass per relation: ranks, HIT@10/MRR, routing, attributions (stage "
            "attribute), stored hook points (stage capture)",
+    .config = RCFG_SECTION(CAPTURE_KEYS),
 };
 
 const stage_def stage_evaluate = {
@@ -669,4 +698,5 @@ const stage_def stage_attribute = {
     .part_of = "capture",
     .doc = "per-sample log-probability increase of layers, heads, experts and the top-N "
            "neurons (attribution/<rel>), computed in the capture pass",
+    .config = RCFG_SECTION(ATTRIBUTE_KEYS),
 };

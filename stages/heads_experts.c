@@ -541,6 +541,20 @@ done:
     return rc;
 }
 
+/* Head / expert analyses (Table 4, section 4.3). */
+static const rcfg_key HEADS_EXPERTS_KEYS[] = {
+    {"heads_experts", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL,
+     "Attention head / expert correlation, suppression, forcing and path analysis."},
+    {"heads_experts.correlation", RCFG_ENUM, 0, "static", RCFG_NOLIM, "static|temporal",
+     "static: Pearson r over samples; temporal: over token positions with head output norms."},
+    {"heads_experts.strongest", RCFG_INT, 0, "10", 1, 1e6, NULL,
+     "How many strongest (largest |r|) pairs to report."},
+    {"heads_experts.top_experts_for_pair", RCFG_INT, 0, "10", 1, 1e6, NULL,
+     "The causal pair's expert must be among the relation's top this-many experts."},
+    {"heads_experts.suppression_top_experts", RCFG_INT, 0, "4", 1, 1e6, NULL,
+     "Top experts (layer >= the head's) whose routing probability suppression reports."},
+};
+
 const stage_def stage_heads_experts = {
     .name = "heads_experts",
     .order = 40,
@@ -551,4 +565,5 @@ const stage_def stage_heads_experts = {
     .run = heads_experts_run,
     .doc = "attention head / expert correlation (Table 4), head suppression, expert forcing "
            "and the path split of the router logit (section 4.3), analyses/<rel>/head_expert",
+    .config = RCFG_SECTION(HEADS_EXPERTS_KEYS),
 };

@@ -361,6 +361,17 @@ done:
     return rc;
 }
 
+/* Neuron analyses (Figure 6, Table 7). */
+static const rcfg_key NEURONS_KEYS[] = {
+    {"neurons", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL, "Neuron-level analyses (Figure 6, Table 7)."},
+    {"neurons.top", RCFG_INT_LIST, 0, "[100, 300]", 1, 1e7, NULL,
+     "Top-N neuron sets per sample for the shared/routed split and overlaps."},
+    {"neurons.top_experts", RCFG_INT, 0, "5", 1, 1e6, NULL,
+     "Routed experts to list per relation."},
+    {"neurons.top_shared_neurons", RCFG_INT, 0, "5", 1, 1e6, NULL,
+     "Shared-expert neurons to list per relation."},
+};
+
 const stage_def stage_neurons = {
     .name = "neurons",
     .order = 60,
@@ -370,6 +381,7 @@ const stage_def stage_neurons = {
     .doc = "per relation: shared / routed / dense shares of the top-N neurons, overlap between "
            "samples, top routed experts and shared-expert neurons (analyses/<rel>/neurons); "
            "needs stage attribute",
+    .config = RCFG_SECTION(NEURONS_KEYS),
 };
 
 const stage_def stage_neurons_cross = {

@@ -1,4 +1,4 @@
-/* stage.c — the stage registry in pipeline order and the helpers every stage uses. */
+/* stage.c — the helpers every stage uses while it runs (stage.h). */
 #include "stages/stage.h"
 
 #include <stdlib.h>
@@ -6,37 +6,6 @@
 #include <unistd.h>
 
 #include "pipeline/parallel/comm.h"
-
-static const stage_def *sorted[64];
-static int n_sorted = -1;
-
-const stage_def *const *stage_all(int *n)
-{
-    if (n_sorted < 0) {
-        n_sorted = 0;
-        for (int i = 0; STAGES_UNSORTED[i] && n_sorted < 64; i++) sorted[n_sorted++] = STAGES_UNSORTED[i];
-        for (int i = 1; i < n_sorted; i++) /* insertion sort by order, then name */
-            for (int j = i; j > 0 && (sorted[j - 1]->order > sorted[j]->order ||
-                                      (sorted[j - 1]->order == sorted[j]->order &&
-                                       strcmp(sorted[j - 1]->name, sorted[j]->name) > 0));
-                 j--) {
-                const stage_def *t = sorted[j];
-                sorted[j] = sorted[j - 1];
-                sorted[j - 1] = t;
-            }
-    }
-    *n = n_sorted;
-    return sorted;
-}
-
-const stage_def *stage_find(const char *name)
-{
-    int n;
-    const stage_def *const *all = stage_all(&n);
-    for (int i = 0; i < n; i++)
-        if (!strcmp(all[i]->name, name)) return all[i];
-    return NULL;
-}
 
 int stage_open_unit(const stage_ctx *c, const char *unit_id, arc_reader **rd, mp_err *err)
 {

@@ -1,6 +1,6 @@
 /* stage.h — the contract between the batch pipeline (jobs/, cli/cmd_run.c) and the analyses.
  *
- * A stage is one file in stages/ plus its keys in pipeline/config/schema.c. It is run as
+ * A stage is one file in stages/ (stage_def.h: its definition and config keys). It is run as
  * *units*: per relation ("block/adj_antonym") or once per model ("summarise/pooled"). A unit
  * is all-or-nothing: it writes into its own archive part (archive.h) and is committed only
  * when it returned 0, so a crash never leaves half a unit, and a rerun skips complete units.
@@ -35,11 +35,7 @@
 #include "pipeline/config/relations.h"
 #include "pipeline/config/run_config.h"
 #include "pipeline/runner/runner.h"
-
-typedef enum stage_scope {
-    STAGE_PER_RELATION = 0,  /* one unit per relation: "<stage>/<relation id>" */
-    STAGE_PER_MODEL = 1      /* one unit per model: "<stage>/<unit_name>" */
-} stage_scope;
+#include "stages/stage_def.h"
 
 typedef struct stage_ctx {
     const rcfg *cfg;
@@ -55,28 +51,6 @@ typedef struct stage_ctx {
     arc_writer *w;
     arc_unit *out;
 } stage_ctx;
-
-typedef struct stage_def {
-    const char *name;           /* the `stages:` name, e.g. "block" */
-    int order;                  /* pipeline position: lower runs first */
-    stage_scope scope;
-    const char *unit_name;      /* STAGE_PER_MODEL: unit is "<name>/<unit_name>" */
-    int needs_model;            /* runs the model (collectively) */
-    int moe_only;               /* skipped for dense models */
-    const char *after[6];       /* stages whose units (same relation, or all relations for a
-                                   per-model stage) must be complete first; NULL-terminated */
-    int (*run)(stage_ctx *c, mp_err *err);
-    /* Stages that are part of another stage's unit (evaluate and attribute run inside the
-     * capture pass): the name of that stage; run is NULL. */
-    const char *part_of;
-    const char *doc;
-} stage_def;
-
-/* Every stage found in the stages folder (generated registry), NULL-terminated, unsorted. */
-extern const stage_def *const STAGES_UNSORTED[];
-/* The stages in pipeline order (by `order`); *n set to their count. */
-const stage_def *const *stage_all(int *n);
-const stage_def *stage_find(const char *name);
 
 /* Rank 0: opens the part of a complete unit (or, if its part is gone, the snapshot). */
 int stage_open_unit(const stage_ctx *c, const char *unit_id, arc_reader **rd, mp_err *err);

@@ -242,6 +242,30 @@ static int summarise_pooled_run(stage_ctx *c, mp_err *err)
     return summarise_common(c, 1, err);
 }
 
+/* The summary (Table 1, Figures 2-3) and its early / mid / late layer stages. */
+static const rcfg_key SUMMARISE_KEYS[] = {
+    {"summarise", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL, "Per-model summaries (Table 1, Figures 2-3)."},
+    {"summarise.stages", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL,
+     "Early / mid / late layer ranges as fractions of depth; they must sum to 1."},
+    {"summarise.stages.early", RCFG_FLOAT, 0, "0.55", 0, 1, NULL,
+     "Fraction of layers in the early stage (the paper's 1-13 of 24)."},
+    {"summarise.stages.mid", RCFG_FLOAT, 0, "0.25", 0, 1, NULL,
+     "Fraction of layers in the mid stage (14-19 of 24)."},
+    {"summarise.stages.late", RCFG_FLOAT, 0, "0.20", 0, 1, NULL,
+     "Fraction of layers in the late stage (20-24 of 24)."},
+};
+
+/* The early, mid and late fractions cover the depth exactly. */
+static int check_stage_fractions(const rcfg *c, char *msg, size_t len)
+{
+    double sum = rcfg_float(c, "summarise.stages.early") + rcfg_float(c, "summarise.stages.mid") +
+                 rcfg_float(c, "summarise.stages.late");
+    if (fabs(sum - 1.0) <= 1e-6) return 0;
+    snprintf(msg, len, "'summarise.stages' fractions sum to %g (expected early + mid + late = 1)",
+             sum);
+    return -1;
+}
+
 const stage_def stage_summarise = {
     .name = "summarise",
     .order = 20,
@@ -251,6 +275,8 @@ const stage_def stage_summarise = {
     .doc = "per-relation summary of the layer gains (Table 1, Figures 2-3): totals, layer "
            "efficiency, peak layer, gain curves, stage shares (analyses/<rel>/summary); needs "
            "stage attribute",
+    .config = {SUMMARISE_KEYS, sizeof SUMMARISE_KEYS / sizeof SUMMARISE_KEYS[0],
+               "summarise.stages", check_stage_fractions},
 };
 
 const stage_def stage_summarise_pooled = {

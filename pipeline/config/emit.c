@@ -156,8 +156,8 @@ static int emit_map(yaml_emitter_t *em, const rcfg *c, const char *prefix)
     yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE);
     if (!yaml_emitter_emit(em, &ev))
         return -1;
-    for (size_t i = 0; i < RCFG_RUN_SCHEMA.n; i++) {
-        const rcfg_key *k = &RCFG_RUN_SCHEMA.keys[i];
+    for (size_t i = 0; i < c->schema->n; i++) {
+        const rcfg_key *k = &c->schema->keys[i];
         if (!is_child(k->path, prefix))
             continue;
         if ((k->flags & RCFG_HIDE_NULL) && c->vals[i].is_null)
@@ -209,13 +209,13 @@ char *rcfg_to_yaml_text(const rcfg *c)
 #define NO_STR 0xFFFFFFFFu
 
 /* FNV-1a over key paths and types: ranks built from different schemas refuse each other. */
-static uint64_t fingerprint(void)
+static uint64_t fingerprint(const rcfg_schema *s)
 {
     uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < RCFG_RUN_SCHEMA.n; i++) {
-        for (const char *p = RCFG_RUN_SCHEMA.keys[i].path; *p; p++)
+    for (size_t i = 0; i < s->n; i++) {
+        for (const char *p = s->keys[i].path; *p; p++)
             h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-        h = (h ^ (unsigned)RCFG_RUN_SCHEMA.keys[i].type) * 1099511628211ULL;
+        h = (h ^ (unsigned)s->keys[i].type) * 1099511628211ULL;
     }
     return h;
 }
@@ -238,14 +238,14 @@ static void put_str(strbuf *b, const char *s)
 int rcfg_pack(const rcfg *c, void **buf, size_t *len, mp_err *err)
 {
     strbuf b = {0};
-    uint64_t fp = fingerprint();
+    uint64_t fp = fingerprint(c->schema);
     put(&b, PACK_MAGIC, 4);
     put_u32(&b, PACK_VERSION);
     put(&b, &fp, 8);
     put_str(&b, c->source);
     put_u8(&b, (unsigned)c->sweep);
-    put_u32(&b, (uint32_t)RCFG_RUN_SCHEMA.n);
-    for (size_t i = 0; i < RCFG_RUN_SCHEMA.n; i++) {
+    put_u32(&b, (uint32_t)c->schema->n);
+    for (size_t i = 0; i < c->schema->n; i++) {
         const rcfg_val *v = &c->vals[i];
         put_u8(&b, (unsigned)v->set);
         put_u8(&b, (unsigned)v->is_null);
@@ -339,7 +339,7 @@ static size_t get_count(reader *r, size_t min)
     return n;
 }
 
-int rcfg_unpack(rcfg **out, const void *buf, size_t len, mp_err *err)
+int rcfg_unpack(rcfg **out, const void *buf, size_t len, const rcfg_schema *s, mp_err *err)
 {
     reader r = {buf, len, 0, 0};
     char magic[4];
@@ -348,19 +348,20 @@ int rcfg_unpack(rcfg **out, const void *buf, size_t len, mp_err *err)
     *out = NULL;
     if (take(&r, magic, 4) != 0 || memcmp(magic, PACK_MAGIC, 4) != 0)
         return err_set(err, "config buffer: bad magic (expected rcfg_pack output)");
-    if (get_u32(&r) != PACK_VERSION || take(&r, &fp, 8) != 0 || fp != fingerprint())
+    if (get_u32(&r) != PACK_VERSION || take(&r, &fp, 8) != 0 || fp != fingerprint(s))
         return err_set(err, "config buffer: version or schema fingerprint differs (ranks built "
                             "from different moeprobe versions?)");
     c = calloc(1, sizeof *c);
-    if (!c || !(c->vals = calloc(RCFG_RUN_SCHEMA.n, sizeof *c->vals))) {
+    if (c) c->schema = s;
+    if (!c || !(c->vals = calloc(s->n, sizeof *c->vals))) {
         free(c);
         return err_set(err, "config buffer: out of memory");
     }
     c->source = get_str(&r);
     c->sweep = (int)get_u8(&r);
-    if (get_u32(&r) != RCFG_RUN_SCHEMA.n)
+    if (get_u32(&r) != s->n)
         r.bad = 1;
-    for (size_t i = 0; i < RCFG_RUN_SCHEMA.n && !r.bad; i++) {
+    for (size_t i = 0; i < s->n && !r.bad; i++) {
         rcfg_val *v = &c->vals[i];
         v->set = (int)get_u8(&r);
         v->is_null = (int)get_u8(&r);

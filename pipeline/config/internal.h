@@ -1,4 +1,4 @@
-/* internal.h — shared by pipeline/run_config*.c only: the schema types, the value
+/* internal.h — shared by the files of pipeline/config/ only: the schema's insides, the value
  * store and the problem list. */
 #ifndef MOEPROBE_RUN_CONFIG_INTERNAL_H
 #define MOEPROBE_RUN_CONFIG_INTERNAL_H
@@ -6,50 +6,21 @@
 #include <yaml.h>
 
 #include "pipeline/config/run_config.h"
+#include "pipeline/config/schema.h"
 
-typedef enum rcfg_type {
-    RCFG_MAP = 0,     /* a section holding other keys */
-    RCFG_STR,
-    RCFG_PATH,        /* a string naming a file or folder (see the RCFG_* path flags) */
-    RCFG_INT,
-    RCFG_FLOAT,
-    RCFG_BOOL,
-    RCFG_ENUM,        /* one of `values` */
-    RCFG_INT_LIST,
-    RCFG_STR_LIST,
-    RCFG_ENUM_LIST,   /* each one of `values` */
-    RCFG_PATH_LIST,
-    RCFG_TYPE_COUNT
-} rcfg_type;
-
-enum {
-    RCFG_REQUIRED = 1 << 0,  /* no default; must be given (model/models handled specially) */
-    RCFG_NULLABLE = 1 << 1,  /* null is a valid value */
-    RCFG_ALL = 1 << 2,       /* the scalar "all" is a valid value */
-    RCFG_DIR = 1 << 3,       /* path: must be an existing folder */
-    RCFG_FILE = 1 << 4,      /* path: must be an existing file */
-    RCFG_NOT_FILE = 1 << 5,  /* path: may be missing (created later) but not a file */
-    RCFG_HIDE_NULL = 1 << 6, /* rcfg_to_yaml_text leaves the key out while it is null */
-    RCFG_SPECIAL = 1 << 7,   /* checked and resolved by code in run_config.c */
-};
-
-typedef struct rcfg_key {
-    const char *path;   /* "block.top_n" */
-    rcfg_type type;
-    unsigned flags;
-    const char *def;    /* default as YAML text ("[1, 5, 10]"); NULL: none (null) */
-    double min, max;    /* range of int / float values and of list elements */
-    const char *values; /* allowed values "a|b|c" of enum types */
-    const char *doc;
-} rcfg_key;
-
-typedef struct rcfg_schema {
+struct rcfg_schema {
     const rcfg_key *keys;
     size_t n;
-    const char *what;   /* "run config", "model file" */
-} rcfg_schema;
+    const char *what;        /* "run config", "model file" */
+    const char *example;     /* the keys an empty file is told to hold */
+    /* built by rcfg_schema_build: the keys it owns, the values and default of `stages`, and
+     * the analyses' sections with a check across keys */
+    rcfg_key *own;
+    char *stage_values, *stage_default;
+    const rcfg_section **checked;
+    size_t n_checked;
+};
 
-extern const rcfg_schema RCFG_RUN_SCHEMA;
 extern const rcfg_schema RCFG_MODEL_SCHEMA;
 
 /* Index of key path in the schema, -1 if none. */
@@ -78,8 +49,9 @@ typedef struct rcfg_rel {
 } rcfg_rel;
 
 struct rcfg {
+    const rcfg_schema *schema; /* the run-config schema it was loaded with */
     char *source;
-    rcfg_val *vals;          /* one per RCFG_RUN_SCHEMA key */
+    rcfg_val *vals;          /* one per schema key */
     int sweep;
     rcfg_model *models;
     size_t n_models;

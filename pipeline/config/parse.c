@@ -498,7 +498,7 @@ void rcfg_walk(const rcfg_schema *s, yaml_document_t *doc, rcfg_val *vals, const
     yaml_node_t *root = yaml_document_get_root_node(doc);
     if (!root || is_null_node(root)) {
         rcfg_problem(p, file, 1, 1, "empty %s (expected a mapping of keys%s)", s->what,
-                     s == &RCFG_RUN_SCHEMA ? " such as model, relations and out" : "");
+                     s->example);
         return;
     }
     if (root->type != YAML_MAPPING_NODE) {
@@ -531,7 +531,7 @@ void rcfg_default(const rcfg_key *k, rcfg_val *v)
         return;
     }
     if (rcfg_yaml_load(&doc, k->def, strlen(k->def), "schema", &p) == 0) {
-        walk_ctx c = {&RCFG_RUN_SCHEMA, &doc, NULL, "schema default", &p};
+        walk_ctx c = {&RCFG_MODEL_SCHEMA, &doc, NULL, "schema default", &p}; /* no key lookups */
         yaml_node_t *root = yaml_document_get_root_node(&doc);
         if (root)
             convert(&c, k, root, v);

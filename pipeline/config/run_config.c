@@ -40,7 +40,7 @@ static int is_file(const char *p)
 
 static rcfg_val *val(const rcfg *c, const char *key)
 {
-    int i = rcfg_schema_find(&RCFG_RUN_SCHEMA, key);
+    int i = rcfg_schema_find(c->schema, key);
     return i < 0 ? NULL : &c->vals[i];
 }
 
@@ -371,24 +371,26 @@ static void cross_checks(load_ctx *L)
         rcfg_problem(L->p, L->file, o->set ? o->line : L->root_line,
                      o->set ? o->col : L->root_col, "missing required key 'out' (the output "
                      "folder for archives and the report)");
-    rcfg_val *e = val(L->c, "summarise.stages.early"), *m = val(L->c, "summarise.stages.mid");
-    rcfg_val *l = val(L->c, "summarise.stages.late"), *s = val(L->c, "summarise.stages");
-    double sum = e->f + m->f + l->f;
-    if (fabs(sum - 1.0) > 1e-6)
-        rcfg_problem(L->p, L->file, s->set ? s->line : L->root_line,
-                     s->set ? s->col : L->root_col, "'summarise.stages' fractions sum to %g "
-                     "(expected early + mid + late = 1)", sum);
+    /* the analyses' rules across their keys */
+    const rcfg_schema *s = L->c->schema;
+    for (size_t i = 0; i < s->n_checked; i++) {
+        char msg[512];
+        if (s->checked[i]->check(L->c, msg, sizeof msg) == 0) continue;
+        rcfg_val *at = val(L->c, s->checked[i]->check_at);
+        rcfg_problem(L->p, L->file, at && at->set ? at->line : L->root_line,
+                     at && at->set ? at->col : L->root_col, "%s", msg);
+    }
 }
 
 static int load_impl(rcfg **out, const char *text, size_t len, const char *name,
-                     rcfg_problems *probs, mp_err *err)
+                     const rcfg_schema *s, rcfg_problems *probs, mp_err *err)
 {
     rcfg_probs p = {probs, 0, NULL, ""};
     yaml_document_t doc;
     rcfg *c = calloc(1, sizeof *c);
     *out = NULL;
-    if (!c || !(c->vals = calloc(RCFG_RUN_SCHEMA.n, sizeof *c->vals)) ||
-        !(c->source = strdup(name))) {
+    if (c) c->schema = s;
+    if (!c || !(c->vals = calloc(s->n, sizeof *c->vals)) || !(c->source = strdup(name))) {
         rcfg_free(c);
         return err_set(err, "%s: out of memory", name);
     }
@@ -399,11 +401,11 @@ static int load_impl(rcfg **out, const char *text, size_t len, const char *name,
             L.root_line = (int)root->start_mark.line + 1;
             L.root_col = (int)root->start_mark.column + 1;
         }
-        rcfg_walk(&RCFG_RUN_SCHEMA, &doc, c->vals, name, &p);
+        rcfg_walk(s, &doc, c->vals, name, &p);
         int mapping = root && root->type == YAML_MAPPING_NODE;
         yaml_document_delete(&doc);
-        for (size_t i = 0; i < RCFG_RUN_SCHEMA.n; i++) {
-            const rcfg_key *k = &RCFG_RUN_SCHEMA.keys[i];
+        for (size_t i = 0; i < s->n; i++) {
+            const rcfg_key *k = &s->keys[i];
             if (!c->vals[i].set && !(k->flags & (RCFG_SPECIAL | RCFG_REQUIRED)))
                 rcfg_default(k, &c->vals[i]);
             else if (!c->vals[i].set)
@@ -426,13 +428,14 @@ static int load_impl(rcfg **out, const char *text, size_t len, const char *name,
     return 0;
 }
 
-int rcfg_load_text(rcfg **cfg, const char *text, const char *name, rcfg_problems *probs,
-                   mp_err *err)
+int rcfg_load_text(rcfg **cfg, const char *text, const char *name, const rcfg_schema *s,
+                   rcfg_problems *probs, mp_err *err)
 {
-    return load_impl(cfg, text, strlen(text), name, probs, err);
+    return load_impl(cfg, text, strlen(text), name, s, probs, err);
 }
 
-int rcfg_load(rcfg **cfg, const char *path, rcfg_problems *probs, mp_err *err)
+int rcfg_load(rcfg **cfg, const char *path, const rcfg_schema *s, rcfg_problems *probs,
+              mp_err *err)
 {
     size_t len = 0;
     char *text = rcfg_read_file(path, &len, err);
@@ -445,7 +448,7 @@ int rcfg_load(rcfg **cfg, const char *path, rcfg_problems *probs, mp_err *err)
         }
         return -1;
     }
-    int rc = load_impl(cfg, text, len, path, probs, err);
+    int rc = load_impl(cfg, text, len, path, s, probs, err);
     free(text);
     return rc;
 }
@@ -455,7 +458,7 @@ void rcfg_free(rcfg *c)
     if (!c)
         return;
     if (c->vals)
-        for (size_t i = 0; i < RCFG_RUN_SCHEMA.n; i++)
+        for (size_t i = 0; i < c->schema->n; i++)
             rcfg_val_clear(&c->vals[i]);
     free(c->vals);
     for (size_t i = 0; i < c->n_models; i++) {
@@ -479,13 +482,14 @@ void rcfg_free(rcfg *c)
 /* Programming errors (a key path not in the schema, a type mismatch) abort loudly. */
 static const rcfg_val *get(const rcfg *c, const char *key, unsigned types, const char *fn)
 {
-    int i = rcfg_schema_find(&RCFG_RUN_SCHEMA, key);
+    int i = rcfg_schema_find(c->schema, key);
     if (i < 0) {
-        fprintf(stderr, "moeprobe: internal error: %s(\"%s\"): no such config key in "
-                        "pipeline/config/schema.c\n", fn, key);
+        fprintf(stderr, "moeprobe: internal error: %s(\"%s\"): no such config key in the "
+                        "run config's schema (pipeline/config/schema.c, or the analysis's "
+                        "section)\n", fn, key);
         abort();
     }
-    if (!(types & (1u << RCFG_RUN_SCHEMA.keys[i].type))) {
+    if (!(types & (1u << c->schema->keys[i].type))) {
         fprintf(stderr, "moeprobe: internal error: %s(\"%s\"): the key's type does not fit "
                         "this accessor\n", fn, key);
         abort();

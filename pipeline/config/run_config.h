@@ -1,9 +1,11 @@
 /* run_config.h — the YAML run / sweep config of `moeprobe run CONFIG.yaml` (libyaml).
  *
- * ONE SCHEMA. Every key is one entry of the table in schema.c: key path ("block.
- * top_n"), type, default, allowed values or range, flags and a one-line doc. Parsing,
- * validation, defaults, the typed accessors below, rcfg_to_yaml_text and `moeprobe config
- * --explain` all read that table: a new analysis is one file in stages/ plus its entries there.
+ * ONE SCHEMA (schema.h). Every key is one entry of a table: key path ("block.top_n"), type,
+ * default, allowed values or range, flags and a one-line doc. The run's own keys are in
+ * schema.c; each analysis declares its section next to its code, and the analysis registry
+ * builds the whole schema (stage_config_schema, stages/stage_def.h). Parsing, validation,
+ * defaults, the typed accessors below, rcfg_to_yaml_text and `moeprobe config --explain` all
+ * read the schema the config was loaded with.
  *
  * A config needs only `model` (or `models` for a sweep), `relations` and `out`; every other key
  * takes its default. Relative paths are taken from the working directory.
@@ -17,7 +19,7 @@
  * "did you mean" suggestions), wrong types, values out of range or not among the allowed ones,
  * missing required keys, paths that do not exist, unknown relations, relation files that do
  * not load, template indices no relation has, stage fractions that do not sum to 1, model
- * files and their own keys. ALL problems are collected, each as one line
+ * files and their own keys, and each analysis's checks across its keys. ALL problems are collected, each as one line
  * "FILE:LINE:COLUMN: what is wrong (expected ...)" (1-based; problems without a place in the
  * file use the position of the top-level mapping). A YAML syntax error is one problem at the
  * position libyaml reports.
@@ -37,9 +39,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "pipeline/config/schema.h"
 #include "pipeline/util/error.h"
-
-typedef struct rcfg rcfg;
 
 /* Validation messages, one "FILE:LINE:COL: ..." line each (no newline). */
 typedef struct rcfg_problems {
@@ -51,11 +52,12 @@ void rcfg_problems_free(rcfg_problems *p);
 /* Parses and validates `path`. On success *cfg is set and 0 returned. On failure *cfg is NULL,
  * every problem is appended to `probs` (may be NULL) and err holds a one-line summary
  * ("FILE: N problems; the first: ..."). */
-int rcfg_load(rcfg **cfg, const char *path, rcfg_problems *probs, mp_err *err);
+int rcfg_load(rcfg **cfg, const char *path, const rcfg_schema *s, rcfg_problems *probs,
+              mp_err *err);
 
 /* The same for YAML text in memory; `name` is used in messages in place of a file name. */
-int rcfg_load_text(rcfg **cfg, const char *text, const char *name, rcfg_problems *probs,
-                   mp_err *err);
+int rcfg_load_text(rcfg **cfg, const char *text, const char *name, const rcfg_schema *s,
+                   rcfg_problems *probs, mp_err *err);
 
 void rcfg_free(rcfg *cfg); /* NULL is fine */
 
@@ -102,12 +104,11 @@ const char *rcfg_relation_path(const rcfg *c, size_t i);
  * Parsing it again gives the same config. malloc'd; NULL only when out of memory. */
 char *rcfg_to_yaml_text(const rcfg *c);
 
-/* Prints every key: path, type, constraints, default and doc, then the model-file keys. */
-void rcfg_explain(FILE *f);
 
 /* Serialises c into a malloc'd buffer (*buf, *len). */
 int rcfg_pack(const rcfg *c, void **buf, size_t *len, mp_err *err);
-/* Rebuilds a config from rcfg_pack's bytes (no file access). */
-int rcfg_unpack(rcfg **c, const void *buf, size_t len, mp_err *err);
+/* Rebuilds a config from rcfg_pack's bytes (no file access); s must be the schema rcfg_pack's
+ * config was loaded with (the bytes carry its fingerprint). */
+int rcfg_unpack(rcfg **c, const void *buf, size_t len, const rcfg_schema *s, mp_err *err);
 
 #endif

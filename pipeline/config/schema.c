@@ -1,22 +1,14 @@
-/* schema.c — THE table of run-config keys (and of model-file keys). Parsing,
- * validation, defaults, accessors, the effective-config YAML and `moeprobe config --explain`
- * all come from here. Adding an analysis: add its section (RCFG_MAP) and keys below, and its
- * name to the values of `stages`. Defaults are YAML text, parsed like user input (a test
- * checks that every default validates). Sections must precede their keys. */
+/* schema.c — the keys of the run itself and of model files, and the run-config schema built
+ * from them and the analyses' sections (schema.h). An analysis's keys live with the analysis
+ * (stages/), never here. */
 #include "pipeline/config/internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#define NOLIM 0, 0
-/* Allowed values ("a|b") and the defaults (YAML lists) of the two enum lists. */
-#define STAGES "capture|evaluate|attribute|summarise|block|heads_experts|neurons|report"
-#define STAGES_ALL "[capture, evaluate, attribute, summarise, block, heads_experts, neurons, " \
-                   "report]"
-#define POINTS "resid_pre|attn_out|mlp_out|resid_post|head_out|router_logits|topk|expert_out|" \
-               "shared_expert|logits"
-#define POINTS_ALL "[resid_pre, attn_out, mlp_out, resid_post, head_out, router_logits, topk, " \
-                   "expert_out, shared_expert, logits]"
+#define NOLIM RCFG_NOLIM
+#define N_OF(t) (sizeof(t) / sizeof((t)[0]))
 
 static const rcfg_key RUN_KEYS[] = {
     /* ---- required: a config of these three keys is enough ---- */
@@ -45,78 +37,18 @@ static const rcfg_key RUN_KEYS[] = {
      "Prompts per forward batch on each rank."},
     {"expert_placement", RCFG_ENUM, 0, "contiguous", NOLIM, "contiguous|round_robin",
      "How routed experts are spread over MPI ranks: contiguous blocks or round robin."},
-    {"stages", RCFG_ENUM_LIST, 0, STAGES_ALL, NOLIM, STAGES,
+    /* values and default: the analyses' names (rcfg_schema_build) */
+    {"stages", RCFG_ENUM_LIST, 0, NULL, NOLIM, NULL,
      "Which analyses to run (a later stage reads what earlier ones stored in the archive)."},
     {"snapshot_every_s", RCFG_FLOAT, 0, "0", 0, 1e9, NULL,
      "Rebuild the archive snapshot OUT/NAME.h5 at most every S seconds (0 = after every "
      "completed unit); always at the end."},
     {"progress_every_s", RCFG_FLOAT, 0, "30", 0, 1e9, NULL,
      "Print a progress line (% done, ETA) on stderr every S seconds (0 = never)."},
-    /* ---- capture: what the hooks copy into the archive ---- */
-    {"capture", RCFG_MAP, 0, NULL, NOLIM, NULL, "Hooked activations stored in the archive."},
-    {"capture.points", RCFG_ENUM_LIST, 0, POINTS_ALL, NOLIM, POINTS,
-     "Hook points to store (names as in the trace archive)."},
-    {"capture.positions", RCFG_ENUM, 0, "last", NOLIM, "last|all",
-     "Store the last prompt position only, or every position."},
-    {"capture.layers", RCFG_INT_LIST, RCFG_ALL, "all", 0, 1e6, NULL,
-     "Layers to store (0-based), or \"all\"."},
-    /* ---- attribute ---- */
-    {"attribute", RCFG_MAP, 0, NULL, NOLIM, NULL,
-     "Log-probability-increase attribution (frozen final norm)."},
-    {"attribute.neurons_top", RCFG_INT_LIST, 0, "[100, 300]", 1, 1e7, NULL,
-     "Sizes N of the per-sample top-N neuron sets to compute exactly."},
-    {"attribute.neuron_screen", RCFG_BOOL, 0, "true", NOLIM, NULL,
-     "Screen neurons with the first-order bound before exact scoring (same top-N, faster); "
-     "false scores every neuron exactly."},
-    /* ---- summarise ---- */
-    {"summarise", RCFG_MAP, 0, NULL, NOLIM, NULL, "Per-model summaries (Table 1, Figures 2-3)."},
-    {"summarise.stages", RCFG_MAP, 0, NULL, NOLIM, NULL,
-     "Early / mid / late layer ranges as fractions of depth; they must sum to 1."},
-    {"summarise.stages.early", RCFG_FLOAT, 0, "0.55", 0, 1, NULL,
-     "Fraction of layers in the early stage (the paper's 1-13 of 24)."},
-    {"summarise.stages.mid", RCFG_FLOAT, 0, "0.25", 0, 1, NULL,
-     "Fraction of layers in the mid stage (14-19 of 24)."},
-    {"summarise.stages.late", RCFG_FLOAT, 0, "0.20", 0, 1, NULL,
-     "Fraction of layers in the late stage (20-24 of 24)."},
-    /* ---- block ---- */
-    {"block", RCFG_MAP, 0, NULL, NOLIM, NULL,
-     "Blocking the top experts of each relation, and configuration ablations (MoE models)."},
-    {"block.top_n", RCFG_INT_LIST, 0, "[1, 5, 10]", 1, 1e6, NULL,
-     "Block the top-N experts for each N listed."},
-    {"block.mode", RCFG_ENUM, 0, "router_logit", NOLIM, "router_logit|zero_output",
-     "router_logit: set blocked router logits to -inf before the softmax (others take their "
-     "place); zero_output: zero the blocked expert's output after routing."},
-    {"block.rank_by", RCFG_ENUM, 0, "frequency", NOLIM, "frequency|attribution",
-     "Rank a relation's experts by top-k frequency at the last position, or by summed expert "
-     "attribution."},
-    {"block.topk_ablation", RCFG_BOOL, 0, "true", NOLIM, NULL,
-     "Also run top-k for k = 0..K."},
-    {"block.shared_ablation", RCFG_BOOL, 0, "true", NOLIM, NULL,
-     "Also run the shared-expert configurations (models with a shared expert)."},
-    /* ---- heads_experts ---- */
-    {"heads_experts", RCFG_MAP, 0, NULL, NOLIM, NULL,
-     "Attention head / expert correlation, suppression, forcing and path analysis."},
-    {"heads_experts.correlation", RCFG_ENUM, 0, "static", NOLIM, "static|temporal",
-     "static: Pearson r over samples; temporal: over token positions with head output norms."},
-    {"heads_experts.strongest", RCFG_INT, 0, "10", 1, 1e6, NULL,
-     "How many strongest (largest |r|) pairs to report."},
-    {"heads_experts.top_experts_for_pair", RCFG_INT, 0, "10", 1, 1e6, NULL,
-     "The causal pair's expert must be among the relation's top this-many experts."},
-    {"heads_experts.suppression_top_experts", RCFG_INT, 0, "4", 1, 1e6, NULL,
-     "Top experts (layer >= the head's) whose routing probability suppression reports."},
-    /* ---- neurons ---- */
-    {"neurons", RCFG_MAP, 0, NULL, NOLIM, NULL, "Neuron-level analyses (Figure 6, Table 7)."},
-    {"neurons.top", RCFG_INT_LIST, 0, "[100, 300]", 1, 1e7, NULL,
-     "Top-N neuron sets per sample for the shared/routed split and overlaps."},
-    {"neurons.top_experts", RCFG_INT, 0, "5", 1, 1e6, NULL,
-     "Routed experts to list per relation."},
-    {"neurons.top_shared_neurons", RCFG_INT, 0, "5", 1, 1e6, NULL,
-     "Shared-expert neurons to list per relation."},
-    /* ---- report ---- */
-    {"report", RCFG_MAP, 0, NULL, NOLIM, NULL, "The report rendered from the archive."},
-    {"report.format", RCFG_ENUM, 0, "html", NOLIM, "html|markdown", "Report format."},
-    {"report.plots", RCFG_ENUM, 0, "svg", NOLIM, "svg|png", "Plot image format."},
-    /* ---- archive ---- */
+};
+
+/* After the analyses' sections. */
+static const rcfg_key ARCHIVE_KEYS[] = {
     {"archive", RCFG_MAP, 0, NULL, NOLIM, NULL, "The HDF5 archive."},
     {"archive.deflate", RCFG_INT, 0, "1", 0, 9, NULL,
      "Deflate level of chunked datasets (0 = uncompressed; float32 activations shrink ~14% "
@@ -134,10 +66,119 @@ static const rcfg_key MODEL_KEYS[] = {
      "MPI ranks to use for this model (sweep planning); null = any."},
 };
 
-const rcfg_schema RCFG_RUN_SCHEMA = {RUN_KEYS, sizeof RUN_KEYS / sizeof RUN_KEYS[0],
-                                     "run config"};
-const rcfg_schema RCFG_MODEL_SCHEMA = {MODEL_KEYS, sizeof MODEL_KEYS / sizeof MODEL_KEYS[0],
-                                       "model file"};
+const rcfg_schema RCFG_MODEL_SCHEMA = {MODEL_KEYS, N_OF(MODEL_KEYS), "model file", "", NULL,
+                                       NULL, NULL, NULL, 0};
+
+/* ---- building the run-config schema ---------------------------------------------------- */
+
+/* 0 if section sec of analysis `name` keeps the rules of schema.h, else -1 with err. */
+static int check_section(const char *name, const rcfg_section *sec, mp_err *err)
+{
+    size_t nl = strlen(name);
+    if (sec->n == 0 || sec->keys[0].type != RCFG_MAP || strcmp(sec->keys[0].path, name))
+        return err_set(err, "config section of analysis %s: the first key must be the section "
+                            "'%s' itself", name, name);
+    for (size_t i = 1; i < sec->n; i++) {
+        const char *p = sec->keys[i].path, *dot = strrchr(p, '.');
+        if (strncmp(p, name, nl) || p[nl] != '.')
+            return err_set(err, "config key '%s' of analysis %s lies outside its section '%s'",
+                           p, name, name);
+        int parent = 0;
+        for (size_t j = 0; j < i && !parent; j++)
+            parent = sec->keys[j].type == RCFG_MAP && strlen(sec->keys[j].path) == (size_t)(dot - p) &&
+                     !strncmp(sec->keys[j].path, p, (size_t)(dot - p));
+        if (!parent)
+            return err_set(err, "config key '%s' of analysis %s comes before its section", p,
+                           name);
+    }
+    if (sec->check && (!sec->check_at || !sec->check_at[0]))
+        return err_set(err, "config section of analysis %s: a check needs check_at", name);
+    return 0;
+}
+
+/* `stages`: the values "a|b|c" and the default "[a, b, c]" of the analyses' names. */
+static int stage_lists(rcfg_schema *s, const rcfg_analysis *a, size_t n)
+{
+    size_t len = 3;
+    for (size_t i = 0; i < n; i++) len += strlen(a[i].name) + 2;
+    s->stage_values = malloc(len);
+    s->stage_default = malloc(len);
+    if (!s->stage_values || !s->stage_default) return -1;
+    s->stage_values[0] = '\0';
+    strcpy(s->stage_default, "[");
+    for (size_t i = 0; i < n; i++) {
+        strcat(s->stage_values, i ? "|" : "");
+        strcat(s->stage_values, a[i].name);
+        strcat(s->stage_default, i ? ", " : "");
+        strcat(s->stage_default, a[i].name);
+    }
+    strcat(s->stage_default, "]");
+    return 0;
+}
+
+int rcfg_schema_build(rcfg_schema **out, const rcfg_analysis *a, size_t n, mp_err *err)
+{
+    rcfg_schema *s = calloc(1, sizeof *s);
+    size_t nk = N_OF(RUN_KEYS) + N_OF(ARCHIVE_KEYS), k = 0;
+    int rc = -1;
+    *out = NULL;
+    if (!s) return err_set(err, "config schema: out of memory");
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(a[i].name, a[j].name)) {
+                err_set(err, "config schema: analysis %s is given twice", a[i].name);
+                goto done;
+            }
+        if (a[i].section && check_section(a[i].name, a[i].section, err) != 0) goto done;
+        nk += a[i].section ? a[i].section->n : 0;
+    }
+    s->own = calloc(nk, sizeof *s->own);
+    s->checked = calloc(n ? n : 1, sizeof *s->checked);
+    if (!s->own || !s->checked || stage_lists(s, a, n) != 0) {
+        err_set(err, "config schema: out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < N_OF(RUN_KEYS); i++) s->own[k++] = RUN_KEYS[i];
+    for (size_t i = 0; i < n; i++) {
+        const rcfg_section *sec = a[i].section;
+        if (!sec) continue;
+        for (size_t j = 0; j < sec->n; j++) s->own[k++] = sec->keys[j];
+        if (sec->check) s->checked[s->n_checked++] = sec;
+    }
+    for (size_t i = 0; i < N_OF(ARCHIVE_KEYS); i++) s->own[k++] = ARCHIVE_KEYS[i];
+    for (size_t i = 1; i < k; i++)
+        for (size_t q = 0; q < i; q++)
+            if (!strcmp(s->own[q].path, s->own[i].path)) {
+                err_set(err, "config key '%s' exists already (an analysis's section may not "
+                             "take the name of another one's or of the run's own keys)",
+                        s->own[i].path);
+                goto done;
+            }
+    for (size_t i = 0; i < k; i++)
+        if (!strcmp(s->own[i].path, "stages")) {
+            s->own[i].values = s->stage_values;
+            s->own[i].def = s->stage_default;
+        }
+    s->keys = s->own;
+    s->n = k;
+    s->what = "run config";
+    s->example = " such as model, relations and out";
+    rc = 0;
+done:
+    if (rc == 0) *out = s;
+    else rcfg_schema_free(s);
+    return rc;
+}
+
+void rcfg_schema_free(rcfg_schema *s)
+{
+    if (!s) return;
+    free(s->own);
+    free(s->stage_values);
+    free(s->stage_default);
+    free(s->checked);
+    free(s);
+}
 
 int rcfg_schema_find(const rcfg_schema *s, const char *path)
 {
@@ -201,12 +242,12 @@ static void explain_table(FILE *f, const rcfg_schema *s)
     }
 }
 
-void rcfg_explain(FILE *f)
+void rcfg_explain(FILE *f, const rcfg_schema *s)
 {
     fprintf(f, "Run config keys (moeprobe run CONFIG.yaml). Nested keys are written as YAML "
                "sections:\n  block:\n    top_n: [1, 5]\nRelative paths are taken from the "
                "working directory.\n\n");
-    explain_table(f, &RCFG_RUN_SCHEMA);
+    explain_table(f, s);
     fprintf(f, "\nModel file keys (a YAML file given in `model` or `models`, e.g. "
                "configs/models/NAME.yaml):\n\n");
     explain_table(f, &RCFG_MODEL_SCHEMA);

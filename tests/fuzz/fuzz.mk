@@ -1,6 +1,6 @@
 # fuzz.mk — builds the libFuzzer harnesses tests/fuzz/fuzz_*.c with clang into build-fuzz/
-# (called by tests/fuzz/run.sh; run from the repository root). pipeline/*/*.c is compiled with
-# coverage instrumentation (-fsanitize=fuzzer-no-link) plus ASan and UBSan (UB aborts, so
+# (called by tests/fuzz/run.sh; run from the repository root). pipeline/ and stages/ (whose
+# registry gives the run config its analyses' keys) are compiled with coverage instrumentation (-fsanitize=fuzzer-no-link) plus ASan and UBSan (UB aborts, so
 # libFuzzer records it as a crash); each harness links with -fsanitize=fuzzer.
 FUZZ_DIR ?= build-fuzz
 FUZZ_CC  ?= clang
@@ -15,8 +15,8 @@ FCFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -march=x86-64-v2 -mavx2 -mfma -mf16c \
            -DMOEPROBE_VERSION=\"fuzz\" -DMOEPROBE_GIT=\"fuzz\" -DFUZZ_ROOT=\"$(CURDIR)\"
 LIBS   := $(PKG_LIBS) -lhdf5_hl -lm -lpthread
 
-LIB_SRC := $(wildcard pipeline/*/*.c)
-LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+LIB_SRC := $(wildcard pipeline/*/*.c) $(wildcard stages/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/gen/stage_registry.o
 HARNESS := $(wildcard tests/fuzz/fuzz_*.c)
 BINS    := $(HARNESS:tests/fuzz/%.c=$(FUZZ_DIR)/%)
 
@@ -26,6 +26,14 @@ all: $(BINS)
 $(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FCFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_DIR)/gen/stage_registry.c: $(wildcard stages/*.c) scripts/gen-stage-registry.sh
+	@mkdir -p $(dir $@)
+	scripts/gen-stage-registry.sh $(wildcard stages/*.c) > $@.tmp && mv $@.tmp $@
+
+$(FUZZ_DIR)/obj/gen/stage_registry.o: $(FUZZ_DIR)/gen/stage_registry.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FCFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
 $(FUZZ_DIR)/libpipeline.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^

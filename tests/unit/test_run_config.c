@@ -13,6 +13,7 @@
 
 #include "pipeline/config/run_config.h"
 #include "pipeline/config/internal.h"
+#include "stages/stage_def.h"
 #include "tests/unit/check.h"
 
 static rcfg *load_ok(const char *path, const char *name)
@@ -21,7 +22,7 @@ static rcfg *load_ok(const char *path, const char *name)
     rcfg_problems pr = {0};
     mp_err e;
     err_init(&e);
-    int ok = rcfg_load(&c, path, &pr, &e) == 0;
+    int ok = rcfg_load(&c, path, stage_config_schema(), &pr, &e) == 0;
     CHECK(ok && pr.n == 0, name, "%s", e.msg);
     for (size_t i = 0; i < pr.n; i++)
         printf("  problem: %s\n", pr.msg[i]);
@@ -179,7 +180,7 @@ static void test_mistakes(void)
     rcfg_problems pr = {0};
     mp_err e;
     err_init(&e);
-    int rc = rcfg_load(&c, "tests/data/run_mistakes.yaml", &pr, &e);
+    int rc = rcfg_load(&c, "tests/data/run_mistakes.yaml", stage_config_schema(), &pr, &e);
     size_t nw = sizeof want / sizeof want[0];
     CHECK(rc == -1 && c == NULL && pr.n == nw, "run_config.mistakes_all_reported",
           "rc=%d, %zu problems (expected %zu)", rc, pr.n, nw);
@@ -202,7 +203,7 @@ static int problems_of(const char *text, rcfg_problems *pr)
     mp_err e;
     err_init(&e);
     memset(pr, 0, sizeof *pr);
-    int rc = rcfg_load_text(&c, text, "t.yaml", pr, &e);
+    int rc = rcfg_load_text(&c, text, "t.yaml", stage_config_schema(), pr, &e);
     rcfg_free(c);
     return rc;
 }
@@ -270,7 +271,7 @@ static void test_syntax_and_required(void)
     rcfg *c = NULL;
     mp_err e;
     err_init(&e);
-    CHECK(rcfg_load(&c, "tests/data/none.yaml", NULL, &e) == -1 && strstr(e.msg, "none.yaml") &&
+    CHECK(rcfg_load(&c, "tests/data/none.yaml", stage_config_schema(), NULL, &e) == -1 && strstr(e.msg, "none.yaml") &&
               !c,
           "run_config.missing_file", "%s", e.msg);
 }
@@ -283,19 +284,19 @@ static void round_trip(const char *path, const char *name)
     mp_err e;
     char n[96];
     err_init(&e);
-    if (rcfg_load(&c, path, NULL, &e) != 0) {
+    if (rcfg_load(&c, path, stage_config_schema(), NULL, &e) != 0) {
         CHECK(0, name, "%s", e.msg);
         return;
     }
     char *y1 = rcfg_to_yaml_text(c), *y2 = NULL, *y3 = NULL;
-    int ok = y1 && rcfg_load_text(&c2, y1, "effective.yaml", NULL, &e) == 0;
+    int ok = y1 && rcfg_load_text(&c2, y1, "effective.yaml", stage_config_schema(), NULL, &e) == 0;
     y2 = ok ? rcfg_to_yaml_text(c2) : NULL;
     snprintf(n, sizeof n, "run_config.yaml_round_trip_%s", name);
     CHECK(ok && y2 && !strcmp(y1, y2), n, "%s\n--- first:\n%s\n--- second:\n%s", e.msg,
           y1 ? y1 : "", y2 ? y2 : "");
     void *b1 = NULL, *b2 = NULL;
     size_t l1 = 0, l2 = 0;
-    ok = rcfg_pack(c, &b1, &l1, &e) == 0 && rcfg_unpack(&c3, b1, l1, &e) == 0 &&
+    ok = rcfg_pack(c, &b1, &l1, &e) == 0 && rcfg_unpack(&c3, b1, l1, stage_config_schema(), &e) == 0 &&
          rcfg_pack(c3, &b2, &l2, &e) == 0 && l1 == l2 && !memcmp(b1, b2, l1);
     y3 = c3 ? rcfg_to_yaml_text(c3) : NULL;
     snprintf(n, sizeof n, "run_config.pack_round_trip_%s", name);
@@ -310,7 +311,7 @@ static void round_trip(const char *path, const char *name)
         rcfg *bad = NULL;
         void *copy = malloc(len ? len : 1);
         memcpy(copy, b1, len);
-        if (rcfg_unpack(&bad, copy, len, &e) == -1 && !bad)
+        if (rcfg_unpack(&bad, copy, len, stage_config_schema(), &e) == -1 && !bad)
             refused++;
         rcfg_free(bad);
         free(copy);
@@ -318,7 +319,7 @@ static void round_trip(const char *path, const char *name)
     ((char *)b1)[0] ^= 1;
     rcfg *bad = NULL;
     snprintf(n, sizeof n, "run_config.pack_corrupt_refused_%s", name);
-    CHECK(refused == l1 && rcfg_unpack(&bad, b1, l1, &e) == -1 && strstr(e.msg, "magic"), n,
+    CHECK(refused == l1 && rcfg_unpack(&bad, b1, l1, stage_config_schema(), &e) == -1 && strstr(e.msg, "magic"), n,
           "%zu of %zu truncations refused", refused, l1);
     if (!strcmp(name, "minimal"))
         printf("INFO effective minimal config is %zu bytes of YAML, %zu packed\n", strlen(y1), l1);
@@ -339,9 +340,9 @@ static void test_strings_quoted(void)
     mp_err e;
     err_init(&e);
     int ok = rcfg_load_text(&c, "model: models/tiny-olmoe\nrelations: data/lre\nout: runs/x\n"
-                                "name: \"null\"\n", "q.yaml", NULL, &e) == 0;
+                                "name: \"null\"\n", "q.yaml", stage_config_schema(), NULL, &e) == 0;
     char *y = ok ? rcfg_to_yaml_text(c) : NULL;
-    ok = ok && y && rcfg_load_text(&c2, y, "q2.yaml", NULL, &e) == 0 &&
+    ok = ok && y && rcfg_load_text(&c2, y, "q2.yaml", stage_config_schema(), NULL, &e) == 0 &&
          rcfg_str(c2, "name") && !strcmp(rcfg_str(c2, "name"), "null");
     CHECK(ok, "run_config.ambiguous_string_round_trip", "%s %s", e.msg, y ? y : "");
     free(y);
@@ -354,12 +355,13 @@ static void test_explain(void)
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    rcfg_explain(f);
+    rcfg_explain(f, stage_config_schema());
     fclose(f);
     size_t missing = 0;
     const char *first = "";
-    for (size_t i = 0; i < RCFG_RUN_SCHEMA.n; i++) {
-        const rcfg_key *k = &RCFG_RUN_SCHEMA.keys[i];
+    const rcfg_schema *sch = stage_config_schema();
+    for (size_t i = 0; i < sch->n; i++) {
+        const rcfg_key *k = &sch->keys[i];
         char line[256];
         snprintf(line, sizeof line, "%s  [", k->path);
         if (k->type == RCFG_MAP)
@@ -384,7 +386,7 @@ static void test_accessor_aborts(void)
     rcfg *c = NULL;
     mp_err e;
     err_init(&e);
-    if (rcfg_load(&c, "tests/data/run_minimal.yaml", NULL, &e) != 0)
+    if (rcfg_load(&c, "tests/data/run_minimal.yaml", stage_config_schema(), NULL, &e) != 0)
         return;
     const char *cases[3] = {"block.topn", "report.format", "stages"};
     for (int i = 0; i < 3; i++) {
@@ -411,6 +413,87 @@ static void test_accessor_aborts(void)
     rcfg_free(c);
 }
 
+/* An analysis's own section, as a stage declares it: the config module knows nothing of it
+ * beforehand, yet parses, defaults, checks, explains and round-trips it. */
+static const rcfg_key PROBE_KEYS[] = {
+    {"probe", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL, "A test analysis."},
+    {"probe.level", RCFG_INT, 0, "3", 1, 9, NULL, "How deep to probe."},
+    {"probe.split", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL, "Two shares."},
+    {"probe.split.a", RCFG_FLOAT, 0, "0.5", 0, 1, NULL, "Share a."},
+    {"probe.split.b", RCFG_FLOAT, 0, "0.5", 0, 1, NULL, "Share b."},
+};
+
+static int probe_check(const rcfg *c, char *msg, size_t len)
+{
+    double sum = rcfg_float(c, "probe.split.a") + rcfg_float(c, "probe.split.b");
+    if (sum == 1.0) return 0;
+    snprintf(msg, len, "'probe.split' shares sum to %g (expected 1)", sum);
+    return -1;
+}
+
+static void test_schema_build(void)
+{
+    const rcfg_section probe = {PROBE_KEYS, 5, "probe.split", probe_check};
+    const rcfg_analysis a[2] = {{"first", NULL}, {"probe", &probe}};
+    rcfg_schema *s = NULL;
+    rcfg *c = NULL;
+    rcfg_problems pr = {0};
+    mp_err e;
+    err_init(&e);
+    int ok = rcfg_schema_build(&s, a, 2, &e) == 0;
+    CHECK(ok, "schema.build_with_a_new_analysis", "%s", e.msg);
+    if (!ok) return;
+    const char *base = "model: models/tiny-olmoe\nrelations: data/lre\nout: runs/x\n";
+    char text[512];
+    snprintf(text, sizeof text, "%sprobe:\n  level: 7\n", base);
+    ok = rcfg_load_text(&c, text, "p.yaml", s, NULL, &e) == 0;
+    const char *const *st = NULL;
+    size_t ns = ok ? rcfg_str_list(c, "stages", &st) : 0;
+    CHECK(ok && rcfg_int(c, "probe.level") == 7 && rcfg_float(c, "probe.split.a") == 0.5 &&
+              ns == 2 && !strcmp(st[0], "first") && !strcmp(st[1], "probe"),
+          "schema.new_analysis_keys_and_stages", "%s", e.msg);
+    char *y = ok ? rcfg_to_yaml_text(c) : NULL;
+    CHECK(y && strstr(y, "stages: [first, probe]") && strstr(y, "probe:\n  level: 7\n") &&
+              strstr(y, "probe:") < strstr(y, "archive:"),
+          "schema.new_analysis_in_effective_yaml", "%s", y ? y : "(none)");
+    free(y);
+    rcfg_free(c);
+    c = NULL;
+    snprintf(text, sizeof text, "%sstages: [probe, block]\nprobe:\n  split:\n    a: 0.7\n", base);
+    rcfg_load_text(&c, text, "q.yaml", s, &pr, &e);
+    CHECK(!c && has_problem(&pr, "q.yaml:7:5: ", "'probe.split' shares sum to 1.2 (expected 1)") &&
+              has_problem(&pr, "q.yaml:4:17: ", "\"block\" (expected one of first|probe"),
+          "schema.new_analysis_check_and_values", "%s | %s", pr.n > 1 ? pr.msg[1] : "", e.msg);
+    rcfg_problems_free(&pr);
+    rcfg_free(c);
+    rcfg_schema_free(s);
+
+    /* the rules of schema.h, each broken once */
+    static const rcfg_key outside[] = {{"probe", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL, "x"},
+                                       {"block.top_n", RCFG_INT, 0, "1", 1, 9, NULL, "x"}};
+    static const rcfg_key early[] = {{"probe", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL, "x"},
+                                     {"probe.x.y", RCFG_INT, 0, "1", 1, 9, NULL, "x"},
+                                     {"probe.x", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL, "x"}};
+    static const rcfg_key nosec[] = {{"probe.level", RCFG_INT, 0, "1", 1, 9, NULL, "x"}};
+    static const rcfg_key clash[] = {{"archive", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL, "x"}};
+    const rcfg_section bad[4] = {RCFG_SECTION(outside), RCFG_SECTION(early), RCFG_SECTION(nosec),
+                                 RCFG_SECTION(clash)};
+    const char *why[4] = {"lies outside its section", "comes before its section",
+                          "the first key must be the section", "exists already"};
+    const char *name[4] = {"probe", "probe", "probe", "archive"};
+    for (int i = 0; i < 4; i++) {
+        rcfg_analysis one = {name[i], &bad[i]};
+        char id[64];
+        snprintf(id, sizeof id, "schema.refuses_%d", i);
+        s = NULL;
+        CHECK(rcfg_schema_build(&s, &one, 1, &e) == -1 && !s && strstr(e.msg, why[i]), id,
+              "expected '%s', got '%s'", why[i], e.msg);
+    }
+    const rcfg_analysis twice[2] = {{"probe", NULL}, {"probe", NULL}};
+    CHECK(rcfg_schema_build(&s, twice, 2, &e) == -1 && strstr(e.msg, "given twice"),
+          "schema.refuses_a_name_twice", "%s", e.msg);
+}
+
 int main(void)
 {
     if (chdir(check_root_path("")) != 0) {
@@ -428,5 +511,6 @@ int main(void)
     test_strings_quoted();
     test_explain();
     test_accessor_aborts();
+    test_schema_build();
     return check_finish();
 }
