@@ -1,7 +1,7 @@
 /* cmd_trace.c — moeprobe trace: run prompts through a model and write, per prompt, the
- * datasets of ../shared/fixtures/README.md (group promptNN) into an HDF5 file. Runs under
- * mpirun with any number of ranks (data parallel over prompts, expert parallel in MoE layers);
- * rank 0 writes the file. */
+ * datasets of the fixtures' reference traces (group promptNN; docs/interface.md) into an HDF5
+ * file. Runs under mpirun with any number of ranks (data parallel over prompts, expert
+ * parallel in MoE layers); rank 0 writes the file. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* commands.h — the subcommands of bin/moeprobe (docs in ../shared/docs/interface.md and
+/* commands.h — the subcommands of bin/moeprobe (the contract: docs/interface.md and
  * README.md). Each takes argv with argv[0] = the subcommand name, prints its own --help, and
  * returns the process exit status: 0 success, 1 failure after a message on stderr, 2 usage. */
 #ifndef MOEPROBE_CLI_COMMANDS_H

@@ -1,6 +1,7 @@
 /* heads_experts.c — unit "heads_experts/<rel>" (MoE models; after capture with attribute):
  * attention heads and experts, Table 4 and the causal checks of section 4.3. Definitions are
- * those of ../shared/fixtures/refs-analyses/README.md (`head_expert`); indices are 0-based.
+ * those of docs/method.md ("Attention heads and experts"), as the fixtures' reference
+ * analyses compute them; indices are 0-based.
  *
  * CORRELATION (heads_experts.correlation)
  *   static (default): Pearson r over the relation's samples between head [l,h]'s importance

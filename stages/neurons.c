@@ -41,7 +41,7 @@
  *         jaccard / overlap_pct
  *     shared_* of all of these (shared_union_size, shared_union_jaccard, ...) for the
  *         shared-expert neurons (NaN / 0 without a shared expert)
- * docs/method-moeprobe.md ("Neurons") gives the reasons for each choice. */
+ * docs/method.md ("Neurons") gives the reasons for each choice. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

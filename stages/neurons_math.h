@@ -1,7 +1,7 @@
 /* neurons_math.h — the set arithmetic of the neuron analyses (Figure 6, Table 7, Appendix C),
  * free of the archive so that it is testable on hand-made inputs. stages/neurons.c reads the
  * per-sample top-N lists (attribution/<rel>/neuron_top{N}) and calls these; the definitions
- * are written out in docs/method-moeprobe.md ("Neurons").
+ * are written out in docs/method.md ("Neurons").
  *
  * A neuron is the triple (layer, expert, neuron): expert -1 is the shared expert of an MoE
  * layer (qwen2moe) or the MLP of a dense layer / dense model; the capture pass pads a top-N

@@ -6,8 +6,8 @@
  * Archive only (no model): rank 0 reads attribution/<rel>/{ffn_gain,attn_gain} [n, L] from
  * the capture units; other ranks return 0 at once.
  *
- * Definitions (fixtures/refs-analyses/README.md, `summary`; F[s,l] FFN gain, A[s,l] attention
- * gain, l 1-based, n samples):
+ * Definitions (docs/method.md "Summaries", as the fixtures' reference analyses; F[s,l] FFN
+ * gain, A[s,l] attention gain, l 1-based, n samples):
  *   total_ffn_gain = mean_s sum_l F[s,l]     total_attn_gain likewise
  *   layer_efficiency = total_ffn_gain / L
  *   peak_ffn_layer = mean_s of the 1-based argmax_l F[s,l] (exact ties: the lowest layer)

@@ -1,5 +1,5 @@
 /* attribution.h — log-probability increase attribution (Yu & Ananiadou 2024, the method of the
- * paper; exact definitions in ../shared/docs/method.md), computed from hooked activations.
+ * paper; exact definitions in docs/method.md), computed from hooked activations.
  *
  * The final RMSNorm is frozen at the scale of the sample's final residual,
  *   s = 1/sqrt(mean(h_final^2) + eps),   logp(v) = log_softmax(W_U (w_norm * s * v))[t],

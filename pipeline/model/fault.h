@@ -45,7 +45,7 @@ void fault_register_map(const void *base, size_t len, const char *path,
 /* Forgets the mapping starting at base (no-op if unknown). */
 void fault_unregister_map(const void *base);
 
-/* Rank, size and host for the handler's message (comm_init calls it). */
+/* Rank, size and host for the handler's message (runner_init calls it before it maps). */
 void fault_set_rank(int rank, int size);
 
 /* 0 if every registered file still has the size, mtime and inode it had when mapped; else -1

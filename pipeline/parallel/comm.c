@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pipeline/model/fault.h"
 
 /* Open MPI keeps what MPI_Init and MPI_Finalize allocate (its components are unloaded before
  * the leak check, so they cannot be suppressed by name): under ASan (make debug) those two calls
@@ -45,7 +44,6 @@ int comm_init(int *argc, char ***argv)
         exit(1);
     }
     g_active = 1;
-    fault_set_rank(comm_rank(), comm_size());
     return 0;
 }
 

@@ -12,7 +12,6 @@
 
 #include <mpi.h>
 
-#include "pipeline/forward/hook_store.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -335,73 +334,30 @@ done:
     return rc == 0 ? 0 : -1;
 }
 
-/* ---- routing captured records home -------------------------------------------------------- */
+/* ---- bytes to every rank ---------------------------------------------------------------- */
 
-typedef struct route_ctx {
-    ep_ctx *ep;
-    int (*home)(void *ctx, int64_t sample);
-    void *home_ctx;
-    size_t *bytes;      /* [size] bytes per destination */
-    char **buf;         /* [size] packed records per destination (second pass) */
-    size_t *fill;
-    int pass;
-} route_ctx;
-
-/* Wire format of one record: the hook_record fields as int64 (9 of them), then n * 4 bytes. */
-#define ROUTE_HDR (9 * sizeof(int64_t))
-
-static void route_visit(void *vctx, const hook_record *r)
-{
-    route_ctx *c = vctx;
-    if (r->seq != -1) return;
-    int dst = c->home(c->home_ctx, r->sample);
-    if (dst == c->ep->rank || dst < 0 || dst >= c->ep->size) return;
-    size_t sz = ROUTE_HDR + (size_t)r->n * 4;
-    if (c->pass == 0) {
-        c->bytes[dst] += sz;
-        return;
-    }
-    int64_t h[9] = {r->point, r->layer, r->sample, r->pos, r->is_last, r->slot, r->expert,
-                    r->is_int, r->n};
-    memcpy(c->buf[dst] + c->fill[dst], h, ROUTE_HDR);
-    memcpy(c->buf[dst] + c->fill[dst] + ROUTE_HDR, r->data, (size_t)r->n * 4);
-    c->fill[dst] += sz;
-}
-
-int ep_route_records(ep_ctx *ep, hook_store *store, int (*home)(void *ctx, int64_t sample),
-                     void *home_ctx, mp_err *err)
+int ep_alltoall_bytes(ep_ctx *ep, const char *sbuf, const size_t *sbytes, char **rbuf,
+                      size_t *rlen, mp_err *err)
 {
     const int N = ep->size;
     int rc = -1;
-    route_ctx c = {ep, home, home_ctx, NULL, NULL, NULL, 0};
-    int *sc = NULL, *sd = NULL, *rcn = NULL, *rd = NULL;
-    char *sbuf = NULL, *rbuf = NULL;
+    *rbuf = NULL;
+    *rlen = 0;
     if (!ep->use_mpi) return 0;
-    c.bytes = calloc((size_t)N, sizeof *c.bytes);
-    c.fill = calloc((size_t)N, sizeof *c.fill);
-    c.buf = calloc((size_t)N, sizeof *c.buf);
-    sc = calloc((size_t)N * 4, sizeof *sc);
-    if (!c.bytes || !c.fill || !c.buf || !sc) goto oom;
-    sd = sc + N;
-    rcn = sc + 2 * N;
-    rd = sc + 3 * N;
-    hook_store_each(store, route_visit, &c);
+    int *sc = calloc((size_t)N * 4, sizeof *sc);
+    if (!sc) goto oom;
+    int *sd = sc + N, *rcn = sc + 2 * N, *rd = sc + 3 * N;
     size_t total = 0;
     for (int r = 0; r < N; r++) {
-        if (c.bytes[r] > (size_t)INT32_MAX) {
-            err_set(err, "expert parallel: %zu bytes of captured activations for rank %d exceed "
-                         "one MPI message; lower batch_size", c.bytes[r], r);
+        if (sbytes[r] > (size_t)INT32_MAX || total + sbytes[r] > (size_t)INT32_MAX) {
+            err_set(err, "expert parallel: %zu bytes for rank %d exceed one MPI message; lower "
+                         "batch_size", sbytes[r], r);
             goto done;
         }
-        sc[r] = (int)c.bytes[r];
+        sc[r] = (int)sbytes[r];
         sd[r] = (int)total;
-        total += c.bytes[r];
+        total += sbytes[r];
     }
-    sbuf = malloc(total > 0 ? total : 1);
-    if (!sbuf) goto oom;
-    for (int r = 0; r < N; r++) c.buf[r] = sbuf + sd[r];
-    c.pass = 1;
-    hook_store_each(store, route_visit, &c);
     double t0 = MPI_Wtime();
     MPI_Alltoall(sc, 1, MPI_INT, rcn, 1, MPI_INT, ep->comm);
     size_t rtotal = 0;
@@ -409,25 +365,15 @@ int ep_route_records(ep_ctx *ep, hook_store *store, int (*home)(void *ctx, int64
         rd[r] = (int)rtotal;
         rtotal += (size_t)rcn[r];
     }
-    rbuf = malloc(rtotal > 0 ? rtotal : 1);
-    if (!rbuf) goto oom;
-    MPI_Alltoallv(sbuf, sc, sd, MPI_BYTE, rbuf, rcn, rd, MPI_BYTE, ep->comm);
+    if (!(*rbuf = malloc(rtotal > 0 ? rtotal : 1))) goto oom;
+    MPI_Alltoallv(sbuf, sc, sd, MPI_BYTE, *rbuf, rcn, rd, MPI_BYTE, ep->comm);
     ep->stats.alltoall_s += MPI_Wtime() - t0;
-    for (size_t o = 0; o + ROUTE_HDR <= rtotal;) {
-        int64_t h[9];
-        memcpy(h, rbuf + o, ROUTE_HDR);
-        hook_record r = {.point = (hook_point)h[0], .layer = (int)h[1], .seq = -1,
-                         .sample = h[2], .pos = (int)h[3], .is_last = (int)h[4],
-                         .slot = (int)h[5], .expert = (int)h[6], .is_int = (int)h[7],
-                         .n = h[8], .data = rbuf + o + ROUTE_HDR};
-        hook_store_sink(store, &r);
-        o += ROUTE_HDR + (size_t)h[8] * 4;
-    }
+    *rlen = rtotal;
     rc = 0;
     goto done;
 oom:
-    err_set(err, "expert parallel: out of memory routing captured activations");
+    err_set(err, "expert parallel: out of memory exchanging bytes");
 done:
-    free(c.bytes); free(c.fill); free(c.buf); free(sc); free(sbuf); free(rbuf);
+    free(sc);
     return rc;
 }

@@ -11,7 +11,8 @@
  * single rank) it runs the experts locally with no communication. Dropless: every row is
  * computed; there is no capacity factor.
  *
- * This is the only module that calls MPI_Alltoall / MPI_Alltoallv. */
+ * This is the only module that calls MPI_Alltoall / MPI_Alltoallv. It knows rows, experts and
+ * bytes, nothing of models or hooks. */
 #ifndef MOEPROBE_EXPERT_PARALLEL_H
 #define MOEPROBE_EXPERT_PARALLEL_H
 
@@ -63,12 +64,11 @@ int ep_exchange_w(ep_ctx *ep, int64_t in_w, int64_t out_w, int64_t n, const floa
                   const int *expert, const int64_t *meta, ep_expert_fn fn, void *fn_ctx,
                   float *y, mp_err *err);
 
-/* Neuron activations are captured on the rank that computes the expert; analyses need them on
- * the rank that holds the sample. Sends every record of `store` emitted on the expert side
- * (record.seq == -1) whose sample lives elsewhere (home(ctx, sample) != this rank) to that rank
- * and adds the records it receives to `store`. Collective (call on every rank). */
-struct hook_store;
-int ep_route_records(ep_ctx *ep, struct hook_store *store,
-                     int (*home)(void *ctx, int64_t sample), void *home_ctx, mp_err *err);
+/* Collective: rank r's bytes sbuf[off_r .. off_r + sbytes[r]) (off_r = the sum of the sizes
+ * before r) go to rank r; *rbuf receives every rank's bytes for this rank, in rank order
+ * (*rlen in all, malloc'd; free it). Without MPI (a single process) nothing travels: *rbuf is
+ * NULL, *rlen 0. How the runner takes captured expert activations home. */
+int ep_alltoall_bytes(ep_ctx *ep, const char *sbuf, const size_t *sbytes, char **rbuf,
+                      size_t *rlen, mp_err *err);
 
 #endif

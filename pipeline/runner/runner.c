@@ -31,6 +31,7 @@ int runner_init(runner *r, const char *model_dir, const char *tokenizer_path,
     model_init(&r->model);
     r->opts = opts ? *opts : runner_opts_default();
     if (r->opts.batch_size <= 0) r->opts.batch_size = 32;
+    if (r->opts.use_mpi) fault_set_rank(comm_rank(), comm_size());
     if (model_load(&r->model, model_dir, err) != 0) return -1;
     if (!tokenizer_path) {
         snprintf(tp, sizeof tp, "%s/tokenizer.json", model_dir);
@@ -171,6 +172,82 @@ static int sample_home(void *ctx, int64_t sample)
     return (int)((sample % (h->block * h->size)) / h->block);
 }
 
+/* ---- expert activations home ------------------------------------------------------------ */
+
+/* Neuron activations are captured on the rank that computes the expert; analyses need them on
+ * the rank that holds the sample. Wire format of one record: the hook_record fields as int64
+ * (9 of them), then n * 4 bytes of data. */
+#define ROUTE_HDR (9 * sizeof(int64_t))
+
+typedef struct route_ctx {
+    const home_ctx *hc;
+    int rank;
+    size_t *bytes;      /* [size] bytes per destination */
+    char *buf;          /* second pass: the packed records, destination after destination */
+    size_t *fill;       /* [size] write offsets into buf */
+    int pass;
+} route_ctx;
+
+static void route_visit(void *vctx, const hook_record *r)
+{
+    route_ctx *c = vctx;
+    if (r->seq != -1) return; /* only records emitted on the expert side */
+    int dst = sample_home((void *)c->hc, r->sample);
+    if (dst == c->rank || dst < 0 || dst >= c->hc->size) return;
+    size_t sz = ROUTE_HDR + (size_t)r->n * 4;
+    if (c->pass == 0) {
+        c->bytes[dst] += sz;
+        return;
+    }
+    int64_t h[9] = {r->point, r->layer, r->sample, r->pos, r->is_last, r->slot, r->expert,
+                    r->is_int, r->n};
+    memcpy(c->buf + c->fill[dst], h, ROUTE_HDR);
+    memcpy(c->buf + c->fill[dst] + ROUTE_HDR, r->data, (size_t)r->n * 4);
+    c->fill[dst] += sz;
+}
+
+/* Collective: every expert-side record of `store` whose sample lives on another rank goes to
+ * that rank, which adds it to its own store. */
+static int route_records(runner *r, hook_store *store, const home_ctx *hc, mp_err *err)
+{
+    const int N = r->size;
+    int rc = -1;
+    route_ctx c = {hc, r->rank, calloc((size_t)N, sizeof(size_t)), NULL,
+                   calloc((size_t)N, sizeof(size_t)), 0};
+    char *rbuf = NULL;
+    size_t rlen = 0, total = 0;
+    if (!c.bytes || !c.fill) goto oom;
+    hook_store_each(store, route_visit, &c);
+    for (int q = 0; q < N; q++) {
+        c.fill[q] = total;
+        total += c.bytes[q];
+    }
+    if (!(c.buf = malloc(total > 0 ? total : 1))) goto oom;
+    c.pass = 1;
+    hook_store_each(store, route_visit, &c);
+    if (ep_alltoall_bytes(r->ep, c.buf, c.bytes, &rbuf, &rlen, err) != 0) goto done;
+    for (size_t o = 0; o + ROUTE_HDR <= rlen;) {
+        int64_t h[9];
+        memcpy(h, rbuf + o, ROUTE_HDR);
+        hook_record rec = {.point = (hook_point)h[0], .layer = (int)h[1], .seq = -1,
+                           .sample = h[2], .pos = (int)h[3], .is_last = (int)h[4],
+                           .slot = (int)h[5], .expert = (int)h[6], .is_int = (int)h[7],
+                           .n = h[8], .data = rbuf + o + ROUTE_HDR};
+        hook_store_sink(store, &rec);
+        o += ROUTE_HDR + (size_t)h[8] * 4;
+    }
+    rc = 0;
+    goto done;
+oom:
+    err_set(err, "runner: out of memory routing captured activations");
+done:
+    free(c.bytes);
+    free(c.fill);
+    free(c.buf);
+    free(rbuf);
+    return rc;
+}
+
 static int fail(runner *r, mp_err *err, const char *label)
 {
     if (r->size > 1) comm_fatal(label ? label : "runner", "%s", err->msg);
@@ -264,7 +341,7 @@ static int map_forward(runner *r, map_state *m, int nb, int64_t T, mp_err *err)
     fwd_batch fb = {nb, m->ids, m->lens, m->sids};
     double t0 = monotonic_s();
     if (fwd_run(r->fwd, &fb, &m->hs, &m->iv, m->logits, err) != 0) return -1;
-    if (m->route && ep_route_records(r->ep, m->st, sample_home, &m->hc, err) != 0) return -1;
+    if (m->route && route_records(r, m->st, &m->hc, err) != 0) return -1;
     r->forward_s += monotonic_s() - t0;
     r->tokens += T;
     return 0;

@@ -3,7 +3,7 @@
 #   - plan of a 2-model x 2-relation sweep: one line per unit with its array group and needs,
 #     per-model totals, the array layout (--array), OUT/manifest.json;
 #   - plan of configs/paper.yaml with its model paths pointed at the real configs
-#     (../shared/configs-real: config.json only): 300 units, 73 groups;
+#     (the fixtures' configs-real: config.json only): 300 units, 73 groups;
 #   - configs/paper.yaml as shipped reports its six placeholder paths as FILE:LINE:COLUMN,
 #     demo.yaml and every tiny model file are valid, configs/README.md agrees with
 #     `moeprobe config --explain`;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A real one-node Slurm cluster on this machine (../shared/docs/slurm-local.md): installs
+# A real one-node Slurm cluster on this machine (docs/slurm-local.md): installs
 # slurmctld, slurmd, slurm-client and munge when missing, starts munged and both Slurm daemons
 # with a generated slurm.conf in a temp dir, and submits a small sweep (tiny-olmoe with 2 ranks
 # and tiny-llama with 1 rank, 2 relations, every stage) through slurm/submit.sh: one capture

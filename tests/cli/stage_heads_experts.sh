@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # moeprobe run with stages [capture, evaluate, attribute, heads_experts] on the three MoE
 # fixture models, all 12 relations: analyses/<rel>/head_expert (correlation matrix, strongest,
-# pair, suppression, forcing, path) against ../shared/fixtures/refs-analyses/<model>.json with
+# pair, suppression, forcing, path) against the fixtures' refs-analyses/<model>.json with
 # the README's tolerances (he_cmp). Then: he_cmp rejects a ref altered by 1e-5 in one mrr; the
 # same run under mpirun -np 2 (mixtral, expert parallel) matches the refs and the one-process
 # archive; the temporal option against its recomputation from all-position captures; a run

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Full-scale checkpoints (make test-full): make-model writes random-weight checkpoints of the six
-# real configs in ../shared/configs-real (all layers; Mixtral-8x7B with MIXTRAL_LAYERS layers,
+# real configs in the fixtures' configs-real (all layers; Mixtral-8x7B with MIXTRAL_LAYERS layers,
 # default 2, as its full 93 GB rarely fits), then inspect loads each one (every tensor bound and
 # shape-checked) and must report the expected parameter counts while staying small in memory.
 # Prints PASS/FAIL lines plus INFO lines with sizes, times, MB/s and inspect's peak RSS. Each

@@ -26,7 +26,7 @@ static inline const char *fuzz_root(void)
     return r && *r ? r : FUZZ_ROOT;
 }
 
-/* The shared fixtures (MOEPROBE_SHARED, else ROOT/../shared). */
+/* The fixtures' folder (MOEPROBE_SHARED, else the one beside the checkout). */
 static inline const char *fuzz_shared(void)
 {
     static char buf[4096];

@@ -1,5 +1,5 @@
 /* he_cmp.c — test tool: compares the analyses/<rel>/head_expert groups of a moeprobe archive
- * with a refs-analyses JSON (../shared/fixtures/refs-analyses/<model>.json,
+ * with a refs-analyses JSON (the fixtures' refs-analyses/<model>.json,
  * relations.<rel>.head_expert), every field, with the tolerances of that folder's README:
  *   exact      indices (head, expert, top4_experts, strongest heads/experts), n,
  *              expert_rank_in_top_experts, and which entries of r are null (NaN here)

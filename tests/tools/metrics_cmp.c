@@ -1,5 +1,5 @@
 /* metrics_cmp.c — test tool: compares the metrics/<relation> groups of a moeprobe archive with
- * a fixture ref (../shared/fixtures/refs/<model>.h5): every attribute of the ref present in the
+ * a fixture ref (the fixtures' refs/<model>.h5): every attribute of the ref present in the
  * archive must agree within 1e-6 (n exactly), every dataset (top_experts) exactly. Prints one
  * line per relation: "PASS <label>/<rel>" or "FAIL <label>/<rel>: ..." and a summary line
  * "INFO <label>: N values compared, M missing, worst |diff| X".

@@ -2,9 +2,9 @@
  * a model, in the layout the stages write (stages/summarise.c, block.c, heads_experts.c,
  * neurons.c), one unit per stage and relation:
  *   metrics/<rel>            hit10, mrr, n, top_experts and the block / top-k / shared-expert
- *                            attributes, copied from ../shared/fixtures/refs/<model>.h5
+ *                            attributes, copied from the fixtures' refs/<model>.h5
  *   analyses/<rel>/summary, analyses/pooled/summary, analyses/<rel>/head_expert
- *                            from ../shared/fixtures/refs-analyses/<model>.json
+ *                            from the fixtures' refs-analyses/<model>.json
  *   analyses/<rel>/neurons/top100, analyses/pooled/neurons/top100
  *                            SYNTHETIC values (no reference exists): fractions and overlaps
  *                            made from the relation index, only to exercise the rendering

@@ -1,6 +1,6 @@
 /* summary_cmp.c — test tool: compares the summaries of a moeprobe archive (stage summarise:
  * analyses/<rel>/summary and analyses/pooled/summary) with a refs-analyses JSON
- * (../shared/fixtures/refs-analyses/<model>.json, relations.<rel>.summary and pooled).
+ * (the fixtures' refs-analyses/<model>.json, relations.<rel>.summary and pooled).
  * Every field of the JSON summary is walked generically, so a field the stage does not write
  * fails: a scalar is the group's attribute of the same name, a list a dataset, an object a
  * subgroup with one attribute per key; null must be NaN. The JSON top-level `stages` must

@@ -15,7 +15,8 @@ int check_report(int cond, const char *name, const char *fmt, ...)
 
 #define CHECK(cond, name, ...) check_report(!!(cond), (name), __VA_ARGS__)
 
-/* Path of a file under ../shared (MOEPROBE_SHARED overrides); static buffer, copy if kept. */
+/* Path of a file of the fixtures' folder MOEPROBE_SHARED (set by tests/run.sh; unset, the
+ * test fails at once); static buffer, copy if kept. */
 const char *check_shared_path(const char *rel);
 /* Path of a file under the repository root (MOEPROBE_ROOT overrides, else "."). */
 const char *check_root_path(const char *rel);

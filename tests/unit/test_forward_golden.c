@@ -1,8 +1,8 @@
 /* test_forward_golden.c — the forward pass and the attributions against Hugging Face's float64
- * reference outputs (../shared/fixtures/refs/<model>.h5): all six fixture models, all 26 prompts,
+ * reference outputs (the fixtures' refs/<model>.h5): all six fixture models, all 26 prompts,
  * run as one batch of prompts of different lengths.
  *
- * Tolerances (fixtures/README.md): per tensor max|ours-ref|/max|ref| <= 1e-4; top-k ids equal
+ * Tolerances (the fixtures' README): per tensor max|ours-ref|/max|ref| <= 1e-4; top-k ids equal
  * wherever the reference's probability gap exceeds 1e-6; attributions within 1e-3 absolute;
  * top-100 neuron sets equal up to score ties. WORST lines show the margins. */
 #include <math.h>
