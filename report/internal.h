@@ -1,6 +1,7 @@
 /* internal.h — the pieces of the report (stages/report*.c): what is read from an
- * archive (data.c), the plots (svg.c, gnuplot.c), the HTML / Markdown
- * writer (doc.c) and the sections (sections*.c). Not a public interface.
+ * archive (load*.c, read.c, query.c), the plots (svg.c, gnuplot.c), the HTML / Markdown
+ * writer (doc.c) and what the sections share (cells.c, relation.c). The sections themselves
+ * are in sections.h. Not a public interface.
  *
  * Numbers that an archive lacks are NAN; arrays that it lacks are NULL with count 0. Every
  * struct here owns its memory and is released by its _free function. */
@@ -140,7 +141,7 @@ typedef struct rep_model {
     size_t n_pooled_ntop;
 } rep_model;
 
-/* ---- readers (read.c, data2.c) ---------------------------------------------- */
+/* ---- readers (read.c, load_*.c) --------------------------------------------- */
 
 /* Any numeric array as malloc'd doubles (NULL for strings / OOM). */
 double *rep_arr_f64(const arc_array *a);
@@ -168,6 +169,12 @@ void rep_fields_load(arc_reader *r, const char *g, size_t base, rep_fields *f, i
 void rep_fields_free(rep_fields *f);
 void rep_ntop_load(arc_reader *r, const char *g, rep_ntop **out, size_t *nout);
 void rep_ntop_free(rep_ntop *t, size_t n);
+
+/* The parts of an archive (load_*.c); anything absent stays NAN / NULL / 0. */
+void rep_provenance_load(arc_reader *r, rep_model *m);
+void rep_metrics_load(arc_reader *r, const char *g, rep_relation *rl);
+void rep_summary_load(arc_reader *r, const char *g, rep_summary *s);
+void rep_summary_free(rep_summary *s);
 
 /* Loads an archive. -1: missing, unreadable or not a moeprobe archive (err says which). */
 int rep_model_load(rep_model *m, const char *path, mp_err *err);
@@ -308,7 +315,7 @@ const char *rep_num(char *buf, double v, int decimals);
 /* Plot file stem from parts: letters, digits, '-', '_' kept, others become '_'. */
 void rep_stem(char *buf, size_t len, const char *a, const char *b, const char *c);
 
-/* ---- sections (sections*.c) ------------------------------------------------------- */
+/* ---- what the sections share (cells.c, relation.c) ------------------------------------- */
 
 /* A table row being built: up to REP_MAX_COLS cells of text. */
 #define REP_MAX_COLS 40
@@ -329,16 +336,28 @@ void row_emit(rep_doc *d, rep_row *r);
  * weights where n is unknown); NAN if no relation has it. */
 double rep_mean_rel(const rep_model *m, double (*get)(const rep_relation *, const void *),
                     const void *arg, int *count);
-
-void sec_glance(rep_doc *d, rep_model *m, size_t n);
-void sec_table1(rep_doc *d, rep_model *m, size_t n);
-void sec_gains(rep_doc *d, rep_model *m, size_t n);
-void sec_stages(rep_doc *d, rep_model *m, size_t n);
-void sec_blocking(rep_doc *d, rep_model *m, size_t n);
-void sec_ablations(rep_doc *d, rep_model *m, size_t n);
-void sec_head_expert(rep_doc *d, rep_model *m, size_t n);
-void sec_neurons(rep_doc *d, rep_model *m, size_t n);
-void sec_provenance(rep_doc *d, rep_model *m, size_t n);
+/* Unweighted mean over relations (blocking drops are per relation, as in Figure 7). */
+double rep_mean_plain(const rep_model *m, double (*get)(const rep_relation *, const void *),
+                      const void *arg, int *count);
+/* Getters for the means: the relation's HIT@10 / MRR (arg unused), its MRR drop (absolute or
+ * relative) at N = *(const int64_t *)arg blocked experts. */
+double rep_get_hit10(const rep_relation *r, const void *arg);
+double rep_get_mrr(const rep_relation *r, const void *arg);
+double rep_get_drop_abs(const rep_relation *r, const void *arg);
+double rep_get_drop_rel(const rep_relation *r, const void *arg);
+/* MRR drop (base - blocked) of a relation with N experts blocked; relative when rel. */
+double rep_block_drop(const rep_relation *r, int64_t N, int rel);
+/* The configuration with number num (block{N} / topk{k}), or NULL. */
+const rep_cfg *rep_find_cfg(const rep_cfg *v, size_t n, int64_t num);
+/* The largest blocked N the model has, or -1. */
+int64_t rep_max_block_n(const rep_model *m);
+/* 1 if a relation of the model has blocking results. */
+int rep_has_block(const rep_model *m);
+/* Sorted union of the `num` of every relation's block (which = 0) or topk (1) configurations,
+ * at most max into out; returns the count. */
+int rep_union_nums(const rep_model *m, size_t n, int which, int64_t *out, int max);
+/* A note "WHAT of MODEL: why" (rep_why_missing). */
+void rep_note_missing(rep_doc *d, const rep_model *m, const char *what, const char *stage, int moe);
 
 /* Why a section of model m is missing: "dense model: ..." / "stage X was not run" /
  * "stage X ran but ...". Into buf. */

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "pipeline/util/atomic_file.h"
-#include "report/internal.h"
+#include "report/sections.h"
 
 report_opts report_opts_default(void)
 {
@@ -64,21 +64,30 @@ static void clear_plots(const char *dir)
     closedir(dd);
 }
 
+/* The report, section by section, in the order shown. */
+static const rep_section SECTIONS[] = {
+    {"glance", "At a glance", "At a glance", sec_glance},
+    {"table1", "Knowledge attribution per model (Table 1)",
+     "Knowledge attribution per model (Table 1)", sec_table1},
+    {"gains", "Gain per layer (Figure 2)", "FFN and attention gain per layer (Figure 2)", sec_gains},
+    {"stages", "Stage shares (Figure 3)", "Stage shares (Figure 3)", sec_stages},
+    {"blocking", "Blocking the top experts (Tables 5/8, Figure 7)",
+     "Blocking each relation's top experts (Tables 5/8, Figure 7)", sec_blocking},
+    {"ablations", "Configuration ablations (Tables 2/3, Figure 4)",
+     "Configuration ablations (Tables 2/3, Figure 4)", sec_ablations},
+    {"heads", "Attention heads and experts (Table 4, section 4.3)",
+     "Attention heads and experts (Table 4, section 4.3)", sec_heads_experts},
+    {"neurons", "Neurons (Figure 6, Table 7)", "Neurons (Figure 6, Table 7)", sec_neurons},
+    {"provenance", "Provenance", "Provenance", sec_provenance},
+};
+#define N_SECTIONS (sizeof SECTIONS / sizeof *SECTIONS)
+
 static void toc(rep_doc *d)
 {
-    static const char *const T[][2] = {
-        {"glance", "At a glance"},
-        {"table1", "Knowledge attribution per model (Table 1)"},
-        {"gains", "Gain per layer (Figure 2)"},
-        {"stages", "Stage shares (Figure 3)"},
-        {"blocking", "Blocking the top experts (Tables 5/8, Figure 7)"},
-        {"ablations", "Configuration ablations (Tables 2/3, Figure 4)"},
-        {"heads", "Attention heads and experts (Table 4, section 4.3)"},
-        {"neurons", "Neurons (Figure 6, Table 7)"},
-        {"provenance", "Provenance"}};
     if (d->fmt != REPORT_HTML) return;
     fputs("<nav><ul>\n", d->f);
-    for (size_t i = 0; i < sizeof T / sizeof *T; i++) fprintf(d->f, "<li><a href=\"#%s\">%s</a></li>\n", T[i][0], T[i][1]);
+    for (size_t i = 0; i < N_SECTIONS; i++)
+        fprintf(d->f, "<li><a href=\"#%s\">%s</a></li>\n", SECTIONS[i].id, SECTIONS[i].toc);
     fputs("</ul></nav>\n", d->f);
 }
 
@@ -165,15 +174,10 @@ int report_render_to(const char *const *archives, size_t n, const char *out_dir,
               "hold (nothing is recomputed). Indices of layers, heads and experts are 0-based unless a "
               "column says 1-based.", MOEPROBE_VERSION, MOEPROBE_GIT, when, n, n == 1 ? "" : "s");
     toc(&d);
-    sec_glance(&d, m, n);
-    sec_table1(&d, m, n);
-    sec_gains(&d, m, n);
-    sec_stages(&d, m, n);
-    sec_blocking(&d, m, n);
-    sec_ablations(&d, m, n);
-    sec_head_expert(&d, m, n);
-    sec_neurons(&d, m, n);
-    sec_provenance(&d, m, n);
+    for (size_t i = 0; i < N_SECTIONS; i++) {
+        doc_h(&d, 2, SECTIONS[i].id, SECTIONS[i].title);
+        SECTIONS[i].fn(&d, m, n);
+    }
     doc_end(&d);
     d.f = NULL; /* closed by the commit or the discard */
     if (af_tmp_commit(&out, err) != 0) {

@@ -1,15 +1,12 @@
-/* sections3.c — the report's neuron section (whatever analyses/<rel>/neurons and
- * analyses/pooled/neurons hold: numeric scalars side by side per relation, everything else as
- * key / value lists) and the provenance of every archive (versions, configs, ranks, unit
- * timings from /units). */
+/* sec_neurons.c — Figure 6 and Table 7: the kinds of the top-N neurons (shared / routed / dense),
+ * their overlaps between relations, and whatever else analyses/<rel>/neurons and
+ * analyses/pooled/neurons hold. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "report/internal.h"
-
-/* ---- neurons --------------------------------------------------------------------------------- */
+#include "report/sections.h"
 
 static void kv_table(rep_doc *d, const rep_fields *f)
 {
@@ -129,7 +126,6 @@ static void overlap_map(rep_doc *d, const rep_model *m, const rep_ntop *p, int s
 void sec_neurons(rep_doc *d, rep_model *m, size_t n)
 {
     rep_row r;
-    doc_h(d, 2, "neurons", "Neurons (Figure 6, Table 7)");
     doc_p(d, "From analyses/<relation>/neurons/top{N} and analyses/pooled/neurons/top{N}: the share of "
              "each sample's top-N neurons by kind, how much the top-N sets of samples overlap (Jaccard "
              "and percent of the smaller set), and the routed experts [layer, expert]×count and "
@@ -213,131 +209,6 @@ void sec_neurons(rep_doc *d, rep_model *m, size_t n)
         } else {
             doc_note(d, "cross-relation overlaps of %s: analyses/pooled/neurons is not in the archive "
                         "(unit neurons/cross not complete).", mm->name);
-        }
-    }
-}
-
-/* ---- provenance ------------------------------------------------------------------------------- */
-
-typedef struct stage_time {
-    char name[64];
-    int units;
-    double total, max;
-    const char *max_id;
-} stage_time;
-
-void sec_provenance(rep_doc *d, rep_model *m, size_t n)
-{
-    rep_row r;
-    doc_h(d, 2, "provenance", "Provenance");
-    for (size_t i = 0; i < n; i++) {
-        const rep_model *mm = &m[i];
-        doc_h(d, 3, NULL, mm->name);
-        static const char *const H[] = {"Field", "Value"};
-        doc_table_begin(d, 2, H);
-#define KV(k, ...)                  \
-    do {                            \
-        row_reset(&r);              \
-        row_addf(&r, "%s", k);      \
-        row_addf(&r, __VA_ARGS__);  \
-        row_emit(d, &r);            \
-    } while (0)
-        KV("archive", "%s", mm->path);
-        KV("moeprobe version", "%s", mm->version ? mm->version : "–");
-        KV("git commit", "%s", mm->git ? mm->git : "–");
-        KV("created", "%s", mm->created ? mm->created : "–");
-        KV("updated", "%s", mm->updated ? mm->updated : "–");
-        KV("host", "%s", mm->hostname ? mm->hostname : "–");
-        if (isfinite(mm->mpi_ranks)) KV("MPI ranks", "%.0f", mm->mpi_ranks);
-        else KV("MPI ranks", "–");
-        if (mm->cfg_ok) {
-            KV("architecture", "%s", mm->arch);
-            KV("layers / hidden / heads", "%d / %d / %d", mm->L, mm->H, mm->nH);
-            if (mm->E > 0)
-                KV("experts", "%d routed, top-%d%s%s", mm->E, mm->k, mm->renorm ? ", renormalised" : "",
-                   mm->shared ? ", plus a shared expert" : "");
-            else KV("experts", "none (dense)");
-        } else {
-            KV("model config", "not readable: %s", mm->cfg_problem);
-        }
-        if (mm->n_stages) {
-            char st[400] = "";
-            size_t o = 0;
-            for (size_t q = 0; q < mm->n_stages && o < sizeof st - 2; q++)
-                o += (size_t)snprintf(st + o, sizeof st - o, "%s%s", q ? ", " : "", mm->stages[q]);
-            KV("stages", "%s", st);
-        }
-        double tot = 0;
-        for (size_t q = 0; q < mm->n_units; q++)
-            if (isfinite(mm->units[q].seconds)) tot += mm->units[q].seconds;
-        KV("units complete", "%zu (%.1f s in total)", mm->n_units, tot);
-#undef KV
-        doc_table_end(d);
-        /* time per stage */
-        stage_time st[32];
-        int ns = 0;
-        for (size_t q = 0; q < mm->n_units; q++) {
-            const rep_unit *u = &mm->units[q];
-            size_t pl = strcspn(u->id, "/");
-            char name[64];
-            snprintf(name, sizeof name, "%.*s", (int)pl, u->id);
-            int k = 0;
-            while (k < ns && strcmp(st[k].name, name)) k++;
-            if (k == ns) {
-                if (ns == 32) continue;
-                memset(&st[ns], 0, sizeof st[ns]);
-                snprintf(st[ns].name, sizeof st[ns].name, "%s", name);
-                ns++;
-            }
-            st[k].units++;
-            if (isfinite(u->seconds)) {
-                st[k].total += u->seconds;
-                if (u->seconds >= st[k].max) st[k].max = u->seconds, st[k].max_id = u->id;
-            }
-        }
-        if (ns) {
-            static const char *const HT[] = {"Stage", "Units", "Seconds", "Mean s / unit", "Slowest unit"};
-            doc_table_begin(d, 5, HT);
-            for (int k = 0; k < ns; k++) {
-                row_reset(&r);
-                row_addf(&r, "%s", st[k].name);
-                row_addf(&r, "%d", st[k].units);
-                row_addf(&r, "%.2f", st[k].total);
-                row_addf(&r, "%.2f", st[k].total / st[k].units);
-                row_addf(&r, "%s (%.2f s)", st[k].max_id ? st[k].max_id : "–", st[k].max);
-                row_emit(d, &r);
-            }
-            doc_table_end(d);
-            char sum[300];
-            snprintf(sum, sizeof sum, "%s: every unit", mm->name);
-            doc_details_begin(d, sum);
-            static const char *const HU[] = {"Unit", "Seconds", "Committed at"};
-            doc_table_begin(d, 3, HU);
-            for (size_t q = 0; q < mm->n_units; q++) {
-                row_reset(&r);
-                row_addf(&r, "%s", mm->units[q].id);
-                row_num(&r, mm->units[q].seconds, 2);
-                row_addf(&r, "%s", mm->units[q].committed_at ? mm->units[q].committed_at : "–");
-                row_emit(d, &r);
-            }
-            doc_table_end(d);
-            doc_details_end(d);
-        } else {
-            doc_note(d, "%s lists no complete units (/units).", mm->name);
-        }
-        if (mm->run_config_yaml) {
-            char sum[300];
-            snprintf(sum, sizeof sum, "%s: run config (effective YAML)", mm->name);
-            doc_details_begin(d, sum);
-            doc_pre(d, mm->run_config_yaml);
-            doc_details_end(d);
-        }
-        if (mm->model_config_json) {
-            char sum[300];
-            snprintf(sum, sizeof sum, "%s: model config.json", mm->name);
-            doc_details_begin(d, sum);
-            doc_pre(d, mm->model_config_json);
-            doc_details_end(d);
         }
     }
 }

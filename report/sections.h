@@ -1,0 +1,29 @@
+/* sections.h — the sections of the report, one file per analysis (sec_*.c), in the order of
+ * report.c's SECTIONS[] table. A section gets every model's data and writes its part of the
+ * document under the heading that the table gives it; a model that lacks the data gets one
+ * sentence saying why (rep_why_missing), never an error. */
+#ifndef MOEPROBE_REPORT_SECTIONS_H
+#define MOEPROBE_REPORT_SECTIONS_H
+
+#include "report/internal.h"
+
+typedef void (*rep_section_fn)(rep_doc *d, rep_model *m, size_t n);
+
+typedef struct rep_section {
+    const char *id;    /* HTML anchor */
+    const char *toc;   /* entry of the table of contents */
+    const char *title; /* heading */
+    rep_section_fn fn;
+} rep_section;
+
+void sec_glance(rep_doc *d, rep_model *m, size_t n);
+void sec_table1(rep_doc *d, rep_model *m, size_t n);
+void sec_gains(rep_doc *d, rep_model *m, size_t n);
+void sec_stages(rep_doc *d, rep_model *m, size_t n);
+void sec_blocking(rep_doc *d, rep_model *m, size_t n);
+void sec_ablations(rep_doc *d, rep_model *m, size_t n);
+void sec_heads_experts(rep_doc *d, rep_model *m, size_t n);
+void sec_neurons(rep_doc *d, rep_model *m, size_t n);
+void sec_provenance(rep_doc *d, rep_model *m, size_t n);
+
+#endif
