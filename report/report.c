@@ -68,7 +68,7 @@ static void clear_plots(const char *dir)
 static const rep_section SECTIONS[] = {
     {"glance", "At a glance", "At a glance", sec_glance},
     {"table1", "Knowledge attribution per model (Table 1)",
-     "Knowledge attribution per model (Table 1)", sec_table1},
+     "Knowledge attribution per model (Table 1)", sec_attribution},
     {"gains", "Gain per layer (Figure 2)", "FFN and attention gain per layer (Figure 2)", sec_gains},
     {"stages", "Stage shares (Figure 3)", "Stage shares (Figure 3)", sec_stages},
     {"blocking", "Blocking the top experts (Tables 5/8, Figure 7)",

@@ -17,7 +17,7 @@ typedef struct rep_section {
 } rep_section;
 
 void sec_glance(rep_doc *d, rep_model *m, size_t n);
-void sec_table1(rep_doc *d, rep_model *m, size_t n);
+void sec_attribution(rep_doc *d, rep_model *m, size_t n);
 void sec_gains(rep_doc *d, rep_model *m, size_t n);
 void sec_stages(rep_doc *d, rep_model *m, size_t n);
 void sec_blocking(rep_doc *d, rep_model *m, size_t n);

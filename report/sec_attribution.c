@@ -1,4 +1,4 @@
-/* sec_table1.c — Table 1: HIT@10, MRR and the pooled gain summary per model, the per-relation
+/* sec_attribution.c — Table 1 (knowledge attribution per model): HIT@10, MRR and the pooled gain summary per model, the per-relation
  * metrics side by side and each model's per-relation summaries. */
 #include <math.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 
 #include "report/sections.h"
 
-void sec_table1(rep_doc *d, rep_model *m, size_t n)
+void sec_attribution(rep_doc *d, rep_model *m, size_t n)
 {
     rep_row r;
     doc_p(d, "HIT@10 and MRR are over all samples of all relations (each relation weighted by its "
