@@ -1,5 +1,6 @@
-/* sec_attribution.c — Table 1 (knowledge attribution per model): HIT@10, MRR and the pooled gain summary per model, the per-relation
- * metrics side by side and each model's per-relation summaries. */
+/* sec_attribution.c — Table 1, knowledge attribution per model: HIT@10, MRR and the pooled gain
+ * summary per model, the per-relation metrics side by side and each model's per-relation
+ * summaries. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
