@@ -78,6 +78,7 @@ typedef struct rcfg_probs {
     size_t count;
     rcfg_prob *v;
     char first[MP_ERR_LEN];  /* set by rcfg_probs_finish */
+    int stored;              /* a stored config (rcfg_load_stored): paths are not looked at */
 } rcfg_probs;
 
 void rcfg_probs_finish(rcfg_probs *p);

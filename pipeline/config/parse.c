@@ -254,6 +254,10 @@ static int convert_scalar(walk_ctx *c, const rcfg_key *k, const yaml_node_t *n, 
             rcfg_problem(c->p, c->file, POS(n), "'%s' is empty (expected a path)", k->path);
             return -1;
         }
+        if (c->p->stored) {
+            *s = strdup(v);
+            return 0;
+        }
         if ((k->flags & RCFG_DIR) && (!exists || !S_ISDIR(st.st_mode))) {
             rcfg_problem(c->p, c->file, POS(n), "'%s': folder \"%s\" %s (expected an existing "
                          "folder)", k->path, v, exists ? "is not a folder" : "does not exist");
@@ -524,7 +528,7 @@ void rcfg_val_clear(rcfg_val *v)
 void rcfg_default(const rcfg_key *k, rcfg_val *v)
 {
     yaml_document_t doc;
-    rcfg_probs p = {NULL, 0, NULL, ""};
+    rcfg_probs p = {NULL, 0, NULL, "", 0};
     rcfg_val_clear(v);
     if (!k->def || k->type == RCFG_MAP) {
         v->is_null = k->type != RCFG_MAP;

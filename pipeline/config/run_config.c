@@ -383,9 +383,9 @@ static void cross_checks(load_ctx *L)
 }
 
 static int load_impl(rcfg **out, const char *text, size_t len, const char *name,
-                     const rcfg_schema *s, rcfg_problems *probs, mp_err *err)
+                     const rcfg_schema *s, int stored, rcfg_problems *probs, mp_err *err)
 {
-    rcfg_probs p = {probs, 0, NULL, ""};
+    rcfg_probs p = {probs, 0, NULL, "", stored};
     yaml_document_t doc;
     rcfg *c = calloc(1, sizeof *c);
     *out = NULL;
@@ -411,11 +411,12 @@ static int load_impl(rcfg **out, const char *text, size_t len, const char *name,
             else if (!c->vals[i].set)
                 c->vals[i].is_null = k->type != RCFG_MAP;
         }
-        if (mapping) {
+        if (mapping && !stored) {
             resolve_models(&L);
             resolve_relations(&L);
-            cross_checks(&L);
         }
+        if (mapping)
+            cross_checks(&L);
     }
     rcfg_probs_finish(&p);
     if (p.count) {
@@ -431,7 +432,13 @@ static int load_impl(rcfg **out, const char *text, size_t len, const char *name,
 int rcfg_load_text(rcfg **cfg, const char *text, const char *name, const rcfg_schema *s,
                    rcfg_problems *probs, mp_err *err)
 {
-    return load_impl(cfg, text, strlen(text), name, s, probs, err);
+    return load_impl(cfg, text, strlen(text), name, s, 0, probs, err);
+}
+
+int rcfg_load_stored(rcfg **cfg, const char *text, const char *name, const rcfg_schema *s,
+                     mp_err *err)
+{
+    return load_impl(cfg, text, strlen(text), name, s, 1, NULL, err);
 }
 
 int rcfg_load(rcfg **cfg, const char *path, const rcfg_schema *s, rcfg_problems *probs,
@@ -442,13 +449,13 @@ int rcfg_load(rcfg **cfg, const char *path, const rcfg_schema *s, rcfg_problems 
     *cfg = NULL;
     if (!text) {
         if (probs) {
-            rcfg_probs p = {probs, 0, NULL, ""};
+            rcfg_probs p = {probs, 0, NULL, "", 0};
             rcfg_problem(&p, path, 1, 1, "%s", err->msg);
             rcfg_probs_finish(&p);
         }
         return -1;
     }
-    int rc = load_impl(cfg, text, len, path, s, probs, err);
+    int rc = load_impl(cfg, text, len, path, s, 0, probs, err);
     free(text);
     return rc;
 }

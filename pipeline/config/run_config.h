@@ -59,6 +59,13 @@ int rcfg_load(rcfg **cfg, const char *path, const rcfg_schema *s, rcfg_problems 
 int rcfg_load_text(rcfg **cfg, const char *text, const char *name, const rcfg_schema *s,
                    rcfg_problems *probs, mp_err *err);
 
+/* A config stored in an archive (root attribute run_config_yaml, written by rcfg_to_yaml_text):
+ * keys, types, ranges and defaults are checked as for rcfg_load_text, but no path is looked
+ * at (the run may have been elsewhere), so models and relations stay unresolved
+ * (rcfg_model_count and rcfg_relation_count are 0). err names the first problem. */
+int rcfg_load_stored(rcfg **cfg, const char *text, const char *name, const rcfg_schema *s,
+                     mp_err *err);
+
 void rcfg_free(rcfg *cfg); /* NULL is fine */
 
 /* ---- typed access by key path ------------------------------------------------------------ */

@@ -1,0 +1,229 @@
+/* schema.c — pattern matching of archive paths against the schema tables, and the writers and
+ * readers that go through an entry. A writer that passes a path its entry does not describe
+ * gets an error naming both: the schema and the code must change together. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/archive/schema.h"
+
+/* Matches the placeholder body ph (without braces, length n) at the start of s; tries every
+ * length for the rest of the pattern to match. */
+static int match_at(const char *p, const char *s);
+
+static int match_ph(const char *ph, size_t n, const char *rest, const char *s)
+{
+    if (memchr(ph, '|', n)) {
+        const char *a = ph, *end = ph + n;
+        while (a < end) {
+            const char *b = memchr(a, '|', (size_t)(end - a));
+            if (!b) b = end;
+            size_t l = (size_t)(b - a);
+            if (!strncmp(s, a, l) && match_at(rest, s + l)) return 1;
+            a = b + 1;
+        }
+        return 0;
+    }
+    int digits = (n == 1 && (ph[0] == 'N' || ph[0] == 'k'));
+    for (size_t l = 1; s[l - 1] && s[l - 1] != '/'; l++) {
+        if (digits && (s[l - 1] < '0' || s[l - 1] > '9')) return 0;
+        if (match_at(rest, s + l)) return 1;
+    }
+    return 0;
+}
+
+static int match_at(const char *p, const char *s)
+{
+    for (;;) {
+        if (*p == '{') {
+            const char *close = strchr(p, '}');
+            if (!close) return 0;
+            return match_ph(p + 1, (size_t)(close - p - 1), close + 1, s);
+        }
+        if (*p != *s) return 0;
+        if (!*p) return 1;
+        p++;
+        s++;
+    }
+}
+
+int sch_match(const char *p, const char *s)
+{
+    return p && s && match_at(p, s);
+}
+
+const sch_entry *sch_find(const sch_table *t, sch_kind kind, const char *path, const char *name)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const sch_entry *e = &t->e[i];
+        if (e->kind == kind && sch_match(e->path, path) &&
+            (kind != SCH_ATTR || sch_match(e->name, name)))
+            return e;
+    }
+    return NULL;
+}
+
+const char *sch_kind_name(sch_kind k)
+{
+    return k == SCH_GROUP ? "group" : k == SCH_DATASET ? "dataset" : "attribute";
+}
+
+/* ---- writing ------------------------------------------------------------------------------- */
+
+static int check_path(const sch_entry *e, sch_kind kind, const char *path, mp_err *err)
+{
+    if (e->kind != kind)
+        return err_set(err, "archive schema: %s is written as a %s, but its entry \"%s\" is a %s",
+                       path, sch_kind_name(kind), e->path, sch_kind_name(e->kind));
+    if (!sch_match(e->path, path))
+        return err_set(err, "archive schema: path %s does not match its entry \"%s\"", path,
+                       e->path);
+    return 0;
+}
+
+static int check_attr(const sch_entry *e, const char *obj, const char **name, arc_type t,
+                      int ndim, mp_err *err)
+{
+    if (check_path(e, SCH_ATTR, obj, err) != 0) return -1;
+    if (!*name) *name = e->name;
+    if (!sch_match(e->name, *name))
+        return err_set(err, "archive schema: attribute %s of %s does not match its entry \"%s\"",
+                       *name, obj, e->name);
+    if (e->type != t || e->ndim != ndim)
+        return err_set(err, "archive schema: attribute %s of %s is written as %s[%d], its entry "
+                       "says %s[%d]", *name, obj, arc_type_name(t), ndim, arc_type_name(e->type),
+                       e->ndim);
+    return 0;
+}
+
+int sch_write(arc_unit *u, const sch_entry *e, const char *path, const int64_t *shape,
+              const void *data, mp_err *err)
+{
+    if (check_path(e, SCH_DATASET, path, err) != 0) return -1;
+    return arc_write(u, path, e->type, e->ndim, shape, e->dims, data, err);
+}
+
+int sch_stream_open(arc_unit *u, const sch_entry *e, const char *path, const int64_t *row_shape,
+                    int rows_are_tokens, arc_stream **s, mp_err *err)
+{
+    const char *dims[SCH_MAX_DIMS];
+    if (check_path(e, SCH_DATASET, path, err) != 0) return -1;
+    if (rows_are_tokens && !(e->when & SCH_TOKEN_ROWS))
+        return err_set(err, "archive schema: %s is written with one row per token, but its entry "
+                       "\"%s\" has one row per sample", path, e->path);
+    for (int i = 0; i < SCH_MAX_DIMS; i++) dims[i] = e->dims[i];
+    if (rows_are_tokens) dims[0] = "token";
+    return arc_stream_open(u, path, e->type, e->ndim, row_shape, dims, s, err);
+}
+
+int sch_attr_f64(arc_unit *u, const sch_entry *e, const char *obj, const char *name, double v,
+                 mp_err *err)
+{
+    if (check_attr(e, obj, &name, ARC_F64, 0, err) != 0) return -1;
+    return arc_attr_f64(u, obj, name, v, err);
+}
+
+int sch_attr_i64(arc_unit *u, const sch_entry *e, const char *obj, const char *name, int64_t v,
+                 mp_err *err)
+{
+    if (check_attr(e, obj, &name, ARC_I64, 0, err) != 0) return -1;
+    return arc_attr_i64(u, obj, name, v, err);
+}
+
+int sch_attr_str(arc_unit *u, const sch_entry *e, const char *obj, const char *name,
+                 const char *v, mp_err *err)
+{
+    if (check_attr(e, obj, &name, ARC_STR, 0, err) != 0) return -1;
+    return arc_attr_str(u, obj, name, v, err);
+}
+
+int sch_attr_f64_array(arc_unit *u, const sch_entry *e, const char *obj, const char *name,
+                       size_t n, const double *v, mp_err *err)
+{
+    if (check_attr(e, obj, &name, ARC_F64, 1, err) != 0) return -1;
+    return arc_attr_f64_array(u, obj, name, n, v, err);
+}
+
+int sch_attr_i64_array(arc_unit *u, const sch_entry *e, const char *obj, const char *name,
+                       size_t n, const int64_t *v, mp_err *err)
+{
+    if (check_attr(e, obj, &name, ARC_I64, 1, err) != 0) return -1;
+    return arc_attr_i64_array(u, obj, name, n, v, err);
+}
+
+/* ---- reading ------------------------------------------------------------------------------- */
+
+/* The entry's object at path (name NULL = the entry's) into a; 0 if read. A path or name that
+ * the entry does not describe is "not found": the caller asked for another layout. */
+static int read_entry(arc_reader *r, const sch_entry *e, const char *path, const char *name,
+                      arc_array *a)
+{
+    mp_err err;
+    err_init(&err);
+    memset(a, 0, sizeof *a);
+    if (!sch_match(e->path, path)) return -1;
+    if (e->kind == SCH_ATTR) {
+        if (!name) name = e->name;
+        if (!sch_match(e->name, name) || !arc_has_attr(r, path, name)) return -1;
+        return arc_read_attr(r, path, name, a, &err);
+    }
+    if (e->kind != SCH_DATASET || arc_kind_of(r, path) != ARC_DATASET) return -1;
+    return arc_read(r, path, a, &err);
+}
+
+static double *to_f64(const arc_array *a)
+{
+    if (a->type == ARC_STR) return NULL;
+    double *v = malloc((a->count ? a->count : 1) * sizeof *v);
+    for (size_t i = 0; v && i < a->count; i++) {
+        switch (a->type) {
+        case ARC_F32: v[i] = ((const float *)a->data)[i]; break;
+        case ARC_F64: v[i] = ((const double *)a->data)[i]; break;
+        case ARC_I32: v[i] = ((const int32_t *)a->data)[i]; break;
+        case ARC_I64: v[i] = (double)((const int64_t *)a->data)[i]; break;
+        default: v[i] = NAN;
+        }
+    }
+    return v;
+}
+
+int sch_get_vec(arc_reader *r, const sch_entry *e, const char *path, const char *name,
+                double **v, int64_t *n)
+{
+    arc_array a;
+    *v = NULL;
+    *n = 0;
+    if (read_entry(r, e, path, name, &a) != 0) return -1;
+    *v = to_f64(&a);
+    *n = (int64_t)a.count;
+    arc_array_free(&a);
+    if (!*v) *n = 0;
+    return *v ? 0 : -1;
+}
+
+double sch_get_num(arc_reader *r, const sch_entry *e, const char *path, const char *name)
+{
+    double *v, x = NAN;
+    int64_t n;
+    if (sch_get_vec(r, e, path, name, &v, &n) != 0) return NAN;
+    if (n == 1) x = v[0];
+    free(v);
+    return x;
+}
+
+char *sch_get_str(arc_reader *r, const sch_entry *e, const char *path, const char *name)
+{
+    arc_array a;
+    char *s = NULL;
+    if (read_entry(r, e, path, name, &a) != 0) return NULL;
+    if (a.type == ARC_STR && a.count == 1) s = strdup(((char **)a.data)[0]);
+    arc_array_free(&a);
+    return s;
+}
+
+int sch_has(arc_reader *r, const sch_entry *e, const char *path)
+{
+    if (e->kind == SCH_ATTR || !sch_match(e->path, path)) return 0;
+    return arc_kind_of(r, path) == (e->kind == SCH_GROUP ? ARC_GROUP : ARC_DATASET);
+}

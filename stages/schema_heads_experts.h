@@ -1,0 +1,78 @@
+/* schema_heads_experts.h — the archive entries of the analysis "heads_experts" (table in stages/schema_heads_experts.c):
+ * ids into SCH_HEADS_EXPERTS_TABLE.e, used by its writer (stages/heads_experts.c) and by the report's loaders.
+ * See pipeline/archive/schema.h for the entry fields and path patterns. */
+#ifndef MOEPROBE_STAGES_SCHEMA_HEADS_EXPERTS_H
+#define MOEPROBE_STAGES_SCHEMA_HEADS_EXPERTS_H
+
+#include "pipeline/archive/schema.h"
+
+enum sch_heads_experts_id {
+    HE_GROUP,
+    HE_N,
+    HE_CORRELATION,
+    HE_RANK_BY,
+    HE_PAIR_FOUND,
+    HE_N_PROMPTS,
+    HE_N_TOKENS,
+    HE_R,
+    HE_STRONGEST,
+    HE_STRONGEST_HEAD,
+    HE_STRONGEST_EXPERT,
+    HE_STRONGEST_R,
+    HE_STRONGEST_N,
+    HE_STRONGEST_P,
+    HE_PAIR,
+    HE_PAIR_HEAD,
+    HE_PAIR_EXPERT,
+    HE_PAIR_R,
+    HE_PAIR_N,
+    HE_PAIR_P,
+    HE_PAIR_R_MARGIN,
+    HE_PAIR_RANK_IN_TOP,
+    HE_SUPP,
+    HE_SUPP_HEAD,
+    HE_SUPP_TOP_EXPERTS,
+    HE_SUPP_MEAN_PROB_BASE,
+    HE_SUPP_MEAN_PROB_SUPPRESSED,
+    HE_SUPP_PROB_CHANGE,
+    HE_SUPP_PROB_CHANGE_REL,
+    HE_SUPP_HIT10_BASE,
+    HE_SUPP_MRR_BASE,
+    HE_SUPP_HIT10_SUPPRESSED,
+    HE_SUPP_MRR_SUPPRESSED,
+    HE_SUPP_MRR_DROP,
+    HE_SUPP_MRR_DROP_REL,
+    HE_SUPP_MIN_LOGIT_MARGIN,
+    HE_SUPP_MIN_ROUTER_GAP,
+    HE_FORC,
+    HE_FORC_EXPERT,
+    HE_FORC_HIT10_FORCED,
+    HE_FORC_MRR_FORCED,
+    HE_FORC_RECOVERY_FRACTION,
+    HE_FORC_MRR_FORCED_OVER_BASE,
+    HE_FORC_EXPERT_PROB_BASE,
+    HE_FORC_EXPERT_PROB_SUPPRESSED,
+    HE_FORC_MIN_LOGIT_MARGIN,
+    HE_FORC_MIN_ROUTER_GAP_OTHER_LAYERS,
+    HE_PATH,
+    HE_PATH_EXPERT,
+    HE_PATH_SHARE_OWN_LAYER_HEADS,
+    HE_PATH_POOLED_SHARE_OWN_LAYER_HEADS,
+    HE_PATH_SHARE_ALL_HEADS,
+    HE_PATH_POOLED_SHARE_ALL_HEADS,
+    HE_PATH_SHARE_PAIR_HEAD,
+    HE_PATH_POOLED_SHARE_PAIR_HEAD,
+    HE_PATH_SHARE_EMBEDDING,
+    HE_PATH_POOLED_SHARE_EMBEDDING,
+    HE_PATH_SHARE_FFN,
+    HE_PATH_POOLED_SHARE_FFN,
+    HE_PATH_SHARE_ATTN_BIAS,
+    HE_PATH_POOLED_SHARE_ATTN_BIAS,
+    HE_PATH_MAX_REL_ERROR,
+    HE_COUNT
+};
+
+extern const sch_table SCH_HEADS_EXPERTS_TABLE;
+#define HE(id) (&SCH_HEADS_EXPERTS_TABLE.e[HE_##id])
+
+#endif

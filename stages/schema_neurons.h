@@ -1,0 +1,56 @@
+/* schema_neurons.h — the archive entries of the analysis "neurons" (table in stages/schema_neurons.c):
+ * ids into SCH_NEURONS_TABLE.e, used by its writer (stages/neurons.c) and by the report's loaders.
+ * See pipeline/archive/schema.h for the entry fields and path patterns. */
+#ifndef MOEPROBE_STAGES_SCHEMA_NEURONS_H
+#define MOEPROBE_STAGES_SCHEMA_NEURONS_H
+
+#include "pipeline/archive/schema.h"
+
+enum sch_neurons_id {
+    NEU_REL,
+    NEU_REL_TOP,
+    NEU_REL_N,
+    NEU_REL_SAMPLES,
+    NEU_REL_FRAC_SHARED,
+    NEU_REL_FRAC_ROUTED,
+    NEU_REL_FRAC_DENSE,
+    NEU_REL_COUNT_SHARED,
+    NEU_REL_COUNT_ROUTED,
+    NEU_REL_COUNT_DENSE,
+    NEU_REL_TOP_EXPERTS,
+    NEU_REL_TOP_SHARED,
+    NEU_REL_JACCARD,
+    NEU_REL_OVERLAP_PCT,
+    NEU_REL_PAIRS,
+    NEU_REL_UNION_SIZE,
+    NEU_REL_SHARED_JACCARD,
+    NEU_REL_SHARED_OVERLAP_PCT,
+    NEU_REL_SHARED_PAIRS,
+    NEU_REL_SHARED_UNION_SIZE,
+    NEU_POOLED,
+    NEU_POOLED_TOP,
+    NEU_POOLED_N,
+    NEU_POOLED_SAMPLES,
+    NEU_POOLED_FRAC_SHARED,
+    NEU_POOLED_FRAC_ROUTED,
+    NEU_POOLED_FRAC_DENSE,
+    NEU_POOLED_RELATIONS,
+    NEU_POOLED_UNION_JACCARD,
+    NEU_POOLED_UNION_OVERLAP_PCT,
+    NEU_POOLED_PAIR_JACCARD,
+    NEU_POOLED_PAIR_OVERLAP_PCT,
+    NEU_POOLED_PAIRS,
+    NEU_POOLED_UNION_SIZE,
+    NEU_POOLED_SHARED_UNION_JACCARD,
+    NEU_POOLED_SHARED_UNION_OVERLAP_PCT,
+    NEU_POOLED_SHARED_PAIR_JACCARD,
+    NEU_POOLED_SHARED_PAIR_OVERLAP_PCT,
+    NEU_POOLED_SHARED_PAIRS,
+    NEU_POOLED_SHARED_UNION_SIZE,
+    NEU_COUNT
+};
+
+extern const sch_table SCH_NEURONS_TABLE;
+#define NEU(id) (&SCH_NEURONS_TABLE.e[NEU_##id])
+
+#endif

@@ -1,0 +1,57 @@
+/* schema_summarise.h — the archive entries of the analysis "summarise" (table in stages/schema_summarise.c):
+ * ids into SCH_SUMMARISE_TABLE.e, used by its writer (stages/summarise.c) and by the report's loaders.
+ * See pipeline/archive/schema.h for the entry fields and path patterns. */
+#ifndef MOEPROBE_STAGES_SCHEMA_SUMMARISE_H
+#define MOEPROBE_STAGES_SCHEMA_SUMMARISE_H
+
+#include "pipeline/archive/schema.h"
+
+enum sch_summarise_id {
+    SUM_ANALYSES,
+    SUM_ANALYSES_REL,
+    SUM_ANALYSES_POOLED,
+    SUM_REL_GROUP,
+    SUM_REL_N,
+    SUM_REL_TOTAL_FFN_GAIN,
+    SUM_REL_TOTAL_ATTN_GAIN,
+    SUM_REL_LAYER_EFFICIENCY,
+    SUM_REL_PEAK_FFN_LAYER,
+    SUM_REL_PEAK_FFN_LAYER_PCT,
+    SUM_REL_PEAK_MIN_MARGIN,
+    SUM_REL_FFN_GAIN_CURVE,
+    SUM_REL_ATTN_GAIN_CURVE,
+    SUM_REL_STAGE_GAIN,
+    SUM_REL_STAGE_GAIN_OF,
+    SUM_REL_STAGE_SHARE,
+    SUM_REL_STAGE_SHARE_OF,
+    SUM_REL_STAGE_GPL,
+    SUM_REL_STAGE_GPL_OF,
+    SUM_REL_STAGES,
+    SUM_REL_STAGES_OF,
+    SUM_REL_STAGES_FRACTIONS,
+    SUM_POOLED_GROUP,
+    SUM_POOLED_N,
+    SUM_POOLED_TOTAL_FFN_GAIN,
+    SUM_POOLED_TOTAL_ATTN_GAIN,
+    SUM_POOLED_LAYER_EFFICIENCY,
+    SUM_POOLED_PEAK_FFN_LAYER,
+    SUM_POOLED_PEAK_FFN_LAYER_PCT,
+    SUM_POOLED_PEAK_MIN_MARGIN,
+    SUM_POOLED_FFN_GAIN_CURVE,
+    SUM_POOLED_ATTN_GAIN_CURVE,
+    SUM_POOLED_STAGE_GAIN,
+    SUM_POOLED_STAGE_GAIN_OF,
+    SUM_POOLED_STAGE_SHARE,
+    SUM_POOLED_STAGE_SHARE_OF,
+    SUM_POOLED_STAGE_GPL,
+    SUM_POOLED_STAGE_GPL_OF,
+    SUM_POOLED_STAGES,
+    SUM_POOLED_STAGES_OF,
+    SUM_POOLED_STAGES_FRACTIONS,
+    SUM_COUNT
+};
+
+extern const sch_table SCH_SUMMARISE_TABLE;
+#define SUM(id) (&SCH_SUMMARISE_TABLE.e[SUM_##id])
+
+#endif
