@@ -12,6 +12,7 @@
  * Configurations with the same intervention (only_shared = topk0, shared_top{1,2} = topk{1,2})
  * are run once.
  *
+ * The layout is the schema table stages/schema_block.c (docs/archive.md).
  * Writes metrics/<rel> attributes hit10_<cfg>, mrr_<cfg> (the fixture refs' names), for blocks
  * also mrr_drop_block{N} = mrr - mrr_block{N} and mrr_drop_rel_block{N} = that / mrr; and
  * block/<rel>/<cfg>/{rank [n] int64, logit_margin [n] f64} with attributes hit10, mrr,
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stages/schema_block.h"
 #include "stages/stage.h"
 #include "stages/stats.h"
 
@@ -245,48 +247,69 @@ done:
 
 /* ---- rank 0: the archive ------------------------------------------------------------------ */
 
+/* The schema entries of one kind of configuration (stages/schema_block.c). */
+typedef struct blk_entries {
+    const sch_entry *group, *rank, *margin, *hit10, *mrr, *min_margin, *topk, *keep_rank,
+        *no_shared, *n_block, *met_hit10, *met_mrr;
+} blk_entries;
+
+#define BLK_ENTRIES(K)                                                                           \
+    {BLK(K), BLK(K##_RANK), BLK(K##_MARGIN), BLK(K##_HIT10), BLK(K##_MRR), BLK(K##_MIN_MARGIN),  \
+     BLK(K##_TOPK), BLK(K##_KEEP_RANK), BLK(K##_NO_SHARED), BLK(K##_N_BLOCK),                    \
+     BLK(MET_HIT10_##K), BLK(MET_MRR_##K)}
+
+static blk_entries entries_of(const blk_cfg *b)
+{
+    static const blk_entries block = BLK_ENTRIES(BLOCK), topk = BLK_ENTRIES(TOPK),
+                             named = BLK_ENTRIES(NAMED);
+    if (b->n_blocked > 0) return block;
+    return !strncmp(b->name, "topk", 4) ? topk : named;
+}
+
 static int write_config(blk_state *st, const blk_cfg *b, const eval_result *r, mp_err *err)
 {
     stage_ctx *c = st->c;
+    arc_unit *u = c->out;
     const char *rel = c->rel->id;
+    const blk_entries e = entries_of(b);
     char g[300], p[340], a[64];
-    static const char *const dn[] = {"sample"};
-    static const char *const db[] = {"rank", "layer_expert_count"};
 
     const stats_eval m = stats_evaluate(r->rank, r->margin, r->n);
 
-    snprintf(g, sizeof g, "metrics/%s", rel);
+    if (sch_path(g, sizeof g, err, BLK(MET_HIT10_BLOCK), rel) != 0) return -1;
     snprintf(a, sizeof a, "hit10_%s", b->name);
-    if (arc_attr_f64(c->out, g, a, m.hit10, err) != 0) return -1;
+    if (sch_attr_f64(u, e.met_hit10, g, a, m.hit10, err) != 0) return -1;
     snprintf(a, sizeof a, "mrr_%s", b->name);
-    if (arc_attr_f64(c->out, g, a, m.mrr, err) != 0) return -1;
+    if (sch_attr_f64(u, e.met_mrr, g, a, m.mrr, err) != 0) return -1;
     if (b->n_blocked > 0) {
         double drop = st->base_mrr - m.mrr;
         snprintf(a, sizeof a, "mrr_drop_%s", b->name);
-        if (arc_attr_f64(c->out, g, a, drop, err) != 0) return -1;
+        if (sch_attr_f64(u, BLK(MET_MRR_DROP), g, a, drop, err) != 0) return -1;
         snprintf(a, sizeof a, "mrr_drop_rel_%s", b->name);
-        if (arc_attr_f64(c->out, g, a, st->base_mrr > 0 ? drop / st->base_mrr : NAN, err) != 0)
+        if (sch_attr_f64(u, BLK(MET_MRR_DROP_REL), g, a,
+                         st->base_mrr > 0 ? drop / st->base_mrr : NAN, err) != 0)
             return -1;
     }
     snprintf(g, sizeof g, "block/%s/%s", rel, b->name);
     snprintf(p, sizeof p, "%s/rank", g);
-    if (arc_write(c->out, p, ARC_I64, 1, &r->n, dn, r->rank, err) != 0) return -1;
+    if (sch_write(u, e.rank, p, &r->n, r->rank, err) != 0) return -1;
     snprintf(p, sizeof p, "%s/logit_margin", g);
-    if (arc_write(c->out, p, ARC_F64, 1, &r->n, dn, r->margin, err) != 0) return -1;
-    if (arc_attr_f64(c->out, g, "hit10", m.hit10, err) != 0 ||
-        arc_attr_f64(c->out, g, "mrr", m.mrr, err) != 0 ||
-        arc_attr_f64(c->out, g, "min_logit_margin", m.min_margin, err) != 0 ||
-        arc_attr_i64(c->out, g, "topk", b->iv.topk < 0 ? c->model_cfg->num_experts_per_tok : b->iv.topk, err) != 0 ||
-        arc_attr_i64(c->out, g, "keep_rank", b->iv.keep_rank, err) != 0 ||
-        arc_attr_i64(c->out, g, "no_shared", b->iv.no_shared, err) != 0 ||
-        arc_attr_i64(c->out, g, "n_block", b->iv.n_block, err) != 0)
+    if (sch_write(u, e.margin, p, &r->n, r->margin, err) != 0) return -1;
+    if (sch_attr_f64(u, e.hit10, g, NULL, m.hit10, err) != 0 ||
+        sch_attr_f64(u, e.mrr, g, NULL, m.mrr, err) != 0 ||
+        sch_attr_f64(u, e.min_margin, g, NULL, m.min_margin, err) != 0 ||
+        sch_attr_i64(u, e.topk, g, NULL,
+                     b->iv.topk < 0 ? c->model_cfg->num_experts_per_tok : b->iv.topk, err) != 0 ||
+        sch_attr_i64(u, e.keep_rank, g, NULL, b->iv.keep_rank, err) != 0 ||
+        sch_attr_i64(u, e.no_shared, g, NULL, b->iv.no_shared, err) != 0 ||
+        sch_attr_i64(u, e.n_block, g, NULL, b->iv.n_block, err) != 0)
         return -1;
     if (b->n_blocked > 0) {
         int32_t tab[3 * IV_MAX_ITEMS];
         int64_t sh[2] = {b->n_blocked, 3};
         for (int64_t q = 0; q < 3 * (int64_t)b->n_blocked; q++) tab[q] = (int32_t)st->ranking[q];
         snprintf(p, sizeof p, "%s/blocked", g);
-        if (arc_write(c->out, p, ARC_I32, 2, sh, db, tab, err) != 0) return -1;
+        if (sch_write(u, BLK(BLOCK_BLOCKED), p, sh, tab, err) != 0) return -1;
     }
     return 0;
 }
@@ -294,22 +317,24 @@ static int write_config(blk_state *st, const blk_cfg *b, const eval_result *r, m
 static int write_all(blk_state *st, mp_err *err)
 {
     stage_ctx *c = st->c;
+    arc_unit *u = c->out;
     char g[300], p[340];
     const char *names[BLK_MAX_CFG];
     int64_t n = st->n_cfg;
-    snprintf(g, sizeof g, "block/%s", c->rel->id);
     for (int i = 0; i < st->n_cfg; i++) {
         const blk_cfg *b = &st->cfg[i];
         const eval_result *r = b->same_as >= 0 ? &st->cfg[b->same_as].res : &b->res;
         if (write_config(st, b, r, err) != 0) return -1;
         names[i] = b->name;
     }
-    snprintf(p, sizeof p, "%s/configs", g);
-    if (n > 0 && arc_write(c->out, p, ARC_STR, 1, &n, NULL, names, err) != 0) return -1;
-    if (arc_attr_str(c->out, g, "mode", rcfg_str(c->cfg, "block.mode"), err) != 0 ||
-        arc_attr_str(c->out, g, "rank_by", rcfg_str(c->cfg, "block.rank_by"), err) != 0 ||
-        arc_attr_f64(c->out, g, "mrr", st->base_mrr, err) != 0 ||
-        arc_attr_f64(c->out, g, "hit10", st->base_hit10, err) != 0)
+    if (sch_path(g, sizeof g, err, BLK(REL), c->rel->id) != 0 ||
+        sch_path(p, sizeof p, err, BLK(CONFIGS), c->rel->id) != 0)
+        return -1;
+    if (n > 0 && sch_write(u, BLK(CONFIGS), p, &n, names, err) != 0) return -1;
+    if (sch_attr_str(u, BLK(MODE), g, NULL, rcfg_str(c->cfg, "block.mode"), err) != 0 ||
+        sch_attr_str(u, BLK(RANK_BY), g, NULL, rcfg_str(c->cfg, "block.rank_by"), err) != 0 ||
+        sch_attr_f64(u, BLK(MRR), g, NULL, st->base_mrr, err) != 0 ||
+        sch_attr_f64(u, BLK(HIT10), g, NULL, st->base_hit10, err) != 0)
         return -1;
     return 0;
 }

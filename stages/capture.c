@@ -15,6 +15,9 @@
 
 #include "pipeline/attribution/sample_capture.h"
 #include "pipeline/ops/ops.h"
+#include "stages/schema_attribute.h"
+#include "stages/schema_capture.h"
+#include "stages/schema_evaluate.h"
 #include "stages/stage.h"
 #include "stages/stats.h"
 
@@ -52,31 +55,6 @@ typedef struct cap_state {
     char stream_path[64][160];
     int n_streams;
 } cap_state;
-
-/* Dimension labels of a stored dataset (h5py: ds.dims[i].label; xarray dimension names). The
- * first dimension is "sample", or "token" for all-position captures. NULL entries: unlabelled. */
-static void dims_for(const char *name, int rows_mode, int nd, const char **out)
-{
-    static const struct { const char *suffix; const char *d[4]; } tab[] = {
-        {"head_out", {"layer", "head", "hidden"}},   {"expert_out", {"layer", "slot", "hidden"}},
-        {"router_logits", {"layer", "expert"}},      {"router_prob", {"layer", "expert"}},
-        {"topk_idx", {"layer", "slot"}},             {"topk_weight", {"layer", "slot"}},
-        {"shared_gate", {"layer", "one"}},           {"logits", {"vocab"}},
-        {"/head", {"layer", "head"}},                {"/expert", {"layer", "slot"}},
-        {"_score", {"rank"}},                        {"neuron_top", {"rank", "layer_expert_neuron"}},
-        {"gain", {"layer"}},                         {"/shared", {"layer"}},
-        {"resid_pre", {"layer", "hidden"}},          {"resid_post", {"layer", "hidden"}},
-        {"attn_out", {"layer", "hidden"}},           {"mlp_out", {"layer", "hidden"}},
-        {"shared_out", {"layer", "hidden"}},
-    };
-    for (int i = 0; i < nd; i++) out[i] = NULL;
-    out[0] = rows_mode ? "token" : "sample";
-    for (size_t i = 0; i < sizeof tab / sizeof *tab; i++)
-        if (strstr(name, tab[i].suffix)) {
-            for (int j = 1; j < nd && j <= 4; j++) out[j] = tab[i].d[j - 1];
-            break;
-        }
-}
 
 static void put_s(blob *b, const char *path, blob_type t, int nd, const int64_t *sh, const void *d)
 {
@@ -341,6 +319,17 @@ done:
 
 /* ---- rank 0: stream into the archive ------------------------------------------------------ */
 
+/* The schema entry of a per-sample dataset: routing, attribution or captures. */
+static const sch_entry *stream_entry(const char *path)
+{
+    const sch_table *const tables[] = {&SCH_EVALUATE_TABLE, &SCH_ATTRIBUTE_TABLE, &SCH_CAPTURE_TABLE};
+    for (size_t i = 0; i < sizeof tables / sizeof *tables; i++) {
+        const sch_entry *e = sch_find(tables[i], SCH_DATASET, path, NULL);
+        if (e) return e;
+    }
+    return NULL;
+}
+
 static arc_stream *stream_for(cap_state *st, const char *path, arc_type t, int nd,
                               const int64_t *row_shape, int rows_mode, mp_err *err)
 {
@@ -351,9 +340,17 @@ static arc_stream *stream_for(cap_state *st, const char *path, arc_type t, int n
         return NULL;
     }
     arc_stream *s = NULL;
-    const char *dn[ARC_MAX_DIMS];
-    dims_for(path, rows_mode, nd, dn);
-    if (arc_stream_open(st->c->out, path, t, nd, row_shape, dn, &s, err) != 0) return NULL;
+    const sch_entry *e = stream_entry(path);
+    if (!e) {
+        err_set(err, "capture: %s has no entry in the archive schema (stages/schema_*.c)", path);
+        return NULL;
+    }
+    if (e->type != t || e->ndim != nd) {
+        err_set(err, "capture: %s is %s[%d], its schema entry says %s[%d]", path, arc_type_name(t),
+                nd, arc_type_name(e->type), e->ndim);
+        return NULL;
+    }
+    if (sch_stream_open(st->c->out, e, path, row_shape, rows_mode, &s, err) != 0) return NULL;
     snprintf(st->stream_path[st->n_streams], sizeof st->stream_path[0], "%s", path);
     st->streams[st->n_streams++] = s;
     return s;
@@ -462,33 +459,28 @@ static int write_relation_info(cap_state *st, mp_err *err)
     ids = malloc((size_t)(offs[n] > 0 ? offs[n] : 1) * sizeof *ids);
     if (!ids) goto oom;
     for (int64_t i = 0; i < n; i++) memcpy(ids + offs[i], ps->ids[i], (size_t)ps->len[i] * sizeof *ids);
-    snprintf(g, sizeof g, "relations/%s", rel->id);
-    static const char *const dn[] = {"sample"};
-    static const char *const dt[] = {"token"};
     char p[260];
-    snprintf(p, sizeof p, "%s/prompt", g);
-    if (arc_write(c->out, p, ARC_STR, 1, &n, dn, ps->prompt, err) != 0) goto done;
-    snprintf(p, sizeof p, "%s/subject", g);
-    if (arc_write(c->out, p, ARC_STR, 1, &n, dn, subj, err) != 0) goto done;
-    snprintf(p, sizeof p, "%s/object", g);
-    if (arc_write(c->out, p, ARC_STR, 1, &n, dn, ps->object, err) != 0) goto done;
-    snprintf(p, sizeof p, "%s/target_id", g);
-    if (arc_write(c->out, p, ARC_I32, 1, &n, dn, ps->target, err) != 0) goto done;
-    snprintf(p, sizeof p, "%s/input_ids", g);
-    if (arc_write(c->out, p, ARC_I32, 1, &offs[n], dt, ids, err) != 0) goto done;
     int64_t n1 = n + 1;
-    snprintf(p, sizeof p, "%s/input_offsets", g);
-    if (arc_write(c->out, p, ARC_I64, 1, &n1, NULL, offs, err) != 0) goto done;
-    if (arc_attr_str(c->out, g, "name", rel->name, err) != 0 ||
-        arc_attr_str(c->out, g, "file", rel->path, err) != 0 ||
-        arc_attr_i64(c->out, g, "n", n, err) != 0)
+    const struct { const sch_entry *e; const int64_t *n; const void *v; } ds[] = {
+        {EVAL(REL_PROMPT), &n, ps->prompt},      {EVAL(REL_SUBJECT), &n, subj},
+        {EVAL(REL_OBJECT), &n, ps->object},      {EVAL(REL_TARGET_ID), &n, ps->target},
+        {EVAL(REL_INPUT_IDS), &offs[n], ids},    {EVAL(REL_INPUT_OFFSETS), &n1, offs}};
+    if (sch_path(g, sizeof g, err, EVAL(RELATION), rel->id) != 0)
+        goto done;
+    for (size_t i = 0; i < sizeof ds / sizeof *ds; i++)
+        if (sch_path(p, sizeof p, err, ds[i].e, rel->id) != 0 ||
+            sch_write(c->out, ds[i].e, p, ds[i].n, ds[i].v, err) != 0)
+            goto done;
+    if (sch_attr_str(c->out, EVAL(REL_NAME), g, NULL, rel->name, err) != 0 ||
+        sch_attr_str(c->out, EVAL(REL_FILE), g, NULL, rel->path, err) != 0 ||
+        sch_attr_i64(c->out, EVAL(REL_N), g, NULL, n, err) != 0)
         goto done;
     if (rcfg_is_all(c->cfg, "template")) {
-        if (arc_attr_str(c->out, g, "template", "all", err) != 0) goto done;
+        if (sch_attr_str(c->out, EVAL(REL_TEMPLATE), g, NULL, "all", err) != 0) goto done;
     } else {
         int64_t t = rcfg_int(c->cfg, "template");
-        if (arc_attr_str(c->out, g, "template", rel->templates_zs[t], err) != 0 ||
-            arc_attr_i64(c->out, g, "template_index", t, err) != 0)
+        if (sch_attr_str(c->out, EVAL(REL_TEMPLATE), g, NULL, rel->templates_zs[t], err) != 0 ||
+            sch_attr_i64(c->out, EVAL(REL_TEMPLATE_INDEX), g, NULL, t, err) != 0)
             goto done;
     }
     rc = 0;
@@ -509,19 +501,19 @@ static int write_metrics(cap_state *st, mp_err *err)
     const int64_t n = st->n, L = cf->num_hidden_layers, E = cf->num_experts;
     char g[200], p[260];
     const stats_eval ev = stats_evaluate(st->rank, st->margin, n);
-    snprintf(g, sizeof g, "metrics/%s", c->rel->id);
-    if (arc_attr_f64(c->out, g, "hit10", ev.hit10, err) != 0 ||
-        arc_attr_f64(c->out, g, "mrr", ev.mrr, err) != 0 ||
-        arc_attr_i64(c->out, g, "n", n, err) != 0 ||
-        arc_attr_f64(c->out, g, "min_logit_margin", ev.min_margin, err) != 0)
+    if (sch_path(g, sizeof g, err, EVAL(METRICS_REL), c->rel->id) != 0) return -1;
+    if (sch_attr_f64(c->out, EVAL(MET_HIT10), g, NULL, ev.hit10, err) != 0 ||
+        sch_attr_f64(c->out, EVAL(MET_MRR), g, NULL, ev.mrr, err) != 0 ||
+        sch_attr_i64(c->out, EVAL(MET_N), g, NULL, n, err) != 0 ||
+        sch_attr_f64(c->out, EVAL(MET_MIN_LOGIT_MARGIN), g, NULL, ev.min_margin, err) != 0)
         return -1;
-    static const char *const dn[] = {"sample"};
-    snprintf(p, sizeof p, "evaluate/%s/rank", c->rel->id);
-    if (arc_write(c->out, p, ARC_I64, 1, &n, dn, st->rank, err) != 0) return -1;
-    snprintf(p, sizeof p, "evaluate/%s/logit_margin", c->rel->id);
-    if (arc_write(c->out, p, ARC_F64, 1, &n, dn, st->margin, err) != 0) return -1;
+    if (sch_path(p, sizeof p, err, EVAL(EVAL_RANK), c->rel->id) != 0 ||
+        sch_write(c->out, EVAL(EVAL_RANK), p, &n, st->rank, err) != 0 ||
+        sch_path(p, sizeof p, err, EVAL(EVAL_MARGIN), c->rel->id) != 0 ||
+        sch_write(c->out, EVAL(EVAL_MARGIN), p, &n, st->margin, err) != 0)
+        return -1;
     if (E == 0) return 0;
-    if (arc_attr_f64(c->out, g, "min_router_gap", st->min_gap, err) != 0) return -1;
+    if (sch_attr_f64(c->out, EVAL(MET_MIN_ROUTER_GAP), g, NULL, st->min_gap, err) != 0) return -1;
     /* rankings by frequency and by summed attribution; top_experts follows block.rank_by */
     rank_item *items = malloc((size_t)(L * E) * sizeof *items);
     int64_t *tab = malloc((size_t)(L * E * 3) * sizeof *tab);
@@ -545,19 +537,21 @@ static int write_metrics(cap_state *st, mp_err *err)
             tab[3 * i + 2] = items[i].count;
         }
         int64_t sh[2] = {m, 3};
-        static const char *const dr[] = {"rank", "layer_expert_count"};
-        snprintf(p, sizeof p, "routing/%s/%s", c->rel->id, by ? "expert_ranking_attribution" : "expert_ranking_frequency");
+        const sch_entry *re = by ? ATTR(RANKING_ATTRIBUTION) : EVAL(ROUTING_RANKING_FREQUENCY);
         if (by == 1 && !rcfg_list_has(c->cfg, "stages", "attribute")) continue;
-        if (arc_write(c->out, p, ARC_I64, 2, sh, dr, tab, err) != 0) goto done;
+        if (sch_path(p, sizeof p, err, re, c->rel->id) != 0 ||
+            sch_write(c->out, re, p, sh, tab, err) != 0)
+            goto done;
         if (by == rcfg_enum(c->cfg, "block.rank_by") ||
             (by == 0 && !rcfg_list_has(c->cfg, "stages", "attribute"))) {
             int64_t nt = m < 10 ? m : 10, sht[2] = {nt, 3};
-            static const char *const dte[] = {"rank", "layer_expert_count"};
-            snprintf(p, sizeof p, "%s/top_experts", g);
             int32_t top32[30];
             for (int64_t q = 0; q < nt * 3; q++) top32[q] = (int32_t)tab[q];
-            if (arc_write(c->out, p, ARC_I32, 2, sht, dte, top32, err) != 0) goto done;
-            if (arc_attr_str(c->out, g, "top_experts_rank_by", by ? "attribution" : "frequency", err) != 0)
+            if (sch_path(p, sizeof p, err, EVAL(MET_TOP_EXPERTS), c->rel->id) != 0 ||
+                sch_write(c->out, EVAL(MET_TOP_EXPERTS), p, sht, top32, err) != 0)
+                goto done;
+            if (sch_attr_str(c->out, EVAL(MET_TOP_EXPERTS_RANK_BY), g, NULL,
+                             by ? "attribution" : "frequency", err) != 0)
                 goto done;
         }
     }

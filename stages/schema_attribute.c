@@ -4,7 +4,7 @@
  * (pipeline/archive/schema.h). Keep docs/archive.md in step: scripts/gen-archive-doc.sh. */
 #include "stages/schema_attribute.h"
 
-static const sch_entry ENTRIES[ATTR_COUNT] = {
+const sch_entry SCH_ATTRIBUTE_ENTRIES[ATTR_COUNT] = {
     [ATTR_GROUP] = {SCH_GROUP, "attribution", NULL, ARC_F64, 0, {NULL}, NULL,
                "per-sample attribution",
                SCH_ALWAYS},
@@ -59,5 +59,8 @@ static const sch_entry ENTRIES[ATTR_COUNT] = {
                SCH_MOE},
 };
 
-const sch_table SCH_ATTRIBUTE_TABLE = {"attribute", "Log-probability-increase attribution of every sample (the paper's section 3), written by capture/<rel> (stages/capture.c) when the stage attribute runs.",
-                               ENTRIES, ATTR_COUNT};
+const sch_table SCH_ATTRIBUTE_TABLE = {
+    "attribute",
+    "Log-probability-increase attribution of every sample (the paper's section 3), written by "
+    "capture/<rel> (stages/capture.c) when the stage attribute runs.",
+    SCH_ATTRIBUTE_ENTRIES, ATTR_COUNT};

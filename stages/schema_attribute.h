@@ -23,7 +23,8 @@ enum sch_attribute_id {
     ATTR_COUNT
 };
 
+extern const sch_entry SCH_ATTRIBUTE_ENTRIES[ATTR_COUNT];
 extern const sch_table SCH_ATTRIBUTE_TABLE;
-#define ATTR(id) (&SCH_ATTRIBUTE_TABLE.e[ATTR_##id])
+#define ATTR(id) (&SCH_ATTRIBUTE_ENTRIES[ATTR_##id])
 
 #endif

@@ -56,7 +56,8 @@ enum sch_block_id {
     BLK_COUNT
 };
 
+extern const sch_entry SCH_BLOCK_ENTRIES[BLK_COUNT];
 extern const sch_table SCH_BLOCK_TABLE;
-#define BLK(id) (&SCH_BLOCK_TABLE.e[BLK_##id])
+#define BLK(id) (&SCH_BLOCK_ENTRIES[BLK_##id])
 
 #endif

@@ -3,7 +3,7 @@
  * (pipeline/archive/schema.h). Keep docs/archive.md in step: scripts/gen-archive-doc.sh. */
 #include "stages/schema_capture.h"
 
-static const sch_entry ENTRIES[CAP_COUNT] = {
+const sch_entry SCH_CAPTURE_ENTRIES[CAP_COUNT] = {
     [CAP_GROUP] = {SCH_GROUP, "captures", NULL, ARC_F64, 0, {NULL}, NULL,
                "hooked activations (capture.points at capture.layers)",
                SCH_OPTIONAL},
@@ -66,5 +66,9 @@ static const sch_entry ENTRIES[CAP_COUNT] = {
                SCH_OPTIONAL},
 };
 
-const sch_table SCH_CAPTURE_TABLE = {"capture", "Hooked activations of the forward pass (stage capture), written by capture/<rel> (stages/capture.c). With capture.positions: last one row per sample; with all, one row per token.",
-                               ENTRIES, CAP_COUNT};
+const sch_table SCH_CAPTURE_TABLE = {
+    "capture",
+    "Hooked activations of the forward pass (stage capture), written by capture/<rel> "
+    "(stages/capture.c). With capture.positions: last one row per sample; with all, one row per "
+    "token.",
+    SCH_CAPTURE_ENTRIES, CAP_COUNT};

@@ -25,7 +25,8 @@ enum sch_capture_id {
     CAP_COUNT
 };
 
+extern const sch_entry SCH_CAPTURE_ENTRIES[CAP_COUNT];
 extern const sch_table SCH_CAPTURE_TABLE;
-#define CAP(id) (&SCH_CAPTURE_TABLE.e[CAP_##id])
+#define CAP(id) (&SCH_CAPTURE_ENTRIES[CAP_##id])
 
 #endif

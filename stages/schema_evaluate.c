@@ -1,9 +1,10 @@
-/* schema_evaluate.c — the archive entries of the analysis "evaluate", written by stages/capture.c.
+/* schema_evaluate.c — the archive entries of the analysis "evaluate", written by
+ * stages/capture.c.
  * Fields: kind, path, attribute name, type, rank, dimension names, units, description, when
  * (pipeline/archive/schema.h). Keep docs/archive.md in step: scripts/gen-archive-doc.sh. */
 #include "stages/schema_evaluate.h"
 
-static const sch_entry ENTRIES[EVAL_COUNT] = {
+const sch_entry SCH_EVALUATE_ENTRIES[EVAL_COUNT] = {
     [EVAL_RELATIONS] = {SCH_GROUP, "relations", NULL, ARC_F64, 0, {NULL}, NULL,
                "the prompts of each relation",
                SCH_ALWAYS},
@@ -120,5 +121,9 @@ static const sch_entry ENTRIES[EVAL_COUNT] = {
                SCH_MOE},
 };
 
-const sch_table SCH_EVALUATE_TABLE = {"{capture|evaluate|attribute}", "The relation's prompts, the rank of the target token and the relation's metrics, written by the forward unit capture/<rel> (stages/capture.c) whenever capture, evaluate or attribute runs.",
-                               ENTRIES, EVAL_COUNT};
+const sch_table SCH_EVALUATE_TABLE = {
+    "{capture|evaluate|attribute}",
+    "The relation's prompts, the rank of the target token and the relation's metrics, written by "
+    "the forward unit capture/<rel> (stages/capture.c) whenever capture, evaluate or attribute "
+    "runs.",
+    SCH_EVALUATE_ENTRIES, EVAL_COUNT};

@@ -42,7 +42,8 @@ enum sch_evaluate_id {
     EVAL_COUNT
 };
 
+extern const sch_entry SCH_EVALUATE_ENTRIES[EVAL_COUNT];
 extern const sch_table SCH_EVALUATE_TABLE;
-#define EVAL(id) (&SCH_EVALUATE_TABLE.e[EVAL_##id])
+#define EVAL(id) (&SCH_EVALUATE_ENTRIES[EVAL_##id])
 
 #endif

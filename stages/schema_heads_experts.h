@@ -72,7 +72,8 @@ enum sch_heads_experts_id {
     HE_COUNT
 };
 
+extern const sch_entry SCH_HEADS_EXPERTS_ENTRIES[HE_COUNT];
 extern const sch_table SCH_HEADS_EXPERTS_TABLE;
-#define HE(id) (&SCH_HEADS_EXPERTS_TABLE.e[HE_##id])
+#define HE(id) (&SCH_HEADS_EXPERTS_ENTRIES[HE_##id])
 
 #endif

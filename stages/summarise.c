@@ -21,23 +21,17 @@
  * (stats_stage_bounds), e, m = summarise.stages.{early,mid} (late is the remainder; the
  * config checks that the three sum to 1).
  *
- * HDF5 mapping of the refs' JSON `summary` object (h5py: f["analyses/<rel>/summary"]):
- *   JSON scalar  -> attribute of the same name on the group: n (int64), total_ffn_gain,
- *                   total_attn_gain, layer_efficiency, peak_ffn_layer, peak_ffn_layer_pct,
- *                   peak_min_margin (float64)
- *   JSON list    -> float64 dataset [L] (dimension "layer"): ffn_gain_curve, attn_gain_curve
- *   JSON object  -> subgroup with one float64 attribute per key: stage_gain, stage_share,
- *                   stage_gain_per_layer, each with attributes early, mid, late
- *                   (f["analyses/<rel>/summary/stage_share"].attrs["mid"])
- *   JSON null    -> NaN
- * The refs' top-level `stages` becomes the subgroup summary/stages: attributes early, mid,
- * late = int64 [first, last] (1-based, inclusive; first > last for an empty stage) and
- * fractions = float64 [3] (summarise.stages.{early,mid,late}). */
+ * The HDF5 layout is the schema table stages/schema_summarise.c (docs/archive.md): the refs'
+ * JSON scalars become attributes of the group, lists float64 datasets [layer], objects
+ * subgroups with one attribute per key (stage_gain, stage_share, stage_gain_per_layer with
+ * early, mid, late), null NaN; the refs' top-level `stages` is the subgroup summary/stages
+ * (int64 [first, last], 1-based, first > last for an empty stage, and the fractions). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "stages/schema_summarise.h"
 #include "stages/stage.h"
 #include "stages/stats.h"
 
@@ -121,35 +115,40 @@ static int sm_compute(const rcfg *cfg, const double *F, const double *A, int64_t
     return 0;
 }
 
-static int sm_write(arc_unit *u, const char *group, const sm_summary *s, mp_err *err)
+/* Writes the summary of `rel` ("pooled" for every relation) per the schema's summary entries. */
+static int sm_write(arc_unit *u, const char *rel, const sm_summary *s, mp_err *err)
 {
-    char p[300];
-    static const char *const dl[] = {"layer"};
-    snprintf(p, sizeof p, "%s/ffn_gain_curve", group);
-    if (arc_write(u, p, ARC_F64, 1, &s->L, dl, s->ffn_curve, err) != 0) return -1;
-    snprintf(p, sizeof p, "%s/attn_gain_curve", group);
-    if (arc_write(u, p, ARC_F64, 1, &s->L, dl, s->attn_curve, err) != 0) return -1;
-    const struct { const char *name; double v; } sc[] = {
-        {"total_ffn_gain", s->total_ffn}, {"total_attn_gain", s->total_attn},
-        {"layer_efficiency", s->layer_eff}, {"peak_ffn_layer", s->peak_layer},
-        {"peak_ffn_layer_pct", s->peak_pct}, {"peak_min_margin", s->peak_min_margin}};
-    if (arc_attr_i64(u, group, "n", s->n, err) != 0) return -1;
-    for (size_t i = 0; i < sizeof sc / sizeof *sc; i++)
-        if (arc_attr_f64(u, group, sc[i].name, sc[i].v, err) != 0) return -1;
-    const struct { const char *name; const double *v; } per[] = {
-        {"stage_gain", s->stage_gain}, {"stage_share", s->stage_share},
-        {"stage_gain_per_layer", s->stage_gpl}};
-    for (size_t i = 0; i < sizeof per / sizeof *per; i++) {
-        snprintf(p, sizeof p, "%s/%s", group, per[i].name);
-        for (int st = 0; st < 3; st++)
-            if (arc_attr_f64(u, p, STAGE_NAMES[st], per[i].v[st], err) != 0) return -1;
+    char g[300], p[300];
+    if (sch_path(g, sizeof g, err, SUM(GROUP), rel) != 0) return -1;
+    const struct { const sch_entry *e; const double *v; } curves[] = {
+        {SUM(FFN_GAIN_CURVE), s->ffn_curve}, {SUM(ATTN_GAIN_CURVE), s->attn_curve}};
+    for (size_t i = 0; i < sizeof curves / sizeof *curves; i++) {
+        if (sch_path(p, sizeof p, err, curves[i].e, rel) != 0 ||
+            sch_write(u, curves[i].e, p, &s->L, curves[i].v, err) != 0)
+            return -1;
     }
-    snprintf(p, sizeof p, "%s/stages", group);
+    const struct { const sch_entry *e; double v; } sc[] = {
+        {SUM(TOTAL_FFN_GAIN), s->total_ffn}, {SUM(TOTAL_ATTN_GAIN), s->total_attn},
+        {SUM(LAYER_EFFICIENCY), s->layer_eff}, {SUM(PEAK_FFN_LAYER), s->peak_layer},
+        {SUM(PEAK_FFN_LAYER_PCT), s->peak_pct}, {SUM(PEAK_MIN_MARGIN), s->peak_min_margin}};
+    if (sch_attr_i64(u, SUM(N), g, NULL, s->n, err) != 0) return -1;
+    for (size_t i = 0; i < sizeof sc / sizeof *sc; i++)
+        if (sch_attr_f64(u, sc[i].e, g, NULL, sc[i].v, err) != 0) return -1;
+    const struct { const sch_entry *group, *e; const double *v; } per[] = {
+        {SUM(STAGE_GAIN), SUM(STAGE_GAIN_OF), s->stage_gain},
+        {SUM(STAGE_SHARE), SUM(STAGE_SHARE_OF), s->stage_share},
+        {SUM(STAGE_GPL), SUM(STAGE_GPL_OF), s->stage_gpl}};
+    for (size_t i = 0; i < sizeof per / sizeof *per; i++) {
+        if (sch_path(p, sizeof p, err, per[i].group, rel) != 0) return -1;
+        for (int st = 0; st < 3; st++)
+            if (sch_attr_f64(u, per[i].e, p, STAGE_NAMES[st], per[i].v[st], err) != 0) return -1;
+    }
+    if (sch_path(p, sizeof p, err, SUM(STAGES), rel) != 0) return -1;
     for (int st = 0; st < 3; st++) {
         int64_t b[2] = {s->first[st], s->last[st]};
-        if (arc_attr_i64_array(u, p, STAGE_NAMES[st], 2, b, err) != 0) return -1;
+        if (sch_attr_i64_array(u, SUM(STAGES_OF), p, STAGE_NAMES[st], 2, b, err) != 0) return -1;
     }
-    return arc_attr_f64_array(u, p, "fractions", 3, s->fraction, err);
+    return sch_attr_f64_array(u, SUM(STAGES_FRACTIONS), p, NULL, 3, s->fraction, err);
 }
 
 /* Appends the relation's F and A rows (from unit capture/<rel>) to *F, *A (realloc'd). */
@@ -211,19 +210,18 @@ static int summarise_common(stage_ctx *c, int pooled, mp_err *err)
     double *F = NULL, *A = NULL;
     int64_t n = 0;
     sm_summary s;
-    char group[300];
     int rc = -1;
     memset(&s, 0, sizeof s);
     if (c->rank != 0) return 0;
     if (pooled) {
         for (size_t i = 0; i < c->rels->n; i++)
             if (read_gains(c, c->rels->rel[i].id, L, &F, &A, &n, err) != 0) goto done;
-        snprintf(group, sizeof group, "analyses/pooled/summary");
-    } else {
-        if (read_gains(c, c->rel->id, L, &F, &A, &n, err) != 0) goto done;
-        snprintf(group, sizeof group, "analyses/%s/summary", c->rel->id);
+    } else if (read_gains(c, c->rel->id, L, &F, &A, &n, err) != 0) {
+        goto done;
     }
-    if (sm_compute(c->cfg, F, A, n, L, &s, err) != 0 || sm_write(c->out, group, &s, err) != 0) goto done;
+    if (sm_compute(c->cfg, F, A, n, L, &s, err) != 0 ||
+        sm_write(c->out, pooled ? "pooled" : c->rel->id, &s, err) != 0)
+        goto done;
     rc = 0;
 done:
     sm_free(&s);

@@ -2,6 +2,7 @@
  * readers that go through an entry. A writer that passes a path its entry does not describe
  * gets an error naming both: the schema and the code must change together. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,33 @@ const sch_entry *sch_find(const sch_table *t, sch_kind kind, const char *path, c
             return e;
     }
     return NULL;
+}
+
+int sch_path(char *buf, size_t len, mp_err *err, const sch_entry *e, ...)
+{
+    va_list ap;
+    size_t o = 0;
+    int rc = 0;
+    va_start(ap, e);
+    for (const char *p = e->path; *p && rc == 0; p++) {
+        const char *v = NULL;
+        size_t n = 1;
+        if (*p == '{') {
+            const char *close = strchr(p, '}');
+            v = va_arg(ap, const char *);
+            if (!close || !v || !*v || strchr(v, '/')) rc = -1;
+            else n = strlen(v), p = close;
+        }
+        if (rc == 0 && o + n < len) memcpy(buf + o, v ? v : p, n), o += n;
+        else rc = -1;
+    }
+    va_end(ap);
+    if (len) buf[rc == 0 ? o : 0] = '\0';
+    if (rc == 0 && sch_match(e->path, buf)) return 0;
+    if (err)
+        err_set(err, "archive schema: no valid path of the form %s fits %zu bytes with the values "
+                "given (a relation id with '/' or too long?)", e->path, len);
+    return -1;
 }
 
 const char *sch_kind_name(sch_kind k)

@@ -67,6 +67,11 @@ int sch_match(const char *p, const char *s);
 /* The entry of `table` that describes (kind, path, name); NULL if none. */
 const sch_entry *sch_find(const sch_table *t, sch_kind kind, const char *path, const char *name);
 
+/* The entry's path with its placeholders replaced, in order, by the given strings (one per
+ * placeholder; a number as its decimal text) into buf. -1 with err set (err may be NULL) if a
+ * value is missing, does not fit its placeholder, or buf is too small. */
+int sch_path(char *buf, size_t len, mp_err *err, const sch_entry *e, ...);
+
 /* "group", "dataset", "attribute". */
 const char *sch_kind_name(sch_kind k);
 
@@ -106,6 +111,7 @@ char *sch_get_str(arc_reader *r, const sch_entry *e, const char *path, const cha
 int sch_has(arc_reader *r, const sch_entry *e, const char *path);
 
 /* The tables of the root provenance and /units (pipeline/archive/schema_root.c). */
+extern const sch_entry SCH_ROOT_ENTRIES[];
 extern const sch_table SCH_ROOT_TABLE;
 enum sch_root_id {
     ROOT_GROUP,
@@ -130,6 +136,6 @@ enum sch_root_id {
     ROOT_UNIT_HOSTNAME,
     ROOT_COUNT
 };
-#define SCH_ROOT(id) (&SCH_ROOT_TABLE.e[ROOT_##id])
+#define SCH_ROOT(id) (&SCH_ROOT_ENTRIES[ROOT_##id])
 
 #endif

@@ -4,7 +4,7 @@
  * (pipeline/archive/schema.h). Keep docs/archive.md in step: scripts/gen-archive-doc.sh. */
 #include "pipeline/archive/schema.h"
 
-static const sch_entry ENTRIES[ROOT_COUNT] = {
+const sch_entry SCH_ROOT_ENTRIES[ROOT_COUNT] = {
     [ROOT_GROUP] = {SCH_GROUP, "/", NULL, ARC_F64, 0, {NULL}, NULL,
                "the archive's root: provenance of the run",
                SCH_ALWAYS},
@@ -69,5 +69,7 @@ static const sch_entry ENTRIES[ROOT_COUNT] = {
                SCH_ALWAYS},
 };
 
-const sch_table SCH_ROOT_TABLE = {"archive", "Root provenance of the run and one group per complete unit (written by pipeline/archive).",
-                               ENTRIES, ROOT_COUNT};
+const sch_table SCH_ROOT_TABLE = {
+    "archive",
+    "Root provenance of the run and one group per complete unit (written by pipeline/archive).",
+    SCH_ROOT_ENTRIES, ROOT_COUNT};
