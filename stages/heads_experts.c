@@ -72,6 +72,7 @@
 #include <string.h>
 
 #include "stages/heads_experts.h"
+#include "stages/schema_heads_experts.h"
 #include "stages/stats.h"
 
 typedef struct he_entry {
@@ -335,11 +336,12 @@ done:
 
 /* ---- archive output ------------------------------------------------------------------------ */
 
-static int put_pair(arc_unit *u, const char *path, int64_t a, int64_t b, mp_err *err)
+static int put_pair(arc_unit *u, const sch_entry *e, const char *path, int64_t a, int64_t b,
+                    mp_err *err)
 {
     int32_t v[2] = {(int32_t)a, (int32_t)b};
     int64_t two = 2;
-    return arc_write(u, path, ARC_I32, 1, &two, NULL, v, err);
+    return sch_write(u, e, path, &two, v, err);
 }
 
 static double ratio(double a, double b)
@@ -363,18 +365,17 @@ static int write_results(he_state *st, const he_sup *sup, const he_base *base,
         err_set(err, "%s: out of memory", c->unit_id);
         goto done;
     }
-    snprintf(g, sizeof g, "analyses/%s/head_expert", c->rel->id);
-    static const char *const dr[] = {"head", "expert"};
     int64_t shr[2] = {R, C};
+    if (sch_path(g, sizeof g, err, HE(GROUP), c->rel->id) != 0) goto done;
     snprintf(q, sizeof q, "%s/r", g);
-    if (arc_write(u, q, ARC_F64, 2, shr, dr, st->r, err) != 0 ||
-        arc_attr_i64(u, g, "n", st->n_corr, err) != 0 ||
-        arc_attr_str(u, g, "correlation", st->temporal ? "temporal" : "static", err) != 0 ||
-        arc_attr_str(u, g, "top_experts_rank_by", st->rank_by, err) != 0 ||
-        arc_attr_i64(u, g, "pair_found", pl->have_pair, err) != 0)
+    if (sch_write(u, HE(R), q, shr, st->r, err) != 0 ||
+        sch_attr_i64(u, HE(N), g, NULL, st->n_corr, err) != 0 ||
+        sch_attr_str(u, HE(CORRELATION), g, NULL, st->temporal ? "temporal" : "static", err) != 0 ||
+        sch_attr_str(u, HE(RANK_BY), g, NULL, st->rank_by, err) != 0 ||
+        sch_attr_i64(u, HE(PAIR_FOUND), g, NULL, pl->have_pair, err) != 0)
         goto done;
-    if (st->temporal && (arc_attr_i64(u, g, "n_prompts", st->tmp.n_prompts, err) != 0 ||
-                         arc_attr_i64(u, g, "n_tokens", st->tmp.n_tokens, err) != 0))
+    if (st->temporal && (sch_attr_i64(u, HE(N_PROMPTS), g, NULL, st->tmp.n_prompts, err) != 0 ||
+                         sch_attr_i64(u, HE(N_TOKENS), g, NULL, st->tmp.n_tokens, err) != 0))
         goto done;
     for (int64_t t = 0; t < K; t++) {
         const he_entry *e = &st->strongest[t];
@@ -387,16 +388,13 @@ static int write_results(he_state *st, const he_sup *sup, const he_base *base,
         ps[t] = stats_pearson_p(e->r, st->df_n);
     }
     int64_t sk2[2] = {K, 2};
-    snprintf(q, sizeof q, "%s/strongest/head", g);
-    if (arc_write(u, q, ARC_I32, 2, sk2, NULL, hs, err) != 0) goto done;
-    snprintf(q, sizeof q, "%s/strongest/expert", g);
-    if (arc_write(u, q, ARC_I32, 2, sk2, NULL, es, err) != 0) goto done;
-    snprintf(q, sizeof q, "%s/strongest/r", g);
-    if (arc_write(u, q, ARC_F64, 1, &K, NULL, rs, err) != 0) goto done;
-    snprintf(q, sizeof q, "%s/strongest/n", g);
-    if (arc_write(u, q, ARC_I64, 1, &K, NULL, ns, err) != 0) goto done;
-    snprintf(q, sizeof q, "%s/strongest/p", g);
-    if (arc_write(u, q, ARC_F64, 1, &K, NULL, ps, err) != 0) goto done;
+    const struct { const sch_entry *e; const int64_t *shape; const void *v; } sw[] = {
+        {HE(STRONGEST_HEAD), sk2, hs}, {HE(STRONGEST_EXPERT), sk2, es}, {HE(STRONGEST_R), &K, rs},
+        {HE(STRONGEST_N), &K, ns},     {HE(STRONGEST_P), &K, ps}};
+    for (size_t t = 0; t < sizeof sw / sizeof *sw; t++)
+        if (sch_path(q, sizeof q, err, sw[t].e, c->rel->id) != 0 ||
+            sch_write(u, sw[t].e, q, sw[t].shape, sw[t].v, err) != 0)
+            goto done;
     if (!pl->have_pair) {
         rc = 0;
         goto done;
@@ -406,13 +404,14 @@ static int write_results(he_state *st, const he_sup *sup, const he_base *base,
     snprintf(q, sizeof q, "%s/pair", g);
     char d[460];
     snprintf(d, sizeof d, "%s/head", q);
-    if (put_pair(u, d, pl->head_l, pl->head_h, err) != 0) goto done;
+    if (put_pair(u, HE(PAIR_HEAD), d, pl->head_l, pl->head_h, err) != 0) goto done;
     snprintf(d, sizeof d, "%s/expert", q);
-    if (put_pair(u, d, pl->exp_l, pl->exp_e, err) != 0) goto done;
-    if (arc_attr_f64(u, q, "r", st->pair.r, err) != 0 || arc_attr_i64(u, q, "n", st->n_corr, err) != 0 ||
-        arc_attr_f64(u, q, "p", stats_pearson_p(st->pair.r, st->df_n), err) != 0 ||
-        arc_attr_f64(u, q, "r_margin_to_next", st->pair_margin, err) != 0 ||
-        arc_attr_i64(u, q, "expert_rank_in_top_experts", st->pair_rank_in_top, err) != 0)
+    if (put_pair(u, HE(PAIR_EXPERT), d, pl->exp_l, pl->exp_e, err) != 0) goto done;
+    if (sch_attr_f64(u, HE(PAIR_R), q, NULL, st->pair.r, err) != 0 ||
+        sch_attr_i64(u, HE(PAIR_N), q, NULL, st->n_corr, err) != 0 ||
+        sch_attr_f64(u, HE(PAIR_P), q, NULL, stats_pearson_p(st->pair.r, st->df_n), err) != 0 ||
+        sch_attr_f64(u, HE(PAIR_R_MARGIN), q, NULL, st->pair_margin, err) != 0 ||
+        sch_attr_i64(u, HE(PAIR_RANK_IN_TOP), q, NULL, st->pair_rank_in_top, err) != 0)
         goto done;
 
     /* suppression */
@@ -428,7 +427,7 @@ static int write_results(he_state *st, const he_sup *sup, const he_base *base,
     }
     snprintf(q, sizeof q, "%s/suppression", g);
     snprintf(d, sizeof d, "%s/head", q);
-    if (put_pair(u, d, pl->head_l, pl->head_h, err) != 0) goto done;
+    if (put_pair(u, HE(SUPP_HEAD), d, pl->head_l, pl->head_h, err) != 0) goto done;
     {
         int32_t *tv = malloc((size_t)(2 * pl->n_top + 2) * sizeof *tv);
         if (!tv) {
@@ -439,51 +438,56 @@ static int write_results(he_state *st, const he_sup *sup, const he_base *base,
         int64_t stp[2] = {pl->n_top, 2};
         snprintf(d, sizeof d, "%s/top%d_experts", q,
                  (int)rcfg_int(c->cfg, "heads_experts.suppression_top_experts"));
-        int wrc = arc_write(u, d, ARC_I32, 2, stp, NULL, tv, err);
+        int wrc = sch_write(u, HE(SUPP_TOP_EXPERTS), d, stp, tv, err);
         free(tv);
         if (wrc != 0) goto done;
     }
     const double mrr_drop = mrr_b - mrr_s;
-    struct { const char *name; double v; } sv[] = {
-        {"mean_prob_base", st->mean_prob_base}, {"mean_prob_suppressed", mp_s},
-        {"prob_change", mp_s - st->mean_prob_base},
-        {"prob_change_rel", ratio(mp_s - st->mean_prob_base, st->mean_prob_base)},
-        {"hit10_base", hit_b}, {"mrr_base", mrr_b}, {"hit10_suppressed", hit_s},
-        {"mrr_suppressed", mrr_s}, {"mrr_drop", mrr_drop}, {"mrr_drop_rel", ratio(mrr_drop, mrr_b)},
-        {"min_logit_margin", mm_s}, {"min_router_gap", sup->min_gap}};
+    struct { const sch_entry *e; double v; } sv[] = {
+        {HE(SUPP_MEAN_PROB_BASE), st->mean_prob_base}, {HE(SUPP_MEAN_PROB_SUPPRESSED), mp_s},
+        {HE(SUPP_PROB_CHANGE), mp_s - st->mean_prob_base},
+        {HE(SUPP_PROB_CHANGE_REL), ratio(mp_s - st->mean_prob_base, st->mean_prob_base)},
+        {HE(SUPP_HIT10_BASE), hit_b}, {HE(SUPP_MRR_BASE), mrr_b},
+        {HE(SUPP_HIT10_SUPPRESSED), hit_s}, {HE(SUPP_MRR_SUPPRESSED), mrr_s},
+        {HE(SUPP_MRR_DROP), mrr_drop}, {HE(SUPP_MRR_DROP_REL), ratio(mrr_drop, mrr_b)},
+        {HE(SUPP_MIN_LOGIT_MARGIN), mm_s}, {HE(SUPP_MIN_ROUTER_GAP), sup->min_gap}};
     for (size_t t = 0; t < sizeof sv / sizeof *sv; t++)
-        if (arc_attr_f64(u, q, sv[t].name, sv[t].v, err) != 0) goto done;
+        if (sch_attr_f64(u, sv[t].e, q, NULL, sv[t].v, err) != 0) goto done;
 
     /* forcing */
     snprintf(q, sizeof q, "%s/forcing", g);
     snprintf(d, sizeof d, "%s/expert", q);
-    if (put_pair(u, d, pl->exp_l, pl->exp_e, err) != 0) goto done;
-    struct { const char *name; double v; } fv[] = {
-        {"hit10_forced", hit_f}, {"mrr_forced", mrr_f},
-        {"recovery_fraction", ratio(mrr_f - mrr_s, mrr_drop)},
-        {"mrr_forced_over_base", ratio(mrr_f, mrr_b)},
-        {"expert_prob_base", st->expert_prob_base},
-        {"expert_prob_suppressed", n ? sup->pair_prob_sum / (double)n : NAN},
-        {"min_logit_margin", mm_f}, {"min_router_gap_other_layers", fo->min_gap_other}};
+    if (put_pair(u, HE(FORC_EXPERT), d, pl->exp_l, pl->exp_e, err) != 0) goto done;
+    struct { const sch_entry *e; double v; } fv[] = {
+        {HE(FORC_HIT10_FORCED), hit_f}, {HE(FORC_MRR_FORCED), mrr_f},
+        {HE(FORC_RECOVERY_FRACTION), ratio(mrr_f - mrr_s, mrr_drop)},
+        {HE(FORC_MRR_FORCED_OVER_BASE), ratio(mrr_f, mrr_b)},
+        {HE(FORC_EXPERT_PROB_BASE), st->expert_prob_base},
+        {HE(FORC_EXPERT_PROB_SUPPRESSED), n ? sup->pair_prob_sum / (double)n : NAN},
+        {HE(FORC_MIN_LOGIT_MARGIN), mm_f},
+        {HE(FORC_MIN_ROUTER_GAP_OTHER_LAYERS), fo->min_gap_other}};
     for (size_t t = 0; t < sizeof fv / sizeof *fv; t++)
-        if (arc_attr_f64(u, q, fv[t].name, fv[t].v, err) != 0) goto done;
+        if (sch_attr_f64(u, fv[t].e, q, NULL, fv[t].v, err) != 0) goto done;
 
     /* path */
     snprintf(q, sizeof q, "%s/path", g);
     snprintf(d, sizeof d, "%s/expert", q);
-    if (put_pair(u, d, pl->exp_l, pl->exp_e, err) != 0) goto done;
-    static const char *const part[6] = {"own_layer_heads", "all_heads", "pair_head", "embedding",
-                                        "ffn", "attn_bias"};
+    if (put_pair(u, HE(PATH_EXPERT), d, pl->exp_l, pl->exp_e, err) != 0) goto done;
+    static const sch_entry *const share[6][2] = {
+        {HE(PATH_SHARE_OWN_LAYER_HEADS), HE(PATH_POOLED_SHARE_OWN_LAYER_HEADS)},
+        {HE(PATH_SHARE_ALL_HEADS), HE(PATH_POOLED_SHARE_ALL_HEADS)},
+        {HE(PATH_SHARE_PAIR_HEAD), HE(PATH_POOLED_SHARE_PAIR_HEAD)},
+        {HE(PATH_SHARE_EMBEDDING), HE(PATH_POOLED_SHARE_EMBEDDING)},
+        {HE(PATH_SHARE_FFN), HE(PATH_POOLED_SHARE_FFN)},
+        {HE(PATH_SHARE_ATTN_BIAS), HE(PATH_POOLED_SHARE_ATTN_BIAS)}};
     int has_bias = base->abs_sum[5] > 0;
     for (int t = 0; t < 6; t++) {
-        char nm[64];
         if (t == 5 && !has_bias) continue;
-        snprintf(nm, sizeof nm, "share_%s", part[t]);
-        if (arc_attr_f64(u, q, nm, n ? base->share_sum[t] / (double)n : NAN, err) != 0) goto done;
-        snprintf(nm, sizeof nm, "pooled_share_%s", part[t]);
-        if (arc_attr_f64(u, q, nm, ratio(base->abs_sum[t], base->abs_total), err) != 0) goto done;
+        if (sch_attr_f64(u, share[t][0], q, NULL, n ? base->share_sum[t] / (double)n : NAN, err) != 0 ||
+            sch_attr_f64(u, share[t][1], q, NULL, ratio(base->abs_sum[t], base->abs_total), err) != 0)
+            goto done;
     }
-    if (arc_attr_f64(u, q, "parts_max_rel_error", base->worst_rel_err, err) != 0) goto done;
+    if (sch_attr_f64(u, HE(PATH_MAX_REL_ERROR), q, NULL, base->worst_rel_err, err) != 0) goto done;
     rc = 0;
 done:
     free(hs);

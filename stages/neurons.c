@@ -48,6 +48,7 @@
 #include <string.h>
 
 #include "stages/neurons_math.h"
+#include "stages/schema_neurons.h"
 #include "stages/stage.h"
 
 /* One relation's top-N lists as sets. */
@@ -149,35 +150,25 @@ done:
     return rc;
 }
 
-static int put_f64(arc_unit *u, const char *g, const char *prefix, const char *name, double v,
-                   mp_err *err)
-{
-    char nm[128];
-    snprintf(nm, sizeof nm, "%s%s", prefix, name);
-    return arc_attr_f64(u, g, nm, v, err);
-}
-
-static int put_i64(arc_unit *u, const char *g, const char *prefix, const char *name, int64_t v,
-                   mp_err *err)
-{
-    char nm[128];
-    snprintf(nm, sizeof nm, "%s%s", prefix, name);
-    return arc_attr_i64(u, g, nm, v, err);
-}
-
-static int write_shares(arc_unit *u, const char *g, int64_t N, const int64_t *counts, int64_t n,
-                        mp_err *err)
+/* N, n and the kind shares onto g: a relation's top{N} group or (pooled) the cross one. */
+static int write_shares(arc_unit *u, const char *g, int pooled, int64_t N, const int64_t *counts,
+                        int64_t n, mp_err *err)
 {
     double share[NM_KIND_COUNT];
     int64_t used;
     nm_kind_shares(counts, n, share, &used);
-    return arc_attr_i64(u, g, "N", N, err) || arc_attr_i64(u, g, "n", n, err) ||
-           arc_attr_f64(u, g, "frac_shared", share[NM_SHARED], err) ||
-           arc_attr_f64(u, g, "frac_routed", share[NM_ROUTED], err) ||
-           arc_attr_f64(u, g, "frac_dense", share[NM_DENSE], err) ? -1 : 0;
+    const sch_entry *const e[5] = {
+        pooled ? NEU(POOLED_N) : NEU(REL_N), pooled ? NEU(POOLED_SAMPLES) : NEU(REL_SAMPLES),
+        pooled ? NEU(POOLED_FRAC_SHARED) : NEU(REL_FRAC_SHARED),
+        pooled ? NEU(POOLED_FRAC_ROUTED) : NEU(REL_FRAC_ROUTED),
+        pooled ? NEU(POOLED_FRAC_DENSE) : NEU(REL_FRAC_DENSE)};
+    return sch_attr_i64(u, e[0], g, NULL, N, err) || sch_attr_i64(u, e[1], g, NULL, n, err) ||
+           sch_attr_f64(u, e[2], g, NULL, share[NM_SHARED], err) ||
+           sch_attr_f64(u, e[3], g, NULL, share[NM_ROUTED], err) ||
+           sch_attr_f64(u, e[4], g, NULL, share[NM_DENSE], err) ? -1 : 0;
 }
 
-static int write_top(arc_unit *u, const char *g, const char *name, const char *cols,
+static int write_top(arc_unit *u, const char *g, const sch_entry *e, const char *name,
                      const nm_sets *s, int64_t K, int experts, mp_err *err)
 {
     char p[400];
@@ -189,9 +180,8 @@ static int write_top(arc_unit *u, const char *g, const char *name, const char *c
         return err_set(err, "out of memory ranking %s", name);
     }
     int64_t sh[2] = {w, 3};
-    const char *dn[2] = {"rank", cols};
     snprintf(p, sizeof p, "%s/%s", g, name);
-    int rc = arc_write(u, p, ARC_I32, 2, sh, dn, t, err);
+    int rc = sch_write(u, e, p, sh, t, err);
     free(t);
     return rc;
 }
@@ -213,10 +203,12 @@ static int neurons_rel_run(stage_ctx *c, mp_err *err)
         uint64_t *u = NULL;
         int64_t nu = 0;
         if (load_rel(c, c->rel->id, tops[t], &r, err) != 0) goto done;
-        snprintf(g, sizeof g, "analyses/%s/neurons/top%lld", c->rel->id, (long long)tops[t]);
+        char Ns[24];
+        snprintf(Ns, sizeof Ns, "%lld", (long long)tops[t]);
+        if (sch_path(g, sizeof g, err, NEU(REL_TOP), c->rel->id, Ns) != 0) goto done;
         /* per-sample counts of each kind */
-        static const char *const dn[] = {"sample"};
-        static const char *const kn[NM_KIND_COUNT] = {"count_shared", "count_routed", "count_dense"};
+        static const sch_entry *const kn[NM_KIND_COUNT] = {
+            NEU(REL_COUNT_SHARED), NEU(REL_COUNT_ROUTED), NEU(REL_COUNT_DENSE)};
         int64_t *col = malloc((size_t)(r.n + 1) * sizeof *col);
         if (!col) {
             err_set(err, "out of memory");
@@ -224,27 +216,31 @@ static int neurons_rel_run(stage_ctx *c, mp_err *err)
         }
         for (int k = 0; k < NM_KIND_COUNT; k++) {
             for (int64_t i = 0; i < r.n; i++) col[i] = r.counts[i * NM_KIND_COUNT + k];
-            snprintf(p, sizeof p, "%s/%s", g, kn[k]);
-            if (arc_write(c->out, p, ARC_I64, 1, &r.n, dn, col, err) != 0) {
+            if (sch_path(p, sizeof p, err, kn[k], c->rel->id, Ns) != 0 ||
+                sch_write(c->out, kn[k], p, &r.n, col, err) != 0) {
                 free(col);
                 goto done;
             }
         }
         free(col);
-        if (write_top(c->out, g, "top_experts", "layer_expert_count", &r.all, K, 1, err) != 0 ||
-            write_top(c->out, g, "top_shared_neurons", "layer_neuron_count", &r.shared, Ks, 0, err) != 0 ||
-            write_shares(c->out, g, tops[t], r.counts, r.n, err) != 0)
+        if (write_top(c->out, g, NEU(REL_TOP_EXPERTS), "top_experts", &r.all, K, 1, err) != 0 ||
+            write_top(c->out, g, NEU(REL_TOP_SHARED), "top_shared_neurons", &r.shared, Ks, 0,
+                      err) != 0 ||
+            write_shares(c->out, g, 0, tops[t], r.counts, r.n, err) != 0)
             goto done;
+        static const sch_entry *const ov[2][4] = {
+            {NEU(REL_JACCARD), NEU(REL_OVERLAP_PCT), NEU(REL_PAIRS), NEU(REL_UNION_SIZE)},
+            {NEU(REL_SHARED_JACCARD), NEU(REL_SHARED_OVERLAP_PCT), NEU(REL_SHARED_PAIRS),
+             NEU(REL_SHARED_UNION_SIZE)}};
         for (int scope = 0; scope < 2; scope++) {
             const nm_sets *s = scope ? &r.shared : &r.all;
-            const char *pre = scope ? "shared_" : "";
             nm_overlap_mean_of(s, NULL, 1, &om);
             if (nm_union(s, &u, &nu, err) != 0) goto done;
             free(u);
-            if (put_f64(c->out, g, pre, "jaccard", om.jaccard, err) != 0 ||
-                put_f64(c->out, g, pre, "overlap_pct", om.overlap_pct, err) != 0 ||
-                put_i64(c->out, g, pre, "pairs", om.pairs, err) != 0 ||
-                put_i64(c->out, g, pre, "union_size", nu, err) != 0)
+            if (sch_attr_f64(c->out, ov[scope][0], g, NULL, om.jaccard, err) != 0 ||
+                sch_attr_f64(c->out, ov[scope][1], g, NULL, om.overlap_pct, err) != 0 ||
+                sch_attr_i64(c->out, ov[scope][2], g, NULL, om.pairs, err) != 0 ||
+                sch_attr_i64(c->out, ov[scope][3], g, NULL, nu, err) != 0)
                 goto done;
         }
         nr_rel_free(&r);
@@ -287,19 +283,21 @@ static int write_cross_scope(stage_ctx *c, const char *g, nr_rel *rs, size_t R, 
             pp[b * R + a] = pp[a * R + b];
             pairs[b * R + a] = pairs[a * R + b];
         }
-    static const char *const dr[] = {"relation", "relation"};
     int64_t sh[2] = {(int64_t)R, (int64_t)R}, r1 = (int64_t)R;
-    const struct { const char *name; const double *v; } ms[] = {
-        {"union_jaccard", uj}, {"union_overlap_pct", up}, {"pair_jaccard", pj}, {"pair_overlap_pct", pp}};
+    static const sch_entry *const e[2][6] = {
+        {NEU(POOLED_UNION_JACCARD), NEU(POOLED_UNION_OVERLAP_PCT), NEU(POOLED_PAIR_JACCARD),
+         NEU(POOLED_PAIR_OVERLAP_PCT), NEU(POOLED_PAIRS), NEU(POOLED_UNION_SIZE)},
+        {NEU(POOLED_SHARED_UNION_JACCARD), NEU(POOLED_SHARED_UNION_OVERLAP_PCT),
+         NEU(POOLED_SHARED_PAIR_JACCARD), NEU(POOLED_SHARED_PAIR_OVERLAP_PCT),
+         NEU(POOLED_SHARED_PAIRS), NEU(POOLED_SHARED_UNION_SIZE)}};
+    const struct { const char *name; const int64_t *shape; const void *v; } ms[] = {
+        {"union_jaccard", sh, uj}, {"union_overlap_pct", sh, up}, {"pair_jaccard", sh, pj},
+        {"pair_overlap_pct", sh, pp}, {"pairs", sh, pairs}, {"union_size", &r1, usz}};
     char p[400];
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < 6; i++) {
         snprintf(p, sizeof p, "%s/%s%s", g, pre, ms[i].name);
-        if (arc_write(c->out, p, ARC_F64, 2, sh, dr, ms[i].v, err) != 0) goto done;
+        if (sch_write(c->out, e[scope][i], p, ms[i].shape, ms[i].v, err) != 0) goto done;
     }
-    snprintf(p, sizeof p, "%s/%spairs", g, pre);
-    if (arc_write(c->out, p, ARC_I64, 2, sh, dr, pairs, err) != 0) goto done;
-    snprintf(p, sizeof p, "%s/%sunion_size", g, pre);
-    if (arc_write(c->out, p, ARC_I64, 1, &r1, dr, usz, err) != 0) goto done;
     rc = 0;
 done:
     for (size_t a = 0; un && a < R; a++) free(un[a]);
@@ -342,13 +340,15 @@ static int neurons_cross_run(stage_ctx *c, mp_err *err)
         }
         for (size_t a = 0, at = 0; a < R; at += (size_t)rs[a].n * NM_KIND_COUNT, a++)
             memcpy(counts + at, rs[a].counts, (size_t)rs[a].n * NM_KIND_COUNT * sizeof *counts);
-        snprintf(g, sizeof g, "analyses/pooled/neurons/top%lld", (long long)tops[t]);
-        static const char *const dr[] = {"relation"};
+        char Ns[24];
+        snprintf(Ns, sizeof Ns, "%lld", (long long)tops[t]);
         int64_t r1 = (int64_t)R;
-        snprintf(p, sizeof p, "%s/relations", g);
-        if (arc_write(c->out, p, ARC_STR, 1, &r1, dr, names, err) != 0 ||
+        if (sch_path(g, sizeof g, err, NEU(POOLED_TOP), Ns) != 0 ||
+            sch_path(p, sizeof p, err, NEU(POOLED_RELATIONS), Ns) != 0)
+            goto done;
+        if (sch_write(c->out, NEU(POOLED_RELATIONS), p, &r1, names, err) != 0 ||
             write_cross_scope(c, g, rs, R, 0, err) != 0 || write_cross_scope(c, g, rs, R, 1, err) != 0 ||
-            write_shares(c->out, g, tops[t], counts, n, err) != 0)
+            write_shares(c->out, g, 1, tops[t], counts, n, err) != 0)
             goto done;
         for (size_t a = 0; a < R; a++) nr_rel_free(&rs[a]);
     }
