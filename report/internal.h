@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "pipeline/archive/archive.h"
+#include "pipeline/archive/schema.h"
 #include "pipeline/util/error.h"
 #include "report/report.h"
 
@@ -60,19 +61,6 @@ typedef struct rep_head_expert {
     double share_own, share_all, share_pair_head, share_emb, share_ffn;
 } rep_head_expert;
 
-/* One field found under analyses/<rel>/neurons (attribute or dataset), as text for tables;
- * num is its value when it is a numeric scalar (else NAN). */
-typedef struct rep_field {
-    char *key;
-    char *text;
-    double num;
-} rep_field;
-
-typedef struct rep_fields {
-    rep_field *v;
-    size_t n;
-} rep_fields;
-
 /* analyses/<rel>/neurons/top{N} and analyses/pooled/neurons/top{N} (stages/neurons.c). */
 typedef struct rep_ntop {
     int64_t N;
@@ -105,7 +93,6 @@ typedef struct rep_relation {
     size_t n_block, n_topk, n_named;
     rep_summary summary;
     rep_head_expert he;
-    rep_fields neurons;      /* every field, as text (used when no top{N} group exists) */
     rep_ntop *ntop;          /* sorted by N */
     size_t n_ntop;
 } rep_relation;
@@ -126,54 +113,38 @@ typedef struct rep_model {
     char arch[64];
     int L, nH, H, E, k, shared, renorm;
     char cfg_problem[256];
-    /* from run_config_yaml */
-    char **stages;           /* the `stages:` list */
+    /* run_config_yaml through the run-config API (rcfg_load_stored); NULL if absent or not
+     * readable (run_cfg_problem says why) */
+    struct rcfg *run_cfg;
+    char run_cfg_problem[256];
+    const char *const *stages; /* the `stages:` list (owned by run_cfg) */
     size_t n_stages;
-    double frac_early, frac_mid; /* summarise.stages (defaults 0.55 / 0.25) */
-    char *report_format, *report_plots;
     rep_unit *units;
     size_t n_units;
     rep_relation *rel;
     size_t n_rel;
     rep_summary pooled;
-    rep_fields pooled_neurons;
     rep_ntop *pooled_ntop;
     size_t n_pooled_ntop;
 } rep_model;
 
-/* ---- readers (read.c, load_*.c) --------------------------------------------- */
+/* ---- readers (read.c, load_*.c): every field through its schema entry ---------------------- */
 
 /* Any numeric array as malloc'd doubles (NULL for strings / OOM). */
 double *rep_arr_f64(const arc_array *a);
-/* group/name as an attribute of `group` or a dataset `group/name`; 0 if read. */
-int rep_read_any(arc_reader *r, const char *group, const char *name, arc_array *a);
-/* A numeric field flattened into malloc'd *v of *n doubles; 0 if found. */
-int rep_get_vec(arc_reader *r, const char *group, const char *name, double **v, int64_t *n);
-/* A numeric scalar field (one element), else NAN. */
-double rep_get_num(arc_reader *r, const char *group, const char *name);
-/* group.name.member: sub-group name/member, attribute name_member / name.member, or element
- * idx of a vector `name`; NAN if none. */
-double rep_get_member(arc_reader *r, const char *group, const char *name,
-                      const char *member, int idx);
-/* A [layer, index] pair; 0 if found. */
-int rep_get_idx(arc_reader *r, const char *group, const char *name, rep_idx *out);
-/* A string attribute, malloc'd, or NULL. */
-char *rep_get_str(arc_reader *r, const char *path, const char *name);
 /* An all-digit string as a number, else -1. */
 int64_t rep_digits(const char *s);
 
-void rep_head_expert_load(arc_reader *r, const char *g, rep_head_expert *he);
-void rep_fields_add(rep_fields *f, const char *key, const arc_array *a);
-/* Every attribute and dataset under g (recursively); keys relative to g + base. */
-void rep_fields_load(arc_reader *r, const char *g, size_t base, rep_fields *f, int depth);
-void rep_fields_free(rep_fields *f);
-void rep_ntop_load(arc_reader *r, const char *g, rep_ntop **out, size_t *nout);
+void rep_head_expert_load(arc_reader *r, const char *rel, rep_head_expert *he);
+/* The top{N} groups of a relation (rel) or, for rel NULL, the pooled ones; sorted by N. */
+void rep_ntop_load(arc_reader *r, const char *rel, rep_ntop **out, size_t *nout);
 void rep_ntop_free(rep_ntop *t, size_t n);
 
 /* The parts of an archive (load_*.c); anything absent stays NAN / NULL / 0. */
 void rep_provenance_load(arc_reader *r, rep_model *m);
-void rep_metrics_load(arc_reader *r, const char *g, rep_relation *rl);
-void rep_summary_load(arc_reader *r, const char *g, rep_summary *s);
+void rep_metrics_load(arc_reader *r, const char *rel, rep_relation *rl);
+/* rel: a relation id or "pooled". */
+void rep_summary_load(arc_reader *r, const char *rel, rep_summary *s);
 void rep_summary_free(rep_summary *s);
 
 /* Loads an archive. -1: missing, unreadable or not a moeprobe archive (err says which). */
@@ -190,7 +161,7 @@ const rep_relation *rep_find_relation(const rep_model *m, const char *name);
 /* Number of layers: the config's, else the length of a gain curve; 0 if unknown. */
 int rep_layers(const rep_model *m);
 /* The 1-based stage bounds for the model: the summary's where stored, else from the
- * fractions of the run config. Returns 0 if L is unknown. */
+ * fractions of the run config. Returns 0 if L or both are unknown. */
 int rep_stage_bounds(const rep_model *m, int64_t first[REP_NSTAGE], int64_t last[REP_NSTAGE]);
 
 /* ---- plots -------------------------------------------------------------------------------- */

@@ -9,7 +9,10 @@
 #include <sys/stat.h>
 
 #include "pipeline/archive/archive.h"
+#include "pipeline/config/run_config.h"
 #include "report/internal.h"
+#include "stages/schema_evaluate.h"
+#include "stages/schema_summarise.h"
 
 static int name_in(const arc_names *n, const char *s)
 {
@@ -23,8 +26,8 @@ static void relations_load(arc_reader *r, rep_model *m)
     arc_names met = {0}, ana = {0}, all = {0};
     mp_err e;
     err_init(&e);
-    if (arc_kind_of(r, "metrics") == ARC_GROUP) arc_list(r, "metrics", ARC_GROUP, &met, &e);
-    if (arc_kind_of(r, "analyses") == ARC_GROUP) arc_list(r, "analyses", ARC_GROUP, &ana, &e);
+    if (sch_has(r, EVAL(METRICS), "metrics")) arc_list(r, "metrics", ARC_GROUP, &met, &e);
+    if (sch_has(r, SUM(ANALYSES), "analyses")) arc_list(r, "analyses", ARC_GROUP, &ana, &e);
     /* union, sorted (both lists are sorted bytewise) */
     all.v = calloc(met.n + ana.n + 1, sizeof *all.v);
     if (!all.v) goto done;
@@ -41,26 +44,13 @@ static void relations_load(arc_reader *r, rep_model *m)
     if (!m->rel) goto done;
     for (size_t i = 0; i < all.n; i++) {
         rep_relation *rl = &m->rel[m->n_rel];
-        char g[600];
         rl->name = strdup(all.v[i]);
         if (!rl->name) continue;
         m->n_rel++;
-        snprintf(g, sizeof g, "metrics/%s", rl->name);
-        rep_metrics_load(r, g, rl);
-        snprintf(g, sizeof g, "analyses/%s/summary", rl->name);
-        rep_summary_load(r, g, &rl->summary);
-        snprintf(g, sizeof g, "analyses/%s/head_expert", rl->name);
-        rep_head_expert_load(r, g, &rl->he);
-        snprintf(g, sizeof g, "analyses/%s/neurons", rl->name);
-        rep_ntop_load(r, g, &rl->ntop, &rl->n_ntop);
-        if (arc_kind_of(r, g) == ARC_GROUP) rep_fields_load(r, g, strlen(g) + 1, &rl->neurons, 0);
-        else if (arc_kind_of(r, g) == ARC_DATASET) {
-            arc_array a;
-            if (arc_read(r, g, &a, &e) == 0) {
-                rep_fields_add(&rl->neurons, "neurons", &a);
-                arc_array_free(&a);
-            }
-        }
+        rep_metrics_load(r, rl->name, rl);
+        rep_summary_load(r, rl->name, &rl->summary);
+        rep_head_expert_load(r, rl->name, &rl->he);
+        rep_ntop_load(r, rl->name, &rl->ntop, &rl->n_ntop);
     }
 done:
     free(all.v); /* the strings belong to met / ana */
@@ -127,10 +117,8 @@ int rep_model_load(rep_model *m, const char *given, mp_err *err)
     if (bl > 3 && !strcmp(m->name + bl - 3, ".h5")) m->name[bl - 3] = 0;
     rep_provenance_load(r, m);
     relations_load(r, m);
-    rep_summary_load(r, "analyses/pooled/summary", &m->pooled);
-    if (arc_kind_of(r, "analyses/pooled/neurons") == ARC_GROUP)
-        rep_fields_load(r, "analyses/pooled/neurons", strlen("analyses/pooled/neurons") + 1, &m->pooled_neurons, 0);
-    rep_ntop_load(r, "analyses/pooled/neurons", &m->pooled_ntop, &m->n_pooled_ntop);
+    rep_summary_load(r, "pooled", &m->pooled);
+    rep_ntop_load(r, NULL, &m->pooled_ntop, &m->n_pooled_ntop);
     arc_reader_close(r);
     return 0;
 }
@@ -147,10 +135,7 @@ void rep_model_free(rep_model *m)
     free(m->hostname);
     free(m->created);
     free(m->updated);
-    for (size_t i = 0; i < m->n_stages; i++) free(m->stages[i]);
-    free(m->stages);
-    free(m->report_format);
-    free(m->report_plots);
+    rcfg_free(m->run_cfg);
     for (size_t i = 0; i < m->n_units; i++) {
         free(m->units[i].id);
         free(m->units[i].committed_at);
@@ -165,12 +150,10 @@ void rep_model_free(rep_model *m)
         rep_summary_free(&rl->summary);
         free(rl->he.r);
         free(rl->he.strongest);
-        rep_fields_free(&rl->neurons);
         rep_ntop_free(rl->ntop, rl->n_ntop);
     }
     free(m->rel);
     rep_summary_free(&m->pooled);
-    rep_fields_free(&m->pooled_neurons);
     rep_ntop_free(m->pooled_ntop, m->n_pooled_ntop);
     memset(m, 0, sizeof *m);
 }

@@ -1,6 +1,6 @@
 /* load_head_expert.c — the head-expert analyses of a relation (analyses/<rel>/head_expert,
- * written by stages/heads_experts.c): the correlation matrix, the strongest pairs, the causal
- * pair, its suppression, forcing and path analysis. */
+ * written by stages/heads_experts.c; entries in stages/schema_heads_experts.c): the correlation
+ * matrix, the strongest pairs, the causal pair, its suppression, forcing and path analysis. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,64 +8,45 @@
 
 #include "pipeline/archive/archive.h"
 #include "report/internal.h"
+#include "stages/schema_heads_experts.h"
 
-/* ---- head-expert --------------------------------------------------------------------------- */
-
-static void corr_fill(arc_reader *r, const char *g, rep_corr *c)
+/* A (layer, index) pair dataset; 0 if read. */
+static int get_idx(arc_reader *r, const sch_entry *e, const char *path, rep_idx *out)
 {
-    c->r = rep_get_num(r, g, "r");
-    c->p = rep_get_num(r, g, "p");
-    c->n = rep_get_num(r, g, "n");
+    double *v;
+    int64_t n;
+    if (sch_get_vec(r, e, path, NULL, &v, &n) != 0) return -1;
+    int ok = n == 2 && !isnan(v[0]) && !isnan(v[1]);
+    if (ok) *out = (rep_idx){(int64_t)v[0], (int64_t)v[1]};
+    free(v);
+    return ok ? 0 : -1;
 }
 
-/* `strongest`: datasets head [K,2], expert [K,2], r, p, n [K] in a group, or one sub-group
- * per entry ("0", "1", ...; sorted numerically) with head, expert, r, p, n. */
+/* `strongest`: datasets head [K,2], expert [K,2], r, p, n [K]. */
 static void strongest_load(arc_reader *r, const char *g, rep_head_expert *he)
 {
-    char p[512];
-    snprintf(p, sizeof p, "%s/strongest", g);
-    if (arc_kind_of(r, p) != ARC_GROUP) return;
+    char ph[512], pe[512], pr[512], pp[512], pn[512];
     double *hv = NULL, *ev = NULL, *rv = NULL, *pv = NULL, *nv = NULL;
     int64_t nh = 0, ne = 0, nr = 0, np = 0, nn = 0;
-    if (rep_get_vec(r, p, "head", &hv, &nh) == 0 && rep_get_vec(r, p, "expert", &ev, &ne) == 0 &&
-        rep_get_vec(r, p, "r", &rv, &nr) == 0 && nh == 2 * nr && ne == 2 * nr && nr > 0) {
-        rep_get_vec(r, p, "p", &pv, &np);
-        rep_get_vec(r, p, "n", &nv, &nn);
-        he->strongest = calloc((size_t)nr, sizeof *he->strongest);
-        if (he->strongest) {
-            he->n_strongest = (size_t)nr;
-            for (int64_t i = 0; i < nr; i++) {
-                rep_corr *c = &he->strongest[i];
-                c->head = (rep_idx){(int64_t)hv[2 * i], (int64_t)hv[2 * i + 1]};
-                c->expert = (rep_idx){(int64_t)ev[2 * i], (int64_t)ev[2 * i + 1]};
-                c->r = rv[i];
-                c->p = np == nr ? pv[i] : NAN;
-                c->n = nn == nr ? nv[i] : nn == 1 ? nv[0] : NAN;
-            }
-        }
-    } else {
-        arc_names names;
-        mp_err e;
-        err_init(&e);
-        if (arc_list(r, p, ARC_GROUP, &names, &e) == 0 && names.n > 0) {
-            he->strongest = calloc(names.n, sizeof *he->strongest);
-            /* entries named by number: order by value, not bytewise ("10" after "9") */
-            for (size_t i = 0; he->strongest && i < names.n; i++) {
-                for (size_t j = i + 1; j < names.n; j++)
-                    if (atol(names.v[j]) < atol(names.v[i])) {
-                        char *t = names.v[i];
-                        names.v[i] = names.v[j];
-                        names.v[j] = t;
-                    }
-                char q[600];
-                rep_corr c;
-                snprintf(q, sizeof q, "%s/%s", p, names.v[i]);
-                if (rep_get_idx(r, q, "head", &c.head) != 0 || rep_get_idx(r, q, "expert", &c.expert) != 0)
-                    continue;
-                corr_fill(r, q, &c);
-                he->strongest[he->n_strongest++] = c;
-            }
-            arc_names_free(&names);
+    snprintf(ph, sizeof ph, "%s/strongest/head", g);
+    snprintf(pe, sizeof pe, "%s/strongest/expert", g);
+    snprintf(pr, sizeof pr, "%s/strongest/r", g);
+    snprintf(pp, sizeof pp, "%s/strongest/p", g);
+    snprintf(pn, sizeof pn, "%s/strongest/n", g);
+    if (sch_get_vec(r, HE(STRONGEST_HEAD), ph, NULL, &hv, &nh) == 0 &&
+        sch_get_vec(r, HE(STRONGEST_EXPERT), pe, NULL, &ev, &ne) == 0 &&
+        sch_get_vec(r, HE(STRONGEST_R), pr, NULL, &rv, &nr) == 0 && nh == 2 * nr && ne == 2 * nr &&
+        nr > 0 && (he->strongest = calloc((size_t)nr, sizeof *he->strongest))) {
+        sch_get_vec(r, HE(STRONGEST_P), pp, NULL, &pv, &np);
+        sch_get_vec(r, HE(STRONGEST_N), pn, NULL, &nv, &nn);
+        he->n_strongest = (size_t)nr;
+        for (int64_t i = 0; i < nr; i++) {
+            rep_corr *c = &he->strongest[i];
+            c->head = (rep_idx){(int64_t)hv[2 * i], (int64_t)hv[2 * i + 1]};
+            c->expert = (rep_idx){(int64_t)ev[2 * i], (int64_t)ev[2 * i + 1]};
+            c->r = rv[i];
+            c->p = np == nr ? pv[i] : NAN;
+            c->n = nn == nr ? nv[i] : NAN;
         }
     }
     free(hv);
@@ -75,87 +56,112 @@ static void strongest_load(arc_reader *r, const char *g, rep_head_expert *he)
     free(nv);
 }
 
-void rep_head_expert_load(arc_reader *r, const char *g, rep_head_expert *he)
+static void pair_load(arc_reader *r, const char *g, rep_head_expert *he)
 {
-    char p[512];
-    memset(he, 0, sizeof *he);
-    if (arc_kind_of(r, g) != ARC_GROUP) return;
-    he->have = 1;
-    snprintf(p, sizeof p, "%s/r", g);
-    if (arc_kind_of(r, p) == ARC_DATASET) {
-        arc_array a;
-        mp_err e;
-        err_init(&e);
-        if (arc_read(r, p, &a, &e) == 0) {
-            if (a.ndim == 2 && a.count > 0) {
-                he->r = rep_arr_f64(&a);
-                he->rows = a.shape[0];
-                he->cols = a.shape[1];
-            }
-            arc_array_free(&a);
-        }
-    }
-    strongest_load(r, g, he);
+    char p[512], q[600];
     snprintf(p, sizeof p, "%s/pair", g);
-    if (arc_kind_of(r, p) == ARC_GROUP && rep_get_idx(r, p, "head", &he->pair.head) == 0 &&
-        rep_get_idx(r, p, "expert", &he->pair.expert) == 0) {
-        he->have_pair = 1;
-        corr_fill(r, p, &he->pair);
-        he->r_margin = rep_get_num(r, p, "r_margin_to_next");
-        he->rank_in_top = rep_get_num(r, p, "expert_rank_in_top_experts");
-    }
-    snprintf(p, sizeof p, "%s/suppression", g);
-    if (arc_kind_of(r, p) == ARC_GROUP) {
+    snprintf(q, sizeof q, "%s/head", p);
+    if (get_idx(r, HE(PAIR_HEAD), q, &he->pair.head) != 0) return;
+    snprintf(q, sizeof q, "%s/expert", p);
+    if (get_idx(r, HE(PAIR_EXPERT), q, &he->pair.expert) != 0) return;
+    he->have_pair = 1;
+    he->pair.r = sch_get_num(r, HE(PAIR_R), p, NULL);
+    he->pair.p = sch_get_num(r, HE(PAIR_P), p, NULL);
+    he->pair.n = sch_get_num(r, HE(PAIR_N), p, NULL);
+    he->r_margin = sch_get_num(r, HE(PAIR_R_MARGIN), p, NULL);
+    he->rank_in_top = sch_get_num(r, HE(PAIR_RANK_IN_TOP), p, NULL);
+}
+
+/* The watched experts: the one dataset top{N}_experts (N = suppression_top_experts). */
+static void watched_load(arc_reader *r, const char *p, rep_head_expert *he)
+{
+    arc_names nm = {0};
+    mp_err e;
+    err_init(&e);
+    if (arc_list(r, p, ARC_DATASET, &nm, &e) != 0) return;
+    for (size_t i = 0; i < nm.n; i++) {
+        char q[700];
         double *v;
         int64_t n;
-        he->have_supp = 1;
-        /* top4_experts, or top{N}_experts for heads_experts.suppression_top_experts = N */
-        arc_names nm = {0}, na = {0};
-        mp_err e;
-        err_init(&e);
-        arc_list(r, p, ARC_DATASET, &nm, &e);
-        arc_list_attrs(r, p, &na, &e);
-        const char *found = NULL;
-        for (size_t i = 0; i < nm.n + na.n && !found; i++) {
-            const char *s = i < nm.n ? nm.v[i] : na.v[i - nm.n];
-            size_t sl = strlen(s);
-            if (!strncmp(s, "top", 3) && sl > 11 && !strcmp(s + sl - 8, "_experts")) found = s;
-        }
-        if (found && rep_get_vec(r, p, found, &v, &n) == 0) {
-            for (int64_t i = 0; i + 1 < n && he->n_top4 < 16; i += 2)
-                he->top4[he->n_top4++] = (rep_idx){(int64_t)v[i], (int64_t)v[i + 1]};
-            free(v);
-        }
-        arc_names_free(&nm);
-        arc_names_free(&na);
-        he->prob_base = rep_get_num(r, p, "mean_prob_base");
-        he->prob_supp = rep_get_num(r, p, "mean_prob_suppressed");
-        he->prob_change = rep_get_num(r, p, "prob_change");
-        he->prob_change_rel = rep_get_num(r, p, "prob_change_rel");
-        he->hit10_base = rep_get_num(r, p, "hit10_base");
-        he->mrr_base = rep_get_num(r, p, "mrr_base");
-        he->hit10_supp = rep_get_num(r, p, "hit10_suppressed");
-        he->mrr_supp = rep_get_num(r, p, "mrr_suppressed");
-        he->mrr_drop = rep_get_num(r, p, "mrr_drop");
-        he->mrr_drop_rel = rep_get_num(r, p, "mrr_drop_rel");
+        snprintf(q, sizeof q, "%s/%s", p, nm.v[i]);
+        if (!sch_match(HE(SUPP_TOP_EXPERTS)->path, q) ||
+            sch_get_vec(r, HE(SUPP_TOP_EXPERTS), q, NULL, &v, &n) != 0)
+            continue;
+        for (int64_t j = 0; j + 1 < n && he->n_top4 < 16; j += 2)
+            he->top4[he->n_top4++] = (rep_idx){(int64_t)v[j], (int64_t)v[j + 1]};
+        free(v);
+        break;
     }
+    arc_names_free(&nm);
+}
+
+static void suppression_load(arc_reader *r, const char *g, rep_head_expert *he)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/suppression", g);
+    if (!sch_has(r, HE(SUPP), p)) return;
+    he->have_supp = 1;
+    watched_load(r, p, he);
+    he->prob_base = sch_get_num(r, HE(SUPP_MEAN_PROB_BASE), p, NULL);
+    he->prob_supp = sch_get_num(r, HE(SUPP_MEAN_PROB_SUPPRESSED), p, NULL);
+    he->prob_change = sch_get_num(r, HE(SUPP_PROB_CHANGE), p, NULL);
+    he->prob_change_rel = sch_get_num(r, HE(SUPP_PROB_CHANGE_REL), p, NULL);
+    he->hit10_base = sch_get_num(r, HE(SUPP_HIT10_BASE), p, NULL);
+    he->mrr_base = sch_get_num(r, HE(SUPP_MRR_BASE), p, NULL);
+    he->hit10_supp = sch_get_num(r, HE(SUPP_HIT10_SUPPRESSED), p, NULL);
+    he->mrr_supp = sch_get_num(r, HE(SUPP_MRR_SUPPRESSED), p, NULL);
+    he->mrr_drop = sch_get_num(r, HE(SUPP_MRR_DROP), p, NULL);
+    he->mrr_drop_rel = sch_get_num(r, HE(SUPP_MRR_DROP_REL), p, NULL);
+}
+
+static void forcing_load(arc_reader *r, const char *g, rep_head_expert *he)
+{
+    char p[512];
     snprintf(p, sizeof p, "%s/forcing", g);
-    if (arc_kind_of(r, p) == ARC_GROUP) {
-        he->have_forc = 1;
-        he->hit10_forced = rep_get_num(r, p, "hit10_forced");
-        he->mrr_forced = rep_get_num(r, p, "mrr_forced");
-        he->recovery = rep_get_num(r, p, "recovery_fraction");
-        he->forced_over_base = rep_get_num(r, p, "mrr_forced_over_base");
-        he->eprob_base = rep_get_num(r, p, "expert_prob_base");
-        he->eprob_supp = rep_get_num(r, p, "expert_prob_suppressed");
-    }
+    if (!sch_has(r, HE(FORC), p)) return;
+    he->have_forc = 1;
+    he->hit10_forced = sch_get_num(r, HE(FORC_HIT10_FORCED), p, NULL);
+    he->mrr_forced = sch_get_num(r, HE(FORC_MRR_FORCED), p, NULL);
+    he->recovery = sch_get_num(r, HE(FORC_RECOVERY_FRACTION), p, NULL);
+    he->forced_over_base = sch_get_num(r, HE(FORC_MRR_FORCED_OVER_BASE), p, NULL);
+    he->eprob_base = sch_get_num(r, HE(FORC_EXPERT_PROB_BASE), p, NULL);
+    he->eprob_supp = sch_get_num(r, HE(FORC_EXPERT_PROB_SUPPRESSED), p, NULL);
+}
+
+static void path_load(arc_reader *r, const char *g, rep_head_expert *he)
+{
+    char p[512];
     snprintf(p, sizeof p, "%s/path", g);
-    if (arc_kind_of(r, p) == ARC_GROUP) {
-        he->have_path = 1;
-        he->share_own = rep_get_num(r, p, "share_own_layer_heads");
-        he->share_all = rep_get_num(r, p, "share_all_heads");
-        he->share_pair_head = rep_get_num(r, p, "share_pair_head");
-        he->share_emb = rep_get_num(r, p, "share_embedding");
-        he->share_ffn = rep_get_num(r, p, "share_ffn");
+    if (!sch_has(r, HE(PATH), p)) return;
+    he->have_path = 1;
+    he->share_own = sch_get_num(r, HE(PATH_SHARE_OWN_LAYER_HEADS), p, NULL);
+    he->share_all = sch_get_num(r, HE(PATH_SHARE_ALL_HEADS), p, NULL);
+    he->share_pair_head = sch_get_num(r, HE(PATH_SHARE_PAIR_HEAD), p, NULL);
+    he->share_emb = sch_get_num(r, HE(PATH_SHARE_EMBEDDING), p, NULL);
+    he->share_ffn = sch_get_num(r, HE(PATH_SHARE_FFN), p, NULL);
+}
+
+void rep_head_expert_load(arc_reader *r, const char *rel, rep_head_expert *he)
+{
+    char g[512], p[600];
+    memset(he, 0, sizeof *he);
+    if (sch_path(g, sizeof g, NULL, HE(GROUP), rel) != 0 || !sch_has(r, HE(GROUP), g)) return;
+    he->have = 1;
+    snprintf(p, sizeof p, "%s/r", g);
+    arc_array a;
+    mp_err e;
+    err_init(&e);
+    if (sch_has(r, HE(R), p) && arc_read(r, p, &a, &e) == 0) {
+        if (a.ndim == 2 && a.count > 0) {
+            he->r = rep_arr_f64(&a);
+            he->rows = a.shape[0];
+            he->cols = a.shape[1];
+        }
+        arc_array_free(&a);
     }
+    strongest_load(r, g, he);
+    pair_load(r, g, he);
+    suppression_load(r, g, he);
+    forcing_load(r, g, he);
+    path_load(r, g, he);
 }

@@ -1,6 +1,7 @@
 /* load_neurons.c — the neuron analyses (analyses/<rel>/neurons/top{N} and
- * analyses/pooled/neurons/top{N}, written by stages/neurons.c), and every field of a neurons
- * group as text for the key / value tables. */
+ * analyses/pooled/neurons/top{N}, written by stages/neurons.c; entries in
+ * stages/schema_neurons.c): kind shares, overlaps, the top experts and shared neurons, and the
+ * pooled [relation, relation] overlap matrices. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,106 +9,79 @@
 
 #include "pipeline/archive/archive.h"
 #include "report/internal.h"
+#include "stages/schema_neurons.h"
 
-
-void rep_fields_add(rep_fields *f, const char *key, const arc_array *a)
+/* (a, b, c) rows of an [K, 3] integer dataset g/name. */
+static int triples(arc_reader *r, const sch_entry *e, const char *g, const char *name,
+                   int64_t out[16][3])
 {
-    char buf[1024];
-    size_t o = 0;
-    double num = NAN;
-    buf[0] = 0;
-    if (a->type == ARC_STR) {
-        char **s = a->data;
-        for (size_t i = 0; i < a->count && i < 12 && o < sizeof buf - 64; i++)
-            o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%s", i ? ", " : "", s[i]);
-        if (a->count > 12) snprintf(buf + o, sizeof buf - o, ", … (%zu)", a->count);
-    } else {
-        double *v = rep_arr_f64(a);
-        if (!v) return;
-        int64_t cols = a->ndim >= 2 ? a->shape[a->ndim - 1] : 1;
-        int tuple = a->ndim >= 2 && cols <= 4;
-        size_t shown = 0, limit = tuple ? 10 : 12;
-        if (a->count == 1) num = v[0];
-        for (size_t i = 0; i < a->count && o < sizeof buf - 80; i += tuple ? (size_t)cols : 1) {
-            if (shown == limit) {
-                snprintf(buf + o, sizeof buf - o, ", … (%lld)", (long long)(tuple ? a->count / (size_t)cols : a->count));
-                o = strlen(buf);
-                break;
-            }
-            if (shown) o += (size_t)snprintf(buf + o, sizeof buf - o, ", ");
-            if (tuple) {
-                o += (size_t)snprintf(buf + o, sizeof buf - o, "(");
-                for (int64_t j = 0; j < cols; j++)
-                    o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%.4g", j ? ", " : "", v[i + (size_t)j]);
-                o += (size_t)snprintf(buf + o, sizeof buf - o, ")");
-            } else {
-                o += (size_t)snprintf(buf + o, sizeof buf - o, "%.4g", v[i]);
-            }
-            shown++;
-        }
-        free(v);
-    }
-    rep_field *nv = realloc(f->v, (f->n + 1) * sizeof *nv);
-    if (!nv) return;
-    f->v = nv;
-    nv[f->n].key = strdup(key);
-    nv[f->n].text = strdup(buf);
-    nv[f->n].num = num;
-    if (nv[f->n].key && nv[f->n].text) f->n++;
-    else {
-        free(nv[f->n].key);
-        free(nv[f->n].text);
-    }
-}
-
-/* Every attribute and dataset under group g (recursively, depth <= 4); keys relative to base. */
-void rep_fields_load(arc_reader *r, const char *g, size_t base, rep_fields *f, int depth)
-{
-    arc_names names;
-    mp_err e;
-    err_init(&e);
-    if (depth > 4) return;
-    if (arc_list_attrs(r, g, &names, &e) == 0) {
-        for (size_t i = 0; i < names.n; i++) {
-            arc_array a;
-            char key[600];
-            if (!strcmp(names.v[i], "DIMENSION_LABELS")) continue;
-            if (arc_read_attr(r, g, names.v[i], &a, &e) != 0) continue;
-            snprintf(key, sizeof key, "%s%s%s", g + base, g[base] ? "/" : "", names.v[i]);
-            rep_fields_add(f, key, &a);
-            arc_array_free(&a);
-        }
-        arc_names_free(&names);
-    }
-    if (arc_list(r, g, ARC_NONE, &names, &e) != 0) return;
-    for (size_t i = 0; i < names.n; i++) {
-        char p[600];
-        snprintf(p, sizeof p, "%s/%s", g, names.v[i]);
-        arc_kind k = arc_kind_of(r, p);
-        if (k == ARC_GROUP) {
-            rep_fields_load(r, p, base, f, depth + 1);
-        } else if (k == ARC_DATASET) {
-            arc_array a;
-            if (arc_read(r, p, &a, &e) == 0) {
-                rep_fields_add(f, p + base, &a);
-                arc_array_free(&a);
-            }
-        }
-    }
-    arc_names_free(&names);
-}
-
-/* (a, b, c) rows of an [K, 3] integer dataset. */
-static int triples(arc_reader *r, const char *g, const char *name, int64_t out[16][3])
-{
+    char p[700];
     double *v;
     int64_t n;
     int k = 0;
-    if (rep_get_vec(r, g, name, &v, &n) != 0) return 0;
+    snprintf(p, sizeof p, "%s/%s", g, name);
+    if (sch_get_vec(r, e, p, NULL, &v, &n) != 0) return 0;
     for (int64_t i = 0; i + 2 < n && k < 16; i += 3, k++)
         for (int j = 0; j < 3; j++) out[k][j] = (int64_t)v[i + j];
     free(v);
     return k;
+}
+
+/* A [R, R] matrix g/name, or NULL if absent or not R x R. */
+static double *matrix(arc_reader *r, const sch_entry *e, const char *g, const char *name,
+                      int64_t R)
+{
+    char p[700];
+    double *v;
+    int64_t n;
+    snprintf(p, sizeof p, "%s/%s", g, name);
+    if (sch_get_vec(r, e, p, NULL, &v, &n) != 0) return NULL;
+    if (n == R * R) return v;
+    free(v);
+    return NULL;
+}
+
+static void relations_load(arc_reader *r, const char *g, rep_ntop *t)
+{
+    char q[700];
+    arc_array a;
+    mp_err e;
+    err_init(&e);
+    snprintf(q, sizeof q, "%s/relations", g);
+    if (!sch_has(r, NEU(POOLED_RELATIONS), q) || arc_read(r, q, &a, &e) != 0) return;
+    if (a.type == ARC_STR && a.count > 0 && (t->relations = calloc(a.count, sizeof *t->relations))) {
+        for (size_t j = 0; j < a.count; j++) t->relations[j] = strdup(((char **)a.data)[j]);
+        t->n_relations = (int64_t)a.count;
+    }
+    arc_array_free(&a);
+    t->pair_overlap = matrix(r, NEU(POOLED_PAIR_OVERLAP_PCT), g, "pair_overlap_pct", t->n_relations);
+    t->shared_pair_overlap = matrix(r, NEU(POOLED_SHARED_PAIR_OVERLAP_PCT), g,
+                                    "shared_pair_overlap_pct", t->n_relations);
+}
+
+/* One top{N} group g: a relation's, or (pooled) the cross-relation one. */
+static void ntop_fill(arc_reader *r, const char *g, int pooled, int64_t N, rep_ntop *t)
+{
+    memset(t, 0, sizeof *t);
+    t->N = N;
+    t->n = sch_get_num(r, pooled ? NEU(POOLED_SAMPLES) : NEU(REL_SAMPLES), g, NULL);
+    t->frac_shared = sch_get_num(r, pooled ? NEU(POOLED_FRAC_SHARED) : NEU(REL_FRAC_SHARED), g, NULL);
+    t->frac_routed = sch_get_num(r, pooled ? NEU(POOLED_FRAC_ROUTED) : NEU(REL_FRAC_ROUTED), g, NULL);
+    t->frac_dense = sch_get_num(r, pooled ? NEU(POOLED_FRAC_DENSE) : NEU(REL_FRAC_DENSE), g, NULL);
+    t->jaccard = t->overlap_pct = t->union_size = NAN;
+    t->shared_jaccard = t->shared_overlap_pct = t->shared_union_size = NAN;
+    if (pooled) {
+        relations_load(r, g, t);
+        return;
+    }
+    t->jaccard = sch_get_num(r, NEU(REL_JACCARD), g, NULL);
+    t->overlap_pct = sch_get_num(r, NEU(REL_OVERLAP_PCT), g, NULL);
+    t->union_size = sch_get_num(r, NEU(REL_UNION_SIZE), g, NULL);
+    t->shared_jaccard = sch_get_num(r, NEU(REL_SHARED_JACCARD), g, NULL);
+    t->shared_overlap_pct = sch_get_num(r, NEU(REL_SHARED_OVERLAP_PCT), g, NULL);
+    t->shared_union_size = sch_get_num(r, NEU(REL_SHARED_UNION_SIZE), g, NULL);
+    t->n_top_experts = triples(r, NEU(REL_TOP_EXPERTS), g, "top_experts", t->top_experts);
+    t->n_top_shared = triples(r, NEU(REL_TOP_SHARED), g, "top_shared_neurons", t->top_shared);
 }
 
 static int ntop_cmp(const void *a, const void *b)
@@ -116,59 +90,26 @@ static int ntop_cmp(const void *a, const void *b)
     return x->N < y->N ? -1 : x->N > y->N;
 }
 
-/* The top{N} groups under g (a neurons group), sorted by N. */
-void rep_ntop_load(arc_reader *r, const char *g, rep_ntop **out, size_t *nout)
+void rep_ntop_load(arc_reader *r, const char *rel, rep_ntop **out, size_t *nout)
 {
+    const sch_entry *ge = rel ? NEU(REL) : NEU(POOLED), *te = rel ? NEU(REL_TOP) : NEU(POOLED_TOP);
+    char g[512];
     arc_names names;
     mp_err e;
     err_init(&e);
     *out = NULL;
     *nout = 0;
-    if (arc_kind_of(r, g) != ARC_GROUP || arc_list(r, g, ARC_GROUP, &names, &e) != 0) return;
+    if ((rel ? sch_path(g, sizeof g, NULL, ge, rel) : sch_path(g, sizeof g, NULL, ge)) != 0 ||
+        !sch_has(r, ge, g) || arc_list(r, g, ARC_GROUP, &names, &e) != 0)
+        return;
     for (size_t i = 0; i < names.n; i++) {
-        if (strncmp(names.v[i], "top", 3) != 0 || rep_digits(names.v[i] + 3) < 0) continue;
+        char p[700];
+        snprintf(p, sizeof p, "%s/%s", g, names.v[i]);
+        if (!sch_match(te->path, p)) continue;
         rep_ntop *nv = realloc(*out, (*nout + 1) * sizeof *nv);
         if (!nv) break;
         *out = nv;
-        rep_ntop *t = &nv[*nout];
-        char p[600];
-        memset(t, 0, sizeof *t);
-        snprintf(p, sizeof p, "%s/%s", g, names.v[i]);
-        t->N = rep_digits(names.v[i] + 3);
-        t->n = rep_get_num(r, p, "n");
-        t->frac_shared = rep_get_num(r, p, "frac_shared");
-        t->frac_routed = rep_get_num(r, p, "frac_routed");
-        t->frac_dense = rep_get_num(r, p, "frac_dense");
-        t->jaccard = rep_get_num(r, p, "jaccard");
-        t->overlap_pct = rep_get_num(r, p, "overlap_pct");
-        t->union_size = rep_get_num(r, p, "union_size");
-        t->shared_jaccard = rep_get_num(r, p, "shared_jaccard");
-        t->shared_overlap_pct = rep_get_num(r, p, "shared_overlap_pct");
-        t->shared_union_size = rep_get_num(r, p, "shared_union_size");
-        t->n_top_experts = triples(r, p, "top_experts", t->top_experts);
-        t->n_top_shared = triples(r, p, "top_shared_neurons", t->top_shared);
-        /* pooled: the relations and their [R, R] overlaps */
-        char q[700];
-        snprintf(q, sizeof q, "%s/relations", p);
-        arc_array a;
-        if (arc_kind_of(r, q) == ARC_DATASET && arc_read(r, q, &a, &e) == 0) {
-            if (a.type == ARC_STR && a.count > 0 && (t->relations = calloc(a.count, sizeof *t->relations))) {
-                for (size_t j = 0; j < a.count; j++) t->relations[j] = strdup(((char **)a.data)[j]);
-                t->n_relations = (int64_t)a.count;
-            }
-            arc_array_free(&a);
-        }
-        int64_t nn;
-        if (t->n_relations && rep_get_vec(r, p, "pair_overlap_pct", &t->pair_overlap, &nn) == 0 &&
-            nn != t->n_relations * t->n_relations) {
-            free(t->pair_overlap);
-            t->pair_overlap = NULL;
-        }
-        if (t->n_relations && rep_get_vec(r, p, "shared_pair_overlap_pct", &t->shared_pair_overlap, &nn) == 0 &&
-            nn != t->n_relations * t->n_relations) {
-            free(t->shared_pair_overlap);
-            t->shared_pair_overlap = NULL;
-        }
+        ntop_fill(r, p, !rel, rep_digits(names.v[i] + 3), &nv[*nout]);
         (*nout)++;
     }
     arc_names_free(&names);
@@ -184,14 +125,4 @@ void rep_ntop_free(rep_ntop *t, size_t n)
         free(t[i].shared_pair_overlap);
     }
     free(t);
-}
-
-void rep_fields_free(rep_fields *f)
-{
-    for (size_t i = 0; i < f->n; i++) {
-        free(f->v[i].key);
-        free(f->v[i].text);
-    }
-    free(f->v);
-    memset(f, 0, sizeof *f);
 }

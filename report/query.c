@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "pipeline/archive/archive.h"
+#include "pipeline/config/run_config.h"
 #include "report/internal.h"
 #include "stages/stats.h"
 
@@ -61,7 +62,9 @@ int rep_stage_bounds(const rep_model *m, int64_t first[REP_NSTAGE], int64_t last
         }
         return 1;
     }
-    stats_stage_bounds(L, m->frac_early, m->frac_mid, first, last);
+    if (!m->run_cfg) return 0;
+    stats_stage_bounds(L, rcfg_float(m->run_cfg, "summarise.stages.early"),
+                       rcfg_float(m->run_cfg, "summarise.stages.mid"), first, last);
     return 1;
 }
 

@@ -1,26 +1,12 @@
 /* sec_neurons.c — Figure 6 and Table 7: the kinds of the top-N neurons (shared / routed / dense),
- * their overlaps between relations, and whatever else analyses/<rel>/neurons and
- * analyses/pooled/neurons hold. */
+ * their overlaps between samples and relations, the experts and shared-expert neurons that hold
+ * most of them (analyses/<rel>/neurons/top{N}, analyses/pooled/neurons/top{N}). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "report/sections.h"
-
-static void kv_table(rep_doc *d, const rep_fields *f)
-{
-    rep_row r;
-    static const char *const H[] = {"Field", "Value"};
-    doc_table_begin(d, 2, H);
-    for (size_t i = 0; i < f->n; i++) {
-        row_reset(&r);
-        row_addf(&r, "%s", f->v[i].key);
-        row_addf(&r, "%s", f->v[i].text);
-        row_emit(d, &r);
-    }
-    doc_table_end(d);
-}
 
 /* The pooled top-N group of size N, or NULL. */
 static const rep_ntop *pooled_ntop(const rep_model *m, int64_t N)
@@ -152,25 +138,9 @@ void sec_neurons(rep_doc *d, rep_model *m, size_t n)
     }
     for (size_t i = 0; i < n; i++) {
         const rep_model *mm = &m[i];
-        int generic = mm->pooled_neurons.n > 0;
-        for (size_t j = 0; j < mm->n_rel; j++) generic |= mm->rel[j].neurons.n > 0;
         if (!has_ntop(mm)) {
-            if (!generic) {
-                char why[400];
-                doc_note(d, "neuron analyses of %s: %s.", mm->name, rep_why_missing(mm, "neurons", 0, why, sizeof why));
-                continue;
-            }
-            doc_h(d, 3, NULL, mm->name);
-            doc_p(d, "The neuron fields of %s as stored (no top{N} groups found):", mm->name);
-            if (mm->pooled_neurons.n) kv_table(d, &mm->pooled_neurons);
-            for (size_t j = 0; j < mm->n_rel; j++) {
-                if (!mm->rel[j].neurons.n) continue;
-                char sum[300];
-                snprintf(sum, sizeof sum, "%s / %s", mm->name, mm->rel[j].name);
-                doc_details_begin(d, sum);
-                kv_table(d, &mm->rel[j].neurons);
-                doc_details_end(d);
-            }
+            char why[400];
+            doc_note(d, "neuron analyses of %s: %s.", mm->name, rep_why_missing(mm, "neurons", 0, why, sizeof why));
             continue;
         }
         doc_h(d, 3, NULL, mm->name);

@@ -47,6 +47,7 @@ void sec_provenance(rep_doc *d, rep_model *m, size_t n)
         } else {
             KV("model config", "not readable: %s", mm->cfg_problem);
         }
+        if (!mm->run_cfg) KV("run config", "not readable: %s", mm->run_cfg_problem);
         if (mm->n_stages) {
             char st[400] = "";
             size_t o = 0;
