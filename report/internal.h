@@ -1,4 +1,4 @@
-/* internal.h — the pieces of the report (stages/report*.c): what is read from an
+/* internal.h — the pieces of the report (the files of report/): what is read from an
  * archive (load*.c, read.c, query.c), the plots (svg.c, gnuplot.c), the HTML / Markdown
  * writer (doc.c) and what the sections share (cells.c, relation.c). The sections themselves
  * are in sections.h. Not a public interface.

@@ -6,7 +6,9 @@
  * shares from the summaries, blocking and configuration ablations from the metrics/<rel>
  * attributes (hit10_block{N}, mrr_topk{k}, mrr_only_top1, ...), the head-expert tables and heat
  * maps from analyses/<rel>/head_expert, the neuron tables from analyses/<rel>/neurons, and the
- * provenance from the root attributes and /units. The only arithmetic is presentation: means
+ * provenance from the root attributes and /units. Every field is read through its entry of the
+ * archive schema (docs/archive.md), in exactly the layout its writer uses; the stored run config
+ * through the run-config API. The only arithmetic is presentation: means
  * over relations (weighted by n where the text says so), drops (base - blocked) and, for heat
  * maps too large to draw cell by cell, the strongest r of each layer block.
  *
