@@ -5,7 +5,7 @@
 #   - archives of runs with every stage match the schema in both directions (schema_check):
 #     tiny-qwen2moe (MoE with a shared expert) under mpirun -np 2, tiny-llama (dense), and
 #     tiny-olmoe with capture.positions all and the temporal head-expert correlation;
-#   - schema_check finds an object without an entry (a group copied in by h5copy) and a required
+#   - schema_check finds an object without an entry (a dataset copied in by h5copy) and a required
 #     entry that is missing (analyses/ skipped with --drop).
 set -u
 B=$MOEPROBE_BIN; R=$MOEPROBE_ROOT; T=$MOEPROBE_TEST_TMP/archive_schema; mkdir -p "$T"
@@ -46,9 +46,9 @@ heads_experts:
 A=$T/moe_shared/tiny-qwen2moe.h5
 if [ -f "$A" ]; then
   cp "$A" "$T/extra.h5"
-  h5copy -i "$A" -o "$T/extra.h5" -s /metrics -d /not_in_schema >/dev/null 2>&1
+  h5copy -i "$A" -o "$T/extra.h5" -s /evaluate/adj_antonym/rank -d /stray_rank >/dev/null 2>&1
   out=$("$TOOLS/schema_check" "$T/extra.h5" 2>&1)
-  if [ $? -eq 1 ] && echo "$out" | grep -q "group not_in_schema has no schema entry"; then
+  if [ $? -eq 1 ] && echo "$out" | grep -q "dataset stray_rank has no schema entry"; then
     echo "PASS archive_schema/check_finds_unknown_object"
   else echo "FAIL archive_schema/check_finds_unknown_object: $(echo "$out" | tail -2 | tr '\n' ' ')"; fi
   out=$("$TOOLS/schema_check" "$A" --drop analyses 2>&1)
