@@ -77,7 +77,7 @@ static void model_config_load(rep_model *m)
 
 void rep_provenance_load(arc_reader *r, rep_model *m)
 {
-    m->version = sch_get_str(r, SCH_ROOT(MOEPROBE_VERSION), "/", NULL);
+    m->version = sch_get_str(r, SCH_ROOT(VERSION), "/", NULL);
     m->git = sch_get_str(r, SCH_ROOT(GIT_COMMIT), "/", NULL);
     m->model_config_json = sch_get_str(r, SCH_ROOT(MODEL_CONFIG_JSON), "/", NULL);
     m->run_config_yaml = sch_get_str(r, SCH_ROOT(RUN_CONFIG_YAML), "/", NULL);

@@ -2,6 +2,7 @@
  * ARC_COMPACT_BYTES, dimension labels), extendible streams for appending rows, and attributes.
  * See archive.h for the contract; commit and snapshot are elsewhere. */
 #include "pipeline/archive/internal.h"
+#include "pipeline/archive/schema.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -307,12 +308,12 @@ int arc_stream_close(arc_stream *s, mp_err *err)
 
 static int reserved_root_name(const char *name)
 {
-    static const char *const names[] = {"moeprobe_version", "git_commit", "model_config_json",
-                                        "run_config_yaml", "mpi_ranks", "hostname", "created",
-                                        "updated", "units_complete"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strcmp(name, names[i]))
+    /* the provenance: the schema's root attributes (pipeline/archive/schema_root.c) */
+    for (size_t i = 0; i < SCH_ROOT_TABLE.n; i++) {
+        const sch_entry *e = &SCH_ROOT_TABLE.e[i];
+        if (e->kind == SCH_ATTR && !strcmp(e->path, "/") && !strcmp(name, e->name))
             return 1;
+    }
     return 0;
 }
 

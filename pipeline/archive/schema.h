@@ -115,7 +115,7 @@ extern const sch_entry SCH_ROOT_ENTRIES[];
 extern const sch_table SCH_ROOT_TABLE;
 enum sch_root_id {
     ROOT_GROUP,
-    ROOT_MOEPROBE_VERSION,
+    ROOT_VERSION,
     ROOT_GIT_COMMIT,
     ROOT_MODEL_CONFIG_JSON,
     ROOT_RUN_CONFIG_YAML,

@@ -8,7 +8,7 @@ const sch_entry SCH_ROOT_ENTRIES[ROOT_COUNT] = {
     [ROOT_GROUP] = {SCH_GROUP, "/", NULL, ARC_F64, 0, {NULL}, NULL,
                "the archive's root: provenance of the run",
                SCH_ALWAYS},
-    [ROOT_MOEPROBE_VERSION] = {SCH_ATTR, "/", "moeprobe_version", ARC_STR, 0, {NULL}, NULL,
+    [ROOT_VERSION] = {SCH_ATTR, "/", "moeprobe_version", ARC_STR, 0, {NULL}, NULL,
                "moeprobe version that wrote the archive",
                SCH_ALWAYS},
     [ROOT_GIT_COMMIT] = {SCH_ATTR, "/", "git_commit", ARC_STR, 0, {NULL}, NULL,

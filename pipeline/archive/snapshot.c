@@ -16,6 +16,10 @@
 
 #include "pipeline/util/atomic_file.h"
 #include "pipeline/util/monotonic.h"
+#include "pipeline/archive/schema.h"
+
+/* Names of the root provenance and /units attributes (pipeline/archive/schema_root.c). */
+#define RN(id) (SCH_ROOT(id)->name)
 
 typedef struct merge_ctx {
     arc_writer *w;
@@ -181,12 +185,12 @@ static int merge_part(arc_writer *w, size_t i, hid_t dst_file, hid_t units, mp_e
         arc_h5_err(err, "snapshot %s: cannot create /units/%s", w->path, esc);
         goto done;
     }
-    static const struct { const char *from, *to; } strs[] = {
-        {ARC_MARK_TIME, "committed_at"},   {ARC_MARK_VERSION, "moeprobe_version"},
-        {ARC_MARK_GIT, "git_commit"},      {ARC_MARK_HOST, "hostname"}};
-    int ok = arc_h5_attr_str(ug, "unit_id", uid) == 0;
+    const struct { const char *from, *to; } strs[] = {
+        {ARC_MARK_TIME, RN(UNIT_COMMITTED_AT)}, {ARC_MARK_VERSION, RN(UNIT_VERSION)},
+        {ARC_MARK_GIT, RN(UNIT_GIT_COMMIT)},    {ARC_MARK_HOST, RN(UNIT_HOSTNAME)}};
+    int ok = arc_h5_attr_str(ug, RN(UNIT_ID), uid) == 0;
     const char *slash = strrchr(part, '/');
-    ok = ok && arc_h5_attr_str(ug, "part_file", slash ? slash + 1 : part) == 0;
+    ok = ok && arc_h5_attr_str(ug, RN(UNIT_PART_FILE), slash ? slash + 1 : part) == 0;
     for (size_t k = 0; ok && k < sizeof strs / sizeof strs[0]; k++) {
         char *v = arc_h5_attr_get_str(sroot, strs[k].from);
         ok = arc_h5_attr_str(ug, strs[k].to, v ? v : "") == 0;
@@ -195,8 +199,8 @@ static int merge_part(arc_writer *w, size_t i, hid_t dst_file, hid_t units, mp_e
     double t = 0, secs = 0;
     arc_h5_attr_get_f64(sroot, ARC_MARK_UNIX, &t);
     arc_h5_attr_get_f64(sroot, ARC_MARK_SECONDS, &secs);
-    ok = ok && arc_h5_attr_f64(ug, "committed_unix", t) == 0 &&
-         arc_h5_attr_f64(ug, "seconds", secs) == 0;
+    ok = ok && arc_h5_attr_f64(ug, RN(UNIT_COMMITTED_UNIX), t) == 0 &&
+         arc_h5_attr_f64(ug, RN(UNIT_SECONDS), secs) == 0;
     if (!ok) {
         arc_h5_err(err, "snapshot %s: cannot write /units/%s", w->path, esc);
         goto done;
@@ -216,18 +220,18 @@ static int write_provenance(arc_writer *w, hid_t root)
     char host[256] = "", now[32];
     gethostname(host, sizeof host - 1);
     arc_iso_time(arc_now_unix(), now);
-    int ok = arc_h5_attr_str(root, "moeprobe_version", w->prov_version) == 0 &&
-             arc_h5_attr_str(root, "git_commit", w->prov_git) == 0 &&
-             arc_h5_attr_str(root, "hostname", host) == 0 &&
-             arc_h5_attr_str(root, "created", w->created) == 0 &&
-             arc_h5_attr_str(root, "updated", now) == 0 &&
-             arc_h5_attr_i64(root, "units_complete", (int64_t)w->n_done) == 0;
+    int ok = arc_h5_attr_str(root, RN(VERSION), w->prov_version) == 0 &&
+             arc_h5_attr_str(root, RN(GIT_COMMIT), w->prov_git) == 0 &&
+             arc_h5_attr_str(root, RN(HOSTNAME), host) == 0 &&
+             arc_h5_attr_str(root, RN(CREATED), w->created) == 0 &&
+             arc_h5_attr_str(root, RN(UPDATED), now) == 0 &&
+             arc_h5_attr_i64(root, RN(UNITS_COMPLETE), (int64_t)w->n_done) == 0;
     if (ok && w->prov_model_json)
-        ok = arc_h5_attr_str(root, "model_config_json", w->prov_model_json) == 0;
+        ok = arc_h5_attr_str(root, RN(MODEL_CONFIG_JSON), w->prov_model_json) == 0;
     if (ok && w->prov_run_yaml)
-        ok = arc_h5_attr_str(root, "run_config_yaml", w->prov_run_yaml) == 0;
+        ok = arc_h5_attr_str(root, RN(RUN_CONFIG_YAML), w->prov_run_yaml) == 0;
     if (ok && w->prov_ranks > 0)
-        ok = arc_h5_attr_i64(root, "mpi_ranks", w->prov_ranks) == 0;
+        ok = arc_h5_attr_i64(root, RN(MPI_RANKS), w->prov_ranks) == 0;
     return ok ? 0 : -1;
 }
 
