@@ -11,6 +11,7 @@
 #include "pipeline/config/run_config.h"
 #include "pipeline/model/model_config.h"
 #include "report/internal.h"
+#include "stages/stage_def.h"
 
 /* The stored run config. Its paths are not looked at (the run may have been elsewhere). */
 static void run_config_load(rep_model *m)
@@ -21,7 +22,8 @@ static void run_config_load(rep_model *m)
         snprintf(m->run_cfg_problem, sizeof m->run_cfg_problem, "the archive has no run_config_yaml");
         return;
     }
-    if (rcfg_load_stored(&m->run_cfg, m->run_config_yaml, "run_config_yaml", &e) != 0) {
+    if (rcfg_load_stored(&m->run_cfg, m->run_config_yaml, "run_config_yaml", stage_config_schema(),
+                         &e) != 0) {
         snprintf(m->run_cfg_problem, sizeof m->run_cfg_problem, "%s", e.msg);
         return;
     }
