@@ -39,7 +39,7 @@ TEST_SUPPORT := $(filter-out $(TEST_SRC),$(wildcard tests/unit/*.c))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BIN)/tools/%)
 
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/stage_registry.o
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/analysis_registry.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 SUP_OBJ  := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BIN)/tests/%)
@@ -55,12 +55,12 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-# The stage registry lists every `const stage_def stage_NAME` found in stages/*.c.
-$(BUILD)/gen/stage_registry.c: $(wildcard stages/*.c) scripts/gen-stage-registry.sh
+# The stage registry lists every `const analysis_def stage_NAME` found in stages/*.c.
+$(BUILD)/gen/analysis_registry.c: $(wildcard stages/*.c) scripts/gen-analysis-registry.sh
 	@mkdir -p $(dir $@)
-	scripts/gen-stage-registry.sh $(wildcard stages/*.c) > $@.tmp && mv $@.tmp $@
+	scripts/gen-analysis-registry.sh $(wildcard stages/*.c) > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/gen/stage_registry.o: $(BUILD)/gen/stage_registry.c
+$(BUILD)/gen/analysis_registry.o: $(BUILD)/gen/analysis_registry.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIBA): $(LIB_OBJ)

@@ -8,7 +8,7 @@
 
 #include "cli/commands.h"
 #include "pipeline/config/run_config.h"
-#include "stages/stage_def.h"
+#include "stages/analysis_def.h"
 
 static void usage(FILE *f)
 {
@@ -28,7 +28,7 @@ int cmd_config(int argc, char **argv)
         return 0;
     }
     if (argc == 2 && !strcmp(argv[1], "--explain")) {
-        rcfg_explain(stdout, stage_config_schema());
+        rcfg_explain(stdout, analysis_config_schema());
         return 0;
     }
     if (argc == 3 && (!strcmp(argv[1], "--check") || !strcmp(argv[1], "--print"))) {
@@ -36,7 +36,7 @@ int cmd_config(int argc, char **argv)
         rcfg_problems pr = {0};
         mp_err e;
         err_init(&e);
-        if (rcfg_load(&c, argv[2], stage_config_schema(), &pr, &e) != 0) {
+        if (rcfg_load(&c, argv[2], analysis_config_schema(), &pr, &e) != 0) {
             for (size_t i = 0; i < pr.n; i++)
                 fprintf(stderr, "%s\n", pr.msg[i]);
             if (pr.n == 0)

@@ -9,7 +9,7 @@
 #include "jobs/manifest.h"
 #include "jobs/plan.h"
 #include "pipeline/config/run_config.h"
-#include "stages/stage_def.h"
+#include "stages/analysis_def.h"
 
 static void usage(FILE *f)
 {
@@ -35,7 +35,7 @@ static rcfg *load(const char *path)
     rcfg_problems probs = {0};
     mp_err err;
     err_init(&err);
-    if (rcfg_load(&cfg, path, stage_config_schema(), &probs, &err) != 0) {
+    if (rcfg_load(&cfg, path, analysis_config_schema(), &probs, &err) != 0) {
         for (size_t i = 0; i < probs.n; i++)
             fprintf(stderr, "%s\n", probs.msg[i]);
         if (probs.n == 0)

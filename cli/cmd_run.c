@@ -21,7 +21,7 @@
 #include "jobs/manifest.h"
 #include "pipeline/parallel/comm.h"
 #include "report/report.h"
-#include "stages/stage_def.h"
+#include "stages/analysis_def.h"
 
 volatile sig_atomic_t run_stop_signal;
 
@@ -86,7 +86,7 @@ static rcfg *load_config(const char *path)
     err_init(&err);
     if (comm_rank() == 0) {
         rcfg_problems probs = {0};
-        if (rcfg_load(&cfg, path, stage_config_schema(), &probs, &err) != 0) {
+        if (rcfg_load(&cfg, path, analysis_config_schema(), &probs, &err) != 0) {
             for (size_t i = 0; i < probs.n; i++) fprintf(stderr, "%s\n", probs.msg[i]);
             if (probs.n == 0) fprintf(stderr, "moeprobe run: %s\n", err.msg);
             else fprintf(stderr, "moeprobe run: %zu problem%s in %s; nothing was run\n", probs.n,
@@ -104,7 +104,7 @@ static rcfg *load_config(const char *path)
         return NULL;
     }
     comm_bcast_bytes(&buf, &len, 0);
-    if (comm_rank() != 0 && rcfg_unpack(&cfg, buf, len, stage_config_schema(), &err) != 0)
+    if (comm_rank() != 0 && rcfg_unpack(&cfg, buf, len, analysis_config_schema(), &err) != 0)
         comm_fatal("run", "config broadcast: %s", err.msg);
     free(buf);
     return cfg;
@@ -116,9 +116,9 @@ static int add_stages(run_state *rs, const char *arg)
     char *copy = strdup(arg), *save = NULL;
     if (!copy) return 2;
     for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (!stage_find(t)) {
+        if (!analysis_find(t)) {
             int n;
-            const stage_def *const *all = stage_all(&n);
+            const analysis_def *const *all = analysis_all(&n);
             fprintf(stderr, "moeprobe run: --stage %s: no such stage (expected one of:", t);
             for (int i = 0; i < n; i++)
                 if (i == 0 || strcmp(all[i]->name, all[i - 1]->name))

@@ -20,7 +20,7 @@
 #include "pipeline/parallel/comm.h"
 #include "pipeline/runner/runner.h"
 #include "pipeline/util/monotonic.h"
-#include "stages/stage.h"
+#include "stages/analysis.h"
 
 enum { ACT_RUN = 1, ACT_DONE_ELSEWHERE = 2, ACT_CANNOT = 3 };
 
@@ -250,7 +250,7 @@ static int64_t decide(model_run *mr, size_t i, char *why, size_t len)
 }
 
 /* The stage's view of unit u: config, relation, model and prompts (when it needs the model). */
-static void unit_ctx(model_run *mr, const plan_unit *u, stage_ctx *c, prompt_set *ps)
+static void unit_ctx(model_run *mr, const plan_unit *u, analysis_ctx *c, prompt_set *ps)
 {
     run_state *rs = mr->rs;
     mp_err err;
@@ -266,7 +266,7 @@ static void unit_ctx(model_run *mr, const plan_unit *u, stage_ctx *c, prompt_set
     if (u->relation >= 0) c->rel = &rs->rels.rel[u->relation];
     if (u->stage->needs_model) {
         c->r = &mr->r;
-        if (c->rel && stage_relation_prompts(&mr->r, rs->cfg, c->rel, ps, &err) != 0)
+        if (c->rel && analysis_relation_prompts(&mr->r, rs->cfg, c->rel, ps, &err) != 0)
             comm_fatal(u->id, "%s", err.msg);
         c->ps = ps;
     }
@@ -293,7 +293,7 @@ static int run_unit(model_run *mr, size_t i)
 {
     const plan_unit *u = &mr->pl->u[i];
     const char *out = rcfg_str(mr->rs->cfg, "out"), *model = mr->pl->model_name;
-    stage_ctx c;
+    analysis_ctx c;
     prompt_set ps;
     arc_unit *au = NULL;
     double t0 = monotonic_s();

@@ -7,10 +7,10 @@
 
 #include "pipeline/model/model_config.h"
 
-static int selected(const rcfg *cfg, const stage_def *s)
+static int selected(const rcfg *cfg, const analysis_def *s)
 {
     int n;
-    const stage_def *const *all = stage_all(&n);
+    const analysis_def *const *all = analysis_all(&n);
     if (rcfg_list_has(cfg, "stages", s->name)) return 1;
     /* a unit-owning stage is planned when any stage that is part of it is selected */
     for (int i = 0; i < n; i++)
@@ -20,7 +20,7 @@ static int selected(const rcfg *cfg, const stage_def *s)
     return 0;
 }
 
-static int add(plan *p, size_t *cap, const char *id, const stage_def *s, int rel, mp_err *err)
+static int add(plan *p, size_t *cap, const char *id, const analysis_def *s, int rel, mp_err *err)
 {
     if (p->n == *cap) {
         size_t nc = *cap ? 2 * *cap : 64;
@@ -50,7 +50,7 @@ int plan_build(const rcfg *cfg, size_t model_index, plan *p, mp_err *err)
     mcfg mc;
     size_t cap = 0;
     int n;
-    const stage_def *const *all = stage_all(&n);
+    const analysis_def *const *all = analysis_all(&n);
     memset(p, 0, sizeof *p);
     if (!m) return err_set(err, "plan: no model %zu in %s", model_index, rcfg_source(cfg));
     if (mcfg_load(&mc, m->path, err) != 0) return -1;
@@ -60,10 +60,10 @@ int plan_build(const rcfg *cfg, size_t model_index, plan *p, mp_err *err)
     p->is_moe = mcfg_is_moe(&mc);
     size_t nrel = rcfg_relation_count(cfg);
     for (int si = 0; si < n; si++) {
-        const stage_def *s = all[si];
+        const analysis_def *s = all[si];
         char id[ARC_MAX_UNIT_ID];
         if (!s->run || !selected(cfg, s) || (s->moe_only && !p->is_moe)) continue;
-        if (s->scope == STAGE_PER_RELATION) {
+        if (s->scope == ANALYSIS_PER_RELATION) {
             for (size_t r = 0; r < nrel; r++) {
                 snprintf(id, sizeof id, "%s/%s", s->name, rcfg_relation_id(cfg, r));
                 if (add(p, &cap, id, s, (int)r, err) != 0) goto fail;
@@ -78,7 +78,7 @@ int plan_build(const rcfg *cfg, size_t model_index, plan *p, mp_err *err)
         plan_unit *u = &p->u[i];
         for (int a = 0; a < 6 && u->stage->after[a]; a++) {
             const char *dep = u->stage->after[a];
-            const stage_def *ds = stage_find(dep);
+            const analysis_def *ds = analysis_find(dep);
             if (ds && ds->part_of) {
                 /* a stage computed inside another stage's unit (attribute in capture): it
                  * must be selected, and the dependency is on that unit */
@@ -111,7 +111,7 @@ int plan_build(const rcfg *cfg, size_t model_index, plan *p, mp_err *err)
                             rcfg_source(cfg), u->stage->name, dep);
                     goto fail;
                 }
-                const stage_def *ns = stage_find(dep);
+                const analysis_def *ns = analysis_find(dep);
                 int seen = 0;
                 for (int k = 0; k < u->n_needs_stages; k++) seen |= u->needs_stages[k] == ns;
                 if (!seen && ns && u->n_needs_stages < 6) u->needs_stages[u->n_needs_stages++] = ns;

@@ -4,7 +4,7 @@
  * relations ("capture/<rel>" for all relations first, so the model is loaded once and the
  * analyses that only read the archive follow), then the per-model units. Stages that are part
  * of another stage's unit (evaluate, attribute -> capture) plan that unit. A unit lists the
- * units it needs (stage_def.after). The planner runs nothing. */
+ * units it needs (analysis_def.after). The planner runs nothing. */
 #ifndef MOEPROBE_PLAN_H
 #define MOEPROBE_PLAN_H
 
@@ -14,19 +14,19 @@
 #include "pipeline/archive/archive.h"
 #include "pipeline/config/run_config.h"
 #include "pipeline/util/error.h"
-#include "stages/stage_def.h"
+#include "stages/analysis_def.h"
 
 #define PLAN_MAX_DEPS 8
 
 typedef struct plan_unit {
     char id[ARC_MAX_UNIT_ID];      /* "capture/adj_antonym", "summarise/pooled" */
-    const stage_def *stage;
+    const analysis_def *stage;
     int relation;                  /* index into the config's relations; -1 per model */
     int n_deps;
     int deps[PLAN_MAX_DEPS];       /* indices of units that must be complete first; a stage
                                       needing every relation's units lists the stage instead */
     int n_needs_stages;            /* per-model units: they need every unit of these stages */
-    const stage_def *needs_stages[6]; /* `after` with part_of stages mapped to their unit's
+    const analysis_def *needs_stages[6]; /* `after` with part_of stages mapped to their unit's
                                          stage (attribute -> capture), without repeats */
 } plan_unit;
 

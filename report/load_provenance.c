@@ -11,7 +11,7 @@
 #include "pipeline/config/run_config.h"
 #include "pipeline/model/model_config.h"
 #include "report/internal.h"
-#include "stages/stage_def.h"
+#include "stages/analysis_def.h"
 
 /* The stored run config. Its paths are not looked at (the run may have been elsewhere). */
 static void run_config_load(rep_model *m)
@@ -22,7 +22,7 @@ static void run_config_load(rep_model *m)
         snprintf(m->run_cfg_problem, sizeof m->run_cfg_problem, "the archive has no run_config_yaml");
         return;
     }
-    if (rcfg_load_stored(&m->run_cfg, m->run_config_yaml, "run_config_yaml", stage_config_schema(),
+    if (rcfg_load_stored(&m->run_cfg, m->run_config_yaml, "run_config_yaml", analysis_config_schema(),
                          &e) != 0) {
         snprintf(m->run_cfg_problem, sizeof m->run_cfg_problem, "%s", e.msg);
         return;

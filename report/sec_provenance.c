@@ -7,12 +7,12 @@
 
 #include "report/sections.h"
 
-typedef struct stage_time {
+typedef struct analysis_time {
     char name[64];
     int units;
     double total, max;
     const char *max_id;
-} stage_time;
+} analysis_time;
 
 void sec_provenance(rep_doc *d, rep_model *m, size_t n)
 {
@@ -62,7 +62,7 @@ void sec_provenance(rep_doc *d, rep_model *m, size_t n)
 #undef KV
         doc_table_end(d);
         /* time per stage */
-        stage_time st[32];
+        analysis_time st[32];
         int ns = 0;
         for (size_t q = 0; q < mm->n_units; q++) {
             const rep_unit *u = &mm->units[q];

@@ -25,7 +25,7 @@
 #include <string.h>
 
 #include "stages/schema_block.h"
-#include "stages/stage.h"
+#include "stages/analysis.h"
 #include "stages/stats.h"
 
 #define BLK_MAX_CFG 96
@@ -40,7 +40,7 @@ typedef struct blk_cfg {
 } blk_cfg;
 
 typedef struct blk_state {
-    stage_ctx *c;
+    analysis_ctx *c;
     blk_cfg cfg[BLK_MAX_CFG];
     int n_cfg;
     int64_t *ranking;       /* [m,3] (layer, expert, count), every rank */
@@ -79,7 +79,7 @@ static int iv_same(const intervention *a, const intervention *b)
 /* The configurations, identical on every rank (they depend on cfg and the broadcast ranking). */
 static int configs_build(blk_state *st, mp_err *err)
 {
-    const stage_ctx *c = st->c;
+    const analysis_ctx *c = st->c;
     const mcfg *cf = c->model_cfg;
     const int K = (int)cf->num_experts_per_tok, E = (int)cf->num_experts;
     const int L = (int)cf->num_hidden_layers;
@@ -151,7 +151,7 @@ static int configs_build(blk_state *st, mp_err *err)
 /* Rank 0: the ranking (into blob b for every rank) and the unmodified model's ranks. */
 static int read_capture(blk_state *st, blob *b, mp_err *err)
 {
-    const stage_ctx *c = st->c;
+    const analysis_ctx *c = st->c;
     const char *rel = c->rel->id;
     arc_reader *rd = NULL;
     arc_array rk = {0}, br = {0}, bm = {0};
@@ -160,7 +160,7 @@ static int read_capture(blk_state *st, blob *b, mp_err *err)
     int by_attr = rcfg_enum(c->cfg, "block.rank_by") == 1;
 
     snprintf(p, sizeof p, "capture/%s", rel);
-    if (stage_open_unit(c, p, &rd, err) != 0) goto done;
+    if (analysis_open_unit(c, p, &rd, err) != 0) goto done;
     snprintf(p, sizeof p, "routing/%s/expert_ranking_%s", rel, by_attr ? "attribution" : "frequency");
     if (arc_kind_of(rd, p) != ARC_DATASET) {
         err_set(err, "unit %s: %s is missing from capture/%s%s", c->unit_id, p, rel,
@@ -218,7 +218,7 @@ static int share_ranking(blk_state *st, mp_err *err)
             blob_put_str(&b, "error", e0.msg);
         }
     }
-    stage_bcast(&b);
+    analysis_bcast(&b);
     if (b.failed) {
         err_set(err, "unit %s: out of memory", st->c->unit_id);
         goto done;
@@ -268,7 +268,7 @@ static blk_entries entries_of(const blk_cfg *b)
 
 static int write_config(blk_state *st, const blk_cfg *b, const eval_result *r, mp_err *err)
 {
-    stage_ctx *c = st->c;
+    analysis_ctx *c = st->c;
     arc_unit *u = c->out;
     const char *rel = c->rel->id;
     const blk_entries e = entries_of(b);
@@ -316,7 +316,7 @@ static int write_config(blk_state *st, const blk_cfg *b, const eval_result *r, m
 
 static int write_all(blk_state *st, mp_err *err)
 {
-    stage_ctx *c = st->c;
+    analysis_ctx *c = st->c;
     arc_unit *u = c->out;
     char g[300], p[340];
     const char *names[BLK_MAX_CFG];
@@ -353,7 +353,7 @@ static int base_result(blk_state *st, eval_result *r, mp_err *err)
     return 0;
 }
 
-static int block_run(stage_ctx *c, mp_err *err)
+static int block_run(analysis_ctx *c, mp_err *err)
 {
     blk_state st;
     int rc = -1;
@@ -404,10 +404,10 @@ static const rcfg_key BLOCK_KEYS[] = {
      "Also run the shared-expert configurations (models with a shared expert)."},
 };
 
-const stage_def stage_block = {
+const analysis_def analysis_block = {
     .name = "block",
     .order = 30,
-    .scope = STAGE_PER_RELATION,
+    .scope = ANALYSIS_PER_RELATION,
     .needs_model = 1,
     .moe_only = 1,
     .after = {"capture", NULL},

@@ -18,7 +18,7 @@
 #include "stages/schema_attribute.h"
 #include "stages/schema_capture.h"
 #include "stages/schema_evaluate.h"
-#include "stages/stage.h"
+#include "stages/analysis.h"
 #include "stages/stats.h"
 
 typedef struct cap_opts {
@@ -35,7 +35,7 @@ typedef struct cap_opts {
 } cap_opts;
 
 typedef struct cap_state {
-    stage_ctx *c;
+    analysis_ctx *c;
     cap_opts o;
     /* this rank's current batch: captures and attributions made by cap_batch (collectively,
      * so that neuron screening runs on the ranks holding the experts) */
@@ -439,7 +439,7 @@ static int rank_cmp(const void *a, const void *b)
 
 static int write_relation_info(cap_state *st, mp_err *err)
 {
-    const stage_ctx *c = st->c;
+    const analysis_ctx *c = st->c;
     const prompt_set *ps = c->ps;
     const lre_relation *rel = c->rel;
     char g[200];
@@ -496,7 +496,7 @@ done:
 
 static int write_metrics(cap_state *st, mp_err *err)
 {
-    const stage_ctx *c = st->c;
+    const analysis_ctx *c = st->c;
     const mcfg *cf = c->model_cfg;
     const int64_t n = st->n, L = cf->num_hidden_layers, E = cf->num_experts;
     char g[200], p[260];
@@ -562,7 +562,7 @@ done:
     return rc;
 }
 
-static int capture_run(stage_ctx *c, mp_err *err)
+static int capture_run(analysis_ctx *c, mp_err *err)
 {
     const mcfg *cf = c->model_cfg;
     const int64_t L = cf->num_hidden_layers, E = cf->num_experts;
@@ -666,10 +666,10 @@ static const rcfg_key ATTRIBUTE_KEYS[] = {
      "false scores every neuron exactly."},
 };
 
-const stage_def stage_capture = {
+const analysis_def analysis_capture = {
     .name = "capture",
     .order = 10,
-    .scope = STAGE_PER_RELATION,
+    .scope = ANALYSIS_PER_RELATION,
     .needs_model = 1,
     .run = capture_run,
     .doc = "one forward pass per relation: ranks, HIT@10/MRR, routing, attributions (stage "
@@ -677,18 +677,18 @@ const stage_def stage_capture = {
     .config = RCFG_SECTION(CAPTURE_KEYS),
 };
 
-const stage_def stage_evaluate = {
+const analysis_def analysis_evaluate = {
     .name = "evaluate",
     .order = 11,
-    .scope = STAGE_PER_RELATION,
+    .scope = ANALYSIS_PER_RELATION,
     .part_of = "capture",
     .doc = "HIT@10 and MRR per relation (metrics/<rel>), computed in the capture pass",
 };
 
-const stage_def stage_attribute = {
+const analysis_def analysis_attribute = {
     .name = "attribute",
     .order = 12,
-    .scope = STAGE_PER_RELATION,
+    .scope = ANALYSIS_PER_RELATION,
     .part_of = "capture",
     .doc = "per-sample log-probability increase of layers, heads, experts and the top-N "
            "neurons (attribution/<rel>), computed in the capture pass",

@@ -82,7 +82,7 @@ typedef struct he_entry {
 
 /* Rank-0 state: what the capture unit says and what the correlation decided. */
 typedef struct he_state {
-    stage_ctx *c;
+    analysis_ctx *c;
     he_plan pl;
     int temporal;
     double *r;               /* [R*C] */
@@ -151,7 +151,7 @@ static double *as_f64(const arc_array *a)
  * did), the strongest entries and the pair, and fills the plan. */
 static int decide(he_state *st, mp_err *err)
 {
-    stage_ctx *c = st->c;
+    analysis_ctx *c = st->c;
     he_plan *pl = &st->pl;
     const char *rel = c->rel->id;
     const int64_t n = pl->n, L = pl->L, nH = pl->nH, E = pl->E, R = L * nH, C = L * E;
@@ -163,7 +163,7 @@ static int decide(he_state *st, mp_err *err)
     int rc = -1;
 
     snprintf(unit, sizeof unit, "capture/%s", rel);
-    if (stage_open_unit(c, unit, &rd, err) != 0) goto done;
+    if (analysis_open_unit(c, unit, &rd, err) != 0) goto done;
     int64_t sp[3] = {n, L, E}, sr[1] = {n}, sk[2] = {-1, 3};
     snprintf(p, sizeof p, "routing/%s/router_prob", rel);
     if (read_checked(rd, p, 3, sp, &prob, err) != 0) goto done;
@@ -286,7 +286,7 @@ done:
 
 /* ---- plan broadcast ------------------------------------------------------------------------ */
 
-static int share_plan(stage_ctx *c, he_plan *pl, int ok, mp_err *err)
+static int share_plan(analysis_ctx *c, he_plan *pl, int ok, mp_err *err)
 {
     blob b;
     blob_item it;
@@ -299,7 +299,7 @@ static int share_plan(stage_ctx *c, he_plan *pl, int ok, mp_err *err)
         blob_put(&b, "top", BLOB_I32, 1, &st, pl->top ? (const void *)pl->top : (const void *)v);
         blob_put_str(&b, "msg", ok ? "" : err->msg);
     }
-    stage_bcast(&b);
+    analysis_bcast(&b);
     if (c->rank != 0) {
         int64_t v[6];
         if (blob_find(b.data, b.len, "plan", &it, err) != 1 || it.count != 6) goto bad;
@@ -352,7 +352,7 @@ static double ratio(double a, double b)
 static int write_results(he_state *st, const he_sup *sup, const he_base *base,
                          const he_forced *fo, mp_err *err)
 {
-    stage_ctx *c = st->c;
+    analysis_ctx *c = st->c;
     arc_unit *u = c->out;
     const he_plan *pl = &st->pl;
     const int64_t R = pl->L * pl->nH, C = pl->L * pl->E, K = st->n_strongest, n = pl->n;
@@ -498,7 +498,7 @@ done:
     return rc;
 }
 
-static int heads_experts_run(stage_ctx *c, mp_err *err)
+static int heads_experts_run(analysis_ctx *c, mp_err *err)
 {
     const mcfg *cf = c->model_cfg;
     he_state st;
@@ -560,10 +560,10 @@ static const rcfg_key HEADS_EXPERTS_KEYS[] = {
      "Top experts (layer >= the head's) whose routing probability suppression reports."},
 };
 
-const stage_def stage_heads_experts = {
+const analysis_def analysis_heads_experts = {
     .name = "heads_experts",
     .order = 40,
-    .scope = STAGE_PER_RELATION,
+    .scope = ANALYSIS_PER_RELATION,
     .needs_model = 1,
     .moe_only = 1,
     .after = {"capture", "attribute", NULL},

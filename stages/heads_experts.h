@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "stages/stage.h"
+#include "stages/analysis.h"
 
 /* What rank 0 decided from the capture unit, broadcast to every rank. */
 typedef struct he_plan {
@@ -57,11 +57,11 @@ typedef struct he_temporal {
     int64_t n_tokens, n_prompts;
 } he_temporal;
 
-int he_run_suppressed(stage_ctx *c, const he_plan *pl, he_sup *out, mp_err *err);
-int he_run_base(stage_ctx *c, const he_plan *pl, he_base *out, mp_err *err);
-int he_run_forced(stage_ctx *c, const he_plan *pl, const he_base *base, he_forced *out,
+int he_run_suppressed(analysis_ctx *c, const he_plan *pl, he_sup *out, mp_err *err);
+int he_run_base(analysis_ctx *c, const he_plan *pl, he_base *out, mp_err *err);
+int he_run_forced(analysis_ctx *c, const he_plan *pl, const he_base *base, he_forced *out,
                   mp_err *err);
-int he_run_temporal(stage_ctx *c, he_temporal *out, mp_err *err);
+int he_run_temporal(analysis_ctx *c, he_temporal *out, mp_err *err);
 
 void he_sup_free(he_sup *s);
 void he_base_free(he_base *b);

@@ -135,7 +135,7 @@ static int sup_collect(void *vctx, int64_t sample, const void *d, size_t len, mp
     return 0;
 }
 
-int he_run_suppressed(stage_ctx *c, const he_plan *pl, he_sup *out, mp_err *err)
+int he_run_suppressed(analysis_ctx *c, const he_plan *pl, he_sup *out, mp_err *err)
 {
     const int64_t n = c->ps->n;
     hook_set hs;
@@ -342,7 +342,7 @@ static int base_collect(void *vctx, int64_t sample, const void *d, size_t len, m
     return 0;
 }
 
-int he_run_base(stage_ctx *c, const he_plan *pl, he_base *out, mp_err *err)
+int he_run_base(analysis_ctx *c, const he_plan *pl, he_base *out, mp_err *err)
 {
     const prompt_set *ps = c->ps;
     const int64_t n = ps->n;
@@ -380,7 +380,7 @@ int he_run_base(stage_ctx *c, const he_plan *pl, he_base *out, mp_err *err)
     if (runner_map(c->r, &job, err) != 0) goto done;
     /* every rank needs every sample's weights for the forced pass */
     if (c->rank == 0) blob_put(&bw, "w0", BLOB_F32, 1, &off[n], out->w0);
-    stage_bcast(&bw);
+    analysis_bcast(&bw);
     blob_item it;
     if (blob_find(bw.data, bw.len, "w0", &it, err) != 1 || it.count != off[n]) {
         if (!err->set) err_set(err, "%s: forced weights not received", c->unit_id);
@@ -439,7 +439,7 @@ static int forced_collect(void *vctx, int64_t sample, const void *d, size_t len,
     return 0;
 }
 
-int he_run_forced(stage_ctx *c, const he_plan *pl, const he_base *base, he_forced *out,
+int he_run_forced(analysis_ctx *c, const he_plan *pl, const he_base *base, he_forced *out,
                   mp_err *err)
 {
     const int64_t n = c->ps->n;

@@ -103,7 +103,7 @@ done:
     return rc;
 }
 
-int he_run_temporal(stage_ctx *c, he_temporal *out, mp_err *err)
+int he_run_temporal(analysis_ctx *c, he_temporal *out, mp_err *err)
 {
     const mcfg *cf = c->model_cfg;
     temp_ctx x = {cf->num_hidden_layers, cf->num_attention_heads, cf->num_experts, NULL, NULL, NULL, out};

@@ -49,7 +49,7 @@
 
 #include "stages/neurons_math.h"
 #include "stages/schema_neurons.h"
-#include "stages/stage.h"
+#include "stages/analysis.h"
 
 /* One relation's top-N lists as sets. */
 typedef struct nr_rel {
@@ -75,7 +75,7 @@ static nm_model model_of(const mcfg *cf)
 }
 
 /* The N of neurons.top, each checked against attribute.neurons_top. */
-static int tops_of(const stage_ctx *c, const int64_t **tops, size_t *n, mp_err *err)
+static int tops_of(const analysis_ctx *c, const int64_t **tops, size_t *n, mp_err *err)
 {
     const int64_t *have;
     size_t nh = rcfg_int_list(c->cfg, "attribute.neurons_top", &have);
@@ -97,7 +97,7 @@ static int tops_of(const stage_ctx *c, const int64_t **tops, size_t *n, mp_err *
 }
 
 /* Reads attribution/<rel>/neuron_top{N} from unit capture/<rel> and builds its sets. */
-static int load_rel(const stage_ctx *c, const char *rel, int64_t N, nr_rel *out, mp_err *err)
+static int load_rel(const analysis_ctx *c, const char *rel, int64_t N, nr_rel *out, mp_err *err)
 {
     char unit[ARC_MAX_UNIT_ID + 16], path[300], gain[300];
     arc_reader *rd = NULL;
@@ -108,7 +108,7 @@ static int load_rel(const stage_ctx *c, const char *rel, int64_t N, nr_rel *out,
     snprintf(unit, sizeof unit, "capture/%s", rel);
     snprintf(path, sizeof path, "attribution/%s/neuron_top%lld", rel, (long long)N);
     snprintf(gain, sizeof gain, "attribution/%s/ffn_gain", rel);
-    if (stage_open_unit(c, unit, &rd, err) != 0) goto done;
+    if (analysis_open_unit(c, unit, &rd, err) != 0) goto done;
     if (arc_kind_of(rd, path) != ARC_DATASET) {
         if (arc_kind_of(rd, gain) == ARC_DATASET)
             err_set(err, "%s has no %s: this capture unit was made with another "
@@ -186,7 +186,7 @@ static int write_top(arc_unit *u, const char *g, const sch_entry *e, const char 
     return rc;
 }
 
-static int neurons_rel_run(stage_ctx *c, mp_err *err)
+static int neurons_rel_run(analysis_ctx *c, mp_err *err)
 {
     const int64_t *tops;
     size_t nt;
@@ -252,7 +252,7 @@ done:
 }
 
 /* The [R, R] matrices of one scope (0 = all neurons, 1 = shared-expert neurons). */
-static int write_cross_scope(stage_ctx *c, const char *g, nr_rel *rs, size_t R, int scope,
+static int write_cross_scope(analysis_ctx *c, const char *g, nr_rel *rs, size_t R, int scope,
                              mp_err *err)
 {
     const char *pre = scope ? "shared_" : "";
@@ -308,7 +308,7 @@ done:
     return rc;
 }
 
-static int neurons_cross_run(stage_ctx *c, mp_err *err)
+static int neurons_cross_run(analysis_ctx *c, mp_err *err)
 {
     const int64_t *tops;
     size_t nt, R = c->rels->n;
@@ -372,10 +372,10 @@ static const rcfg_key NEURONS_KEYS[] = {
      "Shared-expert neurons to list per relation."},
 };
 
-const stage_def stage_neurons = {
+const analysis_def analysis_neurons = {
     .name = "neurons",
     .order = 60,
-    .scope = STAGE_PER_RELATION,
+    .scope = ANALYSIS_PER_RELATION,
     .after = {"capture", "attribute"},
     .run = neurons_rel_run,
     .doc = "per relation: shared / routed / dense shares of the top-N neurons, overlap between "
@@ -384,10 +384,10 @@ const stage_def stage_neurons = {
     .config = RCFG_SECTION(NEURONS_KEYS),
 };
 
-const stage_def stage_neurons_cross = {
+const analysis_def analysis_neurons_cross = {
     .name = "neurons",
     .order = 61,
-    .scope = STAGE_PER_MODEL,
+    .scope = ANALYSIS_PER_MODEL,
     .unit_name = "cross",
     .after = {"capture", "attribute"},
     .run = neurons_cross_run,

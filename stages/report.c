@@ -1,7 +1,7 @@
 /* report.c — the report as a stage: its place at the end of the pipeline and its config
  * section. It writes no unit: `moeprobe run` renders the report from the finished archives
  * (report/, cli/cmd_run.c) when `report` is among the stages. */
-#include "stages/stage_def.h"
+#include "stages/analysis_def.h"
 
 static const rcfg_key REPORT_KEYS[] = {
     {"report", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL, "The report rendered from the archive."},
@@ -9,10 +9,10 @@ static const rcfg_key REPORT_KEYS[] = {
     {"report.plots", RCFG_ENUM, 0, "svg", RCFG_NOLIM, "svg|png", "Plot image format."},
 };
 
-const stage_def stage_report = {
+const analysis_def analysis_report = {
     .name = "report",
     .order = 90,
-    .scope = STAGE_PER_MODEL,
+    .scope = ANALYSIS_PER_MODEL,
     .doc = "the report of every archive of the run (OUT/report/), rendered after the last unit",
     .config = RCFG_SECTION(REPORT_KEYS),
 };

@@ -32,7 +32,7 @@
 #include <string.h>
 
 #include "stages/schema_summarise.h"
-#include "stages/stage.h"
+#include "stages/analysis.h"
 #include "stages/stats.h"
 
 static const char *const STAGE_NAMES[3] = {"early", "mid", "late"};
@@ -152,7 +152,7 @@ static int sm_write(arc_unit *u, const char *rel, const sm_summary *s, mp_err *e
 }
 
 /* Appends the relation's F and A rows (from unit capture/<rel>) to *F, *A (realloc'd). */
-static int read_gains(const stage_ctx *c, const char *rel, int64_t L, double **F, double **A,
+static int read_gains(const analysis_ctx *c, const char *rel, int64_t L, double **F, double **A,
                       int64_t *n, mp_err *err)
 {
     char unit[ARC_MAX_UNIT_ID + 16], pf[300], pa[300];
@@ -162,7 +162,7 @@ static int read_gains(const stage_ctx *c, const char *rel, int64_t L, double **F
     snprintf(unit, sizeof unit, "capture/%s", rel);
     snprintf(pf, sizeof pf, "attribution/%s/ffn_gain", rel);
     snprintf(pa, sizeof pa, "attribution/%s/attn_gain", rel);
-    if (stage_open_unit(c, unit, &rd, err) != 0) goto done;
+    if (analysis_open_unit(c, unit, &rd, err) != 0) goto done;
     if (arc_kind_of(rd, pf) != ARC_DATASET || arc_kind_of(rd, pa) != ARC_DATASET) {
         const char *miss = arc_kind_of(rd, pf) != ARC_DATASET ? pf : pa;
         if (!rcfg_list_has(c->cfg, "stages", "attribute"))
@@ -204,7 +204,7 @@ done:
     return rc;
 }
 
-static int summarise_common(stage_ctx *c, int pooled, mp_err *err)
+static int summarise_common(analysis_ctx *c, int pooled, mp_err *err)
 {
     const int64_t L = c->model_cfg->num_hidden_layers;
     double *F = NULL, *A = NULL;
@@ -230,12 +230,12 @@ done:
     return rc;
 }
 
-static int summarise_run(stage_ctx *c, mp_err *err)
+static int summarise_run(analysis_ctx *c, mp_err *err)
 {
     return summarise_common(c, 0, err);
 }
 
-static int summarise_pooled_run(stage_ctx *c, mp_err *err)
+static int summarise_pooled_run(analysis_ctx *c, mp_err *err)
 {
     return summarise_common(c, 1, err);
 }
@@ -264,10 +264,10 @@ static int check_stage_fractions(const rcfg *c, char *msg, size_t len)
     return -1;
 }
 
-const stage_def stage_summarise = {
+const analysis_def analysis_summarise = {
     .name = "summarise",
     .order = 20,
-    .scope = STAGE_PER_RELATION,
+    .scope = ANALYSIS_PER_RELATION,
     .after = {"capture", "attribute"},
     .run = summarise_run,
     .doc = "per-relation summary of the layer gains (Table 1, Figures 2-3): totals, layer "
@@ -277,10 +277,10 @@ const stage_def stage_summarise = {
                "summarise.stages", check_stage_fractions},
 };
 
-const stage_def stage_summarise_pooled = {
+const analysis_def analysis_summarise_pooled = {
     .name = "summarise",
     .order = 21,
-    .scope = STAGE_PER_MODEL,
+    .scope = ANALYSIS_PER_MODEL,
     .unit_name = "pooled",
     .after = {"capture", "attribute"},
     .run = summarise_pooled_run,

@@ -16,7 +16,7 @@ struct rcfg_schema {
     /* built by rcfg_schema_build: the keys it owns, the values and default of `stages`, and
      * the analyses' sections with a check across keys */
     rcfg_key *own;
-    char *stage_values, *stage_default;
+    char *analysis_values, *analysis_default;
     const rcfg_section **checked;
     size_t n_checked;
 };

@@ -3,7 +3,7 @@
  * ONE SCHEMA (schema.h). Every key is one entry of a table: key path ("block.top_n"), type,
  * default, allowed values or range, flags and a one-line doc. The run's own keys are in
  * schema.c; each analysis declares its section next to its code, and the analysis registry
- * builds the whole schema (stage_config_schema, stages/stage_def.h). Parsing, validation,
+ * builds the whole schema (analysis_config_schema, stages/analysis_def.h). Parsing, validation,
  * defaults, the typed accessors below, rcfg_to_yaml_text and `moeprobe config --explain` all
  * read the schema the config was loaded with.
  *

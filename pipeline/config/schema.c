@@ -101,18 +101,18 @@ static int stage_lists(rcfg_schema *s, const rcfg_analysis *a, size_t n)
 {
     size_t len = 3;
     for (size_t i = 0; i < n; i++) len += strlen(a[i].name) + 2;
-    s->stage_values = malloc(len);
-    s->stage_default = malloc(len);
-    if (!s->stage_values || !s->stage_default) return -1;
-    s->stage_values[0] = '\0';
-    strcpy(s->stage_default, "[");
+    s->analysis_values = malloc(len);
+    s->analysis_default = malloc(len);
+    if (!s->analysis_values || !s->analysis_default) return -1;
+    s->analysis_values[0] = '\0';
+    strcpy(s->analysis_default, "[");
     for (size_t i = 0; i < n; i++) {
-        strcat(s->stage_values, i ? "|" : "");
-        strcat(s->stage_values, a[i].name);
-        strcat(s->stage_default, i ? ", " : "");
-        strcat(s->stage_default, a[i].name);
+        strcat(s->analysis_values, i ? "|" : "");
+        strcat(s->analysis_values, a[i].name);
+        strcat(s->analysis_default, i ? ", " : "");
+        strcat(s->analysis_default, a[i].name);
     }
-    strcat(s->stage_default, "]");
+    strcat(s->analysis_default, "]");
     return 0;
 }
 
@@ -156,8 +156,8 @@ int rcfg_schema_build(rcfg_schema **out, const rcfg_analysis *a, size_t n, mp_er
             }
     for (size_t i = 0; i < k; i++)
         if (!strcmp(s->own[i].path, "stages")) {
-            s->own[i].values = s->stage_values;
-            s->own[i].def = s->stage_default;
+            s->own[i].values = s->analysis_values;
+            s->own[i].def = s->analysis_default;
         }
     s->keys = s->own;
     s->n = k;
@@ -174,8 +174,8 @@ void rcfg_schema_free(rcfg_schema *s)
 {
     if (!s) return;
     free(s->own);
-    free(s->stage_values);
-    free(s->stage_default);
+    free(s->analysis_values);
+    free(s->analysis_default);
     free(s->checked);
     free(s);
 }

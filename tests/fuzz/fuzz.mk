@@ -16,7 +16,7 @@ FCFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -march=x86-64-v2 -mavx2 -mfma -mf16c \
 LIBS   := $(PKG_LIBS) -lhdf5_hl -lm -lpthread
 
 LIB_SRC := $(wildcard pipeline/*/*.c) $(wildcard stages/*.c)
-LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/gen/stage_registry.o
+LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/gen/analysis_registry.o
 HARNESS := $(wildcard tests/fuzz/fuzz_*.c)
 BINS    := $(HARNESS:tests/fuzz/%.c=$(FUZZ_DIR)/%)
 
@@ -27,11 +27,11 @@ $(FUZZ_DIR)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FCFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
-$(FUZZ_DIR)/gen/stage_registry.c: $(wildcard stages/*.c) scripts/gen-stage-registry.sh
+$(FUZZ_DIR)/gen/analysis_registry.c: $(wildcard stages/*.c) scripts/gen-analysis-registry.sh
 	@mkdir -p $(dir $@)
-	scripts/gen-stage-registry.sh $(wildcard stages/*.c) > $@.tmp && mv $@.tmp $@
+	scripts/gen-analysis-registry.sh $(wildcard stages/*.c) > $@.tmp && mv $@.tmp $@
 
-$(FUZZ_DIR)/obj/gen/stage_registry.o: $(FUZZ_DIR)/gen/stage_registry.c
+$(FUZZ_DIR)/obj/gen/analysis_registry.o: $(FUZZ_DIR)/gen/analysis_registry.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FCFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 

@@ -20,7 +20,7 @@
 #include "pipeline/config/run_config.h"
 #include "pipeline/model/model_config.h"
 #include "stages/schema.h"
-#include "stages/stage_def.h"
+#include "stages/analysis_def.h"
 
 typedef struct walk {
     arc_reader *r;
@@ -192,7 +192,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (arc_read_attr_str(w.r, "/", "run_config_yaml", &yaml, &err) != 0 ||
-        rcfg_load_stored(&cfg, yaml, "run_config_yaml", stage_config_schema(), &err) != 0 ||
+        rcfg_load_stored(&cfg, yaml, "run_config_yaml", analysis_config_schema(), &err) != 0 ||
         arc_read_attr_str(w.r, "/", "model_config_json", &json, &err) != 0 ||
         mcfg_parse(&mc, json, "model_config_json", &err) != 0) {
         fprintf(stderr, "schema_check: %s: %s\n", argv[1], err.msg);

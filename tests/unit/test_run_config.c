@@ -13,7 +13,7 @@
 
 #include "pipeline/config/run_config.h"
 #include "pipeline/config/internal.h"
-#include "stages/stage_def.h"
+#include "stages/analysis_def.h"
 #include "tests/unit/check.h"
 
 static rcfg *load_ok(const char *path, const char *name)
@@ -22,7 +22,7 @@ static rcfg *load_ok(const char *path, const char *name)
     rcfg_problems pr = {0};
     mp_err e;
     err_init(&e);
-    int ok = rcfg_load(&c, path, stage_config_schema(), &pr, &e) == 0;
+    int ok = rcfg_load(&c, path, analysis_config_schema(), &pr, &e) == 0;
     CHECK(ok && pr.n == 0, name, "%s", e.msg);
     for (size_t i = 0; i < pr.n; i++)
         printf("  problem: %s\n", pr.msg[i]);
@@ -180,7 +180,7 @@ static void test_mistakes(void)
     rcfg_problems pr = {0};
     mp_err e;
     err_init(&e);
-    int rc = rcfg_load(&c, "tests/data/run_mistakes.yaml", stage_config_schema(), &pr, &e);
+    int rc = rcfg_load(&c, "tests/data/run_mistakes.yaml", analysis_config_schema(), &pr, &e);
     size_t nw = sizeof want / sizeof want[0];
     CHECK(rc == -1 && c == NULL && pr.n == nw, "run_config.mistakes_all_reported",
           "rc=%d, %zu problems (expected %zu)", rc, pr.n, nw);
@@ -203,7 +203,7 @@ static int problems_of(const char *text, rcfg_problems *pr)
     mp_err e;
     err_init(&e);
     memset(pr, 0, sizeof *pr);
-    int rc = rcfg_load_text(&c, text, "t.yaml", stage_config_schema(), pr, &e);
+    int rc = rcfg_load_text(&c, text, "t.yaml", analysis_config_schema(), pr, &e);
     rcfg_free(c);
     return rc;
 }
@@ -271,7 +271,7 @@ static void test_syntax_and_required(void)
     rcfg *c = NULL;
     mp_err e;
     err_init(&e);
-    CHECK(rcfg_load(&c, "tests/data/none.yaml", stage_config_schema(), NULL, &e) == -1 && strstr(e.msg, "none.yaml") &&
+    CHECK(rcfg_load(&c, "tests/data/none.yaml", analysis_config_schema(), NULL, &e) == -1 && strstr(e.msg, "none.yaml") &&
               !c,
           "run_config.missing_file", "%s", e.msg);
 }
@@ -284,19 +284,19 @@ static void round_trip(const char *path, const char *name)
     mp_err e;
     char n[96];
     err_init(&e);
-    if (rcfg_load(&c, path, stage_config_schema(), NULL, &e) != 0) {
+    if (rcfg_load(&c, path, analysis_config_schema(), NULL, &e) != 0) {
         CHECK(0, name, "%s", e.msg);
         return;
     }
     char *y1 = rcfg_to_yaml_text(c), *y2 = NULL, *y3 = NULL;
-    int ok = y1 && rcfg_load_text(&c2, y1, "effective.yaml", stage_config_schema(), NULL, &e) == 0;
+    int ok = y1 && rcfg_load_text(&c2, y1, "effective.yaml", analysis_config_schema(), NULL, &e) == 0;
     y2 = ok ? rcfg_to_yaml_text(c2) : NULL;
     snprintf(n, sizeof n, "run_config.yaml_round_trip_%s", name);
     CHECK(ok && y2 && !strcmp(y1, y2), n, "%s\n--- first:\n%s\n--- second:\n%s", e.msg,
           y1 ? y1 : "", y2 ? y2 : "");
     void *b1 = NULL, *b2 = NULL;
     size_t l1 = 0, l2 = 0;
-    ok = rcfg_pack(c, &b1, &l1, &e) == 0 && rcfg_unpack(&c3, b1, l1, stage_config_schema(), &e) == 0 &&
+    ok = rcfg_pack(c, &b1, &l1, &e) == 0 && rcfg_unpack(&c3, b1, l1, analysis_config_schema(), &e) == 0 &&
          rcfg_pack(c3, &b2, &l2, &e) == 0 && l1 == l2 && !memcmp(b1, b2, l1);
     y3 = c3 ? rcfg_to_yaml_text(c3) : NULL;
     snprintf(n, sizeof n, "run_config.pack_round_trip_%s", name);
@@ -311,7 +311,7 @@ static void round_trip(const char *path, const char *name)
         rcfg *bad = NULL;
         void *copy = malloc(len ? len : 1);
         memcpy(copy, b1, len);
-        if (rcfg_unpack(&bad, copy, len, stage_config_schema(), &e) == -1 && !bad)
+        if (rcfg_unpack(&bad, copy, len, analysis_config_schema(), &e) == -1 && !bad)
             refused++;
         rcfg_free(bad);
         free(copy);
@@ -319,7 +319,7 @@ static void round_trip(const char *path, const char *name)
     ((char *)b1)[0] ^= 1;
     rcfg *bad = NULL;
     snprintf(n, sizeof n, "run_config.pack_corrupt_refused_%s", name);
-    CHECK(refused == l1 && rcfg_unpack(&bad, b1, l1, stage_config_schema(), &e) == -1 && strstr(e.msg, "magic"), n,
+    CHECK(refused == l1 && rcfg_unpack(&bad, b1, l1, analysis_config_schema(), &e) == -1 && strstr(e.msg, "magic"), n,
           "%zu of %zu truncations refused", refused, l1);
     if (!strcmp(name, "minimal"))
         printf("INFO effective minimal config is %zu bytes of YAML, %zu packed\n", strlen(y1), l1);
@@ -340,9 +340,9 @@ static void test_strings_quoted(void)
     mp_err e;
     err_init(&e);
     int ok = rcfg_load_text(&c, "model: models/tiny-olmoe\nrelations: data/lre\nout: runs/x\n"
-                                "name: \"null\"\n", "q.yaml", stage_config_schema(), NULL, &e) == 0;
+                                "name: \"null\"\n", "q.yaml", analysis_config_schema(), NULL, &e) == 0;
     char *y = ok ? rcfg_to_yaml_text(c) : NULL;
-    ok = ok && y && rcfg_load_text(&c2, y, "q2.yaml", stage_config_schema(), NULL, &e) == 0 &&
+    ok = ok && y && rcfg_load_text(&c2, y, "q2.yaml", analysis_config_schema(), NULL, &e) == 0 &&
          rcfg_str(c2, "name") && !strcmp(rcfg_str(c2, "name"), "null");
     CHECK(ok, "run_config.ambiguous_string_round_trip", "%s %s", e.msg, y ? y : "");
     free(y);
@@ -355,11 +355,11 @@ static void test_explain(void)
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    rcfg_explain(f, stage_config_schema());
+    rcfg_explain(f, analysis_config_schema());
     fclose(f);
     size_t missing = 0;
     const char *first = "";
-    const rcfg_schema *sch = stage_config_schema();
+    const rcfg_schema *sch = analysis_config_schema();
     for (size_t i = 0; i < sch->n; i++) {
         const rcfg_key *k = &sch->keys[i];
         char line[256];
@@ -386,7 +386,7 @@ static void test_accessor_aborts(void)
     rcfg *c = NULL;
     mp_err e;
     err_init(&e);
-    if (rcfg_load(&c, "tests/data/run_minimal.yaml", stage_config_schema(), NULL, &e) != 0)
+    if (rcfg_load(&c, "tests/data/run_minimal.yaml", analysis_config_schema(), NULL, &e) != 0)
         return;
     const char *cases[3] = {"block.topn", "report.format", "stages"};
     for (int i = 0; i < 3; i++) {

@@ -1,25 +1,25 @@
-/* stage_def.c — the stage registry in pipeline order, and the run-config schema built from
- * the stages' sections (stage_def.h). */
-#include "stages/stage_def.h"
+/* analysis_def.c — the stage registry in pipeline order, and the run-config schema built from
+ * the stages' sections (analysis_def.h). */
+#include "stages/analysis_def.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const stage_def *sorted[64];
+static const analysis_def *sorted[64];
 static int n_sorted = -1;
 
-const stage_def *const *stage_all(int *n)
+const analysis_def *const *analysis_all(int *n)
 {
     if (n_sorted < 0) {
         n_sorted = 0;
-        for (int i = 0; STAGES_UNSORTED[i] && n_sorted < 64; i++) sorted[n_sorted++] = STAGES_UNSORTED[i];
+        for (int i = 0; ANALYSES_UNSORTED[i] && n_sorted < 64; i++) sorted[n_sorted++] = ANALYSES_UNSORTED[i];
         for (int i = 1; i < n_sorted; i++) /* insertion sort by order, then name */
             for (int j = i; j > 0 && (sorted[j - 1]->order > sorted[j]->order ||
                                       (sorted[j - 1]->order == sorted[j]->order &&
                                        strcmp(sorted[j - 1]->name, sorted[j]->name) > 0));
                  j--) {
-                const stage_def *t = sorted[j];
+                const analysis_def *t = sorted[j];
                 sorted[j] = sorted[j - 1];
                 sorted[j - 1] = t;
             }
@@ -28,10 +28,10 @@ const stage_def *const *stage_all(int *n)
     return sorted;
 }
 
-const stage_def *stage_find(const char *name)
+const analysis_def *analysis_find(const char *name)
 {
     int n;
-    const stage_def *const *all = stage_all(&n);
+    const analysis_def *const *all = analysis_all(&n);
     for (int i = 0; i < n; i++)
         if (!strcmp(all[i]->name, name)) return all[i];
     return NULL;
@@ -41,7 +41,7 @@ const stage_def *stage_find(const char *name)
 static int collect(rcfg_analysis *a, size_t *na, mp_err *err)
 {
     int n;
-    const stage_def *const *all = stage_all(&n);
+    const analysis_def *const *all = analysis_all(&n);
     *na = 0;
     for (int i = 0; i < n; i++) {
         size_t k = 0;
@@ -55,7 +55,7 @@ static int collect(rcfg_analysis *a, size_t *na, mp_err *err)
     return 0;
 }
 
-const rcfg_schema *stage_config_schema(void)
+const rcfg_schema *analysis_config_schema(void)
 {
     static rcfg_schema *schema;
     if (!schema) {

@@ -1,5 +1,5 @@
-/* stage.c — the helpers every stage uses while it runs (stage.h). */
-#include "stages/stage.h"
+/* analysis.c — the helpers every analysis uses while it runs (analysis.h). */
+#include "stages/analysis.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -7,7 +7,7 @@
 
 #include "pipeline/parallel/comm.h"
 
-int stage_open_unit(const stage_ctx *c, const char *unit_id, arc_reader **rd, mp_err *err)
+int analysis_open_unit(const analysis_ctx *c, const char *unit_id, arc_reader **rd, mp_err *err)
 {
     char path[4096];
     *rd = NULL;
@@ -22,7 +22,7 @@ int stage_open_unit(const stage_ctx *c, const char *unit_id, arc_reader **rd, mp
     return arc_open_read(rd, path, err);
 }
 
-void stage_bcast(blob *b)
+void analysis_bcast(blob *b)
 {
     void *p = b->data;
     size_t len = b->len;
@@ -34,7 +34,7 @@ void stage_bcast(blob *b)
     }
 }
 
-int stage_relation_prompts(runner *r, const rcfg *cfg, const lre_relation *rel, prompt_set *ps,
+int analysis_relation_prompts(runner *r, const rcfg *cfg, const lre_relation *rel, prompt_set *ps,
                            mp_err *err)
 {
     size_t nt = lre_template_count(rel, LRE_ZS);

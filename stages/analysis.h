@@ -1,6 +1,6 @@
-/* stage.h — the contract between the batch pipeline (jobs/, cli/cmd_run.c) and the analyses.
+/* analysis.h — the contract between the batch pipeline (jobs/, cli/cmd_run.c) and the analyses.
  *
- * A stage is one file in stages/ (stage_def.h: its definition and config keys). It is run as
+ * An analysis is one file in stages/ (analysis_def.h: its definition and config keys). It is run as
  * *units*: per relation ("block/adj_antonym") or once per model ("summarise/pooled"). A unit
  * is all-or-nothing: it writes into its own archive part (archive.h) and is committed only
  * when it returned 0, so a crash never leaves half a unit, and a rerun skips complete units.
@@ -9,8 +9,8 @@
  *   - ctx->cfg (every rank) — options by key path (run_config.h);
  *   - ctx->r and ctx->ps (every rank, only when the stage declares needs_model) — the model,
  *     run collectively through runner.h (never MPI directly);
- *   - stage_open_unit (rank 0) — the archive part of an earlier unit, e.g. "capture/<rel>";
- *   - stage_bcast (every rank) — hands a blob computed on rank 0 to all ranks (e.g. the
+ *   - analysis_open_unit (rank 0) — the archive part of an earlier unit, e.g. "capture/<rel>";
+ *   - analysis_bcast (every rank) — hands a blob computed on rank 0 to all ranks (e.g. the
  *     relation's top experts read from the capture unit);
  *   - ctx->out (rank 0) — where the unit writes (archive.h), NULL on other ranks.
  * Collective rule: with the model, every rank runs the unit's function with the same
@@ -26,8 +26,8 @@
  *   captures/<rel>      the hook points chosen in capture.points
  *   analyses/<rel>      summary, head_expert/{pair,suppression,forcing,path}, neurons
  *   analyses/pooled     the pooled summary over all relations */
-#ifndef MOEPROBE_STAGE_H
-#define MOEPROBE_STAGE_H
+#ifndef MOEPROBE_ANALYSIS_H
+#define MOEPROBE_ANALYSIS_H
 
 #include "pipeline/archive/archive.h"
 #include "pipeline/util/blob.h"
@@ -35,9 +35,9 @@
 #include "pipeline/config/relations.h"
 #include "pipeline/config/run_config.h"
 #include "pipeline/runner/runner.h"
-#include "stages/stage_def.h"
+#include "stages/analysis_def.h"
 
-typedef struct stage_ctx {
+typedef struct analysis_ctx {
     const rcfg *cfg;
     runner *r;                  /* needs_model stages only; else NULL */
     const lre_relation *rel;    /* per-relation units; else NULL */
@@ -50,15 +50,15 @@ typedef struct stage_ctx {
     /* rank 0 only */
     arc_writer *w;
     arc_unit *out;
-} stage_ctx;
+} analysis_ctx;
 
 /* Rank 0: opens the part of a complete unit (or, if its part is gone, the snapshot). */
-int stage_open_unit(const stage_ctx *c, const char *unit_id, arc_reader **rd, mp_err *err);
+int analysis_open_unit(const analysis_ctx *c, const char *unit_id, arc_reader **rd, mp_err *err);
 /* Every rank: rank 0's blob b is copied to every other rank's b. */
-void stage_bcast(blob *b);
+void analysis_bcast(blob *b);
 
 /* Builds the prompts of a relation for the config's template choice. */
-int stage_relation_prompts(runner *r, const rcfg *cfg, const lre_relation *rel, prompt_set *ps,
+int analysis_relation_prompts(runner *r, const rcfg *cfg, const lre_relation *rel, prompt_set *ps,
                            mp_err *err);
 
 #endif

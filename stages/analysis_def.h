@@ -1,54 +1,54 @@
-/* stage_def.h — what the pipeline knows about a stage (an analysis) without running it: name,
+/* analysis_def.h — what the pipeline knows about an analysis without running it: name,
  * place in the pipeline, scope, what it needs first, its config section and doc. The planner
  * (jobs/), the CLI and the run-config schema read this half only; what a running unit may use
- * is stage.h.
+ * is analysis.h.
  *
- * A new analysis is one file in stages/ defining `const stage_def stage_NAME = {...}` (the
+ * A new analysis is one file in stages/ defining `const analysis_def analysis_NAME = {...}` (the
  * build's generated registry finds it), with its keys in `.config`: the section named after
  * the stage and everything below it (schema.h). Nothing else lists stages. */
-#ifndef MOEPROBE_STAGE_DEF_H
-#define MOEPROBE_STAGE_DEF_H
+#ifndef MOEPROBE_ANALYSIS_DEF_H
+#define MOEPROBE_ANALYSIS_DEF_H
 
 #include "pipeline/config/schema.h"
 #include "pipeline/util/error.h"
 
-typedef enum stage_scope {
-    STAGE_PER_RELATION = 0,  /* one unit per relation: "<stage>/<relation id>" */
-    STAGE_PER_MODEL = 1      /* one unit per model: "<stage>/<unit_name>" */
-} stage_scope;
+typedef enum analysis_scope {
+    ANALYSIS_PER_RELATION = 0,  /* one unit per relation: "<stage>/<relation id>" */
+    ANALYSIS_PER_MODEL = 1      /* one unit per model: "<stage>/<unit_name>" */
+} analysis_scope;
 
-struct stage_ctx;
+struct analysis_ctx;
 
-typedef struct stage_def {
+typedef struct analysis_def {
     const char *name;           /* the `stages:` name, e.g. "block" */
     int order;                  /* pipeline position: lower runs first */
-    stage_scope scope;
-    const char *unit_name;      /* STAGE_PER_MODEL: unit is "<name>/<unit_name>" */
+    analysis_scope scope;
+    const char *unit_name;      /* ANALYSIS_PER_MODEL: unit is "<name>/<unit_name>" */
     int needs_model;            /* runs the model (collectively) */
     int moe_only;               /* skipped for dense models */
     const char *after[6];       /* stages whose units (same relation, or all relations for a
                                    per-model stage) must be complete first; NULL-terminated */
-    int (*run)(struct stage_ctx *c, mp_err *err);
+    int (*run)(struct analysis_ctx *c, mp_err *err);
     /* Stages that are part of another stage's unit (evaluate and attribute run inside the
      * capture pass): the name of that stage; run is NULL. A stage with neither run nor part_of
      * (report) is done by the CLI at the end of a run. */
     const char *part_of;
     const char *doc;
     /* The stage's config section, RCFG_SECTION(KEYS); zero when it has no keys. Of several
-     * stage_defs with one name (a per-relation and a per-model unit) one carries it. */
+     * analysis_defs with one name (a per-relation and a per-model unit) one carries it. */
     rcfg_section config;
-} stage_def;
+} analysis_def;
 
 /* Every stage found in the stages folder (generated registry), NULL-terminated, unsorted. */
-extern const stage_def *const STAGES_UNSORTED[];
+extern const analysis_def *const ANALYSES_UNSORTED[];
 /* The stages in pipeline order (by `order`); *n set to their count. */
-const stage_def *const *stage_all(int *n);
-const stage_def *stage_find(const char *name);
+const analysis_def *const *analysis_all(int *n);
+const analysis_def *analysis_find(const char *name);
 
 /* The run-config schema: the run's own keys and every stage's section, `stages` accepting
  * every stage name in pipeline order. Built on first use and kept for the process; a stage
  * whose section breaks the rules of schema.h stops the program there (a programming error
  * that every test meets). */
-const rcfg_schema *stage_config_schema(void);
+const rcfg_schema *analysis_config_schema(void);
 
 #endif
