@@ -551,14 +551,16 @@ void runner_report(runner *r, FILE *f, blob *out)
         }
         if (f) {
             fprintf(f, "moeprobe: %d rank%s, %.0f tokens, %.1f tokens/s (slowest rank's forward "
-                       "time), expert weights %.2f GB in all\n", n, n == 1 ? "" : "s", tok,
-                    fw > 0 ? tok / fw : 0.0, (double)total_bytes / 1e9);
+                       "time), expert weights %lld bytes (%.3f GB) in all\n", n, n == 1 ? "" : "s",
+                    tok, fw > 0 ? tok / fw : 0.0, (long long)total_bytes,
+                    (double)total_bytes / 1e9);
             for (int i = 0; i < n; i++) {
                 const double *x = v + i * 7;
                 fprintf(f, "moeprobe:   rank %d: %.0f tokens, forward %.2fs, all-to-all %.2fs "
-                           "(%.1f%%), %.0f experts/layer owned, %.2f GB expert weights, peak RSS "
-                           "%.2f GB\n", (int)x[0], x[1], x[2], x[3],
-                        x[2] > 0 ? 100.0 * x[3] / x[2] : 0.0, x[4], x[5] / 1e9, x[6] / 1e9);
+                           "(%.1f%%), %.0f experts/layer owned, expert weights %.0f bytes (%.3f GB), "
+                           "peak RSS %.2f GB\n", (int)x[0], x[1], x[2], x[3],
+                        x[2] > 0 ? 100.0 * x[3] / x[2] : 0.0, x[4], x[5], x[5] / 1e9,
+                        x[6] / 1e9);
             }
         }
         if (out) {
