@@ -8,6 +8,7 @@ PKGS=(build-essential pkg-config git
       libopenblas-dev
       libyaml-dev libjansson-dev libpcre2-dev libutf8proc-dev
       gnuplot-nox python3
+      iproute2 util-linux  # ip netns / unshare: the nodes of tests/cli/multinode.sh
       clang libclang-rt-14-dev)  # clang + libFuzzer runtime: make fuzz, tests/cli/fuzz_short.sh
 [ "${MOEPROBE_DEPS_EXTRA:-}" ] && read -r -a extra <<<"$MOEPROBE_DEPS_EXTRA" && PKGS+=("${extra[@]}")
 missing=()
