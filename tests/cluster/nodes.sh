@@ -6,7 +6,11 @@
 #                         runs do not collide) and writes DIR/agent, the launch agent for
 #                         `mpirun --mca plm_rsh_agent DIR/agent` (host 10.77.0.N -> node N);
 #                         returns 1 with the reason in NODES_ERR when the machine cannot
-#   node_exec N CMD...    runs CMD on node N (its netns and hostname)
+#   node_exec N CMD...    runs CMD on node N (its netns and hostname); with NODES_OWN_TMP=1
+#                         also with a /tmp and a /dev/shm of its own (empty tmpfs in a mount
+#                         namespace), as real nodes have: daemons that name files there after
+#                         the job only (Slurm's PMIx plugin) collide otherwise. Paths under
+#                         /tmp are then not shared between nodes: keep shared files elsewhere.
 #   nodes_mpirun PPN MPIRUN_ARGS...
 #                         mpirun started on node1 with PPN ranks per node on every node, the
 #                         TCP BTL forced (no shared memory, also between ranks of one node) and
@@ -18,7 +22,9 @@
 #   nodes_down            removes everything nodes_up made; safe to call twice, from a trap
 #
 # The root namespace is left untouched: the bridge lives in its own namespace, so nothing here
-# routes to or from the host's network. Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN).
+# routes to or from the host's network. Commands enter a node with nsenter --net, not `ip netns
+# exec`: the latter also mounts a fresh /sys, which hides /sys/fs/cgroup (slurmd needs it).
+# Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN).
 NODES_N=3
 NODES_TAG=mp$$
 NODES_ERR=
@@ -39,7 +45,7 @@ nodes_down() {
 nodes_up() {  # DIR
   local dir=$1 sw=${NODES_TAG}sw i ns out
   if [ "$(id -u)" -ne 0 ]; then NODES_ERR="network namespaces need root (uid $(id -u))"; return 1; fi
-  for c in ip unshare hostname; do
+  for c in ip nsenter unshare hostname; do
     command -v $c >/dev/null 2>&1 || { NODES_ERR="$c not found (iproute2 / util-linux)"; return 1; }
   done
   out=$(ip netns add "$sw" 2>&1) || { NODES_ERR="ip netns add $sw: $out"; return 1; }
@@ -89,7 +95,7 @@ case \$host in
   node[1-9]) n=\${host#node} ;;
   *) echo "agent: unknown host \$host" >&2; exit 255 ;;
 esac
-ip netns exec ${NODES_TAG}n\$n unshare --uts /bin/sh -c "hostname node\$n && \$*"
+nsenter --net=/run/netns/${NODES_TAG}n\$n unshare --uts /bin/sh -c "hostname node\$n && \$*"
 rc=\$?
 [ \$rc -ge 128 ] && sleep 3
 exit \$rc
@@ -110,8 +116,15 @@ nodes_mpirun() {  # PPN ARGS...
 
 node_exec() {  # N CMD...
   local n=$1; shift
-  ip netns exec "$(nodes_ns "$n")" unshare --uts /bin/sh -c 'hostname "$0" && exec "$@"' \
-    "node$n" "$@"
+  if [ -n "${NODES_OWN_TMP:-}" ]; then
+    nsenter --net="/run/netns/$(nodes_ns "$n")" unshare --uts --mount --propagation private \
+      /bin/sh -c 'hostname "$0" && mount -t tmpfs -o size=512m,mode=1777 tmpfs /tmp &&
+                  mount -t tmpfs -o size=512m,mode=1777 tmpfs /dev/shm && exec "$@"' \
+      "node$n" "$@"
+  else
+    nsenter --net="/run/netns/$(nodes_ns "$n")" unshare --uts /bin/sh -c 'hostname "$0" && exec "$@"' \
+      "node$n" "$@"
+  fi
 }
 
 node_pids() { ip netns pids "$(nodes_ns "$1")" 2>/dev/null; }

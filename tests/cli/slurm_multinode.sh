@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# A 3-node Slurm cluster in network namespaces (tests/cluster/nodes.sh; docs/slurm-local.md,
+# "Several nodes"): one munged, slurmctld on node1, one slurmd per node (NodeName=nodeN,
+# NodeAddr=10.77.0.N), every daemon in its node's namespace with its own hostname. A small sweep
+# (tiny-olmoe expert parallel and tiny-llama data parallel, 3 ranks each, 2 relations, every
+# analysis) goes through slurm/submit.sh with --nodes=3 --ntasks-per-node=1; the tasks launch
+# with `srun --mpi=pmix`, ranks talk TCP between the namespaces. Checks: the nodes register;
+# a task's ranks run one per node (node1..node3, SLURM_NTASKS=3); every job completes; the
+# archives are bit-identical to a one-process run of the same config; the report exists.
+# Daemons and namespaces are removed, also on failure; a machine that cannot create namespaces
+# or install Slurm fails here with the reason.
+set -u
+B=$MOEPROBE_BIN; R=$MOEPROBE_ROOT
+CMP=$(dirname "$B")/tools/h5cmp
+ok() { echo "PASS slurm_multinode/$1"; }
+bad() { echo "FAIL slurm_multinode/$1: $2"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  if sudo -n true 2>/dev/null; then exec sudo -n -E bash "$0" "$@"; fi
+  bad root "a Slurm cluster in namespaces needs root (or passwordless sudo)"; exit 0
+fi
+need=()
+for c in slurmctld:slurmctld slurmd:slurmd sbatch:slurm-client munged:munge; do
+  command -v "${c%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${c%%:*}" ] || need+=("${c#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "INFO installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 ||
+    { apt-get update -qq >/dev/null 2>&1 &&
+      apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1; } ||
+    { bad install "apt-get install ${need[*]} failed"; exit 0; }
+fi
+PATH=$PATH:/usr/sbin
+[ -r /etc/munge/munge.key ] || { bad munge_key "/etc/munge/munge.key missing (the munge package creates it)"; exit 0; }
+
+# not under /tmp: every node has a /tmp of its own (NODES_OWN_TMP below), this folder is shared
+T=$(mktemp -d /var/tmp/moeprobe-slurmmn.XXXXXX)
+chmod 755 "$T"
+W=$T/work; mkdir -p "$W" "$T/state" "$T/munge" "$T"/spool-node{1,2,3}
+chown munge:munge "$T/munge"; chmod 755 "$T/munge"
+export SLURM_CONF=$T/slurm.conf
+. "$R/tests/cluster/nodes.sh"
+cleanup() {
+  # slurmctld, slurmd and the jobs live in the namespaces: nodes_down kills them all
+  nodes_down
+  if [ -f "$T/munge/munged.pid" ]; then
+    pid=$(cat "$T/munge/munged.pid")
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null
+    for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  fi
+  rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+nodes_up "$T/nodes" || { bad nodes "cannot create the three nodes: $NODES_ERR"; exit 0; }
+
+# one munged for the cluster: its socket is a file, reachable from every network namespace
+mkdir -p /run/munge && chown munge:munge /run/munge && chmod 755 /run/munge
+runuser -u munge -- /usr/sbin/munged --socket="$T/munge/munge.sock" \
+  --pid-file="$T/munge/munged.pid" --log-file="$T/munge/munged.log" \
+  --seed-file="$T/munge/munged.seed" 2>"$T/munged.err" ||
+  { bad munged "munged did not start: $(cat "$T/munged.err")"; exit 0; }
+
+cores=$(nproc)
+mem=$(free -m | awk '/^Mem:/ {print int($2 * 0.25)}')
+cat > "$SLURM_CONF" <<CONF
+ClusterName=moeprobemn
+SlurmctldHost=node1($(nodes_addr 1))
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$T/munge/munge.sock
+SlurmUser=root
+SlurmdUser=root
+StateSaveLocation=$T/state
+SlurmdSpoolDir=$T/spool-%n
+SlurmctldPidFile=$T/slurmctld.pid
+SlurmdPidFile=$T/slurmd-%h.pid
+SlurmctldLogFile=$T/slurmctld.log
+SlurmdLogFile=$T/slurmd-%h.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/none
+MpiDefault=pmix
+SchedulerParameters=batch_sched_delay=0
+EnforcePartLimits=ALL
+DependencyParameters=kill_invalid_depend
+ReturnToService=2
+MailProg=/bin/true
+KillWait=5
+MinJobAge=600
+CONF
+for i in 1 2 3; do
+  echo "NodeName=node$i NodeAddr=$(nodes_addr "$i") CPUs=$cores RealMemory=$mem State=UNKNOWN"
+done >> "$SLURM_CONF"
+echo "PartitionName=debug Nodes=node[1-3] Default=YES MaxTime=INFINITE State=UP" >> "$SLURM_CONF"
+
+on1() { node_exec 1 "$@"; }
+on1 slurmctld -f "$SLURM_CONF" 2>"$T/slurmctld.err" || { bad slurmctld "$(cat "$T/slurmctld.err") $(tail -n 3 "$T/slurmctld.log" 2>/dev/null)"; exit 0; }
+for i in 1 2 3; do
+  NODES_OWN_TMP=1 node_exec "$i" slurmd -f "$SLURM_CONF" -N "node$i" 2>"$T/slurmd$i.err" ||
+    { bad slurmd "node$i: $(cat "$T/slurmd$i.err") $(tail -n 3 "$T/slurmd-node$i.log" 2>/dev/null)"; exit 0; }
+done
+for _ in $(seq 120); do
+  states=$(on1 sinfo -h -N -o '%N %T' 2>/dev/null | sort | tr '\n' ' ')
+  [ "$states" = "node1 idle node2 idle node3 idle " ] && break; sleep 0.25
+done
+[ "$states" = "node1 idle node2 idle node3 idle " ] && ok three_nodes_idle ||
+  { bad three_nodes_idle "sinfo: '$states'; $(tail -n 3 "$T"/slurm*.log 2>/dev/null)"; exit 0; }
+
+# where the ranks of a 3-node step run, and what Slurm tells them
+out=$(on1 srun --mpi=pmix --nodes=3 --ntasks-per-node=1 --mem=100M \
+      sh -c 'echo "$SLURM_PROCID $(hostname) $SLURM_NTASKS $SLURM_STEP_TASKS_PER_NODE"' 2>"$T/srun.err" | sort -n | tr '\n' ' ')
+want="0 node1 3 1(x3) 1 node2 3 1(x3) 2 node3 3 1(x3) "
+[ "$out" = "$want" ] && ok srun_one_rank_per_node ||
+  bad srun_one_rank_per_node "got '$out', want '$want'; $(tail -3 "$T/srun.err")"
+
+# the sweep: two models with 3 ranks each, two relations, every analysis
+cd "$W"
+mkdir -p models
+for m in olmoe llama; do
+  printf 'name: tiny-%s\npath: %s/models/tiny-%s\nranks: 3\n' "$m" "$R" "$m" > "models/$m.yaml"
+done
+cat > sweep.yaml <<Y
+models: [models/olmoe.yaml, models/llama.yaml]
+relations: [$R/data/lre/adj_antonym.json, $R/data/lre/country_language.json]
+out: out
+Y
+sed 's/^out: out$/out: one/' sweep.yaml > one.yaml
+"$B" run one.yaml >/dev/null 2>"$T/one.err" || { bad reference_run "$(tail -3 "$T/one.err")"; exit 0; }
+
+# the ranks talk TCP over the nodes' links (no shared memory between namespaces)
+export OMPI_MCA_btl=tcp,self OMPI_MCA_btl_tcp_if_include=10.77.0.0/24 OMPI_MCA_oob_tcp_if_include=10.77.0.0/24
+export MOEPROBE=$B
+t0=$(date +%s)
+if ! sub=$(on1 "$R/slurm/submit.sh" sweep.yaml --parallel 2 -- --nodes=3 --ntasks-per-node=1 --mem=300M --time=10 2>&1); then
+  bad submit "$sub"; exit 0
+fi
+ids=$(echo "$sub" | awk '/^capture / {print $5} /^analyses:/ {print $3}' | tr '\n' ' ')
+[ "$(echo "$ids" | wc -w)" = 3 ] && ok submit || { bad submit "job ids from: $sub"; exit 0; }
+for _ in $(seq 720); do
+  [ -z "$(on1 squeue -h 2>/dev/null)" ] && break
+  sleep 0.25
+done
+left=$(on1 squeue -h 2>/dev/null)
+[ -z "$left" ] && ok all_jobs_finished || bad all_jobs_finished "still queued after 180 s: $left"
+states=$(for j in $ids; do on1 scontrol show job "$j" 2>/dev/null; done |
+         grep -o 'JobState=[A-Z_]*' | sort | uniq -c | tr -s ' ' | tr '\n' ' ')
+case "$states" in
+  " 5 JobState=COMPLETED ") ok jobs_completed ;;
+  *) bad jobs_completed "job states: $states; logs: $(tail -n 4 moeprobe-*.out | grep -v setpgid | tail -24)" ;;
+esac
+echo "INFO 3-node Slurm sweep: submission to all done in $(( $(date +%s) - t0 )) s"
+# each capture task ran on the three nodes, one rank each
+spans=$(for j in $(echo "$ids" | cut -d' ' -f1-2); do on1 scontrol show job "$j" 2>/dev/null; done |
+        grep -o ' NodeList=[^ ]*\| NumNodes=[0-9]*\| NumTasks=[0-9]*' | sort | uniq -c | tr -s ' ' | tr '\n' ' ')
+case "$spans" in
+  " 4 NodeList=node[1-3]  4 NumNodes=3  4 NumTasks=3 ") ok capture_tasks_on_3_nodes ;;
+  *) bad capture_tasks_on_3_nodes "scontrol: $spans" ;;
+esac
+for m in olmoe llama; do
+  out=$("$CMP" "out/tiny-$m.h5" "one/tiny-$m.h5" --rtol 0 --skip run_config_yaml 2>&1)
+  [ $? -eq 0 ] && ok "archive_identical/$m" || bad "archive_identical/$m" "$(echo "$out" | head -3)"
+  echo "INFO $m 3 nodes vs one process: ${out##*h5cmp: }"
+done
+[ -s out/report/index.html ] && ok report_written || bad report_written "no out/report/index.html"
