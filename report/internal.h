@@ -38,6 +38,8 @@ typedef struct rep_idx {
 typedef struct rep_corr {
     rep_idx head, expert;
     double r, p, n;
+    double q, p_perm;                /* BH q-value; family-wise p against the permutation null */
+    int survives;                    /* 1 / 0 by the run's rule; -1 unknown */
 } rep_corr;
 
 typedef struct rep_head_expert {
@@ -46,6 +48,11 @@ typedef struct rep_head_expert {
     int64_t rows, cols;
     rep_corr *strongest;
     size_t n_strongest;
+    /* multiple testing (analyses/<rel>/head_expert/null) */
+    int have_null;
+    char significance[16];           /* "permutation" or "fdr" */
+    double alpha, null_q95, null_q50, p_max, max_abs_r, permutations;
+    double n_survivors, n_fdr, n_beat;
     int have_pair;
     rep_corr pair;
     double r_margin;

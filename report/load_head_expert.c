@@ -1,6 +1,7 @@
 /* load_head_expert.c — the head-expert analyses of a relation (analyses/<rel>/head_expert,
  * written by stages/heads_experts.c; entries in stages/schema_heads_experts.c): the correlation
- * matrix, the strongest pairs, the causal pair, its suppression, forcing and path analysis. */
+ * matrix, the strongest pairs, the causal pair, its suppression, forcing and path analysis, and
+ * the multiple-testing control (q-values, permutation null, survivors). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +26,9 @@ static int get_idx(arc_reader *r, const sch_entry *e, const char *path, rep_idx 
 /* `strongest`: datasets head [K,2], expert [K,2], r, p, n [K]. */
 static void strongest_load(arc_reader *r, const char *g, rep_head_expert *he)
 {
-    char ph[512], pe[512], pr[512], pp[512], pn[512];
-    double *hv = NULL, *ev = NULL, *rv = NULL, *pv = NULL, *nv = NULL;
-    int64_t nh = 0, ne = 0, nr = 0, np = 0, nn = 0;
+    char ph[512], pe[512], pr[512], pp[512], pn[512], pq[512], pm[512], ps[512];
+    double *hv = NULL, *ev = NULL, *rv = NULL, *pv = NULL, *nv = NULL, *qv = NULL, *mv = NULL, *sv = NULL;
+    int64_t nh = 0, ne = 0, nr = 0, np = 0, nn = 0, nq = 0, nm = 0, ns = 0;
     snprintf(ph, sizeof ph, "%s/strongest/head", g);
     snprintf(pe, sizeof pe, "%s/strongest/expert", g);
     snprintf(pr, sizeof pr, "%s/strongest/r", g);
@@ -39,6 +40,12 @@ static void strongest_load(arc_reader *r, const char *g, rep_head_expert *he)
         nr > 0 && (he->strongest = calloc((size_t)nr, sizeof *he->strongest))) {
         sch_get_vec(r, HE(STRONGEST_P), pp, NULL, &pv, &np);
         sch_get_vec(r, HE(STRONGEST_N), pn, NULL, &nv, &nn);
+        snprintf(pq, sizeof pq, "%s/strongest/q", g);
+        snprintf(pm, sizeof pm, "%s/strongest/p_perm", g);
+        snprintf(ps, sizeof ps, "%s/strongest/survives", g);
+        sch_get_vec(r, HE(STRONGEST_Q), pq, NULL, &qv, &nq);
+        sch_get_vec(r, HE(STRONGEST_P_PERM), pm, NULL, &mv, &nm);
+        sch_get_vec(r, HE(STRONGEST_SURVIVES), ps, NULL, &sv, &ns);
         he->n_strongest = (size_t)nr;
         for (int64_t i = 0; i < nr; i++) {
             rep_corr *c = &he->strongest[i];
@@ -47,8 +54,14 @@ static void strongest_load(arc_reader *r, const char *g, rep_head_expert *he)
             c->r = rv[i];
             c->p = np == nr ? pv[i] : NAN;
             c->n = nn == nr ? nv[i] : NAN;
+            c->q = nq == nr ? qv[i] : NAN;
+            c->p_perm = nm == nr ? mv[i] : NAN;
+            c->survives = ns == nr ? (int)sv[i] : -1;
         }
     }
+    free(qv);
+    free(mv);
+    free(sv);
     free(hv);
     free(ev);
     free(rv);
@@ -70,6 +83,43 @@ static void pair_load(arc_reader *r, const char *g, rep_head_expert *he)
     he->pair.n = sch_get_num(r, HE(PAIR_N), p, NULL);
     he->r_margin = sch_get_num(r, HE(PAIR_R_MARGIN), p, NULL);
     he->rank_in_top = sch_get_num(r, HE(PAIR_RANK_IN_TOP), p, NULL);
+    he->pair.q = sch_get_num(r, HE(PAIR_Q), p, NULL);
+    he->pair.p_perm = sch_get_num(r, HE(PAIR_P_PERM), p, NULL);
+    double sv = sch_get_num(r, HE(PAIR_SURVIVES), p, NULL);
+    he->pair.survives = isnan(sv) ? -1 : (int)sv;
+}
+
+/* The permutation null and the counts of survivors (analyses/<rel>/head_expert/null). */
+static void null_load(arc_reader *r, const char *g, rep_head_expert *he)
+{
+    char p[512], q[600];
+    snprintf(p, sizeof p, "%s/null", g);
+    if (!sch_has(r, HE(NULL), p)) return;
+    he->have_null = 1;
+    char *s = sch_get_str(r, HE(SIGNIFICANCE), g, NULL);
+    snprintf(he->significance, sizeof he->significance, "%s", s ? s : "?");
+    free(s);
+    he->alpha = sch_get_num(r, HE(ALPHA), p, NULL);
+    he->p_max = sch_get_num(r, HE(NULL_P_MAX), p, NULL);
+    he->max_abs_r = sch_get_num(r, HE(NULL_MAX_ABS_R_OBSERVED), p, NULL);
+    he->permutations = sch_get_num(r, HE(NULL_PERMUTATIONS), p, NULL);
+    he->n_survivors = sch_get_num(r, HE(N_SURVIVORS), p, NULL);
+    he->n_fdr = sch_get_num(r, HE(N_FDR), p, NULL);
+    he->n_beat = sch_get_num(r, HE(N_PERM_SIG), p, NULL);
+    he->null_q50 = he->null_q95 = NAN;
+    double *lv = NULL, *qv = NULL;
+    int64_t nl = 0, nq = 0;
+    snprintf(q, sizeof q, "%s/quantile_level", p);
+    if (sch_get_vec(r, HE(NULL_QUANTILE_LEVEL), q, NULL, &lv, &nl) == 0) {
+        snprintf(q, sizeof q, "%s/quantile", p);
+        if (sch_get_vec(r, HE(NULL_QUANTILE), q, NULL, &qv, &nq) == 0 && nq == nl)
+            for (int64_t t = 0; t < nl; t++) {
+                if (lv[t] == 0.5) he->null_q50 = qv[t];
+                if (lv[t] == 0.95) he->null_q95 = qv[t];
+            }
+    }
+    free(lv);
+    free(qv);
 }
 
 /* The watched experts: the one dataset top{N}_experts (N = suppression_top_experts). */
@@ -160,7 +210,9 @@ void rep_head_expert_load(arc_reader *r, const char *rel, rep_head_expert *he)
         arc_array_free(&a);
     }
     strongest_load(r, g, he);
+    he->pair.survives = -1;
     pair_load(r, g, he);
+    null_load(r, g, he);
     suppression_load(r, g, he);
     forcing_load(r, g, he);
     path_load(r, g, he);

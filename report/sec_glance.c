@@ -1,6 +1,7 @@
 /* sec_glance.c — "At a glance": a paragraph computed from every model's data (robustness to
- * expert blocking, where knowledge is processed, layer efficiency, the strongest head–expert
- * correlation, accuracy). Only comparisons of numbers the archives hold; no new statistics. */
+ * expert blocking, where knowledge is processed, layer efficiency, the head–expert correlations
+ * that survive multiple testing, accuracy). Only comparisons of numbers the archives hold; no new
+ * statistics. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,23 +159,65 @@ static void glance_efficiency(FILE *f, const rep_model *m, size_t n)
                 edense / ndense, edense != 0 ? 100 * (emoe / nmoe - edense / ndense) / fabs(edense / ndense) : NAN);
     if (be >= 0 && n > 1) fputs(". ", f);}
 
-/* The strongest head-expert correlation of all models and relations. */
+/* Head-expert correlations, only as far as they survive multiple testing (the run's rule:
+ * permutation null of the largest |r| per relation, or BH q-values): how many relations have a
+ * surviving pair, the strongest survivor, and the relations where nothing beats chance. */
 static void glance_head_expert(FILE *f, const rep_model *m, size_t n)
 {
     const rep_corr *sc = NULL;
-    const char *scm = NULL, *scr = NULL;
+    const char *scm = NULL, *scr = NULL, *rule = NULL;
+    int tested = 0, untested = 0, with = 0, shown = 0;
+    double alpha = NAN;
+    char none[600] = "";
+    size_t no = 0;
     for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < m[i].n_rel; j++)
-            for (size_t q = 0; q < m[i].rel[j].he.n_strongest; q++) {
-                const rep_corr *c = &m[i].rel[j].he.strongest[q];
-                if (isfinite(c->r) && (!sc || fabs(c->r) > fabs(sc->r)))
+        for (size_t j = 0; j < m[i].n_rel; j++) {
+            const rep_head_expert *he = &m[i].rel[j].he;
+            if (!he->have) continue;
+            if (!he->have_null) {
+                untested++;
+                continue;
+            }
+            tested++;
+            rule = he->significance;
+            alpha = he->alpha;
+            if (he->n_survivors > 0) with++;
+            else if (no < sizeof none - 80) {
+                no += (size_t)snprintf(none + no, sizeof none - no, "%s%s%s%s (largest |r| %.2f, p = %.2g)",
+                                       shown ? "; " : "", n > 1 ? m[i].name : "", n > 1 ? " " : "",
+                                       m[i].rel[j].name, he->max_abs_r, he->p_max);
+                shown++;
+            }
+            for (size_t q = 0; q < he->n_strongest; q++) {
+                const rep_corr *c = &he->strongest[q];
+                if (c->survives == 1 && isfinite(c->r) && (!sc || fabs(c->r) > fabs(sc->r)))
                     sc = c, scm = m[i].name, scr = m[i].rel[j].name;
             }
+        }
+    if (untested && !tested) {
+        fputs("The head–expert correlations of these archives were not tested for multiple comparisons "
+              "(no permutation null stored), so none is summarised here. ", f);
+        return;
+    }
+    if (!tested) return;
+    const char *how = rule && !strcmp(rule, "fdr") ? "Benjamini–Hochberg q ≤" : "permutation null of the largest |r|, family-wise α =";
+    if (!with) {
+        fprintf(f, "No head–expert correlation beats chance in any of the %d relations tested (%s %.2g): "
+                   "the causal pairs below are exploratory. ", tested, how, alpha);
+        return;
+    }
+    fprintf(f, "After multiple-testing control (%s %.2g), %d of %d relations have a head–expert "
+               "correlation that beats chance", how, alpha, with, tested);
     if (sc)
-        fprintf(f, "The strongest head–expert correlation is r = %.2f (%s, %s: head [%lld,%lld] with expert "
-                   "[%lld,%lld]). ",
+        fprintf(f, "; the strongest is r = %.2f (%s, %s: head [%lld,%lld] with expert [%lld,%lld], "
+                   "family-wise p = %.2g, q = %.2g)",
                 sc->r, scm, scr, (long long)sc->head.l, (long long)sc->head.i, (long long)sc->expert.l,
-                (long long)sc->expert.i);}
+                (long long)sc->expert.i, sc->p_perm, sc->q);
+    fputs(". ", f);
+    if (shown) fprintf(f, "None beats chance in %s. ", none);
+    if (untested) fprintf(f, "%d relation%s without a stored null %s not counted. ", untested,
+                          untested == 1 ? "" : "s", untested == 1 ? "is" : "are");
+}
 
 /* The model with the highest MRR over all samples. */
 static void glance_accuracy(FILE *f, const rep_model *m, size_t n)

@@ -126,8 +126,12 @@ void sec_heads_experts(rep_doc *d, rep_model *m, size_t n)
     rep_row r;
     doc_p(d, "r is Pearson's correlation over a relation's samples between a head's importance and an "
              "expert's routing probability at the last position (heads [layer, head], experts [layer, "
-             "expert], 0-based). The causal pair is the highest r whose expert is among the relation's "
-             "top-10 experts: suppressing its head changes the routing probability of the top-4 experts "
+             "expert], 0-based). A relation has hundreds of such tests, so the largest |r| is large by "
+             "chance alone: \"beats chance\" compares each |r| with a permutation null of the largest |r| "
+             "(head values shuffled over the samples; family-wise p), and q is the Benjamini–Hochberg "
+             "q-value. The causal pair is the highest r whose expert is among the relation's top-10 "
+             "experts, among the pairs that beat chance; where none does, the pair is the highest "
+             "eligible r, marked not significant, and its checks are exploratory: suppressing its head changes the routing probability of the top-4 experts "
              "and the MRR; forcing the expert back recovers part of the drop; the path analysis splits "
              "the expert's router logit into the parts coming from heads, embedding and earlier FFNs.");
     for (size_t i = 0; i < n; i++) {
@@ -139,9 +143,10 @@ void sec_heads_experts(rep_doc *d, rep_model *m, size_t n)
             continue;
         }
         doc_h(d, 3, NULL, mm->name);
-        static const char *const H4[] = {"Relation", "Strongest pairs: head → expert (r)", "Causal pair",
-                                         "r", "p"};
-        doc_table_begin(d, 5, H4);
+        static const char *const H4[] = {"Relation", "Beats chance? (largest |r| vs null 95%; p)",
+                                         "Strongest pairs: head → expert (r)", "Causal pair", "r", "p",
+                                         "q (BH)", "p (perm.)"};
+        doc_table_begin(d, 8, H4);
         for (size_t j = 0; j < mm->n_rel; j++) {
             const rep_head_expert *he = &mm->rel[j].he;
             if (!he->have) continue;
@@ -154,16 +159,27 @@ void sec_heads_experts(rep_doc *d, rep_model *m, size_t n)
             }
             row_reset(&r);
             row_addf(&r, "%s", mm->rel[j].name);
+            if (!he->have_null)
+                row_addf(&r, "not tested (no permutation null stored)");
+            else if (he->n_survivors > 0)
+                row_addf(&r, "yes: %.0f pair%s (%.2f > %.2f; p = %.2g)", he->n_survivors,
+                         he->n_survivors == 1 ? "" : "s", he->max_abs_r, he->null_q95, he->p_max);
+            else
+                row_addf(&r, "no (%.2f vs %.2f; p = %.2g)", he->max_abs_r, he->null_q95, he->p_max);
             row_addf(&r, "%s", o ? s : "–");
             if (he->have_pair) {
                 idx_str(a, sizeof a, he->pair.head);
                 idx_str(b, sizeof b, he->pair.expert);
-                row_addf(&r, "%s → %s", a, b);
+                row_addf(&r, "%s → %s%s", a, b, he->pair.survives == 0 ? " (not significant)" : "");
             } else {
                 row_addf(&r, "–");
             }
             row_num(&r, he->have_pair ? he->pair.r : NAN, 3);
             if (he->have_pair && isfinite(he->pair.p)) row_addf(&r, "%.2g", he->pair.p);
+            else row_addf(&r, "–");
+            if (he->have_pair && isfinite(he->pair.q)) row_addf(&r, "%.2g", he->pair.q);
+            else row_addf(&r, "–");
+            if (he->have_pair && isfinite(he->pair.p_perm)) row_addf(&r, "%.2g", he->pair.p_perm);
             else row_addf(&r, "–");
             row_emit(d, &r);
         }
@@ -224,8 +240,9 @@ void sec_heads_experts(rep_doc *d, rep_model *m, size_t n)
         }
         snprintf(sum, sizeof sum, "%s: all strongest pairs", mm->name);
         doc_details_begin(d, sum);
-        static const char *const HS[] = {"Relation", "Head", "Expert", "r", "p", "n"};
-        doc_table_begin(d, 6, HS);
+        static const char *const HS[] = {"Relation", "Head", "Expert", "r", "p", "q (BH)", "p (perm.)",
+                                         "Beats chance", "n"};
+        doc_table_begin(d, 9, HS);
         for (size_t j = 0; j < mm->n_rel; j++)
             for (size_t q = 0; q < mm->rel[j].he.n_strongest; q++) {
                 const rep_corr *c = &mm->rel[j].he.strongest[q];
@@ -239,6 +256,11 @@ void sec_heads_experts(rep_doc *d, rep_model *m, size_t n)
                 row_num(&r, c->r, 4);
                 if (isfinite(c->p)) row_addf(&r, "%.3g", c->p);
                 else row_addf(&r, "–");
+                if (isfinite(c->q)) row_addf(&r, "%.3g", c->q);
+                else row_addf(&r, "–");
+                if (isfinite(c->p_perm)) row_addf(&r, "%.3g", c->p_perm);
+                else row_addf(&r, "–");
+                row_addf(&r, "%s", c->survives == 1 ? "yes" : c->survives == 0 ? "no" : "–");
                 row_num(&r, c->n, 0);
                 row_emit(d, &r);
             }

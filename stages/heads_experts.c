@@ -48,8 +48,19 @@
  *   within 1e-5 of sum |parts|, and that logit must equal the router's own (float32) logit, or
  *   the unit fails. Shares are |part| / sum |parts| per sample, averaged; pooled_* divide sums.
  *
+ * MULTIPLE TESTING (heads_experts_null.c, docs/method.md): BH q-values of every defined pair and
+ *   a permutation null of the largest |r| (heads_experts.permutations, .seed); a pair survives
+ *   by heads_experts.significance at heads_experts.alpha. The pair is the first eligible entry
+ *   with r > 0 that survives, else the first eligible entry with pair/survives = 0.
+ *
  * ARCHIVE (G = analyses/<rel>/head_expert): scalars are attributes, lists datasets.
- *   G attrs n, correlation, top_experts_rank_by (temporal: n_prompts, n_tokens)
+ *   G attrs n, correlation, top_experts_rank_by, significance (temporal: n_prompts, n_tokens)
+ *   G/q                [L*nH, L*E] BH q-values;  G/null max_abs_r [B] sorted, quantile_level,
+ *                      quantile [4]; attrs permutations, seed, alpha, max_abs_r_observed,
+ *                      p_max, n_survivors, n_fdr_significant, n_beat_null
+ *                      (numbers only: HDF5 1.10 crashes copying groups whose string attributes
+ *                      are in dense storage, more than 8 attributes)
+ *   G/strongest/q, p_perm [K] float64, survives [K] int32;  G/pair attrs q, p_perm, survives
  *   G/r                [L*nH, L*E] float64, row l*nH+h, column l'*E+e, NaN = null
  *   G/strongest/head, expert [K,2] int32;  r, p [K] float64;  n [K] int64
  *   G/pair             head, expert [2] int32; attrs r, n, p, r_margin_to_next,
@@ -72,6 +83,7 @@
 #include <string.h>
 
 #include "stages/heads_experts.h"
+#include "stages/heads_experts_null.h"
 #include "stages/schema_heads_experts.h"
 #include "stages/stats.h"
 
@@ -96,6 +108,13 @@ typedef struct he_state {
     int64_t n_strongest;
     he_entry pair;
     double pair_margin;
+    /* multiple testing (heads_experts_null.c) */
+    double *q;               /* [R*C] BH q-values, NaN where r is */
+    double *null_max;        /* [B] sorted null of the largest |r| */
+    int64_t n_perm;          /* B */
+    double max_abs_r;        /* observed */
+    int64_t n_survivors, n_fdr, n_perm_sig;
+    int pair_survives;
     int64_t pair_rank_in_top;
     /* base values */
     int64_t *rank_base;
@@ -118,6 +137,64 @@ static int cmp_signed(const void *a, const void *b)
     if (x->r != y->r) return x->r < y->r ? 1 : -1;
     if (x->i != y->i) return x->i < y->i ? -1 : 1;
     return (x->j > y->j) - (x->j < y->j);
+}
+
+/* A pair survives multiple testing by heads_experts.significance: its |r| beats the permutation
+ * null of the largest |r| (family-wise p <= alpha), or its BH q-value is <= alpha. */
+static int survives(const he_state *st, const rcfg *cfg, int64_t k)
+{
+    double a = rcfg_float(cfg, "heads_experts.alpha");
+    if (isnan(st->r[k])) return 0;
+    if (rcfg_enum(cfg, "heads_experts.significance") == 1) return st->q[k] <= a;
+    return he_null_p(st->null_max, st->n_perm, fabs(st->r[k])) <= a;
+}
+
+/* Rank 0: the q-values and the permutation null of one relation's matrix. */
+static int multiple_testing(he_state *st, const double *hv, const double *pv, mp_err *err)
+{
+    analysis_ctx *c = st->c;
+    const he_plan *pl = &st->pl;
+    const int64_t R = pl->L * pl->nH, C = pl->L * pl->E;
+    double *p = malloc((size_t)(R * C + 1) * sizeof *p);
+    int64_t blk[2] = {0, pl->n};
+    int rc = -1;
+    st->n_perm = rcfg_int(c->cfg, "heads_experts.permutations");
+    st->q = malloc((size_t)(R * C + 1) * sizeof *st->q);
+    st->null_max = malloc((size_t)(st->n_perm + 1) * sizeof *st->null_max);
+    if (!p || !st->q || !st->null_max) {
+        err_set(err, "%s: out of memory", c->unit_id);
+        goto done;
+    }
+    st->max_abs_r = 0;
+    for (int64_t k = 0; k < R * C; k++) {
+        p[k] = isnan(st->r[k]) ? NAN : stats_pearson_p(st->r[k], st->df_n);
+        if (!isnan(st->r[k]) && fabs(st->r[k]) > st->max_abs_r) st->max_abs_r = fabs(st->r[k]);
+    }
+    if (he_bh_qvalues(p, R * C, st->q) != 0) {
+        err_set(err, "%s: out of memory", c->unit_id);
+        goto done;
+    }
+    he_null_in in = {hv, pv, pl->n, R, C, pl->nH, pl->E, blk, 1};
+    if (st->temporal) {
+        in.x = st->tmp.x;
+        in.y = st->tmp.y;
+        in.N = st->tmp.n_tokens;
+        in.block = st->tmp.block;
+        in.nb = st->tmp.n_prompts;
+    }
+    uint64_t seed = he_null_seed((uint64_t)rcfg_int(c->cfg, "heads_experts.seed"), c->rel->id);
+    if (he_null_max(&in, st->n_perm, seed, st->null_max, err) != 0) goto done;
+    const double a = rcfg_float(c->cfg, "heads_experts.alpha");
+    for (int64_t k = 0; k < R * C; k++) {
+        if (isnan(st->r[k])) continue;
+        st->n_fdr += st->q[k] <= a;
+        st->n_perm_sig += he_null_p(st->null_max, st->n_perm, fabs(st->r[k])) <= a;
+        st->n_survivors += survives(st, c->cfg, k);
+    }
+    rc = 0;
+done:
+    free(p);
+    return rc;
 }
 
 /* Reads a dataset of the capture part and checks its shape (-1 = any). */
@@ -211,6 +288,8 @@ static int decide(he_state *st, mp_err *err)
         st->df_n = st->tmp.n_tokens - st->tmp.n_prompts + 1;
     }
 
+    if (multiple_testing(st, st->temporal ? NULL : hv, st->temporal ? NULL : pv, err) != 0) goto done;
+
     /* strongest by |r| */
     all = malloc((size_t)(R * C) * sizeof *all);
     if (!all) goto oom;
@@ -240,8 +319,15 @@ static int decide(he_state *st, mp_err *err)
     qsort(all, (size_t)ne, sizeof *all, cmp_signed);
     pl->have_pair = ne > 0;
     if (pl->have_pair) {
-        st->pair = all[0];
-        st->pair_margin = ne > 1 ? all[0].r - all[1].r : NAN;
+        /* the first eligible entry with r > 0 that survives multiple testing (the pair is a
+         * head that raises the expert's routing); when none does, the first eligible one, flagged (pair_survives = 0) so that nothing presents it as found */
+        int64_t at = 0;
+        while (at < ne && all[at].r > 0 && !survives(st, c->cfg, all[at].i * C + all[at].j)) at++;
+        if (at < ne && !(all[at].r > 0)) at = ne;
+        st->pair_survives = at < ne;
+        if (at == ne) at = 0;
+        st->pair = all[at];
+        st->pair_margin = at + 1 < ne ? all[at].r - all[at + 1].r : NAN;
         pl->head_l = (int)(st->pair.i / nH);
         pl->head_h = (int)(st->pair.i % nH);
         pl->exp_l = (int)(st->pair.j / E);
@@ -360,8 +446,10 @@ static int write_results(he_state *st, const he_sup *sup, const he_base *base,
     int rc = -1;
     int32_t *hs = malloc((size_t)(2 * K + 2) * sizeof *hs), *es = malloc((size_t)(2 * K + 2) * sizeof *es);
     double *rs = malloc((size_t)(K + 1) * sizeof *rs), *ps = malloc((size_t)(K + 1) * sizeof *ps);
+    double *qs = malloc((size_t)(K + 1) * sizeof *qs), *pps = malloc((size_t)(K + 1) * sizeof *pps);
+    int32_t *sv_k = malloc((size_t)(K + 1) * sizeof *sv_k);
     int64_t *ns = malloc((size_t)(K + 1) * sizeof *ns);
-    if (!hs || !es || !rs || !ps || !ns) {
+    if (!hs || !es || !rs || !ps || !ns || !qs || !pps || !sv_k) {
         err_set(err, "%s: out of memory", c->unit_id);
         goto done;
     }
@@ -372,8 +460,38 @@ static int write_results(he_state *st, const he_sup *sup, const he_base *base,
         sch_attr_i64(u, HE(N), g, NULL, st->n_corr, err) != 0 ||
         sch_attr_str(u, HE(CORRELATION), g, NULL, st->temporal ? "temporal" : "static", err) != 0 ||
         sch_attr_str(u, HE(RANK_BY), g, NULL, st->rank_by, err) != 0 ||
-        sch_attr_i64(u, HE(PAIR_FOUND), g, NULL, pl->have_pair, err) != 0)
+        sch_attr_i64(u, HE(PAIR_FOUND), g, NULL, pl->have_pair, err) != 0 ||
+        sch_attr_str(u, HE(SIGNIFICANCE), g, NULL, rcfg_str(c->cfg, "heads_experts.significance"),
+                     err) != 0)
         goto done;
+    snprintf(q, sizeof q, "%s/q", g);
+    if (sch_write(u, HE(Q), q, shr, st->q, err) != 0) goto done;
+    {
+        static const double lv[] = {0.5, 0.9, 0.95, 0.99};
+        double qv[4];
+        int64_t four = 4, B = st->n_perm;
+        for (int t = 0; t < 4; t++) qv[t] = he_null_quantile(st->null_max, B, lv[t]);
+        snprintf(q, sizeof q, "%s/null", g);
+        char d0[460];
+        /* HDF5 (1.10) crashes copying a group whose string attributes sit in dense storage
+         * (more than 8 attributes): the numbers go here, the group's strings stay few */
+        if (sch_attr_i64(u, HE(NULL_PERMUTATIONS), q, NULL, B, err) != 0 ||
+            sch_attr_i64(u, HE(N_SURVIVORS), q, NULL, st->n_survivors, err) != 0 ||
+            sch_attr_i64(u, HE(N_FDR), q, NULL, st->n_fdr, err) != 0 ||
+            sch_attr_i64(u, HE(N_PERM_SIG), q, NULL, st->n_perm_sig, err) != 0 ||
+            sch_attr_f64(u, HE(ALPHA), q, NULL, rcfg_float(c->cfg, "heads_experts.alpha"), err) != 0)
+            goto done;
+        if (sch_attr_i64(u, HE(NULL_SEED), q, NULL, rcfg_int(c->cfg, "heads_experts.seed"), err) != 0 ||
+            sch_attr_f64(u, HE(NULL_MAX_ABS_R_OBSERVED), q, NULL, st->max_abs_r, err) != 0 ||
+            sch_attr_f64(u, HE(NULL_P_MAX), q, NULL, he_null_p(st->null_max, B, st->max_abs_r), err) != 0)
+            goto done;
+        snprintf(d0, sizeof d0, "%s/max_abs_r", q);
+        if (sch_write(u, HE(NULL_MAX_ABS_R), d0, &B, st->null_max, err) != 0) goto done;
+        snprintf(d0, sizeof d0, "%s/quantile_level", q);
+        if (sch_write(u, HE(NULL_QUANTILE_LEVEL), d0, &four, lv, err) != 0) goto done;
+        snprintf(d0, sizeof d0, "%s/quantile", q);
+        if (sch_write(u, HE(NULL_QUANTILE), d0, &four, qv, err) != 0) goto done;
+    }
     if (st->temporal && (sch_attr_i64(u, HE(N_PROMPTS), g, NULL, st->tmp.n_prompts, err) != 0 ||
                          sch_attr_i64(u, HE(N_TOKENS), g, NULL, st->tmp.n_tokens, err) != 0))
         goto done;
@@ -386,11 +504,15 @@ static int write_results(he_state *st, const he_sup *sup, const he_base *base,
         rs[t] = e->r;
         ns[t] = st->n_corr;
         ps[t] = stats_pearson_p(e->r, st->df_n);
+        qs[t] = st->q[e->i * C + e->j];
+        pps[t] = he_null_p(st->null_max, st->n_perm, fabs(e->r));
+        sv_k[t] = survives(st, c->cfg, e->i * C + e->j);
     }
     int64_t sk2[2] = {K, 2};
     const struct { const sch_entry *e; const int64_t *shape; const void *v; } sw[] = {
         {HE(STRONGEST_HEAD), sk2, hs}, {HE(STRONGEST_EXPERT), sk2, es}, {HE(STRONGEST_R), &K, rs},
-        {HE(STRONGEST_N), &K, ns},     {HE(STRONGEST_P), &K, ps}};
+        {HE(STRONGEST_N), &K, ns},     {HE(STRONGEST_P), &K, ps},     {HE(STRONGEST_Q), &K, qs},
+        {HE(STRONGEST_P_PERM), &K, pps}, {HE(STRONGEST_SURVIVES), &K, sv_k}};
     for (size_t t = 0; t < sizeof sw / sizeof *sw; t++)
         if (sch_path(q, sizeof q, err, sw[t].e, c->rel->id) != 0 ||
             sch_write(u, sw[t].e, q, sw[t].shape, sw[t].v, err) != 0)
@@ -411,7 +533,11 @@ static int write_results(he_state *st, const he_sup *sup, const he_base *base,
         sch_attr_i64(u, HE(PAIR_N), q, NULL, st->n_corr, err) != 0 ||
         sch_attr_f64(u, HE(PAIR_P), q, NULL, stats_pearson_p(st->pair.r, st->df_n), err) != 0 ||
         sch_attr_f64(u, HE(PAIR_R_MARGIN), q, NULL, st->pair_margin, err) != 0 ||
-        sch_attr_i64(u, HE(PAIR_RANK_IN_TOP), q, NULL, st->pair_rank_in_top, err) != 0)
+        sch_attr_i64(u, HE(PAIR_RANK_IN_TOP), q, NULL, st->pair_rank_in_top, err) != 0 ||
+        sch_attr_f64(u, HE(PAIR_Q), q, NULL, st->q[st->pair.i * C + st->pair.j], err) != 0 ||
+        sch_attr_f64(u, HE(PAIR_P_PERM), q, NULL, he_null_p(st->null_max, st->n_perm, fabs(st->pair.r)),
+                     err) != 0 ||
+        sch_attr_i64(u, HE(PAIR_SURVIVES), q, NULL, st->pair_survives, err) != 0)
         goto done;
 
     /* suppression */
@@ -495,6 +621,9 @@ done:
     free(rs);
     free(ps);
     free(ns);
+    free(qs);
+    free(pps);
+    free(sv_k);
     return rc;
 }
 
@@ -541,6 +670,8 @@ done:
     free(st.r);
     free(st.ranking);
     free(st.strongest);
+    free(st.q);
+    free(st.null_max);
     free(st.rank_base);
     free(st.prob);
     return rc;
@@ -558,6 +689,15 @@ static const rcfg_key HEADS_EXPERTS_KEYS[] = {
      "The causal pair's expert must be among the relation's top this-many experts."},
     {"heads_experts.suppression_top_experts", RCFG_INT, 0, "4", 1, 1e6, NULL,
      "Top experts (layer >= the head's) whose routing probability suppression reports."},
+    {"heads_experts.permutations", RCFG_INT, 0, "1000", 20, 1e7, NULL,
+     "Permutations of the null of the largest |r| per relation (multiple-testing control)."},
+    {"heads_experts.seed", RCFG_INT, 0, "1", 0, 9e15, NULL,
+     "Seed of the permutations (mixed with the relation id; a rerun draws the same ones)."},
+    {"heads_experts.alpha", RCFG_FLOAT, 0, "0.05", 1e-9, 0.5, NULL,
+     "Level at which a head-expert correlation survives multiple testing."},
+    {"heads_experts.significance", RCFG_ENUM, 0, "permutation", RCFG_NOLIM, "permutation|fdr",
+     "permutation: |r| beats the permutation null of the largest |r| (family-wise); fdr: "
+     "Benjamini-Hochberg q-value <= alpha. The causal pair is chosen among survivors."},
 };
 
 const analysis_def analysis_heads_experts = {

@@ -55,6 +55,12 @@ typedef struct he_forced {
 typedef struct he_temporal {
     double *r;              /* [L*nH, L*E], NAN where undefined */
     int64_t n_tokens, n_prompts;
+    /* every token's variables, kept for the permutation null (rank 0): x [n_tokens, L*nH]
+     * head output norms, y [n_tokens, L*E] router probabilities, prompt p's tokens are rows
+     * block[p] .. block[p+1]-1 */
+    double *x, *y;
+    int64_t *block;         /* [n_prompts + 1] */
+    int64_t cap;            /* rows allocated in x and y */
 } he_temporal;
 
 int he_run_suppressed(analysis_ctx *c, const he_plan *pl, he_sup *out, mp_err *err);

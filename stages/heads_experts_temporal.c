@@ -77,6 +77,26 @@ static int temp_collect(void *vctx, int64_t sample, const void *d, size_t len, m
         err_set(err, "heads_experts: temporal result of sample %lld has the wrong shape", (long long)sample);
         goto done;
     }
+    he_temporal *o = x->out;
+    if (o->n_tokens + T > o->cap) {
+        int64_t cap = 2 * (o->n_tokens + T);
+        double *nx = realloc(o->x, (size_t)(cap * R) * sizeof *nx);
+        if (nx) o->x = nx;
+        double *ny = nx ? realloc(o->y, (size_t)(cap * C) * sizeof *ny) : NULL;
+        if (ny) o->y = ny;
+        int64_t *nb = ny ? realloc(o->block, (size_t)(o->n_prompts + 2 + cap) * sizeof *nb) : NULL;
+        if (!nb) {
+            err_set(err, "heads_experts: out of memory keeping %lld tokens for the permutation null",
+                    (long long)(o->n_tokens + T));
+            goto done;
+        }
+        o->block = nb;
+        o->cap = cap;
+    }
+    memcpy(o->x + o->n_tokens * R, xs, (size_t)(T * R) * sizeof *xs);
+    memcpy(o->y + o->n_tokens * C, ys, (size_t)(T * C) * sizeof *ys);
+    o->block[o->n_prompts] = o->n_tokens;
+    o->block[o->n_prompts + 1] = o->n_tokens + T;
     for (int64_t t = 0; t < T; t++) {
         for (int64_t i = 0; i < R; i++) mx[i] += xs[t * R + i] / (double)T;
         for (int64_t j = 0; j < C; j++) my[j] += ys[t * C + j] / (double)T;
@@ -154,5 +174,8 @@ done:
 void he_temporal_free(he_temporal *t)
 {
     free(t->r);
+    free(t->x);
+    free(t->y);
+    free(t->block);
     memset(t, 0, sizeof *t);
 }

@@ -15,7 +15,8 @@ for k in model models relations out name template max_samples batch_size expert_
          attribute.neuron_screen summarise.stages.early summarise.stages.mid summarise.stages.late \
          block.top_n block.mode block.rank_by block.topk_ablation block.shared_ablation \
          heads_experts.correlation heads_experts.strongest heads_experts.top_experts_for_pair \
-         heads_experts.suppression_top_experts neurons.top neurons.top_experts \
+         heads_experts.suppression_top_experts heads_experts.permutations heads_experts.seed \
+         heads_experts.alpha heads_experts.significance neurons.top neurons.top_experts \
          neurons.top_shared_neurons report.format report.plots snapshot_every_s progress_every_s; do
   grep -q "^ *$k  \[" "$T/explain" || missing="$missing $k"
 done

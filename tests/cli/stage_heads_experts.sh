@@ -2,7 +2,9 @@
 # moeprobe run with stages [capture, evaluate, attribute, heads_experts] on the three MoE
 # fixture models, all 12 relations: analyses/<rel>/head_expert (correlation matrix, strongest,
 # pair, suppression, forcing, path) against the fixtures' refs-analyses/<model>.json with
-# the README's tolerances (he_cmp). Then: he_cmp rejects a ref altered by 1e-5 in one mrr; the
+# the README's tolerances (he_cmp), and the multiple-testing fields (q, permutation null,
+# survivors) against the stored matrix and null; the issue's example pair (olmoe
+# country_capital_city) is flagged, a strong one survives. Then: he_cmp rejects a ref altered by 1e-5 in one mrr; the
 # same run under mpirun -np 2 (mixtral, expert parallel) matches the refs and the one-process
 # archive; the temporal option against its recomputation from all-position captures; a run
 # without attribute fails naming what is missing; a dense model plans no heads_experts units.
@@ -33,6 +35,18 @@ for m in olmoe qwen2moe mixtral; do
     || echo "FAIL stage_heads_experts/$m/prints_archive_path: last stdout line '$last'"
   "$TOOLS/he_cmp" "$T/out-$m/tiny-$m.h5" "$S/fixtures/refs-analyses/$m.json" "stage_heads_experts/$m"
 done
+
+# multiple testing on tiny-olmoe (he_cmp checked the fields above): country_capital_city's
+# largest |r| (0.665 over n = 24 and 640 pairs) does not beat the permutation null, so its pair
+# is flagged; fruit_inside_color's (0.859, n = 36) does
+attr() { h5dump -a "$2" "$1" 2>/dev/null | sed -n 's/^ *(0): //p'; }
+A=$T/out-olmoe/tiny-olmoe.h5
+s1=$(attr "$A" /analyses/country_capital_city/head_expert/pair/survives)
+s2=$(attr "$A" /analyses/fruit_inside_color/head_expert/pair/survives)
+p1=$(attr "$A" /analyses/country_capital_city/head_expert/null/p_max)
+[ "$s1" = 0 ] && [ "$s2" = 1 ] && awk -v p="$p1" 'BEGIN{exit !(p > 0.05)}' \
+  && echo "PASS stage_heads_experts/olmoe_pair_flagged_by_null" \
+  || echo "FAIL stage_heads_experts/olmoe_pair_flagged_by_null: survives '$s1' / '$s2' (expected 0 / 1), p_max '$p1'"
 
 # the comparison is not vacuous: mrr_forced of adj_antonym moved by 1e-5 must fail
 sed 's/"mrr_forced":0\.668920295/"mrr_forced":0.668930295/' "$S/fixtures/refs-analyses/olmoe.json" > "$T/bad.json"

@@ -15,7 +15,12 @@
  * [tokens,L,nH,H], router_logits [tokens,L,E], relations/<rel>/input_offsets) in double, and
  * checks r (1e-5), the null pattern, n, and that strongest and pair are the largest |r| and the
  * largest eligible signed r of the stored matrix:
- *   he_cmp --temporal ARCHIVE.h5 LABEL */
+ *   he_cmp --temporal ARCHIVE.h5 LABEL
+ * In both modes, "<label>/<rel>/multiple_testing" checks the multiple-testing fields against
+ * the stored matrix and null (no ref has them): q recomputed by Benjamini-Hochberg from the
+ * p-values of r (1e-12), the null sorted in [0, 1] with `permutations` values, its quantiles
+ * (numpy's linear rule), max_abs_r_observed and p_max, every count, strongest q/p_perm/survives
+ * and the pair's q, p_perm and survives flag (1 exactly when it survives the group's rule). */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -23,6 +28,7 @@
 #include <string.h>
 
 #include "pipeline/archive/archive.h"
+#include "stages/stats.h"
 
 #define MAX_FIELDS 128
 
@@ -236,6 +242,168 @@ static int cmp_relation(arc_reader *a, const char *rel, json_t *he, char *why, s
     return bad ? -1 : 0;
 }
 
+typedef struct mt_p {
+    double p;
+    size_t k;
+} mt_p;
+
+static int mt_cmp(const void *x, const void *y)
+{
+    const mt_p *a = x, *b = y;
+    return (a->p > b->p) - (a->p < b->p);
+}
+
+#define MT_BAD(...) do { snprintf(why, wl, __VA_ARGS__); goto done; } while (0)
+
+/* The multiple-testing fields of one relation (see the header). */
+static int mt_relation(arc_reader *a, const char *rel, char *why, size_t wl)
+{
+    char g[300], p[400];
+    arc_array ar = {0}, aq = {0}, an = {0}, al = {0}, av = {0}, sr = {0}, sq = {0}, sp = {0}, ss = {0};
+    mt_p *ps = NULL;
+    double *qw = NULL;
+    mp_err err;
+    int rc = -1;
+    err_init(&err);
+    snprintf(g, sizeof g, "analyses/%s/head_expert", rel);
+    double n, B, alpha, nsurv, nfdr, nbeat, obs, pmax;
+    char rule[32] = "", *rs = NULL;
+    snprintf(p, sizeof p, "%s/null", g);
+    if (arc_read_attr_f64(a, g, "n", &n, &err) != 0 || arc_read_attr_f64(a, p, "permutations", &B, &err) != 0 ||
+        arc_read_attr_f64(a, p, "alpha", &alpha, &err) != 0 ||
+        arc_read_attr_f64(a, p, "n_survivors", &nsurv, &err) != 0 ||
+        arc_read_attr_f64(a, p, "n_fdr_significant", &nfdr, &err) != 0 ||
+        arc_read_attr_f64(a, p, "n_beat_null", &nbeat, &err) != 0 ||
+        arc_read_attr_f64(a, p, "max_abs_r_observed", &obs, &err) != 0 ||
+        arc_read_attr_f64(a, p, "p_max", &pmax, &err) != 0 ||
+        arc_read_attr_str(a, g, "significance", &rs, &err) != 0)
+        goto fail;
+    snprintf(rule, sizeof rule, "%s", rs);
+    free(rs);
+    int fdr = !strcmp(rule, "fdr");
+    if (!fdr && strcmp(rule, "permutation")) MT_BAD("significance = '%s'", rule);
+    snprintf(p, sizeof p, "%s/r", g);
+    if (arc_read(a, p, &ar, &err) != 0) goto fail;
+    snprintf(p, sizeof p, "%s/q", g);
+    if (arc_read(a, p, &aq, &err) != 0) goto fail;
+    snprintf(p, sizeof p, "%s/null/max_abs_r", g);
+    if (arc_read(a, p, &an, &err) != 0) goto fail;
+    snprintf(p, sizeof p, "%s/null/quantile_level", g);
+    if (arc_read(a, p, &al, &err) != 0) goto fail;
+    snprintf(p, sizeof p, "%s/null/quantile", g);
+    if (arc_read(a, p, &av, &err) != 0) goto fail;
+    if (ar.type != ARC_F64 || aq.type != ARC_F64 || aq.count != ar.count || an.type != ARC_F64 ||
+        (double)an.count != B || B < 1 || al.count != av.count || al.type != ARC_F64 || av.type != ARC_F64)
+        MT_BAD("q, null/max_abs_r or the quantiles have the wrong type or size (q %zu of %zu, null %zu of %g)",
+               aq.count, ar.count, an.count, B);
+    const double *r = ar.data, *q = aq.data, *nul = an.data;
+    const size_t m0 = ar.count, nb = an.count;
+    for (size_t b = 0; b < nb; b++)
+        if (!(nul[b] >= 0 && nul[b] <= 1) || (b > 0 && nul[b] < nul[b - 1]))
+            MT_BAD("null/max_abs_r[%zu] = %.9g: not sorted in [0, 1]", b, nul[b]);
+    for (size_t t = 0; t < al.count; t++) {
+        double lv = ((double *)al.data)[t], h = (double)(nb - 1) * lv;
+        size_t lo = (size_t)floor(h);
+        double want = lo + 1 >= nb ? nul[nb - 1] : nul[lo] + (h - (double)lo) * (nul[lo + 1] - nul[lo]);
+        if (fabs(((double *)av.data)[t] - want) > 1e-12)
+            MT_BAD("null quantile %g = %.9g, the stored null gives %.9g", lv, ((double *)av.data)[t], want);
+    }
+    /* BH by hand: sort p ascending, q_(k) = min over j >= k of m p_(j) / j */
+    ps = malloc((m0 + 1) * sizeof *ps);
+    qw = malloc((m0 + 1) * sizeof *qw);
+    if (!ps || !qw) goto fail;
+    size_t m = 0;
+    double mx = 0;
+    for (size_t k = 0; k < m0; k++) {
+        qw[k] = NAN;
+        if (isnan(r[k])) continue;
+        ps[m++] = (mt_p){stats_pearson_p(r[k], (int64_t)n), k};
+        if (fabs(r[k]) > mx) mx = fabs(r[k]);
+    }
+    qsort(ps, m, sizeof *ps, mt_cmp);
+    for (size_t t = 0; t < m; t++) {
+        double best = INFINITY;
+        for (size_t u = t; u < m; u++) {
+            double c = ps[u].p * (double)m / (double)(u + 1);
+            if (c < best) best = c;
+        }
+        /* tied p-values share the q of the last of them */
+        qw[ps[t].k] = best > 1 ? 1 : best;
+    }
+    for (size_t t = m; t-- > 1;)
+        if (ps[t - 1].p == ps[t].p) qw[ps[t - 1].k] = qw[ps[t].k];
+    double cnt_fdr = 0, cnt_beat = 0, cnt_surv = 0;
+    for (size_t k = 0; k < m0; k++) {
+        if (isnan(r[k]) != isnan(q[k])) MT_BAD("q[%zu] = %g where r = %g", k, q[k], r[k]);
+        if (isnan(r[k])) continue;
+        note("multiple_testing.q", fabs(q[k] - qw[k]));
+        if (fabs(q[k] - qw[k]) > 1e-12 * (1 + qw[k])) MT_BAD("q[%zu] = %.12g, BH gives %.12g", k, q[k], qw[k]);
+        size_t ge = 0;
+        for (size_t b = 0; b < nb; b++) ge += nul[b] >= fabs(r[k]);
+        double pp = (double)(1 + ge) / (B + 1);
+        cnt_fdr += q[k] <= alpha;
+        cnt_beat += pp <= alpha;
+        cnt_surv += fdr ? q[k] <= alpha : pp <= alpha;
+    }
+    if (cnt_fdr != nfdr || cnt_beat != nbeat || cnt_surv != nsurv)
+        MT_BAD("counts fdr %g beat %g survivors %g, recounted %g %g %g", nfdr, nbeat, nsurv, cnt_fdr,
+               cnt_beat, cnt_surv);
+    size_t ge = 0;
+    for (size_t b = 0; b < nb; b++) ge += nul[b] >= mx;
+    if (obs != mx || fabs(pmax - (double)(1 + ge) / (B + 1)) > 1e-15)
+        MT_BAD("max_abs_r_observed %.9g / p_max %.9g, recomputed %.9g / %.9g", obs, pmax, mx,
+               (double)(1 + ge) / (B + 1));
+    /* strongest */
+    const char *sn[4] = {"r", "q", "p_perm", "survives"};
+    arc_array *sa[4] = {&sr, &sq, &sp, &ss};
+    for (int t = 0; t < 4; t++) {
+        snprintf(p, sizeof p, "%s/strongest/%s", g, sn[t]);
+        if (arc_read(a, p, sa[t], &err) != 0) goto fail;
+    }
+    if (sq.count != sr.count || sp.count != sr.count || ss.count != sr.count || ss.type != ARC_I32)
+        MT_BAD("strongest q / p_perm / survives do not match strongest/r");
+    for (size_t t = 0; t < sr.count; t++) {
+        double rv = ((double *)sr.data)[t], qv = NAN;
+        for (size_t k = 0; k < m0; k++)
+            if (r[k] == rv) qv = q[k];
+        size_t g2 = 0;
+        for (size_t b = 0; b < nb; b++) g2 += nul[b] >= fabs(rv);
+        double pp = (double)(1 + g2) / (B + 1);
+        int sv = fdr ? qv <= alpha : pp <= alpha;
+        if (((double *)sq.data)[t] != qv || ((double *)sp.data)[t] != pp || ((int32_t *)ss.data)[t] != sv)
+            MT_BAD("strongest[%zu]: q %g p_perm %g survives %d, expected %g %g %d", t, ((double *)sq.data)[t],
+                   ((double *)sp.data)[t], ((int32_t *)ss.data)[t], qv, pp, sv);
+    }
+    /* pair */
+    double found;
+    if (arc_read_attr_f64(a, g, "pair_found", &found, &err) != 0) goto fail;
+    if (found == 1) {
+        double pr, pq, pp, sv;
+        snprintf(p, sizeof p, "%s/pair", g);
+        if (arc_read_attr_f64(a, p, "r", &pr, &err) != 0 || arc_read_attr_f64(a, p, "q", &pq, &err) != 0 ||
+            arc_read_attr_f64(a, p, "p_perm", &pp, &err) != 0 ||
+            arc_read_attr_f64(a, p, "survives", &sv, &err) != 0)
+            goto fail;
+        size_t g2 = 0;
+        for (size_t b = 0; b < nb; b++) g2 += nul[b] >= fabs(pr);
+        double want_p = (double)(1 + g2) / (B + 1);
+        int want_sv = pr > 0 && (fdr ? pq <= alpha : want_p <= alpha);
+        if (pp != want_p || sv != want_sv)
+            MT_BAD("pair r %.6g: p_perm %g survives %g, expected %g %d", pr, pp, sv, want_p, want_sv);
+    }
+    rc = 0;
+    goto done;
+fail:
+    snprintf(why, wl, "%s", err.set ? err.msg : "out of memory");
+done:
+    arc_array_free(&ar); arc_array_free(&aq); arc_array_free(&an); arc_array_free(&al);
+    arc_array_free(&av); arc_array_free(&sr); arc_array_free(&sq); arc_array_free(&sp);
+    arc_array_free(&ss);
+    free(ps);
+    free(qw);
+    return rc;
+}
+
 static int read_f64(arc_reader *a, const char *path, arc_array *x, double **v, mp_err *err)
 {
     if (arc_read(a, path, x, err) != 0) return -1;
@@ -391,6 +559,13 @@ static int temporal_main(const char *archive, const char *label)
         } else {
             printf("PASS %s/%s\n", label, rels.v[i]);
         }
+        why[0] = 0;
+        if (mt_relation(a, rels.v[i], why, sizeof why) != 0) {
+            printf("FAIL %s/%s/multiple_testing: %s\n", label, rels.v[i], why);
+            failed++;
+        } else {
+            printf("PASS %s/%s/multiple_testing\n", label, rels.v[i]);
+        }
     }
     if (rels.n == 0) {
         printf("FAIL %s: no analyses in %s\n", label, archive);
@@ -439,6 +614,13 @@ int main(int argc, char **argv)
             failed++;
         } else {
             printf("PASS %s/%s\n", argv[3], rel);
+        }
+        why[0] = 0;
+        if (mt_relation(a, rel, why, sizeof why) != 0) {
+            printf("FAIL %s/%s/multiple_testing: %s\n", argv[3], rel, why);
+            failed++;
+        } else {
+            printf("PASS %s/%s/multiple_testing\n", argv[3], rel);
         }
     }
     if (nrel == 0) {
