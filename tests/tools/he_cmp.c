@@ -281,6 +281,10 @@ static int mt_relation(arc_reader *a, const char *rel, char *why, size_t wl)
     snprintf(rule, sizeof rule, "%s", rs);
     free(rs);
     int fdr = !strcmp(rule, "fdr");
+    /* temporal: one mean per prompt is estimated, the p-values use N - P + 1 as n */
+    double npr = 0;
+    if (arc_has_attr(a, g, "n_prompts") && arc_read_attr_f64(a, g, "n_prompts", &npr, &err) != 0) goto fail;
+    const int64_t df_n = (int64_t)(n - (npr > 0 ? npr - 1 : 0));
     if (!fdr && strcmp(rule, "permutation")) MT_BAD("significance = '%s'", rule);
     snprintf(p, sizeof p, "%s/r", g);
     if (arc_read(a, p, &ar, &err) != 0) goto fail;
@@ -317,7 +321,7 @@ static int mt_relation(arc_reader *a, const char *rel, char *why, size_t wl)
     for (size_t k = 0; k < m0; k++) {
         qw[k] = NAN;
         if (isnan(r[k])) continue;
-        ps[m++] = (mt_p){stats_pearson_p(r[k], (int64_t)n), k};
+        ps[m++] = (mt_p){stats_pearson_p(r[k], df_n), k};
         if (fabs(r[k]) > mx) mx = fabs(r[k]);
     }
     qsort(ps, m, sizeof *ps, mt_cmp);
