@@ -562,6 +562,18 @@ done:
     return rc;
 }
 
+/* The coordinate of the captured_layer axis: the model layer of each kept layer. */
+static int write_captured_layers(cap_state *st, mp_err *err)
+{
+    const int64_t L = st->c->model_cfg->num_hidden_layers;
+    int64_t lmap[HOOK_MAX_LAYERS], n = 0;
+    char p[300];
+    for (int64_t l = 0; l < L; l++)
+        if (layer_kept(&st->o, (int)l)) lmap[n++] = l;
+    if (sch_path(p, sizeof p, err, CAP(CAPTURED_LAYER), st->c->rel->id) != 0) return -1;
+    return sch_write(st->c->out, CAP(CAPTURED_LAYER), p, &n, lmap, err);
+}
+
 static int capture_run(analysis_ctx *c, mp_err *err)
 {
     const mcfg *cf = c->model_cfg;
@@ -623,9 +635,15 @@ static int capture_run(analysis_ctx *c, mp_err *err)
     job.label = c->unit_id;
     if (runner_map(c->r, &job, err) != 0) goto done;
     if (c->rank == 0) {
-        for (int i = 0; i < st.n_streams; i++)
+        int per_layer = 0;
+        for (int i = 0; i < st.n_streams; i++) {
+            const char *leaf = strrchr(st.stream_path[i], '/');
+            per_layer |= !strncmp(st.stream_path[i], "captures/", 9) && strcmp(leaf, "/logits") &&
+                         strcmp(leaf, "/n_tokens");
             if (arc_stream_close(st.streams[i], err) != 0) goto done;
+        }
         st.n_streams = 0;
+        if (per_layer && write_captured_layers(&st, err) != 0) goto done;
         if (write_relation_info(&st, err) != 0 || write_metrics(&st, err) != 0) goto done;
     }
     rc = 0;

@@ -22,6 +22,7 @@ enum sch_capture_id {
     CAP_SHARED_GATE,
     CAP_LOGITS,
     CAP_N_TOKENS,
+    CAP_CAPTURED_LAYER,
     CAP_COUNT
 };
 

@@ -142,6 +142,9 @@ int arc_tmp_part_is_live(const char *tmp_path, int remove_stale);
 
 /* Snapshot rebuild (snapshot.c). */
 int arc_snapshot_build(arc_writer *w, mp_err *err);
+/* Dimension scales for every labelled dimension of every group of the snapshot file (scales.c);
+ * `name` names the snapshot in messages. */
+int arc_scales_build(hid_t file, const arc_options *o, const char *name, mp_err *err);
 /* Unit ids listed in an existing snapshot's /units group (empty if none / unreadable). */
 int arc_snapshot_units(const char *path, arc_names *out, char created[32]);
 

@@ -54,6 +54,97 @@ int sch_match(const char *p, const char *s)
     return p && s && match_at(p, s);
 }
 
+/* match_at that also records what placeholder `ph` matched (the first way the pattern matches,
+ * as match_at takes it). */
+static int bind_at(const char *p, const char *s, const char *ph, const char **b, size_t *bl)
+{
+    for (;;) {
+        if (*p == '{') {
+            const char *close = strchr(p, '}');
+            if (!close) return 0;
+            size_t n = (size_t)(close - p - 1);
+            int want = strlen(ph) == n && !strncmp(p + 1, ph, n);
+            for (size_t l = 1; s[l - 1] && s[l - 1] != '/'; l++) {
+                char sub[256];
+                /* the placeholder alone must match s[0..l) */
+                if (n + 3 > sizeof sub || l >= sizeof sub) return 0;
+                memcpy(sub, p, n + 2);
+                sub[n + 2] = '\0';
+                char piece[256];
+                memcpy(piece, s, l);
+                piece[l] = '\0';
+                if (!match_at(sub, piece)) continue;
+                if (bind_at(close + 1, s + l, ph, b, bl)) {
+                    if (want) *b = s, *bl = l;
+                    return 1;
+                }
+            }
+            return 0;
+        }
+        if (*p != *s) return 0;
+        if (!*p) return 1;
+        p++;
+        s++;
+    }
+}
+
+int sch_bind(const char *p, const char *s, const char *ph, char *buf, size_t len)
+{
+    const char *b = NULL;
+    size_t bl = 0;
+    if (!p || !s || !bind_at(p, s, ph, &b, &bl) || !b || bl + 1 > len) return -1;
+    memcpy(buf, b, bl);
+    buf[bl] = '\0';
+    return 0;
+}
+
+int sch_dim_name(const sch_entry *e, const char *path, int i, int rows_are_tokens, char *buf,
+                 size_t len)
+{
+    const char *d = (i == 0 && rows_are_tokens) ? "token" : e->dims[i];
+    size_t o = 0;
+    if (!d) return -1;
+    for (const char *q = d; *q; q++) {
+        char v[128];
+        const char *src = q;
+        size_t n = 1;
+        if (*q == '{') {
+            const char *close = strchr(q, '}');
+            char ph[64];
+            if (!close || (size_t)(close - q - 1) >= sizeof ph) return -1;
+            memcpy(ph, q + 1, (size_t)(close - q - 1));
+            ph[close - q - 1] = '\0';
+            if (sch_bind(e->path, path, ph, v, sizeof v) != 0) return -1;
+            src = v;
+            n = strlen(v);
+            q = close;
+        }
+        if (o + n + 1 > len) return -1;
+        memcpy(buf + o, src, n);
+        o += n;
+    }
+    buf[o] = '\0';
+    return 0;
+}
+
+void sch_long_name(const char *description, char *buf, size_t len)
+{
+    size_t n = description ? strcspn(description, "(:;") : 0;
+    while (n > 0 && description[n - 1] == ' ') n--;
+    if (n + 1 > len) n = len ? len - 1 : 0;
+    if (len) {
+        if (n) memcpy(buf, description, n);
+        buf[n] = '\0';
+    }
+}
+
+const sch_dim *sch_dim_find(const char *name)
+{
+    for (size_t i = 0; i < SCH_N_DIMS; i++)
+        if (sch_match(SCH_DIMS[i].name, name)) return &SCH_DIMS[i];
+    return NULL;
+}
+
 const sch_entry *sch_find(const sch_table *t, sch_kind kind, const char *path, const char *name)
 {
     for (size_t i = 0; i < t->n; i++) {
@@ -125,24 +216,60 @@ static int check_attr(const sch_entry *e, const char *obj, const char **name, ar
     return 0;
 }
 
+/* The entry's dimension names bound to path into names / dims. */
+static int bind_dims(const sch_entry *e, const char *path, int rows_are_tokens,
+                     char names[SCH_MAX_DIMS][ARC_DIM_NAME_LEN], const char *dims[SCH_MAX_DIMS],
+                     mp_err *err)
+{
+    for (int i = 0; i < SCH_MAX_DIMS; i++) {
+        dims[i] = NULL;
+        if (i >= e->ndim) continue;
+        if (sch_dim_name(e, path, i, rows_are_tokens, names[i], ARC_DIM_NAME_LEN) != 0)
+            return err_set(err, "archive schema: dimension %d (\"%s\") of %s cannot be named from "
+                           "the path (entry \"%s\")", i, e->dims[i] ? e->dims[i] : "(none)", path,
+                           e->path);
+        dims[i] = names[i];
+    }
+    return 0;
+}
+
+/* units, long_name and description on the dataset just written. */
+static int cf_attrs(arc_unit *u, const sch_entry *e, const char *path, mp_err *err)
+{
+    char ln[256];
+    sch_long_name(e->description, ln, sizeof ln);
+    if (!e->units || !e->description)
+        return err_set(err, "archive schema: entry \"%s\" has no units or description", e->path);
+    if (arc_attr_str(u, path, SCH_ATTR_UNITS, e->units, err) != 0 ||
+        arc_attr_str(u, path, SCH_ATTR_LONG_NAME, ln, err) != 0 ||
+        arc_attr_str(u, path, SCH_ATTR_DESCRIPTION, e->description, err) != 0)
+        return -1;
+    return 0;
+}
+
 int sch_write(arc_unit *u, const sch_entry *e, const char *path, const int64_t *shape,
               const void *data, mp_err *err)
 {
-    if (check_path(e, SCH_DATASET, path, err) != 0) return -1;
-    return arc_write(u, path, e->type, e->ndim, shape, e->dims, data, err);
+    char names[SCH_MAX_DIMS][ARC_DIM_NAME_LEN];
+    const char *dims[SCH_MAX_DIMS];
+    if (check_path(e, SCH_DATASET, path, err) != 0 || bind_dims(e, path, 0, names, dims, err) != 0)
+        return -1;
+    if (arc_write(u, path, e->type, e->ndim, shape, dims, data, err) != 0) return -1;
+    return cf_attrs(u, e, path, err);
 }
 
 int sch_stream_open(arc_unit *u, const sch_entry *e, const char *path, const int64_t *row_shape,
                     int rows_are_tokens, arc_stream **s, mp_err *err)
 {
+    char names[SCH_MAX_DIMS][ARC_DIM_NAME_LEN];
     const char *dims[SCH_MAX_DIMS];
     if (check_path(e, SCH_DATASET, path, err) != 0) return -1;
     if (rows_are_tokens && !(e->when & SCH_TOKEN_ROWS))
         return err_set(err, "archive schema: %s is written with one row per token, but its entry "
                        "\"%s\" has one row per sample", path, e->path);
-    for (int i = 0; i < SCH_MAX_DIMS; i++) dims[i] = e->dims[i];
-    if (rows_are_tokens) dims[0] = "token";
-    return arc_stream_open(u, path, e->type, e->ndim, row_shape, dims, s, err);
+    if (bind_dims(e, path, rows_are_tokens, names, dims, err) != 0) return -1;
+    if (arc_stream_open(u, path, e->type, e->ndim, row_shape, dims, s, err) != 0) return -1;
+    return cf_attrs(u, e, path, err);
 }
 
 int sch_attr_f64(arc_unit *u, const sch_entry *e, const char *obj, const char *name, double v,

@@ -45,9 +45,12 @@ typedef struct sch_entry {
     const char *name;  /* attribute name (pattern); NULL for groups and datasets */
     arc_type type;     /* datasets and attributes */
     int ndim;          /* datasets: rank; attributes: 0 scalar, 1 array */
-    /* Dimension names in order (h5py ds.dims[i].label); NULL: not labelled. Datasets only. */
+    /* Dimension names in order (h5py ds.dims[i].label), each described in SCH_DIMS. A name
+     * may hold a placeholder of the path ("neuron_rank_top{N}"), replaced by the text it
+     * matches there (sch_dim_name). Datasets only. */
     const char *dims[SCH_MAX_DIMS];
-    const char *units; /* "1" dimensionless, "nats", "index", "count", "s", "%", ... */
+    const char *units; /* "1" dimensionless, "nats", "index", "count", "s", "%", ... ("text"
+                        * for string datasets); every dataset has units */
     const char *description;
     unsigned when;     /* SCH_ALWAYS or SCH_* flags */
 } sch_entry;
@@ -72,12 +75,30 @@ const sch_entry *sch_find(const sch_table *t, sch_kind kind, const char *path, c
  * value is missing, does not fit its placeholder, or buf is too small. */
 int sch_path(char *buf, size_t len, mp_err *err, const sch_entry *e, ...);
 
+/* The text that placeholder {ph} (e.g. "N") of pattern p matches in the concrete path s, into
+ * buf; -1 if p does not match s or has no such placeholder. */
+int sch_bind(const char *p, const char *s, const char *ph, char *buf, size_t len);
+
+/* Dimension i of dataset entry e written at `path`, its placeholders filled from the path
+ * (first dimension "token" when rows_are_tokens); -1 if it does not fit or cannot be bound. */
+int sch_dim_name(const sch_entry *e, const char *path, int i, int rows_are_tokens, char *buf,
+                 size_t len);
+
 /* "group", "dataset", "attribute". */
 const char *sch_kind_name(sch_kind k);
 
 /* ---- writing: each checks that path (and name) match the entry and the type agrees ---- */
 
-/* Dataset at `path` of the entry's type, rank and dimension names; shape has e->ndim entries. */
+/* The attributes every dataset carries (CF conventions): units, long_name (the description up
+ * to its first parenthesis, colon or semicolon) and the whole description. */
+#define SCH_ATTR_UNITS "units"
+#define SCH_ATTR_LONG_NAME "long_name"
+#define SCH_ATTR_DESCRIPTION "description"
+/* The long_name of a description into buf. */
+void sch_long_name(const char *description, char *buf, size_t len);
+
+/* Dataset at `path` of the entry's type, rank and dimension names, with its units, long_name
+ * and description; shape has e->ndim entries. */
 int sch_write(arc_unit *u, const sch_entry *e, const char *path, const int64_t *shape,
               const void *data, mp_err *err);
 /* Extendible dataset (arc_stream_open); row_shape has e->ndim - 1 entries. rows_are_tokens
@@ -110,6 +131,30 @@ char *sch_get_str(arc_reader *r, const sch_entry *e, const char *path, const cha
 /* 1 if the group or dataset of the entry exists at path. */
 int sch_has(arc_reader *r, const sch_entry *e, const char *path);
 
+/* ---- dimensions ------------------------------------------------------------------------------
+ * Every dimension name the entries use, with what it indexes. The snapshot gives each group one
+ * HDF5 dimension scale per dimension name its datasets use (netCDF-4 / xarray coordinates):
+ * a dataset of that name in the group when a writer wrote one (SCH_COORD_WRITTEN, e.g. the
+ * model layers of captured_layer), else the 0-based positions 0..n-1. */
+enum { SCH_COORD_INDEX = 0, SCH_COORD_WRITTEN = 1 };
+typedef struct sch_dim {
+    const char *name;        /* may hold a placeholder, as in entries' dims */
+    const char *units;       /* of the coordinate values */
+    const char *description; /* what one position along it is */
+    int coord;               /* SCH_COORD_* */
+} sch_dim;
+extern const sch_dim SCH_DIMS[];
+extern const size_t SCH_N_DIMS;
+/* The SCH_DIMS entry of a concrete dimension name; NULL if none. */
+const sch_dim *sch_dim_find(const char *name);
+
+/* The archive layout's version (root attribute schema_version): 2 added the dimension scales,
+ * CF attributes, the renamed dimensions and the tidy neuron and expert forms; archives without
+ * the attribute are version 1. The report and resume read versions SCH_VERSION_MIN and up. */
+#define SCH_VERSION 2
+#define SCH_VERSION_MIN 1
+#define SCH_CONVENTIONS "CF-1.8"
+
 /* The tables of the root provenance and /units (pipeline/archive/schema_root.c). */
 extern const sch_entry SCH_ROOT_ENTRIES[];
 extern const sch_table SCH_ROOT_TABLE;
@@ -124,6 +169,8 @@ enum sch_root_id {
     ROOT_CREATED,
     ROOT_UPDATED,
     ROOT_UNITS_COMPLETE,
+    ROOT_CONVENTIONS,
+    ROOT_SCHEMA_VERSION,
     ROOT_UNITS,
     ROOT_UNIT,
     ROOT_UNIT_ID,

@@ -35,6 +35,13 @@ const sch_entry SCH_ROOT_ENTRIES[ROOT_COUNT] = {
     [ROOT_UNITS_COMPLETE] = {SCH_ATTR, "/", "units_complete", ARC_I64, 0, {NULL}, "count",
                "number of complete units in the snapshot",
                SCH_ALWAYS},
+    [ROOT_CONVENTIONS] = {SCH_ATTR, "/", "Conventions", ARC_STR, 0, {NULL}, NULL,
+               "metadata conventions followed: \"" SCH_CONVENTIONS "\" (units, long_name, coordinate "
+               "variables as netCDF-4 dimension scales)",
+               SCH_ALWAYS},
+    [ROOT_SCHEMA_VERSION] = {SCH_ATTR, "/", "schema_version", ARC_I64, 0, {NULL}, NULL,
+               "version of this layout (absent: version 1, before dimension scales)",
+               SCH_ALWAYS},
     [ROOT_UNITS] = {SCH_GROUP, "units", NULL, ARC_F64, 0, {NULL}, NULL,
                "one group per complete unit (the name is reserved)",
                SCH_ALWAYS},

@@ -225,7 +225,9 @@ static int write_provenance(arc_writer *w, hid_t root)
              arc_h5_attr_str(root, RN(HOSTNAME), host) == 0 &&
              arc_h5_attr_str(root, RN(CREATED), w->created) == 0 &&
              arc_h5_attr_str(root, RN(UPDATED), now) == 0 &&
-             arc_h5_attr_i64(root, RN(UNITS_COMPLETE), (int64_t)w->n_done) == 0;
+             arc_h5_attr_i64(root, RN(UNITS_COMPLETE), (int64_t)w->n_done) == 0 &&
+             arc_h5_attr_str(root, RN(CONVENTIONS), SCH_CONVENTIONS) == 0 &&
+             arc_h5_attr_i64(root, RN(SCHEMA_VERSION), SCH_VERSION) == 0;
     if (ok && w->prov_model_json)
         ok = arc_h5_attr_str(root, RN(MODEL_CONFIG_JSON), w->prov_model_json) == 0;
     if (ok && w->prov_run_yaml)
@@ -315,6 +317,8 @@ static int snapshot_build_locked(arc_writer *w, mp_err *err)
     for (size_t i = 0; i < w->n_done; i++)
         if (merge_part(w, i, f, units, err) != 0)
             goto fail;
+    if (arc_scales_build(f, &w->opts, w->path, err) != 0)
+        goto fail;
     arc_crash_point("snapshot:copied");
     /* written last so that units cannot override it */
     if (write_provenance(w, root) != 0) {

@@ -2,7 +2,11 @@
  * both directions.
  *   1. Every group, dataset and attribute in the archive has an entry, with the entry's type,
  *      rank and dimension names (the first dimension may be "token" for entries flagged
- *      SCH_TOKEN_ROWS when the run config's capture.positions is all).
+ *      SCH_TOKEN_ROWS when the run config's capture.positions is all), every dimension name in
+ *      the dimension table (SCH_DIMS), and the attributes units (the entry's), long_name and
+ *      description on every dataset. Datasets without an entry are allowed only as the
+ *      snapshot's dimension scales: named after a dimension of the table, 1-D along
+ *      themselves, holding 0..n-1 unless a writer stores the coordinate.
  *   2. Every entry of an analysis that ran (its table's analysis matches a stage of the stored
  *      run config; the root table always) is present at least once, unless it is SCH_OPTIONAL
  *      or its model condition (SCH_MOE, SCH_SHARED, SCH_DENSE) does not hold for the model of
@@ -63,6 +67,38 @@ static const sch_entry *lookup(walk *w, sch_kind kind, const char *path, const c
     return NULL;
 }
 
+/* HDF5's own storage of dimension labels and scales (H5DS). */
+static int h5ds_attr(const char *nm)
+{
+    return !strcmp(nm, "DIMENSION_LABELS") || !strcmp(nm, "DIMENSION_LIST") ||
+           !strcmp(nm, "REFERENCE_LIST") || !strcmp(nm, "CLASS") || !strcmp(nm, "NAME");
+}
+
+static int cf_attr(const char *nm)
+{
+    return !strcmp(nm, SCH_ATTR_UNITS) || !strcmp(nm, SCH_ATTR_LONG_NAME) ||
+           !strcmp(nm, SCH_ATTR_DESCRIPTION);
+}
+
+/* units, long_name, description of a dataset: present, strings, units as the entry (or the
+ * dimension table, for a scale) says. */
+static void check_cf(walk *w, const char *path, const char *units)
+{
+    const char *want[] = {SCH_ATTR_UNITS, SCH_ATTR_LONG_NAME, SCH_ATTR_DESCRIPTION};
+    for (int i = 0; i < 3; i++) {
+        char *v = NULL;
+        mp_err err;
+        err_init(&err);
+        if (arc_read_attr_str(w->r, path, want[i], &v, &err) != 0) {
+            problem(w, "dataset %s has no string attribute %s", path, want[i]);
+            continue;
+        }
+        if (i == 0 && units && strcmp(v, units) != 0)
+            problem(w, "dataset %s has units \"%s\", its entry says \"%s\"", path, v, units);
+        free(v);
+    }
+}
+
 static void check_attrs(walk *w, const char *path)
 {
     arc_names names;
@@ -75,7 +111,8 @@ static void check_attrs(walk *w, const char *path)
     for (size_t i = 0; i < names.n; i++) {
         const char *nm = names.v[i];
         arc_array a;
-        if (!strcmp(nm, "DIMENSION_LABELS")) continue; /* HDF5's storage of the dimension names */
+        if (h5ds_attr(nm)) continue;
+        if (cf_attr(nm) && arc_kind_of(w->r, path) == ARC_DATASET) continue; /* check_cf */
         w->objects++;
         const sch_entry *e = lookup(w, SCH_ATTR, path, nm);
         if (!e) {
@@ -104,6 +141,29 @@ static void check_dataset(walk *w, const char *path)
     err_init(&err);
     w->objects++;
     const sch_entry *e = lookup(w, SCH_DATASET, path, NULL);
+    const char *leaf = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    char *cls = NULL;
+    mp_err e2;
+    err_init(&e2);
+    if (!e && arc_read_attr_str(w->r, path, "CLASS", &cls, &e2) == 0 &&
+        !strcmp(cls, "DIMENSION_SCALE")) { /* a coordinate the snapshot made (scales.c) */
+        const sch_dim *d = sch_dim_find(leaf);
+        free(cls);
+        if (!d) problem(w, "dimension scale %s is not in the dimension table (SCH_DIMS)", path);
+        if (arc_read(w->r, path, &a, &err) != 0 || a.ndim != 1 || strcmp(a.dim_names[0], leaf))
+            problem(w, "dimension scale %s is not one-dimensional along itself", path);
+        else
+            for (size_t i = 0; i < a.count && d && d->coord == SCH_COORD_INDEX; i++)
+                if (((int64_t *)a.data)[i] != (int64_t)i) {
+                    problem(w, "dimension scale %s: value %zu is not %zu", path, i, i);
+                    break;
+                }
+        arc_array_free(&a);
+        check_cf(w, path, d ? d->units : NULL);
+        check_attrs(w, path);
+        return;
+    }
+    free(cls);
     if (!e) {
         problem(w, "dataset %s has no schema entry", path);
         return;
@@ -120,14 +180,20 @@ static void check_dataset(walk *w, const char *path)
         problem(w, "dataset %s is %s, its entry says %s", path, got, want);
     }
     for (int i = 0; i < a.ndim && i < e->ndim && i < SCH_MAX_DIMS; i++) {
-        const char *want_d = e->dims[i] ? e->dims[i] : "";
-        if (i == 0 && w->token_rows && (e->when & SCH_TOKEN_ROWS)) want_d = "token";
+        char want_d[ARC_DIM_NAME_LEN];
+        if (sch_dim_name(e, path, i, w->token_rows && (e->when & SCH_TOKEN_ROWS), want_d,
+                         sizeof want_d) != 0)
+            snprintf(want_d, sizeof want_d, "%s", e->dims[i] ? e->dims[i] : "");
+        if (!sch_dim_find(a.dim_names[i]))
+            problem(w, "dataset %s: dimension %d \"%s\" is not in the dimension table", path, i,
+                    a.dim_names[i]);
         if (strcmp(a.dim_names[i], want_d) != 0) {
             problem(w, "dataset %s: dimension %d is named \"%s\", its entry says \"%s\"", path, i,
                     a.dim_names[i], want_d);
         }
     }
     arc_array_free(&a);
+    check_cf(w, path, e->units);
     check_attrs(w, path);
 }
 

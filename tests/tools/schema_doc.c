@@ -30,13 +30,25 @@ static const char *INTRO =
     "  listed words. An attribute is written `path @ name`.\n"
     "- **Types**: float32, float64, int32, int64, or string (variable-length UTF-8). `[]` marks\n"
     "  a one-dimensional attribute.\n"
-    "- **Dimensions** are the HDF5 dimension labels (`h5py: ds.dims[i].label`); `-` marks an\n"
-    "  unlabelled dimension. Entries marked *token rows* have one row per token instead of per\n"
-    "  sample (dimension `token`) when `capture.positions` is `all`.\n"
+    "- **Dimensions** are named (HDF5 dimension labels, `h5py: ds.dims[i].label`) and each name\n"
+    "  means one thing everywhere (the table *Dimensions* below). In the snapshot `OUT/NAME.h5`\n"
+    "  every group has one HDF5 dimension scale per dimension name its datasets use: a 1-D\n"
+    "  dataset of that name holding the coordinate (0..n-1, or what the table says), attached\n"
+    "  to the datasets, so netCDF-4 tools and xarray (`xarray.open_dataset(path, group=...,\n"
+    "  engine=\"h5netcdf\")`) see named dimensions with coordinates. A name with `{N}` takes\n"
+    "  the number of its dataset's path (`neuron_rank_top100`). Entries marked *token rows*\n"
+    "  have one row per token instead of per sample (dimension `token`) when\n"
+    "  `capture.positions` is `all`.\n"
+    "- **Attributes of every dataset** (CF conventions; root attribute `Conventions`):\n"
+    "  `units` (the Units column), `long_name` (the description up to its first parenthesis,\n"
+    "  colon or semicolon) and `description` (the Description column). Dimension scales carry\n"
+    "  the same three from the Dimensions table. Root attribute `schema_version` is the layout's\n"
+    "  version (absent in archives written before version 2).\n"
     "- **Units**: `nats` for log-probability gains (natural log), `1` for dimensionless ratios\n"
     "  and probabilities, `%` for percentages, `index` for 0-based indices (layer, head,\n"
     "  expert, neuron), `layer (1-based)`, `rank` for 1-based ranks, `count`, `s` for seconds,\n"
-    "  `logit` for raw logit differences, `activation` for hidden-state values, `token id`.\n"
+    "  `logit` for raw logit differences, `activation` for hidden-state values, `token id`,\n"
+    "  `text` for strings.\n"
     "- **When**: every entry of an analysis is written whenever the analysis runs, except where\n"
     "  this column says *MoE* (models with routed experts), *shared expert*, *dense*, or\n"
     "  *optional* (depends on the run config or on the data, as the description says).\n"
@@ -109,6 +121,21 @@ int main(void)
         puts("| Path | Kind | Type | Dimensions | Units | When | Description |");
         puts("| --- | --- | --- | --- | --- | --- | --- |");
         for (size_t i = 0; i < tb->n; i++) row(&tb->e[i]);
+    }
+    printf("\n## Dimensions\n\nEvery dimension name of the tables above, what one position "
+           "along it is, and its coordinate (the dimension scale of that name in each group "
+           "that uses it).\n\n");
+    puts("| Dimension | Coordinate | Units | Description |");
+    puts("| --- | --- | --- | --- |");
+    for (size_t i = 0; i < SCH_N_DIMS; i++) {
+        const sch_dim *d = &SCH_DIMS[i];
+        fputs("| `", stdout);
+        cell(d->name);
+        printf("` | %s | ", d->coord == SCH_COORD_WRITTEN ? "written by the analysis" : "0..n-1");
+        cell(d->units);
+        fputs(" | ", stdout);
+        cell(d->description);
+        fputs(" |\n", stdout);
     }
     return 0;
 }

@@ -183,7 +183,8 @@ static void test_basic(const char *dir)
     float *bf = malloc(sizeof(float) * 300000);
     for (int i = 0; i < 300000; i++)
         bf[i] = (float)(i % 977) * 0.125f;
-    ok = ok && arc_write(u, "capture/adj_antonym/big", ARC_F32, 2, big, dn, bf, &e) == 0;
+    const char *dbig[2] = {"row", "column"}; /* one length per name in a group (scales.c) */
+    ok = ok && arc_write(u, "capture/adj_antonym/big", ARC_F32, 2, big, dbig, bf, &e) == 0;
     /* stream of strings */
     arc_stream *ss = NULL;
     ok = ok && arc_stream_open(u, "capture/adj_antonym/objects", ARC_STR, 1, NULL, NULL, &ss,
@@ -333,7 +334,8 @@ static void test_basic(const char *dir)
          !strcmp(names.v[0], "analyses") && !strcmp(names.v[3], "units");
     arc_names_free(&names);
     ok = ok && arc_list(r, "capture/adj_antonym", ARC_DATASET, &names, &e) == 0 &&
-         names.n == 7 && !strcmp(names.v[0], "big");
+         names.n == 11 && !strcmp(names.v[0], "big") && !strcmp(names.v[1], "column") &&
+         !strcmp(names.v[4], "layer") && !strcmp(names.v[7], "row"); /* + 4 dimension scales */
     arc_names_free(&names);
     ok = ok && arc_list_attrs(r, "metrics/adj_antonym", &names, &e) == 0 && names.n == 4 &&
          !strcmp(names.v[0], "hit10");

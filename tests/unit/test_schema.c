@@ -1,6 +1,8 @@
 /* test_schema.c — the archive schema's machinery (pipeline/archive/schema.c): path patterns,
  * path building, writers that refuse what their entry does not describe, readers that read
- * exactly the entry's layout, and the tables themselves (unique, well-formed entries). */
+ * exactly the entry's layout, the tables themselves (unique, well-formed entries) and their
+ * dimension names (every one described, none clashing with a dataset of its group), and the
+ * dimension scales and CF attributes a snapshot carries. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -99,7 +101,94 @@ static void test_write_read(void)
     CHECK(isnan(sch_get_num(r, SUM(N), "analyses/r/summary", NULL)), "read/absent_is_nan", "-");
     CHECK(sch_has(r, SUM(GROUP), "analyses/r/summary") && !sch_has(r, SUM(STAGES), "analyses/r/summary/stages"),
           "read/has", "-");
+    char *un = NULL, *ln = NULL, *conv = NULL;
+    CHECK(arc_read_attr_str(r, "analyses/r/summary/ffn_gain_curve", "units", &un, &err) == 0 &&
+          !strcmp(un, "nats") &&
+          arc_read_attr_str(r, "analyses/r/summary/ffn_gain_curve", "long_name", &ln, &err) == 0 &&
+          !strcmp(ln, "mean FFN gain per layer"), "write/cf_attributes", "units %s long_name %s",
+          un ? un : "(none)", ln ? ln : "(none)");
+    arc_array a = {0};
+    int ok = arc_read(r, "analyses/r/summary/layer", &a, &err) == 0 && a.type == ARC_I64 &&
+             a.ndim == 1 && a.count == 3 && !strcmp(a.dim_names[0], "layer");
+    for (size_t i = 0; ok && i < a.count; i++) ok = ((int64_t *)a.data)[i] == (int64_t)i;
+    CHECK(ok, "snapshot/dimension_scale", "%s", err.msg);
+    arc_array_free(&a);
+    int64_t ver = 0;
+    CHECK(arc_read_attr_str(r, "/", "Conventions", &conv, &err) == 0 && !strcmp(conv, "CF-1.8") &&
+          arc_read_attr_i64(r, "/", "schema_version", &ver, &err) == 0 && ver == SCH_VERSION,
+          "snapshot/conventions", "%s %lld", conv ? conv : "(none)", (long long)ver);
+    free(un);
+    free(ln);
+    free(conv);
     arc_reader_close(r);
+}
+
+/* Placeholders bound from a path into dimension names. */
+static void test_bind(void)
+{
+    char b[64];
+    CHECK(sch_bind("attribution/{rel}/neuron_top{N}_score", "attribution/a_b/neuron_top300_score", "N",
+                   b, sizeof b) == 0 && !strcmp(b, "300"), "bind/number", "'%s'", b);
+    CHECK(sch_bind("attribution/{rel}/neuron_top{N}", "attribution/x/neuron_top7", "rel", b, sizeof b) == 0 &&
+          !strcmp(b, "x"), "bind/relation", "'%s'", b);
+    CHECK(sch_bind("attribution/{rel}/neuron_top{N}", "attribution/x/neuron_topX", "N", b, sizeof b) != 0,
+          "bind/no_match", "'%s'", b);
+    CHECK(sch_bind("a/{rel}", "a/r", "N", b, sizeof b) != 0, "bind/no_placeholder", "'%s'", b);
+    const sch_entry e = {SCH_DATASET, "attribution/{rel}/neuron_top{N}", NULL, ARC_I32, 2,
+                         {"sample", "neuron_rank_top{N}"}, "index", "x", SCH_ALWAYS};
+    CHECK(sch_dim_name(&e, "attribution/r/neuron_top100", 1, 0, b, sizeof b) == 0 &&
+          !strcmp(b, "neuron_rank_top100"), "bind/dimension", "'%s'", b);
+    CHECK(sch_dim_name(&e, "attribution/r/neuron_top100", 0, 1, b, sizeof b) == 0 && !strcmp(b, "token"),
+          "bind/token_rows", "'%s'", b);
+    CHECK(sch_dim_name(&e, "attribution/r/neuron_top100", 1, 0, b, 8) != 0, "bind/too_long", "'%s'", b);
+    sch_long_name("mean gain (nats); more", b, sizeof b);
+    CHECK(!strcmp(b, "mean gain"), "long_name/cut", "'%s'", b);
+}
+
+/* Every dataset entry: units, every dimension named and in SCH_DIMS, no dimension twice, and no
+ * dataset of the same group named like one of the group's dimensions (netCDF-4 would take it as
+ * that dimension's coordinate) unless it is that coordinate. */
+static void test_dims(void)
+{
+    long bad = 0, n = 0;
+    for (size_t t = 0; t < SCH_N_TABLES; t++)
+        for (size_t i = 0; i < SCH_TABLES[t]->n; i++) {
+            const sch_entry *e = &SCH_TABLES[t]->e[i];
+            if (e->kind != SCH_DATASET) continue;
+            n++;
+            const char *why = NULL;
+            if (!e->units) why = "no units";
+            for (int k = 0; !why && k < e->ndim; k++) {
+                if (!e->dims[k]) why = "an unnamed dimension";
+                else if (!sch_dim_find(e->dims[k])) {
+                    /* a name with a placeholder is described by the same pattern */
+                    int found = 0;
+                    for (size_t d = 0; d < SCH_N_DIMS; d++) found |= !strcmp(SCH_DIMS[d].name, e->dims[k]);
+                    if (!found) why = "a dimension not in SCH_DIMS";
+                }
+                for (int j = 0; !why && j < k; j++)
+                    if (!strcmp(e->dims[j], e->dims[k])) why = "a dimension twice";
+            }
+            const char *slash = strrchr(e->path, '/');
+            size_t gl = slash ? (size_t)(slash - e->path) : 0;
+            for (size_t u = 0; !why && u < SCH_N_TABLES; u++)
+                for (size_t j = 0; !why && j < SCH_TABLES[u]->n; j++) {
+                    const sch_entry *o = &SCH_TABLES[u]->e[j];
+                    const char *os = o->kind == SCH_DATASET ? strrchr(o->path, '/') : NULL;
+                    if (!os || (size_t)(os - o->path) != gl || strncmp(o->path, e->path, gl)) continue;
+                    for (int k = 0; k < e->ndim; k++)
+                        if (!strcmp(os + 1, e->dims[k]) &&
+                            !(o->ndim == 1 && !strcmp(o->dims[0], os + 1))) /* its coordinate */
+                            why = "a dimension named like a dataset of its group";
+                }
+            if (why) {
+                bad++;
+                CHECK(0, "dims/entry", "%s has %s", e->path, why);
+            }
+        }
+    CHECK(bad == 0 && n > 70, "dims/every_dataset", "%ld of %ld dataset entries bad", bad, n);
+    CHECK(sch_dim_find("neuron_rank_top300") && !sch_dim_find("neuron_rank_topx") && !sch_dim_find("rank"),
+          "dims/find", "-");
 }
 
 /* Every table: unique entries, datasets with a rank and dimension names, a description each. */
@@ -135,5 +224,7 @@ int main(void)
     test_path();
     test_write_read();
     test_tables();
+    test_bind();
+    test_dims();
     return check_finish();
 }
