@@ -6,7 +6,8 @@
  * ON DISK. An archive `OUT/NAME.h5` is a plain HDF5 file readable by h5py/xarray:
  *   - datasets are float32, float64, int32, int64 or variable-length UTF-8 strings; anything
  *     over ARC_COMPACT_BYTES is chunked (~1 MiB chunks) with shuffle + deflate; dimension
- *     names are H5DS dimension labels (h5py: ds.dims[i].label);
+ *     names are H5DS dimension labels (h5py: ds.dims[i].label); the snapshot adds one H5DS
+ *     dimension scale per label and group (scales.c), so netCDF-4 / xarray see named axes;
  *   - root attributes carry the provenance: moeprobe_version, git_commit, model_config_json,
  *     run_config_yaml, mpi_ranks, hostname, created, updated (ISO 8601 UTC), units_complete,
  *     plus whatever units wrote onto "/";
