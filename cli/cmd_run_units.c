@@ -287,6 +287,25 @@ static void record_end(model_run *mr, const plan_unit *u, int ok, int rank0_ok, 
                       ok, msg);
 }
 
+/* While a unit runs, a fatal error on any rank (a non-finite activation, a rewritten shard)
+ * ends the job through comm_fatal; this records the unit as failed with the message first, so
+ * that `status` says why rather than "process gone". */
+typedef struct fatal_unit {
+    const char *out, *model, *unit;
+} fatal_unit;
+
+static void record_fatal(void *ctx, const char *where, const char *msg)
+{
+    const fatal_unit *fu = ctx;
+    char text[4400];
+    mp_err e2;
+    err_init(&e2);
+    if (comm_size() > 1) snprintf(text, sizeof text, "rank %d: %s", comm_rank(), msg);
+    else snprintf(text, sizeof text, "%s", msg);
+    (void)where;
+    man_record(fu->out, fu->model, fu->unit, MAN_FAILED, text, -1, &e2);
+}
+
 /* Runs unit i on every rank and commits it on rank 0 (all-or-nothing). 0 done, 1 failed,
  * 2 abandoned by a signal (the unit stays pending). */
 static int run_unit(model_run *mr, size_t i)
@@ -326,7 +345,11 @@ static int run_unit(model_run *mr, size_t i)
         goto done;
     }
     c.out = au;
-    if (u->stage->run(&c, &err) != 0) {
+    fatal_unit fu = {out, model, u->id};
+    comm_set_fatal_hook(record_fatal, &fu);
+    int stage_rc = u->stage->run(&c, &err);
+    comm_set_fatal_hook(NULL, NULL);
+    if (stage_rc != 0) {
         fprintf(stderr, "moeprobe run: rank %d, unit %s: %s\n", comm_rank(), u->id, err.msg);
         ok = 0;
     }

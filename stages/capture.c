@@ -294,7 +294,8 @@ static int cap_sample(void *vctx, const runner_sample *s, blob *out, mp_err *err
     double margin;
 
     memset(&own, 0, sizeof own);
-    runner_rank(s->logits, cf->vocab_size, s->ps->target[s->sample], &rank, &margin);
+    if (runner_rank(s->logits, cf->vocab_size, s->ps->target[s->sample], &rank, &margin, err) != 0)
+        return -1;
     blob_put_i64(out, "M:rank", rank);
     blob_put_f64(out, "M:margin", margin);
     if (o->attribute && s->sample >= st->batch_first && s->sample < st->batch_first + st->batch_n) {

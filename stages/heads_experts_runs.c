@@ -99,6 +99,9 @@ static int sup_sample(void *vctx, const runner_sample *s, blob *out, mp_err *err
     const he_plan *pl = x->pl;
     int64_t rank;
     double margin;
+    if (runner_rank(s->logits, s->r->model.cfg.vocab_size, s->ps->target[s->sample], &rank,
+                    &margin, err) != 0)
+        return -1;
     float *last = malloc((size_t)(pl->L * pl->E) * sizeof *last);
     float *p = malloc((size_t)pl->E * sizeof *p);
     if (!last || !p) {
@@ -106,7 +109,6 @@ static int sup_sample(void *vctx, const runner_sample *s, blob *out, mp_err *err
         free(p);
         return err_set(err, "heads_experts: out of memory");
     }
-    runner_rank(s->logits, s->r->model.cfg.vocab_size, s->ps->target[s->sample], &rank, &margin);
     double gap = router_scan(s, NULL, last, p);
     double top = 0.0;
     for (int i = 0; i < pl->n_top; i++) top += last[pl->top[2 * i] * pl->E + pl->top[2 * i + 1]];
@@ -416,10 +418,12 @@ static int forced_sample(void *vctx, const runner_sample *s, blob *out, mp_err *
     unsigned char use[HOOK_MAX_LAYERS];
     int64_t rank;
     double margin;
+    if (runner_rank(s->logits, s->r->model.cfg.vocab_size, s->ps->target[s->sample], &rank,
+                    &margin, err) != 0)
+        return -1;
     float *p = malloc((size_t)pl->E * sizeof *p);
     if (!p) return err_set(err, "heads_experts: out of memory");
     for (int64_t l = 0; l < pl->L && l < HOOK_MAX_LAYERS; l++) use[l] = l != pl->exp_l;
-    runner_rank(s->logits, s->r->model.cfg.vocab_size, s->ps->target[s->sample], &rank, &margin);
     blob_put_i64(out, "rank", rank);
     blob_put_f64(out, "margin", margin);
     blob_put_f64(out, "gap", router_scan(s, use, NULL, p));

@@ -215,6 +215,7 @@ int fwd_run(fwd_ctx *f, const fwd_batch *b, const hook_set *hooks, const interve
             f->pos_of[t] = i;
             ops_row_f32(x + t * H, &m->embed_tokens, b->ids[s][i]); /* x = embed_tokens[id] */
         }
+    if (fwd_check_finite(f, x, T, H, -1, FWD_PART_EMBED, 0, err) != 0) goto done;
 
     for (int l = 0; l < L; l++) {
         const mp_layer *ly = &m->layers[l];
@@ -226,11 +227,13 @@ int fwd_run(fwd_ctx *f, const fwd_batch *b, const hook_set *hooks, const interve
         f->timing.attention_s += monotonic_s() - t0;
         emit_rows(f, HP_ATTN_OUT, l, blk, H);
         ops_add(x, blk, T * H);
+        if (fwd_check_finite(f, x, T, H, l, FWD_PART_ATTN, 0, err) != 0) goto done;
         /* FFN / MoE block: x += ffn(RMSNorm(x)) */
         ops_rmsnorm(h, x, T, H, &ly->post_attention_layernorm, c->rms_norm_eps);
         if (ffn_forward(f, l, h, blk, err) != 0) goto done;
         emit_rows(f, HP_MLP_OUT, l, blk, H);
         ops_add(x, blk, T * H);
+        if (fwd_check_finite(f, x, T, H, l, FWD_PART_FFN, 0, err) != 0) goto done;
         emit_rows(f, HP_RESID_POST, l, x, H);
     }
 
@@ -249,6 +252,7 @@ int fwd_run(fwd_ctx *f, const fwd_batch *b, const hook_set *hooks, const interve
         }
         ops_rmsnorm(last, last, nrow, H, &m->norm, c->rms_norm_eps);
         ops_linear(logits, last, nrow, &m->lm_head, NULL);
+        if (fwd_check_finite(f, logits, nrow, V, -1, FWD_PART_HEAD, !all, err) != 0) goto done;
         for (int s = 0; s < b->n_seq; s++) {
             int64_t r = all ? f->off[s + 1] - 1 : s;
             if (logits_last) memcpy(logits_last + s * V, logits + r * V, (size_t)V * sizeof *x);

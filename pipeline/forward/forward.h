@@ -49,7 +49,9 @@ void fwd_free(fwd_ctx *f);
 /* Runs the batch. logits_last[n_seq, V] (may be NULL) receives each sequence's last-position
  * logits. hooks and iv may be NULL. Errors: a token id outside the vocabulary, an empty
  * sequence, a sequence longer than max_position_embeddings, an intervention naming a layer,
- * expert or head that does not exist. */
+ * expert or head that does not exist, a non-finite value in the residual stream after any
+ * block or in the logits (the message names the layer, the block and the stored tensors of that
+ * block holding NaN/Inf; finite.c). */
 int fwd_run(fwd_ctx *f, const fwd_batch *b, const hook_set *hooks, const intervention *iv,
             float *logits_last, mp_err *err);
 

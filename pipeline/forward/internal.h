@@ -51,6 +51,15 @@ void fwd_emit(const fwd_ctx *f, hook_point p, int layer, int64_t t, const void *
               int is_int);
 int fwd_row_is_last(const fwd_ctx *f, int64_t t);
 
+/* finite.c: which part of the pass produced an activation matrix (names it in messages). */
+typedef enum fwd_part { FWD_PART_EMBED, FWD_PART_ATTN, FWD_PART_FFN, FWD_PART_HEAD } fwd_part;
+/* 0 if every element of x[rows, n] is finite; else -1 with err naming the layer (-1: none), the
+ * part, the sample and position of the first bad row, and every stored tensor of that part that
+ * holds a non-finite value (or saying that none does). Row r is packed token r, or, with
+ * rows_are_seqs, the last token of sequence r. */
+int fwd_check_finite(const fwd_ctx *f, const float *x, int64_t rows, int64_t n, int layer,
+                     fwd_part part, int rows_are_seqs, mp_err *err);
+
 /* attention.c: out[T,H] = self-attention block of layer l on h[T,H] (after input_layernorm). */
 int attn_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *err);
 /* moe.c: out[T,H] = FFN / MoE block of layer l on h[T,H] (after post_attention_layernorm). */

@@ -73,6 +73,15 @@ int comm_size(void)
     return n;
 }
 
+static comm_fatal_hook g_hook;
+static void *g_hook_ctx;
+
+void comm_set_fatal_hook(comm_fatal_hook fn, void *ctx)
+{
+    g_hook = fn;
+    g_hook_ctx = ctx;
+}
+
 void comm_fatal(const char *where, const char *fmt, ...)
 {
     char msg[4096], host[256] = "?";
@@ -87,6 +96,11 @@ void comm_fatal(const char *where, const char *fmt, ...)
     else
         fprintf(stderr, "moeprobe: %s: %s\n", where, msg);
     fflush(stderr);
+    if (g_hook) {
+        comm_fatal_hook h = g_hook;
+        g_hook = NULL; /* a failure inside the hook must not loop */
+        h(g_hook_ctx, where, msg);
+    }
     /* One rank: nobody waits in a collective, so finalize and exit quietly (MPI_Abort would add
      * Open MPI's banner to the one-line message). */
     if (g_active && comm_size() == 1) {

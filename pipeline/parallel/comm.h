@@ -25,6 +25,11 @@ int comm_size(void);       /* 1 without MPI */
 
 _Noreturn void comm_fatal(const char *where, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* A function comm_fatal calls (once, on the failing rank) after printing and before ending the
+ * job, so that the caller can leave a durable trace of the failure (the run records the unit as
+ * failed with the message in OUT/manifest.json). NULL clears it. It must not call comm_fatal. */
+typedef void (*comm_fatal_hook)(void *ctx, const char *where, const char *msg);
+void comm_set_fatal_hook(comm_fatal_hook fn, void *ctx);
 
 void comm_barrier(void);
 /* Broadcasts a byte buffer from root: on other ranks *buf is malloc'd and *len set. */

@@ -145,20 +145,28 @@ done:
     return rc;
 }
 
-void runner_rank(const float *logits, int64_t V, int32_t target, int64_t *rank, double *margin)
+int runner_rank(const float *logits, int64_t V, int32_t target, int64_t *rank, double *margin,
+                mp_err *err)
 {
-    float lt = logits[target];
+    if (target < 0 || target >= V)
+        return err_set(err, "target token id %d is outside the vocabulary 0..%lld", (int)target,
+                       (long long)V - 1);
+    const float lt = logits[target];
     int64_t above = 0;
     double m = INFINITY;
     for (int64_t v = 0; v < V; v++) {
-        if (logits[v] > lt) above++;
-        if (v != target) {
-            double d = fabs((double)logits[v] - lt);
-            if (d < m) m = d;
-        }
+        if (!isfinite(logits[v]))
+            return err_set(err, "logit of token %lld is %s (expected a finite number; a "
+                                "non-finite logit has no rank)", (long long)v,
+                           isnan(logits[v]) ? "NaN" : logits[v] > 0 ? "+Inf" : "-Inf");
+        if (v == target) continue;
+        if (logits[v] >= lt) above++;
+        double d = fabs((double)logits[v] - lt);
+        if (d < m) m = d;
     }
     *rank = 1 + above;
     *margin = m;
+    return 0;
 }
 
 typedef struct home_ctx {
@@ -436,7 +444,9 @@ static int eval_sample(void *ctx, const runner_sample *s, blob *out, mp_err *err
     if (s->ps->target[s->sample] < 0)
         return err_set(err, "no target for prompt \"%s\" (an object is needed to evaluate)",
                        s->ps->prompt[s->sample]);
-    runner_rank(s->logits, s->r->model.cfg.vocab_size, s->ps->target[s->sample], &rank, &margin);
+    if (runner_rank(s->logits, s->r->model.cfg.vocab_size, s->ps->target[s->sample], &rank,
+                    &margin, err) != 0)
+        return -1;
     blob_put_i64(out, "rank", rank);
     blob_put_f64(out, "margin", margin);
     return 0;

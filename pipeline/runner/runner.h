@@ -126,8 +126,12 @@ int runner_attribute_batch(runner *r, const runner_sample *s, int n, int n_top, 
 
 /* ---- common per-sample quantities -------------------------------------------------------- */
 
-/* rank = 1 + #{v : logit_v > logit_t}; margin = min_{v != t} |logit_v - logit_t|. */
-void runner_rank(const float *logits, int64_t V, int32_t target, int64_t *rank, double *margin);
+/* rank = 1 + #{v != t : logit_v >= logit_t}: a logit tied with the target's counts against it,
+ * so a degenerate model (all logits equal) ranks every target last, not first.
+ * margin = min_{v != t} |logit_v - logit_t|. A NaN or Inf logit, or a target outside 0..V-1, is
+ * an error (-1, err set): a NaN compares false with everything and would rank 1. */
+int runner_rank(const float *logits, int64_t V, int32_t target, int64_t *rank, double *margin,
+                mp_err *err);
 
 /* Per-sample evaluation of a whole prompt set under an intervention: ranks and margins on
  * every rank (allgathered). Collective. */
