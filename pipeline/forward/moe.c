@@ -162,6 +162,35 @@ static void combine_rows(void *ctx, int64_t a, int64_t b)
     }
 }
 
+/* The qwen2moe shared expert of layer l on all T tokens: out [T,H] = S(h), gate [T] = h Wsg^T
+ * (before the sigmoid), act [T,Is] when a hook wants it. on = 0 when the layer has none (or
+ * it is switched off). While an exchange is in flight (pend), MPI is given a chance to move
+ * the rows between the steps. 1, or 0 when out of memory. */
+typedef struct shared_out {
+    int on;
+    int64_t Is;
+    float *out, *gate, *act;
+} shared_out;
+
+static int shared_compute(fwd_ctx *f, int l, const float *h, shared_out *sh, ep_pending *pend)
+{
+    const mp_layer *ly = &f->m->layers[l];
+    const int64_t T = f->T, H = f->m->cfg.hidden_size;
+    if (!ly->shared_expert.gate_proj.data || f->iv->no_shared || T <= 0) return 1;
+    sh->Is = ly->shared_expert.gate_proj.shape[0];
+    int want_act = hook_wants_layer(f->hooks, HP_SHARED_ACT, l);
+    sh->out = fwd_buf(f, FB_SHARED_OUT, (size_t)(T * H) * sizeof *sh->out);
+    sh->gate = malloc((size_t)T * sizeof *sh->gate);
+    sh->act = want_act ? fwd_buf(f, FB_SHARED_ACT, (size_t)(T * sh->Is) * sizeof *sh->act) : NULL;
+    if (!sh->out || !sh->gate || (want_act && !sh->act) ||
+        swiglu(f, &ly->shared_expert, h, T, sh->out, sh->act) != 0)
+        return 0;
+    ep_exchange_progress(f->ep, pend);
+    ops_linear(sh->gate, h, T, &ly->shared_expert_gate, NULL);
+    sh->on = 1;
+    return 1;
+}
+
 static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *err)
 {
     const mcfg *c = &f->m->cfg;
@@ -173,6 +202,9 @@ static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *er
     int *idx = NULL, *row_expert = NULL;
     int64_t *row_of = NULL, *meta = NULL, nrows = 0, *estart = NULL, *efill = NULL;
     expert_job job = {f, l, 0};
+    ep_pending *pend = NULL;
+    shared_out sh = {0};
+    int shared_ok = 1;
     double t0 = monotonic_s();
 
     logits = malloc((size_t)((T > 0 ? T : 1) * E) * sizeof *logits);
@@ -226,20 +258,32 @@ static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *er
         gather_job gj = {f, h, xr, row_of, idx, row_expert, meta, H, k};
         ops_parallel_for(T, k * H, gather_rows, &gj);
     }
+    /* The rows leave for their experts' ranks first; the shared expert, which needs only h,
+     * is computed while they travel (ep_exchange_start .. finish) and added after the routed
+     * experts as before, so the sums are the same to the bit. */
     t0 = monotonic_s();
-    if (ep_size(f->ep) == 1) { /* every expert is here and the rows are grouped already */
+    if (ep_size(f->ep) > 1 &&
+        ep_exchange_start(f->ep, H, H, nrows, xr, row_expert, meta, &pend, err) != 0)
+        goto done;
+    f->timing.experts_s += monotonic_s() - t0;
+    shared_ok = shared_compute(f, l, h, &sh, pend);
+    t0 = monotonic_s();
+    if (!pend) { /* every expert is here and the rows are grouped already */
         for (int64_t e = 0; e < E; e++)
             if (estart[e + 1] > estart[e])
                 run_expert(&job, (int)e, estart[e + 1] - estart[e], xr + estart[e] * H,
                            meta + estart[e] * EP_META, yr + estart[e] * H);
-    } else if (ep_exchange(f->ep, H, nrows, xr, row_expert, meta, run_expert, &job, yr, err) != 0) {
-        goto done;
+    } else {
+        int frc = ep_exchange_finish(f->ep, pend, run_expert, &job, yr, err);
+        pend = NULL;
+        if (frc != 0) goto done;
     }
     f->timing.experts_s += monotonic_s() - t0;
     if (job.failed) {
         err_set(err, "layer %d: out of memory computing experts", l);
         goto done;
     }
+    if (!shared_ok) goto oom;
 
     /* combine: ascending expert id, as HF's loop over expert_hit */
     eo = calloc((size_t)(k * H), sizeof *eo);
@@ -259,29 +303,16 @@ static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *er
         }
     }
 
-    /* qwen2moe shared expert: out += sigmoid(h Wsg^T) * S(h) */
-    if (ly->shared_expert.gate_proj.data && !iv->no_shared && T > 0) {
-        const int64_t Is = ly->shared_expert.gate_proj.shape[0];
-        int want_act = hook_wants_layer(f->hooks, HP_SHARED_ACT, l);
-        float *so = fwd_buf(f, FB_SHARED_OUT, (size_t)(T * H) * sizeof *so);
-        float *sg = malloc((size_t)T * sizeof *sg);
-        float *sa = want_act ? fwd_buf(f, FB_SHARED_ACT, (size_t)(T * Is) * sizeof *sa) : NULL;
-        if (!so || !sg || (want_act && !sa) || swiglu(f, &ly->shared_expert, h, T, so, sa) != 0) {
-            free(sg);
-            goto oom;
-        }
-        ops_linear(sg, h, T, &ly->shared_expert_gate, NULL);
-        for (int64_t t = 0; t < T; t++) {
-            int last = fwd_row_is_last(f, t);
-            float g = 1.0f / (1.0f + expf(-sg[t]));
-            if (hook_wants(f->hooks, HP_SHARED_OUT, l, last))
-                fwd_emit(f, HP_SHARED_OUT, l, t, so + t * H, H, 0);
-            if (hook_wants(f->hooks, HP_SHARED_GATE, l, last)) fwd_emit(f, HP_SHARED_GATE, l, t, &g, 1, 0);
-            if (want_act && hook_wants(f->hooks, HP_SHARED_ACT, l, last))
-                fwd_emit(f, HP_SHARED_ACT, l, t, sa + t * Is, Is, 0);
-            for (int64_t i = 0; i < H; i++) out[t * H + i] += g * so[t * H + i];
-        }
-        free(sg);
+    /* qwen2moe shared expert: out += sigmoid(h Wsg^T) * S(h), computed above */
+    for (int64_t t = 0; sh.on && t < T; t++) {
+        int last = fwd_row_is_last(f, t);
+        float g = 1.0f / (1.0f + expf(-sh.gate[t]));
+        if (hook_wants(f->hooks, HP_SHARED_OUT, l, last))
+            fwd_emit(f, HP_SHARED_OUT, l, t, sh.out + t * H, H, 0);
+        if (hook_wants(f->hooks, HP_SHARED_GATE, l, last)) fwd_emit(f, HP_SHARED_GATE, l, t, &g, 1, 0);
+        if (sh.act && hook_wants(f->hooks, HP_SHARED_ACT, l, last))
+            fwd_emit(f, HP_SHARED_ACT, l, t, sh.act + t * sh.Is, sh.Is, 0);
+        for (int64_t i = 0; i < H; i++) out[t * H + i] += g * sh.out[t * H + i];
     }
     rc = 0;
     goto done;
@@ -289,7 +320,7 @@ oom:
     err_set(err, "layer %d: out of memory in the MoE block (%lld tokens)", l, (long long)T);
 done:
     free(logits); free(estart); free(efill); free(p); free(w); free(idx); free(row_of);
-    free(row_expert); free(meta); free(eo);
+    free(row_expert); free(meta); free(eo); free(sh.gate);
     return rc;
 }
 

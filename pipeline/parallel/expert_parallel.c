@@ -4,6 +4,7 @@
  *   1. order local rows by (owner rank, expert)          -> send buffer, counts[dst][e]
  *   2. MPI_Alltoall of counts (E per destination)       -> what each source sends us, per expert
  *   3. MPI_Alltoallv of rows and of metadata            -> recv buffer, grouped by source, expert
+ *      (with overlap: MPI_Ialltoallv, and the caller computes until ep_exchange_finish waits)
  *   4. per local expert: gather its rows from all sources into one block, run fn (one GEMM),
  *      scatter the outputs back into the recv layout
  *   5. MPI_Alltoallv back (the reverse of 3)            -> outputs in send order
@@ -16,7 +17,7 @@
 #include <string.h>
 
 struct ep_ctx {
-    int rank, size, use_mpi;
+    int rank, size, use_mpi, overlap;
     MPI_Comm comm;
     int n_experts;
     int *owner;       /* [E] */
@@ -54,6 +55,13 @@ int ep_init(ep_ctx **out, int n_experts, ep_placement placement, int use_mpi, mp
         MPI_Comm_rank(ep->comm, &ep->rank);
         MPI_Comm_size(ep->comm, &ep->size);
         ep->use_mpi = ep->size > 1;
+    }
+    {
+        /* 0: blocking MPI_Alltoallv; 1: MPI_Ialltoallv, waited for in finish (overlap);
+         * 2: MPI_Ialltoallv waited for at once (no overlap: tells the nonblocking
+         * collective's own algorithm apart from the overlap in `make bench`) */
+        const char *v = getenv("MOEPROBE_EP_OVERLAP");
+        ep->overlap = v && (!strcmp(v, "0") || !strcmp(v, "2")) ? v[0] - '0' : 1;
     }
     ep->n_experts = n_experts;
     ep->owner = calloc(n_experts > 0 ? (size_t)n_experts : 1, sizeof *ep->owner);
@@ -134,7 +142,9 @@ typedef struct ep_xchg {
     int64_t *smeta;
     int *scount, *rcount;        /* [N*E] rows sent to / received from each (rank, expert) */
     int *rows;                   /* [4N] */
-    int *cnt;                    /* [4N] element counts for one MPI_Alltoallv */
+    int *cnt, *cnt_meta;         /* [4N] element counts for the rows' and the metadata's
+                                  * MPI_(I)alltoallv: both may be in flight at once */
+    MPI_Request req[2];          /* rows, metadata; MPI_REQUEST_NULL when none */
     float *rx, *ry;
     int64_t *rmeta;
     int64_t *gstart;             /* [E+1] first gathered row of each expert */
@@ -146,7 +156,7 @@ static void xchg_free(ep_xchg *xc)
 {
     free(xc->perm); free(xc->sstart);
     free(xc->sx); free(xc->sy); free(xc->smeta);
-    free(xc->scount); free(xc->rcount); free(xc->rows); free(xc->cnt);
+    free(xc->scount); free(xc->rcount); free(xc->rows); free(xc->cnt); free(xc->cnt_meta);
     free(xc->rx); free(xc->ry); free(xc->rmeta);
     free(xc->gstart); free(xc->gx); free(xc->gy); free(xc->gmeta);
 }
@@ -201,7 +211,8 @@ static int xchg_counts(ep_ctx *ep, ep_xchg *xc, mp_err *err)
     xc->rcount = malloc((size_t)N * E * sizeof *xc->rcount);
     xc->rows = calloc((size_t)N * 4, sizeof *xc->rows);
     xc->cnt = malloc((size_t)N * 4 * sizeof *xc->cnt);
-    if (!xc->scount || !xc->rcount || !xc->rows || !xc->cnt) return -2;
+    xc->cnt_meta = malloc((size_t)N * 4 * sizeof *xc->cnt_meta);
+    if (!xc->scount || !xc->rcount || !xc->rows || !xc->cnt || !xc->cnt_meta) return -2;
     int *sc = xc->rows, *sd = sc + N, *rcn = sc + 2 * N, *rd = sc + 3 * N;
     for (int64_t b = 0; b < (int64_t)N * E; b++)
         xc->scount[b] = (int)(xc->sstart[b + 1] - xc->sstart[b]);
@@ -232,24 +243,28 @@ static int xchg_counts(ep_ctx *ep, ep_xchg *xc, mp_err *err)
     return 0;
 }
 
-/* One MPI_Alltoallv of rows `width` elements wide, counted in rows; `back` swaps the send and
- * receive sides (the outputs' way home). */
+/* One MPI_Alltoallv of rows `width` elements wide, counted in rows, with its counts in c[4N];
+ * `back` swaps the send and receive sides (the outputs' way home). With req, MPI_Ialltoallv
+ * (c must then stay untouched until it completes). */
 static void alltoallv_rows(ep_ctx *ep, ep_xchg *xc, const void *sbuf, void *rbuf, int64_t width,
-                           MPI_Datatype type, int back)
+                           MPI_Datatype type, int back, int *c, MPI_Request *req)
 {
     const int N = ep->size;
     const int *out = xc->rows + (back ? 2 * N : 0), *in = xc->rows + (back ? 0 : 2 * N);
-    int *c = xc->cnt;
     for (int r = 0; r < N; r++) {
         c[r] = out[r] * (int)width;
         c[N + r] = out[N + r] * (int)width;
         c[2 * N + r] = in[r] * (int)width;
         c[3 * N + r] = in[N + r] * (int)width;
     }
-    MPI_Alltoallv(sbuf, c, c + N, type, rbuf, c + 2 * N, c + 3 * N, type, ep->comm);
+    if (req)
+        MPI_Ialltoallv(sbuf, c, c + N, type, rbuf, c + 2 * N, c + 3 * N, type, ep->comm, req);
+    else
+        MPI_Alltoallv(sbuf, c, c + N, type, rbuf, c + 2 * N, c + 3 * N, type, ep->comm);
 }
 
-/* 3. rows and their metadata to the experts' owners. 0, or -2 when out of memory. */
+/* 3. rows and their metadata to the experts' owners; with overlap only started (xc->req).
+ * 0, or -2 when out of memory. */
 static int xchg_send(ep_ctx *ep, ep_xchg *xc)
 {
     const int64_t rows = xc->nrecv > 0 ? xc->nrecv : 1;
@@ -258,10 +273,22 @@ static int xchg_send(ep_ctx *ep, ep_xchg *xc)
     xc->rmeta = malloc((size_t)(rows * EP_META) * sizeof *xc->rmeta);
     if (!xc->rx || !xc->ry || !xc->rmeta) return -2;
     double t0 = MPI_Wtime();
-    alltoallv_rows(ep, xc, xc->sx, xc->rx, xc->in_w, MPI_FLOAT, 0);
-    alltoallv_rows(ep, xc, xc->smeta, xc->rmeta, EP_META, MPI_INT64_T, 0);
+    alltoallv_rows(ep, xc, xc->sx, xc->rx, xc->in_w, MPI_FLOAT, 0, xc->cnt,
+                   ep->overlap ? &xc->req[0] : NULL);
+    alltoallv_rows(ep, xc, xc->smeta, xc->rmeta, EP_META, MPI_INT64_T, 0, xc->cnt_meta,
+                   ep->overlap ? &xc->req[1] : NULL);
+    if (ep->overlap == 2) MPI_Waitall(2, xc->req, MPI_STATUSES_IGNORE);
     ep->stats.alltoall_s += MPI_Wtime() - t0;
     return 0;
+}
+
+/* Waits for the rows started by xchg_send (nothing to wait for without overlap). */
+static void xchg_wait(ep_ctx *ep, ep_xchg *xc)
+{
+    if (xc->req[0] == MPI_REQUEST_NULL && xc->req[1] == MPI_REQUEST_NULL) return;
+    double t0 = MPI_Wtime();
+    MPI_Waitall(2, xc->req, MPI_STATUSES_IGNORE);
+    ep->stats.alltoall_s += MPI_Wtime() - t0;
 }
 
 /* 4. each local expert's rows from all sources gathered into one block (one GEMM), computed,
@@ -304,34 +331,81 @@ done:
     return rc;
 }
 
+struct ep_pending {
+    ep_xchg xc;
+};
+
+int ep_exchange_start(ep_ctx *ep, int64_t in_w, int64_t out_w, int64_t n, const float *x,
+                      const int *expert, const int64_t *meta, ep_pending **out, mp_err *err)
+{
+    ep_pending *p = calloc(1, sizeof *p);
+    int rc;
+    *out = NULL;
+    if (!p) return err_set(err, "expert parallel: out of memory starting an exchange");
+    p->xc = (ep_xchg){.in_w = in_w, .out_w = out_w, .IW = in_w > 0 ? in_w : 1,
+                      .OW = out_w > 0 ? out_w : 1, .n = n,
+                      .req = {MPI_REQUEST_NULL, MPI_REQUEST_NULL}};
+    ep->stats.exchanges++;
+    if ((rc = xchg_sort(ep, &p->xc, x, expert, meta, err)) == 0 && ep->use_mpi &&
+        (rc = xchg_counts(ep, &p->xc, err)) == 0)
+        rc = xchg_send(ep, &p->xc);
+    if (rc != 0) {
+        if (rc == -2)
+            err_set(err, "expert parallel: out of memory exchanging %lld rows", (long long)n);
+        xchg_wait(ep, &p->xc);
+        xchg_free(&p->xc);
+        free(p);
+        return -1;
+    }
+    *out = p;
+    return 0;
+}
+
+void ep_exchange_progress(ep_ctx *ep, ep_pending *p)
+{
+    int done = 0;
+    if (!p || !ep->use_mpi || p->xc.req[0] == MPI_REQUEST_NULL) return;
+    double t0 = MPI_Wtime();
+    MPI_Testall(2, p->xc.req, &done, MPI_STATUSES_IGNORE);
+    ep->stats.alltoall_s += MPI_Wtime() - t0;
+}
+
+int ep_exchange_finish(ep_ctx *ep, ep_pending *p, ep_expert_fn fn, void *fn_ctx, float *y,
+                       mp_err *err)
+{
+    ep_xchg *xc = &p->xc;
+    int rc = 0;
+    if (!ep->use_mpi) {
+        /* single process: the rows are grouped by expert already (every owner is rank 0) */
+        run_local_experts(ep, xc->in_w, xc->out_w, xc->sstart, xc->sx, xc->smeta, fn, fn_ctx,
+                          xc->sy);
+    } else {
+        xchg_wait(ep, xc);
+        if ((rc = xchg_compute(ep, xc, fn, fn_ctx)) != 0) goto done;
+        /* 5. the outputs back along the reverse path */
+        double t0 = MPI_Wtime();
+        alltoallv_rows(ep, xc, xc->ry, xc->sy, xc->out_w, MPI_FLOAT, 1, xc->cnt, NULL);
+        ep->stats.alltoall_s += MPI_Wtime() - t0;
+    }
+    /* 6. back to the caller's order */
+    for (int64_t j = 0; j < xc->n; j++)
+        memcpy(y + xc->perm[j] * xc->out_w, xc->sy + j * xc->out_w,
+               (size_t)xc->out_w * sizeof *y);
+done:
+    if (rc == -2)
+        err_set(err, "expert parallel: out of memory exchanging %lld rows", (long long)xc->n);
+    xchg_free(xc);
+    free(p);
+    return rc == 0 ? 0 : -1;
+}
+
 int ep_exchange_w(ep_ctx *ep, int64_t in_w, int64_t out_w, int64_t n, const float *x,
                   const int *expert, const int64_t *meta, ep_expert_fn fn, void *fn_ctx,
                   float *y, mp_err *err)
 {
-    ep_xchg xc = {.in_w = in_w, .out_w = out_w, .IW = in_w > 0 ? in_w : 1,
-                  .OW = out_w > 0 ? out_w : 1, .n = n};
-    int rc;
-    ep->stats.exchanges++;
-    if ((rc = xchg_sort(ep, &xc, x, expert, meta, err)) != 0) goto done;
-    if (!ep->use_mpi) {
-        /* single process: the rows are grouped by expert already (every owner is rank 0) */
-        run_local_experts(ep, in_w, out_w, xc.sstart, xc.sx, xc.smeta, fn, fn_ctx, xc.sy);
-    } else {
-        if ((rc = xchg_counts(ep, &xc, err)) != 0 || (rc = xchg_send(ep, &xc)) != 0 ||
-            (rc = xchg_compute(ep, &xc, fn, fn_ctx)) != 0)
-            goto done;
-        /* 5. the outputs back along the reverse path */
-        double t0 = MPI_Wtime();
-        alltoallv_rows(ep, &xc, xc.ry, xc.sy, out_w, MPI_FLOAT, 1);
-        ep->stats.alltoall_s += MPI_Wtime() - t0;
-    }
-    /* 6. back to the caller's order */
-    for (int64_t j = 0; j < n; j++)
-        memcpy(y + xc.perm[j] * out_w, xc.sy + j * out_w, (size_t)out_w * sizeof *y);
-done:
-    if (rc == -2) err_set(err, "expert parallel: out of memory exchanging %lld rows", (long long)n);
-    xchg_free(&xc);
-    return rc == 0 ? 0 : -1;
+    ep_pending *p = NULL;
+    if (ep_exchange_start(ep, in_w, out_w, n, x, expert, meta, &p, err) != 0) return -1;
+    return ep_exchange_finish(ep, p, fn, fn_ctx, y, err);
 }
 
 /* ---- bytes to every rank ---------------------------------------------------------------- */

@@ -34,7 +34,8 @@ typedef void (*ep_expert_fn)(void *ctx, int expert, int64_t n, const float *x,
                              const int64_t *meta, float *y);
 
 typedef struct ep_stats {
-    double alltoall_s;     /* wall seconds inside MPI_Alltoall(v) */
+    double alltoall_s;     /* wall seconds inside MPI_Alltoall(v), MPI_Ialltoallv and the wait
+                            * for it (with overlap: only the part not hidden by computation) */
     double compute_s;      /* wall seconds in expert_fn */
     int64_t rows_sent;     /* rows sent to other ranks */
     int64_t rows_computed; /* rows computed by this rank's experts */
@@ -63,6 +64,25 @@ int ep_exchange(ep_ctx *ep, int64_t H, int64_t n, const float *x, const int *exp
 int ep_exchange_w(ep_ctx *ep, int64_t in_w, int64_t out_w, int64_t n, const float *x,
                   const int *expert, const int64_t *meta, ep_expert_fn fn, void *fn_ctx,
                   float *y, mp_err *err);
+
+/* The same exchange in two halves, so that work that does not depend on it (the shared
+ * expert) runs while the rows travel. ep_exchange_start sorts the rows, agrees the counts
+ * (one small blocking MPI_Alltoall) and starts MPI_Ialltoallv of rows and metadata; it keeps
+ * what it needs (x, expert and meta may be reused at once). ep_exchange_progress lets MPI move
+ * data during the caller's computation (optional). ep_exchange_finish waits for the rows,
+ * runs the local experts, sends the outputs home and writes y; it frees *p, also on error,
+ * and must be called once for every successful start, in the same order on every rank.
+ * The result is bit-identical to ep_exchange_w: the same rows reach the same expert blocks.
+ * With overlap off (MOEPROBE_EP_OVERLAP=0 in the environment, read by ep_init) the rows are
+ * sent with a blocking MPI_Alltoallv inside start: the baseline for `make bench`;
+ * MOEPROBE_EP_OVERLAP=2 uses MPI_Ialltoallv but waits at once (the nonblocking collective's
+ * algorithm without the overlap, for the same benchmark). */
+typedef struct ep_pending ep_pending;
+int ep_exchange_start(ep_ctx *ep, int64_t in_w, int64_t out_w, int64_t n, const float *x,
+                      const int *expert, const int64_t *meta, ep_pending **p, mp_err *err);
+void ep_exchange_progress(ep_ctx *ep, ep_pending *p);
+int ep_exchange_finish(ep_ctx *ep, ep_pending *p, ep_expert_fn fn, void *fn_ctx, float *y,
+                       mp_err *err);
 
 /* Collective: rank r's bytes sbuf[off_r .. off_r + sbytes[r]) (off_r = the sum of the sizes
  * before r) go to rank r; *rbuf receives every rank's bytes for this rank, in rank order

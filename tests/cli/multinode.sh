@@ -7,6 +7,8 @@
 #  - trace on tiny-olmoe (16 experts) and tiny-mixtral (8 experts: 6 ranks hold 1 or 2) with 3
 #    ranks (1 per node) and 6 ranks (2 per node): the archive is bit-identical to one process
 #    (h5cmp --rtol 0); the expert bytes each rank holds are reported (INFO);
+#  - trace on tiny-qwen2moe (shared expert) with the exchange overlapped (the default), blocking
+#    (MOEPROBE_EP_OVERLAP=0) and nonblocking without overlap (=2): bit-identical to one process;
 #  - run (capture + evaluate, 3 relations) on tiny-olmoe with 3 and 6 ranks: bit-identical
 #    archive to one process (only the stored config, which names the out folder, differs);
 #  - afterwards no namespace of this test is left.
@@ -59,6 +61,23 @@ for m in olmoe mixtral; do
     echo "INFO $m np=$n ($ppn per node) rank:experts-per-layer/expert-bytes $per"
   done
 done
+
+# the exchange overlapped with the shared expert (MPI_Ialltoallv, the default), blocking
+# (MOEPROBE_EP_OVERLAP=0) and nonblocking without overlap (=2): tiny-qwen2moe has a shared
+# expert; every way gives the one-process archive to the bit
+m=qwen2moe
+if "$B" trace --model "$S/fixtures/models/$m" "${P[@]}" --out "$T/$m-1.h5" >/dev/null 2>"$T/err"; then
+  for ov in 1 0 2; do
+    if ! MOEPROBE_EP_OVERLAP=$ov nodes_mpirun 1 "$B" trace --model "$S/fixtures/models/$m" "${P[@]}" --out "$T/$m-ov$ov.h5" >/dev/null 2>"$T/err"; then
+      bad "trace/$m/overlap_$ov" "mpirun failed: $(quiet "$T/err" | tail -3)"; continue
+    fi
+    out=$("$CMP" "$T/$m-ov$ov.h5" "$T/$m-1.h5" --rtol 0)
+    [ $? -eq 0 ] && ok "trace/$m/np3_overlap_${ov}_identical" ||
+      bad "trace/$m/np3_overlap_${ov}_identical" "$(echo "$out" | head -3)"
+  done
+else
+  bad "trace/$m/single" "$(tail -3 "$T/err")"
+fi
 
 # run: capture + evaluate; one process, then 3 and 6 ranks over the nodes
 for n in 1 3 6; do
