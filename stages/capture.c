@@ -182,6 +182,23 @@ static int put_neuron_tops(const cap_opts *o, const attr_result *res, blob *out)
         put_s(out, path, BLOB_I32, 2, shn, nb);
         snprintf(path, sizeof path, "attribution/neuron_top%lld_score", (long long)N);
         put_s(out, path, BLOB_F64, 1, &N, sb);
+        /* the tidy form: one variable per column along rank */
+        static const char *const col[3] = {"layer", "expert", "neuron"};
+        int32_t *cb = malloc((size_t)N * sizeof *cb);
+        for (int c = 0; cb && c < 3; c++) {
+            for (int64_t j = 0; j < N; j++) cb[j] = nb[3 * j + c];
+            snprintf(path, sizeof path, "attribution/neuron_top%lld_ranking/%s", (long long)N, col[c]);
+            put_s(out, path, BLOB_I32, 1, &N, cb);
+        }
+        int ok = cb != NULL;
+        free(cb);
+        if (!ok) {
+            free(nb);
+            free(sb);
+            return -1;
+        }
+        snprintf(path, sizeof path, "attribution/neuron_top%lld_ranking/score", (long long)N);
+        put_s(out, path, BLOB_F64, 1, &N, sb);
         free(nb);
         free(sb);
     }
@@ -189,8 +206,26 @@ static int put_neuron_tops(const cap_opts *o, const attr_result *res, blob *out)
 }
 
 /* The sample's gains of layers, heads, experts, shared expert and its top neurons. */
+/* The expert gains by expert id [L, E]: each slot's gain at its chosen expert, 0 elsewhere. */
+static int put_expert_by_id(const mcfg *cf, const attr_result *res, const int32_t *topk_idx,
+                            blob *out)
+{
+    const int64_t L = cf->num_hidden_layers, E = cf->num_experts, k = cf->num_experts_per_tok;
+    double *g = calloc((size_t)(L * E), sizeof *g);
+    int64_t she[2] = {L, E};
+    if (!g) return -1;
+    for (int64_t l = 0; l < L; l++)
+        for (int64_t j = 0; j < k; j++) {
+            int32_t e = topk_idx ? topk_idx[l * k + j] : -1;
+            if (e >= 0 && e < E) g[l * E + e] += res->expert[l * k + j];
+        }
+    put_s(out, "attribution/expert_by_id", BLOB_F64, 2, she, g);
+    free(g);
+    return 0;
+}
+
 static int sample_attribution(const cap_opts *o, const mcfg *cf, const attr_result *res,
-                              blob *out)
+                              const int32_t *topk_idx, blob *out)
 {
     const int64_t L = cf->num_hidden_layers, nH = cf->num_attention_heads;
     const int64_t E = cf->num_experts, k = cf->num_experts_per_tok;
@@ -201,6 +236,7 @@ static int sample_attribution(const cap_opts *o, const mcfg *cf, const attr_resu
     put_s(out, "attribution/head", BLOB_F64, 2, shh, res->head);
     if (E > 0) {
         put_s(out, "attribution/expert", BLOB_F64, 2, shk, res->expert);
+        if (put_expert_by_id(cf, res, topk_idx, out) != 0) return -1;
         blob_put(out, "M:attr_expert", BLOB_F64, 2, shk, res->expert);
     }
     if (cf->shared_expert_intermediate_size > 0)
@@ -307,7 +343,7 @@ static int cap_sample(void *vctx, const runner_sample *s, blob *out, mp_err *err
         return -1;
     }
     if ((cf->num_experts > 0 && sample_routing(s, cap, out) != 0) ||
-        (o->attribute && sample_attribution(o, cf, res, out) != 0) ||
+        (o->attribute && sample_attribution(o, cf, res, cap->topk_idx, out) != 0) ||
         (o->capture && sample_captures(o, s, out) != 0)) {
         err_set(err, "out of memory");
         goto done;

@@ -57,6 +57,38 @@ const sch_entry SCH_ATTRIBUTE_ENTRIES[ATTR_COUNT] = {
                ARC_I64, 2, {"expert_rank", "layer_expert_count"}, "index, count",
                "every (layer, expert, count), ranked by summed expert attribution",
                SCH_MOE},
+    [ATTR_EXPERT_BY_ID] = {SCH_DATASET, "attribution/{rel}/expert_by_id", NULL,
+               ARC_F64, 3, {"sample", "layer", "expert_id"}, "nats",
+               "log-probability increase from each routed expert, by expert id: the values of "
+               "expert placed by routing/<rel>/topk_idx, 0 where the expert was not chosen (it "
+               "adds nothing to the output)",
+               SCH_MOE},
+    [ATTR_NEURON_RANKING] = {SCH_GROUP, "attribution/{rel}/neuron_top{N}_ranking", NULL,
+               ARC_F64, 0, {NULL}, NULL,
+               "the top-N neurons of each sample in tidy form: neuron_top{N} and its scores as "
+               "separate variables along rank",
+               SCH_OPTIONAL},
+    [ATTR_NEURON_RANKING_LAYER] = {SCH_DATASET, "attribution/{rel}/neuron_top{N}_ranking/layer",
+               NULL, ARC_I32, 2, {"sample", "rank"}, "index",
+               "layer (0-based) of the neuron; -1 past the model's neurons",
+               SCH_OPTIONAL},
+    [ATTR_NEURON_RANKING_EXPERT] = {SCH_DATASET,
+               "attribution/{rel}/neuron_top{N}_ranking/expert", NULL,
+               ARC_I32, 2, {"sample", "rank"}, "index",
+               "routed expert id of the neuron; -1 = shared expert or dense MLP (or past the "
+               "model's neurons)",
+               SCH_OPTIONAL},
+    [ATTR_NEURON_RANKING_NEURON] = {SCH_DATASET,
+               "attribution/{rel}/neuron_top{N}_ranking/neuron", NULL,
+               ARC_I32, 2, {"sample", "rank"}, "index",
+               "neuron (0-based intermediate unit) within its expert's or MLP's FFN; -1 past the "
+               "model's neurons",
+               SCH_OPTIONAL},
+    [ATTR_NEURON_RANKING_SCORE] = {SCH_DATASET,
+               "attribution/{rel}/neuron_top{N}_ranking/score", NULL,
+               ARC_F64, 2, {"sample", "rank"}, "nats",
+               "log-probability increase from the neuron; NaN past the model's neurons",
+               SCH_OPTIONAL},
 };
 
 const sch_table SCH_ATTRIBUTE_TABLE = {

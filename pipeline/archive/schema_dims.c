@@ -31,6 +31,8 @@ const sch_dim SCH_DIMS[] = {
      SCH_COORD_INDEX},
     {"neuron_rank_top{N}", "index", "position among a sample's top-N neurons, 0 = largest "
      "gain", SCH_COORD_INDEX},
+    {"rank", "index", "position in the ranking its group holds, 0 = first (largest)",
+     SCH_COORD_INDEX},
     {"layer_expert_count", "index", "column of a packed row: 0 layer, 1 expert, 2 count",
      SCH_COORD_INDEX},
     {"layer_neuron_count", "index", "column of a packed row: 0 layer, 1 neuron, 2 count",

@@ -1,8 +1,8 @@
 /* h5cmp.c — test tool: compares every dataset and numeric attribute of archive A with B.
  * Floats: per dataset max|a-b| / max|b| <= rtol (default 1e-5); integers and strings: equal.
  * --ranked NAME: an integer dataset whose path contains NAME and that has a companion
- * PATH_score dataset ([rows, N] scores of [rows, N, ...] ids, best first: the neuron top-N
- * lists) is compared as a ranking up to ties — where the ids at a position differ, each of the
+ * PATH_score dataset, or a sibling named score (the tidy neuron_top{N}_ranking group), ([rows,
+ * N] scores of [rows, N, ...] ids, best first: the neuron top-N lists) is compared as a ranking up to ties — where the ids at a position differ, each of the
  * two must sit in the other list at a position whose score equals its own within rtol of the
  * row's largest |score|, or, when missing from the other list, score like its last entry (a
  * tie at the cut). Arithmetic that differs in the last bits (another GEMM path, another rank
@@ -187,6 +187,8 @@ static void walk(arc_reader *ra, arc_reader *rb, const char *path)
         ndatasets++;
         char score[1040];
         snprintf(score, sizeof score, "%s_score", child);
+        if (arc_kind_of(ra, score) != ARC_DATASET) /* tidy form: a group's layer, ..., score */
+            snprintf(score, sizeof score, "%s/score", path);
         arc_array qa = {0}, qb = {0};
         if (arc_read(ra, child, &x, &err) != 0 || arc_read(rb, child, &y, &err) != 0) {
             printf("DIFF %s: %s\n", child, err.msg);

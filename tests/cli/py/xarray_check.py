@@ -71,11 +71,43 @@ def check_root(path, problems):
             problems.append(f"/: Conventions is {f.attrs.get('Conventions')!r}")
         if int(f.attrs.get("schema_version", 0)) < 2:
             problems.append(f"/: schema_version is {f.attrs.get('schema_version')!r}")
+        for rel, g in f.get("attribution", {}).items():
+            check_tidy(f, rel, g, problems)
         for g in f.get("captures", {}).values():
             if "captured_layer" in g and "resid_pre" in g:
                 layers = list(g["captured_layer"][...])
                 if g["resid_pre"].shape[1] != len(layers) or layers != sorted(layers):
                     problems.append(f"{g.name}: captured_layer {layers} does not fit resid_pre")
+
+
+def check_tidy(f, rel, g, problems):
+    """The tidy forms hold the same numbers as the packed ones."""
+    if "expert" in g:
+        idx = f[f"routing/{rel}/topk_idx"][...]
+        slot = g["expert"][...]
+        by_id = g["expert_by_id"][...]
+        want = np.zeros_like(by_id)
+        n, L, k = slot.shape
+        for s in range(n):
+            for l in range(L):
+                for j in range(k):
+                    if idx[s, l, j] >= 0:
+                        want[s, l, idx[s, l, j]] += slot[s, l, j]
+        if by_id.shape != (n, L, f[f"routing/{rel}/router_prob"].shape[2]) or not np.allclose(by_id, want):
+            problems.append(f"attribution/{rel}/expert_by_id differs from expert placed by topk_idx")
+    for name in g:
+        if not (name.startswith("neuron_top") and name.endswith("_ranking")):
+            continue
+        packed = g[name[: -len("_ranking")]][...]
+        score = g[name[: -len("_ranking")] + "_score"][...]
+        t = g[name]
+        for c, col in enumerate(("layer", "expert", "neuron")):
+            if not np.array_equal(t[col][...], packed[:, :, c]):
+                problems.append(f"attribution/{rel}/{name}/{col} differs from the packed column {c}")
+        if not np.array_equal(t["score"][...], score, equal_nan=True):
+            problems.append(f"attribution/{rel}/{name}/score differs from the packed score")
+        if t["layer"].dims[1].label != "rank":
+            problems.append(f"attribution/{rel}/{name}/layer is not along rank")
 
 
 bad = 0
