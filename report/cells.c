@@ -28,11 +28,24 @@ void row_num(rep_row *r, double v, int decimals)
     row_addf(r, "%s", rep_num(b, v, decimals));
 }
 
+const char *rep_pct(char *buf, size_t len, const char *fmt, double frac)
+{
+    char b[40];
+    if (isnan(frac)) snprintf(buf, len, "–");
+    else if (!isfinite(frac) || fabs(frac) > REP_PCT_MAX / 100)
+        snprintf(buf, len, "n/a (ratio over a near-zero base)");
+    else {
+        rep_fmt_value(b, sizeof b, fmt, 100 * frac);
+        snprintf(buf, len, "%s%%", b);
+    }
+    return buf;
+}
+
 void row_pct(rep_row *r, double v, int decimals)
 {
     char b[40];
-    if (!isfinite(v)) {
-        row_addf(r, "–");
+    if (!isfinite(v) || fabs(v) > REP_PCT_MAX / 100) {
+        row_addf(r, "%s", rep_pct(b, sizeof b, "%.0f", v));
         return;
     }
     char fmt[16];

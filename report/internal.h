@@ -64,6 +64,8 @@ typedef struct rep_head_expert {
     double hit10_base, mrr_base, hit10_supp, mrr_supp, mrr_drop, mrr_drop_rel;
     int have_forc;
     double hit10_forced, mrr_forced, recovery, forced_over_base, eprob_base, eprob_supp;
+    int recovery_defined;            /* 1, 0 (drop below min_mrr_drop), -1 not stored */
+    double min_mrr_drop;
     int have_path;
     double share_own, share_all, share_pair_head, share_emb, share_ffn;
 } rep_head_expert;
@@ -308,6 +310,11 @@ void row_addf(rep_row *r, const char *fmt, ...) __attribute__((format(printf, 2,
 void row_num(rep_row *r, double v, int decimals);
 /* A percentage cell: 100*v with `decimals` and "%", or "–" for NAN; never "-0.0%". */
 void row_pct(rep_row *r, double v, int decimals);
+/* A ratio as a percentage: "12.3%" (fmt applies to the percent value), "–" for NaN, and beyond
+ * ±REP_PCT_MAX % "n/a (ratio over a near-zero base)": such a ratio divides by noise (the
+ * analyses store NaN where they know the denominator's tolerance; this is the last guard). */
+#define REP_PCT_MAX 1000.0
+const char *rep_pct(char *buf, size_t len, const char *fmt, double frac);
 void row_emit(rep_doc *d, rep_row *r);
 
 /* Sample-weighted mean over the model's relations of a per-relation value (weights n; equal

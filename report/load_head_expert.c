@@ -173,6 +173,9 @@ static void forcing_load(arc_reader *r, const char *g, rep_head_expert *he)
     he->hit10_forced = sch_get_num(r, HE(FORC_HIT10_FORCED), p, NULL);
     he->mrr_forced = sch_get_num(r, HE(FORC_MRR_FORCED), p, NULL);
     he->recovery = sch_get_num(r, HE(FORC_RECOVERY_FRACTION), p, NULL);
+    double rd = sch_get_num(r, HE(FORC_RECOVERY_DEFINED), p, NULL);
+    he->recovery_defined = isnan(rd) ? -1 : (int)rd;
+    he->min_mrr_drop = sch_get_num(r, HE(FORC_MIN_MRR_DROP), p, NULL);
     he->forced_over_base = sch_get_num(r, HE(FORC_MRR_FORCED_OVER_BASE), p, NULL);
     he->eprob_base = sch_get_num(r, HE(FORC_EXPERT_PROB_BASE), p, NULL);
     he->eprob_supp = sch_get_num(r, HE(FORC_EXPERT_PROB_SUPPRESSED), p, NULL);

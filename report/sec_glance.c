@@ -48,15 +48,17 @@ static void glance_blocking(FILE *f, const rep_model *m, size_t n)
         fprintf(f, "None of these archives holds expert-blocking results, so robustness to blocking "
                    "cannot be compared. ");
     } else if (have == 1) {
+        char pw[48];
         fprintf(f, "Blocking the top-%lld experts of each relation lowers %s's MRR by %.3f on average "
-                   "(%.1f%% of its unblocked MRR). ",
-                (long long)Nm[worst], m[worst].name, dabs[worst], 100 * drel[worst]);
+                   "(%s of its unblocked MRR). ",
+                (long long)Nm[worst], m[worst].name, dabs[worst], rep_pct(pw, sizeof pw, "%.1f", drel[worst]));
     } else {
+        char pw[48], pb[48];
         fprintf(f, "Blocking the top-%lld experts of each relation costs %s the most MRR (mean drop %.3f, "
-                   "%.1f%% of its unblocked MRR) and %s the least (%.3f, %.1f%%): %s is the most robust "
+                   "%s of its unblocked MRR) and %s the least (%.3f, %s): %s is the most robust "
                    "to expert blocking. ",
-                (long long)Nm[worst], m[worst].name, dabs[worst], 100 * drel[worst], m[best].name,
-                dabs[best], 100 * drel[best], m[best].name);
+                (long long)Nm[worst], m[worst].name, dabs[worst], rep_pct(pw, sizeof pw, "%.1f", drel[worst]),
+                m[best].name, dabs[best], rep_pct(pb, sizeof pb, "%.1f", drel[best]), m[best].name);
     }
     if (have > 0) {
         /* the most sensitive relation of the least robust model */
@@ -103,8 +105,9 @@ static void glance_depth(FILE *f, const rep_model *m, size_t n)
         const rep_summary *s = &m[early].pooled;
         fprintf(f, "%s's FFN gain peaks at %.0f%% of its depth (mean peak layer %.2f of %d)", m[early].name,
                 s->peak_pct, s->peak, rep_layers(&m[early]));
-        if (top0 >= 0) fprintf(f, ", and its %s stage carries the largest share of the FFN gain (%.0f%%)",
-                               REP_STAGE_NAMES[top0], 100 * smax);
+        char ps[48];
+        if (top0 >= 0) fprintf(f, ", and its %s stage carries the largest share of the FFN gain (%s)",
+                               REP_STAGE_NAMES[top0], rep_pct(ps, sizeof ps, "%.0f", smax));
         fputs(". ", f);
     } else {
         /* every model's peak, in the order given */
@@ -120,9 +123,11 @@ static void glance_depth(FILE *f, const rep_model *m, size_t n)
         fprintf(f, " (mean peak layer over samples; earliest: %s, layer %.2f of %d; latest: %s, layer %.2f of %d). ",
                 m[early].name, m[early].pooled.peak, rep_layers(&m[early]), m[late].name, m[late].pooled.peak,
                 rep_layers(&m[late]));
+        char p1[48], p2[48];
         if (top0 >= 0 && same_top)
-            fprintf(f, "In all %d models the %s stage carries the largest share of the FFN gain (%.0f–%.0f%%). ",
-                    nsum, REP_STAGE_NAMES[top0], 100 * smin, 100 * smax);
+            fprintf(f, "In all %d models the %s stage carries the largest share of the FFN gain (%s–%s). ",
+                    nsum, REP_STAGE_NAMES[top0], rep_pct(p1, sizeof p1, "%.0f", smin),
+                    rep_pct(p2, sizeof p2, "%.0f", smax));
         else if (top0 >= 0) {
             fputs("The stage with the largest share of the FFN gain: ", f);
             int first = 1;
@@ -132,7 +137,8 @@ static void glance_depth(FILE *f, const rep_model *m, size_t n)
                 for (int k = 0; s->have && k < REP_NSTAGE; k++)
                     if (isfinite(s->stage_share[k]) && (top < 0 || s->stage_share[k] > s->stage_share[top])) top = k;
                 if (top < 0) continue;
-                fprintf(f, "%s%s %s (%.0f%%)", first ? "" : ", ", m[i].name, REP_STAGE_NAMES[top], 100 * s->stage_share[top]);
+                fprintf(f, "%s%s %s (%s)", first ? "" : ", ", m[i].name, REP_STAGE_NAMES[top],
+                        rep_pct(p1, sizeof p1, "%.0f", s->stage_share[top]));
                 first = 0;
             }
             fputs(". ", f);
@@ -154,9 +160,13 @@ static void glance_efficiency(FILE *f, const rep_model *m, size_t n)
     if (be >= 0 && n > 1)
         fprintf(f, "The highest layer efficiency (total FFN gain per layer) is %s's, %.3f", m[be].name,
                 m[be].pooled.layer_eff);
-    if (be >= 0 && n > 1 && nmoe && ndense)
-        fprintf(f, "; on average the MoE models reach %.3f and the dense ones %.3f (%+.0f%%)", emoe / nmoe,
-                edense / ndense, edense != 0 ? 100 * (emoe / nmoe - edense / ndense) / fabs(edense / ndense) : NAN);
+    if (be >= 0 && n > 1 && nmoe && ndense) {
+        char pc[48];
+        fprintf(f, "; on average the MoE models reach %.3f and the dense ones %.3f (%s)", emoe / nmoe,
+                edense / ndense,
+                rep_pct(pc, sizeof pc, "%+.0f",
+                        edense != 0 ? (emoe / nmoe - edense / ndense) / fabs(edense / ndense) : INFINITY));
+    }
     if (be >= 0 && n > 1) fputs(". ", f);}
 
 /* Head-expert correlations, only as far as they survive multiple testing (the run's rule:

@@ -196,19 +196,28 @@ void sec_heads_experts(rep_doc *d, rep_model *m, size_t n)
             row_reset(&r);
             row_addf(&r, "%s", mm->rel[j].name);
             if (he->have_supp) {
-                char p1[40], p2[40];
-                rep_fmt_value(p1, sizeof p1, "%+.1f", 100 * he->prob_change_rel);
-                rep_fmt_value(p2, sizeof p2, "%.1f", 100 * he->mrr_drop_rel);
-                row_addf(&r, "%.4f → %.4f (%s%%)", he->prob_base, he->prob_supp, p1);
-                row_addf(&r, "%.4f → %.4f (%s%%)", he->mrr_base, he->mrr_supp, p2);
+                char p1[48], p2[48];
+                rep_pct(p1, sizeof p1, "%+.1f", he->prob_change_rel);
+                rep_pct(p2, sizeof p2, "%.1f", he->mrr_drop_rel);
+                row_addf(&r, "%.4f → %.4f (%s)", he->prob_base, he->prob_supp, p1);
+                if (isnan(he->mrr_drop_rel) && isfinite(he->min_mrr_drop) && he->mrr_base < he->min_mrr_drop)
+                    row_addf(&r, "%.4f → %.4f (relative drop n/a: base MRR below %g)", he->mrr_base,
+                             he->mrr_supp, he->min_mrr_drop);
+                else
+                    row_addf(&r, "%.4f → %.4f (%s)", he->mrr_base, he->mrr_supp, p2);
             } else {
                 row_addf(&r, "–");
                 row_addf(&r, "–");
             }
             if (he->have_forc) {
-                char p3[40];
-                rep_fmt_value(p3, sizeof p3, "%.0f", 100 * he->recovery);
-                if (isfinite(he->recovery)) row_addf(&r, "%.4f (%s%%)", he->mrr_forced, p3);
+                char p3[48];
+                if (he->recovery_defined == 0)
+                    row_addf(&r, "%.4f (recovery n/a: suppression %s the MRR by %.2g; a recovery needs a "
+                             "drop of at least %g)",
+                             he->mrr_forced, he->mrr_drop < 0 ? "raised" : "lowered", fabs(he->mrr_drop),
+                             he->min_mrr_drop);
+                else if (isfinite(he->recovery))
+                    row_addf(&r, "%.4f (%s)", he->mrr_forced, rep_pct(p3, sizeof p3, "%.0f", he->recovery));
                 else row_addf(&r, "%.4f (no drop to recover)", he->mrr_forced);
                 row_addf(&r, "%s", rep_num(b, he->forced_over_base, 3));
             } else {

@@ -69,7 +69,9 @@
  *                      mean_prob_base, mean_prob_suppressed, prob_change, prob_change_rel,
  *                      hit10_base, mrr_base, hit10_suppressed, mrr_suppressed, mrr_drop,
  *                      mrr_drop_rel, min_logit_margin, min_router_gap
- *   G/forcing          expert [2]; attrs hit10_forced, mrr_forced, recovery_fraction,
+ *   G/forcing          expert [2]; attrs hit10_forced, mrr_forced, recovery_fraction (NaN and
+ *                      recovery_defined = 0 when mrr_drop < heads_experts.min_mrr_drop, stored
+ *                      as min_mrr_drop),
  *                      mrr_forced_over_base, expert_prob_base, expert_prob_suppressed,
  *                      min_logit_margin, min_router_gap_other_layers
  *   G/path             expert [2]; attrs share_own_layer_heads, share_all_heads,
@@ -575,7 +577,8 @@ static int write_results(he_state *st, const he_sup *sup, const he_base *base,
         {HE(SUPP_PROB_CHANGE_REL), ratio(mp_s - st->mean_prob_base, st->mean_prob_base)},
         {HE(SUPP_HIT10_BASE), hit_b}, {HE(SUPP_MRR_BASE), mrr_b},
         {HE(SUPP_HIT10_SUPPRESSED), hit_s}, {HE(SUPP_MRR_SUPPRESSED), mrr_s},
-        {HE(SUPP_MRR_DROP), mrr_drop}, {HE(SUPP_MRR_DROP_REL), ratio(mrr_drop, mrr_b)},
+        {HE(SUPP_MRR_DROP), mrr_drop},
+        {HE(SUPP_MRR_DROP_REL), mrr_b >= rcfg_float(c->cfg, "heads_experts.min_mrr_drop") ? ratio(mrr_drop, mrr_b) : NAN},
         {HE(SUPP_MIN_LOGIT_MARGIN), mm_s}, {HE(SUPP_MIN_ROUTER_GAP), sup->min_gap}};
     for (size_t t = 0; t < sizeof sv / sizeof *sv; t++)
         if (sch_attr_f64(u, sv[t].e, q, NULL, sv[t].v, err) != 0) goto done;
@@ -584,16 +587,24 @@ static int write_results(he_state *st, const he_sup *sup, const he_base *base,
     snprintf(q, sizeof q, "%s/forcing", g);
     snprintf(d, sizeof d, "%s/expert", q);
     if (put_pair(u, HE(FORC_EXPERT), d, pl->exp_l, pl->exp_e, err) != 0) goto done;
+    /* recovery is a ratio over the suppression's drop: below the tolerance (or a rise) it is
+     * noise over noise (-160 %, 29306 %), so NaN with recovery_defined = 0 */
+    const double tol = rcfg_float(c->cfg, "heads_experts.min_mrr_drop");
+    const int rec_ok = mrr_drop >= tol && mrr_drop > 0;
     struct { const sch_entry *e; double v; } fv[] = {
         {HE(FORC_HIT10_FORCED), hit_f}, {HE(FORC_MRR_FORCED), mrr_f},
-        {HE(FORC_RECOVERY_FRACTION), ratio(mrr_f - mrr_s, mrr_drop)},
-        {HE(FORC_MRR_FORCED_OVER_BASE), ratio(mrr_f, mrr_b)},
+        {HE(FORC_RECOVERY_FRACTION), rec_ok ? ratio(mrr_f - mrr_s, mrr_drop) : NAN},
+        {HE(FORC_RECOVERY_DEFINED), rec_ok}, {HE(FORC_MIN_MRR_DROP), tol},
+        {HE(FORC_MRR_FORCED_OVER_BASE), mrr_b >= tol ? ratio(mrr_f, mrr_b) : NAN},
         {HE(FORC_EXPERT_PROB_BASE), st->expert_prob_base},
         {HE(FORC_EXPERT_PROB_SUPPRESSED), n ? sup->pair_prob_sum / (double)n : NAN},
         {HE(FORC_MIN_LOGIT_MARGIN), mm_f},
         {HE(FORC_MIN_ROUTER_GAP_OTHER_LAYERS), fo->min_gap_other}};
     for (size_t t = 0; t < sizeof fv / sizeof *fv; t++)
-        if (sch_attr_f64(u, fv[t].e, q, NULL, fv[t].v, err) != 0) goto done;
+        if (fv[t].e == HE(FORC_RECOVERY_DEFINED)
+                ? sch_attr_i64(u, fv[t].e, q, NULL, (int64_t)fv[t].v, err) != 0
+                : sch_attr_f64(u, fv[t].e, q, NULL, fv[t].v, err) != 0)
+            goto done;
 
     /* path */
     snprintf(q, sizeof q, "%s/path", g);
@@ -689,6 +700,10 @@ static const rcfg_key HEADS_EXPERTS_KEYS[] = {
      "The causal pair's expert must be among the relation's top this-many experts."},
     {"heads_experts.suppression_top_experts", RCFG_INT, 0, "4", 1, 1e6, NULL,
      "Top experts (layer >= the head's) whose routing probability suppression reports."},
+    {"heads_experts.min_mrr_drop", RCFG_FLOAT, 0, "0.01", 0, 1, NULL,
+     "Tolerance of the ratios over MRR: forcing's recovery fraction is undefined (NaN, "
+     "recovery_defined = 0) when the suppression lowers the MRR by less; relative drops when the "
+     "base MRR is below it."},
     {"heads_experts.permutations", RCFG_INT, 0, "1000", 20, 1e7, NULL,
      "Permutations of the null of the largest |r| per relation (multiple-testing control)."},
     {"heads_experts.seed", RCFG_INT, 0, "1", 0, 9e15, NULL,

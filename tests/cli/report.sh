@@ -34,6 +34,26 @@ out=$("$B" report "${args[@]}" --out "$H" 2>"$T/html.err"); rc=$?
 msg=$("$TOOLS/xml_check" --html "$H/index.html" 2>&1); ok html/well_formed $? "$msg"
 HTML=$H/index.html
 
+# multiple testing: each relation's "beats chance" cell, and the undefined recoveries
+nb=0; bad=""
+while read -r _ _ model rel text; do
+  text=$(printf '%s' "$text" | sed 's/>/\&gt;/g')
+  nb=$((nb + 1)); grep -qF "<tr><td>$rel</td><td>$text</td>" "$HTML" || bad="$bad $model/$rel"
+done < <(grep -h '^EXPECT beats ' "$T"/*.expect)
+[ "$nb" -gt 30 ] && [ -z "$bad" ] && pass multiple_testing/beats_chance_per_relation \
+  || fail multiple_testing/beats_chance_per_relation "$nb expected cells, missing:$bad"
+grep -q "None beats chance in .*country_capital_city" "$HTML" && grep -q "After multiple-testing control" "$HTML" \
+  && pass multiple_testing/glance_reports_survivors_only \
+  || fail multiple_testing/glance_reports_survivors_only "$(grep -o '<p class="glance">.\{0,300\}' "$HTML" | head -1)"
+nna=$(grep -c '^EXPECT recovery_na ' "$T"/*.expect | awk -F: '{s += $2} END {print s}')
+got=$(grep -o 'recovery n/a: suppression [a-z]* the MRR by' "$HTML" | wc -l)
+[ "$nna" -gt 0 ] && [ "$got" = "$nna" ] && pass undefined_ratios/recovery_na_with_reason \
+  || fail undefined_ratios/recovery_na_with_reason "$got cells say n/a, $nna recoveries are undefined"
+# no percentage beyond ±1000 % anywhere (a ratio over noise)
+big=$(grep -ohE '[-+−]?[0-9][0-9.]*%' "$HTML" | tr -d '+−%-' | awk '$1 > 1000' | head -3 | tr '\n' ' ')
+[ -z "$big" ] && pass undefined_ratios/no_percentage_beyond_1000 \
+  || fail undefined_ratios/no_percentage_beyond_1000 "found $big"
+
 # Table 1: one row per model with the archive's numbers
 while read -r _ _ model nrel ns hit mrr ffn attn peak pct eff; do
   row="<tr><td>$model</td><td class=\"num\">$nrel</td><td class=\"num\">$ns</td><td class=\"num\">$hit</td><td class=\"num\">$mrr</td><td class=\"num\">$ffn</td><td class=\"num\">$attn</td><td class=\"num\">$peak ($pct)</td><td class=\"num\">$eff</td>"
@@ -66,9 +86,9 @@ done < <(grep -h '^EXPECT block ' "$T"/*.expect)
 
 # Table 4: the causal pair of every relation of the MoE models
 bad=0; n=0
-while read -r _ _ model rel head arrow expert r; do
-  n=$((n + 1))
-  grep -qF "<td>$rel</td>" "$HTML" && grep -qF "<td>$head → $expert</td><td class=\"num\">$r</td>" "$HTML" \
+while read -r _ _ model rel head arrow expert r sv; do
+  n=$((n + 1)); ns=""; [ "$sv" = 0 ] && ns=" (not significant)"
+  grep -qF "<td>$rel</td>" "$HTML" && grep -qF "<td>$head → $expert$ns</td><td class=\"num\">$r</td>" "$HTML" \
     || { bad=$((bad + 1)); echo "  pair $model $rel $head $expert $r not found"; }
 done < <(grep -h '^EXPECT pair ' "$T"/*.expect)
 [ $bad = 0 ] && [ $n = 36 ] && pass table4_causal_pairs || fail table4_causal_pairs "$bad of $n pairs missing"

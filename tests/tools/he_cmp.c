@@ -122,6 +122,30 @@ static int cmp_value(const char *field, const char *key, double got, json_t *ref
     return 0;
 }
 
+/* Ratios over the MRR (docs/method.md): 1 if the ref's own denominator is below the archive's
+ * tolerance forcing/min_mrr_drop, so that the archive must hold NaN (recovery_fraction over the
+ * suppression's MRR drop, mrr_drop_rel and mrr_forced_over_base over the base MRR); 0 if the
+ * value is defined; -1 for other keys; 2 if forcing/recovery_defined is missing or disagrees. */
+static int ratio_gate(arc_reader *a, const char *g, json_t *he, const char *key)
+{
+    int over_drop = !strcmp(key, "recovery_fraction"),
+        over_base = !strcmp(key, "mrr_drop_rel") || !strcmp(key, "mrr_forced_over_base");
+    if (!over_drop && !over_base) return -1;
+    char p[400];
+    double tol, flag;
+    mp_err err;
+    err_init(&err);
+    snprintf(p, sizeof p, "%s/forcing", g);
+    if (arc_read_attr_f64(a, p, "min_mrr_drop", &tol, &err) != 0) return 0;
+    json_t *sup = json_object_get(he, "suppression");
+    double drop = json_number_value(json_object_get(sup, "mrr_drop")),
+           base = json_number_value(json_object_get(sup, "mrr_base"));
+    int undefined = over_drop ? !(drop >= tol && drop > 0) : !(base >= tol);
+    if (over_drop && (arc_read_attr_f64(a, p, "recovery_defined", &flag, &err) != 0 || flag != !undefined))
+        return 2;
+    return undefined;
+}
+
 static int cmp_relation(arc_reader *a, const char *rel, json_t *he, char *why, size_t wl)
 {
     char g[300], p[400], f[200];
@@ -229,9 +253,16 @@ static int cmp_relation(arc_reader *a, const char *rel, json_t *he, char *why, s
                 r = -1;
             } else {
                 double got;
+                int gate = ratio_gate(a, g, he, key);
                 r = arc_read_attr_f64(a, p, key, &got, &err);
                 if (r != 0) snprintf(w2, sizeof w2, "%s", err.msg);
-                else r = cmp_value(f, key, got, v, w2, sizeof w2);
+                else if (gate == 2)
+                    snprintf(w2, sizeof w2, "%s/forcing/recovery_defined is missing or disagrees with the ref's "
+                             "mrr_drop", g), r = -1;
+                else if (gate == 1 && !isnan(got))
+                    snprintf(w2, sizeof w2, "%s = %.9g: expected NaN (its denominator in the ref is below "
+                             "forcing/min_mrr_drop)", f, got), r = -1;
+                else if (gate != 1) r = cmp_value(f, key, got, v, w2, sizeof w2);
             }
             if (r != 0 && !bad) {
                 snprintf(why, wl, "%s", w2);

@@ -17,7 +17,11 @@
  *   EXPECT table1 MODEL RELATIONS SAMPLES HIT10 MRR FFN ATTN PEAK PCT% EFF  (sample-weighted means)
  *   EXPECT rel MODEL REL HIT10 MRR
  *   EXPECT block MODEL REL MRR MRR_BLOCK1 MRR_BLOCK5 MRR_BLOCK10
- *   EXPECT pair MODEL REL [hl,hh] → [el,ee] R
+ *   EXPECT pair MODEL REL [hl,hh] → [el,ee] R SURVIVES (1, or 0: shown "(not significant)")
+ *   EXPECT beats MODEL REL TEXT...   the "beats chance" cell (multiple testing: the BH q-values
+ *                            of the ref's r, and a SYNTHETIC permutation null of 1000 values
+ *                            evenly spread over [0.45, 0.75], the same for every relation)
+ *   EXPECT recovery_na MODEL REL     forcing's recovery is n/a (the ref's mrr_drop < 0.01)
  *   EXPECT share MODEL EARLY% MID% LATE% */
 #include <jansson.h>
 #include <math.h>
@@ -26,6 +30,8 @@
 #include <string.h>
 
 #include "pipeline/archive/archive.h"
+#include "stages/heads_experts_null.h"
+#include "stages/stats.h"
 
 static int omitted(char **omit, int n, const char *s)
 {
@@ -117,7 +123,120 @@ static void write_summary(arc_unit *u, const char *g, json_t *s, json_t *stages)
     }
 }
 
-static void write_head_expert(arc_unit *u, const char *g, json_t *he)
+/* The fields of multiple testing and of the undefined recovery, as stages/heads_experts.c
+ * writes them (the null synthetic, see the header); prints the EXPECT beats / recovery_na lines. */
+static int pair_survives; /* of the last relation written, for its EXPECT pair line */
+
+static void multiple_testing(arc_unit *u, const char *g, json_t *he, const char *name, const char *rel)
+{
+    enum { B = 1000 };
+    static double nul[B];
+    char p[400];
+    for (int b = 0; b < B; b++) nul[b] = 0.45 + 0.3 * b / (B - 1);
+    json_t *r = json_object_get(he, "r");
+    int64_t R = (int64_t)json_array_size(r), C = (int64_t)json_array_size(json_array_get(r, 0));
+    int64_t n = (int64_t)json_integer_value(json_object_get(he, "n")), sh[2] = {R, C};
+    double *rv = malloc((size_t)(R * C + 1) * sizeof *rv), *pv = malloc((size_t)(R * C + 1) * sizeof *pv),
+           *qv = malloc((size_t)(R * C + 1) * sizeof *qv);
+    double mx = 0, nsurv = 0, nfdr = 0;
+    for (int64_t i = 0; i < R; i++)
+        for (int64_t j = 0; j < C; j++) {
+            json_t *v = json_array_get(json_array_get(r, (size_t)i), (size_t)j);
+            double x = json_is_number(v) ? json_number_value(v) : NAN;
+            rv[i * C + j] = x;
+            pv[i * C + j] = isnan(x) ? NAN : stats_pearson_p(x, n);
+            if (!isnan(x) && fabs(x) > mx) mx = fabs(x);
+        }
+    he_bh_qvalues(pv, R * C, qv);
+    for (int64_t k = 0; k < R * C; k++) {
+        if (isnan(rv[k])) continue;
+        nsurv += he_null_p(nul, B, fabs(rv[k])) <= 0.05;
+        nfdr += qv[k] <= 0.05;
+    }
+    snprintf(p, sizeof p, "%s/q", g);
+    TRY(arc_write(u, p, ARC_F64, 2, sh, NULL, qv, &err));
+    TRY(arc_attr_str(u, g, "significance", "permutation", &err));
+    snprintf(p, sizeof p, "%s/null", g);
+    int64_t b1 = B, four = 4;
+    double lv[4] = {0.5, 0.9, 0.95, 0.99}, qq[4];
+    for (int t = 0; t < 4; t++) qq[t] = he_null_quantile(nul, B, lv[t]);
+    double pmax = he_null_p(nul, B, mx);
+    char d[450];
+    snprintf(d, sizeof d, "%s/max_abs_r", p);
+    TRY(arc_write(u, d, ARC_F64, 1, &b1, NULL, nul, &err));
+    snprintf(d, sizeof d, "%s/quantile_level", p);
+    TRY(arc_write(u, d, ARC_F64, 1, &four, NULL, lv, &err));
+    snprintf(d, sizeof d, "%s/quantile", p);
+    TRY(arc_write(u, d, ARC_F64, 1, &four, NULL, qq, &err));
+    TRY(arc_attr_i64(u, p, "permutations", B, &err));
+    TRY(arc_attr_i64(u, p, "seed", 1, &err));
+    TRY(arc_attr_f64(u, p, "alpha", 0.05, &err));
+    TRY(arc_attr_f64(u, p, "max_abs_r_observed", mx, &err));
+    TRY(arc_attr_f64(u, p, "p_max", pmax, &err));
+    TRY(arc_attr_i64(u, p, "n_survivors", (int64_t)nsurv, &err));
+    TRY(arc_attr_i64(u, p, "n_fdr_significant", (int64_t)nfdr, &err));
+    TRY(arc_attr_i64(u, p, "n_beat_null", (int64_t)nsurv, &err));
+    if (nsurv > 0)
+        printf("EXPECT beats %s %s yes: %.0f pair%s (%.2f > %.2f; p = %.2g)\n", name, rel, nsurv,
+               nsurv == 1 ? "" : "s", mx, qq[2], pmax);
+    else
+        printf("EXPECT beats %s %s no (%.2f vs %.2f; p = %.2g)\n", name, rel, mx, qq[2], pmax);
+    /* strongest: q, p_perm, survives of the ref's entries */
+    json_t *st = json_object_get(he, "strongest");
+    int64_t K = (int64_t)json_array_size(st);
+    double *sq = malloc((size_t)(K + 1) * sizeof *sq), *sp = malloc((size_t)(K + 1) * sizeof *sp);
+    int32_t *ss = malloc((size_t)(K + 1) * sizeof *ss);
+    for (int64_t t = 0; t < K; t++) {
+        json_t *e = json_array_get(st, (size_t)t);
+        double x = jnum(e, "r");
+        sq[t] = NAN;
+        for (int64_t k = 0; k < R * C; k++)
+            if (rv[k] == x) sq[t] = qv[k];
+        sp[t] = he_null_p(nul, B, fabs(x));
+        ss[t] = sp[t] <= 0.05;
+    }
+    snprintf(p, sizeof p, "%s/strongest/q", g);
+    TRY(arc_write(u, p, ARC_F64, 1, &K, NULL, sq, &err));
+    snprintf(p, sizeof p, "%s/strongest/p_perm", g);
+    TRY(arc_write(u, p, ARC_F64, 1, &K, NULL, sp, &err));
+    snprintf(p, sizeof p, "%s/strongest/survives", g);
+    TRY(arc_write(u, p, ARC_I32, 1, &K, NULL, ss, &err));
+    json_t *pr = json_object_get(he, "pair");
+    if (pr) {
+        double x = jnum(pr, "r"), q = NAN, pp = he_null_p(nul, B, fabs(x));
+        for (int64_t k = 0; k < R * C; k++)
+            if (rv[k] == x) q = qv[k];
+        snprintf(p, sizeof p, "%s/pair", g);
+        TRY(arc_attr_f64(u, p, "q", q, &err));
+        TRY(arc_attr_f64(u, p, "p_perm", pp, &err));
+        pair_survives = x > 0 && pp <= 0.05;
+        TRY(arc_attr_i64(u, p, "survives", pair_survives, &err));
+    }
+    /* forcing: the recovery over a suppression drop below 0.01 is undefined */
+    json_t *fo = json_object_get(he, "forcing"), *su = json_object_get(he, "suppression");
+    if (fo && su) {
+        double drop = jnum(su, "mrr_drop");
+        int ok = drop >= 0.01 && drop > 0;
+        json_object_set_new(fo, "recovery_defined", json_integer(ok));
+        json_object_set_new(fo, "min_mrr_drop", json_real(0.01));
+        if (!ok) {
+            json_object_set_new(fo, "recovery_fraction", json_null());
+            printf("EXPECT recovery_na %s %s\n", name, rel);
+        }
+        if (!(jnum(su, "mrr_base") >= 0.01)) {
+            json_object_set_new(fo, "mrr_forced_over_base", json_null());
+            json_object_set_new(su, "mrr_drop_rel", json_null());
+        }
+    }
+    free(rv);
+    free(pv);
+    free(qv);
+    free(sq);
+    free(sp);
+    free(ss);
+}
+
+static void write_head_expert(arc_unit *u, const char *g, json_t *he, const char *name, const char *rel)
 {
     char p[400], q[450];
     json_t *r = json_object_get(he, "r");
@@ -163,6 +282,7 @@ static void write_head_expert(arc_unit *u, const char *g, json_t *he)
     free(rs);
     free(ps);
     free(ns);
+    multiple_testing(u, g, he, name, rel);
     static const char *const PARTS[] = {"pair", "suppression", "forcing", "path"};
     for (int i = 0; i < 4; i++) {
         json_t *o = json_object_get(he, PARTS[i]);
@@ -334,15 +454,15 @@ int main(int argc, char **argv)
             snprintf(uid, sizeof uid, "heads_experts/%s", rel);
             TRY(arc_unit_begin(w, uid, &u, &err));
             snprintf(g, sizeof g, "analyses/%s/head_expert", rel);
-            write_head_expert(u, g, he);
+            write_head_expert(u, g, he, name, rel);
             json_t *pr = json_object_get(he, "pair");
             if (pr)
-                printf("EXPECT pair %s %s [%lld,%lld] → [%lld,%lld] %.3f\n", name, rel,
+                printf("EXPECT pair %s %s [%lld,%lld] → [%lld,%lld] %.3f %d\n", name, rel,
                        (long long)json_integer_value(json_array_get(json_object_get(pr, "head"), 0)),
                        (long long)json_integer_value(json_array_get(json_object_get(pr, "head"), 1)),
                        (long long)json_integer_value(json_array_get(json_object_get(pr, "expert"), 0)),
                        (long long)json_integer_value(json_array_get(json_object_get(pr, "expert"), 1)),
-                       jnum(pr, "r"));
+                       jnum(pr, "r"), pair_survives);
             TRY(arc_unit_commit(w, u, &err));
         }
         if (!omitted(omit, nomit, "neurons")) {
