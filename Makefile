@@ -39,7 +39,7 @@ TEST_SUPPORT := $(filter-out $(TEST_SRC),$(wildcard tests/unit/*.c))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BIN)/tools/%)
 
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/analysis_registry.o
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/analysis_registry.o $(BUILD)/gen/paper_data.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 SUP_OBJ  := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BIN)/tests/%)
@@ -61,6 +61,14 @@ $(BUILD)/gen/analysis_registry.c: $(wildcard stages/*.c) scripts/gen-analysis-re
 	scripts/gen-analysis-registry.sh $(wildcard stages/*.c) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/gen/analysis_registry.o: $(BUILD)/gen/analysis_registry.c
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# The paper's reported numbers (data/paper/*.yaml), embedded for the report (report/paper.c).
+$(BUILD)/gen/paper_data.c: $(wildcard data/paper/*.yaml) scripts/gen-paper-data.sh
+	@mkdir -p $(dir $@)
+	scripts/gen-paper-data.sh $(sort $(wildcard data/paper/*.yaml)) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/paper_data.o: $(BUILD)/gen/paper_data.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIBA): $(LIB_OBJ)
