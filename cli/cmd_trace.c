@@ -12,8 +12,10 @@
 #include "cli/commands.h"
 #include "pipeline/archive/archive.h"
 #include "pipeline/attribution/sample_capture.h"
+#include "pipeline/ops/ops.h"
 #include "pipeline/parallel/comm.h"
 #include "pipeline/runner/runner.h"
+#include "pipeline/util/local_ranks.h"
 
 static void usage(FILE *f)
 {
@@ -197,6 +199,24 @@ static int trace_collect(void *vctx, int64_t sample, const void *data, size_t le
     return rc < 0 ? -1 : 0;
 }
 
+/* --stats: where each rank runs and the threads it uses, from the ranks on its node that the
+ * launcher reports (pipeline/util/local_ranks.h); collective. */
+static void report_placement(int rank, int size)
+{
+    char mine[160], host[64] = "?";
+    void *all = NULL;
+    size_t *lens = NULL;
+    gethostname(host, sizeof host - 1);
+    memset(mine, 0, sizeof mine);
+    snprintf(mine, sizeof mine, "moeprobe:   rank %d on %s: %d ranks on this node, %d threads",
+             rank, host, local_ranks(), ops_blas_threads());
+    comm_gather_bytes(mine, sizeof mine, &all, &lens, 0);
+    for (int i = 0; rank == 0 && all && i < size; i++)
+        fprintf(stderr, "%s\n", (const char *)all + (size_t)i * sizeof mine);
+    free(all);
+    free(lens);
+}
+
 int cmd_trace(int argc, char **argv)
 {
     const char *model = NULL, *tokp = NULL, *out = NULL;
@@ -306,7 +326,10 @@ int cmd_trace(int argc, char **argv)
     job.label = "trace";
     if (runner_map(&r, &job, &err) != 0) comm_fatal("trace", "%s", err.msg);
     trace_batch_free(&tc);
-    if (stats) runner_report(&r, stderr, NULL);
+    if (stats) {
+        runner_report(&r, stderr, NULL);
+        report_placement(r.rank, r.size);
+    }
     if (r.rank == 0) {
         char parts[4200];
         if (arc_unit_commit(w, u, &err) != 0) comm_fatal("trace", "%s", err.msg);

@@ -8,6 +8,7 @@
  * gemm_nn (y = x W): W's rows run along the output, so the kernel is the usual outer product:
  * MR rows of y times NV 16-float vectors of columns, one broadcast of x per row and W row. */
 #include "pipeline/ops/internal.h"
+#include "pipeline/util/local_ranks.h"
 
 #include <cblas.h>
 #include <immintrin.h>
@@ -46,18 +47,6 @@ static int env_int(const char *name)
 {
     const char *v = getenv(name);
     return v && *v ? atoi(v) : 0;
-}
-
-/* Ranks of this job on this node, from the launcher's environment (1 when unknown). */
-static int local_ranks(void)
-{
-    const char *names[] = {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS",
-                           "MV2_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE"};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        int v = env_int(names[i]);
-        if (v > 0) return v;
-    }
-    return 1;
 }
 
 static void *worker(void *arg)

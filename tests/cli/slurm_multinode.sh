@@ -5,7 +5,8 @@
 # (tiny-olmoe expert parallel and tiny-llama data parallel, 3 ranks each, 2 relations, every
 # analysis) goes through slurm/submit.sh with --nodes=3 --ntasks-per-node=1; the tasks launch
 # with `srun --mpi=pmix`, ranks talk TCP between the namespaces. Checks: the nodes register;
-# a task's ranks run one per node (node1..node3, SLURM_NTASKS=3); every job completes; the
+# a step's ranks run one per node (node1..node3); in an uneven step (4 ranks on 3 nodes) each
+# moeprobe rank counts the ranks on its node right; every job completes; the
 # archives are bit-identical to a one-process run of the same config; the report exists.
 # Daemons and namespaces are removed, also on failure; a machine that cannot create namespaces
 # or install Slurm fails here with the reason.
@@ -119,6 +120,19 @@ want="0 node1 3 1(x3) 1 node2 3 1(x3) 2 node3 3 1(x3) "
 [ "$out" = "$want" ] && ok srun_one_rank_per_node ||
   bad srun_one_rank_per_node "got '$out', want '$want'; $(tail -3 "$T/srun.err")"
 
+# the ranks talk TCP over the nodes' links (no shared memory between namespaces)
+export OMPI_MCA_btl=tcp,self OMPI_MCA_btl_tcp_if_include=10.77.0.0/24 OMPI_MCA_oob_tcp_if_include=10.77.0.0/24
+
+# an uneven step, 4 ranks on 3 nodes (Slurm: 2,1,1): each moeprobe rank counts the ranks on
+# its node from srun's environment (pipeline/util/local_ranks.h) and takes that share of the
+# node's cores for its threads
+out=$(on1 srun --mpi=pmix -n 4 --nodes=3 --mem=300M \
+      "$B" trace --model "$R/models/tiny-olmoe" --prompt "The capital of Canada is" --out "$T/uneven.h5" --stats 2>&1)
+got=$(echo "$out" | sed -n 's/^moeprobe:   rank \([0-9]*\) on \(node[0-9]\): \([0-9]*\) ranks on this node, \([0-9]*\) threads$/\2:\3/p' | sort | uniq -c | tr -s ' ' | tr '\n' ' ')
+[ "$got" = " 2 node1:2  1 node2:1  1 node3:1 " ] && ok "srun_uneven_local_ranks ($got)" ||
+  bad srun_uneven_local_ranks "per rank node:local-ranks counts '$got', want 2 on node1 and 1 on node2, node3; $(echo "$out" | grep -v setpgid | tail -4)"
+echo "INFO srun -n 4 over 3 nodes: $(echo "$out" | grep ' ranks on this node' | sed 's/^moeprobe: *//' | tr '\n' ';')"
+
 # the sweep: two models with 3 ranks each, two relations, every analysis
 cd "$W"
 mkdir -p models
@@ -133,8 +147,6 @@ Y
 sed 's/^out: out$/out: one/' sweep.yaml > one.yaml
 "$B" run one.yaml >/dev/null 2>"$T/one.err" || { bad reference_run "$(tail -3 "$T/one.err")"; exit 0; }
 
-# the ranks talk TCP over the nodes' links (no shared memory between namespaces)
-export OMPI_MCA_btl=tcp,self OMPI_MCA_btl_tcp_if_include=10.77.0.0/24 OMPI_MCA_oob_tcp_if_include=10.77.0.0/24
 export MOEPROBE=$B
 t0=$(date +%s)
 if ! sub=$(on1 "$R/slurm/submit.sh" sweep.yaml --parallel 2 -- --nodes=3 --ntasks-per-node=1 --mem=300M --time=10 2>&1); then
