@@ -25,6 +25,9 @@ static void usage(FILE *f)
             "                             installed, else gnuplot)\n"
             "  --png-tool auto|rsvg-convert|gnuplot\n"
             "                             which program makes the PNGs (default auto)\n"
+            "  --paper-model NAME=ID      archive model NAME stands for the paper's model ID\n"
+            "                             (olmoe, qwen1.5-moe, mixtral, llama-7b, qwen1.5-7b,\n"
+            "                             mistral-7b) in the paper-vs-measured section; repeatable\n"
             "  -h, --help                 this text\n\n"
             "Prints the path of the written index.html / report.md on stdout.\n");
 }
@@ -35,9 +38,12 @@ int cmd_report(int argc, char **argv)
                                          {"format", required_argument, NULL, 'f'},
                                          {"plots", required_argument, NULL, 'p'},
                                          {"png-tool", required_argument, NULL, 't'},
+                                         {"paper-model", required_argument, NULL, 'P'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     report_opts o = report_opts_default();
+    const char *pm[64];
+    size_t n_pm = 0;
     const char *out = NULL;
     int c;
     optind = 1;
@@ -74,6 +80,16 @@ int cmd_report(int argc, char **argv)
                 fprintf(stderr, "moeprobe report: --png-tool '%s': expected auto, rsvg-convert or gnuplot\n", optarg);
                 return 2;
             }
+            break;
+        case 'P':
+            if (!strchr(optarg, '=') || optarg[0] == '=' || !strchr(optarg, '=')[1]) {
+                fprintf(stderr, "moeprobe report: --paper-model '%s': expected NAME=PAPER_ID (e.g. "
+                                "tiny-olmoe=olmoe)\n", optarg);
+                return 2;
+            }
+            if (n_pm < sizeof pm / sizeof *pm) pm[n_pm++] = optarg;
+            o.paper_models = pm;
+            o.n_paper_models = n_pm;
             break;
         case ':':
             fprintf(stderr, "moeprobe report: %s needs a value\n", argv[optind - 1]);

@@ -121,6 +121,12 @@ typedef struct rep_model {
     int cfg_ok;
     char arch[64];
     int L, nH, H, E, k, shared, renorm;
+    int64_t V;                       /* vocab_size */
+    /* the paper model this archive's model stands for (report/paper.c): paper_how 0 none,
+     * 1 same config shape, 2 mapped by --paper-model or the run config's report.paper_models */
+    char paper_id[24];
+    int paper_how;
+    char paper_problem[200];         /* a mapping that names no paper model */
     char cfg_problem[256];
     /* run_config_yaml through the run-config API (rcfg_load_stored); NULL if absent or not
      * readable (run_cfg_problem says why) */
@@ -266,6 +272,8 @@ typedef struct rep_doc {
     int n_plots;
     mp_err plot_err;             /* the first plot failure */
     int plot_failed;
+    const struct paper_data *paper;  /* the paper's numbers; NULL if they could not be read */
+    char paper_problem[256];
 } rep_doc;
 
 void doc_h(rep_doc *d, int level, const char *id, const char *text);

@@ -75,6 +75,7 @@ static void model_config_load(rep_model *m)
     m->k = c.num_experts_per_tok;
     m->shared = c.shared_expert_intermediate_size > 0;
     m->renorm = c.norm_topk_prob;
+    m->V = c.vocab_size;
 }
 
 void rep_provenance_load(arc_reader *r, rep_model *m)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "pipeline/util/atomic_file.h"
+#include "report/paper.h"
 #include "report/sections.h"
 
 report_opts report_opts_default(void)
@@ -78,6 +79,8 @@ static const rep_section SECTIONS[] = {
     {"heads", "Attention heads and experts (Table 4, section 4.3)",
      "Attention heads and experts (Table 4, section 4.3)", sec_heads_experts},
     {"neurons", "Neurons (Figure 6, Table 7)", "Neurons (Figure 6, Table 7)", sec_neurons},
+    {"paper", "The paper beside this run", "The paper beside this run (Tables 1, 2, 3, 5, 8, headline numbers)",
+     sec_paper},
     {"provenance", "Provenance", "Provenance", sec_provenance},
 };
 #define N_SECTIONS (sizeof SECTIONS / sizeof *SECTIONS)
@@ -101,6 +104,9 @@ int report_render_to(const char *const *archives, size_t n, const char *out_dir,
     af_tmp out = AF_TMP_INIT;
     int rc = -1;
     size_t loaded = 0;
+    paper_data paper = {0};
+    mp_err perr;
+    err_init(&perr);
     memset(&d, 0, sizeof d);
     if (written) *written = NULL;
     if (!o) o = &def;
@@ -123,6 +129,9 @@ int report_render_to(const char *const *archives, size_t n, const char *out_dir,
         free(m[i].name);
         m[i].name = nn;
     }
+    if (paper_load_embedded(&paper, &perr) == 0) d.paper = &paper;
+    else snprintf(d.paper_problem, sizeof d.paper_problem, "%s", perr.msg);
+    if (d.paper && rep_paper_map(m, n, d.paper, o->paper_models, o->n_paper_models, err) != 0) goto done;
     d.fmt = o->format;
     d.plots = o->plots;
     if (o->plots == REPORT_PNG) {
@@ -199,6 +208,7 @@ done:
     free(d.dir);
     free(d.plot_dir);
     for (size_t i = 0; i < loaded && i < n; i++) rep_model_free(&m[i]);
+    paper_free(&paper);
     free(m);
     return rc;
 }

@@ -49,6 +49,10 @@ typedef struct report_opts {
     report_format format;   /* run config report.format (html|markdown: same order) */
     report_plots plots;     /* run config report.plots (svg|png: same order) */
     report_png_tool png_tool;
+    /* "NAME=PAPER_ID" (--paper-model): archive model NAME stands for a paper model
+     * (data/paper/models.yaml) whatever its shape; before the archives' own report.paper_models */
+    const char *const *paper_models;
+    size_t n_paper_models;
 } report_opts;
 
 /* Defaults: html, svg, auto. */

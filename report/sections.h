@@ -25,5 +25,13 @@ void sec_ablations(rep_doc *d, rep_model *m, size_t n);
 void sec_heads_experts(rep_doc *d, rep_model *m, size_t n);
 void sec_neurons(rep_doc *d, rep_model *m, size_t n);
 void sec_provenance(rep_doc *d, rep_model *m, size_t n);
+void sec_paper(rep_doc *d, rep_model *m, size_t n);
+
+struct paper_data;
+/* Which archive models stand for paper models (sec_paper.c): --paper-model entries "NAME=ID"
+ * first, then the archive's run config report.paper_models, else the same config shape. -1 with
+ * err for a --paper-model entry that names no paper model. */
+int rep_paper_map(rep_model *m, size_t n, const struct paper_data *p, const char *const *cli, size_t ncli,
+                  mp_err *err);
 
 #endif

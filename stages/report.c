@@ -7,6 +7,10 @@ static const rcfg_key REPORT_KEYS[] = {
     {"report", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL, "The report rendered from the archive."},
     {"report.format", RCFG_ENUM, 0, "html", RCFG_NOLIM, "html|markdown", "Report format."},
     {"report.plots", RCFG_ENUM, 0, "svg", RCFG_NOLIM, "svg|png", "Plot image format."},
+    {"report.paper_models", RCFG_STR_LIST, 0, "[]", RCFG_NOLIM, NULL,
+     "\"NAME=ID\" entries: the run's model NAME stands for the paper model ID (data/paper/models.yaml: "
+     "olmoe, qwen1.5-moe, mixtral, llama-7b, qwen1.5-7b, mistral-7b) in the report's paper-vs-measured "
+     "section, whatever its shape (a model with the paper model's config shape is matched without it)."},
 };
 
 const analysis_def analysis_report = {

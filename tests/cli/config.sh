@@ -17,7 +17,7 @@ for k in model models relations out name template max_samples batch_size expert_
          heads_experts.correlation heads_experts.strongest heads_experts.top_experts_for_pair \
          heads_experts.suppression_top_experts heads_experts.permutations heads_experts.seed \
          heads_experts.alpha heads_experts.significance neurons.top neurons.top_experts \
-         neurons.top_shared_neurons report.format report.plots snapshot_every_s progress_every_s; do
+         neurons.top_shared_neurons report.format report.plots report.paper_models snapshot_every_s progress_every_s; do
   grep -q "^ *$k  \[" "$T/explain" || missing="$missing $k"
 done
 check $([ $rc = 0 ] && [ -z "$missing" ] && echo 0 || echo 1) config.explain_every_key "rc=$rc missing:$missing"

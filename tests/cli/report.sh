@@ -34,6 +34,35 @@ out=$("$B" report "${args[@]}" --out "$H" 2>"$T/html.err"); rc=$?
 msg=$("$TOOLS/xml_check" --html "$H/index.html" 2>&1); ok html/well_formed $? "$msg"
 HTML=$H/index.html
 
+# the paper beside the run: the six fixtures mapped to the paper's models (their weights and
+# shapes differ, which the section must say); every Table 1 value and every Table 8 row of a
+# mapped model is shown with the measured value and the difference; the matched pairs; without a
+# mapping the section says that no model is a paper model; a bad --paper-model is refused
+P=$T/paper
+pm=(--paper-model tiny-olmoe=olmoe --paper-model tiny-qwen2moe=qwen1.5-moe --paper-model tiny-mixtral=mixtral
+    --paper-model tiny-llama=llama-7b --paper-model tiny-qwen2=qwen1.5-7b --paper-model tiny-mistral=mistral-7b)
+if "$B" report "${args[@]}" "${pm[@]}" --out "$P" >/dev/null 2>"$T/paper.err"; then
+  PH=$P/index.html
+  nw=$(grep -o 'its weights differ' "$PH" | wc -l)
+  n1=$(grep -o '</td><td class="num">1</td><td>[^<]*</td><td>[^<]*</td><td class="num">[0-9.]*</td><td class="num">[0-9.-]*</td><td class="num">[-+][0-9.]*</td></tr>' "$PH" | wc -l)
+  read -r _ _ _ _ _ _ qmrr _ < <(grep -h '^EXPECT table1 tiny-qwen2moe' "$T/qwen2moe.expect")
+  qd=$(awk -v m="$qmrr" 'BEGIN{printf "%+.3f", m - 0.63}')
+  row="<td>tiny-qwen2moe (Qwen 1.5-MoE)</td><td class=\"num\">1</td><td>Qwen 1.5-MoE</td><td>MRR</td><td class=\"num\">0.630</td><td class=\"num\">$qmrr</td><td class=\"num\">$qd</td>"
+  n8=$(grep -o '<tr><td>[a-z_]*</td><td>tiny-[a-z0-9]* ([^)]*)</td><td class="num">[0-9.]*</td>' "$PH" | wc -l)
+  [ "$nw" = 6 ] && [ "$n1" = 42 ] && grep -qF "$row" "$PH" && [ "$n8" = 36 ] \
+    && grep -q '<tr><td>tiny-qwen2moe</td><td>tiny-qwen2</td><td class="num">1.512</td>' "$PH" \
+    && grep -q '<tr><td>tiny-mixtral</td><td>tiny-mistral</td><td class="num">1.005</td>' "$PH" \
+    && pass paper/beside_the_run \
+    || fail paper/beside_the_run "weights-differ notes $nw (6), Table 1 rows $n1 (42), Table 8 rows $n8 (36), qwen2moe MRR row: $(grep -c "$qmrr" "$PH")"
+else
+  fail paper/beside_the_run "$(cat "$T/paper.err")"
+fi
+grep -q "None of these archives&#39; models is one of the paper&#39;s six" "$HTML" && pass paper/no_mapping_said \
+  || fail paper/no_mapping_said "the unmapped report does not say so"
+out=$("$B" report "$T/fx/tiny-olmoe.h5" --paper-model tiny-olmoe=gpt-4 --out "$T/paper-bad" 2>&1); rc=$?
+[ $rc = 1 ] && [[ "$out" == *"--paper-model tiny-olmoe=gpt-4: 'gpt-4' is not a paper model"* ]] \
+  && pass paper/bad_mapping_refused || fail paper/bad_mapping_refused "rc $rc: $out"
+
 # multiple testing: each relation's "beats chance" cell, and the undefined recoveries
 nb=0; bad=""
 while read -r _ _ model rel text; do
