@@ -10,6 +10,7 @@ PKGS=(build-essential pkg-config git
       gnuplot-nox python3
       iproute2 util-linux  # ip netns / unshare: the nodes of tests/cli/multinode.sh
       python3-numpy python3-h5py python3-xarray python3-h5netcdf python3-netcdf4 python3-pandas  # archive checks, python/moeprobe
+      librsvg2-bin  # rsvg-convert: the report's PNG checks (tests/cli/report.sh)
       clang libclang-rt-14-dev)  # clang + libFuzzer runtime: make fuzz, tests/cli/fuzz_short.sh
 [ "${MOEPROBE_DEPS_EXTRA:-}" ] && read -r -a extra <<<"$MOEPROBE_DEPS_EXTRA" && PKGS+=("${extra[@]}")
 missing=()
@@ -22,5 +23,6 @@ fi
 echo "install-deps: installing ${missing[*]}" >&2
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+# another apt-get (a test installing Slurm, an unattended upgrade) may hold the dpkg lock
+$SUDO apt-get update -qq -o DPkg::Lock::Timeout=300
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -o DPkg::Lock::Timeout=300 -y -qq --no-install-recommends "${missing[@]}" >&2

@@ -2,7 +2,10 @@
 # Runs every test program: the C unit/golden tests in BIN/tests/ and the shell tests in
 # tests/cli/*.sh. Each prints one line per check, "PASS name" or "FAIL name: why"; a program
 # that exits non-zero without a FAIL line (a crash, a sanitizer report) counts as one failure.
-# Ends with the line "N passed, N failed". TEST_FILTER=regex runs a subset.
+# A check that cannot run here for a reason no package fixes (no permission to mount, say)
+# prints "SKIP name: why"; one whose tool the deps script installs is a FAIL when missing.
+# Ends with the line "N passed, N failed", plus ", N skipped" when anything was skipped.
+# TEST_FILTER=regex runs a subset.
 set -u
 BIN=${1:-bin}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +23,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/moeprobe-tests.XXXXXX")
 export MOEPROBE_TEST_TMP="$TMP"
 trap 'rm -rf "$TMP"' EXIT
-pass=0; fail=0
+pass=0; fail=0; skip=0
 run_one() {  # name, command...
   local name=$1; shift
   local log="$TMP/$(echo "$name" | tr '/ ' '__').log"
@@ -28,18 +31,19 @@ run_one() {  # name, command...
   "$@" >"$log" 2>&1
   local rc=$?
   local t1=$(date +%s.%N)
-  local p f
-  p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log")
+  local p f s
+  p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log"); s=$(grep -c '^SKIP ' "$log")
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
     f=1; echo "FAIL $name: exited with status $rc without a FAIL line" >>"$log"
   fi
-  if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+  if [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && [ "$s" -eq 0 ]; then
     f=1; echo "FAIL $name: printed no check at all" >>"$log"
   fi
-  pass=$((pass + p)); fail=$((fail + f))
-  printf '%-40s %4d passed %3d failed  %6.1fs\n' "$name" "$p" "$f" "$(awk "BEGIN{print $t1 - $t0}")"
+  pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
+  printf '%-40s %4d passed %3d failed  %6.1fs%s\n' "$name" "$p" "$f" "$(awk "BEGIN{print $t1 - $t0}")" \
+    "$([ "$s" -gt 0 ] && echo "  ($s skipped)")"
   if [ "$f" -ne 0 ]; then grep -E '^(FAIL|WORST)' "$log" | head -20 | sed 's/^/    /'; tail -n 15 "$log" | sed 's/^/    | /'; fi
-  grep -E '^(WORST|INFO) ' "$log" | sed 's/^/    /' || true
+  grep -E '^(WORST|INFO|SKIP) ' "$log" | sed 's/^/    /' || true
 }
 for t in "$BIN"/tests/test_*; do
   [ -x "$t" ] || continue
@@ -59,5 +63,5 @@ for t in tests/cli/*.sh; do
   [[ -n "${TEST_FILTER:-}" && ! "$n" =~ ${TEST_FILTER} ]] && continue
   run_one "$n" bash "$t"
 done
-echo "$pass passed, $fail failed"
+echo "$pass passed, $fail failed$([ "$skip" -gt 0 ] && echo ", $skip skipped")"
 [ "$fail" -eq 0 ]

@@ -5,10 +5,12 @@
 #   - stderr matching the case's pattern, which names the file, key, index or byte offset;
 #   - at most the case's number of stderr lines (one message; a YAML config prints one line per
 #     problem plus the summary), and no sanitizer report or MPI abort banner.
-# The suite runs with $MOEPROBE_BIN and again with the ASan/UBSan build bin-debug/moeprobe when it
-# exists (tests/run.sh bin-debug runs it once, with that binary). A missing or stale
+# Each case is one check, "bad_inputs/BIN/NAME". The suite runs with $MOEPROBE_BIN and again with
+# the ASan/UBSan build bin-debug/moeprobe; that rerun is its own single check,
+# "bad_inputs/asan_ubsan" (plus a FAIL line per case it breaks), so no case counts twice
+# (tests/run.sh bin-debug runs the suite once, with that binary). A missing or stale
 # bin-debug/moeprobe is built here (the binary only: ~50 s from scratch, seconds when up to date);
-# if that build fails the debug pass is skipped with an INFO line.
+# if that build fails, so does the check.
 # Under ASan leak detection is off here: Open MPI's own allocations at exit would drown it; the
 # parsers' leaks are checked by the fuzzers (tests/fuzz, LeakSanitizer on).
 set -u
@@ -31,7 +33,7 @@ own() {  # MODEL FILE: replace the symlink by a writable copy
   cp --remove-destination "$(readlink -f "$T/$1/$2")" "$T/$1/$2"; chmod u+w "$T/$1/$2"
 }
 jedit() {  # FILE PYTHON-EXPR-ON-d: rewrite a JSON file (test-time helper only)
-  python3 - "$1" "$2" <<'PY'
+  /usr/bin/python3 - "$1" "$2" <<'PY'
 import json, sys
 p, expr = sys.argv[1], sys.argv[2]
 d = json.load(open(p))
@@ -75,7 +77,7 @@ printf '{"name": "x",\n "prompt_templates_zs": ["{} is"],\n "samples": [{"subjec
 printf '{"name": "x", "prompt_templates_zs": ["no slot here"], "samples": [{"subject": "a", "object": "b"}]}' > "$T/rel_noslot.json"
 printf '{"name": "x", "prompt_templates_zs": ["{} is"], "samples": [{"subject": 7, "object": "b"}]}' > "$T/rel_subjtype.json"
 printf '["not", "an", "object"]' > "$T/rel_list.json"
-python3 -c "
+/usr/bin/python3 -c "
 import json; json.dump({'name': 'long', 'prompt_templates_zs': ['{} is'],
  'samples': [{'subject': 'word ' * 700, 'object': 'x'}]}, open('$T/rel_long.json', 'w'))"
 mkdir -p "$T/reldir_empty"; echo "not json" > "$T/reldir_empty/README"
@@ -123,7 +125,7 @@ only "$T/y_rungpt2.yaml" "model: $T/gpt2" "relations: [$L/country_capital_city.j
 printf '"fine"\n{"not": "a string"}\n' > "$T/jsonl_obj.txt"
 printf '"fine"\n"unterminated\n' > "$T/jsonl_bad.txt"
 
-LONG=$(python3 -c "print('word ' * 700)")
+LONG=$(/usr/bin/python3 -c "print('word ' * 700)")
 BADUTF8=$'caf\xc3\x28 au lait'
 
 # ---- the cases -------------------------------------------------------------------------------
@@ -251,8 +253,9 @@ run_one() {  # BIN LABEL INDEX: runs case INDEX, leaves .out .err .rc files
   echo $? >"$T/$label.$name.rc"
 }
 
-run_suite() {  # BIN LABEL: four cases at a time, then the verdicts in order
-  local bin=$T/$2.moeprobe label=$2 n=0 ok=0 i
+run_suite() {  # BIN LABEL [ONE-CHECK]: four cases at a time, then the verdicts in order; with
+  # ONE-CHECK (the sanitizer rerun) a single PASS line ONE-CHECK for the whole suite
+  local bin=$T/$2.moeprobe label=$2 one=${3:-} n=0 ok=0 i
   cp "$1" "$bin"  # a private copy: a concurrent `make` relinking bin/ must not fail a case
   for i in "${!CASES[@]}"; do
     while [ "$(jobs -rp | wc -l)" -ge 4 ]; do wait -n; done
@@ -275,12 +278,17 @@ run_suite() {  # BIN LABEL: four cases at a time, then the verdicts in order
     fi
     if [ -z "$why" ]; then
       ok=$((ok + 1))
-      echo "PASS bad_inputs/$label/$name (exit $rc: $(grep -m1 -E -- "$pat" "$err" | cut -c1-160))"
+      [ -z "$one" ] && echo "PASS bad_inputs/$label/$name (exit $rc: $(grep -m1 -E -- "$pat" "$err" | cut -c1-160))"
     else
-      echo "FAIL bad_inputs/$label/$name: $why; stderr: $(head -c 400 "$err" | tr '\n' '|')"
+      echo "FAIL bad_inputs/${one:-$label}/$name: $why; stderr: $(head -c 400 "$err" | tr '\n' '|')"
     fi
   done
   echo "INFO bad_inputs/$label: $ok of $n malformed inputs rejected cleanly"
+  [ -n "$one" ] && [ "$ok" -eq "$n" ] && echo "PASS bad_inputs/$one ($n cases under $label, no sanitizer report)"
+  # distinct case names: a copy-pasted case would count one input twice
+  local dup; dup=$(for cs in "${CASES[@]}"; do eval "set -- $cs"; echo "$1"; done | sort | uniq -d | head -3 | tr '\n' ' ')
+  [ -z "$one" ] && { [ -z "$dup" ] && echo "PASS bad_inputs/distinct_cases ($n)" || echo "FAIL bad_inputs/distinct_cases: repeated $dup"; }
+  return 0
 }
 
 run_suite "$MOEPROBE_BIN" "$(basename "$(dirname "$MOEPROBE_BIN")")"
@@ -294,12 +302,12 @@ if [ "$(readlink -f "$MOEPROBE_BIN")" != "$(readlink -f "$DBG")" ]; then
     # only the binary (about 50 s from scratch on 2 cores, seconds when up to date)
     if ! (cd "$R" && timeout 900 make -s MODE=debug BUILD=build-debug BIN=bin-debug \
             -j"$(nproc)" bin-debug/moeprobe >"$T/make-debug.log" 2>&1); then
-      echo "INFO bad_inputs: make debug failed, ASan/UBSan pass skipped: $(grep -m1 error "$T/make-debug.log")"
+      echo "FAIL bad_inputs/asan_ubsan: make debug failed: $(grep -m1 error "$T/make-debug.log")"
       DBG=""
     fi
   fi
   if [ -n "$DBG" ] && [ -x "$DBG" ]; then
     ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-      run_suite "$DBG" bin-debug
+      run_suite "$DBG" bin-debug asan_ubsan
   fi
 fi

@@ -69,7 +69,7 @@ check_failed() {
   else
     for p in "$P"/*.h5; do
       [ -e "$p" ] || continue
-      "$H5CMP" "$p" "$REF" "${SKIP[@]}" >"$T/$name.pcmp" 2>&1 || { why="complete part $(basename "$p") differs from the uninterrupted run"; break; }
+      "$H5CMP" "$p" "$REF" --subset "${SKIP[@]}" >"$T/$name.pcmp" 2>&1 || { why="complete part $(basename "$p") differs from the uninterrupted run"; break; }
     done
   fi
   D=$(ls "$P" 2>/dev/null | grep -c '\.h5$')
@@ -99,7 +99,7 @@ if mnt "$T/ro" ro,size=1m; then
   lines=$(grep -c . "$T/ro.err")
   [ "$lines" -le 2 ] && ok readonly_filesystem_one_message || bad readonly_filesystem_one_message "$lines lines: $(head -4 "$T/ro.err" | tr '\n' '|')"
 else
-  echo "INFO faults: mount not permitted; read-only filesystem case skipped"
+  echo "SKIP faults/readonly_filesystem: mount not permitted here"
 fi
 
 if command -v setpriv >/dev/null && [ "$(id -u)" = 0 ]; then
@@ -111,7 +111,7 @@ if command -v setpriv >/dev/null && [ "$(id -u)" = 0 ]; then
   check_failed unwritable_output_folder $rc "$T/perm.err" "$U/out.*Permission denied" "$U/out"
   rm -rf "$U"
 else
-  echo "INFO faults: not root or no setpriv; permission case skipped"
+  echo "SKIP faults/unwritable_output_folder: not root or no setpriv"
 fi
 
 # ---- full disk ----------------------------------------------------------------------------------

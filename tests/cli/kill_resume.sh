@@ -76,7 +76,7 @@ while [ $killed_mid -lt "$TRIALS" ] && [ $attempts -lt $((3 * TRIALS)) ]; do
   [ "$state" = killed ] && killed_mid=$((killed_mid + 1))
   why=""
   if [ -e "$A" ]; then
-    if ! "$H5CMP" "$A" "$REF" "${SKIP[@]}" >"$T/cmp$i.txt" 2>&1; then
+    if ! "$H5CMP" "$A" "$REF" --subset "${SKIP[@]}" >"$T/cmp$i.txt" 2>&1; then
       why="archive differs from or fails to open against the reference: $(grep -m2 -E 'DIFF|h5cmp:' "$T/cmp$i.txt" | tr '\n' ' ')"
     fi
   fi
@@ -89,7 +89,7 @@ while [ $killed_mid -lt "$TRIALS" ] && [ $attempts -lt $((3 * TRIALS)) ]; do
       sig=$(stat -c '%i %s %Y.%y' "$part")
       [ "${VERIFIED[$part]:-}" = "$sig" ] && continue
       VERIFIED[$part]=$sig
-      if ! "$H5CMP" "$part" "$REF" "${SKIP[@]}" >"$T/cmp$i.part" 2>&1; then
+      if ! "$H5CMP" "$part" "$REF" --subset "${SKIP[@]}" >"$T/cmp$i.part" 2>&1; then
         why="complete part $(basename "$part") differs from the reference: $(grep -m2 -E 'DIFF|h5cmp:' "$T/cmp$i.part" | tr '\n' ' ')"
         break
       fi

@@ -63,7 +63,7 @@ check_stopped() {
   elif [ -n "$unit" ] && [ -e "$P/$(echo "$unit" | sed 's|/|%2F|').h5" ]; then why="abandoned unit $unit has a complete part"
   elif ls "$P" | grep -q '\.tmp$'; then why="temp part left: $(ls "$P" | grep '\.tmp$' | tr '\n' ' ')"
   elif [ ! -e "$A" ]; then why="no archive written"
-  elif ! "$H5CMP" "$A" "$REF" "${SKIP[@]}" >"$out.cmp" 2>&1; then why="archive differs: $(grep -m2 DIFF "$out.cmp" | tr '\n' ' ')"
+  elif ! "$H5CMP" "$A" "$REF" --subset "${SKIP[@]}" >"$out.cmp" 2>&1; then why="archive differs: $(grep -m2 DIFF "$out.cmp" | tr '\n' ' ')"
   else
     local listed parts
     listed=$(h5ls "$A/units" 2>/dev/null | awk '{print $1}' | sort | tr '\n' ' ')
@@ -71,7 +71,7 @@ check_stopped() {
     [ "$listed" = "$parts" ] || why="archive lists [$listed] but complete parts are [$parts]"
     for p in "$P"/*.h5; do
       [ -n "$why" ] && break
-      "$H5CMP" "$p" "$REF" "${SKIP[@]}" >"$out.pcmp" 2>&1 || why="part $(basename "$p") differs"
+      "$H5CMP" "$p" "$REF" --subset "${SKIP[@]}" >"$out.pcmp" 2>&1 || why="part $(basename "$p") differs"
     done
   fi
   D=$(ls "$P" 2>/dev/null | grep -c '\.h5$')  # complete units, for check_rerun
@@ -139,7 +139,7 @@ A3=$T/c3/tiny-qwen2moe.h5; P3=$T/c3/tiny-qwen2moe.h5.parts
 n3=$(ls "$P3" | grep -c '\.h5$')
 if [ $rc -eq 75 ] && grep -qE "second signal|stopped by signal" "$T/c3.err"; then
   why=""
-  for p in "$P3"/*.h5; do "$H5CMP" "$p" "$REF" "${SKIP[@]}" >/dev/null 2>&1 || why="part $(basename "$p") differs"; done
+  for p in "$P3"/*.h5; do "$H5CMP" "$p" "$REF" --subset "${SKIP[@]}" >/dev/null 2>&1 || why="part $(basename "$p") differs"; done
   [ -z "$why" ] && ok two_signals_stop_at_once "exit 75, $n3 complete parts intact" || bad two_signals_stop_at_once "$why"
 else
   bad two_signals_stop_at_once "exit $rc; $(grep -v -E 'start|done' "$T/c3.err" | tail -2 | tr '\n' '|')"

@@ -215,13 +215,13 @@ if command -v gnuplot >/dev/null; then
   out=$("$B" report "$T/fx2/tiny-olmoe-partial.h5" "$T/fx/tiny-llama.h5" --out "$T/png-gp" --plots png --png-tool gnuplot 2>&1)
   [ $? = 0 ] && png_ok "$T/png-gp" png/gnuplot || fail png/gnuplot "$out"
 else
-  echo "INFO gnuplot not installed: PNG through gnuplot not tested"
+  fail png/gnuplot "gnuplot not installed (scripts/install-deps.sh installs gnuplot-nox)"
 fi
 if command -v rsvg-convert >/dev/null; then
   out=$("$B" report "$T/fx2/tiny-olmoe-partial.h5" "$T/fx/tiny-llama.h5" --out "$T/png-rsvg" --plots png --png-tool rsvg-convert 2>&1)
   [ $? = 0 ] && png_ok "$T/png-rsvg" png/rsvg_convert || fail png/rsvg_convert "$out"
 else
-  echo "INFO rsvg-convert not installed: PNG through rsvg-convert not tested"
+  fail png/rsvg_convert "rsvg-convert not installed (scripts/install-deps.sh installs librsvg2-bin)"
 fi
 out=$(PATH=/nonexistent-bin "$B" report "$T/fx/tiny-llama.h5" --out "$T/png-none" --plots png 2>&1); rc=$?
 case "$out" in *rsvg-convert*gnuplot*) [ $rc = 1 ] && [ ! -e "$T/png-none" ] && pass png/no_converter_message \

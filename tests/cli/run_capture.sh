@@ -3,6 +3,7 @@
 # models: hit10 and mrr within 1e-6 of the HF refs, n equal, top_experts identical. Then the
 # same run under mpirun -np 2 and 3 must give the same archive (1e-5) as one process.
 set -u
+source "$MOEPROBE_ROOT/tests/cli/lib/tool_check.bash"
 B=$MOEPROBE_BIN; S=$MOEPROBE_SHARED; R=$MOEPROBE_ROOT; T=$MOEPROBE_TEST_TMP/run_capture; mkdir -p "$T"
 TOOLS=$(dirname "$B")/tools
 for m in olmoe qwen2moe mixtral llama qwen2 mistral; do
@@ -19,7 +20,7 @@ YAML
     || echo "FAIL run_capture/$m/prints_archive_path: last stdout line '$last'"
   req=(--require hit10 --require mrr --require n)
   case $m in olmoe|qwen2moe|mixtral) req+=(--require top_experts);; esac
-  "$TOOLS/metrics_cmp" "$T/out-$m/tiny-$m.h5" "$S/fixtures/refs/$m.h5" "run_capture/$m" "${req[@]}"
+  tool_check "run_capture/$m" "$TOOLS/metrics_cmp" "$T/out-$m/tiny-$m.h5" "$S/fixtures/refs/$m.h5" "run_capture/$m" "${req[@]}"
 done
 # MPI: the same archive with 2 and 3 ranks (olmoe: expert parallel; llama: data parallel)
 for m in olmoe llama; do

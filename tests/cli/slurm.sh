@@ -27,9 +27,11 @@ done
 if [ ${#need[@]} -gt 0 ]; then
   echo "INFO installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 ||
-    { apt-get update -qq >/dev/null 2>&1 &&
-      apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1; } ||
+  # another apt-get (a second test, the deps script) may hold the dpkg lock: wait for it
+  LOCK=(-o DPkg::Lock::Timeout=300)
+  apt-get install "${LOCK[@]}" -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 ||
+    { apt-get update "${LOCK[@]}" -qq >/dev/null 2>&1 &&
+      apt-get install "${LOCK[@]}" -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1; } ||
     { bad install "apt-get install ${need[*]} failed"; exit 0; }
 fi
 PATH=$PATH:/usr/sbin

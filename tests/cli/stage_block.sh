@@ -6,6 +6,7 @@
 # recomputed from the stored ranks, drops, the blocked list = top_experts). Then qwen2moe
 # under mpirun -np 2 and 3 must give the same archive; a dense model plans no block units.
 set -u
+source "$MOEPROBE_ROOT/tests/cli/lib/tool_check.bash"
 B=$MOEPROBE_BIN; S=$MOEPROBE_SHARED; R=$MOEPROBE_ROOT; T=$MOEPROBE_TEST_TMP/stage_block; mkdir -p "$T"
 TOOLS=$(dirname "$B")/tools
 
@@ -63,7 +64,7 @@ YAML
   grep -q "24 units, 24 to run" "$T/$m.err" && echo "PASS stage_block/$m/plans_24_units" \
     || echo "FAIL stage_block/$m/plans_24_units: $(head -1 "$T/$m.err")"
   # every attribute of the refs is required: hit10*, mrr* (n: capture's), top_experts
-  "$TOOLS/metrics_cmp" "$f" "$S/fixtures/refs/$m.h5" "stage_block/$m" \
+  tool_check "stage_block/$m" "$TOOLS/metrics_cmp" "$f" "$S/fixtures/refs/$m.h5" "stage_block/$m" \
     --require 'hit10*' --require 'mrr*' --require n --require top_experts
   check_consistency "$f" adj_antonym "stage_block/$m/adj_antonym/block_group_consistent"
 done

@@ -9,6 +9,7 @@
 # archive; the temporal option against its recomputation from all-position captures; a run
 # without attribute fails naming what is missing; a dense model plans no heads_experts units.
 set -u
+source "$MOEPROBE_ROOT/tests/cli/lib/tool_check.bash"
 B=$MOEPROBE_BIN; S=$MOEPROBE_SHARED; R=$MOEPROBE_ROOT; T=$MOEPROBE_TEST_TMP/stage_heads_experts
 TOOLS=$(dirname "$B")/tools
 rm -rf "$T"; mkdir -p "$T"
@@ -33,7 +34,7 @@ for m in olmoe qwen2moe mixtral; do
   fi
   [ "$last" = "$T/out-$m/tiny-$m.h5" ] && echo "PASS stage_heads_experts/$m/prints_archive_path" \
     || echo "FAIL stage_heads_experts/$m/prints_archive_path: last stdout line '$last'"
-  "$TOOLS/he_cmp" "$T/out-$m/tiny-$m.h5" "$S/fixtures/refs-analyses/$m.json" "stage_heads_experts/$m"
+  tool_check "stage_heads_experts/$m" "$TOOLS/he_cmp" "$T/out-$m/tiny-$m.h5" "$S/fixtures/refs-analyses/$m.json" "stage_heads_experts/$m"
 done
 
 # multiple testing on tiny-olmoe (he_cmp checked the fields above): country_capital_city's
@@ -50,14 +51,17 @@ p1=$(attr "$A" /analyses/country_capital_city/head_expert/null/p_max)
 
 # the comparison is not vacuous: mrr_forced of adj_antonym moved by 1e-5 must fail
 sed 's/"mrr_forced":0\.668920295/"mrr_forced":0.668930295/' "$S/fixtures/refs-analyses/olmoe.json" > "$T/bad.json"
-out=$("$TOOLS/he_cmp" "$T/out-olmoe/tiny-olmoe.h5" "$T/bad.json" neg 2>&1)
-case "$out" in *"FAIL neg/adj_antonym: forcing.mrr_forced"*) echo "PASS stage_heads_experts/he_cmp_rejects_altered_ref";;
-  *) echo "FAIL stage_heads_experts/he_cmp_rejects_altered_ref: $(echo "$out" | grep adj_antonym)";; esac
+out=$("$TOOLS/he_cmp" "$T/out-olmoe/tiny-olmoe.h5" "$T/bad.json" neg 2>&1); rc=$?
+if [ $rc -eq 1 ] && grep -q '^FAIL neg/adj_antonym: forcing.mrr_forced' <<<"$out"; then
+  echo "PASS stage_heads_experts/he_cmp_rejects_altered_ref"
+else
+  echo "FAIL stage_heads_experts/he_cmp_rejects_altered_ref: exit $rc (expected 1): $(echo "$out" | grep adj_antonym)"
+fi
 
 # two ranks: expert parallel over mixtral's 8 experts
 sed "s|out: .*|out: $T/np2-mixtral|" "$T/out-mixtral.yaml" > "$T/np2.yaml"
 if $MPI -np 2 "$B" run "$T/np2.yaml" >/dev/null 2>"$T/np2.err"; then
-  "$TOOLS/he_cmp" "$T/np2-mixtral/tiny-mixtral.h5" "$S/fixtures/refs-analyses/mixtral.json" "stage_heads_experts/mixtral_np2" | grep -v '^INFO'
+  tool_check stage_heads_experts/mixtral_np2 "$TOOLS/he_cmp" "$T/np2-mixtral/tiny-mixtral.h5" "$S/fixtures/refs-analyses/mixtral.json" "stage_heads_experts/mixtral_np2" | grep -v '^INFO'
   # neuron_top: near-tied neuron scores may be ordered either way by other arithmetic
   out=$("$TOOLS/h5cmp" "$T/np2-mixtral/tiny-mixtral.h5" "$T/out-mixtral/tiny-mixtral.h5" --rtol 1e-5 \
         --skip run_config_yaml --skip @min_ --skip @peak_min_margin --skip @parts_ --ranked neuron_top)
@@ -82,7 +86,7 @@ heads_experts:
   correlation: temporal
 YAML
 if "$B" run "$T/temporal.yaml" >/dev/null 2>"$T/temporal.err"; then
-  "$TOOLS/he_cmp" --temporal "$T/temporal/tiny-qwen2moe.h5" stage_heads_experts/temporal
+  tool_check stage_heads_experts/temporal "$TOOLS/he_cmp" --temporal "$T/temporal/tiny-qwen2moe.h5" stage_heads_experts/temporal
 else
   echo "FAIL stage_heads_experts/temporal: $(tail -3 "$T/temporal.err")"
 fi

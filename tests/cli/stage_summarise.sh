@@ -9,6 +9,7 @@
 #   - without stage attribute, or with neurons.top not among attribute.neurons_top, the run
 #     fails with a message naming the missing piece.
 set -u
+source "$MOEPROBE_ROOT/tests/cli/lib/tool_check.bash"
 B=$MOEPROBE_BIN; S=$MOEPROBE_SHARED; R=$MOEPROBE_ROOT; T=$MOEPROBE_TEST_TMP/stage_summarise; mkdir -p "$T"
 TOOLS=$(dirname "$B")/tools
 for m in olmoe qwen2moe mixtral llama qwen2 mistral; do
@@ -21,8 +22,8 @@ YAML
   if ! "$B" run "$T/$m.yaml" >/dev/null 2>"$T/$m.err"; then
     echo "FAIL stage_summarise/$m: moeprobe run failed: $(tail -3 "$T/$m.err")"; continue
   fi
-  "$TOOLS/summary_cmp" "$T/out-$m/tiny-$m.h5" "$S/fixtures/refs-analyses/$m.json" "summarise/$m"
-  "$TOOLS/neurons_check" "$T/out-$m/tiny-$m.h5" "neurons/$m"
+  tool_check "summarise/$m" "$TOOLS/summary_cmp" "$T/out-$m/tiny-$m.h5" "$S/fixtures/refs-analyses/$m.json" "summarise/$m"
+  tool_check "neurons/$m" "$TOOLS/neurons_check" "$T/out-$m/tiny-$m.h5" "neurons/$m"
 done
 
 # MPI: the archive-only stages run on rank 0, so under mpirun -np 2 the same capture units

@@ -7,9 +7,13 @@
  * row's largest |score|, or, when missing from the other list, score like its last entry (a
  * tie at the cut). Arithmetic that differs in the last bits (another GEMM path, another rank
  * count) may order exact near-ties either way; anything else is a difference.
+ * Both directions: an object or attribute of B that A lacks is a difference too ("MISSING"),
+ * so a result that lost a dataset does not match; --subset compares only what A holds (a
+ * snapshot or a completed part against the full reference).
  * Prints one line per difference and a summary "h5cmp: N datasets, worst rel diff X"; exit 0
- * when everything matches, 1 otherwise, 2 on usage or read errors.
- *   h5cmp A.h5 B.h5 [--rtol X] [--skip NAME]... [--ranked NAME]...
+ * when everything matches, 1 otherwise, 2 on usage or read errors (an unknown option, a
+ * missing value or a bad number included: a typo must not turn a check off).
+ *   h5cmp A.h5 B.h5 [--rtol X] [--skip NAME]... [--ranked NAME]... [--subset]
  *   (NAME: a part of a group, dataset or attribute path) */
 #include <math.h>
 #include <stdio.h>
@@ -21,7 +25,7 @@
 static double rtol = 1e-5, worst = 0;
 static int ndatasets = 0, nbad = 0;
 static const char *skips[64], *ranked[16];
-static int nskip = 0, nranked = 0;
+static int nskip = 0, nranked = 0, subset = 0;
 
 static double get(const arc_array *a, size_t i)
 {
@@ -147,6 +151,59 @@ static int skipped(const char *path)
     return 0;
 }
 
+/* Attributes that differ between two runs of the same work (times, hosts, rank counts). */
+static int volatile_attr(const char *name)
+{
+    size_t n = strlen(name);
+    return !strcmp(name, "created") || !strcmp(name, "updated") || strstr(name, "commit") ||
+           !strcmp(name, "mpi_ranks") || !strcmp(name, "hostname") || strstr(name, "seconds") ||
+           (n >= 2 && !strcmp(name + n - 2, "_s"));
+}
+
+static int has_name(const arc_names *names, const char *name)
+{
+    for (size_t i = 0; i < names->n; i++)
+        if (!strcmp(names->v[i], name)) return 1;
+    return 0;
+}
+
+/* The other direction: what B holds at `path` and below that A lacks. */
+static void walk_missing(arc_reader *ra, arc_reader *rb, const char *path)
+{
+    arc_names na = {0}, nb = {0};
+    mp_err err;
+    err_init(&err);
+    if (arc_list_attrs(rb, path, &nb, &err) == 0 && arc_list_attrs(ra, path, &na, &err) == 0) {
+        for (size_t i = 0; i < nb.n; i++) {
+            char what[1024];
+            snprintf(what, sizeof what, "%s@%s", path, nb.v[i]);
+            if (skipped(what) || volatile_attr(nb.v[i]) || has_name(&na, nb.v[i])) continue;
+            printf("MISSING %s: in B, not in A\n", what);
+            nbad++;
+        }
+    }
+    arc_names_free(&na);
+    arc_names_free(&nb);
+    if (arc_list(rb, path, ARC_NONE, &nb, &err) != 0) return;
+    for (size_t i = 0; i < nb.n; i++) {
+        char child[1024];
+        snprintf(child, sizeof child, "%s%s%s", path, strcmp(path, "/") ? "/" : "", nb.v[i]);
+        if (skipped(child) || !strcmp(child, "/units")) continue;
+        arc_kind kb = arc_kind_of(rb, child), ka = arc_kind_of(ra, child);
+        if (ka == ARC_NONE) {
+            printf("MISSING %s: in B, not in A\n", child);
+            nbad++;
+        } else if (ka != kb) {
+            printf("DIFF %s: a %s in A, a %s in B\n", child, ka == ARC_GROUP ? "group" : "dataset",
+                   kb == ARC_GROUP ? "group" : "dataset");
+            nbad++;
+        } else if (kb == ARC_GROUP) {
+            walk_missing(ra, rb, child);
+        }
+    }
+    arc_names_free(&nb);
+}
+
 static void walk(arc_reader *ra, arc_reader *rb, const char *path)
 {
     arc_names names = {0}, attrs = {0};
@@ -157,11 +214,7 @@ static void walk(arc_reader *ra, arc_reader *rb, const char *path)
             char what[1024];
             arc_array x = {0}, y = {0};
             snprintf(what, sizeof what, "%s@%s", path, attrs.v[i]);
-            if (skipped(what) || !strcmp(attrs.v[i], "created") || !strcmp(attrs.v[i], "updated") ||
-                strstr(attrs.v[i], "commit") || !strcmp(attrs.v[i], "mpi_ranks") ||
-                !strcmp(attrs.v[i], "hostname") || strstr(attrs.v[i], "seconds") ||
-                strstr(attrs.v[i], "_s") == attrs.v[i] + strlen(attrs.v[i]) - 2)
-                continue;
+            if (skipped(what) || volatile_attr(attrs.v[i])) continue;
             if (arc_read_attr(ra, path, attrs.v[i], &x, &err) != 0 ||
                 arc_read_attr(rb, path, attrs.v[i], &y, &err) != 0) {
                 printf("DIFF %s: %s\n", what, err.msg);
@@ -180,7 +233,13 @@ static void walk(arc_reader *ra, arc_reader *rb, const char *path)
         snprintf(child, sizeof child, "%s%s%s", path, strcmp(path, "/") ? "/" : "", names.v[i]);
         if (skipped(child) || !strcmp(child, "/units")) continue;
         if (arc_kind_of(ra, child) == ARC_GROUP) {
-            walk(ra, rb, child);
+            if (arc_kind_of(rb, child) == ARC_GROUP) {
+                walk(ra, rb, child);
+            } else {
+                printf("DIFF %s: a group in A, %s in B\n", child,
+                       arc_kind_of(rb, child) == ARC_NONE ? "nothing" : "a dataset");
+                nbad++;
+            }
             continue;
         }
         arc_array x = {0}, y = {0};
@@ -212,20 +271,54 @@ int main(int argc, char **argv)
     arc_reader *ra = NULL, *rb = NULL;
     mp_err err;
     err_init(&err);
-    if (argc < 3) {
-        fprintf(stderr, "usage: h5cmp A.h5 B.h5 [--rtol X] [--skip PATH]... [--ranked NAME]...\n");
+    static const char usage[] =
+        "usage: h5cmp A.h5 B.h5 [--rtol X] [--skip PATH]... [--ranked NAME]... [--subset]\n";
+    if (argc < 3 || argv[1][0] == '-' || argv[2][0] == '-') {
+        fputs(usage, stderr);
         return 2;
     }
-    for (int i = 3; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--rtol")) rtol = atof(argv[i + 1]);
-        else if (!strcmp(argv[i], "--skip") && nskip < 64) skips[nskip++] = argv[i + 1];
-        else if (!strcmp(argv[i], "--ranked") && nranked < 16) ranked[nranked++] = argv[i + 1];
+    for (int i = 3; i < argc; i++) {
+        if (!strcmp(argv[i], "--subset")) {
+            subset = 1;
+            continue;
+        }
+        int known = !strcmp(argv[i], "--rtol") || !strcmp(argv[i], "--skip") || !strcmp(argv[i], "--ranked");
+        if (!known) {
+            fprintf(stderr, "h5cmp: unknown option \"%s\"\n%s", argv[i], usage);
+            return 2;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "h5cmp: missing value: %s\n%s", argv[i], usage);
+            return 2;
+        }
+        const char *v = argv[++i];
+        if (!strcmp(argv[i - 1], "--rtol")) {
+            char *end = NULL;
+            rtol = strtod(v, &end);
+            if (end == v || *end || !(rtol >= 0)) {
+                fprintf(stderr, "h5cmp: --rtol \"%s\": expected a number >= 0\n", v);
+                return 2;
+            }
+        } else if (!strcmp(argv[i - 1], "--skip")) {
+            if (nskip == 64) {
+                fprintf(stderr, "h5cmp: more than 64 --skip\n");
+                return 2;
+            }
+            skips[nskip++] = v;
+        } else {
+            if (nranked == 16) {
+                fprintf(stderr, "h5cmp: more than 16 --ranked\n");
+                return 2;
+            }
+            ranked[nranked++] = v;
+        }
     }
     if (arc_open_read(&ra, argv[1], &err) != 0 || arc_open_read(&rb, argv[2], &err) != 0) {
         fprintf(stderr, "h5cmp: %s\n", err.msg);
         return 2;
     }
     walk(ra, rb, "/");
+    if (!subset) walk_missing(ra, rb, "/");
     printf("h5cmp: %d datasets, %d differences, worst rel diff %.3g\n", ndatasets, nbad, worst);
     arc_reader_close(ra);
     arc_reader_close(rb);

@@ -34,8 +34,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: metrics_cmp ARCHIVE.h5 REF.h5 LABEL [--require PREFIX]...\n");
         return 2;
     }
-    for (int i = 4; i + 1 < argc && nreq < 32; i += 2)
-        if (!strcmp(argv[i], "--require")) req[nreq++] = argv[i + 1];
+    for (int i = 4; i < argc; i += 2) {
+        /* an unknown or incomplete option is an error: a typo must not drop a requirement */
+        if (strcmp(argv[i], "--require") || i + 1 >= argc || nreq == 32) {
+            fprintf(stderr, "metrics_cmp: bad option \"%s\" (expected --require NAME, at most 32)\n",
+                    argv[i]);
+            return 2;
+        }
+        req[nreq++] = argv[i + 1];
+    }
     if (arc_open_read(&a, argv[1], &err) != 0 || arc_open_read(&r, argv[2], &err) != 0 ||
         arc_list(r, "/metrics", ARC_GROUP, &rels, &err) != 0) {
         printf("FAIL %s: %s\n", argv[3], err.msg);

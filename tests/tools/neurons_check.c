@@ -142,9 +142,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: neurons_check ARCHIVE.h5 LABEL [--top-experts K] [--top-shared-neurons K]\n");
         return 2;
     }
-    for (int i = 3; i + 1 < argc; i += 2) {
+    for (int i = 3; i < argc; i += 2) {
+        /* an unknown or incomplete option is an error, never ignored */
+        int known = !strcmp(argv[i], "--top-experts") || !strcmp(argv[i], "--top-shared-neurons");
+        if (!known || i + 1 >= argc) {
+            fprintf(stderr, "neurons_check: bad option \"%s\" (expected --top-experts K or "
+                            "--top-shared-neurons K)\n", argv[i]);
+            return 2;
+        }
         if (!strcmp(argv[i], "--top-experts")) k_exp = atoll(argv[i + 1]);
-        if (!strcmp(argv[i], "--top-shared-neurons")) k_sh = atoll(argv[i + 1]);
+        else k_sh = atoll(argv[i + 1]);
     }
     if (k_exp > 64 || k_sh > 64) {
         fprintf(stderr, "neurons_check: K up to 64\n");
