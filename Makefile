@@ -26,8 +26,10 @@ OPT     := -O2 -g -march=x86-64-v2 -mavx2 -mfma -mf16c
 LDOPT   :=
 endif
 GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+# 1 when tracked files differ from HEAD (the archive's provenance says the build is dirty)
+GIT_DIRTY  := $(shell git rev-parse HEAD >/dev/null 2>&1 && { git diff --quiet HEAD -- 2>/dev/null && echo 0 || echo 1; } || echo 0)
 VERSION    := 0.1.0
-CFLAGS  += $(CSTD) $(WARN) $(OPT) -I. $(PKG_CFLAGS) -DMOEPROBE_VERSION=\"$(VERSION)\" -DMOEPROBE_GIT=\"$(GIT_COMMIT)\"
+CFLAGS  += $(CSTD) $(WARN) $(OPT) -I. $(PKG_CFLAGS) -DMOEPROBE_VERSION=\"$(VERSION)\"
 LDLIBS  += $(PKG_LIBS) -lhdf5_hl -lm -lpthread
 LDFLAGS += $(LDOPT)
 
@@ -50,6 +52,13 @@ all: $(BIN)/moeprobe $(TEST_BIN) $(TOOL_BIN)
 
 debug:
 	$(MAKE) MODE=debug BUILD=build-debug BIN=bin-debug all
+
+# Only build_info.o knows the git state; the stamp changes (and rebuilds it) when HEAD or the
+# dirty flag does.
+BUILD_STAMP := $(BUILD)/gen/build_info.stamp
+$(shell mkdir -p $(BUILD)/gen && echo "$(GIT_COMMIT) $(GIT_DIRTY)" | cmp -s - $(BUILD_STAMP) || echo "$(GIT_COMMIT) $(GIT_DIRTY)" > $(BUILD_STAMP))
+$(BUILD)/pipeline/util/build_info.o: $(BUILD_STAMP)
+$(BUILD)/pipeline/util/build_info.o: CFLAGS += -DMOEPROBE_GIT=\"$(GIT_COMMIT)\" -DMOEPROBE_DIRTY=$(GIT_DIRTY)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

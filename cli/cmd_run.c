@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli/cmd_run_internal.h"
+#include "cli/run_provenance.h"
 #include "cli/commands.h"
 #include "jobs/manifest.h"
 #include "pipeline/parallel/comm.h"
@@ -224,7 +225,12 @@ int cmd_run(int argc, char **argv)
     err_init(&err);
     rs.array_index = -1;
     rs.only = calloc((size_t)argc, sizeof *rs.only);
-    if (!rs.only) return 1;
+    rs.command_line = run_prov_command_line(argc, argv);
+    if (!rs.only || !rs.command_line) {
+        free(rs.only);
+        free(rs.command_line);
+        return 1;
+    }
     int pa = parse_args(&rs, argc, argv, &path);
     if (pa != 0) {
         run_state_free(&rs);

@@ -28,6 +28,7 @@ typedef struct run_state {
     int array_from_env;
     progress *prog;    /* rank 0 */
     int stopped;       /* a signal stopped the run (same on every rank) */
+    char *command_line; /* "moeprobe run ..." for the archive's provenance (malloc'd) */
 } run_state;
 
 void run_state_free(run_state *rs);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli/cmd_run_internal.h"
+#include "cli/run_provenance.h"
 #include "jobs/manifest.h"
 #include "pipeline/archive/archive.h"
 #include "pipeline/parallel/comm.h"
@@ -46,6 +47,8 @@ static char *read_text(const char *path)
 void run_state_free(run_state *rs)
 {
     lre_set_free(&rs->rels);
+    free(rs->command_line);
+    rs->command_line = NULL;
     sweep_free(&rs->sw);
     for (int i = 0; i < rs->n_stages; i++) free(rs->stages[i]);
     free(rs->stages);
@@ -165,9 +168,18 @@ static arc_writer *open_archive(run_state *rs, size_t mi, char *pending, char **
     prov.model_config_json = *cfg_json;
     prov.run_config_yaml = *yaml;
     prov.mpi_ranks = comm_size();
+    prov.model_name = pl->model_name;
+    run_prov rp;
+    if (run_prov_build(&rp, pl->model_path, &rs->rels, &err) != 0) {
+        fprintf(stderr, "moeprobe run: %s\n", err.msg);
+        return NULL;
+    }
+    run_prov_fill(&rp, rs->command_line, &prov);
     ao.snapshot_every_s = rcfg_float(cfg, "snapshot_every_s");
     ao.deflate_level = (int)rcfg_int(cfg, "archive.deflate");
-    if (arc_writer_open(&w, pl->archive, &prov, &ao, &err) != 0) {
+    int opened = arc_writer_open(&w, pl->archive, &prov, &ao, &err);
+    run_prov_free(&rp); /* arc_writer_open copied it */
+    if (opened != 0) {
         fprintf(stderr, "moeprobe run: %s\n", err.msg);
         return NULL;
     }

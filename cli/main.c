@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "pipeline/util/build_info.h"
 
 typedef struct {
     const char *name;
@@ -25,7 +26,7 @@ static const command COMMANDS[] = {
 static void usage(FILE *f)
 {
     fprintf(f, "moeprobe %s (%s) — how Mixture-of-Experts models store and route knowledge\n\n",
-            MOEPROBE_VERSION, MOEPROBE_GIT);
+            build_version(), build_git_commit());
     fprintf(f, "usage: moeprobe COMMAND [options]   (moeprobe COMMAND --help for details)\n\n");
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
         fprintf(f, "  %-11s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
@@ -42,7 +43,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("moeprobe %s (%s)\n", MOEPROBE_VERSION, MOEPROBE_GIT);
+        printf("moeprobe %s (%s)\n", build_version(), build_git_commit());
         return 0;
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)

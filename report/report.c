@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "pipeline/util/atomic_file.h"
+#include "pipeline/util/build_info.h"
 #include "report/paper.h"
 #include "report/sections.h"
 
@@ -181,7 +182,7 @@ int report_render_to(const char *const *archives, size_t n, const char *out_dir,
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tmv);
     doc_p(&d, "Rendered by moeprobe %s (%s) at %s from %zu archive%s, reading only what the archives "
               "hold (nothing is recomputed). Indices of layers, heads and experts are 0-based unless a "
-              "column says 1-based.", MOEPROBE_VERSION, MOEPROBE_GIT, when, n, n == 1 ? "" : "s");
+              "column says 1-based.", build_version(), build_git_commit(), when, n, n == 1 ? "" : "s");
     toc(&d);
     for (size_t i = 0; i < N_SECTIONS; i++) {
         doc_h(&d, 2, SECTIONS[i].id, SECTIONS[i].title);

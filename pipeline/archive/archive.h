@@ -93,6 +93,19 @@ typedef struct arc_provenance {
     const char *model_config_json; /* config.json text of the model */
     const char *run_config_yaml;   /* the effective run config (rcfg_to_yaml_text) */
     int mpi_ranks;                 /* 0 = not recorded */
+    /* Identity of the run (root attributes; NULL = omitted): the model's name in the run
+     * config, its checkpoint (JSON: files, sizes, SHA-256 of each safetensors header and of
+     * config.json / tokenizer.json), the relation files (JSON: id, file, SHA-256), the command
+     * line, the MPI / OpenBLAS / libyaml versions and the kernels' ISA path. The archive adds
+     * the HDF5 version, the compiler and the build's dirty flag itself. */
+    const char *model_name;
+    const char *checkpoint_json;
+    const char *relations_json;
+    const char *command_line;
+    const char *mpi_library;
+    const char *openblas;
+    const char *libyaml;
+    const char *kernel_isa;
 } arc_provenance;
 
 typedef struct arc_options {

@@ -60,6 +60,7 @@ struct arc_writer {
     char path[ARC_PATH_MAX];      /* OUT/NAME.h5 */
     char parts_dir[ARC_PATH_MAX]; /* OUT/NAME.h5.parts */
     char *prov_version, *prov_git, *prov_model_json, *prov_run_yaml;
+    char *prov_run[8]; /* model_name ... kernel_isa of arc_provenance, in that order */
     int prov_ranks;
     char created[32];             /* of the first snapshot (kept across reruns) */
     arc_options opts;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "pipeline/util/atomic_file.h"
+#include "pipeline/util/build_info.h"
 #include "pipeline/util/monotonic.h"
 #include "pipeline/archive/schema.h"
 
@@ -234,6 +235,19 @@ static int write_provenance(arc_writer *w, hid_t root)
         ok = arc_h5_attr_str(root, RN(RUN_CONFIG_YAML), w->prov_run_yaml) == 0;
     if (ok && w->prov_ranks > 0)
         ok = arc_h5_attr_i64(root, RN(MPI_RANKS), w->prov_ranks) == 0;
+    static const int run_ids[8] = {ROOT_MODEL_NAME, ROOT_CHECKPOINT, ROOT_RELATION_FILES,
+                                   ROOT_COMMAND_LINE, ROOT_MPI_LIBRARY, ROOT_OPENBLAS,
+                                   ROOT_LIBYAML, ROOT_KERNEL_ISA};
+    for (int i = 0; ok && i < 8; i++)
+        if (w->prov_run[i])
+            ok = arc_h5_attr_str(root, SCH_ROOT_ENTRIES[run_ids[i]].name, w->prov_run[i]) == 0;
+    unsigned maj = 0, min = 0, rel = 0;
+    char h5v[64];
+    H5get_libversion(&maj, &min, &rel);
+    snprintf(h5v, sizeof h5v, "%u.%u.%u", maj, min, rel);
+    ok = ok && arc_h5_attr_str(root, RN(HDF5_VERSION), h5v) == 0 &&
+         arc_h5_attr_str(root, RN(COMPILER), build_compiler()) == 0 &&
+         arc_h5_attr_i64(root, RN(BUILD_DIRTY), build_dirty()) == 0;
     return ok ? 0 : -1;
 }
 

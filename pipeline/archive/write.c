@@ -12,14 +12,9 @@
 #include <unistd.h>
 
 #include "pipeline/util/atomic_file.h"
+#include "pipeline/util/build_info.h"
 #include "pipeline/util/monotonic.h"
 
-#ifndef MOEPROBE_VERSION
-#define MOEPROBE_VERSION "unknown"
-#endif
-#ifndef MOEPROBE_GIT
-#define MOEPROBE_GIT "unknown"
-#endif
 
 arc_options arc_options_default(void)
 {
@@ -207,11 +202,15 @@ int arc_writer_open(arc_writer **out, const char *archive_path, const arc_proven
         w->prov_model_json = dup_or_null(prov->model_config_json);
         w->prov_run_yaml = dup_or_null(prov->run_config_yaml);
         w->prov_ranks = prov->mpi_ranks;
+        const char *run[8] = {prov->model_name, prov->checkpoint_json, prov->relations_json,
+                              prov->command_line, prov->mpi_library, prov->openblas,
+                              prov->libyaml, prov->kernel_isa};
+        for (int i = 0; i < 8; i++) w->prov_run[i] = dup_or_null(run[i]);
     }
     if (!w->prov_version)
-        w->prov_version = strdup(MOEPROBE_VERSION);
+        w->prov_version = strdup(build_version());
     if (!w->prov_git)
-        w->prov_git = strdup(MOEPROBE_GIT);
+        w->prov_git = strdup(build_git_commit());
 
     snprintf(dir, sizeof dir, "%s", archive_path);
     char *slash = strrchr(dir, '/');
@@ -518,6 +517,7 @@ void arc_writer_free(arc_writer *w)
     free(w->prov_git);
     free(w->prov_model_json);
     free(w->prov_run_yaml);
+    for (int i = 0; i < 8; i++) free(w->prov_run[i]);
     free(w);
 }
 

@@ -66,6 +66,14 @@ int comm_rank(void)
     return r;
 }
 
+const char *comm_library_version(void)
+{
+    static char v[MPI_MAX_LIBRARY_VERSION_STRING];
+    int n = 0;
+    if (!v[0] && MPI_Get_library_version(v, &n) == MPI_SUCCESS) v[strcspn(v, "\n")] = '\0';
+    return v;
+}
+
 int comm_size(void)
 {
     int n = 1;

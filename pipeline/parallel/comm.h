@@ -22,6 +22,9 @@ void comm_finalize(void);
 int comm_active(void);     /* 1 after comm_init, before comm_finalize */
 int comm_rank(void);       /* 0 without MPI */
 int comm_size(void);       /* 1 without MPI */
+/* The MPI library's version (MPI_Get_library_version), first line only, e.g. "Open MPI
+ * v4.1.4, package: ...". Callable before comm_init. Static storage. */
+const char *comm_library_version(void);
 
 _Noreturn void comm_fatal(const char *where, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

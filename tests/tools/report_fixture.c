@@ -370,7 +370,7 @@ int main(int argc, char **argv)
             first = 0;
         }
     snprintf(yaml + o, sizeof yaml - o, "]\nsummarise:\n  stages:\n    early: 0.55\n    mid: 0.25\n    late: 0.2\n");
-    arc_provenance prov = {NULL, NULL, cfg, yaml, 2};
+    arc_provenance prov = {.model_config_json = cfg, .run_config_yaml = yaml, .mpi_ranks = 2};
     arc_options ao = arc_options_default();
     ao.snapshot_every_s = 1e9;
     arc_writer *w = NULL;

@@ -37,8 +37,9 @@ static arc_options quiet_opts(void)
     return o;
 }
 
-static const arc_provenance PROV = {NULL, NULL, "{\"model_type\": \"olmoe\"}",
-                                    "model: m\nrelations: r\nout: o\n", 2};
+static const arc_provenance PROV = {.model_config_json = "{\"model_type\": \"olmoe\"}",
+                                    .run_config_yaml = "model: m\nrelations: r\nout: o\n",
+                                    .mpi_ranks = 2};
 
 /* Deterministic payloads so any reader can recompute them. */
 static float val_f(int unit, int64_t i) { return (float)(unit * 1000000 + i) * 0.5f; }

@@ -202,7 +202,7 @@ static int write_archive(const char *path)
                       "\"intermediate_size\": 64, \"num_hidden_layers\": 4, \"num_attention_heads\": 4, "
                       "\"num_experts\": 16, \"num_experts_per_tok\": 4, \"vocab_size\": 512}";
     const char *yaml = "model: m\nrelations: r\nout: o\nstages: [capture, evaluate, summarise, block]\n";
-    arc_provenance prov = {NULL, NULL, cfg, yaml, 1};
+    arc_provenance prov = {.model_config_json = cfg, .run_config_yaml = yaml, .mpi_ranks = 1};
     if (arc_writer_open(&w, path, &prov, NULL, &err) != 0) goto fail;
     const char *rels[2] = {"alpha_rel", "beta_rel"};
     for (int i = 0; i < 2; i++) {

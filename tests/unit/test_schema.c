@@ -61,7 +61,7 @@ static void test_write_read(void)
     arc_reader *r = NULL;
     err_init(&err);
     snprintf(path, sizeof path, "%s/a.h5", check_tmp_dir());
-    arc_provenance prov = {NULL, NULL, "{}", "out: o\n", 1};
+    arc_provenance prov = {.model_config_json = "{}", .run_config_yaml = "out: o\n", .mpi_ranks = 1};
     if (!CHECK(arc_writer_open(&w, path, &prov, NULL, &err) == 0 &&
                    arc_unit_begin(w, "summarise/r", &u, &err) == 0,
                "write/open", "%s", err.msg))
