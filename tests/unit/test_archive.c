@@ -193,7 +193,7 @@ static void test_basic(const char *dir)
     ok = ok && arc_stream_append(ss, 2, strs, &e) == 0 && arc_stream_append(ss, 1, strs + 2,
                                                                            &e) == 0;
     ok = ok && arc_stream_rows(ss) == 3;
-    ok = ok && arc_attr_str(u, "/", "model_name", "tiny-olmoe", &e) == 0;
+    ok = ok && arc_attr_str(u, "/", "run_label", "tiny-olmoe", &e) == 0;
     ok = ok && arc_attr_f64(u, "capture/adj_antonym/x", "scale", 0.5, &e) == 0;
     ok = ok && arc_attr_f64(u, "capture/adj_antonym/seconds", "capture", 1.25, &e) == 0;
     CHECK(ok, "archive.write_all_types", "%s", e.msg);
@@ -319,7 +319,7 @@ static void test_basic(const char *dir)
          arc_read_attr_i64(r, "/", "units_complete", &n, &e) == 0 && n == 3 &&
          arc_has_attr(r, "/", "created") && arc_has_attr(r, "/", "updated") &&
          arc_has_attr(r, "/", "hostname") && !arc_has_attr(r, "/", "moeprobe_unit_complete");
-    ok = ok && arc_read_attr_str(r, "/", "model_name", &s, &e) == 0 && !strcmp(s, "tiny-olmoe");
+    ok = ok && arc_read_attr_str(r, "/", "run_label", &s, &e) == 0 && !strcmp(s, "tiny-olmoe");
     free(s);
     CHECK(ok, "archive.root_provenance", "%s", e.msg);
     ok = arc_list(r, "/units", ARC_GROUP, &names, &e) == 0 && names.n == 3 &&
