@@ -26,6 +26,7 @@ void sec_heads_experts(rep_doc *d, rep_model *m, size_t n);
 void sec_neurons(rep_doc *d, rep_model *m, size_t n);
 void sec_provenance(rep_doc *d, rep_model *m, size_t n);
 void sec_paper(rep_doc *d, rep_model *m, size_t n);
+void sec_views(rep_doc *d, rep_model *m, size_t n);
 
 struct paper_data;
 /* Which archive models stand for paper models (sec_paper.c): --paper-model entries "NAME=ID"

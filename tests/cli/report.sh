@@ -158,6 +158,33 @@ svg_count "$P/fig3_stage_share.svg" class=series 3 fig3_stage_share
 svg_count "$P/fig3_stage_gain_per_layer.svg" class=series 3 fig3_gain_per_layer
 svg_count "$P/fig4_topk_mrr_all_models.svg" class=series 3 fig4_all_models
 svg_count "$P/fig6_neuron_kinds.svg" class=series 3 fig6_neuron_kinds
+# more views: Figure 3's cumulative curve and Figure 5 (one series per model), the expert x
+# relation maps (12 relation columns), Table 6 from each fixture's config.json, and the relative
+# drop per relation at top-10 from the archives' MRRs
+svg_count "$P/fig3_cumulative.svg" class=series 6 fig3_cumulative
+svg_count "$P/fig5_mrr.svg" class=series 6 fig5_mrr
+svg_count "$P/fig5_hit10.svg" class=series 6 fig5_hit10
+for m in $MOE; do
+  got=$("$TOOLS/xml_check" "$P/expert_relation_tiny-$m.svg" --count class=cell 2>&1 | awk '/^count/ {print $3}')
+  [ -n "$got" ] && [ "$got" -gt 0 ] && [ $((got % 12)) = 0 ] && pass "plot/expert_relation/$m" \
+    || fail "plot/expert_relation/$m" "$got cells (expected a multiple of 12 relations)"
+done
+bad=""
+for m in $MODELS; do
+  row=$(/usr/bin/python3 -c "
+import json; c = json.load(open('$S/fixtures/models/$m/config.json'))
+E = c.get('num_experts') or c.get('num_local_experts') or 0
+print('<tr><td>tiny-$m</td><td>%s</td><td class=\"num\">%d</td><td class=\"num\">%d</td><td class=\"num\">%d</td>' % (c['architectures'][0], c['num_hidden_layers'], c['hidden_size'], c['num_attention_heads'])
+      + ('<td class=\"num\">%d</td><td>top-%d</td>' % (E, c['num_experts_per_tok']) if E else '<td>dense</td>'))")
+  grep -qF "$row" "$HTML" || bad="$bad $m"
+done
+[ -z "$bad" ] && pass views/table6 || fail views/table6 "rows differ from config.json:$bad"
+bad=0; n=0
+while read -r _ _ model rel want; do
+  n=$((n + 1))
+  grep -A40 'id="relative-drop"' "$HTML" | grep -q "<tr><td>$rel</td>.*>$want<" || { bad=$((bad + 1)); echo "  $model $rel: $want"; }
+done < <(grep -h '^EXPECT reldrop ' "$T"/*.expect)
+[ $bad = 0 ] && [ $n = 36 ] && pass views/relative_drop_top10 || fail views/relative_drop_top10 "$bad of $n cells differ"
 for m in $MODELS; do
   svg_count "$P/fig2_gain_tiny-$m.svg" class=series 2 "fig2_gain/$m"
   svg_count "$P/fig2_ffn_by_relation_tiny-$m.svg" class=series 12 "fig2_by_relation/$m"

@@ -17,6 +17,7 @@
  *   EXPECT table1 MODEL RELATIONS SAMPLES HIT10 MRR FFN ATTN PEAK PCT% EFF  (sample-weighted means)
  *   EXPECT rel MODEL REL HIT10 MRR
  *   EXPECT block MODEL REL MRR MRR_BLOCK1 MRR_BLOCK5 MRR_BLOCK10
+ *   EXPECT reldrop MODEL REL PCT%        (MRR - MRR_BLOCK10) / MRR
  *   EXPECT pair MODEL REL [hl,hh] → [el,ee] R SURVIVES (1, or 0: shown "(not significant)")
  *   EXPECT beats MODEL REL TEXT...   the "beats chance" cell (multiple testing: the BH q-values
  *                            of the ref's r, and a SYNTHETIC permutation null of 1000 values
@@ -439,6 +440,7 @@ int main(int argc, char **argv)
                 }
             }
             printf("EXPECT block %s %s %.3f %.3f %.3f %.3f\n", name, rel, mrr, b[0], b[1], b[2]);
+            printf("EXPECT reldrop %s %s %.1f%%\n", name, rel, 100 * (mrr - b[2]) / mrr);
             arc_names_free(&attrs);
             TRY(arc_unit_commit(w, u, &err));
         }
