@@ -117,6 +117,10 @@ typedef struct rep_model {
     /* provenance */
     char *version, *git, *model_config_json, *run_config_yaml, *hostname, *created, *updated;
     double mpi_ranks;
+    /* schema version 2 on (NULL / NAN in older archives); schema_version 1 when absent */
+    char *model_name, *kernel_isa, *hdf5_version, *mpi_library, *openblas, *compiler;
+    double build_dirty;
+    int schema_version;
     /* resolved from model_config_json (0 where unknown) */
     int cfg_ok;
     char arch[64];

@@ -133,6 +133,12 @@ void rep_model_free(rep_model *m)
     free(m->model_config_json);
     free(m->run_config_yaml);
     free(m->hostname);
+    free(m->model_name);
+    free(m->kernel_isa);
+    free(m->hdf5_version);
+    free(m->mpi_library);
+    free(m->openblas);
+    free(m->compiler);
     free(m->created);
     free(m->updated);
     rcfg_free(m->run_cfg);

@@ -85,6 +85,15 @@ void rep_provenance_load(arc_reader *r, rep_model *m)
     m->model_config_json = sch_get_str(r, SCH_ROOT(MODEL_CONFIG_JSON), "/", NULL);
     m->run_config_yaml = sch_get_str(r, SCH_ROOT(RUN_CONFIG_YAML), "/", NULL);
     m->hostname = sch_get_str(r, SCH_ROOT(HOSTNAME), "/", NULL);
+    double sv = sch_get_num(r, SCH_ROOT(SCHEMA_VERSION), "/", NULL);
+    m->schema_version = isfinite(sv) ? (int)sv : 1; /* version 1 had no attribute */
+    m->model_name = sch_get_str(r, SCH_ROOT(MODEL_NAME), "/", NULL);
+    m->kernel_isa = sch_get_str(r, SCH_ROOT(KERNEL_ISA), "/", NULL);
+    m->hdf5_version = sch_get_str(r, SCH_ROOT(HDF5_VERSION), "/", NULL);
+    m->mpi_library = sch_get_str(r, SCH_ROOT(MPI_LIBRARY), "/", NULL);
+    m->openblas = sch_get_str(r, SCH_ROOT(OPENBLAS), "/", NULL);
+    m->compiler = sch_get_str(r, SCH_ROOT(COMPILER), "/", NULL);
+    m->build_dirty = sch_get_num(r, SCH_ROOT(BUILD_DIRTY), "/", NULL);
     m->created = sch_get_str(r, SCH_ROOT(CREATED), "/", NULL);
     m->updated = sch_get_str(r, SCH_ROOT(UPDATED), "/", NULL);
     m->mpi_ranks = sch_get_num(r, SCH_ROOT(MPI_RANKS), "/", NULL);

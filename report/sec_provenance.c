@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/archive/schema.h"
 #include "report/sections.h"
 
 typedef struct analysis_time {
@@ -31,7 +32,17 @@ void sec_provenance(rep_doc *d, rep_model *m, size_t n)
     } while (0)
         KV("archive", "%s", mm->path);
         KV("moeprobe version", "%s", mm->version ? mm->version : "–");
-        KV("git commit", "%s", mm->git ? mm->git : "–");
+        KV("git commit", "%s%s", mm->git ? mm->git : "–",
+           mm->build_dirty == 1 ? " (built from a modified tree)" : "");
+        KV("archive schema", "version %d%s", mm->schema_version,
+           mm->schema_version < SCH_VERSION ? " (older layout: no dimension scales, provenance or "
+                                              "tidy forms; read as it is)" : "");
+        if (mm->model_name) KV("model name", "%s", mm->model_name);
+        if (mm->kernel_isa) KV("kernels", "%s", mm->kernel_isa);
+        if (mm->hdf5_version)
+            KV("libraries", "HDF5 %s; %s; %s; %s", mm->hdf5_version,
+               mm->mpi_library ? mm->mpi_library : "MPI –", mm->openblas ? mm->openblas : "OpenBLAS –",
+               mm->compiler ? mm->compiler : "compiler –");
         KV("created", "%s", mm->created ? mm->created : "–");
         KV("updated", "%s", mm->updated ? mm->updated : "–");
         KV("host", "%s", mm->hostname ? mm->hostname : "–");

@@ -26,6 +26,7 @@
 #define ARC_MARK_VERSION "moeprobe_unit_version"
 #define ARC_MARK_GIT "moeprobe_unit_git_commit"
 #define ARC_MARK_HOST "moeprobe_unit_hostname"
+#define ARC_MARK_SCHEMA "moeprobe_unit_schema_version" /* absent: version 1 */
 #define ARC_UNITS_GROUP "units"
 
 struct arc_stream {

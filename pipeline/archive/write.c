@@ -13,6 +13,7 @@
 
 #include "pipeline/util/atomic_file.h"
 #include "pipeline/util/build_info.h"
+#include "pipeline/archive/schema.h"
 #include "pipeline/util/monotonic.h"
 
 
@@ -117,6 +118,34 @@ done:
 /* Scans the parts folder and records the complete parts. With `cleanup` (at open, under the
  * snapshot lock) it also deletes temp parts abandoned by dead processes (live ones hold their
  * unit lock) and moves bad parts aside; without (a refresh) it only reads. */
+/* A complete part of an older layout cannot be merged with this build's parts (dimension names,
+ * tidy forms and provenance differ): the run must be finished by the moeprobe that began it. */
+static int check_part_schema(const char *path, const char *id, mp_err *err)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t root = f >= 0 ? H5Gopen2(f, "/", H5P_DEFAULT) : H5I_INVALID_HID;
+    int64_t v = 1;
+    char *ver = NULL, *git = NULL;
+    if (root >= 0 && arc_h5_attr_get_i64(root, ARC_MARK_SCHEMA, &v) != 0) v = 1;
+    if (root >= 0 && v != SCH_VERSION) {
+        ver = arc_h5_attr_get_str(root, ARC_MARK_VERSION);
+        git = arc_h5_attr_get_str(root, ARC_MARK_GIT);
+    }
+    if (root >= 0) H5Gclose(root);
+    if (f >= 0) H5Fclose(f);
+    H5Eclear2(H5E_DEFAULT);
+    int rc = 0;
+    if (v != SCH_VERSION)
+        rc = err_set(err, "%s: unit '%s' was written with archive schema version %lld (moeprobe "
+                     "%s, git %s); this moeprobe writes schema version %d and cannot add units to "
+                     "it: finish the run with the moeprobe that began it, or run into a new out "
+                     "folder (reading it with moeprobe report works)", path, id, (long long)v,
+                     ver ? ver : "?", git ? git : "?", SCH_VERSION);
+    free(ver);
+    free(git);
+    return rc;
+}
+
 static int scan_parts(arc_writer *w, int cleanup, mp_err *err)
 {
     DIR *d = opendir(w->parts_dir);
@@ -164,6 +193,10 @@ static int scan_parts(arc_writer *w, int cleanup, mp_err *err)
             if (rename(full, moved) != 0)
                 arc_warn(&w->opts, "cannot move %s aside: %s", full, strerror(errno));
             continue;
+        }
+        if (check_part_schema(full, id, err) != 0) {
+            closedir(d);
+            return -1;
         }
         if (done_add(w, id, t) != 0) {
             closedir(d);
@@ -445,6 +478,7 @@ static int write_marks(arc_unit *u, mp_err *err)
          arc_h5_attr_str(root, ARC_MARK_VERSION, u->w->prov_version) == 0 &&
          arc_h5_attr_str(root, ARC_MARK_GIT, u->w->prov_git) == 0 &&
          arc_h5_attr_str(root, ARC_MARK_HOST, host) == 0 &&
+         arc_h5_attr_i64(root, ARC_MARK_SCHEMA, SCH_VERSION) == 0 &&
          /* the complete mark goes last: it is what makes the part count */
          arc_h5_attr_i64(root, ARC_MARK_COMPLETE, 1) == 0;
     H5Gclose(root);
