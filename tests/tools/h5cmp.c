@@ -151,11 +151,14 @@ static int skipped(const char *path)
     return 0;
 }
 
-/* Attributes that differ between two runs of the same work (times, hosts, rank counts). */
+/* Attributes that differ between two runs of the same work (times, hosts, rank counts, how the
+ * run was started and where its inputs lie, the kernels' path with MOEPROBE_GEMM=blas). */
 static int volatile_attr(const char *name)
 {
     size_t n = strlen(name);
     return !strcmp(name, "created") || !strcmp(name, "updated") || strstr(name, "commit") ||
+           !strcmp(name, "command_line") || !strcmp(name, "kernel_isa") ||
+           !strcmp(name, "checkpoint") || !strcmp(name, "relation_files") ||
            !strcmp(name, "mpi_ranks") || !strcmp(name, "hostname") || strstr(name, "seconds") ||
            (n >= 2 && !strcmp(name + n - 2, "_s"));
 }
