@@ -77,7 +77,8 @@ void rep_metrics_load(arc_reader *r, const char *rel, rep_relation *rl)
     static const struct { const sch_entry *mrr, *hit; int kind; } CFG[] = {
         {BLK(MET_MRR_BLOCK), BLK(MET_HIT10_BLOCK), 0},
         {BLK(MET_MRR_TOPK), BLK(MET_HIT10_TOPK), 1},
-        {BLK(MET_MRR_NAMED), BLK(MET_HIT10_NAMED), 2}};
+        {BLK(MET_MRR_NAMED), BLK(MET_HIT10_NAMED), 2},
+        {BLK(MET_MRR_ONLY), BLK(MET_HIT10_ONLY), 3}};
     if (arc_list_attrs(r, g, &names, &e) != 0) return;
     for (size_t i = 0; i < names.n; i++) {
         const char *a = names.v[i];
@@ -91,6 +92,8 @@ void rep_metrics_load(arc_reader *r, const char *rel, rep_relation *rl)
                 cfg_push(&rl->block, &rl->n_block, cfg + 5, rep_digits(cfg + 5), hit, mrr);
             else if (CFG[k].kind == 1)
                 cfg_push(&rl->topk, &rl->n_topk, cfg + 4, rep_digits(cfg + 4), hit, mrr);
+            else if (CFG[k].kind == 3) /* only_rank{j}: named, numbered by j */
+                cfg_push(&rl->named, &rl->n_named, cfg, rep_digits(cfg + 9), hit, mrr);
             else
                 cfg_push(&rl->named, &rl->n_named, cfg, -1, hit, mrr);
         }

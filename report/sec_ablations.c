@@ -43,6 +43,68 @@ static const char *named_label(const char *s, char *buf, size_t len)
     return buf;
 }
 
+/* Figure 4: only the routed expert of rank j (only_rank{j}, models without a shared expert):
+ * HIT@10 and MRR against j, one line per model, and a table. */
+static void only_rank(rep_doc *d, rep_model *m, size_t n)
+{
+    rep_line_chart ch[2];
+    double xs[REP_MAX_SERIES][64], ys[2][REP_MAX_SERIES][64];
+    int ns = 0;
+    memset(ch, 0, sizeof ch);
+    static const char *const H[] = {"Model", "j", "HIT@10", "MRR", "HIT@10 all experts", "MRR all experts"};
+    rep_row r;
+    for (size_t i = 0; i < n && ns < REP_MAX_SERIES; i++) {
+        int np = 0;
+        for (int j = 1; j <= 64; j++) {
+            char nm[32];
+            snprintf(nm, sizeof nm, "only_rank%d", j);
+            cfg_arg ah = {1, 0, nm, 1}, am = {1, 0, nm, 0};
+            double h = rep_mean_rel(&m[i], get_cfg, &ah, NULL), mr = rep_mean_rel(&m[i], get_cfg, &am, NULL);
+            if (!isfinite(h) && !isfinite(mr)) break;
+            xs[ns][np] = j;
+            ys[0][ns][np] = h;
+            ys[1][ns][np] = mr;
+            np++;
+        }
+        if (!np) continue;
+        if (!ns) {
+            doc_h(d, 3, "figure4-only", "Only the j-th expert (Figure 4)");
+            doc_p(d, "Models without a shared expert: every token keeps only the routed expert of rank j "
+                     "(1 = highest router probability) and drops the others; means over all samples.");
+            doc_table_begin(d, 6, H);
+        }
+        cfg_arg bh = {0, 0, NULL, 1}, bm = {0, 0, NULL, 0};
+        for (int q = 0; q < np; q++) {
+            row_reset(&r);
+            row_addf(&r, "%s", m[i].name);
+            row_addf(&r, "%d", (int)xs[ns][q]);
+            row_num(&r, ys[0][ns][q], 3);
+            row_num(&r, ys[1][ns][q], 3);
+            row_num(&r, rep_mean_rel(&m[i], get_base, &bh, NULL), 3);
+            row_num(&r, rep_mean_rel(&m[i], get_base, &bm, NULL), 3);
+            row_emit(d, &r);
+        }
+        for (int c = 0; c < 2; c++)
+            ch[c].s[ns] = (rep_series){m[i].name, xs[ns], ys[c][ns], np, 0, 1};
+        ns++;
+    }
+    if (!ns) return;
+    doc_table_end(d);
+    for (int c = 0; c < 2; c++) {
+        ch[c].n_series = ns;
+        ch[c].title = c ? "MRR with only the j-th expert" : "HIT@10 with only the j-th expert";
+        ch[c].xlabel = "j (rank of the only routed expert kept)";
+        ch[c].ylabel = c ? "MRR" : "HIT@10";
+        ch[c].integer_x = 1;
+        ch[c].ymin_hint = 0;
+        ch[c].ymax_hint = NAN;
+    }
+    doc_figs_begin(d);
+    doc_line(d, "fig4_only_rank_hit10", &ch[0], "HIT@10 keeping only the routed expert of rank j.");
+    doc_line(d, "fig4_only_rank_mrr", &ch[1], "MRR keeping only the routed expert of rank j.");
+    doc_figs_end(d);
+}
+
 void sec_ablations(rep_doc *d, rep_model *m, size_t n)
 {
     int64_t ks[64];
@@ -172,4 +234,5 @@ void sec_ablations(rep_doc *d, rep_model *m, size_t n)
         free(ym[t]);
     }
     free(xk);
+    only_rank(d, m, n);
 }

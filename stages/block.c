@@ -9,6 +9,8 @@
  *              unmodified model, whose ranks the capture unit already holds (not rerun)
  *   only_top1, only_top2, only_shared, shared_top1, shared_top2, shared_2nd
  *              (models with a shared expert, block.shared_ablation): see configs_build
+ *   only_rank{j} only the routed expert of rank j (1-based), j = 1..K, the others dropped
+ *              (models without a shared expert and K > 1, block.only_rank_ablation; Figure 4)
  * Configurations with the same intervention (only_shared = topk0, shared_top{1,2} = topk{1,2})
  * are run once.
  *
@@ -141,6 +143,14 @@ static int configs_build(blk_state *st, mp_err *err)
             b->is_base = intervention_is_none(&b->iv);
         }
     }
+    if (cf->shared_expert_intermediate_size <= 0 && K > 1 && rcfg_bool(c->cfg, "block.only_rank_ablation"))
+        /* Figure 4: each routed expert of rank j alone (models without a shared expert) */
+        for (int j = 1; j <= K; j++) {
+            snprintf(name, sizeof name, "only_rank%d", j);
+            if (!(b = cfg_add(st, name, err))) return -1;
+            b->iv.topk = -1;
+            b->iv.keep_rank = j;
+        }
     for (int i = 0; i < st->n_cfg; i++)
         for (int j = 0; j < i && st->cfg[i].same_as < 0 && !st->cfg[i].is_base; j++)
             if (!st->cfg[j].is_base && st->cfg[j].same_as < 0 && iv_same(&st->cfg[i].iv, &st->cfg[j].iv))
@@ -261,8 +271,9 @@ typedef struct blk_entries {
 static blk_entries entries_of(const blk_cfg *b)
 {
     static const blk_entries block = BLK_ENTRIES(BLOCK), topk = BLK_ENTRIES(TOPK),
-                             named = BLK_ENTRIES(NAMED);
+                             named = BLK_ENTRIES(NAMED), only = BLK_ENTRIES(ONLY);
     if (b->n_blocked > 0) return block;
+    if (!strncmp(b->name, "only_rank", 9)) return only;
     return !strncmp(b->name, "topk", 4) ? topk : named;
 }
 
@@ -402,6 +413,8 @@ static const rcfg_key BLOCK_KEYS[] = {
      "Also run top-k for k = 0..K."},
     {"block.shared_ablation", RCFG_BOOL, 0, "true", RCFG_NOLIM, NULL,
      "Also run the shared-expert configurations (models with a shared expert)."},
+    {"block.only_rank_ablation", RCFG_BOOL, 0, "true", RCFG_NOLIM, NULL,
+     "Also run 'only the j-th expert' for j = 1..K (models without a shared expert, Figure 4)."},
 };
 
 const analysis_def analysis_block = {

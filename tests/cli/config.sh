@@ -13,7 +13,7 @@ missing=""
 for k in model models relations out name template max_samples batch_size expert_placement \
          capture.points capture.positions capture.layers stages attribute.neurons_top \
          attribute.neuron_screen summarise.stages.early summarise.stages.mid summarise.stages.late \
-         block.top_n block.mode block.rank_by block.topk_ablation block.shared_ablation \
+         block.top_n block.mode block.rank_by block.topk_ablation block.shared_ablation block.only_rank_ablation \
          heads_experts.correlation heads_experts.strongest heads_experts.top_experts_for_pair \
          heads_experts.suppression_top_experts heads_experts.permutations heads_experts.seed \
          heads_experts.alpha heads_experts.significance neurons.top neurons.top_experts \

@@ -3,7 +3,8 @@
 # LRE relations: every hit10*/mrr* attribute of the refs' metrics/<rel> (blocking top-1/5/10,
 # top-k 0..K, qwen2moe's shared-expert configurations) within 1e-6, top_experts identical. The
 # per-configuration datasets under block/<rel> must agree with those metrics (MRR and HIT@10
-# recomputed from the stored ranks, drops, the blocked list = top_experts). Then qwen2moe
+# recomputed from the stored ranks, drops, the blocked list = top_experts); olmoe and mixtral have
+# the only_rank{j} configurations of Figure 4 (j = 1..K), qwen2moe none. Then qwen2moe
 # under mpirun -np 2 and 3 must give the same archive; a dense model plans no block units.
 set -u
 source "$MOEPROBE_ROOT/tests/cli/lib/tool_check.bash"
@@ -67,6 +68,19 @@ YAML
   tool_check "stage_block/$m" "$TOOLS/metrics_cmp" "$f" "$S/fixtures/refs/$m.h5" "stage_block/$m" \
     --require 'hit10*' --require 'mrr*' --require n --require top_experts
   check_consistency "$f" adj_antonym "stage_block/$m/adj_antonym/block_group_consistent"
+done
+
+# Figure 4: only the j-th expert, j = 1..K, for the models without a shared expert (their
+# groups are among those check_consistency recomputed above); none for qwen2moe
+for m in olmoe mixtral qwen2moe; do
+  f=$T/out-$m/tiny-$m.h5
+  K=$(/usr/bin/python3 -c "import json; print(json.load(open('$S/fixtures/models/$m/config.json'))['num_experts_per_tok'])")
+  got=$(h5dump -A -g /metrics/country_capital_city "$f" 2>/dev/null | grep -c 'ATTRIBUTE "mrr_only_rank')
+  want=$K; [ $m = qwen2moe ] && want=0
+  same=0; for j in $(seq 1 "$K"); do [ "$(attr "$f" "/metrics/country_capital_city/mrr_only_rank$j")" = "$(attr "$f" /metrics/country_capital_city/mrr)" ] && same=$((same + 1)); done
+  [ "$got" = "$want" ] && { [ $m = qwen2moe ] || [ "$same" -lt "$K" ]; } \
+    && echo "PASS stage_block/$m/only_rank_configs" \
+    || echo "FAIL stage_block/$m/only_rank_configs: $got mrr_only_rank attributes (expected $want), $same equal to the base MRR"
 done
 
 # qwen2moe configurations that share an intervention share their result
