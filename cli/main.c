@@ -20,6 +20,7 @@ static const command COMMANDS[] = {
     {"plan", cmd_plan, "print the units a sweep config expands to"},
     {"status", cmd_status, "done / running / failed units of an output folder"},
     {"report", cmd_report, "render the paper's tables and figures from archives"},
+    {"export", cmd_export, "the paper's tables of archives as CSV files (--csv DIR)"},
     {"config", cmd_config, "list every config key with its default (--explain)"},
 };
 
