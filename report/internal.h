@@ -104,6 +104,8 @@ typedef struct rep_relation {
     rep_head_expert he;
     rep_ntop *ntop;          /* sorted by N */
     size_t n_ntop;
+    double *head_imp;        /* [head_L * head_nH] mean head attribution over samples, or NULL */
+    int64_t head_L, head_nH;
 } rep_relation;
 
 typedef struct rep_unit {
@@ -155,6 +157,7 @@ double *rep_arr_f64(const arc_array *a);
 int64_t rep_digits(const char *s);
 
 void rep_head_expert_load(arc_reader *r, const char *rel, rep_head_expert *he);
+void rep_heads_load(arc_reader *r, const char *rel, rep_relation *rl);
 /* The top{N} groups of a relation (rel) or, for rel NULL, the pooled ones; sorted by N. */
 void rep_ntop_load(arc_reader *r, const char *rel, rep_ntop **out, size_t *nout);
 void rep_ntop_free(rep_ntop *t, size_t n);

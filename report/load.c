@@ -50,6 +50,7 @@ static void relations_load(arc_reader *r, rep_model *m)
         rep_metrics_load(r, rl->name, rl);
         rep_summary_load(r, rl->name, &rl->summary);
         rep_head_expert_load(r, rl->name, &rl->he);
+        rep_heads_load(r, rl->name, rl);
         rep_ntop_load(r, rl->name, &rl->ntop, &rl->n_ntop);
     }
 done:
@@ -156,6 +157,7 @@ void rep_model_free(rep_model *m)
         rep_summary_free(&rl->summary);
         free(rl->he.r);
         free(rl->he.strongest);
+        free(rl->head_imp);
         rep_ntop_free(rl->ntop, rl->n_ntop);
     }
     free(m->rel);

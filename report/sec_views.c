@@ -1,8 +1,10 @@
 /* sec_views.c — views of the paper that the other sections do not draw, from data they already
  * load: Table 6 (the models' configurations) as one table, Figure 5 (HIT@10 and MRR per relation)
  * as a plot, Figure 3's cumulative FFN-gain curve over relative depth, the relative MRR drop per
- * relation at the largest blocked N (the abstract's headline metric) and the expert x relation
- * view of section 5.1 (how often each relation routes to each of the top experts). */
+ * relation at the largest blocked N (the abstract's headline metric), the expert x relation
+ * view of section 5.1 (how often each relation routes to each of the top experts), and Table 4:
+ * the most important heads next to the most frequent experts per relation, the ranked heads
+ * pooled over relations and the layer x head importance map. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,8 +239,123 @@ done:
     free(cl);
 }
 
+typedef struct head_rank {
+    double v;
+    int64_t k;
+} head_rank;
+
+static int cmp_head(const void *a, const void *b)
+{
+    const head_rank *x = a, *y = b;
+    if (x->v != y->v) return x->v < y->v ? 1 : -1;
+    return (x->k > y->k) - (x->k < y->k);
+}
+
+/* Table 4 for one model: per relation the top-3 heads by mean importance and the top-3 experts
+ * by routing frequency side by side; the top-10 heads pooled over relations (sample-weighted);
+ * the pooled layer x head map. */
+static void table4(rep_doc *d, const rep_model *m)
+{
+    int64_t L = 0, H = 0;
+    for (size_t j = 0; j < m->n_rel; j++)
+        if (m->rel[j].head_imp) L = m->rel[j].head_L, H = m->rel[j].head_nH;
+    if (!L || !H) return;
+    double *pool = calloc((size_t)(L * H), sizeof *pool), w = 0;
+    head_rank *hr = malloc((size_t)(L * H) * sizeof *hr);
+    if (!pool || !hr) goto done;
+    int moe = rep_is_moe(m);
+    static const char *const HT[] = {"Relation", "Most important heads [layer,head] (mean attribution)",
+                                     "Most frequent routed experts [layer,expert] (share of samples)"};
+    doc_table_begin(d, moe ? 3 : 2, HT);
+    rep_row r;
+    for (size_t j = 0; j < m->n_rel; j++) {
+        const rep_relation *rl = &m->rel[j];
+        if (!rl->head_imp || rl->head_L != L || rl->head_nH != H) continue;
+        double wj = isfinite(rl->n) && rl->n > 0 ? rl->n : 1;
+        for (int64_t k = 0; k < L * H; k++) {
+            pool[k] += wj * rl->head_imp[k];
+            hr[k] = (head_rank){rl->head_imp[k], k};
+        }
+        w += wj;
+        qsort(hr, (size_t)(L * H), sizeof *hr, cmp_head);
+        char a[200] = "", b[200] = "";
+        size_t o = 0;
+        for (int t = 0; t < 3 && t < L * H; t++)
+            o += (size_t)snprintf(a + o, sizeof a - o, "%s[%lld,%lld] (%.3f)", t ? ", " : "",
+                                  (long long)(hr[t].k / H), (long long)(hr[t].k % H), hr[t].v);
+        o = 0;
+        for (int t = 0; t < 3 && t < rl->n_top; t++)
+            o += (size_t)snprintf(b + o, sizeof b - o, "%s[%lld,%lld] (%.2f)", t ? ", " : "",
+                                  (long long)rl->top[t][0], (long long)rl->top[t][1],
+                                  rl->n > 0 ? (double)rl->top[t][2] / rl->n : NAN);
+        row_reset(&r);
+        row_addf(&r, "%s", rl->name);
+        row_addf(&r, "%s", a);
+        if (moe) row_addf(&r, "%s", b[0] ? b : "–");
+        row_emit(d, &r);
+    }
+    doc_table_end(d);
+    if (!(w > 0)) goto done;
+    for (int64_t k = 0; k < L * H; k++) {
+        pool[k] /= w;
+        hr[k] = (head_rank){pool[k], k};
+    }
+    qsort(hr, (size_t)(L * H), sizeof *hr, cmp_head);
+    static const char *const HR[] = {"Rank", "Head [layer,head]", "Mean attribution (nats)", "Layer (1-based depth %)"};
+    char sum[200];
+    snprintf(sum, sizeof sum, "%s: the 10 most important heads over all relations", m->name);
+    doc_details_begin(d, sum);
+    doc_table_begin(d, 4, HR);
+    for (int t = 0; t < 10 && t < L * H; t++) {
+        row_reset(&r);
+        row_addf(&r, "%d", t + 1);
+        row_addf(&r, "[%lld,%lld]", (long long)(hr[t].k / H), (long long)(hr[t].k % H));
+        row_num(&r, hr[t].v, 4);
+        row_addf(&r, "%lld (%.0f%%)", (long long)(hr[t].k / H + 1), 100.0 * (double)(hr[t].k / H + 1) / (double)L);
+        row_emit(d, &r);
+    }
+    doc_table_end(d);
+    doc_details_end(d);
+    rep_heatmap h;
+    char title[200], stem[200];
+    double amax = 0;
+    for (int64_t k = 0; k < L * H; k++)
+        if (fabs(pool[k]) > amax) amax = fabs(pool[k]);
+    memset(&h, 0, sizeof h);
+    snprintf(title, sizeof title, "%s: head importance (layer x head)", m->name);
+    h.title = title;
+    h.xlabel = "head";
+    h.ylabel = "layer";
+    h.scale_label = "mean attribution over all samples (nats)";
+    h.rows = L;
+    h.cols = H;
+    h.v = pool;
+    h.vmin = -(amax > 0 ? amax : 1);
+    h.vmax = amax > 0 ? amax : 1;
+    h.diverging = 1;
+    h.annotate = L * H <= 256;
+    h.value_fmt = "%.2f";
+    h.mark_row = h.mark_col = -1;
+    rep_stem(stem, sizeof stem, "head_map", m->name, NULL);
+    doc_heatmap(d, stem, &h, "Mean head attribution over every sample of every relation (rows: layers from 0, "
+                             "columns: heads).");
+done:
+    free(pool);
+    free(hr);
+}
+
 void sec_views(rep_doc *d, rep_model *m, size_t n)
 {
+    int heads = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < m[i].n_rel; j++) heads |= m[i].rel[j].head_imp != NULL;
+    if (heads) {
+        doc_h(d, 3, "table4", "Most important heads and most frequent experts per relation (Table 4)");
+        for (size_t i = 0; i < n; i++) {
+            doc_h(d, 4, NULL, m[i].name);
+            table4(d, &m[i]);
+        }
+    }
     table6(d, m, n);
     figure5(d, m, n);
     cumulative(d, m, n);

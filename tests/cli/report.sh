@@ -287,6 +287,24 @@ else
   fail real/run "$(tail -3 "$T/real.err")"
 fi
 
+# ---- a real archive with head attributions: Table 4 and the layer x head map ------------------
+sed -e "s|out: .*|out: $T/real-attr|" -e "s|stages: .*|stages: [capture, evaluate, attribute]|" "$T/real.yaml" > "$T/real-attr.yaml"
+printf 'attribute:\n  neurons_top: [1]\n' >> "$T/real-attr.yaml"
+if ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 "$B" run "$T/real-attr.yaml" >/dev/null 2>"$T/real-attr.err" \
+   && "$B" report "$T/real-attr" --out "$T/real-attr-report" >/dev/null 2>&1; then
+  AH=$T/real-attr-report/index.html
+  # the top-3 heads of country_capital_city: mean over samples of attribution/<rel>/head [n, 4, 4]
+  want=$(h5dump -d /attribution/country_capital_city/head -y -w 0 -m %.17g "$T/real-attr/tiny-olmoe.h5" |
+    sed -n '/DATA {/,/}/p' | grep -E '^ *-?[0-9]' | tr -d ', ' |
+    awk '{s[(NR - 1) % 16] += $1; n++} END {for (k = 0; k < 16; k++) print s[k] / (n / 16), k}' |
+    sort -k1,1gr -k2,2n | head -3 | awk '{printf "%s[%d,%d] (%.3f)", (NR > 1 ? ", " : ""), int($2 / 4), $2 % 4, $1}')
+  grep -qF "<tr><td>country_capital_city</td><td>$want</td>" "$AH" && pass real/table4_top_heads \
+    || fail real/table4_top_heads "no row with $want"
+  svg_count "$T/real-attr-report/plots/head_map_tiny-olmoe.svg" class=cell 16 real/head_map
+else
+  fail real/attr_run "$(tail -3 "$T/real-attr.err")"
+fi
+
 # ---- bad inputs ---------------------------------------------------------------------------------
 expect_fail() {  # name want_rc pattern command...
   local name=$1 want=$2 pat=$3; shift 3
