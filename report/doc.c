@@ -23,6 +23,7 @@ static const char CSS[] =
     ".note{background:#fff8e1;border-left:4px solid #E69F00;padding:6px 10px;margin:8px 0}\n"
     ".glance{background:#eef6ee;border-left:4px solid #009E73;padding:8px 12px}\n"
     ".figs{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}\n"
+    ".figs.grid figure{flex:0 1 calc(33% - 12px);min-width:300px}.figs.grid figure img{width:100%}\n"
     "figure{margin:8px 0}figure img{max-width:100%;border:1px solid #e3e3e3}\n"
     "figcaption{font-size:13px;color:#444;max-width:640px}\n"
     "pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:12px;max-height:420px}\n"
@@ -202,6 +203,11 @@ void doc_table_row(rep_doc *d, int ncols, const char *const *cells)
 void doc_table_end(rep_doc *d)
 {
     fputs(d->fmt == REPORT_HTML ? "</tbody></table></div>\n" : "\n", d->f);
+}
+
+void doc_figs_grid_begin(rep_doc *d)
+{
+    if (d->fmt == REPORT_HTML) fputs("<div class=\"figs grid\">\n", d->f);
 }
 
 void doc_figs_begin(rep_doc *d)

@@ -297,6 +297,8 @@ void doc_table_end(rep_doc *d);
 /* Writes the plot (stem = file name without extension) in the report's image format and
  * references it with a caption. A failure is remembered (d->plot_err) and the image skipped. */
 void doc_line(rep_doc *d, const char *stem, const rep_line_chart *c, const char *caption);
+/* A grid of plots, three per row (closed by doc_figs_end): for plots compared side by side. */
+void doc_figs_grid_begin(rep_doc *d);
 void doc_bar(rep_doc *d, const char *stem, const rep_bar_chart *c, const char *caption);
 void doc_heatmap(rep_doc *d, const char *stem, const rep_heatmap *h, const char *caption);
 /* Starts / ends a row of images shown side by side (HTML; Markdown ignores it). */

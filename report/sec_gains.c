@@ -33,14 +33,28 @@ void sec_gains(rep_doc *d, rep_model *m, size_t n)
         if (!s->ffn_curve || s->n_curve <= 0) continue;
         xs[all.n_series] = iota(s->n_curve, 100.0 / (double)s->n_curve, 0);
         if (!xs[all.n_series]) continue;
-        all.s[all.n_series] = (rep_series){m[i].name, xs[all.n_series], s->ffn_curve, s->n_curve, 0, 1};
+        all.s[all.n_series] = (rep_series){m[i].name, xs[all.n_series], s->ffn_curve, s->n_curve,
+                                           !rep_is_moe(&m[i]), 1};
         all.n_series++;
     }
     if (all.n_series > 1)
         doc_line(d, "fig2_ffn_gain_all_models", &all,
-                 "FFN gain per layer of every model against relative depth (100% = last layer).");
+                 "FFN gain per layer of every model against relative depth (100% = last layer; solid: "
+                 "MoE, dashed: dense).");
     for (int i = 0; i < all.n_series; i++) free(xs[i]);
-    doc_figs_begin(d);
+    /* one y range for every model's plot, so that the grid compares like with like */
+    double ylo = INFINITY, yhi = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        const rep_summary *s = &m[i].pooled;
+        for (int64_t l = 0; s->have && l < s->n_curve; l++) {
+            double v[2] = {s->ffn_curve ? s->ffn_curve[l] : NAN, s->attn_curve ? s->attn_curve[l] : NAN};
+            for (int t = 0; t < 2; t++)
+                if (isfinite(v[t])) ylo = fmin(ylo, v[t]), yhi = fmax(yhi, v[t]);
+        }
+    }
+    if (n > 1 && ylo <= yhi) doc_p(d, "The per-model plots share one y range (%.2f to %.2f) so that they compare "
+                                      "directly.", ylo, yhi);
+    doc_figs_grid_begin(d);
     for (size_t i = 0; i < n; i++) {
         const rep_summary *s = &m[i].pooled;
         if (!s->have || (!s->ffn_curve && !s->attn_curve)) continue;
@@ -53,7 +67,8 @@ void sec_gains(rep_doc *d, rep_model *m, size_t n)
         c.ylabel = "mean gain (log-prob increase)";
         c.integer_x = 1;
         c.zero_line = 1;
-        c.ymin_hint = c.ymax_hint = NAN;
+        c.ymin_hint = ylo <= yhi ? ylo : NAN;
+        c.ymax_hint = ylo <= yhi ? yhi : NAN;
         double *x = iota(s->n_curve, 1, 0);
         if (!x) continue;
         if (s->ffn_curve) c.s[c.n_series++] = (rep_series){"FFN / MoE", x, s->ffn_curve, s->n_curve, 0, 1};

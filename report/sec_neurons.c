@@ -144,11 +144,32 @@ void sec_neurons(rep_doc *d, rep_model *m, size_t n)
             continue;
         }
         doc_h(d, 3, NULL, mm->name);
-        static const char *const H[] = {"Relation", "Top-N", "Shared", "Routed", "Jaccard (samples)",
-                                        "Overlap % (samples)", "Shared-neuron overlap %", "Union size",
-                                        "Top routed experts [layer, expert]×count",
-                                        "Top shared-expert neurons [layer, neuron]×count"};
-        doc_table_begin(d, 10, H);
+        const int moe = rep_is_moe(mm), sh = mm->shared;
+        /* the columns a model has: a dense model has neither experts nor shared neurons (every
+         * top-N neuron is in a dense MLP), a routed-only model no shared expert */
+        const char *H[10];
+        int nc = 0;
+        H[nc++] = "Relation";
+        H[nc++] = "Top-N";
+        if (sh) H[nc++] = "Shared";
+        if (moe) H[nc++] = "Routed";
+        H[nc++] = "Jaccard (samples)";
+        H[nc++] = "Overlap % (samples)";
+        if (sh) H[nc++] = "Shared-neuron overlap %";
+        H[nc++] = "Union size";
+        if (moe) {
+            H[nc++] = "Top experts by neuron count [layer, expert]×count";
+            H[nc++] = "Top experts by routing frequency [layer, expert]×samples";
+        }
+        if (sh) H[nc++] = "Top shared-expert neurons [layer, neuron]×count";
+        char sum[300];
+        if (!moe) {
+            snprintf(sum, sizeof sum, "%s (dense): overlaps of the top-N neuron sets per relation", mm->name);
+            doc_p(d, "%s is dense: every top-N neuron is in a dense MLP (100%%), so the expert columns are left "
+                     "out and the per-relation overlaps are folded below.", mm->name);
+            doc_details_begin(d, sum);
+        }
+        doc_table_begin(d, nc, H);
         for (size_t j = 0; j < mm->n_rel; j++)
             for (size_t t = 0; t < mm->rel[j].n_ntop; t++) {
                 const rep_ntop *p = &mm->rel[j].ntop[t];
@@ -156,19 +177,26 @@ void sec_neurons(rep_doc *d, rep_model *m, size_t n)
                 row_reset(&r);
                 row_addf(&r, "%s", mm->rel[j].name);
                 row_addf(&r, "%lld", (long long)p->N);
-                pct_cell(&r, 100 * p->frac_shared);
-                pct_cell(&r, 100 * p->frac_routed);
+                if (sh) pct_cell(&r, 100 * p->frac_shared);
+                if (moe) pct_cell(&r, 100 * p->frac_routed);
                 row_num(&r, p->jaccard, 3);
                 pct_cell(&r, p->overlap_pct);
-                pct_cell(&r, p->shared_overlap_pct);
+                if (sh) pct_cell(&r, p->shared_overlap_pct);
                 row_num(&r, p->union_size, 0);
-                fmt_triples(b, sizeof b, (const int64_t(*)[3])p->top_experts, p->n_top_experts, 5);
-                row_addf(&r, "%s", b);
-                fmt_triples(b, sizeof b, (const int64_t(*)[3])p->top_shared, p->n_top_shared, 5);
-                row_addf(&r, "%s", b);
+                if (moe) {
+                    fmt_triples(b, sizeof b, (const int64_t(*)[3])p->top_experts, p->n_top_experts, 5);
+                    row_addf(&r, "%s", b);
+                    fmt_triples(b, sizeof b, (const int64_t(*)[3])mm->rel[j].top, mm->rel[j].n_top, 5);
+                    row_addf(&r, "%s", b);
+                }
+                if (sh) {
+                    fmt_triples(b, sizeof b, (const int64_t(*)[3])p->top_shared, p->n_top_shared, 5);
+                    row_addf(&r, "%s", b);
+                }
                 row_emit(d, &r);
             }
         doc_table_end(d);
+        if (!moe) doc_details_end(d);
         /* overlap heat maps of the smallest N (the paper's top-100) */
         const rep_ntop *p = mm->n_pooled_ntop ? pooled_ntop(mm, mm->pooled_ntop[0].N) : NULL;
         if (p) {

@@ -158,6 +158,22 @@ svg_count "$P/fig3_stage_share.svg" class=series 3 fig3_stage_share
 svg_count "$P/fig3_stage_gain_per_layer.svg" class=series 3 fig3_gain_per_layer
 svg_count "$P/fig4_topk_mrr_all_models.svg" class=series 3 fig4_all_models
 svg_count "$P/fig6_neuron_kinds.svg" class=series 3 fig6_neuron_kinds
+# readability: the per-model gain plots share one y range (same y tick labels) in a grid; dense
+# models are dashed in the all-models plot (one dashed line + its legend sample each); a dense
+# model's neuron table has no expert columns and is folded; MoE tables put the two top-expert
+# rankings side by side
+yt=""; same=1
+for m in $MODELS; do
+  t=$(grep -o '<text x="64.0"[^>]*text-anchor="end"[^>]*>[^<]*' "$P/fig2_gain_tiny-$m.svg" | sed 's/.*>//' | tr '\n' ' ')
+  [ -z "$yt" ] && yt=$t; [ "$t" = "$yt" ] || same=0
+done
+[ $same = 1 ] && [ -n "$yt" ] && grep -q '<div class="figs grid">' "$HTML" && pass readability/gain_plots_shared_y_grid \
+  || fail readability/gain_plots_shared_y_grid "y ticks differ between models (first: $yt)"
+nd=$(grep -o 'stroke-dasharray' "$P/fig2_ffn_gain_all_models.svg" | wc -l)
+[ "$nd" = 7 ] && pass readability/dense_lines_dashed || fail readability/dense_lines_dashed "$nd dashed elements (7: the zero line, 3 dense lines and their legend samples)"
+nden=$(grep -o 'is dense: every top-N neuron is in a dense MLP' "$HTML" | wc -l)
+nside=$(grep -o 'Top experts by routing frequency \[layer, expert\]' "$HTML" | wc -l)
+[ "$nden" = 3 ] && [ "$nside" = 3 ] && pass readability/neuron_tables || fail readability/neuron_tables "dense notes $nden (3), side-by-side headers $nside (3)"
 # more views: Figure 3's cumulative curve and Figure 5 (one series per model), the expert x
 # relation maps (12 relation columns), Table 6 from each fixture's config.json, and the relative
 # drop per relation at top-10 from the archives' MRRs
