@@ -9,7 +9,13 @@
  *
  * Exit status: 0 all selected units complete; 1 a unit failed or could not run (message on
  * stderr; the other units still ran); 2 usage; 75 (EX_TEMPFAIL) stopped by SIGTERM / SIGUSR1
- * before finishing — rerun or requeue to continue (the slurm/ sbatch scripts requeue on 75). */
+ * before finishing — rerun or requeue to continue (the slurm/ sbatch scripts requeue on 75).
+ * A launcher does not always pass that status on: mpirun that gets SIGTERM itself (Slurm
+ * signals every process of a job) exits 1 although every rank stopped cleanly with 75. So with
+ * MOEPROBE_STATUS_FILE=PATH set, rank 0 also writes its exit status there (temp + rename): 75
+ * as soon as a stop signal arrives (mpirun SIGKILLs the ranks 1 s after forwarding SIGTERM),
+ * then the final status once decided; the sbatch scripts read it instead of the launcher's. */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +27,7 @@
 #include "cli/commands.h"
 #include "jobs/manifest.h"
 #include "pipeline/parallel/comm.h"
+#include "pipeline/util/atomic_file.h"
 #include "report/report.h"
 #include "stages/analysis_def.h"
 
@@ -36,7 +43,8 @@ static void usage(FILE *f)
             "command resumes. Run it under mpirun / srun for expert-parallel, data-parallel\n"
             "execution. Several runs may share one OUT (e.g. Slurm array tasks) as long as they\n"
             "run different units.\n\n"
-            "  --unit ID         run only this unit (repeatable; its dependencies must be complete)\n"
+            "  --unit ID         run only this unit (repeatable; its dependencies must be complete;\n"
+            "                    an ID not in the plan is a usage error)\n"
             "  --stage NAME      run only units of this stage (repeatable, or NAME,NAME)\n"
             "  --array-index N   run only array group N of `moeprobe plan` (one group per model and\n"
             "                    relation, then the final group: per-model units and the report).\n"
@@ -46,7 +54,26 @@ static void usage(FILE *f)
             "seconds a line \"P%% done, ETA T\".\n"
             "Signals: SIGTERM or SIGUSR1 finishes the running unit, writes the archive and exits\n"
             "with status 75; a second signal exits at once (the running unit is redone on the\n"
-            "next run). Status 1: a unit failed (see `moeprobe status OUT`).\n");
+            "next run). Status 1: a unit failed (see `moeprobe status OUT`); 2: usage.\n"
+            "Another run on the same out: units it is running are waited for, not run twice.\n"
+            "MOEPROBE_STATUS_FILE=PATH: rank 0 also writes the exit status there (for launchers\n"
+            "such as mpirun that exit 1 when signalled themselves; the slurm/ scripts use it).\n");
+}
+
+/* MOEPROBE_STATUS_FILE and its temp name, kept for the signal handler (rank 0 only). */
+static char status_path[4096], status_tmp[4160];
+
+/* From the signal handler: async-signal-safe (open, write, rename). */
+static void write_status_now(int status)
+{
+    char text[4] = {(char)('0' + status / 10 % 10), (char)('0' + status % 10), '\n'};
+    if (!status_path[0]) return;
+    int fd = open(status_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return;
+    ssize_t r = write(fd, text, 3);
+    close(fd);
+    if (r == 3) rename(status_tmp, status_path);
+    else unlink(status_tmp);
 }
 
 static void on_signal(int sig)
@@ -58,15 +85,24 @@ static void on_signal(int sig)
     if (run_stop_signal) {
         ssize_t r = write(2, msg2, sizeof msg2 - 1);
         (void)r;
+        write_status_now(RUN_EXIT_STOPPED);
         _exit(RUN_EXIT_STOPPED);
     }
     run_stop_signal = sig;
     ssize_t r = write(2, msg1, sizeof msg1 - 1);
     (void)r;
+    /* at once: a launcher that got the signal too (mpirun) kills the ranks 1 s later; the
+     * final status, when the run gets there, replaces it */
+    write_status_now(RUN_EXIT_STOPPED);
 }
 
 static void install_signals(void)
 {
+    const char *sp = getenv("MOEPROBE_STATUS_FILE");
+    if (comm_rank() == 0 && sp && *sp && strlen(sp) < sizeof status_path) {
+        snprintf(status_path, sizeof status_path, "%s", sp);
+        snprintf(status_tmp, sizeof status_tmp, "%s.tmp.%ld", sp, (long)getpid());
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -181,6 +217,50 @@ static int parse_args(run_state *rs, int argc, char **argv, const char **path)
     return 0;
 }
 
+/* Every --unit ID must name a unit of the plan: a typo would otherwise select nothing and end
+ * with status 0 as if the unit were done. 0, or -1 after a message (rank 0). */
+static int check_units(const run_state *rs, const char *path)
+{
+    for (int k = 0; k < rs->n_only; k++) {
+        int found = 0;
+        for (size_t m = 0; m < rs->sw.n_models && !found; m++)
+            found = plan_find(&rs->sw.p[m], rs->only[k]) >= 0;
+        if (found) continue;
+        if (comm_rank() == 0) {
+            size_t n = 0;
+            for (size_t m = 0; m < rs->sw.n_models; m++) n += rs->sw.p[m].n;
+            const char **ids = calloc(n ? n : 1, sizeof *ids);
+            const char *near = NULL;
+            if (ids) {
+                n = 0;
+                for (size_t m = 0; m < rs->sw.n_models; m++)
+                    for (size_t i = 0; i < rs->sw.p[m].n; i++) ids[n++] = rs->sw.p[m].u[i].id;
+                near = rcfg_suggest(rs->only[k], ids, n);
+            }
+            fprintf(stderr, "moeprobe run: --unit %s: no such unit in the plan of %s%s%s%s (see "
+                    "moeprobe plan %s)\n", rs->only[k], path, near ? "; did you mean '" : "",
+                    near ? near : "", near ? "'?" : "", path);
+            free(ids);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* MOEPROBE_STATUS_FILE (see the top): the decided exit status, for launchers that lose it. A
+ * failure to write it is reported; the status itself stands. */
+static void write_status_file(int status)
+{
+    const char *path = getenv("MOEPROBE_STATUS_FILE");
+    char text[16];
+    mp_err err;
+    if (!path || !*path) return;
+    err_init(&err);
+    int n = snprintf(text, sizeof text, "%d\n", status);
+    if (af_write_atomic(path, text, (size_t)n, &err) != 0)
+        fprintf(stderr, "moeprobe run: MOEPROBE_STATUS_FILE: %s\n", err.msg);
+}
+
 /* The report of every archive of the run into OUT/report/ (rank 0). 0 or 1. */
 static int render_report(run_state *rs)
 {
@@ -242,6 +322,10 @@ int cmd_run(int argc, char **argv)
     rs.cfg = cfg;
     rs.config_path = path;
     if (sweep_build(cfg, &rs.sw, &err) != 0) comm_fatal("run", "%s", err.msg);
+    if (check_units(&rs, path) != 0) {
+        status = 2;
+        goto done;
+    }
     if (rs.array_index >= 0 && (size_t)rs.array_index >= sweep_group_count(&rs.sw)) {
         if (comm_rank() == 0)
             fprintf(stderr, "moeprobe run: %s %ld is beyond the plan's %zu groups (0-%zu; see "
@@ -295,6 +379,7 @@ done:
     run_state_free(&rs);
     rcfg_free(cfg);
     /* status is the same on every rank (decided collectively) */
+    if (comm_rank() == 0) write_status_file(status);
     comm_finalize();
     return status;
 }

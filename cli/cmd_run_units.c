@@ -1,7 +1,14 @@
 /* cmd_run_units.c — the unit loop of `moeprobe run` for one model: open the archive (rank 0),
- * decide per unit on rank 0 (run / complete elsewhere / cannot run) and share the decision,
- * run the stage on every rank, commit on rank 0, record each step in OUT/manifest.json and on
- * the progress lines. Signals are honoured between units (every rank agrees).
+ * decide per unit on rank 0 (run / complete elsewhere / wait / cannot run) and share the
+ * decision, run the stage on every rank, commit on rank 0, record each step in
+ * OUT/manifest.json and on the progress lines. Signals are honoured between units (every rank
+ * agrees).
+ *
+ * Two runs on one out (a resubmitted job, two array tasks of one group): a unit another live
+ * process holds (its unit lock, archive.h) is not run twice and is not a failure either: it
+ * waits, as do the units that need it, while this run goes on with the others; once the holder
+ * commits it counts as complete here too, and if the holder dies (its lock goes with it) this
+ * run takes the unit over. So both runs end with every unit complete, status 0 and the report.
  *
  * TEST HOOKS (environment, for the shell tests in tests/cli; harmless otherwise):
  *   MOEPROBE_TEST_HOLD_UNIT=ID:FILE  after unit ID has begun (its lock held, manifest says
@@ -23,7 +30,7 @@
 #include "pipeline/util/monotonic.h"
 #include "stages/analysis.h"
 
-enum { ACT_RUN = 1, ACT_DONE_ELSEWHERE = 2, ACT_CANNOT = 3 };
+enum { ACT_RUN = 1, ACT_DONE_ELSEWHERE = 2, ACT_CANNOT = 3, ACT_WAIT = 4 };
 
 static char *read_text(const char *path)
 {
@@ -112,20 +119,43 @@ void run_progress_start(run_state *rs)
 }
 
 /* Rank 0: why unit i cannot run now ("" if it can). */
-static void check_deps(const plan *pl, arc_writer *w, size_t i, char *why, size_t len)
+/* A dependency j of a unit that is not complete: 1 when it may still become complete (it waits
+ * in this run's queue, or another live process runs it), else 0 with why set. */
+static int dep_may_come(const plan *pl, const char *pending, size_t j, char *why, size_t len)
+{
+    if (arc_unit_running(pl->archive, pl->u[j].id, NULL, 0)) {
+        snprintf(why, len, "needs %s, which another process is running", pl->u[j].id);
+        return 1;
+    }
+    if (pending[j]) {
+        snprintf(why, len, "needs %s, which waits for another process", pl->u[j].id);
+        return 1;
+    }
+    snprintf(why, len, "needs %s, which is not complete", pl->u[j].id);
+    return 0;
+}
+
+/* Whether the dependencies of unit i are complete: 0 yes; 1 not yet but they may be (wait);
+ * -1 one never will in this run (why says which). */
+static int check_deps(const plan *pl, arc_writer *w, const char *pending, size_t i, char *why,
+                      size_t len)
 {
     const plan_unit *u = &pl->u[i];
+    int wait = 0;
     why[0] = '\0';
-    for (int d = 0; d < u->n_deps && !why[0]; d++)
-        if (!arc_unit_is_complete(w, pl->u[u->deps[d]].id))
-            snprintf(why, len, "needs %s, which is not complete", pl->u[u->deps[d]].id);
-    for (size_t j = 0; j < pl->n && !why[0]; j++)
+    for (int d = 0; d < u->n_deps; d++)
+        if (!arc_unit_is_complete(w, pl->u[u->deps[d]].id)) {
+            if (!dep_may_come(pl, pending, (size_t)u->deps[d], why, len)) return -1;
+            wait = 1;
+        }
+    for (size_t j = 0; j < pl->n; j++)
         for (int a = 0; a < u->n_needs_stages; a++)
-            if (pl->u[j].stage == u->needs_stages[a] &&
-                !arc_unit_is_complete(w, pl->u[j].id)) {
-                snprintf(why, len, "needs %s, which is not complete", pl->u[j].id);
+            if (pl->u[j].stage == u->needs_stages[a] && !arc_unit_is_complete(w, pl->u[j].id)) {
+                if (!dep_may_come(pl, pending, j, why, len)) return -1;
+                wait = 1;
                 break;
             }
+    return wait;
 }
 
 /* MOEPROBE_TEST_HOLD_UNIT: collective wait. Returns 1 if a signal abandoned the unit. */
@@ -237,7 +267,7 @@ static void start_runner(model_run *mr)
 }
 
 /* Collective: whether unit i runs now (ACT_RUN), was committed by another process meanwhile,
- * or cannot run (why: the reason, on rank 0). */
+ * waits for another process (ACT_WAIT) or cannot run (why: the reason, on rank 0). */
 static int64_t decide(model_run *mr, size_t i, char *why, size_t len)
 {
     const plan *pl = mr->pl;
@@ -252,10 +282,15 @@ static int64_t decide(model_run *mr, size_t i, char *why, size_t len)
         if (arc_unit_is_complete(mr->w, u->id)) {
             act = ACT_DONE_ELSEWHERE;
         } else {
-            check_deps(pl, mr->w, i, why, len);
-            if (!why[0] && arc_unit_running(pl->archive, u->id, who, sizeof who))
+            int deps = check_deps(pl, mr->w, mr->pending, i, why, len);
+            if (deps < 0) {
+                act = ACT_CANNOT;
+            } else if (arc_unit_running(pl->archive, u->id, who, sizeof who)) {
                 snprintf(why, len, "another process runs it (pid host start: %s)", who);
-            act = why[0] ? ACT_CANNOT : ACT_RUN;
+                act = ACT_WAIT;
+            } else {
+                act = deps ? ACT_WAIT : ACT_RUN;
+            }
         }
     }
     return comm_allreduce_max_i64(act);
@@ -383,6 +418,74 @@ done:
     return rc;
 }
 
+/* Sleeps about 0.5 s, returning early (1) when a rank got a stop signal. Collective. */
+static int wait_a_while(void)
+{
+    for (int k = 0; k < 10; k++) {
+        if (comm_allreduce_max_i64(run_stop_signal != 0)) return 1;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+/* Passes over the pending units until none is left: each runs, was completed elsewhere, cannot
+ * run (a failure), or waits for another process (see the top); a pass that only waited sleeps
+ * first. 1 when a unit failed or could not run. Sets rs->stopped on a signal. */
+static int unit_loop(model_run *mr)
+{
+    run_state *rs = mr->rs;
+    const plan *pl = mr->pl;
+    int failed = 0;
+    char *noted = calloc(pl->n + 1, 1); /* "waiting" said once per unit */
+    if (!noted) comm_fatal("run", "out of memory");
+    for (int waiting = 1; waiting && !rs->stopped;) {
+        int moved = 0;
+        waiting = 0;
+        for (size_t i = 0; i < pl->n; i++) {
+            if (!mr->pending[i]) continue;
+            const plan_unit *u = &pl->u[i];
+            char why[600];
+            if (comm_allreduce_max_i64(run_stop_signal != 0)) {
+                rs->stopped = 1;
+                break;
+            }
+            int64_t act = decide(mr, i, why, sizeof why);
+            if (act == ACT_WAIT) {
+                if (comm_rank() == 0 && !noted[i])
+                    progress_note(rs->prog, "%s: %s waits: %s", pl->model_name, u->id, why);
+                noted[i] = 1;
+                waiting = 1;
+                continue;
+            }
+            mr->pending[i] = 0;
+            moved = 1;
+            if (act == ACT_DONE_ELSEWHERE) {
+                if (comm_rank() == 0)
+                    progress_note(rs->prog, "%s: %s is complete (committed by another process)",
+                                  pl->model_name, u->id);
+                continue;
+            }
+            if (act == ACT_CANNOT) {
+                if (comm_rank() == 0)
+                    progress_note(rs->prog, "%s: cannot run %s: %s", pl->model_name, u->id, why);
+                failed = 1;
+                continue;
+            }
+            int rc = run_unit(mr, i);
+            if (rc == 2) {
+                mr->pending[i] = 1;
+                rs->stopped = 1;
+                break;
+            }
+            failed |= rc != 0;
+        }
+        if (waiting && !moved && !rs->stopped && wait_a_while()) rs->stopped = 1;
+    }
+    free(noted);
+    return failed;
+}
+
 int run_model(run_state *rs, size_t mi)
 {
     const plan *pl = &rs->sw.p[mi];
@@ -405,34 +508,7 @@ int run_model(run_state *rs, size_t mi)
     }
     share_pending(&mr);
     start_runner(&mr);
-    for (size_t i = 0; i < pl->n; i++) {
-        if (!mr.pending[i]) continue;
-        const plan_unit *u = &pl->u[i];
-        char why[600];
-        if (comm_allreduce_max_i64(run_stop_signal != 0)) {
-            rs->stopped = 1;
-            break;
-        }
-        int64_t act = decide(&mr, i, why, sizeof why);
-        if (act == ACT_DONE_ELSEWHERE) {
-            if (comm_rank() == 0)
-                progress_note(rs->prog, "%s: %s is complete (committed by another process)",
-                              pl->model_name, u->id);
-            continue;
-        }
-        if (act == ACT_CANNOT) {
-            if (comm_rank() == 0)
-                progress_note(rs->prog, "%s: cannot run %s: %s", pl->model_name, u->id, why);
-            failed = 1;
-            continue;
-        }
-        int rc = run_unit(&mr, i);
-        if (rc == 2) {
-            rs->stopped = 1;
-            break;
-        }
-        failed |= rc != 0;
-    }
+    failed = unit_loop(&mr);
     if (comm_rank() == 0) {
         if (arc_writer_close(mr.w, &err) != 0) {
             fprintf(stderr, "moeprobe run: %s\n", err.msg);

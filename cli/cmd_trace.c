@@ -1,11 +1,18 @@
 /* cmd_trace.c — moeprobe trace: run prompts through a model and write, per prompt, the
  * datasets of the fixtures' reference traces (group promptNN; docs/interface.md) into an HDF5
  * file. Runs under mpirun with any number of ranks (data parallel over prompts, expert
- * parallel in MoE layers); rank 0 writes the file. */
+ * parallel in MoE layers); rank 0 writes the file.
+ *
+ * --out is replaced only by a complete file: rank 0 writes OUT.tmp.<pid> (an archive with its
+ * own parts folder) and renames it over OUT at the end. Whatever is at OUT that is not a
+ * regular file (a device such as /dev/null, a FIFO, a folder, a symlink) is refused before
+ * anything runs, and nothing there is ever unlinked. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli_util.h"
@@ -15,6 +22,7 @@
 #include "pipeline/ops/ops.h"
 #include "pipeline/parallel/comm.h"
 #include "pipeline/runner/runner.h"
+#include "pipeline/util/atomic_file.h"
 #include "pipeline/util/local_ranks.h"
 
 static void usage(FILE *f)
@@ -217,6 +225,32 @@ static void report_placement(int rank, int size)
     free(lens);
 }
 
+/* 0 when path is free or a regular file (which the trace may replace), else -1 with err. */
+static int check_out(const char *path, mp_err *err)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : err_set(err, "--out %s: %s", path, strerror(errno));
+    if (S_ISREG(st.st_mode)) return 0;
+    const char *what = S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISDIR(st.st_mode) ? "a folder"
+                       : S_ISCHR(st.st_mode) ? "a character device" : S_ISBLK(st.st_mode) ? "a block device"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISSOCK(st.st_mode) ? "a socket" : "not a file";
+    return err_set(err, "--out %s: exists and is %s (expected a new or a regular file; "
+                   "nothing was written)", path, what);
+}
+
+/* The temp archive's parts and lock files, once it is renamed or abandoned. */
+static void remove_tmp_leftovers(const char *tmp)
+{
+    char p[4300];
+    snprintf(p, sizeof p, "%s.parts/trace.h5", tmp);
+    unlink(p);
+    snprintf(p, sizeof p, "%s.parts", tmp);
+    rmdir(p);
+    snprintf(p, sizeof p, "%s.lock", tmp);
+    unlink(p);
+}
+
 int cmd_trace(int argc, char **argv)
 {
     const char *model = NULL, *tokp = NULL, *out = NULL;
@@ -282,6 +316,10 @@ int cmd_trace(int argc, char **argv)
         err_set(&err, "--model, --out and at least one --prompt are required");
         goto usage_err;
     }
+    if (check_out(out, &err) != 0 || strlen(out) > 4000) {
+        if (!err.msg[0]) err_set(&err, "--out: a path of at most 4000 bytes");
+        goto usage_err;
+    }
     if (no != 0 && no != np) {
         err_set(&err, "%d --object for %d --prompt: give one object per prompt or none", no, np);
         goto usage_err;
@@ -293,14 +331,12 @@ int cmd_trace(int argc, char **argv)
     if (fwd_check_intervention(&r.model, &iv, &err) != 0) comm_fatal("trace", "%s", err.msg);
     if (runner_prompts(&r, np, prompts, no ? objects : NULL, "--prompt", &ps, &err) != 0)
         comm_fatal("trace", "%s", err.msg);
+    char tmp[4100];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", out, (long)getpid());
     if (r.rank == 0) {
-        char parts[4200];
         arc_provenance prov = {0};
         prov.mpi_ranks = r.size;
-        unlink(out);
-        snprintf(parts, sizeof parts, "%s.parts/trace.h5", out);
-        unlink(parts);
-        if (arc_writer_open(&w, out, &prov, NULL, &err) != 0 ||
+        if (arc_writer_open(&w, tmp, &prov, NULL, &err) != 0 ||
             arc_unit_begin(w, "trace", &u, &err) != 0)
             comm_fatal("trace", "%s", err.msg);
     }
@@ -331,7 +367,6 @@ int cmd_trace(int argc, char **argv)
         report_placement(r.rank, r.size);
     }
     if (r.rank == 0) {
-        char parts[4200];
         if (arc_unit_commit(w, u, &err) != 0) comm_fatal("trace", "%s", err.msg);
         u = NULL;
         if (arc_writer_close(w, &err) != 0) {
@@ -339,11 +374,14 @@ int cmd_trace(int argc, char **argv)
             comm_fatal("trace", "%s", err.msg);
         }
         w = NULL;
-        /* trace is one shot: the part is not needed once the snapshot holds it */
-        snprintf(parts, sizeof parts, "%s.parts/trace.h5", out);
-        unlink(parts);
-        snprintf(parts, sizeof parts, "%s.parts", out);
-        rmdir(parts);
+        /* trace is one shot: the part is not needed once the snapshot holds it; OUT is checked
+         * again right before the rename (something may have appeared there meanwhile) */
+        if (check_out(out, &err) != 0 || af_rename_durable(tmp, out, &err) != 0) {
+            unlink(tmp);
+            remove_tmp_leftovers(tmp);
+            comm_fatal("trace", "%s", err.msg);
+        }
+        remove_tmp_leftovers(tmp);
         printf("%s\n", out);
     }
     status = 0;

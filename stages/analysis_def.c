@@ -46,7 +46,8 @@ static int collect(rcfg_analysis *a, size_t *na, mp_err *err)
     for (int i = 0; i < n; i++) {
         size_t k = 0;
         while (k < *na && strcmp(a[k].name, all[i]->name)) k++;
-        if (k == *na) a[(*na)++] = (rcfg_analysis){all[i]->name, NULL};
+        if (k == *na) a[(*na)++] = (rcfg_analysis){all[i]->name, NULL, NULL};
+        if (all[i]->scope == ANALYSIS_PER_MODEL) a[k].unit_name = all[i]->unit_name;
         if (!all[i]->config.keys) continue;
         if (a[k].section)
             return err_set(err, "stage %s: two definitions carry a config section", all[i]->name);

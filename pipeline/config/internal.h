@@ -19,6 +19,9 @@ struct rcfg_schema {
     char *analysis_values, *analysis_default;
     const rcfg_section **checked;
     size_t n_checked;
+    /* the analyses' per-model unit names: no relation id may equal one */
+    const char **reserved_ids;
+    size_t n_reserved;
 };
 
 extern const rcfg_schema RCFG_MODEL_SCHEMA;
@@ -98,9 +101,6 @@ void rcfg_walk(const rcfg_schema *s, yaml_document_t *doc, rcfg_val *vals, const
 
 /* Parses a default text of key k into v (aborts if the schema's default is invalid). */
 void rcfg_default(const rcfg_key *k, rcfg_val *v);
-
-/* Closest key among candidates within edit distance, or NULL. */
-const char *rcfg_suggest(const char *word, const char *const *cands, size_t n);
 
 /* Reads a whole file into a malloc'd NUL-terminated buffer. */
 char *rcfg_read_file(const char *path, size_t *len, mp_err *err);

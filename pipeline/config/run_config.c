@@ -18,6 +18,7 @@ typedef struct load_ctx {
     const char *file;
     rcfg_probs *p;
     int root_line, root_col;
+    int name_line, name_col; /* of the run's `name` */
 } load_ctx;
 
 static int ends_with(const char *s, const char *suffix)
@@ -54,6 +55,53 @@ static char *folder_name(const char *path)
     while (b > 0 && path[b - 1] != '/')
         b--;
     return strndup(path + b, n - b);
+}
+
+/* ---- names ------------------------------------------------------------------------------ */
+
+int rcfg_name_check(const char *name, char *why, size_t len)
+{
+    size_t n = strlen(name);
+    if (n == 0) return snprintf(why, len, "is empty"), -1;
+    if (n > RCFG_NAME_MAX)
+        return snprintf(why, len, "is %zu bytes long, more than %d", n, RCFG_NAME_MAX), -1;
+    if (name[0] == '.')
+        return snprintf(why, len, "starts with '.' (a hidden file, or a path up)"), -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)name[i];
+        if (ch == '/' || ch == '\\')
+            return snprintf(why, len, "contains '%c' at byte %zu (a path)", ch, i), -1;
+        if (ch < 0x20 || ch == 0x7f)
+            return snprintf(why, len, "contains a control character (byte 0x%02X at byte %zu)",
+                            ch, i), -1;
+    }
+    return 0;
+}
+
+/* name for a one-line message: control characters as \n, \t, \xNN; cut at about len. */
+static const char *printable(const char *name, char *buf, size_t len)
+{
+    size_t o = 0;
+    for (const unsigned char *c = (const unsigned char *)name; *c && o + 5 < len; c++) {
+        if (*c == '\n') o += (size_t)snprintf(buf + o, len - o, "\\n");
+        else if (*c == '\t') o += (size_t)snprintf(buf + o, len - o, "\\t");
+        else if (*c < 0x20 || *c == 0x7f) o += (size_t)snprintf(buf + o, len - o, "\\x%02X", *c);
+        else buf[o++] = (char)*c;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/* A model's name, where it came from (file:line:col); a problem if it is no plain file name. */
+static int check_model_name(load_ctx *L, const char *name, const char *file, int line, int col,
+                            const char *what)
+{
+    char why[160], shown[300];
+    if (rcfg_name_check(name, why, sizeof why) == 0) return 0;
+    rcfg_problem(L->p, file, line, col, "%s \"%s\" %s (it names OUT/NAME.h5: expected a plain "
+                 "file name without '/', control characters or a leading '.')", what,
+                 printable(name, shown, sizeof shown), why);
+    return -1;
 }
 
 /* ---- models ----------------------------------------------------------------------------- */
@@ -110,6 +158,9 @@ static void load_model_file(load_ctx *L, const char *path, int line, int col)
         if (L->p->count == before && vals[1].s && !is_file(cj))
             rcfg_problem(L->p, path, vals[1].line, vals[1].col, "'path': folder \"%s\" has no "
                          "config.json (expected a Hugging Face checkpoint folder)", vals[1].s);
+        if (L->p->count == before && vals[0].s &&
+            check_model_name(L, vals[0].s, path, vals[0].line, vals[0].col, "'name'") != 0)
+            before = (size_t)-1; /* reported */
         if (L->p->count == before && vals[0].s && vals[1].s)
             add_model(L->c, vals[0].s, vals[1].s, path, vals[2].is_null ? 0 : vals[2].i,
                       vals[3].is_null ? 0 : vals[3].i);
@@ -145,7 +196,10 @@ static void resolve_model(load_ctx *L, const char *entry, int line, int col, con
         return;
     }
     char *fname = folder_name(entry);
-    add_model(L->c, name ? name : fname, entry, NULL, 0, 0);
+    if (check_model_name(L, name ? name : fname, L->file, name ? L->name_line : line,
+                         name ? L->name_col : col,
+                         name ? "'name'" : "the model folder's name (no 'name' given)") == 0)
+        add_model(L->c, name ? name : fname, entry, NULL, 0, 0);
     free(fname);
 }
 
@@ -164,6 +218,8 @@ static void resolve_models(load_ctx *L)
         return;
     }
     if (has_m) {
+        L->name_line = nm->line;
+        L->name_col = nm->col;
         resolve_model(L, m->s, m->line, m->col, nm->is_null ? NULL : nm->s);
         return;
     }
@@ -232,6 +288,23 @@ static void add_rel(load_ctx *L, const char *path, int line, int col)
     const char *b = strrchr(path, '/');
     b = b ? b + 1 : path;
     char *id = strndup(b, ends_with(b, ".json") ? strlen(b) - 5 : strlen(b));
+    char why[160], shown[300], shown_path[4200];
+    if (!id) return;
+    if (rcfg_name_check(id, why, sizeof why) != 0) {
+        rcfg_problem(L->p, L->file, line, col, "relation file \"%s\": its id \"%s\" %s (the file "
+                     "name without .json names units and part files: expected a plain name)",
+                     printable(path, shown_path, sizeof shown_path), printable(id, shown, sizeof shown), why);
+        free(id);
+        return;
+    }
+    for (size_t i = 0; i < L->c->schema->n_reserved; i++)
+        if (!strcmp(id, L->c->schema->reserved_ids[i])) {
+            rcfg_problem(L->p, L->file, line, col, "relation file \"%s\": the id '%s' is reserved "
+                         "for the per-model units (such as summarise/pooled and neurons/cross); "
+                         "rename the file", path, id);
+            free(id);
+            return;
+        }
     for (size_t i = 0; i < L->c->n_rels; i++)
         if (!strcmp(L->c->rels[i].id, id)) {
             rcfg_problem(L->p, L->file, line, col, "relation '%s' is listed twice", id);
@@ -395,7 +468,7 @@ static int load_impl(rcfg **out, const char *text, size_t len, const char *name,
         return err_set(err, "%s: out of memory", name);
     }
     if (rcfg_yaml_load(&doc, text, len, name, &p) == 0) {
-        load_ctx L = {c, name, &p, 1, 1};
+        load_ctx L = {c, name, &p, 1, 1, 1, 1};
         yaml_node_t *root = yaml_document_get_root_node(&doc);
         if (root) {
             L.root_line = (int)root->start_mark.line + 1;

@@ -105,6 +105,18 @@ size_t rcfg_relation_count(const rcfg *c);
 const char *rcfg_relation_id(const rcfg *c, size_t i);
 const char *rcfg_relation_path(const rcfg *c, size_t i);
 
+/* Names that become file names (a model's `name`: OUT/NAME.h5, NAME.h5.parts/; a relation's
+ * id: unit ids and part files) must be plain file names: not empty, at most RCFG_NAME_MAX
+ * bytes, no '/' or '\\', not starting with '.' (hidden, "..", "."), no control character
+ * (a newline would break the "last stdout line is the archive path" contract). 0 if name is
+ * one, else -1 with why ("contains '/' at byte 3", ...). */
+#define RCFG_NAME_MAX 200
+int rcfg_name_check(const char *name, char *why, size_t len);
+
+/* The candidate closest to word within a small edit distance (a third of its length, at least
+ * 2), or NULL: the "did you mean" of config keys, values and command-line names. */
+const char *rcfg_suggest(const char *word, const char *const *cands, size_t n);
+
 /* ---- text, explain, transport ------------------------------------------------------------- */
 
 /* The effective config as YAML: every key of the schema in table order, defaults filled in.

@@ -67,7 +67,7 @@ static const rcfg_key MODEL_KEYS[] = {
 };
 
 const rcfg_schema RCFG_MODEL_SCHEMA = {MODEL_KEYS, N_OF(MODEL_KEYS), "model file", "", NULL,
-                                       NULL, NULL, NULL, 0};
+                                       NULL, NULL, NULL, 0, NULL, 0};
 
 /* ---- building the run-config schema ---------------------------------------------------- */
 
@@ -134,11 +134,14 @@ int rcfg_schema_build(rcfg_schema **out, const rcfg_analysis *a, size_t n, mp_er
     }
     s->own = calloc(nk, sizeof *s->own);
     s->checked = calloc(n ? n : 1, sizeof *s->checked);
-    if (!s->own || !s->checked || stage_lists(s, a, n) != 0) {
+    s->reserved_ids = calloc(n ? n : 1, sizeof *s->reserved_ids);
+    if (!s->own || !s->checked || !s->reserved_ids || stage_lists(s, a, n) != 0) {
         err_set(err, "config schema: out of memory");
         goto done;
     }
     for (size_t i = 0; i < N_OF(RUN_KEYS); i++) s->own[k++] = RUN_KEYS[i];
+    for (size_t i = 0; i < n; i++)
+        if (a[i].unit_name) s->reserved_ids[s->n_reserved++] = a[i].unit_name;
     for (size_t i = 0; i < n; i++) {
         const rcfg_section *sec = a[i].section;
         if (!sec) continue;
@@ -177,6 +180,7 @@ void rcfg_schema_free(rcfg_schema *s)
     free(s->analysis_values);
     free(s->analysis_default);
     free(s->checked);
+    free(s->reserved_ids);
     free(s);
 }
 

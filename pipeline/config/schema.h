@@ -73,10 +73,13 @@ typedef struct rcfg_section {
 /* A section from a key table: .config = RCFG_SECTION(BLOCK_KEYS). */
 #define RCFG_SECTION(table) {(table), sizeof(table) / sizeof((table)[0]), NULL, NULL}
 
-/* One analysis as the run config sees it: a value of `stages`, with its section (or NULL). */
+/* One analysis as the run config sees it: a value of `stages`, with its section (or NULL) and
+ * the name of its per-model unit (NULL if none): "<name>/<unit_name>" would be the unit of a
+ * relation of that id too, so no relation may take it (the config refuses such a relation). */
 typedef struct rcfg_analysis {
     const char *name;
     const rcfg_section *section;
+    const char *unit_name;
 } rcfg_analysis;
 
 typedef struct rcfg_schema rcfg_schema;

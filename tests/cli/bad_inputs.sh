@@ -93,6 +93,7 @@ only() {  # FILE, lines...: exactly these lines
   local f=$1; shift; printf '%s\n' "$@" > "$f"
 }
 only "$T/y_syntax.yaml" "model: $M" "relations: [$L/adj_antonym.json" "out: $T/out"
+base "$T/y_valid.yaml"
 base "$T/y_unknown.yaml" "batch_sise: 4"
 base "$T/y_type.yaml" "batch_size: lots"
 base "$T/y_range.yaml" "batch_size: -3"
@@ -121,6 +122,33 @@ only "$T/y_runbadutf8.yaml" "model: $M" "relations: [$T/rel_badutf8.json]" "out:
 only "$T/y_runtrunc.yaml" "model: $T/truncshard" "relations: [$L/country_capital_city.json]" "out: $T/out-trunc" "max_samples: 2"
 only "$T/y_rungpt2.yaml" "model: $T/gpt2" "relations: [$L/country_capital_city.json]" "out: $T/out-gpt2"
 
+# names that become file names (#13 point 4): the run's `name`, a model file's `name`, a model
+# folder's name, a relation file's name (its id)
+base "$T/y_name_up.yaml" 'name: "../../x"'
+base "$T/y_name_slash.yaml" 'name: a/b'
+base "$T/y_name_empty.yaml" 'name: ""'
+base "$T/y_name_newline.yaml" 'name: "a\nb"'
+base "$T/y_name_hidden.yaml" 'name: .hidden'
+base "$T/y_name_tab.yaml" 'name: "a\tb"'
+base "$T/y_name_backslash.yaml" 'name: "a\\b"'
+base "$T/y_name_long.yaml" "name: $(printf 'n%.0s' $(seq 1 201))"
+printf 'name: sub/model\npath: %s\n' "$M" > "$T/modelfile_slash.yaml"
+only "$T/y_modelfile_slash.yaml" "models: [$T/modelfile_slash.yaml]" "relations: [$L/adj_antonym.json]" "out: $T/out"
+printf 'name: ""\npath: %s\n' "$M" > "$T/modelfile_empty.yaml"
+only "$T/y_modelfile_empty.yaml" "models: [$T/modelfile_empty.yaml]" "relations: [$L/adj_antonym.json]" "out: $T/out"
+ln -sfn "$M" "$T/.hidden-model"
+only "$T/y_folder_hidden.yaml" "model: $T/.hidden-model" "relations: [$L/adj_antonym.json]" "out: $T/out"
+mkdir -p "$T/relnames"
+cp "$L/adj_antonym.json" "$T/relnames/pooled.json"; cp "$L/adj_antonym.json" "$T/relnames/cross.json"
+cp "$L/adj_antonym.json" "$T/relnames/.json"; cp "$L/adj_antonym.json" "$T/relnames/"$'bad\nname.json'
+only "$T/y_rel_pooled.yaml" "model: $M" "relations: [$T/relnames/pooled.json]" "out: $T/out"
+only "$T/y_rel_cross.yaml" "model: $M" "relations: [$T/relnames/cross.json]" "out: $T/out"
+only "$T/y_rel_dotjson.yaml" "model: $M" "relations: [$T/relnames/.json]" "out: $T/out"
+printf 'model: %s\nrelations: ["%s/relnames/bad\\nname.json"]\nout: %s/out\n' "$M" "$T" "$T" > "$T/y_rel_newline.yaml"
+
+# trace --out at something that is not a regular file (#13 point 5)
+mkfifo "$T/out_fifo"; mkdir -p "$T/out_dir"; ln -sfn "$T/outfile" "$T/out_link"
+
 # tokenize --stdin-jsonl input
 printf '"fine"\n{"not": "a string"}\n' > "$T/jsonl_obj.txt"
 printf '"fine"\n"unterminated\n' > "$T/jsonl_bad.txt"
@@ -138,6 +166,7 @@ c unknown_command 1 "unknown command 'frobnicate'" B frobnicate
 c no_command 12 "usage: moeprobe COMMAND" B
 c run_unknown_option 1 "unexpected argument --bogus" B run --bogus "$T/y_unknown.yaml"
 c run_no_config 1 "CONFIG.yaml is required" B run
+c run_unknown_unit 1 "--unit capture/country_capitol_city: no such unit in the plan of .*y_valid\.yaml; did you mean 'capture/country_capital_city'" B run "$T/y_valid.yaml" --unit capture/country_capitol_city
 c trace_unknown_option 2 "promt|unrecognized|unknown" B trace --model "$M" --promt "x" --out "$T/t.h5"
 c trace_option_no_value 1 "missing value: --model" B trace --prompt "x" --out "$T/t.h5" --model
 c tokenize_unknown_option 2 "--bogus" B tokenize --tokenizer "$M/tokenizer.json" --bogus "x"
@@ -156,6 +185,9 @@ c keep_rank_99 1 "keep_rank 99: expected 1\.\.4" B "${TR[@]}" --model "$M" --kee
 c block_mode_bad 1 "--block-mode \"soft\": expected router_logit or zero_output" B "${TR[@]}" --model "$M" --block-mode soft
 c block_on_dense 1 "expert interventions need an MoE model; LlamaForCausalLM is dense" B "${TR[@]}" --model "$R/models/tiny-llama" --block 0:1
 c no_shared_on_olmoe 1 "--no-shared: OlmoeForCausalLM has no shared expert" B "${TR[@]}" --model "$R/models/tiny-olmoe" --no-shared
+c trace_out_fifo 1 "--out $T/out_fifo: exists and is a FIFO" B trace --model "$M" --prompt x --out "$T/out_fifo"
+c trace_out_folder 1 "--out $T/out_dir: exists and is a folder" B trace --model "$M" --prompt x --out "$T/out_dir"
+c trace_out_symlink 1 "--out $T/out_link: exists and is a symbolic link" B trace --model "$M" --prompt x --out "$T/out_link"
 # prompts
 c prompt_too_long 1 "prompt 0 has 70[0-9] tokens, more than max_position_embeddings = 512" B trace --model "$M" --prompt "$LONG" --out "$T/t.h5"
 c prompt_invalid_utf8 1 "prompt 0: text is not valid UTF-8: .*byte offset 3" B trace --model "$M" --prompt "$BADUTF8" --out "$T/t.h5"
@@ -215,6 +247,23 @@ c yaml_invalid_utf8 2 "y_badutf8\.yaml:4:[0-9]+: invalid trailing UTF-8 octet at
 c yaml_binary 2 "y_binary\.yaml:2:1: control characters are not allowed at byte offset [0-9]+ \(byte 0x00" B run "$T/y_binary.yaml"
 c yaml_empty 2 "y_empty\.yaml:1:1: empty run config" B run "$T/y_empty.yaml"
 c yaml_model_and_models 2 "y_both\.yaml:2:[0-9]+: both 'model' and 'models'" B run "$T/y_both.yaml"
+c name_path_up 2 "y_name_up\.yaml:5:7: 'name' \"\.\./\.\./x\" starts with '\.'" B run "$T/y_name_up.yaml"
+c name_with_slash 2 "y_name_slash\.yaml:5:7: 'name' \"a/b\" contains '/' at byte 1" B run "$T/y_name_slash.yaml"
+c name_empty 2 "y_name_empty\.yaml:5:7: 'name' \"\" is empty" B run "$T/y_name_empty.yaml"
+c name_newline 2 "y_name_newline\.yaml:5:7: 'name' .*control character \(byte 0x0A at byte 1\)" B run "$T/y_name_newline.yaml"
+c name_hidden 2 "y_name_hidden\.yaml:5:7: 'name' \"\.hidden\" starts with '\.'" B run "$T/y_name_hidden.yaml"
+c name_tab 2 "y_name_tab\.yaml:5:7: 'name' .*control character \(byte 0x09 at byte 1\)" B run "$T/y_name_tab.yaml"
+c name_backslash 2 "y_name_backslash\.yaml:5:7: 'name' .*contains '\\\\' at byte 1" B run "$T/y_name_backslash.yaml"
+c name_too_long 2 "y_name_long\.yaml:5:7: 'name' .* is 201 bytes long, more than 200" B run "$T/y_name_long.yaml"
+c config_check_name_slash 2 "y_name_slash\.yaml:5:7: 'name' \"a/b\" contains '/'" B config --check "$T/y_name_slash.yaml"
+c plan_name_up 2 "y_name_up\.yaml:5:7: 'name'" B plan "$T/y_name_up.yaml"
+c model_file_name_slash 2 "modelfile_slash\.yaml:1:7: 'name' \"sub/model\" contains '/'" B run "$T/y_modelfile_slash.yaml"
+c model_file_name_empty 2 "modelfile_empty\.yaml:1:7: 'name' \"\" is empty" B run "$T/y_modelfile_empty.yaml"
+c model_folder_hidden 2 "y_folder_hidden\.yaml:1:8: the model folder's name .*\"\.hidden-model\" starts with '\.'" B run "$T/y_folder_hidden.yaml"
+c relation_named_pooled 2 "y_rel_pooled\.yaml:2:1[23]: relation file .*pooled\.json\": the id 'pooled' is reserved" B run "$T/y_rel_pooled.yaml"
+c relation_named_cross 2 "y_rel_cross\.yaml:2:1[23]: relation file .*cross\.json\": the id 'cross' is reserved" B run "$T/y_rel_cross.yaml"
+c relation_named_dotjson 2 "y_rel_dotjson\.yaml:2:1[23]: relation file .*: its id \"\" is empty" B run "$T/y_rel_dotjson.yaml"
+c relation_name_newline 2 "y_rel_newline\.yaml:2:1[23]: relation file .*control character \(byte 0x0A" B run "$T/y_rel_newline.yaml"
 c config_check_unknown_key 2 "y_unknown\.yaml:5:1: .*batch_sise" B config --check "$T/y_unknown.yaml"
 c plan_bad_config 2 "y_stage\.yaml:5:" B plan "$T/y_stage.yaml"
 # relation files (through the run config, which loads every relation before any work)

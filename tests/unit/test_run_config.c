@@ -434,7 +434,7 @@ static int probe_check(const rcfg *c, char *msg, size_t len)
 static void test_schema_build(void)
 {
     const rcfg_section probe = {PROBE_KEYS, 5, "probe.split", probe_check};
-    const rcfg_analysis a[2] = {{"first", NULL}, {"probe", &probe}};
+    const rcfg_analysis a[2] = {{"first", NULL, NULL}, {"probe", &probe, NULL}};
     rcfg_schema *s = NULL;
     rcfg *c = NULL;
     rcfg_problems pr = {0};
@@ -482,16 +482,43 @@ static void test_schema_build(void)
                           "the first key must be the section", "exists already"};
     const char *name[4] = {"probe", "probe", "probe", "archive"};
     for (int i = 0; i < 4; i++) {
-        rcfg_analysis one = {name[i], &bad[i]};
+        rcfg_analysis one = {name[i], &bad[i], NULL};
         char id[64];
         snprintf(id, sizeof id, "schema.refuses_%d", i);
         s = NULL;
         CHECK(rcfg_schema_build(&s, &one, 1, &e) == -1 && !s && strstr(e.msg, why[i]), id,
               "expected '%s', got '%s'", why[i], e.msg);
     }
-    const rcfg_analysis twice[2] = {{"probe", NULL}, {"probe", NULL}};
+    const rcfg_analysis twice[2] = {{"probe", NULL, NULL}, {"probe", NULL, NULL}};
     CHECK(rcfg_schema_build(&s, twice, 2, &e) == -1 && strstr(e.msg, "given twice"),
           "schema.refuses_a_name_twice", "%s", e.msg);
+}
+
+/* rcfg_name_check: what may become a file name (#13 point 4) */
+static void test_names(void)
+{
+    static const struct { const char *name; const char *why; } bad[] = {
+        {"", "is empty"}, {"../x", "starts with '.'"}, {".h", "starts with '.'"},
+        {"..", "starts with '.'"}, {"a/b", "contains '/' at byte 1"},
+        {"a\\b", "contains '\\' at byte 1"}, {"a\nb", "byte 0x0A at byte 1"},
+        {"ab\x7f", "byte 0x7F at byte 2"}};
+    char why[160];
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "names.refuses_%zu", i);
+        CHECK(rcfg_name_check(bad[i].name, why, sizeof why) == -1 && strstr(why, bad[i].why), id,
+              "'%s': got '%s', expected '%s'", bad[i].name, why, bad[i].why);
+    }
+    char longname[RCFG_NAME_MAX + 2];
+    memset(longname, 'n', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    CHECK(rcfg_name_check(longname, why, sizeof why) == -1 && strstr(why, "more than"),
+          "names.refuses_too_long", "%s", why);
+    longname[RCFG_NAME_MAX] = '\0';
+    CHECK(rcfg_name_check(longname, why, sizeof why) == 0, "names.accepts_200_bytes", "%s", why);
+    CHECK(rcfg_name_check("tiny-olmoe_v1.2 (b)", why, sizeof why) == 0 &&
+              rcfg_name_check("caf\xc3\xa9", why, sizeof why) == 0,
+          "names.accepts_plain", "%s", why);
 }
 
 int main(void)
@@ -512,5 +539,6 @@ int main(void)
     test_explain();
     test_accessor_aborts();
     test_schema_build();
+    test_names();
     return check_finish();
 }
