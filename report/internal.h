@@ -133,6 +133,7 @@ typedef struct rep_model {
     char paper_id[24];
     int paper_how;
     char paper_problem[200];         /* a mapping that names no paper model */
+    char *run_diff;                  /* "key: value; ..." where archives of one model differ, or NULL */
     char cfg_problem[256];
     /* run_config_yaml through the run-config API (rcfg_load_stored); NULL if absent or not
      * readable (run_cfg_problem says why) */
@@ -158,6 +159,9 @@ int64_t rep_digits(const char *s);
 
 void rep_head_expert_load(arc_reader *r, const char *rel, rep_head_expert *he);
 void rep_heads_load(arc_reader *r, const char *rel, rep_relation *rl);
+/* Archives of the same model (same file name) are named "NAME [key=value, ...]" by the run-config
+ * keys that differ between them (labels.c), else "NAME (2)"; -1 when out of memory. */
+int rep_label_runs(rep_model *m, size_t n);
 /* The top{N} groups of a relation (rel) or, for rel NULL, the pooled ones; sorted by N. */
 void rep_ntop_load(arc_reader *r, const char *rel, rep_ntop **out, size_t *nout);
 void rep_ntop_free(rep_ntop *t, size_t n);

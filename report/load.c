@@ -133,6 +133,7 @@ void rep_model_free(rep_model *m)
     free(m->git);
     free(m->model_config_json);
     free(m->run_config_yaml);
+    free(m->run_diff);
     free(m->hostname);
     free(m->model_name);
     free(m->kernel_isa);

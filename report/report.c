@@ -120,18 +120,10 @@ int report_render_to(const char *const *archives, size_t n, const char *out_dir,
     if (!m) return err_set(err, "out of memory");
     for (; loaded < n; loaded++)
         if (rep_model_load(&m[loaded], archives[loaded], err) != 0) goto done;
-    /* two archives of the same name (runs in different folders) stay apart: "name (2)" */
-    for (size_t i = n; i-- > 1;) {
-        int same = 1;
-        for (size_t j = 0; j < i; j++) same += !strcmp(m[i].name, m[j].name);
-        char *nn = NULL;
-        if (same == 1) continue;
-        if (asprintf(&nn, "%s (%d)", m[i].name, same) < 0) {
-            err_set(err, "out of memory");
-            goto done;
-        }
-        free(m[i].name);
-        m[i].name = nn;
+    /* archives of the same model stay apart: labelled by the config keys that differ */
+    if (rep_label_runs(m, n) != 0) {
+        err_set(err, "out of memory");
+        goto done;
     }
     if (paper_load_embedded(&paper, &perr) == 0) d.paper = &paper;
     else snprintf(d.paper_problem, sizeof d.paper_problem, "%s", perr.msg);

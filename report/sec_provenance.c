@@ -18,6 +18,21 @@ typedef struct analysis_time {
 void sec_provenance(rep_doc *d, rep_model *m, size_t n)
 {
     rep_row r;
+    int diffs = 0;
+    for (size_t i = 0; i < n; i++) diffs |= m[i].run_diff != NULL;
+    if (diffs) {
+        static const char *const HD[] = {"Archive", "Run-config keys that differ from the other runs of its model"};
+        doc_h(d, 3, "run-differences", "Runs of the same model compared");
+        doc_table_begin(d, 2, HD);
+        for (size_t i = 0; i < n; i++) {
+            if (!m[i].run_diff) continue;
+            row_reset(&r);
+            row_addf(&r, "%s", m[i].name);
+            row_addf(&r, "%.190s", m[i].run_diff);
+            row_emit(d, &r);
+        }
+        doc_table_end(d);
+    }
     for (size_t i = 0; i < n; i++) {
         const rep_model *mm = &m[i];
         doc_h(d, 3, NULL, mm->name);

@@ -321,6 +321,20 @@ else
   fail real/attr_run "$(tail -3 "$T/real-attr.err")"
 fi
 
+# ---- two runs of one model with different configs: labelled by the key that differs -----------
+sed -e "s|out: .*|out: $T/real-b|" "$T/real.yaml" > "$T/real-b.yaml"
+printf 'max_samples: 10\n' >> "$T/real-b.yaml"
+if ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 "$B" run "$T/real-b.yaml" >/dev/null 2>"$T/real-b.err" \
+   && "$B" report "$T/real" "$T/real-b" --out "$T/two-runs" >/dev/null 2>&1; then
+  TH=$T/two-runs/index.html
+  grep -qF "<tr><td>tiny-olmoe [max_samples=0]</td>" "$TH" && grep -qF "<tr><td>tiny-olmoe [max_samples=10]</td>" "$TH" \
+    && grep -qF "<tr><td>tiny-olmoe [max_samples=10]</td><td>max_samples: 10</td></tr>" "$TH" \
+    && ! grep -q "tiny-olmoe (2)" "$TH" && pass runs/labelled_by_differing_keys \
+    || fail runs/labelled_by_differing_keys "$(grep -o '<tr><td>tiny-olmoe[^<]*' "$TH" | sort -u | head -3 | tr '\n' ' ')"
+else
+  fail runs/two_runs "$(tail -3 "$T/real-b.err")"
+fi
+
 # ---- bad inputs ---------------------------------------------------------------------------------
 expect_fail() {  # name want_rc pattern command...
   local name=$1 want=$2 pat=$3; shift 3
