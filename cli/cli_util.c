@@ -2,6 +2,7 @@
 #include "cli/cli_util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,4 +89,23 @@ int cli_parse_intervention(int argc, char **argv, int *i, intervention *iv, mp_e
     iv->force_layer = p.layer;
     iv->force_expert = p.index;
     return 1;
+}
+
+char *cli_read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long n;
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+        buf = malloc((size_t)n + 1);
+        if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+            free(buf);
+            buf = NULL;
+        } else if (buf) {
+            buf[n] = '\0';
+        }
+    }
+    fclose(f);
+    return buf;
 }

@@ -16,4 +16,7 @@ int cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out, m
 int cli_parse_intervention(int argc, char **argv, int *i, intervention *iv, mp_err *err);
 extern const char CLI_INTERVENTION_HELP[];
 
+/* The whole file as a NUL-terminated string (malloc'd), or NULL if it cannot be read. */
+char *cli_read_text(const char *path);
+
 #endif

@@ -60,6 +60,9 @@ typedef struct trace_ctx {
     int n;
     sample_capture *caps;
     attr_result *res;
+    /* the prompt and object texts, stored as attributes of each promptNN group (rank 0) */
+    const char **prompts, **objects;
+    int n_prompts;
 } trace_ctx;
 
 static void trace_batch_free(trace_ctx *c)
@@ -204,7 +207,13 @@ static int trace_collect(void *vctx, int64_t sample, const void *data, size_t le
         free(tmp);
         if (wrc != 0) return -1;
     }
-    return rc < 0 ? -1 : 0;
+    if (rc < 0) return -1;
+    /* what was asked: the prompt text and, with --object, the target (the group exists now) */
+    if (sample >= 0 && sample < c->n_prompts &&
+        (arc_attr_str(c->u, group, "prompt", c->prompts[sample], err) != 0 ||
+         (c->objects && c->objects[sample] && arc_attr_str(c->u, group, "object", c->objects[sample], err) != 0)))
+        return -1;
+    return 0;
 }
 
 /* --stats: where each rank runs and the threads it uses, from the ranks on its node that the
@@ -257,6 +266,7 @@ int cmd_trace(int argc, char **argv)
     const char **prompts = calloc((size_t)argc, sizeof *prompts);
     const char **objects = calloc((size_t)argc, sizeof *objects);
     int np = 0, no = 0, status = 1, stats = 0;
+    char *cfg_text = NULL;
     runner_opts ro = runner_opts_default();
     intervention iv;
     mp_err err;
@@ -336,11 +346,18 @@ int cmd_trace(int argc, char **argv)
     if (r.rank == 0) {
         arc_provenance prov = {0};
         prov.mpi_ranks = r.size;
+        /* the model's identity, so that a report of the trace knows its architecture */
+        char cp[4200];
+        snprintf(cp, sizeof cp, "%s/config.json", model);
+        cfg_text = cli_read_text(cp);
+        prov.model_config_json = cfg_text;
+        const char *slash = strrchr(model, '/');
+        prov.model_name = slash && slash[1] ? slash + 1 : model;
         if (arc_writer_open(&w, tmp, &prov, NULL, &err) != 0 ||
             arc_unit_begin(w, "trace", &u, &err) != 0)
             comm_fatal("trace", "%s", err.msg);
     }
-    trace_ctx tc = {&r, no > 0, u, 0, 0, NULL, NULL};
+    trace_ctx tc = {&r, no > 0, u, 0, 0, NULL, NULL, prompts, no > 0 ? objects : NULL, np};
     hook_set hs;
     hook_set_init(&hs);
     hook_point all_pos[] = {HP_RESID_PRE, HP_ATTN_OUT, HP_MLP_OUT, HP_RESID_POST,
@@ -395,6 +412,7 @@ done:
     prompt_set_free(&ps);
     runner_free(&r);
     free(prompts);
+    free(cfg_text);
     free(objects);
     comm_finalize();
     return status;

@@ -335,6 +335,21 @@ else
   fail runs/two_runs "$(tail -3 "$T/real-b.err")"
 fi
 
+# ---- a trace archive: it names its model (config.json stored) and stores prompt and object ------
+if "$B" trace --model "$R/models/tiny-olmoe" --prompt "The capital of Canada is" --object " Ottawa" \
+     --out "$T/trace.h5" >/dev/null 2>"$T/trace.err" \
+   && "$B" report "$T/trace.h5" --out "$T/trace-report" >/dev/null 2>&1; then
+  pt=$(h5dump -a /prompt00/prompt "$T/trace.h5" 2>/dev/null | sed -n 's/^ *(0): //p')
+  ob=$(h5dump -a /prompt00/object "$T/trace.h5" 2>/dev/null | sed -n 's/^ *(0): //p')
+  [ "$pt" = '"The capital of Canada is"' ] && [ "$ob" = '" Ottawa"' ] && pass trace/prompt_and_object_stored \
+    || fail trace/prompt_and_object_stored "prompt $pt, object $ob"
+  ! grep -q "is a dense model" "$T/trace-report/index.html" \
+    && grep -qF "<tr><td>trace</td><td>OlmoeForCausalLM</td>" "$T/trace-report/index.html" \
+    && pass trace/report_knows_moe || fail trace/report_knows_moe "the report calls the MoE trace dense or lacks its config"
+else
+  fail trace/run "$(tail -3 "$T/trace.err")"
+fi
+
 # ---- bad inputs ---------------------------------------------------------------------------------
 expect_fail() {  # name want_rc pattern command...
   local name=$1 want=$2 pat=$3; shift 3
