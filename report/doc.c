@@ -61,9 +61,42 @@ void doc_begin(rep_doc *d, const char *title)
     }
 }
 
+/* Click a column heading to sort its table (numbers numerically, text alphabetically; a second
+ * click reverses). Inline, no external assets, works from file://; written without '<' and '&'
+ * so that the page stays well-formed XML. */
+static const char SORT_JS[] =
+    "<script>\n"
+    "document.querySelectorAll('table').forEach(function (t) {\n"
+    "  if (!t.tHead) return;\n"
+    "  Array.prototype.forEach.call(t.tHead.rows[0].cells, function (th, i) {\n"
+    "    th.style.cursor = 'pointer';\n"
+    "    th.title = 'click to sort';\n"
+    "    th.addEventListener('click', function () {\n"
+    "      var b = t.tBodies[0], rows = Array.prototype.slice.call(b.rows);\n"
+    "      var dir = th.getAttribute('data-dir') === 'asc' ? -1 : 1;\n"
+    "      th.setAttribute('data-dir', dir === 1 ? 'asc' : 'desc');\n"
+    "      function key(r) {\n"
+    "        var s = r.cells[i] ? r.cells[i].textContent : '';\n"
+    "        var v = parseFloat(s.replace('\u2212', '-'));\n"
+    "        return isNaN(v) ? s : v;\n"
+    "      }\n"
+    "      rows.sort(function (a, c) {\n"
+    "        var x = key(a), y = key(c);\n"
+    "        if (typeof x !== typeof y) return typeof x === 'number' ? -dir : dir;\n"
+    "        return x === y ? 0 : (x > y ? dir : -dir);\n"
+    "      });\n"
+    "      rows.forEach(function (r) { b.appendChild(r); });\n"
+    "    });\n"
+    "  });\n"
+    "});\n"
+    "</script>\n";
+
 void doc_end(rep_doc *d)
 {
-    if (d->fmt == REPORT_HTML) fputs("</body></html>\n", d->f);
+    if (d->fmt == REPORT_HTML) {
+        fputs(SORT_JS, d->f);
+        fputs("</body></html>\n", d->f);
+    }
 }
 
 void doc_h(rep_doc *d, int level, const char *id, const char *text)

@@ -311,11 +311,14 @@ int rep_svg_line(const char *path, const rep_line_chart *c, mp_err *err)
                 open = 0;
             }
         }
-        if (s->markers || s->n <= 40)
-            for (int64_t j = 0; j < s->n; j++)
-                if (isfinite(s->x[j]) && isfinite(s->y[j]))
-                    fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" stroke=\"none\"><title>%.4g: %.4g</title></circle>\n",
-                            X(s->x[j]), Y(s->y[j]), s->x[j], s->y[j]);
+        /* a point with hover text (series, x, y) at every value */
+        for (int64_t j = 0; j < s->n; j++)
+            if (isfinite(s->x[j]) && isfinite(s->y[j])) {
+                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%s\" stroke=\"none\"><title>",
+                        X(s->x[j]), Y(s->y[j]), s->markers || s->n <= 40 ? "3" : "1.5");
+                rep_xml_escape(f, s->name ? s->name : "");
+                fprintf(f, ": %.4g, %.4g</title></circle>\n", s->x[j], s->y[j]);
+            }
         fputs("</g>\n", f);
     }
     if (c->n_series > 1) legend(f, R + 14, T + 10, names, c->n_series, 0, dashed);
@@ -496,12 +499,14 @@ int rep_svg_heatmap(const char *path, const rep_heatmap *h, mp_err *err)
             rep_heat_colour(h, v, col);
             fprintf(f, "<rect class=\"cell\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">",
                     L + j * cw, T + i * ch, cw, ch, col);
-            if (R_ * C_ <= 600) { /* tooltips only where they do not bloat the file */
+            { /* hover text on every cell: its row, column and value */
                 fputs("<title>", f);
                 if (h->row_labels) rep_xml_escape(f, h->row_labels[i]);
+                else if (h->row_group > 0) fprintf(f, "L%lld #%lld", (long long)(i / h->row_group), (long long)(i % h->row_group));
                 else fprintf(f, "row %lld", (long long)i);
                 fputs(" × ", f);
                 if (h->col_labels) rep_xml_escape(f, h->col_labels[j]);
+                else if (h->col_group > 0) fprintf(f, "L%lld #%lld", (long long)(j / h->col_group), (long long)(j % h->col_group));
                 else fprintf(f, "col %lld", (long long)j);
                 if (isnan(v)) fputs(": undefined", f);
                 else fprintf(f, ": %.4g", v);

@@ -174,6 +174,15 @@ nd=$(grep -o 'stroke-dasharray' "$P/fig2_ffn_gain_all_models.svg" | wc -l)
 nden=$(grep -o 'is dense: every top-N neuron is in a dense MLP' "$HTML" | wc -l)
 nside=$(grep -o 'Top experts by routing frequency \[layer, expert\]' "$HTML" | wc -l)
 [ "$nden" = 3 ] && [ "$nside" = 3 ] && pass readability/neuron_tables || fail readability/neuron_tables "dense notes $nden (3), side-by-side headers $nside (3)"
+# hover text on every heat-map cell (also maps above 600 cells) and every plotted point; sortable
+# tables (inline script, no external asset)
+f=$(ls "$P"/r_tiny-olmoe_*.svg | head -1)
+nc=$(grep -o '<rect class="cell"' "$f" | wc -l); nt=$(grep -o '<rect class="cell"[^>]*><title>L[0-9]* #[0-9]* × L[0-9]* #[0-9]*: ' "$f" | wc -l)
+np=$(grep -o '<circle ' "$P/fig2_ffn_gain_all_models.svg" | wc -l); npt=$(grep -o '<circle [^>]*><title>tiny-[a-z0-9]*: ' "$P/fig2_ffn_gain_all_models.svg" | wc -l)
+[ "$nc" -gt 600 ] && [ "$nt" = "$nc" ] && [ "$np" -gt 0 ] && [ "$npt" = "$np" ] && pass readability/hover_text \
+  || fail readability/hover_text "cells $nt of $nc titled, points $npt of $np titled"
+grep -q "th.addEventListener('click'" "$HTML" && ! grep -q '<script src=' "$HTML" && pass readability/sortable_tables \
+  || fail readability/sortable_tables "no inline sort script"
 # more views: Figure 3's cumulative curve and Figure 5 (one series per model), the expert x
 # relation maps (12 relation columns), Table 6 from each fixture's config.json, and the relative
 # drop per relation at top-10 from the archives' MRRs
