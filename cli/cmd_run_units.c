@@ -92,13 +92,16 @@ void run_progress_start(run_state *rs)
     const char **stages = NULL;
     for (size_t m = 0; m < rs->sw.n_models; m++) {
         const plan *p = &rs->sw.p[m];
-        arc_names done = {0};
+        arc_names done = {0}, bad = {0}, why = {0};
         mp_err e;
         err_init(&e);
         int any = 0;
         for (size_t i = 0; i < p->n && !any; i++) any = run_selected(rs, m, i);
         if (!any) continue;
-        if (arc_units_complete(p->archive, &done, &e) != 0) arc_names_free(&done);
+        /* quietly: opening the archive warns about (and sets aside) damaged parts */
+        if (arc_units_scan(p->archive, &done, &bad, &why, &e) != 0) arc_names_free(&done);
+        arc_names_free(&bad);
+        arc_names_free(&why);
         for (size_t i = 0; i < p->n; i++) {
             int complete = 0;
             if (!run_selected(rs, m, i)) continue;

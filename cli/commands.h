@@ -14,5 +14,6 @@ int cmd_status(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_config(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 
 #endif

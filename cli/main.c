@@ -19,6 +19,7 @@ static const command COMMANDS[] = {
     {"run", cmd_run, "the batch pipeline: capture, analyses, archive and report"},
     {"plan", cmd_plan, "print the units a sweep config expands to"},
     {"status", cmd_status, "done / running / failed units of an output folder"},
+    {"verify", cmd_verify, "check an output folder's or archive's files against their checksums"},
     {"report", cmd_report, "render the paper's tables and figures from archives"},
     {"export", cmd_export, "the paper's tables of archives as CSV files (--csv DIR)"},
     {"config", cmd_config, "list every config key with its default (--explain)"},
@@ -51,6 +52,6 @@ int main(int argc, char **argv)
         if (!strcmp(argv[1], COMMANDS[i].name))
             return COMMANDS[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "moeprobe: unknown command '%s' (expected one of: tokenize, inspect, "
-                    "make-model, trace, run, plan, status, report, config)\n", argv[1]);
+                    "make-model, trace, run, plan, status, verify, report, config)\n", argv[1]);
     return 2;
 }

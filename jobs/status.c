@@ -46,6 +46,15 @@ static char *running_detail(const char *who)
     return strdup("held by a live process");
 }
 
+/* Why unit id's part is damaged, or NULL when it is not. */
+static const char *damaged_detail(const arc_names *bad, const arc_names *why, const char *id)
+{
+    for (size_t i = 0; i < bad->n; i++)
+        if (!strcmp(bad->v[i], id))
+            return why->v[i];
+    return NULL;
+}
+
 int status_collect(const char *out_dir, status_report *r, mp_err *err)
 {
     json_t *root = NULL;
@@ -67,12 +76,12 @@ int status_collect(const char *out_dir, status_report *r, mp_err *err)
     json_array_foreach(models, mi, m) {
         status_model *sm = &r->models[r->n_models++];
         const char *arch = json_string_value(json_object_get(m, "archive")) ?: "";
-        arc_names done = {0};
+        arc_names done = {0}, bad = {0}, why = {0};
         mp_err e2;
         err_init(&e2);
         sm->name = strdup(json_string_value(json_object_get(m, "name")) ?: "?");
         sm->archive = strdup(arch);
-        if (arch[0] && arc_units_complete(arch, &done, &e2) != 0)
+        if (arch[0] && arc_units_scan(arch, &done, &bad, &why, &e2) != 0)
             fprintf(stderr, "moeprobe status: %s\n", e2.msg);
         size_t ui;
         json_t *u;
@@ -86,6 +95,9 @@ int status_collect(const char *out_dir, status_report *r, mp_err *err)
             if (name_in(&done, id)) {
                 su->state = MAN_DONE;
                 su->detail = strdup("");
+            } else if (damaged_detail(&bad, &why, id)) {
+                su->state = MAN_FAILED;
+                su->detail = dupf("damaged: %s", damaged_detail(&bad, &why, id));
             } else if (arc_unit_running(arch, id, who, sizeof who)) {
                 su->state = MAN_RUNNING;
                 su->detail = running_detail(who);
@@ -106,6 +118,8 @@ int status_collect(const char *out_dir, status_report *r, mp_err *err)
             sm->count[su->state]++;
         }
         arc_names_free(&done);
+        arc_names_free(&bad);
+        arc_names_free(&why);
     }
     json_decref(root);
     return 0;

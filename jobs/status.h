@@ -1,10 +1,12 @@
 /* status.h — the live state of every unit of an out folder (`moeprobe status OUT`).
  *
  * The unit list comes from OUT/manifest.json (manifest.h); each unit's state from the truth:
- *   done     the unit has a complete part in OUT/NAME.h5.parts (or the snapshot lists it);
+ *   done     the unit has a complete part in OUT/NAME.h5.parts whose content matches the
+ *            checksum recorded at its commit (or the intact snapshot lists it);
  *   running  a live process holds the unit's lock (archive.h, CONCURRENCY): detail "pid P on
  *            HOST, for T";
- *   failed   the manifest records a failure (detail: the error), or records the unit running
+ *   failed   the unit's part is damaged (detail "damaged: " and why, also once a run has set
+ *            it aside as *.bad), the manifest records a failure (detail: the error), or records the unit running
  *            while nobody holds its lock (detail: the process is gone — killed or crashed);
  *   pending  anything else.
  * Reading takes no lock that a run waits on for more than an instant, so status is safe while

@@ -36,10 +36,23 @@
  * committed later (a warning is emitted). The same dataset path in two units, or a dataset in
  * one and a group in another, is an error naming both units.
  *
- * BAD PARTS. A `*.h5` part that HDF5 cannot open, that lacks moeprobe_unit_complete = 1, or
- * whose moeprobe_unit_id does not match its file name, is treated as INCOMPLETE: the writer
- * renames it to `<file>.bad` (kept for inspection), emits a warning, and the unit is redone.
- * arc_units_complete (read-only) skips it with a warning.
+ * CHECKSUMS. At commit, after the part is closed and fsynced and before it is renamed into
+ * place, its SHA-256 goes into `<part>.h5.sha256` (sha256sum format, written durably); every
+ * snapshot gets `NAME.h5.sha256` the same way. Chunked numeric datasets also carry HDF5's
+ * Fletcher32 filter (after deflate), so a damaged chunk of a lone archive is a read error.
+ * Parts are checked against their checksum when the writer opens (resume), before each is
+ * copied into a snapshot, and by arc_units_scan (status, progress) and `moeprobe verify`; the
+ * snapshot when the writer opens (a snapshot that does not match, or has no checksum, is
+ * derived data: it is set aside as NAME.h5.bad and rebuilt from the parts).
+ *
+ * BAD PARTS. A `*.h5` part whose content does not match its checksum (or has none), that HDF5
+ * cannot open, that lacks moeprobe_unit_complete = 1, or whose moeprobe_unit_id does not match
+ * its file name, is treated as INCOMPLETE: the writer renames it to `<file>.bad` (`.bad2`, ...
+ * when taken; the checksum file goes along; kept for inspection), emits a warning, and the unit
+ * is redone; a unit the old snapshot lists whose part was set aside is not "missing". Damage
+ * found by a snapshot rebuild sets the part aside the same way, leaves the unit out of the
+ * snapshot and makes the rebuild (so the commit or close that ran it) return -1 naming it.
+ * arc_units_complete (read-only) skips such parts with a warning.
  *
  * ERRORS. Every int function returns 0 on success and -1 with `err` set to one sentence that
  * names the file, the HDF5 object path and the operation; HDF5's own error stack is never
@@ -287,6 +300,23 @@ int arc_read_attr(arc_reader *r, const char *path, const char *name, arc_array *
  * sorted by id. Read-only: modifies nothing (bad parts only produce warnings on stderr).
  * No archive at all gives an empty list, not an error. */
 int arc_units_complete(const char *path, arc_names *out, mp_err *err);
+/* The same, checking every part against its commit checksum (CHECKSUMS), and listing the units
+ * that are not done because of damage: bad->v[i] (unit id) with why->v[i] (the reason: the
+ * verification failure, or a part already set aside as *.bad). bad and why may be NULL
+ * together (then damage is only warned about, as arc_units_complete does). */
+int arc_units_scan(const char *path, arc_names *out, arc_names *bad, arc_names *why,
+                   mp_err *err);
+
+/* ---- verification (`moeprobe verify`) --------------------------------------------------- */
+
+/* Verifies one HDF5 file of an archive: its SHA-256 sidecar when there is one (`required`: its
+ * absence is damage too) and a deep read (every attribute, every dataset element, so that every
+ * HDF5 checksum, filter and Fletcher32 runs). 0 intact, -1 with err naming the file and the
+ * first problem. */
+int arc_verify_file(const char *path, int required, mp_err *err);
+/* Verifies a part file (OUT/NAME.h5.parts/<escaped id>.h5): its sidecar (required), the commit
+ * marks, the unit id against the file name, and a deep read. 0 intact, -1 with err. */
+int arc_verify_part(const char *path, mp_err *err);
 
 /* ---- testing ---------------------------------------------------------------------------- */
 

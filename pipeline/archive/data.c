@@ -137,6 +137,10 @@ static hid_t create_dataset(arc_unit *u, const char *path, arc_type type, int nd
             H5Pset_shuffle(dcpl);
             H5Pset_deflate(dcpl, (unsigned)u->w->opts.deflate_level);
         }
+        /* last in the pipeline: a checksum of each stored (compressed) chunk, checked by every
+         * HDF5 reader, so that a damaged chunk of a lone archive is an error, not numbers */
+        if (type != ARC_STR)
+            H5Pset_fletcher32(dcpl);
     }
     ft = arc_h5_file_type(type);
     /* A cache of a few chunks per dataset, evicting fully written chunks first: appends then

@@ -69,6 +69,8 @@ struct arc_writer {
     size_t n_done, cap_done;
     const char **done_ids;        /* view for arc_writer_units */
     arc_unit *open_units;
+    char **moved_ids;             /* units whose damaged part this writer moved aside */
+    size_t n_moved;
     int dirty;                    /* snapshot out of date */
     double last_snapshot;         /* monotonic seconds */
     arc_stats stats;
@@ -141,6 +143,29 @@ void arc_unit_unlock(arc_unit *u);
 /* For a temp part "X.h5.tmp" (full path): 1 if a live process holds X.h5.lock, else 0. When
  * not held and `remove_stale`, a stale lock file is removed (under the lock). */
 int arc_tmp_part_is_live(const char *tmp_path, int remove_stale);
+
+/* Checksums (checksum.c; CHECKSUMS in archive.h). */
+/* "<file>.sha256" into buf; -1 if it does not fit. */
+int arc_sum_path(const char *file, char *buf, size_t len);
+/* Hashes `file` (as it is now) and writes the sidecar of `final_path` (durably, sha256sum
+ * format naming final_path's base name). Called before the rename that makes final_path. */
+int arc_sum_record(const char *file, const char *final_path, mp_err *err);
+/* 0 when path's sidecar exists and matches; 1 when it is absent and not `required`; -1 with
+ * err (absent and required, unreadable, malformed, or a mismatch: "damaged after ..."). */
+int arc_sum_verify(const char *path, int required, mp_err *err);
+/* Opens path and reads every attribute and every dataset element (all HDF5 checksums and
+ * filters run); -1 with err naming the first object that fails. */
+int arc_deep_read(const char *path, mp_err *err);
+/* arc_sum_verify (required) and then arc_part_check. */
+int arc_part_verify(const char *path, char *id, size_t id_len, double *committed, mp_err *err);
+/* Renames path to "<path>.bad" (or .bad2, .bad3 ... when taken), its sidecar along; moved gets
+ * the new name. -1 (errno set) if it cannot. */
+int arc_move_aside(const char *path, char *moved, size_t len);
+
+/* write.c: moves the part at `full` (escaped id `esc`) aside with a warning saying why, and
+ * remembers the unit as moved; drops w->done[i]. */
+void arc_part_set_aside(arc_writer *w, const char *full, const char *esc, const char *why);
+void arc_done_remove(arc_writer *w, size_t i);
 
 /* Snapshot rebuild (snapshot.c). */
 int arc_snapshot_build(arc_writer *w, mp_err *err);

@@ -521,15 +521,43 @@ static int find_archive(const char *dir, char *out, size_t len, mp_err *err)
     return 0;
 }
 
-int arc_units_complete(const char *path, arc_names *out, mp_err *err)
+static int in_names(const arc_names *n, const char *s)
+{
+    for (size_t i = 0; n && i < n->n; i++)
+        if (!strcmp(n->v[i], s))
+            return 1;
+    return 0;
+}
+
+/* A unit that is not done: its id and why (bad->v / why->v in step). */
+static int push_bad(arc_names *bad, size_t *cap_b, arc_names *why, size_t *cap_w, const char *id,
+                    const char *msg)
+{
+    if (in_names(bad, id))
+        return 0;
+    if (names_push(bad, cap_b, id) != 0 || names_push(why, cap_w, msg) != 0)
+        return -1;
+    return 0;
+}
+
+int arc_units_scan(const char *path, arc_names *out, arc_names *bad, arc_names *why,
+                   mp_err *err)
 {
     char arch[ARC_PATH_MAX], parts[ARC_PATH_MAX + 8], full[ARC_PATH_MAX + 320];
     char id[ARC_MAX_UNIT_ID + 1], want[ARC_MAX_UNIT_ID + 1];
-    arc_names snap = {0};
-    size_t cap = 0;
+    arc_names snap = {0}, setaside = {0}, own_bad = {0}, own_why = {0};
+    size_t cap = 0, cap_b = 0, cap_w = 0, cap_s = 0;
     struct stat st;
     DIR *d;
+    int oom = 0;
+    const int quiet = bad != NULL;
     memset(out, 0, sizeof *out);
+    if (!bad || !why) {
+        bad = &own_bad;
+        why = &own_why;
+    }
+    memset(bad, 0, sizeof *bad);
+    memset(why, 0, sizeof *why);
     arc_h5_quiet();
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
         if (find_archive(path, arch, sizeof arch, err) != 0)
@@ -542,46 +570,74 @@ int arc_units_complete(const char *path, arc_names *out, mp_err *err)
     snprintf(parts, sizeof parts, "%s.parts", arch);
     if ((d = opendir(parts))) {
         struct dirent *e;
-        while ((e = readdir(d))) {
+        while ((e = readdir(d)) && !oom) {
+            char esc[320];
+            const char *bad_at = strstr(e->d_name, ".h5.bad");
+            if (bad_at && !ends_with(e->d_name, ".sha256")) { /* a part set aside earlier */
+                snprintf(esc, sizeof esc, "%.*s", (int)(bad_at - e->d_name), e->d_name);
+                if (arc_unescape_id(esc, want, sizeof want) == 0 && !in_names(&setaside, want))
+                    oom = names_push(&setaside, &cap_s, want) != 0;
+                continue;
+            }
             if (!ends_with(e->d_name, ".h5"))
                 continue;
             mp_err pe;
             double t;
-            char esc[320];
             err_init(&pe);
             snprintf(full, sizeof full, "%s/%s", parts, e->d_name);
             snprintf(esc, sizeof esc, "%.*s", (int)(strlen(e->d_name) - 3), e->d_name);
-            if (arc_part_check(full, id, sizeof id, &t, &pe) != 0) {
-                arc_warn(NULL, "%s; the unit counts as incomplete", pe.msg);
+            int ok = arc_unescape_id(esc, want, sizeof want) == 0;
+            if (ok && arc_part_verify(full, id, sizeof id, &t, &pe) != 0) {
+                if (!quiet)
+                    arc_warn(NULL, "%s; the unit counts as not done", pe.msg);
+                oom = push_bad(bad, &cap_b, why, &cap_w, want, pe.msg) != 0;
                 continue;
             }
-            if (arc_unescape_id(esc, want, sizeof want) != 0 || strcmp(want, id) != 0) {
+            if (!ok || strcmp(want, id) != 0) {
                 arc_warn(NULL, "%s: unit id '%s' does not match the file name; the unit counts "
-                               "as incomplete", full, id);
+                               "as not done", full, id);
                 continue;
             }
-            if (names_push(out, &cap, id) != 0) {
-                closedir(d);
-                arc_names_free(out);
-                return err_set(err, "%s: out of memory", parts);
-            }
+            oom = names_push(out, &cap, id) != 0;
         }
         closedir(d);
     }
-    if (stat(arch, &st) == 0 && arc_snapshot_units(arch, &snap, NULL) == 0) {
-        for (size_t i = 0; i < snap.n; i++) {
-            int have = 0;
-            for (size_t j = 0; j < out->n && !have; j++)
-                have = !strcmp(out->v[j], snap.v[i]);
-            if (!have && names_push(out, &cap, snap.v[i]) != 0) {
-                arc_names_free(&snap);
-                arc_names_free(out);
-                return err_set(err, "%s: out of memory", arch);
-            }
-        }
+    mp_err se;
+    err_init(&se);
+    /* units the snapshot lists count when the snapshot is intact and their part is not known
+     * to be damaged (a finished run may have removed the parts folder) */
+    if (!oom && stat(arch, &st) == 0 && arc_sum_verify(arch, 0, &se) < 0) {
+        if (!quiet)
+            arc_warn(NULL, "%s; its unit list is not trusted", se.msg);
+    } else if (!oom && stat(arch, &st) == 0 && arc_snapshot_units(arch, &snap, NULL) == 0) {
+        for (size_t i = 0; i < snap.n && !oom; i++)
+            if (!in_names(out, snap.v[i]) && !in_names(bad, snap.v[i]) &&
+                !in_names(&setaside, snap.v[i]))
+                oom = names_push(out, &cap, snap.v[i]) != 0;
     }
+    for (size_t i = 0; i < setaside.n && !oom; i++)
+        if (!in_names(out, setaside.v[i])) {
+            char msg[ARC_PATH_MAX + 200];
+            snprintf(msg, sizeof msg, "its part was damaged and is set aside in %s (*.bad); "
+                                      "rerun to recompute the unit", parts);
+            oom = push_bad(bad, &cap_b, why, &cap_w, setaside.v[i], msg) != 0;
+        }
     arc_names_free(&snap);
+    arc_names_free(&setaside);
+    arc_names_free(&own_bad);
+    arc_names_free(&own_why);
+    if (oom) {
+        arc_names_free(out);
+        arc_names_free(bad);
+        arc_names_free(why);
+        return err_set(err, "%s: out of memory", parts);
+    }
     if (out->n > 1)
         qsort(out->v, out->n, sizeof *out->v, cmp_str);
     return 0;
+}
+
+int arc_units_complete(const char *path, arc_names *out, mp_err *err)
+{
+    return arc_units_scan(path, out, NULL, NULL, err);
 }

@@ -328,9 +328,29 @@ static int snapshot_build_locked(arc_writer *w, mp_err *err)
         arc_h5_err(err, "snapshot %s: cannot create the root groups in %s", w->path, tmp);
         goto fail;
     }
-    for (size_t i = 0; i < w->n_done; i++)
+    /* every part is checked against its commit checksum before it is copied: a damaged part
+     * is set aside and left out (its unit becomes not done), and the build ends with an error
+     * naming it after writing a snapshot of the rest, so the run does not end 0 */
+    size_t dropped = 0;
+    char first_bad[ARC_MAX_UNIT_ID + 1] = "";
+    for (size_t i = 0; i < w->n_done;) {
+        char part[ARC_PATH_MAX], id[ARC_MAX_UNIT_ID + 1], esc[3 * ARC_MAX_UNIT_ID + 1];
+        double t;
+        mp_err pe;
+        err_init(&pe);
+        if (arc_unit_part_path(w, w->done[i].id, part, sizeof part) == 0 &&
+            arc_escape_id(w->done[i].id, esc, sizeof esc) == 0 &&
+            arc_part_verify(part, id, sizeof id, &t, &pe) != 0) {
+            if (!dropped++)
+                snprintf(first_bad, sizeof first_bad, "%s", w->done[i].id);
+            arc_part_set_aside(w, part, esc, pe.msg);
+            arc_done_remove(w, i);
+            continue;
+        }
         if (merge_part(w, i, f, units, err) != 0)
             goto fail;
+        i++;
+    }
     if (arc_scales_build(f, &w->opts, w->path, err) != 0)
         goto fail;
     arc_crash_point("snapshot:copied");
@@ -355,7 +375,8 @@ static int snapshot_build_locked(arc_writer *w, mp_err *err)
     arc_crash_point("snapshot:closed");
     if (stat(tmp, &st) == 0) /* drops the blocks reserved past the end */
         (void)!truncate(tmp, st.st_size);
-    if (af_fsync_path(tmp, err) != 0 || af_rename_durable(tmp, w->path, err) != 0) {
+    if (af_fsync_path(tmp, err) != 0 || arc_sum_record(tmp, w->path, err) != 0 ||
+        af_rename_durable(tmp, w->path, err) != 0) {
         err_prefix(err, "snapshot %s", w->path);
         goto fail;
     }
@@ -365,6 +386,10 @@ static int snapshot_build_locked(arc_writer *w, mp_err *err)
     w->stats.snapshots++;
     w->stats.last_snapshot_s = w->last_snapshot - t0;
     w->stats.last_snapshot_bytes = stat(w->path, &st) == 0 ? (int64_t)st.st_size : -1;
+    if (dropped)
+        return err_set(err, "snapshot %s: %zu unit part(s) were damaged since their commit "
+                            "(first: '%s'); they were set aside and left out, and the next run "
+                            "recomputes them", w->path, dropped, first_bad);
     return 0;
 fail:
     if (units >= 0) H5Gclose(units);

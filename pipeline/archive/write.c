@@ -69,6 +69,15 @@ static int done_add(arc_writer *w, const char *id, double t)
     return 0;
 }
 
+void arc_done_remove(arc_writer *w, size_t i)
+{
+    free(w->done[i].id);
+    memmove(w->done + i, w->done + i + 1, (w->n_done - i - 1) * sizeof *w->done);
+    w->n_done--;
+    for (size_t k = 0; k < w->n_done; k++)
+        w->done_ids[k] = w->done[k].id;
+}
+
 int arc_part_check(const char *path, char *id, size_t id_len, double *committed, mp_err *err)
 {
     hid_t f, root = H5I_INVALID_HID;
@@ -115,6 +124,35 @@ done:
     return rc;
 }
 
+/* Moves a damaged or incomplete part aside (kept for inspection) and remembers its unit, whose
+ * listing in the old snapshot then no longer counts as a missing part: it is recomputed. */
+void arc_part_set_aside(arc_writer *w, const char *full, const char *esc, const char *why)
+{
+    char moved[ARC_PATH_MAX + 330], id[ARC_MAX_UNIT_ID + 1];
+    if (arc_move_aside(full, moved, sizeof moved) != 0) {
+        arc_warn(&w->opts, "%s; cannot move it aside: %s", why, strerror(errno));
+        return;
+    }
+    arc_warn(&w->opts, "%s; the unit counts as not done and is recomputed (the part is kept as "
+                       "%s)", why, moved);
+    if (arc_unescape_id(esc, id, sizeof id) != 0)
+        return;
+    char **v = realloc(w->moved_ids, (w->n_moved + 1) * sizeof *v);
+    if (!v)
+        return;
+    w->moved_ids = v;
+    if ((v[w->n_moved] = strdup(id)))
+        w->n_moved++;
+}
+
+static int was_moved(const arc_writer *w, const char *id)
+{
+    for (size_t i = 0; i < w->n_moved; i++)
+        if (!strcmp(w->moved_ids[i], id))
+            return 1;
+    return 0;
+}
+
 /* Scans the parts folder and records the complete parts. With `cleanup` (at open, under the
  * snapshot lock) it also deletes temp parts abandoned by dead processes (live ones hold their
  * unit lock) and moves bad parts aside; without (a refresh) it only reads. */
@@ -126,7 +164,12 @@ static int check_part_schema(const char *path, const char *id, mp_err *err)
     hid_t root = f >= 0 ? H5Gopen2(f, "/", H5P_DEFAULT) : H5I_INVALID_HID;
     int64_t v = 1;
     char *ver = NULL, *git = NULL;
-    if (root >= 0 && arc_h5_attr_get_i64(root, ARC_MARK_SCHEMA, &v) != 0) v = 1;
+    if (root < 0) { /* unreadable: damage, which the checksum check sets aside */
+        if (f >= 0) H5Fclose(f);
+        H5Eclear2(H5E_DEFAULT);
+        return 0;
+    }
+    if (arc_h5_attr_get_i64(root, ARC_MARK_SCHEMA, &v) != 0) v = 1;
     if (root >= 0 && v != SCH_VERSION) {
         ver = arc_h5_attr_get_str(root, ARC_MARK_VERSION);
         git = arc_h5_attr_get_str(root, ARC_MARK_GIT);
@@ -178,7 +221,13 @@ static int scan_parts(arc_writer *w, int cleanup, mp_err *err)
         double t = 0;
         char esc[300];
         snprintf(esc, sizeof esc, "%.*s", (int)(strlen(e->d_name) - 3), e->d_name);
-        int bad = arc_part_check(full, id, sizeof id, &t, &pe) != 0;
+        /* an older layout is refused before its checksum is looked at: parts written before
+         * checksums existed have none, and must not be recomputed into a mixed archive */
+        if (arc_unescape_id(esc, want, sizeof want) == 0 && check_part_schema(full, want, err) != 0) {
+            closedir(d);
+            return -1;
+        }
+        int bad = arc_part_verify(full, id, sizeof id, &t, &pe) != 0;
         if (!bad && (arc_unescape_id(esc, want, sizeof want) != 0 || strcmp(want, id) != 0)) {
             err_set(&pe, "%s: unit id '%s' does not match the file name", full, id);
             bad = 1;
@@ -186,17 +235,8 @@ static int scan_parts(arc_writer *w, int cleanup, mp_err *err)
         if (bad && !cleanup)
             continue;
         if (bad) {
-            char moved[ARC_PATH_MAX + 310];
-            snprintf(moved, sizeof moved, "%s.bad", full);
-            arc_warn(&w->opts, "%s; treating the unit as incomplete, moved to %s", pe.msg,
-                     moved);
-            if (rename(full, moved) != 0)
-                arc_warn(&w->opts, "cannot move %s aside: %s", full, strerror(errno));
+            arc_part_set_aside(w, full, esc, pe.msg);
             continue;
-        }
-        if (check_part_schema(full, id, err) != 0) {
-            closedir(d);
-            return -1;
         }
         if (done_add(w, id, t) != 0) {
             closedir(d);
@@ -282,6 +322,20 @@ int arc_writer_open(arc_writer **out, const char *archive_path, const arc_proven
     /* The snapshot is derived from the parts; it must not know units the parts lack. */
     w->dirty = 1;
     if (stat(archive_path, &st) == 0) {
+        mp_err se;
+        err_init(&se);
+        if (arc_sum_verify(archive_path, 1, &se) != 0) {
+            /* derived from the parts: a damaged (or pre-checksum) snapshot is kept aside and
+             * rebuilt */
+            char moved[ARC_PATH_MAX + 16];
+            if (arc_move_aside(archive_path, moved, sizeof moved) == 0)
+                arc_warn(&w->opts, "%s; it is rebuilt from the parts (the old one is kept as %s)",
+                         se.msg, moved);
+            else
+                arc_warn(&w->opts, "%s; it is rebuilt from the parts", se.msg);
+        }
+    }
+    if (stat(archive_path, &st) == 0) {
         if (arc_snapshot_units(archive_path, &snap, w->created) != 0) {
             arc_warn(&w->opts, "%s: unreadable snapshot, it will be rebuilt from the parts",
                      archive_path);
@@ -289,7 +343,8 @@ int arc_writer_open(arc_writer **out, const char *archive_path, const arc_proven
             size_t missing = 0;
             const char *first = NULL;
             for (size_t i = 0; i < snap.n; i++)
-                if (!arc_unit_is_complete(w, snap.v[i]) && missing++ == 0)
+                if (!arc_unit_is_complete(w, snap.v[i]) && !was_moved(w, snap.v[i]) &&
+                    missing++ == 0)
                     first = snap.v[i];
             if (missing) {
                 err_set(err, "archive %s lists %zu unit(s) whose part files are missing from "
@@ -508,6 +563,7 @@ int arc_unit_commit(arc_writer *w, arc_unit *u, mp_err *err)
         goto fail;
     arc_crash_point("commit:closed");
     if (af_fsync_path(u->tmp_path, err) != 0 ||
+        arc_sum_record(u->tmp_path, u->part_path, err) != 0 ||
         af_rename_durable(u->tmp_path, u->part_path, err) != 0) {
         err_prefix(err, "archive unit '%s'", u->id);
         goto fail;
@@ -545,6 +601,9 @@ void arc_writer_free(arc_writer *w)
         arc_unit_abort(w, w->open_units);
     for (size_t i = 0; i < w->n_done; i++)
         free(w->done[i].id);
+    for (size_t i = 0; i < w->n_moved; i++)
+        free(w->moved_ids[i]);
+    free(w->moved_ids);
     free(w->done);
     free(w->done_ids);
     free(w->prov_version);

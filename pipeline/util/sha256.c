@@ -2,6 +2,7 @@
  * clarity over speed. Checked against the FIPS test vectors in tests/unit/test_provenance.c. */
 #include "pipeline/util/sha256.h"
 
+#include <errno.h>
 #include <string.h>
 
 static const uint32_t K[64] = {
@@ -102,5 +103,16 @@ int sha256_file(FILE *f, int64_t len, char hex[65])
     }
     if (ferror(f) || len > 0) return -1;
     sha256_final(&c, hex);
+    return 0;
+}
+
+int sha256_path(const char *path, char hex[65], mp_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return err_set(err, "%s: cannot open to checksum: %s", path, strerror(errno));
+    int rc = sha256_file(f, -1, hex);
+    int e = errno;
+    fclose(f);
+    if (rc != 0) return err_set(err, "%s: read failed while checksumming: %s", path, strerror(e));
     return 0;
 }

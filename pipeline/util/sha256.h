@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "pipeline/util/error.h"
+
 typedef struct sha256_ctx {
     uint32_t h[8];
     uint64_t bytes;
@@ -23,5 +25,7 @@ void sha256_hex(const void *data, size_t n, char hex[65]);
 /* The digest of `len` bytes of f from its current position (len < 0: to the end); 0, or -1 if
  * reading fails or the file ends first. */
 int sha256_file(FILE *f, int64_t len, char hex[65]);
+/* The digest of the whole file at path; -1 with err naming the path and the system error. */
+int sha256_path(const char *path, char hex[65], mp_err *err);
 
 #endif
