@@ -36,7 +36,8 @@ volatile sig_atomic_t run_stop_signal;
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: moeprobe run CONFIG.yaml [--unit ID]... [--stage NAME]... [--array-index N]\n\n"
+            "usage: moeprobe run CONFIG.yaml [--unit ID]... [--stage NAME]... [--array-index N]\n"
+            "                    [--on-change refuse|recompute]\n\n"
             "Runs the analyses of CONFIG.yaml (see `moeprobe config --explain`): for each model,\n"
             "one HDF5 archive OUT/NAME.h5 with every unit of the plan (`moeprobe plan`), then the\n"
             "report in OUT/report/. Units already complete are skipped, so rerunning the same\n"
@@ -49,7 +50,11 @@ static void usage(FILE *f)
             "  --array-index N   run only array group N of `moeprobe plan` (one group per model and\n"
             "                    relation, then the final group: per-model units and the report).\n"
             "                    Without --array-index and --unit, SLURM_ARRAY_TASK_ID is used when\n"
-            "                    set.\n\n"
+            "                    set.\n"
+            "  --on-change WHAT  when complete units were computed under another setup (config\n"
+            "                    keys they read, relation file, model config.json or tensor index,\n"
+            "                    moeprobe's unit format): refuse (default: list what changed, run\n"
+            "                    nothing, exit 1) or recompute them (old parts kept as *.stale)\n\n"
             "Progress goes to stderr: a line per unit start and end, and every progress_every_s\n"
             "seconds a line \"P%% done, ETA T\".\n"
             "Signals: SIGTERM or SIGUSR1 finishes the running unit, writes the archive and exits\n"
@@ -192,6 +197,13 @@ static int parse_args(run_state *rs, int argc, char **argv, const char **path)
                 return 2;
             }
             rs->array_index = v;
+        } else if (!strcmp(argv[i], "--on-change") && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (strcmp(v, "refuse") && strcmp(v, "recompute")) {
+                fprintf(stderr, "moeprobe run: --on-change %s: expected refuse or recompute\n", v);
+                return 2;
+            }
+            rs->on_change_recompute = !strcmp(v, "recompute");
         } else if (argv[i][0] == '-' || *path) {
             fprintf(stderr, "moeprobe run: unexpected argument %s (see moeprobe run --help)\n", argv[i]);
             return 2;

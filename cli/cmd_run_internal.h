@@ -29,6 +29,7 @@ typedef struct run_state {
     progress *prog;    /* rank 0 */
     int stopped;       /* a signal stopped the run (same on every rank) */
     char *command_line; /* "moeprobe run ..." for the archive's provenance (malloc'd) */
+    int on_change_recompute; /* --on-change recompute: redo units computed under another setup */
 } run_state;
 
 void run_state_free(run_state *rs);

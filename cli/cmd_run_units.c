@@ -23,6 +23,7 @@
 
 #include "cli/cmd_run_internal.h"
 #include "cli/run_provenance.h"
+#include "jobs/fingerprint.h"
 #include "jobs/manifest.h"
 #include "pipeline/archive/archive.h"
 #include "pipeline/parallel/comm.h"
@@ -86,6 +87,21 @@ int run_report_wanted(const run_state *rs)
     return 0;
 }
 
+/* 1 if complete unit i of model m was computed under another setup than the current one. */
+static int unit_drifted(const run_state *rs, size_t m, size_t i, const fp_model *fm)
+{
+    const plan *pl = &rs->sw.p[m];
+    mp_err e;
+    err_init(&e);
+    char *stored = NULL, *now = fp_unit(rs->cfg, &rs->rels, pl, i, fm, &e), *diff = NULL;
+    int drifted = now && arc_part_fingerprint(pl->archive, pl->u[i].id, &stored, &e) == 0 &&
+                  (diff = fp_diff(stored, now)) && diff[0];
+    free(stored);
+    free(now);
+    free(diff);
+    return drifted;
+}
+
 void run_progress_start(run_state *rs)
 {
     size_t total = 0, cap = 0;
@@ -102,10 +118,15 @@ void run_progress_start(run_state *rs)
         if (arc_units_scan(p->archive, &done, &bad, &why, &e) != 0) arc_names_free(&done);
         arc_names_free(&bad);
         arc_names_free(&why);
+        fp_model fm;
+        int have_fm = fp_model_identity(p->model_path, &fm, &e) == 0;
         for (size_t i = 0; i < p->n; i++) {
             int complete = 0;
             if (!run_selected(rs, m, i)) continue;
             for (size_t k = 0; k < done.n && !complete; k++) complete = !strcmp(done.v[k], p->u[i].id);
+            /* a unit of another setup is recomputed (--on-change recompute; else the run stops) */
+            if (complete && have_fm && rs->on_change_recompute && unit_drifted(rs, m, i, &fm))
+                complete = 0;
             if (complete) continue;
             if (total == cap) {
                 cap = cap ? 2 * cap : 64;
@@ -183,9 +204,57 @@ static int test_fail(const char *unit_id)
     return env && !strcmp(env, unit_id);
 }
 
+/* Rank 0: compares the fingerprint of every complete selected unit with the current setup.
+ * A unit computed under another setup is set aside and recomputed (--on-change recompute), or
+ * the run is refused with the list of what changed (-1). */
+static int check_drift(run_state *rs, size_t mi, arc_writer *w, const fp_model *fm)
+{
+    const plan *pl = &rs->sw.p[mi];
+    size_t changed = 0, shown = 0;
+    int rc = 0;
+    for (size_t i = 0; i < pl->n && rc == 0; i++) {
+        if (!run_selected(rs, mi, i) || !arc_unit_is_complete(w, pl->u[i].id)) continue;
+        mp_err e;
+        err_init(&e);
+        char *stored = NULL, *now = fp_unit(rs->cfg, &rs->rels, pl, i, fm, &e), *diff = NULL;
+        if (!now || arc_unit_fingerprint(w, pl->u[i].id, &stored, &e) != 0) {
+            fprintf(stderr, "moeprobe run: %s\n", e.msg);
+            rc = -1;
+        } else if ((diff = fp_diff(stored, now)) && diff[0]) {
+            changed++;
+            if (rs->on_change_recompute) {
+                if (arc_unit_set_aside(w, pl->u[i].id, &e) != 0) {
+                    fprintf(stderr, "moeprobe run: %s\n", e.msg);
+                    rc = -1;
+                } else {
+                    progress_note(rs->prog, "%s: %s was computed under another setup (%s); "
+                                  "recomputing it (old part kept as *.stale)", pl->model_name,
+                                  pl->u[i].id, diff);
+                }
+            } else if (shown++ < 20) {
+                fprintf(stderr, "moeprobe run: %s: %s was computed under another setup: %s\n",
+                        pl->model_name, pl->u[i].id, diff);
+            }
+        }
+        free(stored);
+        free(now);
+        free(diff);
+    }
+    if (rc == 0 && changed && !rs->on_change_recompute) {
+        if (shown < changed)
+            fprintf(stderr, "moeprobe run: ... and %zu more\n", changed - shown);
+        fprintf(stderr, "moeprobe run: %s: %zu complete unit(s) of %s were computed under another "
+                        "setup; nothing was run. Rerun with --on-change recompute to recompute "
+                        "them (the old parts are kept as *.stale), or restore the old setup\n",
+                pl->model_name, changed, pl->archive);
+        rc = -1;
+    }
+    return rc;
+}
+
 /* Rank 0: opens the archive and marks the selected units that are not complete. */
 static arc_writer *open_archive(run_state *rs, size_t mi, char *pending, char **cfg_json,
-                                char **yaml)
+                                char **yaml, fp_model *fm)
 {
     const rcfg *cfg = rs->cfg;
     const plan *pl = &rs->sw.p[mi];
@@ -216,6 +285,15 @@ static arc_writer *open_archive(run_state *rs, size_t mi, char *pending, char **
         fprintf(stderr, "moeprobe run: %s\n", err.msg);
         return NULL;
     }
+    if (fp_model_identity(pl->model_path, fm, &err) != 0) {
+        fprintf(stderr, "moeprobe run: %s\n", err.msg);
+        arc_writer_free(w);
+        return NULL;
+    }
+    if (check_drift(rs, mi, w, fm) != 0) {
+        arc_writer_free(w);
+        return NULL;
+    }
     for (size_t i = 0; i < pl->n; i++)
         pending[i] = run_selected(rs, mi, i) && !arc_unit_is_complete(w, pl->u[i].id);
     return w;
@@ -231,6 +309,7 @@ typedef struct model_run {
     int have_runner;
     mcfg mc;
     char *pending;           /* [n units] 1 = selected and not complete (every rank) */
+    fp_model fm;             /* the model's identity (rank 0) */
 } model_run;
 
 /* Every rank learns rank 0's pending flags. */
@@ -375,6 +454,16 @@ static int run_unit(model_run *mr, size_t i)
         progress_note(mr->rs->prog, "%s: cannot run %s: %s", model, u->id, err.msg);
         ok = 0;
     }
+    if (ok && comm_rank() == 0) {
+        char *fp = fp_unit(mr->rs->cfg, &mr->rs->rels, mr->pl, i, &mr->fm, &err);
+        if (!fp || arc_unit_set_fingerprint(au, fp, &err) != 0) {
+            progress_note(mr->rs->prog, "%s: cannot run %s: %s", model, u->id, err.msg);
+            arc_unit_abort(mr->w, au);
+            au = NULL;
+            ok = 0;
+        }
+        free(fp);
+    }
     if (!comm_all_ok(ok)) goto done;
     if (comm_rank() == 0) {
         mp_err e2;
@@ -504,7 +593,7 @@ int run_model(run_state *rs, size_t mi)
     mr.pending = calloc(pl->n + 1, 1);
     if (!mr.pending) comm_fatal("run", "out of memory");
     int ok = 1;
-    if (comm_rank() == 0) ok = (mr.w = open_archive(rs, mi, mr.pending, &cfg_json, &yaml)) != NULL;
+    if (comm_rank() == 0) ok = (mr.w = open_archive(rs, mi, mr.pending, &cfg_json, &yaml, &mr.fm)) != NULL;
     if (!comm_all_ok(ok)) {
         failed = 1;
         goto done;

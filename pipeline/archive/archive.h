@@ -211,6 +211,20 @@ int arc_unit_commit(arc_writer *w, arc_unit *u, mp_err *err);
 /* Drops u: closes and deletes its temp part file. Never fails; u is freed. NULL is fine. */
 void arc_unit_abort(arc_writer *w, arc_unit *u);
 
+/* FINGERPRINTS. A unit may carry a text saying what determined its result (jobs/fingerprint.h),
+ * stored in its part as the root attribute moeprobe_unit_fingerprint at commit. */
+int arc_unit_set_fingerprint(arc_unit *u, const char *text, mp_err *err);
+/* The fingerprint stored in complete unit unit_id's part: *text malloc'd, or NULL when the part
+ * has none (written by an older moeprobe). */
+int arc_unit_fingerprint(const arc_writer *w, const char *unit_id, char **text, mp_err *err);
+/* The same without a writer: the part of unit_id of the archive at archive_path (read-only). */
+int arc_part_fingerprint(const char *archive_path, const char *unit_id, char **text,
+                         mp_err *err);
+/* Sets complete unit unit_id's part aside as "<part>.stale" (kept; `.stale2` ... when taken):
+ * the unit is no longer complete and is recomputed; the snapshot is rebuilt without it at the
+ * next commit or close. */
+int arc_unit_set_aside(arc_writer *w, const char *unit_id, mp_err *err);
+
 /* Re-reads the parts folder: units committed by other processes since the writer was opened
  * become complete for w (arc_unit_is_complete, arc_writer_units). Deletes nothing. */
 int arc_writer_refresh(arc_writer *w, mp_err *err);

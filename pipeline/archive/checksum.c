@@ -231,11 +231,16 @@ int arc_part_verify(const char *path, char *id, size_t id_len, double *committed
 
 int arc_move_aside(const char *path, char *moved, size_t len)
 {
+    return arc_move_aside_as(path, ".bad", moved, len);
+}
+
+int arc_move_aside_as(const char *path, const char *suffix, char *moved, size_t len)
+{
     char side[ARC_PATH_MAX + 16], mside[ARC_PATH_MAX + 40];
     struct stat st;
     for (int k = 1; k < 1000; k++) {
-        int n = k == 1 ? snprintf(moved, len, "%s.bad", path)
-                       : snprintf(moved, len, "%s.bad%d", path, k);
+        int n = k == 1 ? snprintf(moved, len, "%s%s", path, suffix)
+                       : snprintf(moved, len, "%s%s%d", path, suffix, k);
         if (n < 0 || (size_t)n >= len)
             return -1;
         if (lstat(moved, &st) != 0 && errno == ENOENT)

@@ -27,6 +27,7 @@
 #define ARC_MARK_GIT "moeprobe_unit_git_commit"
 #define ARC_MARK_HOST "moeprobe_unit_hostname"
 #define ARC_MARK_SCHEMA "moeprobe_unit_schema_version" /* absent: version 1 */
+#define ARC_MARK_FINGERPRINT "moeprobe_unit_fingerprint"
 #define ARC_UNITS_GROUP "units"
 
 struct arc_stream {
@@ -50,6 +51,7 @@ struct arc_unit {
     arc_unit *next;
     int lock_fd;                     /* flock on lock_path while the unit is open; -1 = none */
     char lock_path[ARC_PATH_MAX];    /* OUT/NAME.h5.parts/<escaped id>.h5.lock */
+    char *fingerprint;               /* written with the commit marks; NULL: none */
 };
 
 typedef struct arc_done {   /* one complete unit */
@@ -161,6 +163,8 @@ int arc_part_verify(const char *path, char *id, size_t id_len, double *committed
 /* Renames path to "<path>.bad" (or .bad2, .bad3 ... when taken), its sidecar along; moved gets
  * the new name. -1 (errno set) if it cannot. */
 int arc_move_aside(const char *path, char *moved, size_t len);
+/* The same with another suffix (".stale": computed under another setup). */
+int arc_move_aside_as(const char *path, const char *suffix, char *moved, size_t len);
 
 /* write.c: moves the part at `full` (escaped id `esc`) aside with a warning saying why, and
  * remembers the unit as moved; drops w->done[i]. */

@@ -545,8 +545,8 @@ int arc_units_scan(const char *path, arc_names *out, arc_names *bad, arc_names *
 {
     char arch[ARC_PATH_MAX], parts[ARC_PATH_MAX + 8], full[ARC_PATH_MAX + 320];
     char id[ARC_MAX_UNIT_ID + 1], want[ARC_MAX_UNIT_ID + 1];
-    arc_names snap = {0}, setaside = {0}, own_bad = {0}, own_why = {0};
-    size_t cap = 0, cap_b = 0, cap_w = 0, cap_s = 0;
+    arc_names snap = {0}, setaside = {0}, stale = {0}, own_bad = {0}, own_why = {0};
+    size_t cap = 0, cap_b = 0, cap_w = 0, cap_s = 0, cap_t = 0;
     struct stat st;
     DIR *d;
     int oom = 0;
@@ -573,6 +573,13 @@ int arc_units_scan(const char *path, arc_names *out, arc_names *bad, arc_names *
         while ((e = readdir(d)) && !oom) {
             char esc[320];
             const char *bad_at = strstr(e->d_name, ".h5.bad");
+            const char *stale_at = strstr(e->d_name, ".h5.stale");
+            if (stale_at && !ends_with(e->d_name, ".sha256")) { /* another setup's part */
+                snprintf(esc, sizeof esc, "%.*s", (int)(stale_at - e->d_name), e->d_name);
+                if (arc_unescape_id(esc, want, sizeof want) == 0 && !in_names(&stale, want))
+                    oom = names_push(&stale, &cap_t, want) != 0;
+                continue;
+            }
             if (bad_at && !ends_with(e->d_name, ".sha256")) { /* a part set aside earlier */
                 snprintf(esc, sizeof esc, "%.*s", (int)(bad_at - e->d_name), e->d_name);
                 if (arc_unescape_id(esc, want, sizeof want) == 0 && !in_names(&setaside, want))
@@ -612,7 +619,7 @@ int arc_units_scan(const char *path, arc_names *out, arc_names *bad, arc_names *
     } else if (!oom && stat(arch, &st) == 0 && arc_snapshot_units(arch, &snap, NULL) == 0) {
         for (size_t i = 0; i < snap.n && !oom; i++)
             if (!in_names(out, snap.v[i]) && !in_names(bad, snap.v[i]) &&
-                !in_names(&setaside, snap.v[i]))
+                !in_names(&setaside, snap.v[i]) && !in_names(&stale, snap.v[i]))
                 oom = names_push(out, &cap, snap.v[i]) != 0;
     }
     for (size_t i = 0; i < setaside.n && !oom; i++)
@@ -622,8 +629,16 @@ int arc_units_scan(const char *path, arc_names *out, arc_names *bad, arc_names *
                                       "rerun to recompute the unit", parts);
             oom = push_bad(bad, &cap_b, why, &cap_w, setaside.v[i], msg) != 0;
         }
+    for (size_t i = 0; i < stale.n && !oom; i++)
+        if (!in_names(out, stale.v[i])) {
+            char msg[ARC_PATH_MAX + 200];
+            snprintf(msg, sizeof msg, "its part was computed under another setup and is set "
+                                      "aside in %s (*.stale); rerun to recompute the unit", parts);
+            oom = push_bad(bad, &cap_b, why, &cap_w, stale.v[i], msg) != 0;
+        }
     arc_names_free(&snap);
     arc_names_free(&setaside);
+    arc_names_free(&stale);
     arc_names_free(&own_bad);
     arc_names_free(&own_why);
     if (oom) {

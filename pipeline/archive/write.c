@@ -145,11 +145,84 @@ void arc_part_set_aside(arc_writer *w, const char *full, const char *esc, const 
         w->n_moved++;
 }
 
+/* 1 if this writer, or an earlier run, set unit id's part aside (damaged or stale): the unit
+ * is to be recomputed, not restored. */
 static int was_moved(const arc_writer *w, const char *id)
 {
+    char part[ARC_PATH_MAX], aside[ARC_PATH_MAX + 16];
+    struct stat st;
     for (size_t i = 0; i < w->n_moved; i++)
         if (!strcmp(w->moved_ids[i], id))
             return 1;
+    if (arc_unit_part_path(w, id, part, sizeof part) != 0)
+        return 0;
+    snprintf(aside, sizeof aside, "%s.bad", part);
+    if (stat(aside, &st) == 0)
+        return 1;
+    snprintf(aside, sizeof aside, "%s.stale", part);
+    return stat(aside, &st) == 0;
+}
+
+int arc_unit_set_fingerprint(arc_unit *u, const char *text, mp_err *err)
+{
+    char *c = strdup(text ? text : "");
+    if (!c)
+        return err_set(err, "archive unit '%s': out of memory", u->id);
+    free(u->fingerprint);
+    u->fingerprint = c;
+    return 0;
+}
+
+int arc_unit_fingerprint(const arc_writer *w, const char *unit_id, char **text, mp_err *err)
+{
+    return arc_part_fingerprint(w->path, unit_id, text, err);
+}
+
+int arc_part_fingerprint(const char *archive_path, const char *unit_id, char **text,
+                         mp_err *err)
+{
+    char part[ARC_PATH_MAX + 700], esc[3 * ARC_MAX_UNIT_ID + 1];
+    *text = NULL;
+    arc_h5_quiet();
+    if (arc_escape_id(unit_id, esc, sizeof esc) != 0 ||
+        snprintf(part, sizeof part, "%s.parts/%s.h5", archive_path, esc) >= (int)sizeof part)
+        return err_set(err, "archive %s: part path of unit '%s' is too long", archive_path,
+                       unit_id);
+    hid_t f = H5Fopen(part, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0)
+        return arc_h5_err(err, "archive %s: cannot open part %s of unit '%s'", archive_path,
+                          part, unit_id);
+    hid_t root = H5Gopen2(f, "/", H5P_DEFAULT);
+    if (root >= 0) {
+        if (H5Aexists(root, ARC_MARK_FINGERPRINT) > 0)
+            *text = arc_h5_attr_get_str(root, ARC_MARK_FINGERPRINT);
+        H5Gclose(root);
+    }
+    H5Fclose(f);
+    H5Eclear2(H5E_DEFAULT);
+    return 0;
+}
+
+int arc_unit_set_aside(arc_writer *w, const char *unit_id, mp_err *err)
+{
+    char part[ARC_PATH_MAX], moved[ARC_PATH_MAX + 32];
+    size_t i;
+    for (i = 0; i < w->n_done && strcmp(w->done[i].id, unit_id); i++)
+        ;
+    if (i == w->n_done)
+        return err_set(err, "archive %s: unit '%s' is not complete", w->path, unit_id);
+    if (arc_unit_part_path(w, unit_id, part, sizeof part) != 0 ||
+        arc_move_aside_as(part, ".stale", moved, sizeof moved) != 0)
+        return err_set(err, "archive %s: cannot set the part of unit '%s' aside: %s", w->path,
+                       unit_id, strerror(errno));
+    char **v = realloc(w->moved_ids, (w->n_moved + 1) * sizeof *v);
+    if (v) {
+        w->moved_ids = v;
+        if ((v[w->n_moved] = strdup(unit_id)))
+            w->n_moved++;
+    }
+    arc_done_remove(w, i);
+    w->dirty = 1;
     return 0;
 }
 
@@ -513,6 +586,7 @@ void arc_unit_abort(arc_writer *w, arc_unit *u)
     unlink(u->tmp_path);
     arc_unit_unlock(u);
     unit_unlink(w ? w : u->w, u);
+    free(u->fingerprint);
     free(u);
 }
 
@@ -534,6 +608,7 @@ static int write_marks(arc_unit *u, mp_err *err)
          arc_h5_attr_str(root, ARC_MARK_GIT, u->w->prov_git) == 0 &&
          arc_h5_attr_str(root, ARC_MARK_HOST, host) == 0 &&
          arc_h5_attr_i64(root, ARC_MARK_SCHEMA, SCH_VERSION) == 0 &&
+         (!u->fingerprint || arc_h5_attr_str(root, ARC_MARK_FINGERPRINT, u->fingerprint) == 0) &&
          /* the complete mark goes last: it is what makes the part count */
          arc_h5_attr_i64(root, ARC_MARK_COMPLETE, 1) == 0;
     H5Gclose(root);
@@ -576,6 +651,7 @@ int arc_unit_commit(arc_writer *w, arc_unit *u, mp_err *err)
     w->dirty = 1;
     arc_unit_unlock(u);
     unit_unlink(w, u);
+    free(u->fingerprint);
     free(u);
     if (w->opts.snapshot_every_s <= 0 ||
         monotonic_s() - w->last_snapshot >= w->opts.snapshot_every_s) {
