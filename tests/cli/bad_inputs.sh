@@ -163,7 +163,7 @@ c() { CASES+=("$(printf '%q ' "$@")"); }
 TR=(trace --prompt "The capital of Canada is" --out "$T/t.h5")
 # command line
 c unknown_command 1 "unknown command 'frobnicate'" B frobnicate
-c no_command 12 "usage: moeprobe COMMAND" B
+c no_command 13 "usage: moeprobe COMMAND" B  # the usage: one line per command (11), header and usage lines
 c run_unknown_option 1 "unexpected argument --bogus" B run --bogus "$T/y_unknown.yaml"
 c run_no_config 1 "CONFIG.yaml is required" B run
 c run_unknown_unit 1 "--unit capture/country_capitol_city: no such unit in the plan of .*y_valid\.yaml; did you mean 'capture/country_capital_city'" B run "$T/y_valid.yaml" --unit capture/country_capitol_city
