@@ -147,7 +147,7 @@ void sec_neurons(rep_doc *d, rep_model *m, size_t n)
         const int moe = rep_is_moe(mm), sh = mm->shared;
         /* the columns a model has: a dense model has neither experts nor shared neurons (every
          * top-N neuron is in a dense MLP), a routed-only model no shared expert */
-        const char *H[10];
+        const char *H[12]; /* at most 11 columns (a model with a shared expert) */
         int nc = 0;
         H[nc++] = "Relation";
         H[nc++] = "Top-N";
