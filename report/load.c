@@ -117,6 +117,13 @@ int rep_model_load(rep_model *m, const char *given, mp_err *err)
     size_t bl = strlen(m->name);
     if (bl > 3 && !strcmp(m->name + bl - 3, ".h5")) m->name[bl - 3] = 0;
     rep_provenance_load(r, m);
+    if (m->model_name && *m->model_name) { /* the run's name survives a renamed file */
+        char *n = strdup(m->model_name);
+        if (n) {
+            free(m->name);
+            m->name = n;
+        }
+    }
     relations_load(r, m);
     rep_summary_load(r, "pooled", &m->pooled);
     rep_ntop_load(r, NULL, &m->pooled_ntop, &m->n_pooled_ntop);

@@ -68,6 +68,14 @@ check(dirty in (0, 1) and a["git_commit"].endswith("+dirty") == bool(dirty), "di
 PY
 [ $? -eq 0 ] || echo "FAIL provenance/checks: the Python checks stopped (traceback above)"
 
+# the report names the model as the run did, not as the file is now called
+if "$B" report "$T/renamed.h5" --out "$T/report" --format markdown >/dev/null 2>"$T/report.err" &&
+   grep -q "^# moeprobe report: tiny-olmoe$" "$T/report/report.md"; then
+  echo "PASS provenance/report_uses_model_name"
+else
+  echo "FAIL provenance/report_uses_model_name: $(tail -2 "$T/report.err" | tr '\n' ' ') $(grep -m2 '^###' "$T/report/report.md" 2>/dev/null | tr '\n' ' ')"
+fi
+
 # a shard whose header length runs past the end of the file
 mkdir -p "$T/badmodel" && cp -r "$R/models/tiny-olmoe/." "$T/badmodel/"
 shard=$(ls "$T"/badmodel/*.safetensors | head -1)

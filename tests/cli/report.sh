@@ -344,7 +344,8 @@ else
   fail runs/two_runs "$(tail -3 "$T/real-b.err")"
 fi
 
-# ---- a trace archive: it names its model (config.json stored) and stores prompt and object ------
+# ---- a trace archive: it names its model (config.json and model_name stored; the report calls it
+# by the model name, not the file name) and stores prompt and object ------
 if "$B" trace --model "$R/models/tiny-olmoe" --prompt "The capital of Canada is" --object " Ottawa" \
      --out "$T/trace.h5" >/dev/null 2>"$T/trace.err" \
    && "$B" report "$T/trace.h5" --out "$T/trace-report" >/dev/null 2>&1; then
@@ -353,7 +354,7 @@ if "$B" trace --model "$R/models/tiny-olmoe" --prompt "The capital of Canada is"
   [ "$pt" = '"The capital of Canada is"' ] && [ "$ob" = '" Ottawa"' ] && pass trace/prompt_and_object_stored \
     || fail trace/prompt_and_object_stored "prompt $pt, object $ob"
   ! grep -q "is a dense model" "$T/trace-report/index.html" \
-    && grep -qF "<tr><td>trace</td><td>OlmoeForCausalLM</td>" "$T/trace-report/index.html" \
+    && grep -qF "<tr><td>tiny-olmoe</td><td>OlmoeForCausalLM</td>" "$T/trace-report/index.html" \
     && pass trace/report_knows_moe || fail trace/report_knows_moe "the report calls the MoE trace dense or lacks its config"
 else
   fail trace/run "$(tail -3 "$T/trace.err")"
