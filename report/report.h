@@ -9,8 +9,10 @@
  * provenance from the root attributes and /units. Every field is read through its entry of the
  * archive schema (docs/archive.md), in exactly the layout its writer uses; the stored run config
  * through the run-config API. The only arithmetic is presentation: means
- * over relations (weighted by n where the text says so), drops (base - blocked) and, for heat
- * maps too large to draw cell by cell, the strongest r of each layer block.
+ * over relations (weighted by n where the text says so), drops (base - blocked, and relative to
+ * the base), means of head attributions over samples, differences to the paper's reported
+ * numbers (data/paper/NAME.yaml, embedded at build time; report/paper.c) and, for heat maps too
+ * large to draw cell by cell, the strongest r of each layer block.
  *
  * MISSING DATA. A section whose data is absent from an archive (a dense model has no blocking;
  * a stage was not run) is announced in one sentence that says why (dense model, stage not in
