@@ -46,6 +46,12 @@ cc -O2 -std=c11 -D_GNU_SOURCE -I. $(pkg-config --cflags hdf5 openblas ompi-c) \
   -o "$FB" bench/forward_bench.c "$BUILD/libmoeprobe.a" \
   $(pkg-config --libs hdf5 openblas yaml-0.1 jansson libpcre2-8 libutf8proc ompi-c) \
   -lhdf5_hl -lm -lpthread || exit 1
+KB=$OUT/kern_bench
+cc -O2 -std=c11 -D_GNU_SOURCE -I. $(pkg-config --cflags hdf5 openblas ompi-c) \
+  -o "$KB" bench/kern_bench.c "$BUILD/libmoeprobe.a" \
+  $(pkg-config --libs hdf5 openblas yaml-0.1 jansson libpcre2-8 libutf8proc ompi-c) \
+  -lhdf5_hl -lm -lpthread || exit 1
+ISAS=$("$BIN" --version | sed -n 's/^kernel paths: \([a-z0-9 ]*\).*/\1/p')
 
 # ---- helpers -------------------------------------------------------------------------------
 get() { sed -n "s/^$2=//p" "$1" | head -1; }                    # get FILE KEY
@@ -156,6 +162,17 @@ compare() {  # NAME LABEL SAMPLES VARIANTS [extra moeprobe args]
 # (on a shared machine a single measurement may be taken while others compute).
 LOAD0=$(load)
 peak
+# the weight-product kernels alone, per kernel path, against the sgemm ceiling (generic, a
+# fallback at a few GFLOP/s, is left out)
+PK=$(tail -1 "$PEAKS")
+for isa in $ISAS; do
+  [ "$isa" = generic ] && continue
+  MOEPROBE_ISA=$isa "$KB" 1 | tee -a "$LOG" | while IFS= read -r l; do
+    shape=$(echo "$l" | sed -n 's/.*shape="\([^"]*\)".*/\1/p'); g=$(echo "$l" | sed -n 's/.*gflops=//p')
+    [ -n "$g" ] && row "kernel path $isa: $shape, GFLOP/s" "$g" "$PK" "$(fmt %.0f%% "100 * $g / $PK")" \
+      "baseline = OpenBLAS sgemm peak (float32, the FLOP ceiling) on the same machine; weights bf16; $(echo "$l" | sed -n 's/.*threads=\([0-9]*\).*/\1/p') thread(s); $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+  done
+done
 PY=""
 if [ "$HF" = 1 ]; then
   PY=$(bench/venv.sh torch transformers h5py) || { note "bench/venv.sh failed: no HF baseline"; HF=0; }
@@ -206,14 +223,21 @@ if mkmodel olmoe-l4 "$CFG/olmoe-1b-7b-0924/config.json" "$TOK/olmo.tokenizer.jso
   M=olmoe-l4; F=$OUT/$M
   compare $M "olmoe-1b-7b shape, 4/16 layers" "$CMP_SAMPLES" "f32_all f32_last bf16_last"
   T=$(get "$F.cap" tokens_per_s)
-  # the profiled change: weight products on the kernels that widen BF16 in registers against
-  # OpenBLAS sgemm on a float32 copy of each block (MOEPROBE_GEMM=blas), same prompts
-  MOEPROBE_GEMM=blas REPEATS=1 mp_run "$F.blas" $M 1 capture &&
-    REPEATS=1 mp_run "$F.kern" $M 1 capture &&
-    row "olmoe-1b-7b shape, 4/16 layers, 1 rank: BF16 kernels vs widen + OpenBLAS sgemm, tokens/s" \
-      "$(get "$F.kern" tokens_per_s)" "$(get "$F.blas" tokens_per_s)" \
-      "$(fmt %.2fx "$(get "$F.kern" tokens_per_s) / $(get "$F.blas" tokens_per_s)")" \
-      "baseline = the same build with MOEPROBE_GEMM=blas (each weight block widened to float32, then packed and multiplied by sgemm); $SAMPLES prompts/relation; see docs/performance.md for both profiles"
+  # the kernel paths this CPU runs (pipeline/ops/kern.h), same prompts, same bits: the best
+  # against AVX2 + FMA (what AMD Zen 2/3 and older Intel nodes take); portable C (generic, a
+  # fallback at a few GFLOP/s) would take hours on this shape and is left out
+  for isa in $ISAS; do
+    [ "$isa" = generic ] && continue
+    MOEPROBE_ISA=$isa REPEATS=1 mp_run "$F.isa-$isa" $M 1 capture || continue
+  done
+  best=$("$BIN" --version | sed -n 's/^kernel paths: \([a-z0-9]*\).*/\1/p')
+  for isa in $("$BIN" --version | sed -n 's/^kernel paths: [a-z0-9]* \([a-z0-9 ]*\).*/\1/p'); do
+    [ -f "$F.isa-$isa" ] && [ -f "$F.isa-$best" ] || continue
+    row "olmoe-1b-7b shape, 4/16 layers, 1 rank: kernel path $best vs $isa, tokens/s" \
+      "$(get "$F.isa-$best" tokens_per_s)" "$(get "$F.isa-$isa" tokens_per_s)" \
+      "$(fmt %.2fx "$(get "$F.isa-$best" tokens_per_s) / $(get "$F.isa-$isa" tokens_per_s)")" \
+      "baseline = the same build with MOEPROBE_ISA=$isa (same summation order, same bits); $SAMPLES prompts/relation; measured on $(lscpu | sed -n "s/^Model name: *//p" | head -1)"
+  done
   for np in 2 3; do
     SAMPLES=$CMP_SAMPLES REPEATS=1 mp_run "$F.np$np" $M "$np" capture || continue
     row "olmoe-1b-7b shape, 4/16 layers, $np ranks: capture tokens/s" "$(get "$F.np$np" tokens_per_s)" \

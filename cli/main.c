@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "pipeline/util/build_info.h"
+#include "pipeline/ops/ops.h"
 
 typedef struct {
     const char *name;
@@ -45,8 +46,14 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "--version")) {
+        char paths[64];
+        mp_err err = {0};
+        ops_isa_list(paths, sizeof paths);
         printf("moeprobe %s (%s)\n", build_version(), build_git_commit());
-        return 0;
+        /* which product kernels this CPU runs (MOEPROBE_ISA picks one; all give the same bits) */
+        printf("kernel paths: %s (in use: %s)\n", paths,
+               ops_isa_check(&err) == 0 ? ops_isa() : err.msg);
+        return ops_isa_check(&err) == 0 ? 0 : 2;
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
         if (!strcmp(argv[1], COMMANDS[i].name))

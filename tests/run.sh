@@ -45,18 +45,31 @@ run_one() {  # name, command...
   if [ "$f" -ne 0 ]; then grep -E '^(FAIL|WORST)' "$log" | head -20 | sed 's/^/    /'; tail -n 15 "$log" | sed 's/^/    | /'; fi
   grep -E '^(WORST|INFO|SKIP) ' "$log" | sed 's/^/    /' || true
 }
+# the kernel paths this CPU runs (pipeline/ops/kern.h): the golden forward test runs once per
+# path under its name (unit/test_forward_golden_avx2 ...); portable C is slow, so it takes
+# two models (an MoE one and a sliding-window one) — test_kern and cli/isa_paths check that
+# every path gives the same bits anyway
+ISAS=$("$BIN/moeprobe" --version 2>/dev/null | sed -n 's/^kernel paths: \([a-z0-9 ]*\).*/\1/p')
+[ -n "$ISAS" ] || ISAS=unknown
+export MOEPROBE_ISAS="$ISAS"
 for t in "$BIN"/tests/test_*; do
   [ -x "$t" ] || continue
   n=unit/$(basename "$t")
+  if [ "$n" = unit/test_forward_golden ]; then
+    for isa in $ISAS; do
+      m=${n}_$isa
+      [[ -n "${TEST_FILTER:-}" && ! "$m" =~ ${TEST_FILTER} ]] && continue
+      if [ "$isa" = generic ]; then
+        run_one "$m" bash -c 'MOEPROBE_ISA=generic "$1" olmoe && MOEPROBE_ISA=generic "$1" mistral' _ "$t"
+      else
+        run_one "$m" env MOEPROBE_ISA="$isa" "$t"
+      fi
+    done
+    continue
+  fi
   [[ -n "${TEST_FILTER:-}" && ! "$n" =~ ${TEST_FILTER} ]] && continue
   run_one "$n" "$t"
 done
-# the golden test again on the path machines without AVX-512 take (widen + OpenBLAS sgemm,
-# pipeline/ops/internal.h), so that path is checked on every machine
-n=unit/test_forward_golden_blas
-if [ -x "$BIN/tests/test_forward_golden" ] && ! [[ -n "${TEST_FILTER:-}" && ! "$n" =~ ${TEST_FILTER} ]]; then
-  run_one "$n" env MOEPROBE_GEMM=blas "$BIN/tests/test_forward_golden"
-fi
 for t in tests/cli/*.sh; do
   [ -f "$t" ] || continue
   n=cli/$(basename "$t" .sh)

@@ -7,8 +7,10 @@
  *     S = q_h k_g^T / sqrt(d), masked where j > i or j <= i - W (window W), softmax in float32
  *     z_h = S v_g                                           [len, d]
  *   suppressed heads: z_h = 0
- *   out [T,H] = z Wo^T (+bo); head h's contribution at a hooked position: z_h Wo[:, h*d:(h+1)*d]^T */
-#include <cblas.h>
+ *   out [T,H] = z Wo^T (+bo); head h's contribution at a hooked position: z_h Wo[:, h*d:(h+1)*d]^T
+ * Both per-sequence products run on ops' kernels, whose sums have one fixed order, so a prompt's
+ * attention gives the same bits whatever else is in its batch (sgemm's order follows the call's
+ * shape and thread count). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,19 +124,15 @@ int attn_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *err)
             const int64_t g = hh / group;
             if (head_suppressed(f->iv, l, (int)hh)) continue; /* z_h stays 0 */
             /* S[n,n] = q_h k_g^T * scale */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)d, scale,
-                        q + o * qw + hh * d, (int)qw, k + o * kw + g * d, (int)kw, 0.0f, S,
-                        (int)n);
+            ops_gemm_nt_f32(S, n, q + o * qw + hh * d, qw, n, k + o * kw + g * d, kw, n, d);
             for (int64_t i = 0; i < n; i++) {
                 float *row = S + i * n;
                 for (int64_t j = 0; j < n; j++)
-                    if (j > i || (W > 0 && j <= i - W)) row[j] = -INFINITY;
+                    row[j] = j > i || (W > 0 && j <= i - W) ? -INFINITY : row[j] * scale;
                 ops_softmax(row, n);
             }
             /* z_h[n,d] = S v_g */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)d, (int)n, 1.0f,
-                        S, (int)n, v + o * kw + g * d, (int)kw, 0.0f, z + o * qw + hh * d,
-                        (int)qw);
+            ops_gemm_nn_f32(z + o * qw + hh * d, qw, S, n, n, v + o * kw + g * d, kw, n, d);
         }
     }
     ops_linear(out, z, T, &ly->o_proj, &ly->o_bias);

@@ -1,21 +1,22 @@
 /* internal.h — the products of activations with weights in their stored dtype (BF16, F16 or
  * F32), computed without a float32 copy of the weights, on a small pool of threads. Internal to
- * ops.c (the rest of moeprobe calls ops_linear & co.).
+ * ops.c and the forward pass (the rest of moeprobe calls ops_linear & co.).
  *
  * Why not OpenBLAS: a BF16 weight must first be widened to float32 (one pass over it) and
  * OpenBLAS then packs that copy again (a second pass) before its kernel runs; with the short
  * token batches an expert sees (tens of rows), those two passes cost about as much as the
- * arithmetic. The kernels here read each weight element once, widen it in registers and use it
- * for a tile of rows. OpenBLAS's sgemm is kept for float32 x float32 products (attention).
+ * arithmetic. And sgemm's summation order depends on the shape of the call (how many rows a
+ * rank holds), so results would differ between runs with different rank counts. The kernels
+ * (kern.h) read each weight element once, widen it in registers, use it for a tile of rows,
+ * and sum every output in one fixed order on every CPU path.
  *
- * Accuracy: float32 products and sums, like sgemm. Each output is the same sequence of
- * operations whatever the number of rows or threads (tiles never split the K sum differently),
- * so a row's result does not depend on which batch or rank computed it.
+ * Kernel paths: avx512 (F/BW/VL/DQ), avx2 (AVX2 + FMA + F16C), neon (aarch64), generic
+ * (portable C), chosen at first use: the best the CPU runs, or MOEPROBE_ISA=avx512|avx2|neon|
+ * generic|auto. All give the same bits (kern.h), so the choice changes speed only.
  *
  * Threads: gemm_threads() of them (the caller plus workers), chosen once: MOEPROBE_THREADS if
  * set, else the CPUs this process may run on divided by the ranks of the job on this node
- * (Open MPI / MPICH / Slurm environment), at least 1. OpenBLAS is set to the same count so that
- * ranks sharing a node do not oversubscribe it. */
+ * (Open MPI / MPICH / Slurm environment), at least 1. */
 #ifndef MOEPROBE_OPS_GEMM_H
 #define MOEPROBE_OPS_GEMM_H
 
@@ -23,9 +24,11 @@
 
 #include "pipeline/model/dtype.h"
 
-/* 1 if the CPU has the instructions the kernels need (AVX-512 F/BW/VL); else callers use the
- * widen + sgemm path. MOEPROBE_GEMM=blas forces 0 (for comparisons). */
-int gemm_available(void);
+/* NULL when the kernel path MOEPROBE_ISA asks for can run here, else why not (naming the
+ * value and the paths this CPU runs). A product called despite the error exits with it. */
+const char *gemm_isa_check(void);
+/* The kernel path in use: "avx512", "avx2", "neon" or "generic" ("none" after an error). */
+const char *gemm_isa(void);
 int gemm_threads(void);
 
 /* y[t, n] = beta * y[t, n] + sum_k x[t, k] * W[n, k]   for t < T, n < N, k < K.
@@ -40,8 +43,7 @@ void gemm_nt(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T, cons
 void gemm_nn(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T, const void *w,
              mp_dtype dt, int64_t ldw, int64_t N, int64_t K, float beta);
 
-/* g[i] = silu(g[i]) * u[i] (x / (1 + e^-x) with a vectorised e^x, relative error ~1e-7);
- * needs gemm_available(). */
+/* g[i] = silu(g[i]) * u[i] (x / (1 + e^-x) with a vectorised e^x, relative error ~1e-7). */
 void gemm_silu_mul(float *g, const float *u, int64_t n);
 
 /* Runs fn(ctx, i, n) for i = 0..n-1 on the pool's threads (n = gemm_threads()); returns when

@@ -1,18 +1,14 @@
-/* ops.c — see ops.h. Products with weights go to the kernels of gemm.c where the CPU has
- * AVX-512; elsewhere a weight block is widened to float32 and multiplied with OpenBLAS sgemm. */
+/* ops.c — see ops.h. Products with weights go to the kernels of gemm.c (internal.h). */
 #include "pipeline/ops/ops.h"
 
-#include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pipeline/model/dtype.h"
 #include "pipeline/ops/internal.h"
-
-/* Floats converted per block: large enough for sgemm to run at speed, small enough to stay in
- * L2/L3 while it runs. */
-#define OPS_BLOCK_FLOATS (256 * 1024)
+#include "pipeline/ops/kern.h"
 
 static __thread float *scratch = NULL;
 static __thread size_t scratch_cap = 0;
@@ -52,28 +48,7 @@ static void linear_core(float *y, int64_t ldy, const float *x, int64_t ldx, int6
 {
     int64_t Kfull = W->shape[W->ndim - 1];
     if (T <= 0 || n_out <= 0) return;
-    if (gemm_available()) {
-        gemm_nt(y, ldy, x, ldx, T, elem_ptr(W, r0 * Kfull + c0), W->dtype, Kfull, n_out, K, beta);
-        return;
-    }
-    if (W->dtype == MP_F32 && ((uintptr_t)W->data & 3u) == 0) {
-        const float *w = (const float *)W->data + r0 * Kfull + c0;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)n_out, (int)K, 1.0f, x,
-                    (int)ldx, w, (int)Kfull, beta, y, (int)ldy);
-        return;
-    }
-    int64_t nb = OPS_BLOCK_FLOATS / (K > 0 ? K : 1);
-    if (nb < 16) nb = 16;
-    if (nb > n_out) nb = n_out;
-    float *buf = scratch_get((size_t)(nb * K));
-    for (int64_t n0 = 0; n0 < n_out; n0 += nb) {
-        int64_t m = n_out - n0 < nb ? n_out - n0 : nb;
-        for (int64_t i = 0; i < m; i++)
-            dtype_to_f32(W->dtype, elem_ptr(W, (r0 + n0 + i) * Kfull + c0), buf + i * K,
-                         (size_t)K);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)m, (int)K, 1.0f, x,
-                    (int)ldx, buf, (int)K, beta, y + n0, (int)ldy);
-    }
+    gemm_nt(y, ldy, x, ldx, T, elem_ptr(W, r0 * Kfull + c0), W->dtype, Kfull, n_out, K, beta);
 }
 
 void ops_linear(float *y, const float *x, int64_t T, const mp_tensor *W, const mp_tensor *bias)
@@ -112,26 +87,19 @@ void ops_matmul_nn(float *y, const float *x, int64_t T, const mp_tensor *W, floa
 {
     const int64_t N = W->shape[0], K = W->shape[W->ndim - 1];
     if (T <= 0) return;
-    if (gemm_available()) {
-        gemm_nn(y, K, x, N, T, W->data, W->dtype, K, N, K, beta);
-        return;
-    }
-    if (W->dtype == MP_F32 && ((uintptr_t)W->data & 3u) == 0) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)K, (int)N, 1.0f, x,
-                    (int)N, (const float *)W->data, (int)K, beta, y, (int)K);
-        return;
-    }
-    int64_t nb = OPS_BLOCK_FLOATS / (K > 0 ? K : 1);
-    if (nb < 16) nb = 16;
-    if (nb > N) nb = N;
-    float *buf = scratch_get((size_t)(nb * K));
-    for (int64_t n0 = 0; n0 < N; n0 += nb) {
-        int64_t m = N - n0 < nb ? N - n0 : nb;
-        dtype_to_f32(W->dtype, elem_ptr(W, n0 * K), buf, (size_t)(m * K));
-        /* y += x[:, n0:n0+m] W[n0:n0+m, :] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)K, (int)m, 1.0f,
-                    x + n0, (int)N, buf, (int)K, n0 == 0 ? beta : 1.0f, y, (int)K);
-    }
+    gemm_nn(y, K, x, N, T, W->data, W->dtype, K, N, K, beta);
+}
+
+void ops_gemm_nt_f32(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T,
+                     const float *w, int64_t ldw, int64_t N, int64_t K)
+{
+    gemm_nt(y, ldy, x, ldx, T, w, MP_F32, ldw, N, K, 0.0f);
+}
+
+void ops_gemm_nn_f32(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T,
+                     const float *w, int64_t ldw, int64_t N, int64_t K)
+{
+    gemm_nn(y, ldy, x, ldx, T, w, MP_F32, ldw, N, K, 0.0f);
 }
 
 typedef struct silu_job {
@@ -144,11 +112,7 @@ static void silu_part(void *ctx, int i, int parts)
 {
     const silu_job *j = ctx;
     int64_t a = j->n * i / parts, b = j->n * (i + 1) / parts;
-    if (gemm_available()) {
-        gemm_silu_mul(j->g + a, j->u + a, b - a);
-        return;
-    }
-    for (int64_t k = a; k < b; k++) j->g[k] = ops_silu(j->g[k]) * j->u[k];
+    if (b > a) gemm_silu_mul(j->g + a, j->u + a, b - a); /* elementwise: parts change nothing */
 }
 
 void ops_silu_mul(float *g, const float *u, int64_t n)
@@ -177,7 +141,7 @@ void ops_parallel_for(int64_t n, int64_t cost_per_item, void (*fn)(void *ctx, in
     pfor_job j = {n, fn, ctx};
     if (n <= 0) return;
     /* below ~32k element operations, waking the other threads costs more than it saves */
-    if (n < 2 || (double)n * (double)cost_per_item < 32768.0 || !gemm_available()) fn(ctx, 0, n);
+    if (n < 2 || (double)n * (double)cost_per_item < 32768.0) fn(ctx, 0, n);
     else gemm_parallel(pfor_part, &j);
 }
 
@@ -295,5 +259,27 @@ void ops_rope_apply(float *x, int64_t d, const float *c, const float *s)
 
 int ops_blas_threads(void)
 {
-    return gemm_threads(); /* also sets OpenBLAS's count */
+    return gemm_threads();
+}
+
+const char *ops_isa(void)
+{
+    return gemm_isa();
+}
+
+void ops_isa_list(char *buf, size_t cap)
+{
+    const kern_isa *can[4];
+    const int n = kern_runnable(can);
+    size_t used = 0;
+    if (cap) buf[0] = '\0';
+    for (int i = 0; i < n && used < cap; i++)
+        used += (size_t)snprintf(buf + used, cap - used, "%s%s", i ? " " : "", can[i]->name);
+}
+
+int ops_isa_check(mp_err *err)
+{
+    const char *why = gemm_isa_check();
+    if (why) err_set(err, "%s", why);
+    return why ? -1 : 0;
 }

@@ -2,12 +2,12 @@
  * their stored dtype.
  *
  * Shapes are row-major: x[T,K] is T rows (tokens) of K floats. A weight W is an mp_tensor
- * [N,K] (torch Linear layout). Products with weights (any stored dtype) run on the AVX-512
- * kernels of internal.h, which widen each weight in registers; on CPUs without AVX-512, weights
- * in BF16/F16 are converted to float32 one block of rows at a time into a per-thread scratch
- * buffer and multiplied with OpenBLAS sgemm. Either way no float32 copy of the model ever
- * exists, and products and sums are float32. Reductions that decide accuracy (RMSNorm variance,
- * softmax sums) accumulate in double.
+ * [N,K] (torch Linear layout). Products with weights (any stored dtype) run on the kernels
+ * of internal.h (AVX-512, AVX2, NEON or portable C, chosen at run time), which widen each
+ * weight in registers, so no float32 copy of the model ever exists; products and sums are
+ * float32, each output summed in one fixed order (kern.h) whatever the batch, thread count,
+ * rank count or kernel path: the same inputs give the same bits everywhere. Reductions that
+ * decide accuracy (RMSNorm variance, softmax sums) accumulate in double.
  *
  * Threads: the products use ops_blas_threads() threads (internal.h: MOEPROBE_THREADS, or the
  * CPUs of this process shared among the job's ranks on the node); everything else in this file
@@ -15,9 +15,11 @@
 #ifndef MOEPROBE_OPS_H
 #define MOEPROBE_OPS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "pipeline/model/tensor.h"
+#include "pipeline/util/error.h"
 
 /* y[T,N] = x[T,K] W[N,K]^T (+ bias[N] if bias && bias->data). y must not alias x. */
 void ops_linear(float *y, const float *x, int64_t T, const mp_tensor *W, const mp_tensor *bias);
@@ -32,6 +34,14 @@ void ops_linear_rows(float *y, const float *x, int64_t T, const mp_tensor *W, in
 
 /* y[T,K] (+)= x[T,N] W[N,K] — W untransposed (the gradient through lm_head). beta 0 or 1. */
 void ops_matmul_nn(float *y, const float *x, int64_t T, const mp_tensor *W, float beta);
+
+/* Products of two float32 activations (attention's scores and mixing), on the same kernels and
+ * so in the same fixed order: y[t,n] = sum_k x[t,k] w[n,k] (nt) and y[t,k] = sum_n x[t,n]
+ * w[n,k] (nn), t < T, n < N, k < K; ld* are row strides in floats. y is overwritten. */
+void ops_gemm_nt_f32(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T,
+                     const float *w, int64_t ldw, int64_t N, int64_t K);
+void ops_gemm_nn_f32(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T,
+                     const float *w, int64_t ldw, int64_t N, int64_t K);
 
 /* dst[K] = row r of W (any dtype) as float32. */
 void ops_row_f32(float *dst, const mp_tensor *W, int64_t r);
@@ -69,7 +79,14 @@ void ops_add(float *x, const float *y, int64_t n);
 void ops_parallel_for(int64_t n, int64_t cost_per_item, void (*fn)(void *ctx, int64_t a, int64_t b),
                       void *ctx);
 
-/* Threads used by the products (and by OpenBLAS, which is set to the same count). */
+/* Threads used by the products. */
 int ops_blas_threads(void);
+/* The kernel path of the products: "avx512", "avx2", "neon" or "generic" (internal.h). */
+const char *ops_isa(void);
+/* The kernel paths this CPU runs, best first, space-separated ("avx512 avx2 generic"). */
+void ops_isa_list(char *buf, size_t cap);
+/* 0 if MOEPROBE_ISA names a path this CPU runs (or is unset); else -1 with err naming the
+ * value and the paths it could take. Commands call it before any product. */
+int ops_isa_check(mp_err *err);
 
 #endif

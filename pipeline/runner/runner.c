@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/ops/ops.h"
 #include "pipeline/parallel/comm.h"
 #include "pipeline/model/fault.h"
 #include "pipeline/util/monotonic.h"
@@ -32,6 +33,7 @@ int runner_init(runner *r, const char *model_dir, const char *tokenizer_path,
     r->opts = opts ? *opts : runner_opts_default();
     if (r->opts.batch_size <= 0) r->opts.batch_size = 32;
     if (r->opts.use_mpi) fault_set_rank(comm_rank(), comm_size());
+    if (ops_isa_check(err) != 0) return -1; /* before loading gigabytes for nothing */
     if (model_load(&r->model, model_dir, err) != 0) return -1;
     if (!tokenizer_path) {
         snprintf(tp, sizeof tp, "%s/tokenizer.json", model_dir);

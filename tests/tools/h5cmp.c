@@ -13,7 +13,10 @@
  * Prints one line per difference and a summary "h5cmp: N datasets, worst rel diff X"; exit 0
  * when everything matches, 1 otherwise, 2 on usage or read errors (an unknown option, a
  * missing value or a bad number included: a typo must not turn a check off).
- *   h5cmp A.h5 B.h5 [--rtol X] [--skip NAME]... [--ranked NAME]... [--subset]
+ * --bits: floats must be the same bits (same type, every byte equal; NaN payloads and the sign
+ * of zero count) and --ranked lists the same order: what runs with different rank counts or
+ * kernel paths must give (pipeline/ops/kern.h).
+ *   h5cmp A.h5 B.h5 [--rtol X | --bits] [--skip NAME]... [--ranked NAME]... [--subset]
  *   (NAME: a part of a group, dataset or attribute path) */
 #include <math.h>
 #include <stdio.h>
@@ -25,7 +28,7 @@
 static double rtol = 1e-5, worst = 0;
 static int ndatasets = 0, nbad = 0;
 static const char *skips[64], *ranked[16];
-static int nskip = 0, nranked = 0, subset = 0;
+static int nskip = 0, nranked = 0, subset = 0, bits = 0;
 
 static double get(const arc_array *a, size_t i)
 {
@@ -57,6 +60,26 @@ static void compare_arrays(const char *what, const arc_array *a, const arc_array
         return;
     }
     int is_float = a->type == ARC_F32 || a->type == ARC_F64;
+    if (bits && is_float) {
+        const size_t esz = a->type == ARC_F32 ? 4 : 8;
+        size_t ndiff = 0, first = 0;
+        if (a->type != b->type) {
+            printf("DIFF %s: %s vs %s (--bits needs the same type)\n", what,
+                   arc_type_name(a->type), arc_type_name(b->type));
+            nbad++;
+            return;
+        }
+        for (size_t i = 0; i < a->count; i++)
+            if (memcmp((const char *)a->data + i * esz, (const char *)b->data + i * esz, esz) &&
+                ndiff++ == 0)
+                first = i;
+        if (ndiff) {
+            printf("DIFF %s: %zu of %zu elements differ in their bits, first %zu: %.9g vs %.9g\n",
+                   what, ndiff, a->count, first, get(a, first), get(b, first));
+            nbad++;
+        }
+        return;
+    }
     double md = 0, mb = 0;
     for (size_t i = 0; i < a->count; i++) {
         double x = get(a, i), y = get(b, i);
@@ -255,7 +278,7 @@ static void walk(arc_reader *ra, arc_reader *rb, const char *path)
         if (arc_read(ra, child, &x, &err) != 0 || arc_read(rb, child, &y, &err) != 0) {
             printf("DIFF %s: %s\n", child, err.msg);
             nbad++;
-        } else if (is_ranked(child) && x.type != ARC_F32 && x.type != ARC_F64 &&
+        } else if (!bits && is_ranked(child) && x.type != ARC_F32 && x.type != ARC_F64 &&
                    arc_read(ra, score, &qa, &err) == 0 && arc_read(rb, score, &qb, &err) == 0) {
             compare_ranked(child, &x, &y, &qa, &qb);
         } else {
@@ -275,7 +298,8 @@ int main(int argc, char **argv)
     mp_err err;
     err_init(&err);
     static const char usage[] =
-        "usage: h5cmp A.h5 B.h5 [--rtol X] [--skip PATH]... [--ranked NAME]... [--subset]\n";
+        "usage: h5cmp A.h5 B.h5 [--rtol X | --bits] [--skip PATH]... [--ranked NAME]... "
+        "[--subset]\n";
     if (argc < 3 || argv[1][0] == '-' || argv[2][0] == '-') {
         fputs(usage, stderr);
         return 2;
@@ -283,6 +307,10 @@ int main(int argc, char **argv)
     for (int i = 3; i < argc; i++) {
         if (!strcmp(argv[i], "--subset")) {
             subset = 1;
+            continue;
+        }
+        if (!strcmp(argv[i], "--bits")) {
+            bits = 1;
             continue;
         }
         int known = !strcmp(argv[i], "--rtol") || !strcmp(argv[i], "--skip") || !strcmp(argv[i], "--ranked");

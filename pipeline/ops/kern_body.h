@@ -1,0 +1,354 @@
+/* kern_body.h — the weight-product kernels (gemm_nt, gemm_nn) and the SwiGLU activation,
+ * written once against a 16-lane vector layer and included by each kern_<isa>.c.
+ *
+ * Design: intrinsics behind a dozen inline primitives, not GCC vector extensions. Why: the
+ * order of every sum is the contract (kern.h), so each primitive must be one known operation.
+ * GCC's generic vectors have no fused multiply-add operator (and -std=c11 implies
+ * -ffp-contract=off, so a*b+c would round twice), no widening bf16/f16 load and no fixed
+ * horizontal sum; each of those would need per-ISA code anyway. The layer is:
+ *   v16 (16 float lanes: one zmm, two ymm, four NEON q, or 16 floats), v_zero, v_set1, v_ldx
+ *   (16 floats), v_ldw(p, dt) (16 weights of dtype dt widened exactly), v_st, v_fma(a,b,c) =
+ *   a*b+c rounded once, v_add/v_sub/v_mul/v_div, v_min/v_max (x86 semantics: b when
+ *   unordered), v_rint (nearest even), v_floor, v_pow2i(n) (2^n, n integral in [-126,127]),
+ *   v_hsum4(a,b,c,d,out) (kern.h's tree16 of four vectors), v_prefetch.
+ * The including file defines them plus KERN_NAME and the tile shape it wants: NT_MR x NT_NR
+ * (rows of x by rows of W) for gemm_nt, NN_MR x NN_NV (rows by 16-lane column vectors) for
+ * gemm_nn. Tile shapes only change which elements one call computes, never an element's sum.
+ * Tails (K or columns not a multiple of 16) go through zero-padded copies, so every path sees
+ * the same lanes. */
+#include <string.h>
+
+#include "pipeline/model/dtype.h"
+#include "pipeline/ops/kern.h"
+
+#ifndef KB_INLINE
+#define KB_INLINE static inline __attribute__((always_inline))
+#endif
+#define KB_CAT2(a, b) a##b
+#define KB_CAT(a, b) KB_CAT2(a, b)
+#define KB_ISA KB_CAT(kern_isa_, KERN_NAME)
+#define KB_STR2(a) #a
+#define KB_STR(a) KB_STR2(a)
+
+#define KB_MR_MAX 4 /* the largest gemm_nt tile the tables below instantiate */
+#define KB_NR_MAX 6
+#define KB_NN_MR_MAX 6
+#define KB_NN_NV_MAX 4
+#define KB_PF 2 /* weight tiles of prefetch distance */
+#define KB_MC 64 /* rows of x per pass: MC x KC floats stay in L2 */
+
+KB_INLINE v16 kb_ldx_part(const float *p, int64_t n)
+{
+    float b[16] = {0};
+    memcpy(b, p, (size_t)n * sizeof *b);
+    return v_ldx(b);
+}
+
+KB_INLINE v16 kb_ldw_part(const char *p, int dt, int64_t n)
+{
+    _Alignas(64) char b[64] = {0};
+    memcpy(b, p, (size_t)n * (dt == MP_F32 ? 4u : 2u));
+    return v_ldw(b, dt);
+}
+
+/* ---- gemm_nt ---------------------------------------------------------------------------- */
+
+/* y[mr, nr] (+)= x[mr, kc] . w[nr, kc]^T; w rows ldw_b bytes apart. pf: a later weight tile
+ * (same layout) to prefetch while this one computes, or NULL. Why: each expert's weights are
+ * used once per batch, so every tile comes from DRAM; the hardware prefetcher needs a few
+ * misses per row to find the stream, and rows are only K elements long. */
+KB_INLINE void nt_tile(int mr, int nr, int dt, const float *x, int64_t ldx, const char *w,
+                       int64_t ldw_b, int64_t kc, float *y, int64_t ldy, int acc_y,
+                       const char *pf)
+{
+    const int64_t esz = dt == MP_F32 ? 4 : 2;
+    v16 acc[KB_MR_MAX][KB_NR_MAX];
+#pragma GCC unroll 4
+    for (int i = 0; i < KB_MR_MAX; i++)
+#pragma GCC unroll 6
+        for (int j = 0; j < KB_NR_MAX; j++)
+            if (i < mr && j < nr) acc[i][j] = v_zero();
+    int64_t k = 0;
+    for (; k + 16 <= kc; k += 16) {
+        v16 xv[KB_MR_MAX];
+        if (pf && ((k * esz) & 63) == 0)
+#pragma GCC unroll 6
+            for (int j = 0; j < KB_NR_MAX; j++)
+                if (j < nr) v_prefetch(pf + j * ldw_b + k * esz);
+#pragma GCC unroll 4
+        for (int i = 0; i < KB_MR_MAX; i++)
+            if (i < mr) xv[i] = v_ldx(x + i * ldx + k);
+#pragma GCC unroll 6
+        for (int j = 0; j < KB_NR_MAX; j++) {
+            if (j >= nr) continue;
+            v16 wv = v_ldw(w + j * ldw_b + k * esz, dt);
+#pragma GCC unroll 4
+            for (int i = 0; i < KB_MR_MAX; i++)
+                if (i < mr) acc[i][j] = v_fma(xv[i], wv, acc[i][j]);
+        }
+    }
+    if (k < kc) { /* the block's tail: zero lanes past the end, as on every path */
+        v16 xv[KB_MR_MAX];
+#pragma GCC unroll 4
+        for (int i = 0; i < KB_MR_MAX; i++)
+            if (i < mr) xv[i] = kb_ldx_part(x + i * ldx + k, kc - k);
+#pragma GCC unroll 6
+        for (int j = 0; j < KB_NR_MAX; j++) {
+            if (j >= nr) continue;
+            v16 wv = kb_ldw_part(w + j * ldw_b + k * esz, dt, kc - k);
+#pragma GCC unroll 4
+            for (int i = 0; i < KB_MR_MAX; i++)
+                if (i < mr) acc[i][j] = v_fma(xv[i], wv, acc[i][j]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < KB_MR_MAX; i++) {
+        if (i >= mr) continue;
+#pragma GCC unroll 2
+        for (int j0 = 0; j0 < KB_NR_MAX; j0 += 4) {
+            if (j0 >= nr) continue;
+            float s[4];
+            /* missing columns repeat the first one; their sums are not stored */
+            v_hsum4(acc[i][j0], acc[i][j0 + 1 < nr ? j0 + 1 : j0],
+                    acc[i][j0 + 2 < nr ? j0 + 2 : j0], acc[i][j0 + 3 < nr ? j0 + 3 : j0], s);
+#pragma GCC unroll 4
+            for (int q = 0; q < 4; q++) {
+                if (j0 + q >= nr) continue;
+                float *yp = y + i * ldy + j0 + q;
+                *yp = acc_y ? *yp + s[q] : s[q];
+            }
+        }
+    }
+}
+
+typedef void (*nt_fn)(const float *x, int64_t ldx, const char *w, int64_t ldw_b, int64_t kc,
+                      float *y, int64_t ldy, int acc_y, const char *pf);
+
+#define NT_DEF(DT, MR, NR)                                                                     \
+    static void nt_##DT##_##MR##_##NR(const float *x, int64_t ldx, const char *w,              \
+                                      int64_t ldw_b, int64_t kc, float *y, int64_t ldy,        \
+                                      int acc_y, const char *pf)                               \
+    {                                                                                          \
+        nt_tile(MR, NR, DT, x, ldx, w, ldw_b, kc, y, ldy, acc_y, pf);                          \
+    }
+/* one function per tile shape up to NT_MR x NT_NR (edges of the output take the smaller ones),
+ * per dtype; no more, so that small-tile paths compile (and ASan builds finish) quickly */
+#define NT_R1(DT, MR) NT_DEF(DT, MR, 1)
+#define NT_R2(DT, MR) NT_R1(DT, MR) NT_DEF(DT, MR, 2)
+#define NT_R3(DT, MR) NT_R2(DT, MR) NT_DEF(DT, MR, 3)
+#define NT_R4(DT, MR) NT_R3(DT, MR) NT_DEF(DT, MR, 4)
+#define NT_R5(DT, MR) NT_R4(DT, MR) NT_DEF(DT, MR, 5)
+#define NT_R6(DT, MR) NT_R5(DT, MR) NT_DEF(DT, MR, 6)
+#define NT_ROW(DT, MR) KB_CAT(NT_R, NT_NR)(DT, MR)
+#define NT_M1(DT) NT_ROW(DT, 1)
+#define NT_M2(DT) NT_M1(DT) NT_ROW(DT, 2)
+#define NT_M3(DT) NT_M2(DT) NT_ROW(DT, 3)
+#define NT_M4(DT) NT_M3(DT) NT_ROW(DT, 4)
+KB_CAT(NT_M, NT_MR)(0) /* MP_BF16 */
+KB_CAT(NT_M, NT_MR)(1) /* MP_F16 */
+KB_CAT(NT_M, NT_MR)(2) /* MP_F32 */
+#define NT_P1(DT, MR) nt_##DT##_##MR##_1
+#define NT_P2(DT, MR) NT_P1(DT, MR), nt_##DT##_##MR##_2
+#define NT_P3(DT, MR) NT_P2(DT, MR), nt_##DT##_##MR##_3
+#define NT_P4(DT, MR) NT_P3(DT, MR), nt_##DT##_##MR##_4
+#define NT_P5(DT, MR) NT_P4(DT, MR), nt_##DT##_##MR##_5
+#define NT_P6(DT, MR) NT_P5(DT, MR), nt_##DT##_##MR##_6
+#define NT_PROW(DT, MR) {KB_CAT(NT_P, NT_NR)(DT, MR)}
+#define NT_PM1(DT) NT_PROW(DT, 1)
+#define NT_PM2(DT) NT_PM1(DT), NT_PROW(DT, 2)
+#define NT_PM3(DT) NT_PM2(DT), NT_PROW(DT, 3)
+#define NT_PM4(DT) NT_PM3(DT), NT_PROW(DT, 4)
+#define NT_PTR(DT) {KB_CAT(NT_PM, NT_MR)(DT)}
+static const nt_fn NT_KERNELS[3][NT_MR][NT_NR] = {NT_PTR(0), NT_PTR(1), NT_PTR(2)};
+
+_Static_assert(NT_MR >= 1 && NT_MR <= KB_MR_MAX && NT_NR >= 1 && NT_NR <= KB_NR_MAX,
+               "gemm_nt tile outside the instantiated table");
+
+static void nt_run(void *ctx, int part, int parts)
+{
+    const kern_job *j = ctx;
+    const int64_t tiles = (j->N + NT_NR - 1) / NT_NR;
+    const int64_t t0 = tiles * part / parts, t1 = tiles * (part + 1) / parts;
+    const nt_fn(*kern)[NT_NR] = NT_KERNELS[j->dt];
+    for (int64_t kb = 0; kb < j->K; kb += KERN_KC) {
+        const int64_t kc = j->K - kb < KERN_KC ? j->K - kb : KERN_KC;
+        const int acc_y = kb > 0 || j->beta1;
+        for (int64_t mb = 0; mb < j->T; mb += KB_MC) {
+            const int64_t me = mb + KB_MC < j->T ? mb + KB_MC : j->T;
+            for (int64_t t = t0; t < t1; t++) {
+                const int64_t n0 = t * NT_NR;
+                const int nr = (int)(j->N - n0 < NT_NR ? j->N - n0 : NT_NR);
+                const char *w = j->w + n0 * j->ldw_b + kb * j->esz;
+                /* the first row tile fetches the weight tile after next into L2 (whole
+                 * tiles only): one tile ahead is too late for short rows (K = 1024) */
+                const char *pf = mb == 0 && t + KB_PF < t1 && n0 + (KB_PF + 1) * NT_NR <= j->N
+                                     ? w + KB_PF * NT_NR * j->ldw_b : NULL;
+                for (int64_t m = mb; m < me; m += NT_MR) {
+                    const int mr = (int)(me - m < NT_MR ? me - m : NT_MR);
+                    kern[mr - 1][nr - 1](j->x + m * j->ldx + kb, j->ldx, w, j->ldw_b, kc,
+                                         j->y + m * j->ldy + n0, j->ldy, acc_y,
+                                         m == mb ? pf : NULL);
+                }
+            }
+        }
+    }
+}
+
+/* ---- gemm_nn ---------------------------------------------------------------------------- */
+
+/* y[mr, cols] (+)= x[mr, nb] . w[nb, cols], cols = (nv - 1) * 16 + last */
+KB_INLINE void nn_tile(int mr, int nv, int dt, const float *x, int64_t ldx, const char *w,
+                       int64_t ldw_b, int64_t nb, float *y, int64_t ldy, int acc_y, int last)
+{
+    const int64_t esz = dt == MP_F32 ? 4 : 2;
+    v16 acc[KB_NN_MR_MAX][KB_NN_NV_MAX];
+#pragma GCC unroll 6
+    for (int i = 0; i < KB_NN_MR_MAX; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < KB_NN_NV_MAX; v++)
+            if (i < mr && v < nv) acc[i][v] = v_zero();
+    for (int64_t n = 0; n < nb; n++) {
+        v16 wv[KB_NN_NV_MAX];
+        const char *wr = w + n * ldw_b;
+#pragma GCC unroll 4
+        for (int v = 0; v < KB_NN_NV_MAX; v++)
+            if (v < nv)
+                wv[v] = v < nv - 1 || last == 16 ? v_ldw(wr + v * 16 * esz, dt)
+                                                 : kb_ldw_part(wr + v * 16 * esz, dt, last);
+#pragma GCC unroll 6
+        for (int i = 0; i < KB_NN_MR_MAX; i++) {
+            if (i >= mr) continue;
+            v16 xb = v_set1(x[i * ldx + n]);
+#pragma GCC unroll 4
+            for (int v = 0; v < KB_NN_NV_MAX; v++)
+                if (v < nv) acc[i][v] = v_fma(xb, wv[v], acc[i][v]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < KB_NN_MR_MAX; i++) {
+        if (i >= mr) continue;
+#pragma GCC unroll 4
+        for (int v = 0; v < KB_NN_NV_MAX; v++) {
+            if (v >= nv) continue;
+            float *yp = y + i * ldy + v * 16;
+            if (v < nv - 1 || last == 16) {
+                v_st(yp, acc_y ? v_add(v_ldx(yp), acc[i][v]) : acc[i][v]);
+            } else {
+                float b[16];
+                v_st(b, acc_y ? v_add(kb_ldx_part(yp, last), acc[i][v]) : acc[i][v]);
+                memcpy(yp, b, (size_t)last * sizeof *b);
+            }
+        }
+    }
+}
+
+typedef void (*nn_fn)(const float *x, int64_t ldx, const char *w, int64_t ldw_b, int64_t nb,
+                      float *y, int64_t ldy, int acc_y, int last);
+#define NN_DEF(DT, MR, NV)                                                                    \
+    static void nn_##DT##_##MR##_##NV(const float *x, int64_t ldx, const char *w,             \
+                                      int64_t ldw_b, int64_t nb, float *y, int64_t ldy,       \
+                                      int acc_y, int last)                                    \
+    {                                                                                         \
+        nn_tile(MR, NV, DT, x, ldx, w, ldw_b, nb, y, ldy, acc_y, last);                       \
+    }
+#define NN_R1(DT, MR) NN_DEF(DT, MR, 1)
+#define NN_R2(DT, MR) NN_R1(DT, MR) NN_DEF(DT, MR, 2)
+#define NN_R3(DT, MR) NN_R2(DT, MR) NN_DEF(DT, MR, 3)
+#define NN_R4(DT, MR) NN_R3(DT, MR) NN_DEF(DT, MR, 4)
+#define NN_ROW(DT, MR) KB_CAT(NN_R, NN_NV)(DT, MR)
+#define NN_M1(DT) NN_ROW(DT, 1)
+#define NN_M2(DT) NN_M1(DT) NN_ROW(DT, 2)
+#define NN_M3(DT) NN_M2(DT) NN_ROW(DT, 3)
+#define NN_M4(DT) NN_M3(DT) NN_ROW(DT, 4)
+#define NN_M5(DT) NN_M4(DT) NN_ROW(DT, 5)
+#define NN_M6(DT) NN_M5(DT) NN_ROW(DT, 6)
+KB_CAT(NN_M, NN_MR)(0)
+KB_CAT(NN_M, NN_MR)(1)
+KB_CAT(NN_M, NN_MR)(2)
+#define NN_P1(DT, MR) nn_##DT##_##MR##_1
+#define NN_P2(DT, MR) NN_P1(DT, MR), nn_##DT##_##MR##_2
+#define NN_P3(DT, MR) NN_P2(DT, MR), nn_##DT##_##MR##_3
+#define NN_P4(DT, MR) NN_P3(DT, MR), nn_##DT##_##MR##_4
+#define NN_PROW(DT, MR) {KB_CAT(NN_P, NN_NV)(DT, MR)}
+#define NN_PM1(DT) NN_PROW(DT, 1)
+#define NN_PM2(DT) NN_PM1(DT), NN_PROW(DT, 2)
+#define NN_PM3(DT) NN_PM2(DT), NN_PROW(DT, 3)
+#define NN_PM4(DT) NN_PM3(DT), NN_PROW(DT, 4)
+#define NN_PM5(DT) NN_PM4(DT), NN_PROW(DT, 5)
+#define NN_PM6(DT) NN_PM5(DT), NN_PROW(DT, 6)
+#define NN_PTR(DT) {KB_CAT(NN_PM, NN_MR)(DT)}
+static const nn_fn NN_KERNELS[3][NN_MR][NN_NV] = {NN_PTR(0), NN_PTR(1), NN_PTR(2)};
+
+_Static_assert(NN_MR >= 1 && NN_MR <= KB_NN_MR_MAX && NN_NV >= 1 && NN_NV <= KB_NN_NV_MAX,
+               "gemm_nn tile outside the instantiated table");
+
+static void nn_run(void *ctx, int part, int parts)
+{
+    const kern_job *j = ctx;
+    const int64_t cw = NN_NV * 16;
+    const int64_t panels = (j->K + cw - 1) / cw;
+    const int64_t p0 = panels * part / parts, p1 = panels * (part + 1) / parts;
+    const nn_fn(*kern)[NN_NV] = NN_KERNELS[j->dt];
+    for (int64_t nb0 = 0; nb0 < j->N; nb0 += KERN_NB) {
+        const int64_t nb = j->N - nb0 < KERN_NB ? j->N - nb0 : KERN_NB;
+        const int acc_y = nb0 > 0 || j->beta1;
+        for (int64_t p = p0; p < p1; p++) {
+            const int64_t c0 = p * cw, cols = j->K - c0 < cw ? j->K - c0 : cw;
+            const int nv = (int)((cols + 15) / 16);
+            const int last = (int)(cols - (nv - 1) * 16);
+            const char *w = j->w + nb0 * j->ldw_b + c0 * j->esz;
+            for (int64_t m = 0; m < j->T; m += NN_MR) {
+                const int mr = (int)(j->T - m < NN_MR ? j->T - m : NN_MR);
+                kern[mr - 1][nv - 1](j->x + m * j->ldx + nb0, j->ldx, w, j->ldw_b, nb,
+                                     j->y + m * j->ldy + c0, j->ldy, acc_y, last);
+            }
+        }
+    }
+}
+
+/* ---- SwiGLU activation ------------------------------------------------------------------ */
+
+/* e^x: Cody-Waite reduction x = n ln2 + r and Cephes' expf polynomial (relative error about
+ * 1e-7, like glibc's expf and torch's vectorised exp). x is clamped to [-87, 88.7]: below, e^x
+ * is under 2^-125 and only ever added to 1 (silu), which it cannot change. 2^n is applied as
+ * two exact powers (n = n1 + n2, each within the normal range), so the one rounding happens
+ * in the second product — the same value as AVX-512's scalef, on every path. */
+KB_INLINE v16 kb_exp(v16 x)
+{
+    x = v_min(v_max(x, v_set1(-87.0f)), v_set1(88.7f));
+    v16 n = v_rint(v_mul(x, v_set1(1.44269504088896341f)));
+    v16 mn = v_sub(v_zero(), n);
+    v16 r = v_fma(mn, v_set1(0.693359375f), x);
+    r = v_fma(mn, v_set1(-2.12194440e-4f), r);
+    v16 p = v_set1(1.9875691500e-4f);
+    p = v_fma(p, r, v_set1(1.3981999507e-3f));
+    p = v_fma(p, r, v_set1(8.3334519073e-3f));
+    p = v_fma(p, r, v_set1(4.1665795894e-2f));
+    p = v_fma(p, r, v_set1(1.6666665459e-1f));
+    p = v_fma(p, r, v_set1(5.0000001201e-1f));
+    p = v_fma(p, v_mul(r, r), r);
+    p = v_add(p, v_set1(1.0f));
+    v16 n1 = v_floor(v_mul(n, v_set1(0.5f)));
+    return v_mul(v_mul(p, v_pow2i(n1)), v_pow2i(v_sub(n, n1)));
+}
+
+static void silu_mul(float *g, const float *u, int64_t n)
+{
+    const v16 one = v_set1(1.0f);
+    for (int64_t i = 0; i < n; i += 16) {
+        const int64_t m = n - i < 16 ? n - i : 16;
+        v16 x = m == 16 ? v_ldx(g + i) : kb_ldx_part(g + i, m);
+        v16 uv = m == 16 ? v_ldx(u + i) : kb_ldx_part(u + i, m);
+        v16 e = kb_exp(v_sub(v_zero(), x));
+        v16 r = v_mul(v_div(x, v_add(one, e)), uv);
+        if (m == 16) {
+            v_st(g + i, r);
+        } else {
+            float b[16];
+            v_st(b, r);
+            memcpy(g + i, b, (size_t)m * sizeof *b);
+        }
+    }
+}
+
+const kern_isa KB_ISA = {KB_STR(KERN_NAME), nt_run, nn_run, silu_mul};

@@ -1,0 +1,248 @@
+/* test_kern.c — the weight-product kernels (pipeline/ops/kern.h) on every path this CPU runs:
+ * each output equals, bit for bit, kern.h's documented summation order computed here in plain
+ * C; every path gives the same bits as the portable one; a row's result is the same alone or
+ * in any batch, and with the work split over threads; and the sums are accurate (against
+ * double). Shapes cover the tails (K, columns not a multiple of 16), K across KERN_KC and N
+ * across KERN_NB, every weight dtype and both beta. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/model/dtype.h"
+#include "pipeline/ops/kern.h"
+#include "tests/unit/check.h"
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void) /* [-1, 1), with some spread of magnitudes */
+{
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    float u = (float)(rng >> 40) / (float)(1u << 24) * 2.0f - 1.0f;
+    return (rng & 7) == 0 ? u * 64.0f : u;
+}
+
+static void *make_w(int dt, int64_t n, float *wf)
+{
+    const size_t esz = dt == MP_F32 ? 4 : 2;
+    char *w = malloc((size_t)n * esz);
+    for (int64_t i = 0; i < n; i++) {
+        float f = frand();
+        if (dt == MP_F32) {
+            memcpy(w + i * 4, &f, 4);
+        } else {
+            uint16_t h = dt == MP_BF16 ? f32_to_bf16(f) : f32_to_f16(f);
+            memcpy(w + i * 2, &h, 2);
+            f = dt == MP_BF16 ? bf16_to_f32(h) : f16_to_f32(h);
+        }
+        wf[i] = f;
+    }
+    return w;
+}
+
+static float tree16(const float *l)
+{
+    float s[8];
+    for (int i = 0; i < 8; i++) s[i] = l[i] + l[i + 8];
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+/* kern.h's gemm_nt order, spelled out */
+static float spec_nt(const float *x, const float *w, int64_t K, float y0, int beta1)
+{
+    float y = y0;
+    for (int64_t kb = 0; kb < K; kb += KERN_KC) {
+        const int64_t kc = K - kb < KERN_KC ? K - kb : KERN_KC;
+        float l[16] = {0};
+        for (int64_t k = 0; k < (kc + 15) / 16 * 16; k++)
+            l[k % 16] = k < kc ? fmaf(x[kb + k], w[kb + k], l[k % 16]) : fmaf(0.0f, 0.0f, l[k % 16]);
+        const float s = tree16(l);
+        y = kb > 0 || beta1 ? y + s : s;
+    }
+    return y;
+}
+
+/* kern.h's gemm_nn order: x[t, :] . W[:, k] over N in blocks of KERN_NB */
+static float spec_nn(const float *x, const float *w, int64_t N, int64_t ldw, float y0, int beta1)
+{
+    float y = y0;
+    for (int64_t nb = 0; nb < N; nb += KERN_NB) {
+        const int64_t ne = N - nb < KERN_NB ? N - nb : KERN_NB;
+        float a = 0.0f;
+        for (int64_t n = nb; n < nb + ne; n++) a = fmaf(x[n], w[n * ldw], a);
+        y = nb > 0 || beta1 ? y + a : a;
+    }
+    return y;
+}
+
+static int same_bits(const float *a, const float *b, int64_t n, int64_t *at)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (memcmp(a + i, b + i, sizeof *a)) {
+            *at = i;
+            return 0;
+        }
+    return 1;
+}
+
+static void run(const kern_isa *k, int nn, kern_job j, int parts)
+{
+    for (int p = 0; p < parts; p++) (nn ? k->nn_run : k->nt_run)(&j, p, parts);
+}
+
+static const char *DT[] = {"bf16", "f16", "f32"};
+
+/* one shape on one path: spec, threads, rows alone, accuracy */
+static void case_nt(const kern_isa *k, int dt, int64_t T, int64_t N, int64_t K, int beta1)
+{
+    char name[160];
+    snprintf(name, sizeof name, "kern/%s/nt/%s/T%lld_N%lld_K%lld_beta%d", k->name, DT[dt],
+             (long long)T, (long long)N, (long long)K, beta1);
+    float *x = malloc((size_t)(T * K) * sizeof *x), *wf = malloc((size_t)(N * K) * sizeof *wf);
+    float *y0 = malloc((size_t)(T * N) * sizeof *y0), *y = malloc((size_t)(T * N) * sizeof *y);
+    float *yp = malloc((size_t)(T * N) * sizeof *yp), *ys = malloc((size_t)(T * N) * sizeof *ys);
+    for (int64_t i = 0; i < T * K; i++) x[i] = frand();
+    for (int64_t i = 0; i < T * N; i++) y0[i] = frand();
+    void *w = make_w(dt, N * K, wf);
+    const int64_t esz = dt == MP_F32 ? 4 : 2;
+    kern_job j = {y, N, K, T, K * esz, N, K, esz, x, w, dt, beta1};
+    memcpy(y, y0, (size_t)(T * N) * sizeof *y);
+    run(k, 0, j, 1);
+    double worst = 0;
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t n = 0; n < N; n++) {
+            ys[t * N + n] = spec_nt(x + t * K, wf + n * K, K, y0[t * N + n], beta1);
+            double ref = beta1 ? y0[t * N + n] : 0.0, scale = fabs(ref);
+            for (int64_t q = 0; q < K; q++) {
+                ref += (double)x[t * K + q] * wf[n * K + q];
+                scale += fabs((double)x[t * K + q] * wf[n * K + q]);
+            }
+            double e = fabs(y[t * N + n] - ref) / (scale > 0 ? scale : 1);
+            if (e > worst) worst = e;
+        }
+    int64_t at = 0;
+    int ok = same_bits(y, ys, T * N, &at);
+    CHECK(ok, name, "element %lld: %.9g, the documented order gives %.9g", (long long)at,
+          ok ? 0.0 : y[at], ok ? 0.0 : ys[at]);
+    CHECK(worst < 1e-6, name, "error %.3g of the sum of |terms| (expected < 1e-6)", worst);
+    memcpy(yp, y0, (size_t)(T * N) * sizeof *yp);
+    j.y = yp;
+    run(k, 0, j, 3);
+    ok = same_bits(y, yp, T * N, &at);
+    CHECK(ok, name, "split over 3 threads, element %lld differs", (long long)at);
+    for (int64_t t = 0; t < T && ok; t++) { /* each row alone, and the tail of the batch */
+        memcpy(yp, y0, (size_t)(T * N) * sizeof *yp);
+        kern_job r = {yp + t * N, N, K, T - t, K * esz, N, K, esz, x + t * K, w, dt, beta1};
+        run(k, 0, r, 1);
+        ok = same_bits(y + t * N, yp + t * N, (T - t) * N, &at);
+        CHECK(ok, name, "rows %lld.. as their own batch: element %lld differs", (long long)t,
+              (long long)at);
+    }
+    free(x); free(wf); free(y0); free(y); free(yp); free(ys); free(w);
+}
+
+static void case_nn(const kern_isa *k, int dt, int64_t T, int64_t N, int64_t K, int beta1)
+{
+    char name[160];
+    snprintf(name, sizeof name, "kern/%s/nn/%s/T%lld_N%lld_K%lld_beta%d", k->name, DT[dt],
+             (long long)T, (long long)N, (long long)K, beta1);
+    float *x = malloc((size_t)(T * N) * sizeof *x), *wf = malloc((size_t)(N * K) * sizeof *wf);
+    float *y0 = malloc((size_t)(T * K) * sizeof *y0), *y = malloc((size_t)(T * K) * sizeof *y);
+    float *yp = malloc((size_t)(T * K) * sizeof *yp), *ys = malloc((size_t)(T * K) * sizeof *ys);
+    for (int64_t i = 0; i < T * N; i++) x[i] = frand();
+    for (int64_t i = 0; i < T * K; i++) y0[i] = frand();
+    void *w = make_w(dt, N * K, wf);
+    const int64_t esz = dt == MP_F32 ? 4 : 2;
+    kern_job j = {y, K, N, T, K * esz, N, K, esz, x, w, dt, beta1};
+    memcpy(y, y0, (size_t)(T * K) * sizeof *y);
+    run(k, 1, j, 1);
+    double worst = 0;
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t c = 0; c < K; c++) {
+            ys[t * K + c] = spec_nn(x + t * N, wf + c, N, K, y0[t * K + c], beta1);
+            double ref = beta1 ? y0[t * K + c] : 0.0, scale = fabs(ref);
+            for (int64_t n = 0; n < N; n++) {
+                ref += (double)x[t * N + n] * wf[n * K + c];
+                scale += fabs((double)x[t * N + n] * wf[n * K + c]);
+            }
+            double e = fabs(y[t * K + c] - ref) / (scale > 0 ? scale : 1);
+            if (e > worst) worst = e;
+        }
+    int64_t at = 0;
+    int ok = same_bits(y, ys, T * K, &at);
+    CHECK(ok, name, "element %lld: %.9g, the documented order gives %.9g", (long long)at,
+          ok ? 0.0 : y[at], ok ? 0.0 : ys[at]);
+    CHECK(worst < 1e-6, name, "error %.3g of the sum of |terms| (expected < 1e-6)", worst);
+    memcpy(yp, y0, (size_t)(T * K) * sizeof *yp);
+    j.y = yp;
+    run(k, 1, j, 3);
+    ok = same_bits(y, yp, T * K, &at);
+    CHECK(ok, name, "split over 3 threads, element %lld differs", (long long)at);
+    for (int64_t t = 0; t < T && ok; t++) {
+        memcpy(yp, y0, (size_t)(T * K) * sizeof *yp);
+        kern_job r = {yp + t * K, K, N, T - t, K * esz, N, K, esz, x + t * N, w, dt, beta1};
+        run(k, 1, r, 1);
+        ok = same_bits(y + t * K, yp + t * K, (T - t) * K, &at);
+        CHECK(ok, name, "rows %lld.. as their own batch: element %lld differs", (long long)t,
+              (long long)at);
+    }
+    free(x); free(wf); free(y0); free(y); free(yp); free(ys); free(w);
+}
+
+/* silu: the same bits as the portable path, and within 4 ulp-ish of double */
+static void case_silu(const kern_isa *k)
+{
+    enum { n = 4099 };
+    static float g[n], u[n], gg[n], ug[n];
+    char name[96];
+    snprintf(name, sizeof name, "kern/%s/silu_mul", k->name);
+    for (int i = 0; i < n; i++) {
+        g[i] = frand() * (i % 3 ? 10.0f : 200.0f);
+        u[i] = frand();
+    }
+    g[0] = 0.0f, g[1] = -0.0f, g[2] = 88.0f, g[3] = -88.0f, g[4] = 1e-30f, g[5] = -1e4f, g[6] = 1e4f;
+    memcpy(gg, g, sizeof g), memcpy(ug, u, sizeof u);
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        double s = (double)g[i] / (1.0 + exp(-(double)g[i])) * u[i];
+        ug[i] = (float)s; /* reference kept in ug */
+    }
+    k->silu_mul(g, u, n);
+    float gp[n];
+    memcpy(gp, gg, sizeof gg);
+    kern_isa_generic.silu_mul(gp, u, n);
+    for (int i = 0; i < n; i++) {
+        double e = fabs(g[i] - ug[i]) / (fabs(ug[i]) > 1e-30 ? fabs(ug[i]) : 1e-30);
+        if (fabs(ug[i]) > 1e-30 && e > worst) worst = e;
+    }
+    int64_t at = 0;
+    int ok = same_bits(g, gp, n, &at);
+    CHECK(ok, name, "element %lld (g=%.9g): %.9g, generic %.9g", (long long)at,
+          ok ? 0.0 : gg[at], ok ? 0.0 : g[at], ok ? 0.0 : gp[at]);
+    CHECK(worst < 1e-6, name, "relative error %.3g against double (expected < 1e-6)", worst);
+}
+
+int main(void)
+{
+    const kern_isa *paths[4];
+    const int np = kern_runnable(paths);
+    static const int64_t NT[][3] = {{1, 1, 1},  {5, 13, 37},   {7, 31, 2048 + 19},
+                                    {9, 6, 64}, {70, 20, 300}, {3, 7, 4096}};
+    static const int64_t NN[][3] = {{1, 1, 1}, {5, 37, 13}, {7, 300, 37}, {13, 600, 100},
+                                    {2, 64, 64}};
+    char names[64] = "";
+    for (int p = 0; p < np; p++) {
+        strcat(names, p ? " " : "");
+        strcat(names, paths[p]->name);
+        for (int dt = 0; dt < 3; dt++)
+            for (int b = 0; b < 2; b++) {
+                for (size_t s = 0; s < sizeof NT / sizeof *NT; s++)
+                    case_nt(paths[p], dt, NT[s][0], NT[s][1], NT[s][2], b);
+                for (size_t s = 0; s < sizeof NN / sizeof *NN; s++)
+                    case_nn(paths[p], dt, NN[s][0], NN[s][1], NN[s][2], b);
+            }
+        case_silu(paths[p]);
+    }
+    printf("INFO kernel paths run on this CPU: %s\n", names);
+    return check_finish();
+}
