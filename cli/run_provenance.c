@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <yaml.h>
 
-#include "pipeline/ops/internal.h"
+#include "pipeline/ops/ops.h"
 #include "pipeline/parallel/comm.h"
 #include "pipeline/util/sha256.h"
 
@@ -169,12 +169,10 @@ void run_prov_free(run_prov *p)
     memset(p, 0, sizeof *p);
 }
 
-/* The matrix kernels' path on this CPU. (pipeline/ops has no ISA name function yet; when one
- * lands, name it here.) */
+/* The product kernels' path that ran (pipeline/ops/kern.h; every path gives the same bits). */
 static const char *kernel_isa(void)
 {
-    return gemm_available() ? "avx512 (moeprobe AVX-512 F/BW/VL kernels)"
-                            : "avx2 (widen + OpenBLAS sgemm)";
+    return ops_isa();
 }
 
 void run_prov_fill(const run_prov *p, const char *command_line, arc_provenance *prov)
