@@ -60,9 +60,11 @@ units = sorted(h5py.File(path, "r")["units"].keys())
 check(units == ["capture%2Fadj_antonym"], "only_the_selected_unit_ran", units)
 isa = a.get("kernel_isa", "")
 flags = open("/proc/cpuinfo").read()
-want = "avx512" if all(x in flags for x in (" avx512f", " avx512bw", " avx512vl")) else "avx2"
-check(isa.startswith(want) or (os.environ.get("MOEPROBE_GEMM") == "blas" and isa.startswith("avx2")),
-      "kernel_isa_matches_cpu", f"{isa} on a CPU that has {want}")
+want = ("neon" if os.uname().machine == "aarch64" else
+        "avx512" if all(x in flags for x in (" avx512f", " avx512bw", " avx512vl", " avx512dq")) else
+        "avx2" if all(x in flags for x in (" avx2", " fma")) else "generic")
+want = os.environ.get("MOEPROBE_ISA") or want
+check(isa == want, "kernel_isa_matches_cpu", f"{isa!r} on a CPU whose best kernel path is {want}")
 dirty = int(a["build_dirty"])
 check(dirty in (0, 1) and a["git_commit"].endswith("+dirty") == bool(dirty), "dirty_flag", (dirty, a["git_commit"]))
 PY

@@ -175,7 +175,7 @@ static int skipped(const char *path)
 }
 
 /* Attributes that differ between two runs of the same work (times, hosts, rank counts, how the
- * run was started and where its inputs lie, the kernels' path with MOEPROBE_GEMM=blas). */
+ * run was started and where its inputs lie, the kernels' path with MOEPROBE_ISA). */
 static int volatile_attr(const char *name)
 {
     size_t n = strlen(name);
