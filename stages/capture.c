@@ -34,6 +34,8 @@ typedef struct cap_opts {
     int screen;
 } cap_opts;
 
+enum { CAP_MAX_STREAMS = 64 };
+
 typedef struct cap_state {
     analysis_ctx *c;
     cap_opts o;
@@ -51,8 +53,9 @@ typedef struct cap_state {
     int64_t *freq;           /* [L*E] top-k membership counts at the last position */
     double *attr_sum;        /* [L*E] summed expert attribution */
     int64_t exact, total;
-    arc_stream *streams[64];
-    char stream_path[64][160];
+    /* one per captured dataset: the schema's capture entries, far fewer than this (checked) */
+    arc_stream *streams[CAP_MAX_STREAMS];
+    char stream_path[CAP_MAX_STREAMS][160];
     int n_streams;
 } cap_state;
 
@@ -372,8 +375,8 @@ static arc_stream *stream_for(cap_state *st, const char *path, arc_type t, int n
 {
     for (int i = 0; i < st->n_streams; i++)
         if (!strcmp(st->stream_path[i], path)) return st->streams[i];
-    if (st->n_streams >= 64) {
-        err_set(err, "capture: too many datasets");
+    if (st->n_streams >= CAP_MAX_STREAMS) {
+        err_set(err, "capture: more than %d datasets (CAP_MAX_STREAMS)", CAP_MAX_STREAMS);
         return NULL;
     }
     arc_stream *s = NULL;

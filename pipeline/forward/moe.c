@@ -139,27 +139,30 @@ static void combine_rows(void *ctx, int64_t a, int64_t b)
 {
     const combine_job *c = ctx;
     const int64_t H = c->H, k = c->k;
+    /* the slots of one token, sized from the config's top-k (pipeline/model/limits.h) */
+    int64_t *order = malloc((size_t)(k > 0 ? k : 1) * sizeof *order);
+    if (!order) abort(); /* a few bytes per call: no useful recovery inside a worker */
     for (int64_t t = a; t < b; t++) {
         float *o = c->out + t * H;
-        int order[256];
         int64_t n_act = 0;
         memset(o, 0, (size_t)H * sizeof *o);
         for (int64_t j = 0; j < k; j++)
-            if (c->row_of[t * k + j] >= 0) order[n_act++] = (int)j;
+            if (c->row_of[t * k + j] >= 0) order[n_act++] = j;
         for (int64_t q = 1; q < n_act; q++) /* insertion sort of slots by expert id */
             for (int64_t b2 = q; b2 > 0 && c->idx[t * k + order[b2 - 1]] > c->idx[t * k + order[b2]];
                  b2--) {
-                int tmp = order[b2];
+                int64_t tmp = order[b2];
                 order[b2] = order[b2 - 1];
                 order[b2 - 1] = tmp;
             }
         for (int64_t q = 0; q < n_act; q++) {
-            int j = order[q];
+            int64_t j = order[q];
             const float *y = c->yr + c->row_of[t * k + j] * H;
             float wj = c->w[t * k + j];
             for (int64_t i = 0; i < H; i++) o[i] += wj * y[i];
         }
     }
+    free(order);
 }
 
 /* The qwen2moe shared expert of layer l on all T tokens: out [T,H] = S(h), gate [T] = h Wsg^T

@@ -2,6 +2,7 @@
  * configuration_{olmoe,qwen2_moe,mixtral,llama,qwen2,mistral}.py: a key that is absent takes the
  * class default; a key that is null takes what the class's __post_init__ makes of None. */
 #include "pipeline/model/model_config.h"
+#include "pipeline/model/limits.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -329,11 +330,14 @@ static int read_moe(cfg_ctx *x, mcfg *c)
     const char *alias = c->arch == ARCH_MIXTRAL ? "num_experts" : "num_local_experts";
     if (!json_object_get(x->root, ekey) && json_object_get(x->root, alias)) ekey = alias;
     long long lo = c->arch == ARCH_QWEN2MOE ? 0 : 1; /* qwen2moe with 0 experts is dense */
-    if (read_range(x, ekey, &c->num_experts, lo, 65536,
-                   lo ? "a positive integer (at most 65536)"
-                      : "a non-negative integer (at most 65536)") != 0)
+    if (read_range(x, ekey, &c->num_experts, lo, MOEPROBE_MAX_EXPERTS,
+                   lo ? "a positive integer (at most " MOEPROBE_STR(MOEPROBE_MAX_EXPERTS) ")"
+                      : "a non-negative integer (at most " MOEPROBE_STR(MOEPROBE_MAX_EXPERTS) ")") != 0)
         return -1;
     if (read_pos(x, "num_experts_per_tok", &c->num_experts_per_tok) != 0) return -1;
+    if (c->num_experts_per_tok > MOEPROBE_MAX_TOPK)
+        return bad(x, "num_experts_per_tok", json_object_get(x->root, "num_experts_per_tok"),
+                   "at most " MOEPROBE_STR(MOEPROBE_MAX_TOPK));
     if (c->num_experts > 0 && c->num_experts_per_tok > c->num_experts) {
         char expected[96];
         snprintf(expected, sizeof expected, "at most \"%s\" = %d", ekey, c->num_experts);
@@ -372,9 +376,9 @@ static int check_shapes(cfg_ctx *x, mcfg *c)
 {
     char expected[160];
     json_t *r = x->root;
-    if (c->num_attention_heads > 65536)
+    if (c->num_attention_heads > MOEPROBE_MAX_HEADS)
         return bad(x, "num_attention_heads", json_object_get(r, "num_attention_heads"),
-                   "at most 65536");
+                   "at most " MOEPROBE_STR(MOEPROBE_MAX_HEADS));
     if (c->num_attention_heads % c->num_key_value_heads != 0) {
         snprintf(expected, sizeof expected, "a divisor of \"num_attention_heads\" = %d",
                  c->num_attention_heads);
@@ -389,7 +393,7 @@ static int check_shapes(cfg_ctx *x, mcfg *c)
                            c->num_attention_heads);
         c->head_dim = c->hidden_size / c->num_attention_heads;
     }
-    if (c->head_dim % 2 != 0 || c->head_dim > 65536)
+    if (c->head_dim % 2 != 0 || c->head_dim > MOEPROBE_MAX_HEAD_DIM)
         return err_set(x->err, "%s: \"head_dim\" = %d, expected an even number (RoPE rotates "
                                "pairs) of at most 65536", x->origin, c->head_dim);
     if (c->arch == ARCH_OLMOE && c->num_attention_heads * c->head_dim != c->hidden_size)
@@ -431,7 +435,7 @@ static int parse_root(mcfg *c, json_t *root, const char *origin, mp_err *err)
     if (r < 0) return -1;
     c->num_key_value_heads = (r == K_ABSENT && a->kv > 0) ? a->kv : c->num_attention_heads;
     if (r == K_VALUE) {
-        if (v < 1 || v > 65536)
+        if (v < 1 || v > MOEPROBE_MAX_HEADS)
             return bad(&x, "num_key_value_heads", json_object_get(root, "num_key_value_heads"),
                        "a positive integer");
         c->num_key_value_heads = (int)v;
@@ -439,7 +443,7 @@ static int parse_root(mcfg *c, json_t *root, const char *origin, mp_err *err)
     r = get_int(&x, "head_dim", &v); /* null = absent = hidden / heads */
     if (r < 0) return -1;
     if (r == K_VALUE) {
-        if (v < 1 || v > 65536)
+        if (v < 1 || v > MOEPROBE_MAX_HEAD_DIM)
             return bad(&x, "head_dim", json_object_get(root, "head_dim"),
                        "null or a positive integer");
         c->head_dim = (int)v;
