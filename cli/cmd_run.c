@@ -343,6 +343,7 @@ int cmd_run(int argc, char **argv)
             fprintf(stderr, "moeprobe run: %s %ld is beyond the plan's %zu groups (0-%zu; see "
                     "moeprobe plan %s)\n", rs.array_from_env ? "SLURM_ARRAY_TASK_ID" : "--array-index",
                     rs.array_index, sweep_group_count(&rs.sw), sweep_final_group(&rs.sw), path);
+        status = 2; /* a command-line value out of range: usage, as README says */
         goto done;
     }
     int ok = 1;

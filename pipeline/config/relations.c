@@ -142,6 +142,16 @@ int lre_load(lre_relation *r, const char *path, mp_err *err)
                     json_object_get(s, which) ? "not a string" : "missing");
             goto done;
         }
+        /* the object follows the prompt after one space that moeprobe adds itself; an empty
+         * object, or one that brings its own leading space (the Hugging Face habit
+         * " Paris"), would make the target a whitespace token (#13 point 7: refused) */
+        const char *ov = json_string_value(obj);
+        if (!*ov || strchr(" \t\n\r\v\f", *ov)) {
+            err_set(err, "%s: samples[%zu].object %s (moeprobe puts one space between prompt and "
+                    "object: expected the object's words without leading whitespace)", path, i,
+                    *ov ? "starts with whitespace" : "is empty");
+            goto done;
+        }
         r->samples[i].subject = strdup(json_string_value(sub));
         r->samples[i].object = strdup(json_string_value(obj));
         r->n_samples++;

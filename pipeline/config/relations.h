@@ -10,7 +10,9 @@
  * JSON, a missing or non-string `name`, missing or non-list `prompt_templates_zs` /
  * `prompt_templates` (an absent `prompt_templates` is allowed: empty), non-string templates,
  * a template without "{}", missing, non-list or empty `samples`, a sample that is not an object
- * or lacks a string `subject` / `object`, a template or sample index out of range. */
+ * or lacks a string `subject` / `object`, an `object` that is empty or starts with whitespace
+ * (the target is the first token of prompt + " " + object, so " Paris" would make it a
+ * whitespace token: write "Paris"), a template or sample index out of range. */
 #ifndef MOEPROBE_RELATIONS_H
 #define MOEPROBE_RELATIONS_H
 

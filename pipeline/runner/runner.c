@@ -109,6 +109,13 @@ int runner_prompts(runner *r, int64_t n, const char *const *prompts,
         ps->len[i] = (int)len;
         ps->target[i] = -1;
         if (!objects || !objects[i]) continue;
+        if (!objects[i][0] || strchr(" \t\n\r\v\f", objects[i][0])) {
+            /* as the relation files (pipeline/config/relations.c): the space is moeprobe's */
+            err_set(err, "%s: object %lld (\"%s\") %s (moeprobe puts one space between prompt and "
+                    "object: expected the object's words without leading whitespace)", origin,
+                    (long long)i, objects[i], objects[i][0] ? "starts with whitespace" : "is empty");
+            goto done;
+        }
         ps->object[i] = strdup(objects[i]);
         size_t pl = strlen(prompts[i]), ol = strlen(objects[i]);
         char *joined = malloc(pl + ol + 2);

@@ -146,6 +146,32 @@ only "$T/y_rel_cross.yaml" "model: $M" "relations: [$T/relnames/cross.json]" "ou
 only "$T/y_rel_dotjson.yaml" "model: $M" "relations: [$T/relnames/.json]" "out: $T/out"
 printf 'model: %s\nrelations: ["%s/relnames/bad\\nname.json"]\nout: %s/out\n' "$M" "$T" "$T" > "$T/y_rel_newline.yaml"
 
+# more run-config values, relation files, objects (#13 point 7) and model limits (point 8)
+only "$T/y_maxsamples.yaml" "model: $M" "relations: [$L/adj_antonym.json]" "out: $T/out" "max_samples: -1"
+base "$T/y_template_word.yaml" "template: everything"
+base "$T/y_deflate.yaml" "archive: {deflate: 10}"
+base "$T/y_placement.yaml" "expert_placement: diagonal"
+base "$T/y_progress.yaml" "progress_every_s: -5"
+base "$T/y_snapshot.yaml" "snapshot_every_s: soon"
+base "$T/y_format.yaml" "report: {format: pdf}"
+relcase() {  # NAME JSON: a relation file and a run config naming it
+  printf '%s' "$2" > "$T/rc_$1.json"
+  only "$T/y_rc_$1.yaml" "model: $M" "relations: [$T/rc_$1.json]" "out: $T/out"
+}
+relcase tmpl_type '{"name": "x", "prompt_templates_zs": [7], "samples": [{"subject": "a", "object": "b"}]}'
+relcase noname '{"prompt_templates_zs": ["{} is"], "samples": [{"subject": "a", "object": "b"}]}'
+relcase name_type '{"name": 5, "prompt_templates_zs": ["{} is"], "samples": [{"subject": "a", "object": "b"}]}'
+relcase tmpl_str '{"name": "x", "prompt_templates_zs": "{} is", "samples": [{"subject": "a", "object": "b"}]}'
+relcase samples_obj '{"name": "x", "prompt_templates_zs": ["{} is"], "samples": {"subject": "a"}}'
+relcase nosubject '{"name": "x", "prompt_templates_zs": ["{} is"], "samples": [{"object": "b"}]}'
+relcase sample_str '{"name": "x", "prompt_templates_zs": ["{} is"], "samples": ["a"]}'
+relcase obj_space '{"name": "x", "prompt_templates_zs": ["{} is"], "samples": [{"subject": "a", "object": "b"}, {"subject": "c", "object": " Paris"}]}'
+relcase obj_empty '{"name": "x", "prompt_templates_zs": ["{} is"], "samples": [{"subject": "a", "object": ""}]}'
+relcase obj_tab '{"name": "x", "prompt_templates_zs": ["{} is"], "samples": [{"subject": "a", "object": "\tb"}]}'
+mkmodel cfgexperts "$M"; own cfgexperts config.json; jedit "$T/cfgexperts/config.json" 'd["num_experts"]=70000'
+mkmodel cfgtopk "$M"; own cfgtopk config.json; jedit "$T/cfgtopk/config.json" 'd["num_experts_per_tok"]=70000'
+mkmodel cfgheads "$M"; own cfgheads config.json; jedit "$T/cfgheads/config.json" 'd["num_attention_heads"]=70000'
+
 # trace --out at something that is not a regular file (#13 point 5)
 mkfifo "$T/out_fifo"; mkdir -p "$T/out_dir"; ln -sfn "$T/outfile" "$T/out_link"
 
@@ -196,7 +222,33 @@ c objects_mismatch 1 "2 --object for 1 --prompt" B trace --model "$M" --prompt "
 c tokenize_invalid_utf8 1 "TEXT 1: text is not valid UTF-8: .*byte offset 3 \(byte 0xC3\)" B tokenize --tokenizer "$M/tokenizer.json" "$BADUTF8"
 c jsonl_not_string 1 "line 2" B tokenize --tokenizer "$M/tokenizer.json" --stdin-jsonl "<$T/jsonl_obj.txt"
 c jsonl_bad_json 1 "line 2" B tokenize --tokenizer "$M/tokenizer.json" --stdin-jsonl "<$T/jsonl_bad.txt"
+# more command lines
+c status_no_dir 1 "status: an OUT_DIR is required" B status
+c status_not_an_out 1 "status: $T/reldir_empty/manifest\.json: no manifest here" B status "$T/reldir_empty"
+c report_no_archive 1 "report: no archive given" B report
+c report_no_out 1 "report: --out DIR is required" B report "$T/no.h5"
+c report_out_no_value 1 "report: --out needs a value" B report "$T/no.h5" --out
+c tokenize_no_text 1 "tokenize: no TEXT given" B tokenize --tokenizer "$M/tokenizer.json"
+c tokenize_missing_file 1 "cannot open tokenizer file $T/nope\.json" B tokenize --tokenizer "$T/nope.json" x
+c inspect_no_model 1 "inspect: --model DIR is required" B inspect
+c inspect_unknown_option 1 "inspect: unknown option '--bogus'" B inspect --model "$M" --bogus
+c make_model_no_args 1 "make-model: --config FILE and --out DIR are required" B make-model
+c plan_no_config 1 "plan: a CONFIG\.yaml is required" B plan
+c plan_unknown_option 1 "plan: unexpected argument --bogus" B plan "$T/y_valid.yaml" --bogus
+c config_unknown_option 8 "usage: moeprobe config" B config --bogus
+c config_check_missing_file 2 "$T/nope\.yaml: cannot open config: No such file" B config --check "$T/nope.yaml"
+c run_two_configs 1 "run: unexpected argument .*y_valid\.yaml" B run "$T/y_valid.yaml" "$T/y_valid.yaml"
+c run_array_index_negative 1 "--array-index -1: expected a whole number >= 0" B run "$T/y_valid.yaml" --array-index -1
+c run_array_index_beyond 1 "--array-index 999 is beyond the plan's 2 groups" B run "$T/y_valid.yaml" --array-index 999
+c run_stage_unknown 1 "--stage bogus: no such stage" B run "$T/y_valid.yaml" --stage bogus
+c trace_batch_size_0 1 "--batch-size: \"0\" is not an integer in 1\.\.1048576" B "${TR[@]}" --model "$M" --batch-size 0
+c trace_placement_bad 1 "--placement \"diagonal\": expected contiguous or round_robin" B "${TR[@]}" --model "$M" --placement diagonal
+c trace_object_leading_space 1 "object 0 \(\" Paris\"\) starts with whitespace" B trace --model "$M" --prompt "The capital of France is" --object " Paris" --out "$T/t.h5"
+c trace_object_empty 1 "object 0 \(\"\"\) is empty" B trace --model "$M" --prompt "The capital of France is" --object "" --out "$T/t.h5"
 # model folders
+c config_experts_beyond_limit 1 "\"num_experts\" = 70000, expected .*at most 65536" B inspect --model "$T/cfgexperts"
+c config_topk_beyond_limit 1 "\"num_experts_per_tok\" = 70000, expected at most 65536" B inspect --model "$T/cfgtopk"
+c config_heads_beyond_limit 1 "\"num_attention_heads\" = 70000, expected at most 65536" B inspect --model "$T/cfgheads"
 c model_without_config 1 "$T/noconfig.*config\.json" B inspect --model "$T/noconfig"
 c config_unsupported_arch 1 "GPT2LMHeadModel.*(not supported|unsupported|expected)" B inspect --model "$T/gpt2"
 c config_bad_json 1 "$T/cfgjson/config\.json.*(line|column)" B inspect --model "$T/cfgjson"
@@ -266,6 +318,23 @@ c relation_named_dotjson 2 "y_rel_dotjson\.yaml:2:1[23]: relation file .*: its i
 c relation_name_newline 2 "y_rel_newline\.yaml:2:1[23]: relation file .*control character \(byte 0x0A" B run "$T/y_rel_newline.yaml"
 c config_check_unknown_key 2 "y_unknown\.yaml:5:1: .*batch_sise" B config --check "$T/y_unknown.yaml"
 c plan_bad_config 2 "y_stage\.yaml:5:" B plan "$T/y_stage.yaml"
+c yaml_max_samples_negative 2 "y_maxsamples\.yaml:4:14: 'max_samples' is -1, out of range" B run "$T/y_maxsamples.yaml"
+c yaml_template_word 2 "y_template_word\.yaml:5:11: 'template' is \"everything\"" B run "$T/y_template_word.yaml"
+c yaml_deflate_range 2 "y_deflate\.yaml:5:20: 'archive\.deflate' is 10, out of range" B run "$T/y_deflate.yaml"
+c yaml_placement_value 2 "y_placement\.yaml:5:19: 'expert_placement' has the value \"diagonal\"" B run "$T/y_placement.yaml"
+c yaml_progress_negative 2 "y_progress\.yaml:5:19: 'progress_every_s' is -5, out of range" B run "$T/y_progress.yaml"
+c yaml_snapshot_word 2 "y_snapshot\.yaml:5:19: 'snapshot_every_s' is \"soon\"" B run "$T/y_snapshot.yaml"
+c yaml_report_format 2 "y_format\.yaml:5:18: 'report\.format' has the value \"pdf\"" B run "$T/y_format.yaml"
+c relation_template_not_string 2 "rc_tmpl_type\.json: prompt_templates_zs\[0\] is not a string" B run "$T/y_rc_tmpl_type.yaml"
+c relation_name_missing 2 "rc_noname\.json: 'name' is missing" B run "$T/y_rc_noname.yaml"
+c relation_name_not_string 2 "rc_name_type\.json: 'name' is not a string" B run "$T/y_rc_name_type.yaml"
+c relation_templates_not_list 2 "rc_tmpl_str\.json: 'prompt_templates_zs' is not a list" B run "$T/y_rc_tmpl_str.yaml"
+c relation_samples_not_list 2 "rc_samples_obj\.json: 'samples' is not a list" B run "$T/y_rc_samples_obj.yaml"
+c relation_subject_missing 2 "rc_nosubject\.json: samples\[0\]\.subject is missing" B run "$T/y_rc_nosubject.yaml"
+c relation_sample_not_object 2 "rc_sample_str\.json: samples\[0\] is not an object" B run "$T/y_rc_sample_str.yaml"
+c relation_object_leading_space 2 "rc_obj_space\.json: samples\[1\]\.object starts with whitespace" B run "$T/y_rc_obj_space.yaml"
+c relation_object_empty 2 "rc_obj_empty\.json: samples\[0\]\.object is empty" B run "$T/y_rc_obj_empty.yaml"
+c relation_object_leading_tab 2 "rc_obj_tab\.json: samples\[0\]\.object starts with whitespace" B run "$T/y_rc_obj_tab.yaml"
 # relation files (through the run config, which loads every relation before any work)
 for r in empty badjson noslot subjtype list nosamplekey; do
   only "$T/y_rel_$r.yaml" "model: $M" "relations: [$T/rel_$r.json]" "out: $T/out"

@@ -346,12 +346,12 @@ fi
 
 # ---- a trace archive: it names its model (config.json and model_name stored; the report calls it
 # by the model name, not the file name) and stores prompt and object ------
-if "$B" trace --model "$R/models/tiny-olmoe" --prompt "The capital of Canada is" --object " Ottawa" \
+if "$B" trace --model "$R/models/tiny-olmoe" --prompt "The capital of Canada is" --object "Ottawa" \
      --out "$T/trace.h5" >/dev/null 2>"$T/trace.err" \
    && "$B" report "$T/trace.h5" --out "$T/trace-report" >/dev/null 2>&1; then
   pt=$(h5dump -a /prompt00/prompt "$T/trace.h5" 2>/dev/null | sed -n 's/^ *(0): //p')
   ob=$(h5dump -a /prompt00/object "$T/trace.h5" 2>/dev/null | sed -n 's/^ *(0): //p')
-  [ "$pt" = '"The capital of Canada is"' ] && [ "$ob" = '" Ottawa"' ] && pass trace/prompt_and_object_stored \
+  [ "$pt" = '"The capital of Canada is"' ] && [ "$ob" = '"Ottawa"' ] && pass trace/prompt_and_object_stored \
     || fail trace/prompt_and_object_stored "prompt $pt, object $ob"
   ! grep -q "is a dense model" "$T/trace-report/index.html" \
     && grep -qF "<tr><td>tiny-olmoe</td><td>OlmoeForCausalLM</td>" "$T/trace-report/index.html" \
