@@ -1,5 +1,6 @@
 # fuzz.mk — builds the libFuzzer harnesses tests/fuzz/fuzz_*.c with clang into build-fuzz/
-# (called by tests/fuzz/run.sh; run from the repository root). pipeline/ and stages/ (whose
+# (called by tests/fuzz/run.sh; run from the repository root). pipeline/, jobs/ (manifest and
+# status, fuzz_manifest) and stages/ (whose
 # registry gives the run config its analyses' keys) are compiled with coverage instrumentation (-fsanitize=fuzzer-no-link) plus ASan and UBSan (UB aborts, so
 # libFuzzer records it as a crash); each harness links with -fsanitize=fuzzer.
 FUZZ_DIR ?= build-fuzz
@@ -15,7 +16,7 @@ FCFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -march=x86-64-v2 -mavx2 -mfma -mf16c \
            -DMOEPROBE_VERSION=\"fuzz\" -DMOEPROBE_GIT=\"fuzz\" -DFUZZ_ROOT=\"$(CURDIR)\"
 LIBS   := $(PKG_LIBS) -lhdf5_hl -lm -lpthread
 
-LIB_SRC := $(wildcard pipeline/*/*.c) $(wildcard stages/*.c)
+LIB_SRC := $(wildcard pipeline/*/*.c) $(wildcard stages/*.c) $(wildcard jobs/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/gen/analysis_registry.o
 HARNESS := $(wildcard tests/fuzz/fuzz_*.c)
 BINS    := $(HARNESS:tests/fuzz/%.c=$(FUZZ_DIR)/%)
