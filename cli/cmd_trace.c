@@ -254,6 +254,10 @@ static void remove_tmp_leftovers(const char *tmp)
     char p[4300];
     snprintf(p, sizeof p, "%s.parts/trace.h5", tmp);
     unlink(p);
+    snprintf(p, sizeof p, "%s.parts/trace.h5.sha256", tmp);
+    unlink(p);
+    snprintf(p, sizeof p, "%s.sha256", tmp);
+    unlink(p);
     snprintf(p, sizeof p, "%s.parts", tmp);
     rmdir(p);
     snprintf(p, sizeof p, "%s.lock", tmp);
@@ -393,7 +397,7 @@ int cmd_trace(int argc, char **argv)
         w = NULL;
         /* trace is one shot: the part is not needed once the snapshot holds it; OUT is checked
          * again right before the rename (something may have appeared there meanwhile) */
-        if (check_out(out, &err) != 0 || af_rename_durable(tmp, out, &err) != 0) {
+        if (check_out(out, &err) != 0 || arc_rename_snapshot(tmp, out, &err) != 0) {
             unlink(tmp);
             remove_tmp_leftovers(tmp);
             comm_fatal("trace", "%s", err.msg);

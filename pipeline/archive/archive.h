@@ -339,4 +339,9 @@ int arc_verify_part(const char *path, mp_err *err);
  * "snapshot:renamed") so tests can kill the process there. NULL = none. */
 void arc_set_crash_hook(void (*hook)(const char *point));
 
+/* Moves a closed snapshot file `from` to `to` (same file system, durable rename) with its
+ * checksum: `to`.sha256 is written for the new name and `from`.sha256 removed (a one-shot file
+ * such as a trace, written under a temp name). 0, or -1 with err. */
+int arc_rename_snapshot(const char *from, const char *to, mp_err *err);
+
 #endif

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "pipeline/util/atomic_file.h"
 #include "pipeline/util/sha256.h"
@@ -276,4 +277,14 @@ int arc_verify_part(const char *path, mp_err *err)
     if (arc_unescape_id(esc, want, sizeof want) != 0 || strcmp(want, id))
         return err_set(err, "%s: holds unit '%s', which does not match the file name", path, id);
     return arc_deep_read(path, err);
+}
+
+int arc_rename_snapshot(const char *from, const char *to, mp_err *err)
+{
+    char side[ARC_PATH_MAX + 16];
+    if (af_rename_durable(from, to, err) != 0)
+        return -1;
+    if (arc_sum_path(from, side, sizeof side) == 0)
+        unlink(side);
+    return arc_sum_record(to, to, err);
 }

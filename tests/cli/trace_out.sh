@@ -2,8 +2,8 @@
 # trace --out never destroys what is not its own (#13 point 5): a character device (a copy of
 # /dev/null made with mknod, never the real one), a FIFO, a symbolic link and a folder at OUT are
 # refused with exit 2 before the model is loaded, and are left exactly as they were; a regular
-# file is replaced only by a complete trace (OUT.tmp.<pid> renamed over it), with no temp file,
-# parts folder or lock left beside it.
+# file is replaced only by a complete trace (OUT.tmp.<pid> renamed over it, its checksum
+# rewritten as OUT.sha256), with no temp file, parts folder or lock left beside it.
 set -u
 R=$MOEPROBE_ROOT; T=$MOEPROBE_TEST_TMP/trace_out; rm -rf "$T"; mkdir -p "$T"
 B=$MOEPROBE_BIN; M=$R/models/tiny-qwen2moe
@@ -37,8 +37,11 @@ refused folder "$T/dir" "a folder" test -d "$T/dir/keep"
 # a regular file is replaced by the complete trace
 echo old >"$T/t.h5"
 if trace "$T/t.h5" && [ "$(tail -1 "$T/out")" = "$T/t.h5" ] && h5ls "$T/t.h5/prompt00" >/dev/null 2>&1; then
-  left=$(ls -A "$T" | grep -E '^t\.h5\.' | tr '\n' ' ')
-  [ -z "$left" ] && ok regular_file_replaced "nothing left beside it" || bad regular_file_replaced "left: $left"
+  # beside it only its checksum, for its own name (archive.h, CHECKSUMS)
+  left=$(ls -A "$T" | grep -E '^t\.h5\.' | grep -vx 't.h5.sha256' | tr '\n' ' ')
+  sum=$(cd "$T" && sha256sum -c t.h5.sha256 2>&1)
+  [ -z "$left" ] && [ "$sum" = "t.h5: OK" ] && ok regular_file_replaced "no temp left, t.h5.sha256 checks" \
+    || bad regular_file_replaced "left: $left; sha256sum -c: $sum"
 else
   bad regular_file_replaced "exit or file wrong: $(head -c 300 "$T/err")"
 fi
