@@ -496,15 +496,25 @@ static int run_unit(model_run *mr, size_t i)
         err_set(&err, "injected failure (MOEPROBE_TEST_FAIL_UNIT)");
         ok = 0;
     }
+    int snapshot_failed = 0;
     if (ok && comm_rank() == 0) {
-        if (arc_unit_commit(mr->w, au, &err) != 0) ok = 0;
+        /* the unit is durable once its part is renamed; a failed snapshot rebuild after that
+         * (e.g. another unit's part found damaged) fails the run, not this unit */
+        if (arc_unit_commit(mr->w, au, &err) != 0) {
+            if (arc_unit_is_complete(mr->w, u->id)) {
+                progress_note(mr->rs->prog, "%s: %s", model, err.msg);
+                snapshot_failed = 1;
+            } else {
+                ok = 0;
+            }
+        }
         au = NULL;
     }
     if (comm_rank() == 0 && au) arc_unit_abort(mr->w, au);
     int rank0_ok = ok;
     ok = comm_all_ok(ok);
     if (comm_rank() == 0) record_end(mr, u, ok, rank0_ok, &err, t0);
-    rc = ok ? 0 : 1;
+    rc = ok && !snapshot_failed ? 0 : 1;
 done:
     prompt_set_free(&ps);
     return rc;
