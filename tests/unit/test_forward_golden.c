@@ -2,9 +2,11 @@
  * reference outputs (the fixtures' refs/<model>.h5): all six fixture models, all 26 prompts,
  * run as one batch of prompts of different lengths.
  *
- * Tolerances (the fixtures' README): per tensor max|ours-ref|/max|ref| <= 1e-4; top-k ids equal
- * wherever the reference's probability gap exceeds 1e-6; attributions within 1e-3 absolute;
- * top-100 neuron sets equal up to score ties. WORST lines show the margins. */
+ * Tolerances: per layer of each tensor max|ours-ref|/max|ref| <= 1e-5 (a layer of small values
+ * is not hidden behind a larger one); top-k ids equal wherever the reference's probability gap
+ * exceeds 1e-6; attributions max|ours-ref| / max|ref| of the same quantity <= 1e-5; top-100
+ * neuron sets equal up to score ties. WORST lines show the margins. tests/run.sh runs this once
+ * per kernel path the CPU has (MOEPROBE_ISA). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +20,8 @@
 #include "tests/unit/h5read.h"
 
 #define NPROMPT 26
-#define REL_TOL 1e-4
-#define ATTR_TOL 1e-3
+#define REL_TOL 1e-5
+#define ATTR_TOL 1e-5 /* relative to the largest |value| of the quantity */
 
 static const char *MODELS[] = {"olmoe", "qwen2moe", "mixtral", "llama", "qwen2", "mistral"};
 
@@ -50,6 +52,25 @@ static double rel_err(const float *a, const double *b, int64_t n)
         if (fabs(b[i]) > mb) mb = fabs(b[i]);
     }
     return mb > 0 ? md / mb : md;
+}
+
+/* the largest rel_err of the L consecutive slices of n elements (one per layer) */
+static double rel_err_layers(const float *a, const double *b, int64_t L, int64_t n)
+{
+    double w = 0;
+    for (int64_t l = 0; l < L; l++) {
+        double e = rel_err(a + l * n, b + l * n, n);
+        if (!(e <= w)) w = e;
+    }
+    return w;
+}
+
+static double max_abs_d(const double *a, int64_t n)
+{
+    double m = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (fabs(a[i]) > m) m = fabs(a[i]);
+    return m;
 }
 
 static double abs_err_d(const double *a, const double *b, int64_t n)
@@ -141,7 +162,7 @@ static int run_model(const char *name)
             snprintf(path, sizeof path, "prompt%02d/%s", p, dense[i].ds);
             double *r = h5r_read(ref, path, &nd, dims);
             hook_store_dense(st, dense[i].hp, p, (int)L, 0, T, -1, H, buf);
-            double e = r ? rel_err(buf, r, L * T * H) : INFINITY;
+            double e = r ? rel_err_layers(buf, r, L, T * H) : INFINITY;
             worst_note(&w, dense[i].ds, e);
             if (e > REL_TOL) {
                 ok = 0;
@@ -165,7 +186,7 @@ static int run_model(const char *name)
         snprintf(path, sizeof path, "prompt%02d/head_out_last", p);
         double *rh = h5r_read(ref, path, &nd, dims);
         hook_store_dense(st, HP_HEAD_OUT, p, (int)L, T - 1, 1, -1, nH * H, buf);
-        e = rh ? rel_err(buf, rh, L * nH * H) : INFINITY;
+        e = rh ? rel_err_layers(buf, rh, L, nH * H) : INFINITY;
         worst_note(&w, "head_out_last", e);
         if (e > REL_TOL) {
             ok = 0;
@@ -178,7 +199,7 @@ static int run_model(const char *name)
             snprintf(path, sizeof path, "prompt%02d/router_logits", p);
             double *rr = h5r_read(ref, path, &nd, dims);
             hook_store_dense(st, HP_ROUTER_LOGITS, p, (int)L, 0, T, -1, E, buf);
-            e = rr ? rel_err(buf, rr, L * T * E) : INFINITY;
+            e = rr ? rel_err_layers(buf, rr, L, T * E) : INFINITY;
             worst_note(&w, "router_logits", e);
             if (e > REL_TOL) {
                 ok = 0;
@@ -226,7 +247,7 @@ static int run_model(const char *name)
             snprintf(path, sizeof path, "prompt%02d/expert_out_topk_last", p);
             double *re = h5r_read(ref, path, &nd, dims);
             hook_store_dense(st, HP_EXPERT_OUT, p, (int)L, T - 1, 1, -1, k * H, buf);
-            e = re ? rel_err(buf, re, L * k * H) : INFINITY;
+            e = re ? rel_err_layers(buf, re, L, k * H) : INFINITY;
             worst_note(&w, "expert_out_topk_last", e);
             if (e > REL_TOL) {
                 ok = 0;
@@ -299,11 +320,13 @@ static int run_model(const char *name)
             if (!cmp[i].n) continue;
             snprintf(path, sizeof path, "prompt%02d/%s", p, cmp[i].ds);
             double *r = h5r_read(ref, path, &nd, dims);
-            double ae = r ? abs_err_d(cmp[i].ours, r, cmp[i].n) : INFINITY;
-            if (i < 4 && ae > attr_worst) attr_worst = ae;
-            if (ae > (i == 4 ? 1e-5 * fabs(r[0]) : ATTR_TOL)) {
+            const double sc = r ? max_abs_d(r, cmp[i].n) : 0;
+            double ae = r ? abs_err_d(cmp[i].ours, r, cmp[i].n) / (sc > 0 ? sc : 1) : INFINITY;
+            if (i < 4 && !(ae <= attr_worst)) attr_worst = ae;
+            if (!(ae <= ATTR_TOL)) {
                 ok = 0;
-                printf("FAIL forward/%s/prompt%02d/%s: abs err %.3g\n", name, p, cmp[i].ds, ae);
+                printf("FAIL forward/%s/prompt%02d/%s: error %.3g of its largest |value| %.3g\n",
+                       name, p, cmp[i].ds, ae, sc);
                 check_failures++;
             }
             free(r);
@@ -353,7 +376,7 @@ static int run_model(const char *name)
         free(rp); free(ao); free(mo); free(rf); free(ho); free(tw); free(eo); free(ea);
         free(so); free(sg); free(sa); free(ma); free(ti);
     }
-    snprintf(label, sizeof label, "forward/%s/tensors_within_1e-4", name);
+    snprintf(label, sizeof label, "forward/%s/tensors_within_1e-5_per_layer", name);
     CHECK(ok, label, "see FAIL lines above");
     if (moe) {
         snprintf(label, sizeof label, "forward/%s/topk_identical_beyond_gap_1e-6", name);
@@ -364,7 +387,7 @@ static int run_model(const char *name)
     }
     printf("WORST %-9s", name);
     for (int i = 0; i < w.n; i++) printf(" %s=%.2e", w.name[i], w.rel[i]);
-    printf(" attr=%.2e", attr_worst);
+    printf(" attr(rel)=%.2e", attr_worst);
     if (moe)
         printf(" neuron_score=%.2e topk=%d/%d exact_scorings=%lld/%lld (%.1f%% saved)", nscore_worst,
                topk_total - topk_bad, topk_total, (long long)exact_done, (long long)exact_total,
