@@ -1,10 +1,34 @@
 /* dtype.c — see dtype.h. The bulk converters are written so gcc vectorises them: BF16 is a
- * 16-bit shift, F16 uses the F16C instructions the build enables. */
+ * 16-bit shift, F16 uses the F16C instructions the x86 build enables, or aarch64's native
+ * __fp16 conversions (both exact to float, round-to-nearest-even back). */
 #include "pipeline/model/dtype.h"
 
-#include <immintrin.h>
 #include <math.h>
 #include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define F16_TO_F32(h) _cvtsh_ss(h)
+#define F32_TO_F16(f) _cvtss_sh((f), _MM_FROUND_TO_NEAREST_INT)
+#elif defined(__aarch64__)
+static inline float f16_native(uint16_t h)
+{
+    __fp16 x;
+    memcpy(&x, &h, 2);
+    return (float)x;
+}
+static inline uint16_t f16_from_native(float f)
+{
+    __fp16 x = (__fp16)f;
+    uint16_t h;
+    memcpy(&h, &x, 2);
+    return h;
+}
+#define F16_TO_F32(h) f16_native(h)
+#define F32_TO_F16(f) f16_from_native(f)
+#else
+#error "dtype.c: no float16 conversion for this target (x86-64 with F16C or aarch64)"
+#endif
 
 size_t dtype_size(mp_dtype t)
 {
@@ -59,12 +83,12 @@ uint16_t f32_to_bf16(float f)
 
 float f16_to_f32(uint16_t h)
 {
-    return _cvtsh_ss(h);
+    return F16_TO_F32(h);
 }
 
 uint16_t f32_to_f16(float f)
 {
-    return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
+    return F32_TO_F16(f);
 }
 
 static void bf16_block(const uint16_t *src, float *dst, size_t n)
@@ -77,12 +101,14 @@ static void bf16_block(const uint16_t *src, float *dst, size_t n)
 static void f16_block(const uint16_t *src, float *dst, size_t n)
 {
     size_t i = 0;
+#if defined(__x86_64__)
     for (; i + 8 <= n; i += 8) {
         __m128i h = _mm_loadu_si128((const __m128i *)(src + i));
         _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
     }
+#endif
     for (; i < n; i++)
-        dst[i] = _cvtsh_ss(src[i]);
+        dst[i] = F16_TO_F32(src[i]);
 }
 
 void dtype_to_f32(mp_dtype t, const void *src, float *dst, size_t n)

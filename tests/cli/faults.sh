@@ -20,13 +20,9 @@ cp "$MOEPROBE_BIN" "$T/moeprobe"; cp "$(dirname "$MOEPROBE_BIN")/tools/h5cmp" "$
 chmod 755 "$T" "$T/moeprobe"
 B=$T/moeprobe; H5CMP=$T/h5cmp
 MPI=(mpirun --oversubscribe --allow-run-as-root)
-# Runs with 2-3 ranks are compared with a 1-rank reference. With the AVX-512 kernels they are
-# bit-identical; on the widen + sgemm path of other CPUs (pipeline/ops/internal.h) they differ in
-# float noise, which the diagnostics of how close a decision was (min_* margins and gaps,
-# peak_min_margin, the IG path's parts_max_rel_error) and the order of tied neurons magnify:
-# those are left to kill_resume.sh, which compares 1-rank runs with a 1-rank reference.
-SKIP=(--skip run_config_yaml --skip @moeprobe_unit_ --skip @units_complete --skip @min_
-      --skip @peak_min_margin --skip @parts_max_rel_error --ranked neuron_top)
+# Runs with 2-3 ranks are compared with a 1-rank reference: bit for bit on every kernel path
+# (pipeline/ops/kern.h), the decision-margin diagnostics and the order of tied neurons included.
+SKIP=(--bits --skip run_config_yaml --skip @moeprobe_unit_ --skip @units_complete)
 export OMPI_MCA_ess_singleton_isolated=1
 ok() { echo "PASS faults/$1${2:+ ($2)}"; }
 bad() { echo "FAIL faults/$1: $2"; }

@@ -16,13 +16,9 @@ R=$MOEPROBE_ROOT; T=$MOEPROBE_TEST_TMP/preempt; rm -rf "$T"; mkdir -p "$T"
 cp "$MOEPROBE_BIN" "$T/moeprobe"; cp "$(dirname "$MOEPROBE_BIN")/tools/h5cmp" "$T/h5cmp"
 B=$T/moeprobe; H5CMP=$T/h5cmp
 MPI=(mpirun --oversubscribe --allow-run-as-root)
-# Runs with 2-3 ranks are compared with a 1-rank reference. With the AVX-512 kernels they are
-# bit-identical; on the widen + sgemm path of other CPUs (pipeline/ops/internal.h) they differ in
-# float noise, which the diagnostics of how close a decision was (min_* margins and gaps,
-# peak_min_margin, the IG path's parts_max_rel_error) and the order of tied neurons magnify:
-# those are left to kill_resume.sh, which compares 1-rank runs with a 1-rank reference.
-SKIP=(--skip run_config_yaml --skip @moeprobe_unit_ --skip @units_complete --skip @min_
-      --skip @peak_min_margin --skip @parts_max_rel_error --ranked neuron_top)
+# Runs with 2-3 ranks are compared with a 1-rank reference: bit for bit on every kernel path
+# (pipeline/ops/kern.h), the decision-margin diagnostics and the order of tied neurons included.
+SKIP=(--bits --skip run_config_yaml --skip @moeprobe_unit_ --skip @units_complete)
 ok() { echo "PASS preempt/$1${2:+ ($2)}"; }
 bad() { echo "FAIL preempt/$1: $2"; }
 
