@@ -85,6 +85,9 @@ int he_null_max(const he_null_in *in, int64_t B, uint64_t seed, double *null_max
     standardise(x, N, R, in->block, in->nb);
     standardise(y, N, C, in->block, in->nb);
     uint64_t s = seed;
+    /* one OpenBLAS thread: dgemm's sums then follow its shape only, not the cores each rank
+     * has, so the null is the same bits for any rank count (as pipeline/ops/kern.h's products) */
+    openblas_set_num_threads(1);
     for (int64_t t = 0; t < N; t++) perm[t] = t;
     for (int64_t b = 0; b < B; b++) {
         /* Fisher-Yates within each block; the permutation carries over, which is still a
