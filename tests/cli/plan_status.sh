@@ -132,4 +132,4 @@ out=$("$B" plan "$T/typo.yaml" 2>&1); rc=$?
 [ $rc = 1 ] && echo "$out" | grep -q "typo.yaml:4:1: " && [ ! -e "$T/e" ] && ok plan_bad_config || bad plan_bad_config "rc=$rc $out"
 runp "$T/one.yaml" --stage nosuch > /dev/null 2>&1; rc=$?
 runp "$T/one.yaml" --array-index 99 > /dev/null 2> "$T/ai.err"; rc2=$?
-[ $rc = 2 ] && [ $rc2 = 1 ] && grep -q "beyond the plan's 3 groups" "$T/ai.err" && ok run_option_errors || bad run_option_errors "rc=$rc rc2=$rc2 $(cat "$T/ai.err")"
+[ $rc = 2 ] && [ $rc2 = 2 ] && grep -q "beyond the plan's 3 groups" "$T/ai.err" && ok run_option_errors || bad run_option_errors "rc=$rc rc2=$rc2 $(cat "$T/ai.err")"
