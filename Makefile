@@ -6,6 +6,8 @@
 #   make bench      benchmarks (installs its own Python baseline into .bench-venv)
 #   make fuzz       libFuzzer harnesses over every outside-input parser
 #   make deps       install the Debian packages moeprobe needs (apt-get)
+#   make format     reformat every tracked C file with .clang-format (clang-format 14)
+#   make format-check  fail when a tracked C file differs from .clang-format (run by make test)
 
 BUILD ?= build
 BIN   ?= bin
@@ -47,7 +49,7 @@ SUP_OBJ  := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BIN)/tests/%)
 LIBA     := $(BUILD)/libmoeprobe.a
 
-.PHONY: all debug test test-debug test-full bench fuzz deps clean distclean
+.PHONY: all debug test test-debug test-full bench fuzz deps format format-check clean distclean
 all: $(BIN)/moeprobe $(TEST_BIN) $(TOOL_BIN)
 
 debug:
@@ -115,6 +117,16 @@ fuzz:
 
 deps:
 	@scripts/install-deps.sh
+
+# One formatter version for everyone: its output differs between clang-format releases.
+CLANG_FORMAT ?= $(shell command -v clang-format-14 || command -v clang-format)
+FORMAT_SRC = $(shell git ls-files '*.c' '*.h')
+format:
+	@$(CLANG_FORMAT) -i $(FORMAT_SRC)
+
+format-check:
+	@$(CLANG_FORMAT) --version | grep -q 'version 14\.' || { echo "format-check: needs clang-format 14, found: $$($(CLANG_FORMAT) --version)"; exit 2; }
+	@$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_SRC)
 
 clean:
 	rm -rf build build-debug bin bin-debug

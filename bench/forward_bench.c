@@ -49,12 +49,14 @@ static int peak(double seconds)
         double t_end = monotonic_s() + seconds / 2;
         while (monotonic_s() < t_end) {
             double t0 = monotonic_s();
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, a, K, b, K, 0.0f,
-                        c, N);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, a, K, b, K, 0.0f, c,
+                        N);
             double g = 2.0 * M * N * K / (monotonic_s() - t0) / 1e9;
             if (g > best) best = g;
         }
-        free(a); free(b); free(c);
+        free(a);
+        free(b);
+        free(c);
     }
     printf("sgemm_peak_gflops=%.1f\nblas_threads=%d\n", best, ops_blas_threads());
     return 0;
@@ -63,9 +65,9 @@ static int peak(double seconds)
 /* ---- the capture pass ---------------------------------------------------------------------- */
 
 typedef struct bench_ctx {
-    int capture;          /* pull out each sample's last-position capture */
-    int attr_top, brute;  /* attribution pass: top-N, brute-force samples */
-    int64_t attr_first;   /* attribution on samples [attr_first, ...) of this pass */
+    int capture;         /* pull out each sample's last-position capture */
+    int attr_top, brute; /* attribution pass: top-N, brute-force samples */
+    int64_t attr_first;  /* attribution on samples [attr_first, ...) of this pass */
     double attr_s, brute_s;
     int64_t attr_n, brute_n, mismatch, exact, total;
 } bench_ctx;
@@ -151,8 +153,9 @@ static int load_relations(runner *r, const char *lre_dir, int64_t max_samples, p
             prc = lre_prompt(rel, LRE_ZS, 0, j, &pr[j], err);
             ob[j] = rel->samples[j].object;
         }
-        if (prc == 0) prc = runner_prompts(r, (int64_t)n, (const char *const *)pr, ob, rel->path,
-                                           &sets[i], err);
+        if (prc == 0)
+            prc = runner_prompts(r, (int64_t)n, (const char *const *)pr, ob, rel->path, &sets[i],
+                                 err);
         for (size_t j = 0; pr && j < n; j++) free(pr[j]);
         free(pr);
         free(ob);
@@ -188,15 +191,24 @@ static int run(int argc, char **argv)
             return 2;
         }
         i++;
-        if (!strcmp(o, "--model")) model = v;
-        else if (!strcmp(o, "--lre")) lre = v;
-        else if (!strcmp(o, "--max-samples")) max_samples = atoll(v);
-        else if (!strcmp(o, "--batch")) ro.batch_size = atoi(v);
-        else if (!strcmp(o, "--mode")) mode = v;
-        else if (!strcmp(o, "--ids")) ids_out = v;
-        else if (!strcmp(o, "--attr-samples")) attr_samples = atoi(v);
-        else if (!strcmp(o, "--attr-top")) attr_top = atoi(v);
-        else if (!strcmp(o, "--brute")) brute = atoi(v);
+        if (!strcmp(o, "--model"))
+            model = v;
+        else if (!strcmp(o, "--lre"))
+            lre = v;
+        else if (!strcmp(o, "--max-samples"))
+            max_samples = atoll(v);
+        else if (!strcmp(o, "--batch"))
+            ro.batch_size = atoi(v);
+        else if (!strcmp(o, "--mode"))
+            mode = v;
+        else if (!strcmp(o, "--ids"))
+            ids_out = v;
+        else if (!strcmp(o, "--attr-samples"))
+            attr_samples = atoi(v);
+        else if (!strcmp(o, "--attr-top"))
+            attr_top = atoi(v);
+        else if (!strcmp(o, "--brute"))
+            brute = atoi(v);
         else {
             fprintf(stderr, "forward_bench: unknown option %s\n", o);
             return 2;
@@ -288,12 +300,19 @@ static int run(int argc, char **argv)
     const ep_stats *es = ep_get_stats(r.ep);
 
     /* per-rank figures to rank 0 */
-    double mine[13] = {r.rank, (double)r.tokens, r.forward_s, es->alltoall_s, es->compute_s,
+    double mine[13] = {r.rank,
+                       (double)r.tokens,
+                       r.forward_s,
+                       es->alltoall_s,
+                       es->compute_s,
                        tf->attention_s - t_before.attention_s,
                        tf->experts_s - t_before.experts_s,
                        tf->moe_route_s - t_before.moe_route_s,
-                       tf->lm_head_s - t_before.lm_head_s, 0, 0,
-                       (double)rss_after_warm * 1024, cpu};
+                       tf->lm_head_s - t_before.lm_head_s,
+                       0,
+                       0,
+                       (double)rss_after_warm * 1024,
+                       cpu};
     const mcfg *c = &r.model.cfg;
     int64_t owned = 0;
     double ebytes = 0;
@@ -314,9 +333,9 @@ static int run(int argc, char **argv)
         if (runner_map(&r, &job, &err) != 0) comm_fatal("forward_bench", "%s", err.msg);
     }
     int peak_kb = rss_now_kb("VmHWM:");
-    double mine2[8] = {(double)peak_kb * 1024, bc.attr_s, (double)bc.attr_n, bc.brute_s,
-                       (double)bc.brute_n, (double)bc.mismatch, (double)bc.exact,
-                       (double)bc.total};
+    double mine2[8] = {
+        (double)peak_kb * 1024, bc.attr_s,           (double)bc.attr_n, bc.brute_s,
+        (double)bc.brute_n,     (double)bc.mismatch, (double)bc.exact,  (double)bc.total};
     void *all = NULL, *all2 = NULL;
     size_t *lens = NULL, *lens2 = NULL;
     comm_gather_bytes(mine, sizeof mine, &all, &lens, 0);
@@ -338,8 +357,8 @@ static int run(int argc, char **argv)
         int tied = r.model.lm_head.data == r.model.embed_tokens.data;
         /* matmul parameters per token: active minus the embedding lookup, with lm_head charged
          * once per prompt (logits at the last position only) */
-        double pa_tok = (double)(Pa - emb - (tied ? 0 : emb)) +
-                        (double)emb * (double)n_prompts / (double)ptok;
+        double pa_tok =
+            (double)(Pa - emb - (tied ? 0 : emb)) + (double)emb * (double)n_prompts / (double)ptok;
         /* the same split of the forward time per token: layers vs the rest (lm_head, embedding,
          * final norm), to extrapolate to the full depth */
         double layer_s = 0;
@@ -352,10 +371,11 @@ static int run(int argc, char **argv)
                "matmul_params_per_token=%.0f\nexpert_bytes_total=%.0f\nsweep_prompts=%lld\n"
                "sweep_tokens_per_prompt=%.3f\n",
                model, c->num_hidden_layers, r.size, n_rel, (long long)n_prompts, tok,
-               (double)ptok / (double)n_prompts, ro.batch_size, mode, ops_blas_threads(),
-               t_load, t_warm, wall, fw, layer_s, cpu_all, fw > 0 ? tok / fw : 0.0,
+               (double)ptok / (double)n_prompts, ro.batch_size, mode, ops_blas_threads(), t_load,
+               t_warm, wall, fw, layer_s, cpu_all, fw > 0 ? tok / fw : 0.0,
                fw > 0 ? a2a / r.size / fw : 0.0, (long long)P, (long long)Pa, pa_tok, ex_tot,
-               (long long)all_prompts, (double)all_tok / (double)(all_prompts > 0 ? all_prompts : 1));
+               (long long)all_prompts,
+               (double)all_tok / (double)(all_prompts > 0 ? all_prompts : 1));
         for (int i = 0; i < r.size; i++) {
             const double *x = v + i * 13, *y = v2 + i * 8;
             printf("rank_%d=tokens:%.0f forward_s:%.3f alltoall_s:%.3f expert_compute_s:%.3f "
@@ -369,18 +389,28 @@ static int run(int argc, char **argv)
         for (int i = 0; i < r.size; i++) {
             const double *y = v2 + i * 8;
             if (y[0] > prss) prss = y[0];
-            as += y[1]; an += y[2]; bs += y[3]; bn += y[4]; mm += y[5]; ex += y[6]; nt += y[7];
+            as += y[1];
+            an += y[2];
+            bs += y[3];
+            bn += y[4];
+            mm += y[5];
+            ex += y[6];
+            nt += y[7];
         }
         printf("peak_rss_max=%.0f\n", prss);
         if (an > 0)
             printf("attr_samples=%.0f\nattr_s_per_sample=%.3f\nattr_exact_per_sample=%.0f\n"
-                   "attr_neurons_per_sample=%.0f\n", an, as / an, ex / an, nt / an);
+                   "attr_neurons_per_sample=%.0f\n",
+                   an, as / an, ex / an, nt / an);
         if (bn > 0)
             printf("brute_samples=%.0f\nbrute_s_per_sample=%.3f\nbrute_mismatch=%.0f\n", bn,
                    bs / bn, mm);
         fflush(stdout);
     }
-    free(all); free(lens); free(all2); free(lens2);
+    free(all);
+    free(lens);
+    free(all2);
+    free(lens2);
     for (size_t q = 0; q < n_rel; q++) prompt_set_free(&sets[q]);
     free(sets);
     runner_free(&r);

@@ -21,7 +21,8 @@ static double rate(int64_t T, int64_t N, int64_t K, int nn, double secs)
         fprintf(stderr, "kern_bench: out of memory\n");
         exit(1);
     }
-    for (int64_t i = 0; i < N * K; i++) w[i] = f32_to_bf16((float)((i * 7919) % 1000) / 1000.0f - 0.5f);
+    for (int64_t i = 0; i < N * K; i++)
+        w[i] = f32_to_bf16((float)((i * 7919) % 1000) / 1000.0f - 0.5f);
     for (int64_t i = 0; i < T * (N > K ? N : K); i++) x[i] = (float)((i * 104729) % 1000) / 1000.0f;
     mp_tensor W = {w, MP_BF16, 2, {N, K}};
     const double t_end = monotonic_s() + secs;
@@ -29,21 +30,29 @@ static double rate(int64_t T, int64_t N, int64_t K, int nn, double secs)
         double t0 = monotonic_s();
         int reps = 0;
         do {
-            if (nn) ops_matmul_nn(y, x, T, &W, 0.0f);
-            else ops_linear(y, x, T, &W, NULL);
+            if (nn)
+                ops_matmul_nn(y, x, T, &W, 0.0f);
+            else
+                ops_linear(y, x, T, &W, NULL);
             reps++;
         } while (monotonic_s() - t0 < 0.05);
         double r = 2.0 * (double)T * (double)N * (double)K * reps / (monotonic_s() - t0) / 1e9;
         if (r > best) best = r;
     }
-    free(w); free(x); free(y);
+    free(w);
+    free(x);
+    free(y);
     return best;
 }
 
 int main(int argc, char **argv)
 {
     const double secs = argc > 1 ? atof(argv[1]) : 1.0;
-    static const struct { const char *name; int64_t T, N, K; int nn; } S[] = {
+    static const struct {
+        const char *name;
+        int64_t T, N, K;
+        int nn;
+    } S[] = {
         {"olmoe expert gate/up  T=64 N=1024 K=2048", 64, 1024, 2048, 0},
         {"olmoe expert down     T=64 N=2048 K=1024", 64, 2048, 1024, 0},
         {"olmoe q_proj          T=256 N=2048 K=2048", 256, 2048, 2048, 0},

@@ -34,8 +34,7 @@ int main(int argc, char **argv)
         return 2;
     }
     int reps = atoi(argv[3]);
-    if (reps < 1 || reps > 1000)
-        reps = 5;
+    if (reps < 1 || reps > 1000) reps = 5;
     /* prompts */
     FILE *f = fopen(argv[2], "r");
     if (!f) {
@@ -53,8 +52,7 @@ int main(int argc, char **argv)
         }
         text = realloc(text, (np + 1) * sizeof *text);
         len = realloc(len, (np + 1) * sizeof *len);
-        if (!text || !len)
-            return 1;
+        if (!text || !len) return 1;
         len[np] = json_string_length(j);
         text[np] = malloc(len[np] + 1);
         memcpy(text[np], json_string_value(j), len[np] + 1);
@@ -75,8 +73,7 @@ int main(int argc, char **argv)
             return 1;
         }
         lt[r] = monotonic_s() - t0;
-        if (r + 1 < reps)
-            tok_free(tok);
+        if (r + 1 < reps) tok_free(tok);
     }
     size_t total_ids = 0;
     for (int r = 0; r < reps; r++) {
@@ -102,10 +99,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < np; i++) {
         int32_t *ids;
         size_t n;
-        if (tok_encode(tok, text[i], len[i], 1, &ids, &n, &err))
-            return 1;
-        for (size_t k = 0; k < n; k++)
-            fprintf(o, k ? " %d" : "%d", ids[k]);
+        if (tok_encode(tok, text[i], len[i], 1, &ids, &n, &err)) return 1;
+        for (size_t k = 0; k < n; k++) fprintf(o, k ? " %d" : "%d", ids[k]);
         fputc('\n', o);
         free(ids);
     }
@@ -113,8 +108,7 @@ int main(int argc, char **argv)
     printf("load_s=%.6f encode_s=%.6f prompts=%zu ids=%zu\n", median(lt, reps), median(et, reps),
            np, total_ids);
     tok_free(tok);
-    for (size_t i = 0; i < np; i++)
-        free(text[i]);
+    for (size_t i = 0; i < np; i++) free(text[i]);
     free(text);
     free(len);
     free(lt);

@@ -64,9 +64,12 @@ int cli_parse_intervention(int argc, char **argv, int *i, intervention *iv, mp_e
         return cli_parse_pair(o, val, &iv->block[iv->n_block++], err) == 0 ? 1 : -1;
     }
     if (!strcmp(o, "--block-mode")) {
-        if (!strcmp(val, "router_logit")) iv->block_mode = BLOCK_ROUTER_LOGIT;
-        else if (!strcmp(val, "zero_output")) iv->block_mode = BLOCK_ZERO_OUTPUT;
-        else return err_set(err, "--block-mode \"%s\": expected router_logit or zero_output", val);
+        if (!strcmp(val, "router_logit"))
+            iv->block_mode = BLOCK_ROUTER_LOGIT;
+        else if (!strcmp(val, "zero_output"))
+            iv->block_mode = BLOCK_ZERO_OUTPUT;
+        else
+            return err_set(err, "--block-mode \"%s\": expected router_logit or zero_output", val);
         return 1;
     }
     if (!strcmp(o, "--topk")) {

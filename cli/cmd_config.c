@@ -37,13 +37,12 @@ int cmd_config(int argc, char **argv)
         mp_err e;
         err_init(&e);
         if (rcfg_load(&c, argv[2], analysis_config_schema(), &pr, &e) != 0) {
-            for (size_t i = 0; i < pr.n; i++)
-                fprintf(stderr, "%s\n", pr.msg[i]);
+            for (size_t i = 0; i < pr.n; i++) fprintf(stderr, "%s\n", pr.msg[i]);
             if (pr.n == 0)
                 fprintf(stderr, "moeprobe config: %s\n", e.msg);
             else
-                fprintf(stderr, "moeprobe config: %zu problem%s in %s\n", pr.n,
-                        pr.n > 1 ? "s" : "", argv[2]);
+                fprintf(stderr, "moeprobe config: %zu problem%s in %s\n", pr.n, pr.n > 1 ? "s" : "",
+                        argv[2]);
             rcfg_problems_free(&pr);
             return 1;
         }

@@ -65,9 +65,12 @@ static void set(ex_table *t, const char *col, const char *text)
 static void set_num(ex_table *t, const char *col, double v)
 {
     char b[64];
-    if (isnan(v)) snprintf(b, sizeof b, "NaN");
-    else if (v == floor(v) && fabs(v) < 1e15) snprintf(b, sizeof b, "%.0f", v);
-    else snprintf(b, sizeof b, "%.17g", v);
+    if (isnan(v))
+        snprintf(b, sizeof b, "NaN");
+    else if (v == floor(v) && fabs(v) < 1e15)
+        snprintf(b, sizeof b, "%.0f", v);
+    else
+        snprintf(b, sizeof b, "%.17g", v);
     set(t, col, b);
 }
 
@@ -94,11 +97,16 @@ static void put_attrs(ex_table *t, arc_reader *r, const char *path, const char *
         char col[300];
         snprintf(col, sizeof col, "%s%s", prefix, names.v[i]);
         if (arc_read_attr(r, path, names.v[i], &a, &e) != 0) continue;
-        if (a.count == 1 && a.type == ARC_STR) set(t, col, ((char **)a.data)[0]);
-        else if (a.count == 1 && a.type == ARC_F64) set_num(t, col, ((double *)a.data)[0]);
-        else if (a.count == 1 && a.type == ARC_F32) set_num(t, col, ((float *)a.data)[0]);
-        else if (a.count == 1 && a.type == ARC_I64) set_num(t, col, (double)((int64_t *)a.data)[0]);
-        else if (a.count == 1 && a.type == ARC_I32) set_num(t, col, ((int32_t *)a.data)[0]);
+        if (a.count == 1 && a.type == ARC_STR)
+            set(t, col, ((char **)a.data)[0]);
+        else if (a.count == 1 && a.type == ARC_F64)
+            set_num(t, col, ((double *)a.data)[0]);
+        else if (a.count == 1 && a.type == ARC_F32)
+            set_num(t, col, ((float *)a.data)[0]);
+        else if (a.count == 1 && a.type == ARC_I64)
+            set_num(t, col, (double)((int64_t *)a.data)[0]);
+        else if (a.count == 1 && a.type == ARC_I32)
+            set_num(t, col, ((int32_t *)a.data)[0]);
         else if (a.type == ARC_I64 || a.type == ARC_F64) { /* short arrays: "a;b" */
             char b[512] = "";
             size_t o = 0;
@@ -126,7 +134,8 @@ static void put_rows(ex_table *t, arc_reader *r, const char *path, const char *c
         b[0] = '\0';
         for (size_t k = 0; k < a.count; k++) {
             long long v = a.type == ARC_I32 ? ((int32_t *)a.data)[k] : ((int64_t *)a.data)[k];
-            o += (size_t)snprintf(b + o, cap - o, "%s%lld", k == 0 ? "" : (k % (size_t)width ? ":" : ";"), v);
+            o += (size_t)snprintf(b + o, cap - o, "%s%lld",
+                                  k == 0 ? "" : (k % (size_t)width ? ":" : ";"), v);
         }
         set(t, col, b);
     }
@@ -177,7 +186,10 @@ done:
     return rc;
 }
 
-static int starts(const char *s, const char *p) { return !strncmp(s, p, strlen(p)); }
+static int starts(const char *s, const char *p)
+{
+    return !strncmp(s, p, strlen(p));
+}
 
 /* The tables of one archive, appended to the six. */
 static int export_archive(const char *path, ex_table tb[6], mp_err *err)
@@ -193,12 +205,15 @@ static int export_archive(const char *path, ex_table tb[6], mp_err *err)
         if (dot) *dot = '\0';
     }
     if (arc_kind_of(r, "metrics") != ARC_GROUP && arc_kind_of(r, "analyses") != ARC_GROUP) {
-        err_set(err, "%s: no metrics or analyses group: not a moeprobe run archive (or no "
-                "analysis ran yet)", path);
+        err_set(err,
+                "%s: no metrics or analyses group: not a moeprobe run archive (or no "
+                "analysis ran yet)",
+                path);
         goto fail;
     }
     /* metrics */
-    if (arc_kind_of(r, "metrics") == ARC_GROUP && arc_list(r, "metrics", ARC_GROUP, &rels, err) == 0)
+    if (arc_kind_of(r, "metrics") == ARC_GROUP &&
+        arc_list(r, "metrics", ARC_GROUP, &rels, err) == 0)
         for (size_t i = 0; i < rels.n; i++) {
             if (row_new(&tb[1]) != 0) goto oom;
             set(&tb[1], "model", model);
@@ -210,7 +225,8 @@ static int export_archive(const char *path, ex_table tb[6], mp_err *err)
         }
     arc_names_free(&rels);
     /* table 1, head-expert and neurons: analyses/<rel> */
-    if (arc_kind_of(r, "analyses") == ARC_GROUP && arc_list(r, "analyses", ARC_GROUP, &rels, err) == 0)
+    if (arc_kind_of(r, "analyses") == ARC_GROUP &&
+        arc_list(r, "analyses", ARC_GROUP, &rels, err) == 0)
         for (size_t i = 0; i < rels.n; i++) {
             snprintf(g, sizeof g, "analyses/%s/summary", rels.v[i]);
             if (arc_kind_of(r, g) == ARC_GROUP) {
@@ -218,7 +234,8 @@ static int export_archive(const char *path, ex_table tb[6], mp_err *err)
                 set(&tb[0], "model", model);
                 set(&tb[0], "relation", rels.v[i]);
                 put_attrs(&tb[0], r, g, "");
-                static const char *const sub[] = {"stage_gain", "stage_share", "stage_gain_per_layer"};
+                static const char *const sub[] = {"stage_gain", "stage_share",
+                                                  "stage_gain_per_layer"};
                 for (size_t k = 0; k < 3; k++) {
                     char p[1300], pre[64];
                     snprintf(p, sizeof p, "%s/%s", g, sub[k]);
@@ -322,7 +339,8 @@ static void usage(FILE *f)
           "  ablations.csv    top-k and shared-expert configurations (Tables 2, 3)\n"
           "  head_expert.csv  the causal head-expert pair, suppression, forcing, path (Table 4)\n"
           "  neurons.csv      where the top-N neurons live and how they overlap (Table 7)\n"
-          "Columns are the archive's attribute names (docs/archive.md: meaning and units).\n", f);
+          "Columns are the archive's attribute names (docs/archive.md: meaning and units).\n",
+          f);
 }
 
 int cmd_export(int argc, char **argv)
@@ -347,13 +365,14 @@ int cmd_export(int argc, char **argv)
         }
     }
     if (!dir || na == 0) {
-        fprintf(stderr, "moeprobe export: %s\n", !dir ? "--csv DIR is required" : "no archive given");
+        fprintf(stderr, "moeprobe export: %s\n",
+                !dir ? "--csv DIR is required" : "no archive given");
         usage(stderr);
         return 2;
     }
     ex_table tb[6];
     memset(tb, 0, sizeof tb);
-    static const char *const FILES[6] = {"table1.csv", "metrics.csv", "blocking.csv",
+    static const char *const FILES[6] = {"table1.csv",    "metrics.csv",     "blocking.csv",
                                          "ablations.csv", "head_expert.csv", "neurons.csv"};
     for (int i = 0; i < na; i++)
         if (export_archive(arcs[i], tb, &err) != 0) {

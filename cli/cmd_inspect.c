@@ -101,8 +101,8 @@ static void print_text(const mp_model *m)
     printf("rms_norm_eps   %g\n", c->rms_norm_eps);
     window_text(w, sizeof w, c);
     printf("window         %s\n", w);
-    printf("biases         %s%s%s\n", c->qkv_bias ? "q/k/v" : "none",
-           c->o_bias ? ", o" : "", c->mlp_bias ? ", mlp" : "");
+    printf("biases         %s%s%s\n", c->qkv_bias ? "q/k/v" : "none", c->o_bias ? ", o" : "",
+           c->mlp_bias ? ", mlp" : "");
     if (c->qk_norm) printf("qk norm        RMSNorm over the full q and k projections\n");
     if (c->clip_qkv > 0) printf("clip_qkv       %g\n", c->clip_qkv);
     printf("tied embed     %s\n", c->tie_word_embeddings ? "yes (lm_head = embed_tokens)" : "no");
@@ -180,7 +180,8 @@ static json_t *to_json(const mp_model *m)
         for (int l = 0; l < c->num_hidden_layers; l++)
             if (c->layer_is_moe[l]) json_array_append_new(ml, json_integer(l));
         json_object_set_new(e, "moe_layers", ml);
-        json_object_set_new(e, "expert_bytes", json_integer((json_int_t)model_expert_bytes(m, 0, 0)));
+        json_object_set_new(e, "expert_bytes",
+                            json_integer((json_int_t)model_expert_bytes(m, 0, 0)));
         json_object_set_new(o, "moe", e);
     } else {
         json_object_set_new(o, "moe", json_null());

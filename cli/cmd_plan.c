@@ -13,19 +13,19 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: moeprobe plan CONFIG.yaml [--array] [--no-manifest]\n\n"
-            "Prints the units of CONFIG.yaml, one per line:\n"
-            "  GROUP  MODEL  UNIT  NEEDS\n"
-            "(GROUP = the `moeprobe run --array-index` that runs it: one group per model and\n"
-            "relation, then one final group with every per-model unit and the report), then the\n"
-            "totals, and writes or updates OUT/manifest.json (read by `moeprobe status`).\n\n"
-            "  --array        print only the array layout, one line per model and the final group:\n"
-            "                   model NAME FIRST_GROUP LAST_GROUP RANKS   (RANKS 0 = any)\n"
-            "                   final GROUP RANKS         (RANKS 1: no unit of it runs the\n"
-            "                                            model; 0 = any)\n"
-            "                 (for slurm/submit.sh; writes no manifest)\n"
-            "  --no-manifest  do not write OUT/manifest.json\n");
+    fprintf(
+        f, "usage: moeprobe plan CONFIG.yaml [--array] [--no-manifest]\n\n"
+           "Prints the units of CONFIG.yaml, one per line:\n"
+           "  GROUP  MODEL  UNIT  NEEDS\n"
+           "(GROUP = the `moeprobe run --array-index` that runs it: one group per model and\n"
+           "relation, then one final group with every per-model unit and the report), then the\n"
+           "totals, and writes or updates OUT/manifest.json (read by `moeprobe status`).\n\n"
+           "  --array        print only the array layout, one line per model and the final group:\n"
+           "                   model NAME FIRST_GROUP LAST_GROUP RANKS   (RANKS 0 = any)\n"
+           "                   final GROUP RANKS         (RANKS 1: no unit of it runs the\n"
+           "                                            model; 0 = any)\n"
+           "                 (for slurm/submit.sh; writes no manifest)\n"
+           "  --no-manifest  do not write OUT/manifest.json\n");
 }
 
 /* Loads and validates; prints every problem. NULL: exit 1. */
@@ -36,8 +36,7 @@ static rcfg *load(const char *path)
     mp_err err;
     err_init(&err);
     if (rcfg_load(&cfg, path, analysis_config_schema(), &probs, &err) != 0) {
-        for (size_t i = 0; i < probs.n; i++)
-            fprintf(stderr, "%s\n", probs.msg[i]);
+        for (size_t i = 0; i < probs.n; i++) fprintf(stderr, "%s\n", probs.msg[i]);
         if (probs.n == 0)
             fprintf(stderr, "moeprobe plan: %s\n", err.msg);
         else
@@ -53,8 +52,7 @@ static void print_units(const rcfg *cfg, const sweep *s)
     size_t total = 0;
     int w = 5;
     for (size_t m = 0; m < s->n_models; m++)
-        if ((int)strlen(s->p[m].model_name) > w)
-            w = (int)strlen(s->p[m].model_name);
+        if ((int)strlen(s->p[m].model_name) > w) w = (int)strlen(s->p[m].model_name);
     printf("# %s: %zu model%s x %zu relation%s\n", rcfg_source(cfg), s->n_models,
            s->n_models == 1 ? "" : "s", s->n_relations, s->n_relations == 1 ? "" : "s");
     printf("# %-5s %-*s %-40s %s\n", "group", w, "model", "unit", "needs");
@@ -65,16 +63,15 @@ static void print_units(const rcfg *cfg, const sweep *s)
             for (size_t r = 0; r < (final ? 1 : s->n_relations); r++)
                 for (size_t i = 0; i < p->n; i++) {
                     const plan_unit *u = &p->u[i];
-                    if (final ? u->relation >= 0 : u->relation != (int)r)
-                        continue;
+                    if (final ? u->relation >= 0 : u->relation != (int)r) continue;
                     char needs[1024] = "";
                     size_t o = 0;
                     for (int d = 0; d < u->n_deps && o < sizeof needs; d++)
                         o += (size_t)snprintf(needs + o, sizeof needs - o, "%s%s", o ? "," : "",
                                               p->u[u->deps[d]].id);
                     for (int a = 0; a < u->n_needs_stages && o < sizeof needs; a++)
-                        o += (size_t)snprintf(needs + o, sizeof needs - o, "%s%s/*",
-                                              o ? "," : "", u->needs_stages[a]->name);
+                        o += (size_t)snprintf(needs + o, sizeof needs - o, "%s%s/*", o ? "," : "",
+                                              u->needs_stages[a]->name);
                     printf("%-7zu %-*s %-40s %s\n", sweep_unit_group(s, m, i), w, p->model_name,
                            u->id, o ? needs : "-");
                 }
@@ -82,16 +79,16 @@ static void print_units(const rcfg *cfg, const sweep *s)
     for (size_t m = 0; m < s->n_models; m++) {
         const plan *p = &s->p[m];
         size_t nrel = 0;
-        for (size_t i = 0; i < p->n; i++)
-            nrel += p->u[i].relation >= 0;
+        for (size_t i = 0; i < p->n; i++) nrel += p->u[i].relation >= 0;
         total += p->n;
         printf("%s: %zu units (%zu per relation, %zu per model; %s), groups %zu-%zu, archive %s\n",
                p->model_name, p->n, nrel, p->n - nrel, p->is_moe ? "MoE" : "dense",
                m * s->n_relations, m * s->n_relations + s->n_relations - 1, p->archive);
     }
     printf("total: %zu units in %zu groups: relation groups 0-%zu, final group %zu (per-model "
-           "units%s)\n", total, sweep_group_count(s), sweep_final_group(s) - 1,
-           sweep_final_group(s), rcfg_list_has(cfg, "stages", "report") ? " and the report" : "");
+           "units%s)\n",
+           total, sweep_group_count(s), sweep_final_group(s) - 1, sweep_final_group(s),
+           rcfg_list_has(cfg, "stages", "report") ? " and the report" : "");
 }
 
 int cmd_plan(int argc, char **argv)
@@ -119,8 +116,7 @@ int cmd_plan(int argc, char **argv)
         return 2;
     }
     rcfg *cfg = load(path);
-    if (!cfg)
-        return 1;
+    if (!cfg) return 1;
     sweep s;
     mp_err err;
     err_init(&err);

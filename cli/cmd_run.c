@@ -35,34 +35,35 @@ volatile sig_atomic_t run_stop_signal;
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: moeprobe run CONFIG.yaml [--unit ID]... [--stage NAME]... [--array-index N]\n"
-            "                    [--on-change refuse|recompute]\n\n"
-            "Runs the analyses of CONFIG.yaml (see `moeprobe config --explain`): for each model,\n"
-            "one HDF5 archive OUT/NAME.h5 with every unit of the plan (`moeprobe plan`), then the\n"
-            "report in OUT/report/. Units already complete are skipped, so rerunning the same\n"
-            "command resumes. Run it under mpirun / srun for expert-parallel, data-parallel\n"
-            "execution. Several runs may share one OUT (e.g. Slurm array tasks) as long as they\n"
-            "run different units.\n\n"
-            "  --unit ID         run only this unit (repeatable; its dependencies must be complete;\n"
-            "                    an ID not in the plan is a usage error)\n"
-            "  --stage NAME      run only units of this stage (repeatable, or NAME,NAME)\n"
-            "  --array-index N   run only array group N of `moeprobe plan` (one group per model and\n"
-            "                    relation, then the final group: per-model units and the report).\n"
-            "                    Without --array-index and --unit, SLURM_ARRAY_TASK_ID is used when\n"
-            "                    set.\n"
-            "  --on-change WHAT  when complete units were computed under another setup (config\n"
-            "                    keys they read, relation file, model config.json or tensor index,\n"
-            "                    moeprobe's unit format): refuse (default: list what changed, run\n"
-            "                    nothing, exit 1) or recompute them (old parts kept as *.stale)\n\n"
-            "Progress goes to stderr: a line per unit start and end, and every progress_every_s\n"
-            "seconds a line \"P%% done, ETA T\".\n"
-            "Signals: SIGTERM or SIGUSR1 finishes the running unit, writes the archive and exits\n"
-            "with status 75; a second signal exits at once (the running unit is redone on the\n"
-            "next run). Status 1: a unit failed (see `moeprobe status OUT`); 2: usage.\n"
-            "Another run on the same out: units it is running are waited for, not run twice.\n"
-            "MOEPROBE_STATUS_FILE=PATH: rank 0 also writes the exit status there (for launchers\n"
-            "such as mpirun that exit 1 when signalled themselves; the slurm/ scripts use it).\n");
+    fprintf(
+        f,
+        "usage: moeprobe run CONFIG.yaml [--unit ID]... [--stage NAME]... [--array-index N]\n"
+        "                    [--on-change refuse|recompute]\n\n"
+        "Runs the analyses of CONFIG.yaml (see `moeprobe config --explain`): for each model,\n"
+        "one HDF5 archive OUT/NAME.h5 with every unit of the plan (`moeprobe plan`), then the\n"
+        "report in OUT/report/. Units already complete are skipped, so rerunning the same\n"
+        "command resumes. Run it under mpirun / srun for expert-parallel, data-parallel\n"
+        "execution. Several runs may share one OUT (e.g. Slurm array tasks) as long as they\n"
+        "run different units.\n\n"
+        "  --unit ID         run only this unit (repeatable; its dependencies must be complete;\n"
+        "                    an ID not in the plan is a usage error)\n"
+        "  --stage NAME      run only units of this stage (repeatable, or NAME,NAME)\n"
+        "  --array-index N   run only array group N of `moeprobe plan` (one group per model and\n"
+        "                    relation, then the final group: per-model units and the report).\n"
+        "                    Without --array-index and --unit, SLURM_ARRAY_TASK_ID is used when\n"
+        "                    set.\n"
+        "  --on-change WHAT  when complete units were computed under another setup (config\n"
+        "                    keys they read, relation file, model config.json or tensor index,\n"
+        "                    moeprobe's unit format): refuse (default: list what changed, run\n"
+        "                    nothing, exit 1) or recompute them (old parts kept as *.stale)\n\n"
+        "Progress goes to stderr: a line per unit start and end, and every progress_every_s\n"
+        "seconds a line \"P%% done, ETA T\".\n"
+        "Signals: SIGTERM or SIGUSR1 finishes the running unit, writes the archive and exits\n"
+        "with status 75; a second signal exits at once (the running unit is redone on the\n"
+        "next run). Status 1: a unit failed (see `moeprobe status OUT`); 2: usage.\n"
+        "Another run on the same out: units it is running are waited for, not run twice.\n"
+        "MOEPROBE_STATUS_FILE=PATH: rank 0 also writes the exit status there (for launchers\n"
+        "such as mpirun that exit 1 when signalled themselves; the slurm/ scripts use it).\n");
 }
 
 /* MOEPROBE_STATUS_FILE and its temp name, kept for the signal handler (rank 0 only). */
@@ -77,8 +78,10 @@ static void write_status_now(int status)
     if (fd < 0) return;
     ssize_t r = write(fd, text, 3);
     close(fd);
-    if (r == 3) rename(status_tmp, status_path);
-    else unlink(status_tmp);
+    if (r == 3)
+        rename(status_tmp, status_path);
+    else
+        unlink(status_tmp);
 }
 
 static void on_signal(int sig)
@@ -130,9 +133,11 @@ static rcfg *load_config(const char *path)
         rcfg_problems probs = {0};
         if (rcfg_load(&cfg, path, analysis_config_schema(), &probs, &err) != 0) {
             for (size_t i = 0; i < probs.n; i++) fprintf(stderr, "%s\n", probs.msg[i]);
-            if (probs.n == 0) fprintf(stderr, "moeprobe run: %s\n", err.msg);
-            else fprintf(stderr, "moeprobe run: %zu problem%s in %s; nothing was run\n", probs.n,
-                         probs.n == 1 ? "" : "s", path);
+            if (probs.n == 0)
+                fprintf(stderr, "moeprobe run: %s\n", err.msg);
+            else
+                fprintf(stderr, "moeprobe run: %zu problem%s in %s; nothing was run\n", probs.n,
+                        probs.n == 1 ? "" : "s", path);
             ok = 0;
         } else if (rcfg_pack(cfg, &buf, &len, &err) != 0) {
             fprintf(stderr, "moeprobe run: %s\n", err.msg);
@@ -170,7 +175,10 @@ static int add_stages(run_state *rs, const char *arg)
             return 2;
         }
         char **ns = realloc(rs->stages, (size_t)(rs->n_stages + 1) * sizeof *ns);
-        if (!ns || !(ns[rs->n_stages] = strdup(t))) { free(copy); return 2; }
+        if (!ns || !(ns[rs->n_stages] = strdup(t))) {
+            free(copy);
+            return 2;
+        }
         rs->stages = ns;
         rs->n_stages++;
     }
@@ -193,7 +201,8 @@ static int parse_args(run_state *rs, int argc, char **argv, const char **path)
             char *end;
             long v = strtol(argv[++i], &end, 10);
             if (*end || end == argv[i] || v < 0) {
-                fprintf(stderr, "moeprobe run: --array-index %s: expected a whole number >= 0\n", argv[i]);
+                fprintf(stderr, "moeprobe run: --array-index %s: expected a whole number >= 0\n",
+                        argv[i]);
                 return 2;
             }
             rs->array_index = v;
@@ -205,7 +214,8 @@ static int parse_args(run_state *rs, int argc, char **argv, const char **path)
             }
             rs->on_change_recompute = !strcmp(v, "recompute");
         } else if (argv[i][0] == '-' || *path) {
-            fprintf(stderr, "moeprobe run: unexpected argument %s (see moeprobe run --help)\n", argv[i]);
+            fprintf(stderr, "moeprobe run: unexpected argument %s (see moeprobe run --help)\n",
+                    argv[i]);
             return 2;
         } else {
             *path = argv[i];
@@ -249,9 +259,11 @@ static int check_units(const run_state *rs, const char *path)
                     for (size_t i = 0; i < rs->sw.p[m].n; i++) ids[n++] = rs->sw.p[m].u[i].id;
                 near = rcfg_suggest(rs->only[k], ids, n);
             }
-            fprintf(stderr, "moeprobe run: --unit %s: no such unit in the plan of %s%s%s%s (see "
-                    "moeprobe plan %s)\n", rs->only[k], path, near ? "; did you mean '" : "",
-                    near ? near : "", near ? "'?" : "", path);
+            fprintf(stderr,
+                    "moeprobe run: --unit %s: no such unit in the plan of %s%s%s%s (see "
+                    "moeprobe plan %s)\n",
+                    rs->only[k], path, near ? "; did you mean '" : "", near ? near : "",
+                    near ? "'?" : "", path);
             free(ids);
         }
         return -1;
@@ -340,9 +352,11 @@ int cmd_run(int argc, char **argv)
     }
     if (rs.array_index >= 0 && (size_t)rs.array_index >= sweep_group_count(&rs.sw)) {
         if (comm_rank() == 0)
-            fprintf(stderr, "moeprobe run: %s %ld is beyond the plan's %zu groups (0-%zu; see "
-                    "moeprobe plan %s)\n", rs.array_from_env ? "SLURM_ARRAY_TASK_ID" : "--array-index",
-                    rs.array_index, sweep_group_count(&rs.sw), sweep_final_group(&rs.sw), path);
+            fprintf(stderr,
+                    "moeprobe run: %s %ld is beyond the plan's %zu groups (0-%zu; see "
+                    "moeprobe plan %s)\n",
+                    rs.array_from_env ? "SLURM_ARRAY_TASK_ID" : "--array-index", rs.array_index,
+                    sweep_group_count(&rs.sw), sweep_final_group(&rs.sw), path);
         status = 2; /* a command-line value out of range: usage, as README says */
         goto done;
     }
@@ -380,12 +394,13 @@ int cmd_run(int argc, char **argv)
     fflush(stdout);
     if (!rs.stopped && !failed && run_report_wanted(&rs) && comm_rank() == 0)
         failed |= render_report(&rs) != 0;
-    if (comm_rank() == 0 && !last && !rs.stopped)
-        progress_note(rs.prog, "nothing selected to run");
+    if (comm_rank() == 0 && !last && !rs.stopped) progress_note(rs.prog, "nothing selected to run");
     status = rs.stopped ? RUN_EXIT_STOPPED : failed ? 1 : 0;
     if (comm_rank() == 0 && rs.stopped)
-        progress_note(rs.prog, "stopped by signal %d; run the same command again (or requeue) to "
-                      "continue", (int)run_stop_signal);
+        progress_note(rs.prog,
+                      "stopped by signal %d; run the same command again (or requeue) to "
+                      "continue",
+                      (int)run_stop_signal);
 done:
     progress_stop(rs.prog);
     rs.prog = NULL;

@@ -20,15 +20,15 @@ typedef struct run_state {
     const char *config_path;
     sweep sw;
     lre_set rels;
-    char **only;       /* --unit ids (pointers into argv) */
+    char **only; /* --unit ids (pointers into argv) */
     int n_only;
-    char **stages;     /* --stage names (malloc'd) */
+    char **stages; /* --stage names (malloc'd) */
     int n_stages;
-    long array_index;  /* -1: all groups */
+    long array_index; /* -1: all groups */
     int array_from_env;
-    progress *prog;    /* rank 0 */
-    int stopped;       /* a signal stopped the run (same on every rank) */
-    char *command_line; /* "moeprobe run ..." for the archive's provenance (malloc'd) */
+    progress *prog;          /* rank 0 */
+    int stopped;             /* a signal stopped the run (same on every rank) */
+    char *command_line;      /* "moeprobe run ..." for the archive's provenance (malloc'd) */
     int on_change_recompute; /* --on-change recompute: redo units computed under another setup */
 } run_state;
 

@@ -123,7 +123,8 @@ void run_progress_start(run_state *rs)
         for (size_t i = 0; i < p->n; i++) {
             int complete = 0;
             if (!run_selected(rs, m, i)) continue;
-            for (size_t k = 0; k < done.n && !complete; k++) complete = !strcmp(done.v[k], p->u[i].id);
+            for (size_t k = 0; k < done.n && !complete; k++)
+                complete = !strcmp(done.v[k], p->u[i].id);
             /* a unit of another setup is recomputed (--on-change recompute; else the run stops) */
             if (complete && have_fm && rs->on_change_recompute && unit_drifted(rs, m, i, &fm))
                 complete = 0;
@@ -187,7 +188,8 @@ static int test_hold(const char *unit_id)
 {
     const char *env = getenv("MOEPROBE_TEST_HOLD_UNIT");
     const char *colon = env ? strchr(env, ':') : NULL;
-    if (!colon || strlen(unit_id) != (size_t)(colon - env) || strncmp(env, unit_id, (size_t)(colon - env)))
+    if (!colon || strlen(unit_id) != (size_t)(colon - env) ||
+        strncmp(env, unit_id, (size_t)(colon - env)))
         return 0;
     for (;;) {
         int64_t released = comm_rank() == 0 && access(colon + 1, F_OK) == 0;
@@ -227,9 +229,10 @@ static int check_drift(run_state *rs, size_t mi, arc_writer *w, const fp_model *
                     fprintf(stderr, "moeprobe run: %s\n", e.msg);
                     rc = -1;
                 } else {
-                    progress_note(rs->prog, "%s: %s was computed under another setup (%s); "
-                                  "recomputing it (old part kept as *.stale)", pl->model_name,
-                                  pl->u[i].id, diff);
+                    progress_note(rs->prog,
+                                  "%s: %s was computed under another setup (%s); "
+                                  "recomputing it (old part kept as *.stale)",
+                                  pl->model_name, pl->u[i].id, diff);
                 }
             } else if (shown++ < 20) {
                 fprintf(stderr, "moeprobe run: %s: %s was computed under another setup: %s\n",
@@ -241,11 +244,11 @@ static int check_drift(run_state *rs, size_t mi, arc_writer *w, const fp_model *
         free(diff);
     }
     if (rc == 0 && changed && !rs->on_change_recompute) {
-        if (shown < changed)
-            fprintf(stderr, "moeprobe run: ... and %zu more\n", changed - shown);
-        fprintf(stderr, "moeprobe run: %s: %zu complete unit(s) of %s were computed under another "
-                        "setup; nothing was run. Rerun with --on-change recompute to recompute "
-                        "them (the old parts are kept as *.stale), or restore the old setup\n",
+        if (shown < changed) fprintf(stderr, "moeprobe run: ... and %zu more\n", changed - shown);
+        fprintf(stderr,
+                "moeprobe run: %s: %zu complete unit(s) of %s were computed under another "
+                "setup; nothing was run. Rerun with --on-change recompute to recompute "
+                "them (the old parts are kept as *.stale), or restore the old setup\n",
                 pl->model_name, changed, pl->archive);
         rc = -1;
     }
@@ -304,12 +307,12 @@ typedef struct model_run {
     run_state *rs;
     const plan *pl;
     const rcfg_model *rm;
-    arc_writer *w;           /* rank 0 */
+    arc_writer *w; /* rank 0 */
     runner r;
     int have_runner;
     mcfg mc;
-    char *pending;           /* [n units] 1 = selected and not complete (every rank) */
-    fp_model fm;             /* the model's identity (rank 0) */
+    char *pending; /* [n units] 1 = selected and not complete (every rank) */
+    fp_model fm;   /* the model's identity (rank 0) */
 } model_run;
 
 /* Every rank learns rank 0's pending flags. */
@@ -342,7 +345,8 @@ static void start_runner(model_run *mr)
     if (!need_model) return;
     runner_opts ro = runner_opts_default();
     ro.use_mpi = 1;
-    ro.batch_size = (int)(mr->rm->batch_size > 0 ? mr->rm->batch_size : rcfg_int(cfg, "batch_size"));
+    ro.batch_size =
+        (int)(mr->rm->batch_size > 0 ? mr->rm->batch_size : rcfg_int(cfg, "batch_size"));
     ep_placement_parse(rcfg_str(cfg, "expert_placement"), &ro.placement);
     if (runner_init(&mr->r, mr->rm->path, NULL, &ro, &err) != 0) comm_fatal("run", "%s", err.msg);
     mr->have_runner = 1;
@@ -429,8 +433,10 @@ static void record_fatal(void *ctx, const char *where, const char *msg)
     char text[4400];
     mp_err e2;
     err_init(&e2);
-    if (comm_size() > 1) snprintf(text, sizeof text, "rank %d: %s", comm_rank(), msg);
-    else snprintf(text, sizeof text, "%s", msg);
+    if (comm_size() > 1)
+        snprintf(text, sizeof text, "rank %d: %s", comm_rank(), msg);
+    else
+        snprintf(text, sizeof text, "%s", msg);
     (void)where;
     man_record(fu->out, fu->model, fu->unit, MAN_FAILED, text, -1, &e2);
 }
@@ -603,7 +609,8 @@ int run_model(run_state *rs, size_t mi)
     mr.pending = calloc(pl->n + 1, 1);
     if (!mr.pending) comm_fatal("run", "out of memory");
     int ok = 1;
-    if (comm_rank() == 0) ok = (mr.w = open_archive(rs, mi, mr.pending, &cfg_json, &yaml, &mr.fm)) != NULL;
+    if (comm_rank() == 0)
+        ok = (mr.w = open_archive(rs, mi, mr.pending, &cfg_json, &yaml, &mr.fm)) != NULL;
     if (!comm_all_ok(ok)) {
         failed = 1;
         goto done;

@@ -30,8 +30,10 @@ int cmd_status(int argc, char **argv)
         } else if (!strcmp(argv[i], "--units")) {
             all = 1;
         } else if (argv[i][0] == '-' || dir) {
-            fprintf(stderr, "moeprobe status: unexpected argument %s (see moeprobe status "
-                            "--help)\n", argv[i]);
+            fprintf(stderr,
+                    "moeprobe status: unexpected argument %s (see moeprobe status "
+                    "--help)\n",
+                    argv[i]);
             return 2;
         } else {
             dir = argv[i];

@@ -12,20 +12,19 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: moeprobe tokenize --tokenizer FILE [--no-special] TEXT...\n"
-            "       moeprobe tokenize --tokenizer FILE [--no-special] --stdin-jsonl\n"
-            "\n"
-            "Prints one line per TEXT: its token ids, space-separated, exactly as Hugging Face\n"
-            "tokenizers encodes it with add_special_tokens=True.\n"
-            "\n"
-            "  --tokenizer FILE  a tokenizer.json (or a checkpoint folder holding one)\n"
-            "  --no-special      add_special_tokens=False: no template tokens such as BOS\n"
-            "  --stdin-jsonl     read the texts from stdin, one JSON string per line\n"
-            "  --                the remaining arguments are texts, even if they start with --\n"
-            "  --help            this text\n"
-            "\n"
-            "Exit status: 0 success, 1 failure (message on stderr), 2 usage error.\n");
+    fprintf(f, "usage: moeprobe tokenize --tokenizer FILE [--no-special] TEXT...\n"
+               "       moeprobe tokenize --tokenizer FILE [--no-special] --stdin-jsonl\n"
+               "\n"
+               "Prints one line per TEXT: its token ids, space-separated, exactly as Hugging Face\n"
+               "tokenizers encodes it with add_special_tokens=True.\n"
+               "\n"
+               "  --tokenizer FILE  a tokenizer.json (or a checkpoint folder holding one)\n"
+               "  --no-special      add_special_tokens=False: no template tokens such as BOS\n"
+               "  --stdin-jsonl     read the texts from stdin, one JSON string per line\n"
+               "  --                the remaining arguments are texts, even if they start with --\n"
+               "  --help            this text\n"
+               "\n"
+               "Exit status: 0 success, 1 failure (message on stderr), 2 usage error.\n");
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -60,8 +59,7 @@ static int encode_line(const tokenizer *tok, const char *text, size_t len, int a
         *line_cap = need;
     }
     char *o = *line;
-    for (size_t i = 0; i < n; i++)
-        o += sprintf(o, i ? " %d" : "%d", ids[i]);
+    for (size_t i = 0; i < n; i++) o += sprintf(o, i ? " %d" : "%d", ids[i]);
     *o++ = '\n';
     free(ids);
     if (fwrite(*line, 1, (size_t)(o - *line), stdout) != (size_t)(o - *line)) {
@@ -81,17 +79,20 @@ static int run_jsonl(const tokenizer *tok, int add_special)
     while ((got = getline(&buf, &cap, stdin)) >= 0) {
         lineno++;
         size_t len = (size_t)got;
-        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-            len--;
+        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) len--;
         json_error_t jerr;
         json_t *j = json_loadb(buf, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
         if (!j || !json_is_string(j)) {
             if (j)
-                fprintf(stderr, "moeprobe tokenize: stdin line %ld: expected a JSON string, got "
-                        "another JSON value\n", lineno);
+                fprintf(stderr,
+                        "moeprobe tokenize: stdin line %ld: expected a JSON string, got "
+                        "another JSON value\n",
+                        lineno);
             else
-                fprintf(stderr, "moeprobe tokenize: stdin line %ld: not valid JSON (column %d): "
-                        "%s\n", lineno, jerr.column, jerr.text);
+                fprintf(stderr,
+                        "moeprobe tokenize: stdin line %ld: not valid JSON (column %d): "
+                        "%s\n",
+                        lineno, jerr.column, jerr.text);
             json_decref(j);
             rc = 1;
             break;
@@ -148,8 +149,7 @@ int cmd_tokenize(int argc, char **argv)
             urc = usage_error("unknown option %s", a);
         }
     }
-    if (urc < 0 && !path)
-        urc = usage_error("%s", "--tokenizer FILE is required");
+    if (urc < 0 && !path) urc = usage_error("%s", "--tokenizer FILE is required");
     if (urc < 0 && jsonl && ntext > 0)
         urc = usage_error("%s", "--stdin-jsonl reads texts from stdin; give no TEXT arguments");
     if (urc < 0 && !jsonl && ntext == 0)

@@ -34,7 +34,8 @@ static void usage(FILE *f)
             "logits_last, resid_pre, attn_out, mlp_out, resid_post [L,T,H], head_out_last\n"
             "[L,nH,H]; MoE: router_logits, topk_idx, topk_weight [L,T,*], expert_out_topk_last;\n"
             "with --object (one per prompt): target_id, final_norm_scale and the attributions\n"
-            "attr_attn_gain, attr_ffn_gain, attr_head, attr_expert_topk, attr_neuron_top100(_score).\n\n"
+            "attr_attn_gain, attr_ffn_gain, attr_head, attr_expert_topk, "
+            "attr_neuron_top100(_score).\n\n"
             "options:\n"
             "  --model DIR            Hugging Face checkpoint folder (with tokenizer.json)\n"
             "  --tokenizer FILE       tokenizer.json (default DIR/tokenizer.json)\n"
@@ -116,15 +117,21 @@ static int trace_sample(void *vctx, const runner_sample *s, blob *out, mp_err *e
     int64_t tl = T;
     blob_put(out, "input_ids", BLOB_I32, 1, &tl, s->ps->ids[s->sample]);
     put_f32(out, "logits_last", 1, V, 0, 0, s->logits);
-    const struct { const char *name; hook_point p; } dense[] = {
-        {"resid_pre", HP_RESID_PRE}, {"attn_out", HP_ATTN_OUT},
-        {"mlp_out", HP_MLP_OUT}, {"resid_post", HP_RESID_POST}};
+    const struct {
+        const char *name;
+        hook_point p;
+    } dense[] = {{"resid_pre", HP_RESID_PRE},
+                 {"attn_out", HP_ATTN_OUT},
+                 {"mlp_out", HP_MLP_OUT},
+                 {"resid_post", HP_RESID_POST}};
     for (int i = 0; i < 4; i++) {
         hook_store_dense(s->store, dense[i].p, s->sample, (int)L, 0, T, -1, H, buf);
         put_f32(out, dense[i].name, 3, L, T, H, buf);
     }
-    if (in_batch) cap = &c->caps[s->sample - c->first]; /* made by trace_batch */
-    else if (capture_last(m, s->store, s->sample, T - 1, &own, err) != 0) goto done;
+    if (in_batch)
+        cap = &c->caps[s->sample - c->first]; /* made by trace_batch */
+    else if (capture_last(m, s->store, s->sample, T - 1, &own, err) != 0)
+        goto done;
     put_f32(out, "head_out_last", 3, L, nH, H, cap->head_out);
     if (E > 0) {
         hook_store_dense(s->store, HP_ROUTER_LOGITS, s->sample, (int)L, 0, T, -1, E, buf);
@@ -133,7 +140,8 @@ static int trace_sample(void *vctx, const runner_sample *s, blob *out, mp_err *e
         if (!ti) goto oom;
         for (int64_t l = 0; l < L; l++)
             for (int t = 0; t < T; t++) {
-                const hook_record *rr = hook_store_find(s->store, HP_TOPK_IDX, s->sample, (int)l, t, -1);
+                const hook_record *rr =
+                    hook_store_find(s->store, HP_TOPK_IDX, s->sample, (int)l, t, -1);
                 for (int64_t j = 0; j < k; j++)
                     ti[(l * T + t) * k + j] = rr ? ((const int32_t *)rr->data)[j] : -1;
             }
@@ -188,10 +196,13 @@ static int trace_collect(void *vctx, int64_t sample, const void *data, size_t le
         /* the contract is float32 (ids int32) throughout */
         arc_type t = it.type == BLOB_I32 || it.type == BLOB_I64 ? ARC_I32 : ARC_F32;
         const char *const *dn = it.ndim == 3 && it.shape[2] == c->r->model.cfg.hidden_size &&
-                                        strstr(it.name, "_last") == NULL ? dims3 : NULL;
+                                        strstr(it.name, "_last") == NULL
+                                    ? dims3
+                                    : NULL;
         /* blob data may be unaligned: copy before handing it to HDF5 */
         void *tmp;
-        if (t == ARC_F32) tmp = blob_to_f32(&it);
+        if (t == ARC_F32)
+            tmp = blob_to_f32(&it);
         else if (it.type == BLOB_I32) {
             tmp = malloc(it.nbytes > 0 ? it.nbytes : 1);
             if (tmp) memcpy(tmp, it.data, it.nbytes);
@@ -211,7 +222,8 @@ static int trace_collect(void *vctx, int64_t sample, const void *data, size_t le
     /* what was asked: the prompt text and, with --object, the target (the group exists now) */
     if (sample >= 0 && sample < c->n_prompts &&
         (arc_attr_str(c->u, group, "prompt", c->prompts[sample], err) != 0 ||
-         (c->objects && c->objects[sample] && arc_attr_str(c->u, group, "object", c->objects[sample], err) != 0)))
+         (c->objects && c->objects[sample] &&
+          arc_attr_str(c->u, group, "object", c->objects[sample], err) != 0)))
         return -1;
     return 0;
 }
@@ -241,11 +253,17 @@ static int check_out(const char *path, mp_err *err)
     if (lstat(path, &st) != 0)
         return errno == ENOENT ? 0 : err_set(err, "--out %s: %s", path, strerror(errno));
     if (S_ISREG(st.st_mode)) return 0;
-    const char *what = S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISDIR(st.st_mode) ? "a folder"
-                       : S_ISCHR(st.st_mode) ? "a character device" : S_ISBLK(st.st_mode) ? "a block device"
-                       : S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISSOCK(st.st_mode) ? "a socket" : "not a file";
-    return err_set(err, "--out %s: exists and is %s (expected a new or a regular file; "
-                   "nothing was written)", path, what);
+    const char *what = S_ISLNK(st.st_mode)    ? "a symbolic link"
+                       : S_ISDIR(st.st_mode)  ? "a folder"
+                       : S_ISCHR(st.st_mode)  ? "a character device"
+                       : S_ISBLK(st.st_mode)  ? "a block device"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "not a file";
+    return err_set(err,
+                   "--out %s: exists and is %s (expected a new or a regular file; "
+                   "nothing was written)",
+                   path, what);
 }
 
 /* The temp archive's parts and lock files, once it is renamed or abandoned. */
@@ -308,11 +326,16 @@ int cmd_trace(int argc, char **argv)
             goto usage_err;
         }
         i++;
-        if (!strcmp(o, "--model")) model = val;
-        else if (!strcmp(o, "--tokenizer")) tokp = val;
-        else if (!strcmp(o, "--prompt")) prompts[np++] = val;
-        else if (!strcmp(o, "--object")) objects[no++] = val;
-        else if (!strcmp(o, "--out")) out = val;
+        if (!strcmp(o, "--model"))
+            model = val;
+        else if (!strcmp(o, "--tokenizer"))
+            tokp = val;
+        else if (!strcmp(o, "--prompt"))
+            prompts[np++] = val;
+        else if (!strcmp(o, "--object"))
+            objects[no++] = val;
+        else if (!strcmp(o, "--out"))
+            out = val;
         else if (!strcmp(o, "--batch-size")) {
             if (cli_parse_int(o, val, 1, 1 << 20, &v, &err) != 0) goto usage_err;
             ro.batch_size = (int)v;
@@ -364,9 +387,10 @@ int cmd_trace(int argc, char **argv)
     trace_ctx tc = {&r, no > 0, u, 0, 0, NULL, NULL, prompts, no > 0 ? objects : NULL, np};
     hook_set hs;
     hook_set_init(&hs);
-    hook_point all_pos[] = {HP_RESID_PRE, HP_ATTN_OUT, HP_MLP_OUT, HP_RESID_POST,
+    hook_point all_pos[] = {HP_RESID_PRE,     HP_ATTN_OUT, HP_MLP_OUT,    HP_RESID_POST,
                             HP_ROUTER_LOGITS, HP_TOPK_IDX, HP_TOPK_WEIGHT};
-    for (size_t i = 0; i < sizeof all_pos / sizeof *all_pos; i++) hook_request_all(&hs, all_pos[i], HOOK_POS_ALL);
+    for (size_t i = 0; i < sizeof all_pos / sizeof *all_pos; i++)
+        hook_request_all(&hs, all_pos[i], HOOK_POS_ALL);
     capture_request_attribution(&hs, &r.model);
     runner_job job = {0};
     job.ps = &ps;

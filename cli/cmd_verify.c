@@ -116,11 +116,16 @@ static void verify_archive(vstate *v, const char *arch)
     char **aside = list_dir(parts, "", is_set_aside);
     for (size_t i = 0; aside && aside[i]; i++)
         printf("note %s/%s: a damaged part set aside by an earlier run (kept for inspection; "
-               "its unit was recomputed or is pending)\n", parts, aside[i]);
+               "its unit was recomputed or is pending)\n",
+               parts, aside[i]);
     free_list(aside);
 }
 
-static int is_parts_dir(const char *name) { (void)name; return 1; }
+static int is_parts_dir(const char *name)
+{
+    (void)name;
+    return 1;
+}
 
 int cmd_verify(int argc, char **argv)
 {
@@ -134,8 +139,10 @@ int cmd_verify(int argc, char **argv)
         } else if (!strcmp(argv[i], "--quiet")) {
             v.quiet = 1;
         } else if (argv[i][0] == '-' || path) {
-            fprintf(stderr, "moeprobe verify: unexpected argument %s (see moeprobe verify "
-                            "--help)\n", argv[i]);
+            fprintf(stderr,
+                    "moeprobe verify: unexpected argument %s (see moeprobe verify "
+                    "--help)\n",
+                    argv[i]);
             return 2;
         } else {
             path = argv[i];
@@ -178,8 +185,10 @@ int cmd_verify(int argc, char **argv)
         verify_archive(&v, path);
     }
     if (v.files == 0) {
-        fprintf(stderr, "moeprobe verify: %s holds no archive (expected NAME.h5 files or "
-                        "NAME.h5.parts folders)\n", path);
+        fprintf(stderr,
+                "moeprobe verify: %s holds no archive (expected NAME.h5 files or "
+                "NAME.h5.parts folders)\n",
+                path);
         return 1;
     }
     printf("moeprobe verify: %d file%s checked, %d damaged\n", v.files, v.files == 1 ? "" : "s",

@@ -12,6 +12,7 @@ typedef struct {
     const char *summary;
 } command;
 
+/* clang-format off */
 static const command COMMANDS[] = {
     {"tokenize", cmd_tokenize, "token ids of texts, exactly as Hugging Face tokenizers"},
     {"inspect", cmd_inspect, "architecture, shapes, parameters and bytes of a checkpoint"},
@@ -25,6 +26,7 @@ static const command COMMANDS[] = {
     {"export", cmd_export, "the paper's tables of archives as CSV files (--csv DIR)"},
     {"config", cmd_config, "list every config key with its default (--explain)"},
 };
+/* clang-format on */
 
 static void usage(FILE *f)
 {
@@ -56,9 +58,10 @@ int main(int argc, char **argv)
         return ops_isa_check(&err) == 0 ? 0 : 2;
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
-        if (!strcmp(argv[1], COMMANDS[i].name))
-            return COMMANDS[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "moeprobe: unknown command '%s' (expected one of: tokenize, inspect, "
-                    "make-model, trace, run, plan, status, verify, report, config)\n", argv[1]);
+        if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].fn(argc - 1, argv + 1);
+    fprintf(stderr,
+            "moeprobe: unknown command '%s' (expected one of: tokenize, inspect, "
+            "make-model, trace, run, plan, status, verify, report, config)\n",
+            argv[1]);
     return 2;
 }

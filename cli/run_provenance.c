@@ -53,16 +53,19 @@ static int header_hash(const char *path, char hex[65], int64_t *bytes, mp_err *e
     }
     *bytes = (int64_t)st.st_size;
     if (fread(len8, 1, 8, f) != 8) {
-        err_set(err, "%s: offset 0: file of %lld bytes is too short for the 8-byte header length "
-                "(expected a safetensors file)", path, (long long)st.st_size);
+        err_set(err,
+                "%s: offset 0: file of %lld bytes is too short for the 8-byte header length "
+                "(expected a safetensors file)",
+                path, (long long)st.st_size);
         goto done;
     }
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = n << 8 | len8[i];
     if (n == 0 || n > ST_MAX_HEADER || n > (uint64_t)st.st_size - 8) {
-        err_set(err, "%s: offset 0: header length %llu does not fit (file of %lld bytes, limit "
-                "%u; expected 1..min(file size - 8, limit))", path, (unsigned long long)n,
-                (long long)st.st_size, ST_MAX_HEADER);
+        err_set(err,
+                "%s: offset 0: header length %llu does not fit (file of %lld bytes, limit "
+                "%u; expected 1..min(file size - 8, limit))",
+                path, (unsigned long long)n, (long long)st.st_size, ST_MAX_HEADER);
         goto done;
     }
     if (sha256_file(f, (int64_t)n, hex) != 0) {
@@ -110,9 +113,11 @@ char *run_prov_checkpoint_json(const char *model_dir, mp_err *err)
         json_array_append_new(files, fo);
     }
     json_object_set(o, "files", files);
-    static const struct { const char *file, *key; } J[] = {
-        {"config.json", "config_json_sha256"}, {"tokenizer.json", "tokenizer_json_sha256"},
-        {"model.safetensors.index.json", "index_json_sha256"}};
+    static const struct {
+        const char *file, *key;
+    } J[] = {{"config.json", "config_json_sha256"},
+             {"tokenizer.json", "tokenizer_json_sha256"},
+             {"model.safetensors.index.json", "index_json_sha256"}};
     for (size_t i = 0; i < sizeof J / sizeof *J; i++) {
         snprintf(path, sizeof path, "%s/%s", model_dir, J[i].file);
         int h = hash_file(path, hex, NULL, err);
@@ -204,8 +209,10 @@ char *run_prov_command_line(int argc, char **argv)
         }
         *o++ = '\'';
         for (; *a; a++) {
-            if (*a == '\'') o += sprintf(o, "'\\''");
-            else *o++ = *a;
+            if (*a == '\'')
+                o += sprintf(o, "'\\''");
+            else
+                *o++ = *a;
         }
         *o++ = '\'';
     }

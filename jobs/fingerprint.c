@@ -37,8 +37,10 @@ static void add(fp_lines *l, const char *fmt, ...)
         l->v = v;
         l->cap = cap;
     }
-    if (!(l->v[l->n] = strdup(buf))) l->oom = 1;
-    else l->n++;
+    if (!(l->v[l->n] = strdup(buf)))
+        l->oom = 1;
+    else
+        l->n++;
 }
 
 static void lines_free(fp_lines *l)
@@ -100,18 +102,14 @@ static void key_value(const rcfg *cfg, const rcfg_key *k, char *out, size_t len)
         return;
     }
     switch (k->type) {
-    case RCFG_INT:
-        snprintf(out, len, "%lld", (long long)rcfg_int(cfg, k->path));
-        break;
+    case RCFG_INT: snprintf(out, len, "%lld", (long long)rcfg_int(cfg, k->path)); break;
     case RCFG_FLOAT: { /* shortest text that reads back as the same double */
         double x = rcfg_float(cfg, k->path);
         snprintf(out, len, "%.15g", x);
         if (strtod(out, NULL) != x) snprintf(out, len, "%.17g", x);
         break;
     }
-    case RCFG_BOOL:
-        snprintf(out, len, "%s", rcfg_bool(cfg, k->path) ? "true" : "false");
-        break;
+    case RCFG_BOOL: snprintf(out, len, "%s", rcfg_bool(cfg, k->path) ? "true" : "false"); break;
     case RCFG_INT_LIST: {
         const int64_t *v;
         size_t n = rcfg_int_list(cfg, k->path, &v);
@@ -121,7 +119,9 @@ static void key_value(const rcfg *cfg, const rcfg_key *k, char *out, size_t len)
         if (o < len) snprintf(out + o, len - o, "]");
         break;
     }
-    case RCFG_STR_LIST: case RCFG_ENUM_LIST: case RCFG_PATH_LIST: {
+    case RCFG_STR_LIST:
+    case RCFG_ENUM_LIST:
+    case RCFG_PATH_LIST: {
         const char *const *v;
         size_t n = rcfg_str_list(cfg, k->path, &v);
         o += (size_t)snprintf(out + o, len - o, "[");
@@ -194,9 +194,8 @@ char *fp_unit(const rcfg *cfg, const lre_set *rels, const plan *pl, size_t i, co
         if (sha256_path(rels->rel[r].path, hex, err) != 0) goto done;
         add(&l, "relation.%s = %s", rels->rel[r].id, hex);
     }
-    static const rcfg_key run_keys[] = {
-        {"template", RCFG_INT, RCFG_ALL, NULL, 0, 0, NULL, NULL},
-        {"max_samples", RCFG_INT, 0, NULL, 0, 0, NULL, NULL}};
+    static const rcfg_key run_keys[] = {{"template", RCFG_INT, RCFG_ALL, NULL, 0, 0, NULL, NULL},
+                                        {"max_samples", RCFG_INT, 0, NULL, 0, 0, NULL, NULL}};
     for (size_t k = 0; k < sizeof run_keys / sizeof run_keys[0]; k++) {
         key_value(cfg, &run_keys[k], v, sizeof v);
         add(&l, "config.%s = %s", run_keys[k].path, v);
@@ -244,9 +243,12 @@ static const char *value_of(const char *text, const char *key, size_t klen, size
 
 static void put_value(char *out, size_t len, const char *v, size_t vl)
 {
-    if (!v) snprintf(out, len, "(none)");
-    else if (vl == 64) snprintf(out, len, "%.12s...", v);
-    else snprintf(out, len, "%.*s", (int)(vl < len - 1 ? vl : len - 1), v);
+    if (!v)
+        snprintf(out, len, "(none)");
+    else if (vl == 64)
+        snprintf(out, len, "%.12s...", v);
+    else
+        snprintf(out, len, "%.*s", (int)(vl < len - 1 ? vl : len - 1), v);
 }
 
 /* Appends the items of `a` whose values differ in `b` (or that b lacks) to out. */
@@ -264,8 +266,8 @@ static void diff_into(char **out, size_t *o, size_t *cap, const char *a, const c
                 char olds[200], news[200], item[700];
                 put_value(olds, sizeof olds, a_is_stored ? av : bv, a_is_stored ? alen : blen);
                 put_value(news, sizeof news, a_is_stored ? bv : av, a_is_stored ? blen : alen);
-                int n = snprintf(item, sizeof item, "%s%.*s %s -> %s", *o ? "; " : "",
-                                 (int)klen, p, olds, news);
+                int n = snprintf(item, sizeof item, "%s%.*s %s -> %s", *o ? "; " : "", (int)klen, p,
+                                 olds, news);
                 if (*o + (size_t)n + 1 > *cap) {
                     size_t nc = (*cap + (size_t)n + 1) * 2;
                     char *x = realloc(*out, nc);

@@ -27,8 +27,7 @@ const char *man_state_name(man_state s)
 man_state man_state_parse(const char *s)
 {
     for (int i = 0; s && i < 4; i++)
-        if (!strcmp(s, STATE_NAMES[i]))
-            return (man_state)i;
+        if (!strcmp(s, STATE_NAMES[i])) return (man_state)i;
     return MAN_PENDING;
 }
 
@@ -58,12 +57,10 @@ static int man_lock(const char *out_dir, mp_err *err)
         return -2;
     }
     while (flock(fd, LOCK_EX) != 0) {
-        if (errno == EINTR)
-            continue;
+        if (errno == EINTR) continue;
         int e = errno;
         close(fd);
-        if (e == ENOSYS || e == ENOLCK || e == EOPNOTSUPP)
-            return -1;
+        if (e == ENOSYS || e == ENOLCK || e == EOPNOTSUPP) return -1;
         err_set(err, "%s: cannot lock: %s", path, strerror(e));
         return -2;
     }
@@ -72,8 +69,7 @@ static int man_lock(const char *out_dir, mp_err *err)
 
 static void man_unlock(int fd)
 {
-    if (fd >= 0)
-        close(fd);
+    if (fd >= 0) close(fd);
 }
 
 /* Reads the manifest; a missing file gives *root = NULL and 0. */
@@ -86,8 +82,7 @@ static int read_json(const char *out_dir, json_t **root, mp_err *err)
     if (man_path(out_dir, path, sizeof path) != 0)
         return err_set(err, "%s: path too long", out_dir);
     if (stat(path, &st) != 0) {
-        if (errno == ENOENT)
-            return 0;
+        if (errno == ENOENT) return 0;
         return err_set(err, "%s: cannot stat: %s", path, strerror(errno));
     }
     *root = json_load_file(path, 0, &je);
@@ -110,8 +105,7 @@ static int write_json(const char *out_dir, json_t *root, mp_err *err)
     iso_now(now);
     json_object_set_new(root, "updated", json_string(now));
     char *text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-    if (!text)
-        return err_set(err, "%s: out of memory", out_dir);
+    if (!text) return err_set(err, "%s: out of memory", out_dir);
     man_path(out_dir, path, sizeof path);
     size_t len = strlen(text);
     text[len] = '\0';
@@ -131,17 +125,17 @@ static json_t *find_by_key(json_t *arr, const char *key, const char *value)
 {
     size_t i;
     json_t *e;
-    json_array_foreach(arr, i, e) {
+    json_array_foreach(arr, i, e)
+    {
         const char *v = json_string_value(json_object_get(e, key));
-        if (v && !strcmp(v, value))
-            return e;
+        if (v && !strcmp(v, value)) return e;
     }
     return NULL;
 }
 
 /* Recorded (run-time) fields of a unit. */
-static const char *RECORDED[] = {"state", "pid", "host", "started", "finished", "seconds",
-                                 "error", "attempts", NULL};
+static const char *RECORDED[] = {"state",   "pid",   "host",     "started", "finished",
+                                 "seconds", "error", "attempts", NULL};
 
 /* The unit object of the plan, recorded fields copied from `old` when present. */
 static json_t *unit_json(const sweep *s, size_t m, size_t i, json_t *old)
@@ -152,8 +146,8 @@ static json_t *unit_json(const sweep *s, size_t m, size_t i, json_t *old)
     const char *slash = strchr(u->id, '/');
     json_object_set_new(o, "id", json_string(u->id));
     json_object_set_new(o, "stage", json_string(u->stage->name));
-    json_object_set_new(o, "relation", u->relation >= 0 && slash ? json_string(slash + 1)
-                                                                 : json_null());
+    json_object_set_new(o, "relation",
+                        u->relation >= 0 && slash ? json_string(slash + 1) : json_null());
     json_object_set_new(o, "group", json_integer((json_int_t)sweep_unit_group(s, m, i)));
     for (int d = 0; d < u->n_deps; d++)
         json_array_append_new(needs, json_string(p->u[u->deps[d]].id));
@@ -167,8 +161,7 @@ static json_t *unit_json(const sweep *s, size_t m, size_t i, json_t *old)
     if (old)
         for (int k = 0; RECORDED[k]; k++) {
             json_t *v = json_object_get(old, RECORDED[k]);
-            if (v)
-                json_object_set(o, RECORDED[k], v);
+            if (v) json_object_set(o, RECORDED[k], v);
         }
     return o;
 }
@@ -178,16 +171,12 @@ int man_write_plan(const char *out_dir, const char *config_path, const sweep *s,
     json_t *old = NULL, *root = NULL, *models = NULL;
     char now[32], cfg_abs[PATH_MAX];
     int rc = -1;
-    if (af_mkdir_p(out_dir, err) != 0)
-        return -1;
+    if (af_mkdir_p(out_dir, err) != 0) return -1;
     int fd = man_lock(out_dir, err);
-    if (fd == -2)
-        return -1;
-    if (read_json(out_dir, &old, err) != 0)
-        goto done;
+    if (fd == -2) return -1;
+    if (read_json(out_dir, &old, err) != 0) goto done;
     iso_now(now);
-    if (config_path[0] != '/' && realpath(config_path, cfg_abs))
-        config_path = cfg_abs;
+    if (config_path[0] != '/' && realpath(config_path, cfg_abs)) config_path = cfg_abs;
     root = json_object();
     models = json_array();
     json_object_set_new(root, "format", json_string(MAN_FORMAT));
@@ -225,8 +214,8 @@ int man_write_plan(const char *out_dir, const char *config_path, const sweep *s,
         json_object_set_new(mo, "last_group",
                             json_integer((json_int_t)(m * s->n_relations + s->n_relations) - 1));
         for (size_t i = 0; i < p->n; i++)
-            json_array_append_new(units, unit_json(s, m, i,
-                                                   ou ? find_by_key(ou, "id", p->u[i].id) : NULL));
+            json_array_append_new(
+                units, unit_json(s, m, i, ou ? find_by_key(ou, "id", p->u[i].id) : NULL));
         json_object_set_new(mo, "units", units);
         json_array_append_new(models, mo);
     }
@@ -234,10 +223,10 @@ int man_write_plan(const char *out_dir, const char *config_path, const sweep *s,
     if (old_models) {
         size_t i;
         json_t *om;
-        json_array_foreach(old_models, i, om) {
+        json_array_foreach(old_models, i, om)
+        {
             const char *name = json_string_value(json_object_get(om, "name"));
-            if (name && !find_by_key(models, "name", name))
-                json_array_append(models, om);
+            if (name && !find_by_key(models, "name", name)) json_array_append(models, om);
         }
     }
     json_object_set_new(root, "models", models);
@@ -258,11 +247,9 @@ int man_record(const char *out_dir, const char *model, const char *unit_id, man_
     char now[32], host[256] = "", path[PATH_MAX];
     int rc = -1;
     int fd = man_lock(out_dir, err);
-    if (fd == -2)
-        return -1;
+    if (fd == -2) return -1;
     man_path(out_dir, path, sizeof path);
-    if (read_json(out_dir, &root, err) != 0)
-        goto done;
+    if (read_json(out_dir, &root, err) != 0) goto done;
     if (!root) {
         err_set(err, "%s: no manifest (moeprobe run writes it at start)", path);
         goto done;
@@ -291,8 +278,7 @@ int man_record(const char *out_dir, const char *model, const char *unit_id, man_
         json_object_del(u, "started");
     } else {
         json_object_set_new(u, "finished", json_string(now));
-        if (seconds >= 0)
-            json_object_set_new(u, "seconds", json_real(seconds));
+        if (seconds >= 0) json_object_set_new(u, "seconds", json_real(seconds));
         if (st == MAN_FAILED)
             json_object_set_new(u, "error", json_string(error ? error : "unknown error"));
         else
@@ -308,12 +294,13 @@ done:
 int man_load(const char *out_dir, json_t **root, mp_err *err)
 {
     char path[PATH_MAX];
-    if (read_json(out_dir, root, err) != 0)
-        return -1;
+    if (read_json(out_dir, root, err) != 0) return -1;
     if (!*root) {
         man_path(out_dir, path, sizeof path);
-        return err_set(err, "%s: no manifest here (expected an out folder of `moeprobe run` or "
-                            "`moeprobe plan`)", path);
+        return err_set(err,
+                       "%s: no manifest here (expected an out folder of `moeprobe run` or "
+                       "`moeprobe plan`)",
+                       path);
     }
     return 0;
 }

@@ -32,7 +32,7 @@
 #include "pipeline/util/error.h"
 
 typedef enum man_state { MAN_PENDING = 0, MAN_RUNNING, MAN_DONE, MAN_FAILED } man_state;
-const char *man_state_name(man_state s); /* "pending", "running", "done", "failed" */
+const char *man_state_name(man_state s);  /* "pending", "running", "done", "failed" */
 man_state man_state_parse(const char *s); /* unknown -> MAN_PENDING */
 
 /* OUT/manifest.json into buf. -1 if it does not fit. */

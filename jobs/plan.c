@@ -83,8 +83,9 @@ int plan_build(const rcfg *cfg, size_t model_index, plan *p, mp_err *err)
                 /* a stage computed inside another stage's unit (attribute in capture): it
                  * must be selected, and the dependency is on that unit */
                 if (!rcfg_list_has(cfg, "stages", dep)) {
-                    err_set(err, "%s: stage %s needs stage %s (computed in the %s pass), which "
-                                 "is not in `stages` (add it)",
+                    err_set(err,
+                            "%s: stage %s needs stage %s (computed in the %s pass), which "
+                            "is not in `stages` (add it)",
                             rcfg_source(cfg), u->stage->name, dep, ds->part_of);
                     goto fail;
                 }
@@ -104,8 +105,7 @@ int plan_build(const rcfg *cfg, size_t model_index, plan *p, mp_err *err)
                 if (!seen && u->n_deps < PLAN_MAX_DEPS) u->deps[u->n_deps++] = d;
             } else {
                 int found = 0;
-                for (size_t j = 0; j < p->n; j++)
-                    found |= !strcmp(p->u[j].stage->name, dep);
+                for (size_t j = 0; j < p->n; j++) found |= !strcmp(p->u[j].stage->name, dep);
                 if (!found) {
                     err_set(err, "%s: stage %s needs stage %s, which is not in `stages` (add it)",
                             rcfg_source(cfg), u->stage->name, dep);
@@ -154,21 +154,25 @@ int sweep_build(const rcfg *cfg, sweep *s, mp_err *err)
 
 void sweep_free(sweep *s)
 {
-    for (size_t m = 0; m < s->n_models; m++)
-        plan_free(&s->p[m]);
+    for (size_t m = 0; m < s->n_models; m++) plan_free(&s->p[m]);
     free(s->p);
     free(s->ranks);
     memset(s, 0, sizeof *s);
 }
 
-size_t sweep_group_count(const sweep *s) { return s->n_models * s->n_relations + 1; }
+size_t sweep_group_count(const sweep *s)
+{
+    return s->n_models * s->n_relations + 1;
+}
 
-size_t sweep_final_group(const sweep *s) { return s->n_models * s->n_relations; }
+size_t sweep_final_group(const sweep *s)
+{
+    return s->n_models * s->n_relations;
+}
 
 size_t sweep_unit_group(const sweep *s, size_t m, size_t i)
 {
     const plan_unit *u = &s->p[m].u[i];
-    if (u->relation < 0)
-        return sweep_final_group(s);
+    if (u->relation < 0) return sweep_final_group(s);
     return m * s->n_relations + (size_t)u->relation;
 }

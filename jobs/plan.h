@@ -19,13 +19,13 @@
 #define PLAN_MAX_DEPS 8
 
 typedef struct plan_unit {
-    char id[ARC_MAX_UNIT_ID];      /* "capture/adj_antonym", "summarise/pooled" */
+    char id[ARC_MAX_UNIT_ID]; /* "capture/adj_antonym", "summarise/pooled" */
     const analysis_def *stage;
-    int relation;                  /* index into the config's relations; -1 per model */
+    int relation; /* index into the config's relations; -1 per model */
     int n_deps;
-    int deps[PLAN_MAX_DEPS];       /* indices of units that must be complete first; a stage
+    int deps[PLAN_MAX_DEPS];             /* indices of units that must be complete first; a stage
                                       needing every relation's units lists the stage instead */
-    int n_needs_stages;            /* per-model units: they need every unit of these stages */
+    int n_needs_stages;                  /* per-model units: they need every unit of these stages */
     const analysis_def *needs_stages[6]; /* `after` with part_of stages mapped to their unit's
                                          stage (attribute -> capture), without repeats */
 } plan_unit;
@@ -33,7 +33,7 @@ typedef struct plan_unit {
 typedef struct plan {
     char model_name[256];
     char model_path[4096];
-    char archive[4096];            /* OUT/NAME.h5 */
+    char archive[4096]; /* OUT/NAME.h5 */
     int is_moe;
     plan_unit *u;
     size_t n;
@@ -50,10 +50,10 @@ int plan_find(const plan *p, const char *id);
 
 /* The plans of every model of a config (a single-model run is a sweep of one). */
 typedef struct sweep {
-    plan *p;                       /* n_models plans, in config order */
+    plan *p; /* n_models plans, in config order */
     size_t n_models;
-    size_t n_relations;            /* the config's relations (the same for every model) */
-    int64_t *ranks;                /* per model: the model file's `ranks`, 0 = any */
+    size_t n_relations; /* the config's relations (the same for every model) */
+    int64_t *ranks;     /* per model: the model file's `ranks`, 0 = any */
 } sweep;
 
 int sweep_build(const rcfg *cfg, sweep *s, mp_err *err);
@@ -67,8 +67,8 @@ void sweep_free(sweep *s);
  *   N = M*R        the final group: every per-model unit of every model (summarise/pooled,
  *                  ...), which needs all relation groups of its model, then the report.
  * Model m's relation groups are m*R .. m*R + R-1. */
-size_t sweep_group_count(const sweep *s);  /* M*R + 1 */
-size_t sweep_final_group(const sweep *s);  /* M*R */
+size_t sweep_group_count(const sweep *s); /* M*R + 1 */
+size_t sweep_final_group(const sweep *s); /* M*R */
 /* The group of unit i of model m. */
 size_t sweep_unit_group(const sweep *s, size_t m, size_t i);
 

@@ -23,14 +23,14 @@ struct progress {
     pthread_cond_t cv;
     pthread_t thread;
     int have_thread, stopping;
-    int tty, line_shown;         /* tty: a progress line is drawn and not yet ended */
+    int tty, line_shown; /* tty: a progress line is drawn and not yet ended */
     double every_s;
     size_t total, done;
     stage_stat *st;
     size_t n_st;
     double t_start;
     char cur_model[128], cur_unit[256];
-    double cur_t0;               /* 0: no unit running */
+    double cur_t0; /* 0: no unit running */
 };
 
 const char *progress_fmt_duration(double s, char *buf, size_t len)
@@ -52,8 +52,7 @@ const char *progress_fmt_duration(double s, char *buf, size_t len)
 static stage_stat *stat_of(progress *p, const char *stage)
 {
     for (size_t i = 0; i < p->n_st; i++)
-        if (!strcmp(p->st[i].name, stage))
-            return &p->st[i];
+        if (!strcmp(p->st[i].name, stage)) return &p->st[i];
     return NULL;
 }
 
@@ -66,8 +65,7 @@ static double eta_locked(const progress *p)
         fin += p->st[i].finished;
         sec += p->st[i].seconds;
     }
-    if (fin == 0)
-        return p->done == p->total ? 0 : -1;
+    if (fin == 0) return p->done == p->total ? 0 : -1;
     double mean_all = sec / (double)fin;
     for (size_t i = 0; i < p->n_st; i++) {
         const stage_stat *s = &p->st[i];
@@ -99,18 +97,18 @@ static void *ticker(void *arg)
         ts.tv_sec = (time_t)until;
         ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
         int rc = 0;
-        while (!p->stopping && rc == 0)
-            rc = pthread_cond_timedwait(&p->cv, &p->mu, &ts);
-        if (p->stopping)
-            break;
+        while (!p->stopping && rc == 0) rc = pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+        if (p->stopping) break;
         char eta[32], run[32], line[600];
-        int n = snprintf(line, sizeof line, "moeprobe: progress: %.0f%% done (%zu/%zu units), "
-                                            "ETA %s",
+        int n = snprintf(line, sizeof line,
+                         "moeprobe: progress: %.0f%% done (%zu/%zu units), "
+                         "ETA %s",
                          p->total ? 100.0 * (double)p->done / (double)p->total : 100.0, p->done,
                          p->total, progress_fmt_duration(eta_locked(p), eta, sizeof eta));
         if (p->cur_t0 > 0 && n > 0 && (size_t)n < sizeof line)
             snprintf(line + n, sizeof line - (size_t)n, "; running %s %s for %s", p->cur_model,
-                     p->cur_unit, progress_fmt_duration(monotonic_s() - p->cur_t0, run, sizeof run));
+                     p->cur_unit,
+                     progress_fmt_duration(monotonic_s() - p->cur_t0, run, sizeof run));
         if (p->tty) {
             fprintf(stderr, "\r\033[K%s", line);
             p->line_shown = 1;
@@ -126,8 +124,7 @@ static void *ticker(void *arg)
 progress *progress_start(size_t total, const char *const *stages, double every_s)
 {
     progress *p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
+    if (!p) return NULL;
     p->st = calloc(total ? total : 1, sizeof *p->st);
     if (!p->st) {
         free(p);
@@ -147,15 +144,13 @@ progress *progress_start(size_t total, const char *const *stages, double every_s
         }
         s->remaining++;
     }
-    if (every_s > 0 && pthread_create(&p->thread, NULL, ticker, p) == 0)
-        p->have_thread = 1;
+    if (every_s > 0 && pthread_create(&p->thread, NULL, ticker, p) == 0) p->have_thread = 1;
     return p;
 }
 
 void progress_unit_begin(progress *p, const char *model, const char *unit)
 {
-    if (!p)
-        return;
+    if (!p) return;
     pthread_mutex_lock(&p->mu);
     snprintf(p->cur_model, sizeof p->cur_model, "%s", model);
     snprintf(p->cur_unit, sizeof p->cur_unit, "%s", unit);
@@ -169,16 +164,14 @@ void progress_unit_begin(progress *p, const char *model, const char *unit)
 void progress_unit_end(progress *p, const char *model, const char *unit, const char *stage,
                        double seconds, int ok, const char *msg)
 {
-    if (!p)
-        return;
+    if (!p) return;
     pthread_mutex_lock(&p->mu);
     p->cur_t0 = 0;
     clear_line_locked(p);
     if (ok) {
         stage_stat *s = stat_of(p, stage);
         if (s) {
-            if (s->remaining)
-                s->remaining--;
+            if (s->remaining) s->remaining--;
             s->finished++;
             s->seconds += seconds;
         }
@@ -199,30 +192,25 @@ void progress_unit_end(progress *p, const char *model, const char *unit, const c
 void progress_note(progress *p, const char *fmt, ...)
 {
     va_list ap;
-    if (p)
-        pthread_mutex_lock(&p->mu);
-    if (p)
-        clear_line_locked(p);
+    if (p) pthread_mutex_lock(&p->mu);
+    if (p) clear_line_locked(p);
     fputs("moeprobe: ", stderr);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
     fflush(stderr);
-    if (p)
-        pthread_mutex_unlock(&p->mu);
+    if (p) pthread_mutex_unlock(&p->mu);
 }
 
 void progress_stop(progress *p)
 {
-    if (!p)
-        return;
+    if (!p) return;
     pthread_mutex_lock(&p->mu);
     p->stopping = 1;
     pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    if (p->have_thread)
-        pthread_join(p->thread, NULL);
+    if (p->have_thread) pthread_join(p->thread, NULL);
     clear_line_locked(p);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);

@@ -12,8 +12,7 @@
 static int name_in(const arc_names *n, const char *id)
 {
     for (size_t i = 0; i < n->n; i++)
-        if (!strcmp(n->v[i], id))
-            return 1;
+        if (!strcmp(n->v[i], id)) return 1;
     return 0;
 }
 
@@ -23,8 +22,7 @@ static char *dupf(const char *fmt, ...)
     va_list ap;
     char *s = NULL;
     va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0) s = NULL;
     va_end(ap);
     return s ? s : strdup("");
 }
@@ -50,8 +48,7 @@ static char *running_detail(const char *who)
 static const char *damaged_detail(const arc_names *bad, const arc_names *why, const char *id)
 {
     for (size_t i = 0; i < bad->n; i++)
-        if (!strcmp(bad->v[i], id))
-            return why->v[i];
+        if (!strcmp(bad->v[i], id)) return why->v[i];
     return NULL;
 }
 
@@ -59,8 +56,7 @@ int status_collect(const char *out_dir, status_report *r, mp_err *err)
 {
     json_t *root = NULL;
     memset(r, 0, sizeof *r);
-    if (man_load(out_dir, &root, err) != 0)
-        return -1;
+    if (man_load(out_dir, &root, err) != 0) return -1;
     json_t *models = json_object_get(root, "models");
     size_t nm = json_array_size(models), total = 0, mi;
     json_t *m;
@@ -73,7 +69,8 @@ int status_collect(const char *out_dir, status_report *r, mp_err *err)
         status_report_free(r);
         return err_set(err, "status: out of memory");
     }
-    json_array_foreach(models, mi, m) {
+    json_array_foreach(models, mi, m)
+    {
         status_model *sm = &r->models[r->n_models++];
         const char *arch = json_string_value(json_object_get(m, "archive")) ?: "";
         arc_names done = {0}, bad = {0}, why = {0};
@@ -85,7 +82,8 @@ int status_collect(const char *out_dir, status_report *r, mp_err *err)
             fprintf(stderr, "moeprobe status: %s\n", e2.msg);
         size_t ui;
         json_t *u;
-        json_array_foreach(json_object_get(m, "units"), ui, u) {
+        json_array_foreach(json_object_get(m, "units"), ui, u)
+        {
             status_unit *su = &r->units[r->n_units++];
             const char *id = json_string_value(json_object_get(u, "id")) ?: "?";
             man_state rec = man_state_parse(json_string_value(json_object_get(u, "state")));
@@ -146,8 +144,7 @@ void status_print(FILE *f, const char *out_dir, const status_report *r, int all_
 {
     size_t tot[4] = {0}, w = 5;
     for (size_t i = 0; i < r->n_models; i++)
-        if (strlen(r->models[i].name) > w)
-            w = strlen(r->models[i].name);
+        if (strlen(r->models[i].name) > w) w = strlen(r->models[i].name);
     fprintf(f, "%s (config %s)\n", out_dir, r->config);
     fprintf(f, "%-*s %7s %8s %7s %8s %7s\n", (int)w, "model", "done", "running", "failed",
             "pending", "total");
@@ -156,8 +153,7 @@ void status_print(FILE *f, const char *out_dir, const status_report *r, int all_
         size_t n = m->count[0] + m->count[1] + m->count[2] + m->count[3];
         fprintf(f, "%-*s %7zu %8zu %7zu %8zu %7zu\n", (int)w, m->name, m->count[MAN_DONE],
                 m->count[MAN_RUNNING], m->count[MAN_FAILED], m->count[MAN_PENDING], n);
-        for (int s = 0; s < 4; s++)
-            tot[s] += m->count[s];
+        for (int s = 0; s < 4; s++) tot[s] += m->count[s];
     }
     if (r->n_models > 1)
         fprintf(f, "%-*s %7zu %8zu %7zu %8zu %7zu\n", (int)w, "total", tot[MAN_DONE],
@@ -165,13 +161,11 @@ void status_print(FILE *f, const char *out_dir, const status_report *r, int all_
                 tot[0] + tot[1] + tot[2] + tot[3]);
     for (int pass = 0; pass < 2; pass++) {
         man_state want = pass == 0 ? MAN_RUNNING : MAN_FAILED;
-        if (!tot[want] || all_units)
-            continue;
+        if (!tot[want] || all_units) continue;
         fprintf(f, "%s:\n", man_state_name(want));
         for (size_t i = 0; i < r->n_units; i++)
             if (r->units[i].state == want)
-                fprintf(f, "  %s %s: %s\n", r->units[i].model, r->units[i].id,
-                        r->units[i].detail);
+                fprintf(f, "  %s %s: %s\n", r->units[i].model, r->units[i].id, r->units[i].detail);
     }
     if (all_units)
         for (size_t i = 0; i < r->n_units; i++)

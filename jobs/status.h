@@ -23,20 +23,20 @@ typedef struct status_unit {
     char *model;
     char *id;
     man_state state;
-    char *detail;            /* "" when none */
+    char *detail; /* "" when none */
 } status_unit;
 
 typedef struct status_model {
     char *name;
     char *archive;
-    size_t count[4];         /* by man_state */
+    size_t count[4]; /* by man_state */
 } status_model;
 
 typedef struct status_report {
-    char *config;            /* the config the manifest was planned from */
+    char *config; /* the config the manifest was planned from */
     status_model *models;
     size_t n_models;
-    status_unit *units;      /* every unit, models in manifest order, units in plan order */
+    status_unit *units; /* every unit, models in manifest order, units in plan order */
     size_t n_units;
 } status_report;
 

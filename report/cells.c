@@ -31,7 +31,8 @@ void row_num(rep_row *r, double v, int decimals)
 const char *rep_pct(char *buf, size_t len, const char *fmt, double frac)
 {
     char b[40];
-    if (isnan(frac)) snprintf(buf, len, "–");
+    if (isnan(frac))
+        snprintf(buf, len, "–");
     else if (!isfinite(frac) || fabs(frac) > REP_PCT_MAX / 100)
         snprintf(buf, len, "n/a (ratio over a near-zero base)");
     else {

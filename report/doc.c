@@ -15,15 +15,19 @@
 static const char CSS[] =
     "body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;max-width:1280px;margin:24px auto;"
     "padding:0 20px;color:#222;line-height:1.45}\n"
-    "h1{border-bottom:2px solid #0072B2;padding-bottom:6px}h2{margin-top:2.2em;border-bottom:1px solid #ccc}\n"
+    "h1{border-bottom:2px solid #0072B2;padding-bottom:6px}h2{margin-top:2.2em;border-bottom:1px "
+    "solid #ccc}\n"
     "h3{margin-top:1.6em}\n"
     "table{border-collapse:collapse;margin:10px 0 18px;font-size:13px}\n"
-    "th,td{border:1px solid #ccc;padding:3px 8px;vertical-align:top}th{background:#eef2f7;text-align:left}\n"
-    "tr:nth-child(even) td{background:#fafafa}td.num{text-align:right;font-variant-numeric:tabular-nums}\n"
+    "th,td{border:1px solid #ccc;padding:3px "
+    "8px;vertical-align:top}th{background:#eef2f7;text-align:left}\n"
+    "tr:nth-child(even) "
+    "td{background:#fafafa}td.num{text-align:right;font-variant-numeric:tabular-nums}\n"
     ".note{background:#fff8e1;border-left:4px solid #E69F00;padding:6px 10px;margin:8px 0}\n"
     ".glance{background:#eef6ee;border-left:4px solid #009E73;padding:8px 12px}\n"
     ".figs{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}\n"
-    ".figs.grid figure{flex:0 1 calc(33% - 12px);min-width:300px}.figs.grid figure img{width:100%}\n"
+    ".figs.grid figure{flex:0 1 calc(33% - 12px);min-width:300px}.figs.grid figure "
+    "img{width:100%}\n"
     "figure{margin:8px 0}figure img{max-width:100%;border:1px solid #e3e3e3}\n"
     "figcaption{font-size:13px;color:#444;max-width:640px}\n"
     "pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:12px;max-height:420px}\n"
@@ -38,11 +42,14 @@ static void html_esc(FILE *f, const char *s)
 static void md_esc(FILE *f, const char *s, int in_table)
 {
     for (; s && *s; s++) {
-        if (in_table && *s == '|') fputs("\\|", f);
-        else if (in_table && *s == '\n') fputc(' ', f);
+        if (in_table && *s == '|')
+            fputs("\\|", f);
+        else if (in_table && *s == '\n')
+            fputc(' ', f);
         else if (*s == '*' || *s == '`' || *s == '<' || *s == '\\')
             fprintf(f, "\\%c", *s);
-        else fputc(*s, f);
+        else
+            fputc(*s, f);
     }
 }
 
@@ -156,8 +163,10 @@ void doc_pre(rep_doc *d, const char *text)
         fputs("```\n", d->f);
         /* a fence inside the text would end the block early */
         for (const char *s = text; s && *s; s++) {
-            if (!strncmp(s, "```", 3)) fputs("`\u200b", d->f);
-            else fputc(*s, d->f);
+            if (!strncmp(s, "```", 3))
+                fputs("`\u200b", d->f);
+            else
+                fputc(*s, d->f);
         }
         fputs("\n```\n\n", d->f);
     }
@@ -269,7 +278,8 @@ static int run_tool(char *const argv[], const char *log, mp_err *err)
     }
     int st = 0;
     while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR) return err_set(err, "waiting for %s failed: %s", argv[0], strerror(errno));
+        if (errno != EINTR)
+            return err_set(err, "waiting for %s failed: %s", argv[0], strerror(errno));
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
         unlink(log);
         return 0;
@@ -305,8 +315,10 @@ static int make_plot(rep_doc *d, const char *stem, plot_kind k, const void *spec
         default: return rep_gp_heatmap(png, spec, err);
         }
     }
-    if (d->plots == REPORT_PNG) snprintf(svg, sizeof svg, "%s/.%s.svg", d->plot_dir, stem);
-    else snprintf(svg, sizeof svg, "%s/%s.svg", d->plot_dir, stem);
+    if (d->plots == REPORT_PNG)
+        snprintf(svg, sizeof svg, "%s/.%s.svg", d->plot_dir, stem);
+    else
+        snprintf(svg, sizeof svg, "%s/%s.svg", d->plot_dir, stem);
     int rc;
     switch (k) {
     case PLOT_LINE: rc = rep_svg_line(svg, spec, err); break;
@@ -390,8 +402,8 @@ void rep_stem(char *buf, size_t len, const char *a, const char *b, const char *c
         if (o && o + 1 < len) buf[o++] = '_';
         for (const char *s = parts[i]; *s && o + 1 < len; s++) {
             char ch = *s;
-            int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                     ch == '-' || ch == '_';
+            int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                     (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
             buf[o++] = ok ? ch : '_';
         }
     }

@@ -29,8 +29,10 @@ static void q(FILE *f, const char *s)
 
 static void num(FILE *f, double v)
 {
-    if (isfinite(v)) fprintf(f, "%.9g", v);
-    else fputs("NaN", f);
+    if (isfinite(v))
+        fprintf(f, "%.9g", v);
+    else
+        fputs("NaN", f);
 }
 
 static FILE *gp_open(const char *png, char *script, size_t len, int w, int h, const char *title,
@@ -42,7 +44,8 @@ static FILE *gp_open(const char *png, char *script, size_t len, int w, int h, co
         err_set(err, "%s: cannot write the gnuplot script: %s", script, strerror(errno));
         return NULL;
     }
-    fprintf(f, "set terminal pngcairo noenhanced size %d,%d font \"DejaVu Sans,10\"\nset output ", w, h);
+    fprintf(f, "set terminal pngcairo noenhanced size %d,%d font \"DejaVu Sans,10\"\nset output ",
+            w, h);
     q(f, png);
     fputs("\nset datafile missing \"NaN\"\n", f);
     if (title) {
@@ -132,15 +135,21 @@ int rep_gp_line(const char *png, const rep_line_chart *c, mp_err *err)
         fprintf(f, "set xrange [%g:%g]\n", x0 - pad, x1 + pad);
     }
     for (int i = 0; i < c->n_band; i++) {
-        fprintf(f, "set object %d rect from %g, graph 0 to %g, graph 1 fc rgb \"%s\" fs solid noborder behind\n",
+        fprintf(f,
+                "set object %d rect from %g, graph 0 to %g, graph 1 fc rgb \"%s\" fs solid "
+                "noborder behind\n",
                 i + 1, c->band[i].x0, c->band[i].x1, i % 2 ? "#ffffff" : "#eef2f7");
         if (c->band[i].label) {
             fputs("set label ", f);
             q(f, c->band[i].label);
-            fprintf(f, " at %g, graph 0.95 center tc rgb \"#555555\"\n", (c->band[i].x0 + c->band[i].x1) / 2);
+            fprintf(f, " at %g, graph 0.95 center tc rgb \"#555555\"\n",
+                    (c->band[i].x0 + c->band[i].x1) / 2);
         }
     }
-    if (c->zero_line) fputs("set arrow from graph 0, first 0 to graph 1, first 0 nohead dt 2 lc rgb \"#888888\"\n", f);
+    if (c->zero_line)
+        fputs(
+            "set arrow from graph 0, first 0 to graph 1, first 0 nohead dt 2 lc rgb \"#888888\"\n",
+            f);
     for (int i = 0; i < c->n_series; i++) {
         fprintf(f, "$d%d << EOD\n", i);
         for (int64_t j = 0; j < c->s[i].n; j++) {
@@ -153,8 +162,8 @@ int rep_gp_line(const char *png, const rep_line_chart *c, mp_err *err)
     }
     fputs("plot ", f);
     for (int i = 0; i < c->n_series; i++) {
-        fprintf(f, "%s$d%d using 1:2 with linespoints lw 2 pt 7 ps 0.6 %slc rgb \"%s\" title ", i ? ", " : "", i,
-                c->s[i].dashed || i >= 10 ? "dt 2 " : "", rep_palette(i));
+        fprintf(f, "%s$d%d using 1:2 with linespoints lw 2 pt 7 ps 0.6 %slc rgb \"%s\" title ",
+                i ? ", " : "", i, c->s[i].dashed || i >= 10 ? "dt 2 " : "", rep_palette(i));
         q(f, c->s[i].name);
     }
     if (!c->n_series) fputs("NaN notitle", f);
@@ -173,10 +182,13 @@ int rep_gp_bar(const char *png, const rep_bar_chart *c, mp_err *err)
     if (!f) return -1;
     colours(f);
     if (c->ylabel) fputs("set ylabel ", f), q(f, c->ylabel), fputc('\n', f);
-    fprintf(f, "set style data histograms\nset style histogram %s\nset style fill solid 1.0 border -1\n"
-               "set boxwidth 0.85\nset grid ytics lc rgb \"#dddddd\"\nset key outside right top Left reverse\n"
-               "set yrange [*:*]\nset xzeroaxis lt -1\n",
-            c->stacked ? "rowstacked" : "clustered gap 1");
+    fprintf(
+        f,
+        "set style data histograms\nset style histogram %s\nset style fill solid 1.0 border -1\n"
+        "set boxwidth 0.85\nset grid ytics lc rgb \"#dddddd\"\nset key outside right top Left "
+        "reverse\n"
+        "set yrange [*:*]\nset xzeroaxis lt -1\n",
+        c->stacked ? "rowstacked" : "clustered gap 1");
     size_t gl = 0;
     for (int g = 0; g < c->n_groups; g++)
         if (strlen(c->groups[g]) > gl) gl = strlen(c->groups[g]);
@@ -189,7 +201,9 @@ int rep_gp_bar(const char *png, const rep_bar_chart *c, mp_err *err)
         for (int s = 0; s < c->n_series; s++) fputc(' ', f), num(f, c->v[g * c->n_series + s]);
         fputc('\n', f);
     }
-    fprintf(f, "EOD\nplot for [i=2:%d] $d using i:xtic(1) title columnheader(i) lc rgb word(colours, i-1)\n",
+    fprintf(f,
+            "EOD\nplot for [i=2:%d] $d using i:xtic(1) title columnheader(i) lc rgb word(colours, "
+            "i-1)\n",
             c->n_series + 1);
     return gp_run(f, script, png, err);
 }
@@ -197,7 +211,8 @@ int rep_gp_bar(const char *png, const rep_bar_chart *c, mp_err *err)
 int rep_gp_heatmap(const char *png, const rep_heatmap *h, mp_err *err)
 {
     char script[4300];
-    int cw = h->annotate ? 60 : (int)(760 / (h->cols > 0 ? h->cols : 1)), ch = h->annotate ? 26 : (int)(520 / (h->rows > 0 ? h->rows : 1));
+    int cw = h->annotate ? 60 : (int)(760 / (h->cols > 0 ? h->cols : 1)),
+        ch = h->annotate ? 26 : (int)(520 / (h->rows > 0 ? h->rows : 1));
     if (cw > 28 && !h->annotate) cw = 28;
     if (ch > 22 && !h->annotate) ch = 22;
     if (cw < 2) cw = 2;
@@ -207,20 +222,25 @@ int rep_gp_heatmap(const char *png, const rep_heatmap *h, mp_err *err)
     for (int64_t j = 0; h->col_labels && h->cols <= 60 && j < h->cols; j++)
         if (strlen(h->col_labels[j]) > ml) ml = strlen(h->col_labels[j]);
     int rot = (double)ml * 6.5 > cw - 4;
-    int w = 260 + cw * (int)h->cols, hh = 160 + ch * (int)h->rows + (rot ? (int)((double)ml * 4.6) : 0);
-    FILE *f = gp_open(png, script, sizeof script, w < 520 ? 520 : w, hh < 320 ? 320 : hh, h->title, err);
+    int w = 260 + cw * (int)h->cols,
+        hh = 160 + ch * (int)h->rows + (rot ? (int)((double)ml * 4.6) : 0);
+    FILE *f =
+        gp_open(png, script, sizeof script, w < 520 ? 520 : w, hh < 320 ? 320 : hh, h->title, err);
     if (!f) return -1;
     if (h->xlabel) fputs("set xlabel ", f), q(f, h->xlabel), fputc('\n', f);
     if (h->ylabel) fputs("set ylabel ", f), q(f, h->ylabel), fputc('\n', f);
     if (h->scale_label) fputs("set cblabel ", f), q(f, h->scale_label), fputc('\n', f);
-    fprintf(f, "set xrange [-0.5:%g]\nset yrange [%g:-0.5]\nset cbrange [%g:%g]\nunset key\n"
-               "set tics nomirror out scale 0.5\nset x2tics\nunset xtics\n",
+    fprintf(f,
+            "set xrange [-0.5:%g]\nset yrange [%g:-0.5]\nset cbrange [%g:%g]\nunset key\n"
+            "set tics nomirror out scale 0.5\nset x2tics\nunset xtics\n",
             h->cols - 0.5, h->rows - 0.5, h->vmin, h->vmax);
     fputs(h->diverging ? "set palette defined (0 \"#053061\", 0.25 \"#4393c3\", 0.5 \"#f7f7f7\", "
                          "0.75 \"#d6604d\", 1 \"#67001f\")\n"
                        : "set palette defined (0 \"#fff5f0\", 0.5 \"#fb6a4a\", 1 \"#67000d\")\n",
           f);
-    fputs("set object 1 rect from graph 0, graph 0 to graph 1, graph 1 fc rgb \"#d0d0d0\" fs solid behind\n", f);
+    fputs("set object 1 rect from graph 0, graph 0 to graph 1, graph 1 fc rgb \"#d0d0d0\" fs solid "
+          "behind\n",
+          f);
     /* tick labels: per row/column when given and few, else per group */
     for (int axis = 0; axis < 2; axis++) {
         int64_t n = axis ? h->rows : h->cols, grp = axis ? h->row_group : h->col_group;
@@ -258,11 +278,19 @@ int rep_gp_heatmap(const char *png, const rep_heatmap *h, mp_err *err)
     fputs("EOD\n", f);
     /* layer separators and the marked cell, drawn over the image */
     for (int64_t j = h->col_group; h->col_group > 0 && j < h->cols; j += h->col_group)
-        fprintf(f, "set arrow from %g, graph 0 to %g, graph 1 nohead front lc rgb \"#444444\" lw 0.8\n", j - 0.5, j - 0.5);
+        fprintf(
+            f, "set arrow from %g, graph 0 to %g, graph 1 nohead front lc rgb \"#444444\" lw 0.8\n",
+            j - 0.5, j - 0.5);
     for (int64_t i = h->row_group; h->row_group > 0 && i < h->rows; i += h->row_group)
-        fprintf(f, "set arrow from graph 0, first %g to graph 1, first %g nohead front lc rgb \"#444444\" lw 0.8\n", i - 0.5, i - 0.5);
-    if (h->mark_label && h->mark_row >= 0 && h->mark_row < h->rows && h->mark_col >= 0 && h->mark_col < h->cols)
-        fprintf(f, "set object 2 rect from %g, %g to %g, %g front fs empty border lc rgb \"#000000\" lw 2\n",
+        fprintf(f,
+                "set arrow from graph 0, first %g to graph 1, first %g nohead front lc rgb "
+                "\"#444444\" lw 0.8\n",
+                i - 0.5, i - 0.5);
+    if (h->mark_label && h->mark_row >= 0 && h->mark_row < h->rows && h->mark_col >= 0 &&
+        h->mark_col < h->cols)
+        fprintf(f,
+                "set object 2 rect from %g, %g to %g, %g front fs empty border lc rgb \"#000000\" "
+                "lw 2\n",
                 h->mark_col - 0.5, h->mark_row - 0.5, h->mark_col + 0.5, h->mark_row + 0.5);
     if (h->annotate) {
         /* labels formatted here: no "-0.000" */

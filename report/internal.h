@@ -38,19 +38,19 @@ typedef struct rep_idx {
 typedef struct rep_corr {
     rep_idx head, expert;
     double r, p, n;
-    double q, p_perm;                /* BH q-value; family-wise p against the permutation null */
-    int survives;                    /* 1 / 0 by the run's rule; -1 unknown */
+    double q, p_perm; /* BH q-value; family-wise p against the permutation null */
+    int survives;     /* 1 / 0 by the run's rule; -1 unknown */
 } rep_corr;
 
 typedef struct rep_head_expert {
-    int have;                        /* the group exists */
-    double *r;                       /* [rows, cols] head x expert, NAN = undefined; may be NULL */
+    int have;  /* the group exists */
+    double *r; /* [rows, cols] head x expert, NAN = undefined; may be NULL */
     int64_t rows, cols;
     rep_corr *strongest;
     size_t n_strongest;
     /* multiple testing (analyses/<rel>/head_expert/null) */
     int have_null;
-    char significance[16];           /* "permutation" or "fdr" */
+    char significance[16]; /* "permutation" or "fdr" */
     double alpha, null_q95, null_q50, p_max, max_abs_r, permutations;
     double n_survivors, n_fdr, n_beat;
     int have_pair;
@@ -64,7 +64,7 @@ typedef struct rep_head_expert {
     double hit10_base, mrr_base, hit10_supp, mrr_supp, mrr_drop, mrr_drop_rel;
     int have_forc;
     double hit10_forced, mrr_forced, recovery, forced_over_base, eprob_base, eprob_supp;
-    int recovery_defined;            /* 1, 0 (drop below min_mrr_drop), -1 not stored */
+    int recovery_defined; /* 1, 0 (drop below min_mrr_drop), -1 not stored */
     double min_mrr_drop;
     int have_path;
     double share_own, share_all, share_pair_head, share_emb, share_ffn;
@@ -77,7 +77,7 @@ typedef struct rep_ntop {
     double jaccard, overlap_pct, union_size, shared_jaccard, shared_overlap_pct, shared_union_size;
     int64_t top_experts[16][3]; /* (layer, expert, count) */
     int n_top_experts;
-    int64_t top_shared[16][3];  /* (layer, neuron, count) */
+    int64_t top_shared[16][3]; /* (layer, neuron, count) */
     int n_top_shared;
     /* pooled only: relations [R] and [R, R] overlaps (NULL if absent) */
     char **relations;
@@ -87,8 +87,8 @@ typedef struct rep_ntop {
 
 /* A configuration's metrics (blocked top-N, top-k, named ablation). */
 typedef struct rep_cfg {
-    char name[48];  /* "1" for block1 / topk1, or "only_top1" */
-    int64_t num;    /* N or k; -1 for named ones */
+    char name[48]; /* "1" for block1 / topk1, or "only_top1" */
+    int64_t num;   /* N or k; -1 for named ones */
     double hit10, mrr;
 } rep_cfg;
 
@@ -102,9 +102,9 @@ typedef struct rep_relation {
     size_t n_block, n_topk, n_named;
     rep_summary summary;
     rep_head_expert he;
-    rep_ntop *ntop;          /* sorted by N */
+    rep_ntop *ntop; /* sorted by N */
     size_t n_ntop;
-    double *head_imp;        /* [head_L * head_nH] mean head attribution over samples, or NULL */
+    double *head_imp; /* [head_L * head_nH] mean head attribution over samples, or NULL */
     int64_t head_L, head_nH;
 } rep_relation;
 
@@ -127,13 +127,13 @@ typedef struct rep_model {
     int cfg_ok;
     char arch[64];
     int L, nH, H, E, k, shared, renorm;
-    int64_t V;                       /* vocab_size */
+    int64_t V; /* vocab_size */
     /* the paper model this archive's model stands for (report/paper.c): paper_how 0 none,
      * 1 same config shape, 2 mapped by --paper-model or the run config's report.paper_models */
     char paper_id[24];
     int paper_how;
-    char paper_problem[200];         /* a mapping that names no paper model */
-    char *run_diff;                  /* "key: value; ..." where archives of one model differ, or NULL */
+    char paper_problem[200]; /* a mapping that names no paper model */
+    char *run_diff;          /* "key: value; ..." where archives of one model differ, or NULL */
     char cfg_problem[256];
     /* run_config_yaml through the run-config API (rcfg_load_stored); NULL if absent or not
      * readable (run_cfg_problem says why) */
@@ -211,42 +211,42 @@ typedef struct rep_line_chart {
     const char *title, *xlabel, *ylabel;
     rep_series s[REP_MAX_SERIES];
     int n_series;
-    rep_band band[4];   /* shaded x ranges (stages) */
+    rep_band band[4]; /* shaded x ranges (stages) */
     int n_band;
-    int integer_x;      /* ticks at integers only */
+    int integer_x; /* ticks at integers only */
     int zero_line;
     double ymin_hint, ymax_hint; /* included in the y range unless NAN */
 } rep_line_chart;
 
 typedef struct rep_bar_chart {
     const char *title, *ylabel;
-    const char *const *groups;  /* [n_groups] category labels on the x axis */
+    const char *const *groups; /* [n_groups] category labels on the x axis */
     int n_groups;
-    const char *const *series;  /* [n_series] legend */
+    const char *const *series; /* [n_series] legend */
     int n_series;
-    const double *v;            /* [n_groups * n_series], NAN = no bar */
+    const double *v; /* [n_groups * n_series], NAN = no bar */
     int stacked;
     int value_labels;
-    const char *value_fmt;      /* printf format of the value labels, e.g. "%.2f" */
+    const char *value_fmt; /* printf format of the value labels, e.g. "%.2f" */
 } rep_bar_chart;
 
 typedef struct rep_heatmap {
     const char *title, *xlabel, *ylabel, *scale_label;
     int64_t rows, cols;
-    const double *v;                  /* [rows * cols], NAN = undefined (grey) */
-    const char *const *row_labels;    /* [rows] or NULL */
-    const char *const *col_labels;    /* [cols] or NULL */
+    const double *v;               /* [rows * cols], NAN = undefined (grey) */
+    const char *const *row_labels; /* [rows] or NULL */
+    const char *const *col_labels; /* [cols] or NULL */
     /* Group separators: rows/cols are split into blocks of this size (e.g. heads per layer)
      * with a line between blocks and one label per block (group_label_fmt with the block
      * index, e.g. "L%d"); 0 = none. Used instead of per-cell labels when labels are NULL. */
     int64_t row_group, col_group;
     const char *row_group_fmt, *col_group_fmt;
     double vmin, vmax;
-    int diverging;                    /* blue - white - red around 0, else white - red */
-    int annotate;                     /* print each value in its cell */
+    int diverging; /* blue - white - red around 0, else white - red */
+    int annotate;  /* print each value in its cell */
     /* A cell outlined in black (e.g. the causal pair), drawn only when mark_label is set. */
     int64_t mark_row, mark_col;
-    const char *mark_label;           /* legend text of the outline */
+    const char *mark_label; /* legend text of the outline */
     const char *value_fmt;
 } rep_heatmap;
 
@@ -277,13 +277,13 @@ typedef struct rep_doc {
     FILE *f;
     report_format fmt;
     report_plots plots;
-    report_png_tool png_tool;    /* resolved: RSVG or GNUPLOT when plots is PNG */
-    char *dir;                   /* out_dir */
-    char *plot_dir;              /* out_dir/plots */
+    report_png_tool png_tool; /* resolved: RSVG or GNUPLOT when plots is PNG */
+    char *dir;                /* out_dir */
+    char *plot_dir;           /* out_dir/plots */
     int n_plots;
-    mp_err plot_err;             /* the first plot failure */
+    mp_err plot_err; /* the first plot failure */
     int plot_failed;
-    const struct paper_data *paper;  /* the paper's numbers; NULL if they could not be read */
+    const struct paper_data *paper; /* the paper's numbers; NULL if they could not be read */
     char paper_problem[256];
 } rep_doc;
 

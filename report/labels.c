@@ -82,7 +82,8 @@ static const char *lookup(const flat_kv *kv, size_t n, const char *key)
  * run; they label only when nothing else differs. */
 static int incidental(const char *k)
 {
-    return !strcmp(k, "out") || !strcmp(k, "models") || !strcmp(k, "relations") || !strcmp(k, "relations_dir");
+    return !strcmp(k, "out") || !strcmp(k, "models") || !strcmp(k, "relations") ||
+           !strcmp(k, "relations_dir");
 }
 
 int rep_label_runs(rep_model *m, size_t n)
@@ -118,9 +119,10 @@ int rep_label_runs(rep_model *m, size_t n)
                 }
                 if (!differs) continue;
                 if (shown < 3)
-                    lo += (size_t)snprintf(label + lo, sizeof label - lo, "%s%s=%.24s", shown ? ", " : "",
-                                           e->key, e->val);
-                dl += (size_t)snprintf(diff + dl, sizeof diff - dl, "%s%s: %s", shown ? "; " : "", e->key, e->val);
+                    lo += (size_t)snprintf(label + lo, sizeof label - lo, "%s%s=%.24s",
+                                           shown ? ", " : "", e->key, e->val);
+                dl += (size_t)snprintf(diff + dl, sizeof diff - dl, "%s%s: %s", shown ? "; " : "",
+                                       e->key, e->val);
                 shown++;
                 if (lo >= sizeof label - 1) lo = sizeof label - 1;
                 if (dl >= sizeof diff - 1) dl = sizeof diff - 1;

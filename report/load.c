@@ -82,8 +82,10 @@ static int resolve_path(const char *path, char *out, size_t len, mp_err *err)
     }
     closedir(d);
     if (found != 1)
-        return err_set(err, "%s is a folder with %d .h5 files; expected an archive OUT/NAME.h5 "
-                            "(or a folder holding exactly one)", path, found);
+        return err_set(err,
+                       "%s is a folder with %d .h5 files; expected an archive OUT/NAME.h5 "
+                       "(or a folder holding exactly one)",
+                       path, found);
     return 0;
 }
 
@@ -98,12 +100,15 @@ int rep_model_load(rep_model *m, const char *given, mp_err *err)
         /* err names the file and says why (not HDF5, unreadable, truncated) */
         char why[MP_ERR_LEN - 100];
         snprintf(why, sizeof why, "%s", err->msg);
-        return err_set(err, "%s; expected a moeprobe archive (OUT/NAME.h5 written by moeprobe run)", why);
+        return err_set(err, "%s; expected a moeprobe archive (OUT/NAME.h5 written by moeprobe run)",
+                       why);
     }
     if (!arc_has_attr(r, "/", "moeprobe_version")) {
         arc_reader_close(r);
-        return err_set(err, "%s: not a moeprobe archive (HDF5 file without the root attribute "
-                            "moeprobe_version; expected OUT/NAME.h5 written by moeprobe run)", path);
+        return err_set(err,
+                       "%s: not a moeprobe archive (HDF5 file without the root attribute "
+                       "moeprobe_version; expected OUT/NAME.h5 written by moeprobe run)",
+                       path);
     }
     m->path = strdup(path);
     const char *base = strrchr(path, '/');

@@ -27,7 +27,8 @@ static int get_idx(arc_reader *r, const sch_entry *e, const char *path, rep_idx 
 static void strongest_load(arc_reader *r, const char *g, rep_head_expert *he)
 {
     char ph[512], pe[512], pr[512], pp[512], pn[512], pq[512], pm[512], ps[512];
-    double *hv = NULL, *ev = NULL, *rv = NULL, *pv = NULL, *nv = NULL, *qv = NULL, *mv = NULL, *sv = NULL;
+    double *hv = NULL, *ev = NULL, *rv = NULL, *pv = NULL, *nv = NULL, *qv = NULL, *mv = NULL,
+           *sv = NULL;
     int64_t nh = 0, ne = 0, nr = 0, np = 0, nn = 0, nq = 0, nm = 0, ns = 0;
     snprintf(ph, sizeof ph, "%s/strongest/head", g);
     snprintf(pe, sizeof pe, "%s/strongest/expert", g);

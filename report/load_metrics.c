@@ -19,8 +19,8 @@ static int cfg_cmp(const void *a, const void *b)
 }
 
 /* Named ablations in the paper's order (Table 2); others follow sorted by name. */
-static const char *const NAMED_ORDER[] = {"only_top1", "only_top2", "only_shared", "shared_2nd",
-                                          "shared_top1", "shared_top2"};
+static const char *const NAMED_ORDER[] = {"only_top1",  "only_top2",   "only_shared",
+                                          "shared_2nd", "shared_top1", "shared_top2"};
 
 static int named_rank(const char *s)
 {
@@ -55,7 +55,8 @@ void rep_metrics_load(arc_reader *r, const char *rel, rep_relation *rl)
     char g[512], p[512];
     err_init(&e);
     rl->n = rl->hit10 = rl->mrr = NAN;
-    if (sch_path(g, sizeof g, NULL, EVAL(METRICS_REL), rel) != 0 || !sch_has(r, EVAL(METRICS_REL), g))
+    if (sch_path(g, sizeof g, NULL, EVAL(METRICS_REL), rel) != 0 ||
+        !sch_has(r, EVAL(METRICS_REL), g))
         return;
     rl->have_metrics = 1;
     rl->n = sch_get_num(r, EVAL(MET_N), g, NULL);
@@ -74,11 +75,13 @@ void rep_metrics_load(arc_reader *r, const char *rel, rep_relation *rl)
         free(v);
     }
     /* every configuration's MRR attribute (block{N}, topk{k}, the named ones) with its HIT@10 */
-    static const struct { const sch_entry *mrr, *hit; int kind; } CFG[] = {
-        {BLK(MET_MRR_BLOCK), BLK(MET_HIT10_BLOCK), 0},
-        {BLK(MET_MRR_TOPK), BLK(MET_HIT10_TOPK), 1},
-        {BLK(MET_MRR_NAMED), BLK(MET_HIT10_NAMED), 2},
-        {BLK(MET_MRR_ONLY), BLK(MET_HIT10_ONLY), 3}};
+    static const struct {
+        const sch_entry *mrr, *hit;
+        int kind;
+    } CFG[] = {{BLK(MET_MRR_BLOCK), BLK(MET_HIT10_BLOCK), 0},
+               {BLK(MET_MRR_TOPK), BLK(MET_HIT10_TOPK), 1},
+               {BLK(MET_MRR_NAMED), BLK(MET_HIT10_NAMED), 2},
+               {BLK(MET_MRR_ONLY), BLK(MET_HIT10_ONLY), 3}};
     if (arc_list_attrs(r, g, &names, &e) != 0) return;
     for (size_t i = 0; i < names.n; i++) {
         const char *a = names.v[i];

@@ -28,8 +28,7 @@ static int triples(arc_reader *r, const sch_entry *e, const char *g, const char 
 }
 
 /* A [R, R] matrix g/name, or NULL if absent or not R x R. */
-static double *matrix(arc_reader *r, const sch_entry *e, const char *g, const char *name,
-                      int64_t R)
+static double *matrix(arc_reader *r, const sch_entry *e, const char *g, const char *name, int64_t R)
 {
     char p[700];
     double *v;
@@ -49,12 +48,14 @@ static void relations_load(arc_reader *r, const char *g, rep_ntop *t)
     err_init(&e);
     snprintf(q, sizeof q, "%s/relations", g);
     if (!sch_has(r, NEU(POOLED_RELATIONS), q) || arc_read(r, q, &a, &e) != 0) return;
-    if (a.type == ARC_STR && a.count > 0 && (t->relations = calloc(a.count, sizeof *t->relations))) {
+    if (a.type == ARC_STR && a.count > 0 &&
+        (t->relations = calloc(a.count, sizeof *t->relations))) {
         for (size_t j = 0; j < a.count; j++) t->relations[j] = strdup(((char **)a.data)[j]);
         t->n_relations = (int64_t)a.count;
     }
     arc_array_free(&a);
-    t->pair_overlap = matrix(r, NEU(POOLED_PAIR_OVERLAP_PCT), g, "pair_overlap_pct", t->n_relations);
+    t->pair_overlap =
+        matrix(r, NEU(POOLED_PAIR_OVERLAP_PCT), g, "pair_overlap_pct", t->n_relations);
     t->shared_pair_overlap = matrix(r, NEU(POOLED_SHARED_PAIR_OVERLAP_PCT), g,
                                     "shared_pair_overlap_pct", t->n_relations);
 }
@@ -65,8 +66,10 @@ static void ntop_fill(arc_reader *r, const char *g, int pooled, int64_t N, rep_n
     memset(t, 0, sizeof *t);
     t->N = N;
     t->n = sch_get_num(r, pooled ? NEU(POOLED_SAMPLES) : NEU(REL_SAMPLES), g, NULL);
-    t->frac_shared = sch_get_num(r, pooled ? NEU(POOLED_FRAC_SHARED) : NEU(REL_FRAC_SHARED), g, NULL);
-    t->frac_routed = sch_get_num(r, pooled ? NEU(POOLED_FRAC_ROUTED) : NEU(REL_FRAC_ROUTED), g, NULL);
+    t->frac_shared =
+        sch_get_num(r, pooled ? NEU(POOLED_FRAC_SHARED) : NEU(REL_FRAC_SHARED), g, NULL);
+    t->frac_routed =
+        sch_get_num(r, pooled ? NEU(POOLED_FRAC_ROUTED) : NEU(REL_FRAC_ROUTED), g, NULL);
     t->frac_dense = sch_get_num(r, pooled ? NEU(POOLED_FRAC_DENSE) : NEU(REL_FRAC_DENSE), g, NULL);
     t->jaccard = t->overlap_pct = t->union_size = NAN;
     t->shared_jaccard = t->shared_overlap_pct = t->shared_union_size = NAN;

@@ -19,11 +19,12 @@ static void run_config_load(rep_model *m)
     mp_err e;
     err_init(&e);
     if (!m->run_config_yaml) {
-        snprintf(m->run_cfg_problem, sizeof m->run_cfg_problem, "the archive has no run_config_yaml");
+        snprintf(m->run_cfg_problem, sizeof m->run_cfg_problem,
+                 "the archive has no run_config_yaml");
         return;
     }
-    if (rcfg_load_stored(&m->run_cfg, m->run_config_yaml, "run_config_yaml", analysis_config_schema(),
-                         &e) != 0) {
+    if (rcfg_load_stored(&m->run_cfg, m->run_config_yaml, "run_config_yaml",
+                         analysis_config_schema(), &e) != 0) {
         snprintf(m->run_cfg_problem, sizeof m->run_cfg_problem, "%s", e.msg);
         return;
     }

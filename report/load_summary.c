@@ -27,7 +27,8 @@ void rep_summary_load(arc_reader *r, const char *rel, rep_summary *s)
     char g[512], p[512];
     memset(s, 0, sizeof *s);
     s->n = s->total_ffn = s->total_attn = s->layer_eff = s->peak = s->peak_pct = NAN;
-    for (int i = 0; i < REP_NSTAGE; i++) s->stage_gain[i] = s->stage_share[i] = s->stage_gpl[i] = NAN;
+    for (int i = 0; i < REP_NSTAGE; i++)
+        s->stage_gain[i] = s->stage_share[i] = s->stage_gpl[i] = NAN;
     if (sch_path(g, sizeof g, NULL, SUM(GROUP), rel) != 0 || !sch_has(r, SUM(GROUP), g)) return;
     s->have = 1;
     s->n = sch_get_num(r, SUM(N), g, NULL);

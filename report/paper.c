@@ -48,13 +48,14 @@ static int get_str(yaml_document_t *d, yaml_node_t *m, const char *key, char *bu
     return 0;
 }
 
-static int get_num(yaml_document_t *d, yaml_node_t *m, const char *key, double *v,
-                   const char *name, mp_err *err)
+static int get_num(yaml_document_t *d, yaml_node_t *m, const char *key, double *v, const char *name,
+                   mp_err *err)
 {
     const char *s = scalar(d, map_get(d, m, key));
     char *end = NULL;
-    if (!s) return err_set(err, "%s:%lu: the entry has no '%s' (expected a number)", name,
-                           (unsigned long)m->start_mark.line + 1, key);
+    if (!s)
+        return err_set(err, "%s:%lu: the entry has no '%s' (expected a number)", name,
+                       (unsigned long)m->start_mark.line + 1, key);
     errno = 0;
     *v = strtod(s, &end);
     if (end == s || *end || errno || !isfinite(*v))
@@ -69,7 +70,8 @@ static int parse_value(paper_data *p, yaml_document_t *d, yaml_node_t *m, const 
     paper_value v;
     memset(&v, 0, sizeof v);
     if (m->type != YAML_MAPPING_NODE)
-        return err_set(err, "%s:%lu: a value must be a mapping", name, (unsigned long)m->start_mark.line + 1);
+        return err_set(err, "%s:%lu: a value must be a mapping", name,
+                       (unsigned long)m->start_mark.line + 1);
     snprintf(v.file, sizeof v.file, "%s", name);
     v.line = (int)m->start_mark.line + 1;
     if (get_str(d, m, "table", v.table, sizeof v.table, 1, name, err) != 0 ||
@@ -94,16 +96,19 @@ static int parse_model(paper_data *p, yaml_document_t *d, yaml_node_t *m, const 
     paper_model pm;
     char sh[16];
     double x[6];
-    static const char *const K[6] = {"num_hidden_layers", "hidden_size", "num_attention_heads",
-                                     "num_experts", "num_experts_per_tok", "vocab_size"};
+    static const char *const K[6] = {"num_hidden_layers",   "hidden_size",
+                                     "num_attention_heads", "num_experts",
+                                     "num_experts_per_tok", "vocab_size"};
     memset(&pm, 0, sizeof pm);
     if (m->type != YAML_MAPPING_NODE)
-        return err_set(err, "%s:%lu: a model must be a mapping", name, (unsigned long)m->start_mark.line + 1);
+        return err_set(err, "%s:%lu: a model must be a mapping", name,
+                       (unsigned long)m->start_mark.line + 1);
     if (get_str(d, m, "id", pm.id, sizeof pm.id, 1, name, err) != 0 ||
         get_str(d, m, "name", pm.name, sizeof pm.name, 1, name, err) != 0 ||
         get_str(d, m, "checkpoint", pm.checkpoint, sizeof pm.checkpoint, 0, name, err) != 0 ||
         get_str(d, m, "architecture", pm.architecture, sizeof pm.architecture, 1, name, err) != 0 ||
-        get_str(d, m, "dense_sibling", pm.dense_sibling, sizeof pm.dense_sibling, 0, name, err) != 0 ||
+        get_str(d, m, "dense_sibling", pm.dense_sibling, sizeof pm.dense_sibling, 0, name, err) !=
+            0 ||
         get_str(d, m, "shared_expert", sh, sizeof sh, 1, name, err) != 0)
         return -1;
     if (strcmp(sh, "true") && strcmp(sh, "false"))
@@ -137,21 +142,25 @@ int paper_parse(paper_data *p, const char *name, const char *text, size_t len, m
     if (!yaml_parser_initialize(&ps)) return err_set(err, "%s: out of memory", name);
     yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
     if (!yaml_parser_load(&ps, &d)) {
-        err_set(err, "%s:%lu:%lu: YAML syntax error: %s", name, (unsigned long)ps.problem_mark.line + 1,
-                (unsigned long)ps.problem_mark.column + 1, ps.problem ? ps.problem : "?");
+        err_set(err, "%s:%lu:%lu: YAML syntax error: %s", name,
+                (unsigned long)ps.problem_mark.line + 1, (unsigned long)ps.problem_mark.column + 1,
+                ps.problem ? ps.problem : "?");
         goto done;
     }
     have_doc = 1;
     yaml_node_t *root = yaml_document_get_root_node(&d);
     yaml_node_t *vals = map_get(&d, root, "values"), *mods = map_get(&d, root, "models");
-    if ((!vals && !mods) || (vals && vals->type != YAML_SEQUENCE_NODE) || (mods && mods->type != YAML_SEQUENCE_NODE)) {
+    if ((!vals && !mods) || (vals && vals->type != YAML_SEQUENCE_NODE) ||
+        (mods && mods->type != YAML_SEQUENCE_NODE)) {
         err_set(err, "%s: expected a mapping with a list 'values' or 'models'", name);
         goto done;
     }
     yaml_node_t *seq = vals ? vals : mods;
-    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+         it++) {
         yaml_node_t *n = yaml_document_get_node(&d, *it);
-        if ((vals ? parse_value(p, &d, n, name, err) : parse_model(p, &d, n, name, err)) != 0) goto done;
+        if ((vals ? parse_value(p, &d, n, name, err) : parse_model(p, &d, n, name, err)) != 0)
+            goto done;
     }
     rc = 0;
 done:
@@ -167,9 +176,11 @@ static int check_models(const paper_data *p, mp_err *err)
     for (size_t i = 0; i < p->n; i++) {
         const paper_value *v = &p->v[i];
         if (!paper_model_find(p, v->model))
-            return err_set(err, "%s:%d: model '%s' is not in models.yaml", v->file, v->line, v->model);
+            return err_set(err, "%s:%d: model '%s' is not in models.yaml", v->file, v->line,
+                           v->model);
         if (v->versus[0] && !paper_model_find(p, v->versus))
-            return err_set(err, "%s:%d: versus '%s' is not in models.yaml", v->file, v->line, v->versus);
+            return err_set(err, "%s:%d: versus '%s' is not in models.yaml", v->file, v->line,
+                           v->versus);
     }
     for (size_t i = 0; i < p->nm; i++)
         if (p->m[i].dense_sibling[0] && !paper_model_find(p, p->m[i].dense_sibling))
@@ -182,7 +193,8 @@ int paper_load_embedded(paper_data *p, mp_err *err)
 {
     memset(p, 0, sizeof *p);
     for (size_t i = 0; PAPER_DATA_NAMES[i]; i++)
-        if (paper_parse(p, PAPER_DATA_NAMES[i], PAPER_DATA_TEXT[i], strlen(PAPER_DATA_TEXT[i]), err) != 0) {
+        if (paper_parse(p, PAPER_DATA_NAMES[i], PAPER_DATA_TEXT[i], strlen(PAPER_DATA_TEXT[i]),
+                        err) != 0) {
             paper_free(p);
             return -1;
         }
@@ -228,7 +240,8 @@ int paper_load_dir(paper_data *p, const char *dir, mp_err *err)
         while (mem && (k = fread(chunk, 1, sizeof chunk, f)) > 0) fwrite(chunk, 1, k, mem);
         fclose(f);
         if (mem) fclose(mem);
-        int prc = buf ? paper_parse(p, names[i], buf, len, err) : err_set(err, "%s: out of memory", path);
+        int prc =
+            buf ? paper_parse(p, names[i], buf, len, err) : err_set(err, "%s: out of memory", path);
         free(buf);
         if (prc != 0) goto done;
     }

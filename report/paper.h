@@ -11,14 +11,14 @@
 /* One reported value: where it stands in the paper and what moeprobe measures it by. */
 typedef struct paper_value {
     char file[32];
-    int line;               /* 1-based line in its file */
-    char table[24];         /* "1", "8", "abstract", "section 4.3" */
-    char row[128];          /* as the paper labels it */
+    int line;       /* 1-based line in its file */
+    char table[24]; /* "1", "8", "abstract", "section 4.3" */
+    char row[128];  /* as the paper labels it */
     char column[64];
-    char model[24];         /* paper model id (models.yaml) */
-    char versus[24];        /* compared model, or "" */
-    char relation[48];      /* or "" */
-    char key[48];           /* measured counterpart (see the files' headers) */
+    char model[24];    /* paper model id (models.yaml) */
+    char versus[24];   /* compared model, or "" */
+    char relation[48]; /* or "" */
+    char key[48];      /* measured counterpart (see the files' headers) */
     double value;
 } paper_value;
 

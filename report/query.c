@@ -74,13 +74,18 @@ const char *rep_why_missing(const rep_model *m, const char *stage, int needs_moe
     if (needs_moe && !rep_is_moe(m))
         snprintf(buf, len, "not applicable, %s is a dense model (no routed experts)", m->name);
     else if (m->n_stages > 0 && !rep_stage_listed(m, stage))
-        snprintf(buf, len, "stage %s was not run for %s (not in the run config's stages)", stage, m->name);
+        snprintf(buf, len, "stage %s was not run for %s (not in the run config's stages)", stage,
+                 m->name);
     else if (m->n_stages == 0)
-        snprintf(buf, len, "%s holds no results of stage %s (its run config is not recorded)", m->name, stage);
+        snprintf(buf, len, "%s holds no results of stage %s (its run config is not recorded)",
+                 m->name, stage);
     else if (!rep_stage_has_units(m, stage))
-        snprintf(buf, len, "stage %s was requested for %s but none of its units is complete in the archive", stage, m->name);
+        snprintf(buf, len,
+                 "stage %s was requested for %s but none of its units is complete in the archive",
+                 stage, m->name);
     else
-        snprintf(buf, len, "stage %s ran for %s but wrote none of the fields this section reads", stage, m->name);
+        snprintf(buf, len, "stage %s ran for %s but wrote none of the fields this section reads",
+                 stage, m->name);
     return buf;
 }
 
@@ -102,7 +107,8 @@ void rep_all_relations(rep_model *m, size_t n, rep_names *out)
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < m[i].n_rel; j++) {
             int seen = 0;
-            for (size_t q = 0; q < out->n && !seen; q++) seen = !strcmp(out->v[q], m[i].rel[j].name);
+            for (size_t q = 0; q < out->n && !seen; q++)
+                seen = !strcmp(out->v[q], m[i].rel[j].name);
             if (!seen && (out->v[out->n] = strdup(m[i].rel[j].name))) out->n++;
         }
     for (size_t i = 1; i < out->n; i++)

@@ -75,7 +75,7 @@ double rep_get_drop_rel(const rep_relation *r, const void *a)
 
 /* Unweighted mean over relations (blocking drops are per relation, as in Figure 7). */
 double rep_mean_plain(const rep_model *m, double (*get)(const rep_relation *, const void *),
-                         const void *arg, int *count)
+                      const void *arg, int *count)
 {
     double s = 0;
     int c = 0;
@@ -86,7 +86,6 @@ double rep_mean_plain(const rep_model *m, double (*get)(const rep_relation *, co
     if (count) *count = c;
     return c ? s / c : NAN;
 }
-
 
 /* Sorted union of the `num` of every relation's block (which = 0) or topk (1) configs. */
 int rep_union_nums(const rep_model *m, size_t n, int which, int64_t *out, int max)

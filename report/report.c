@@ -32,7 +32,8 @@ static int on_path(const char *prog)
     if (!path || !*path) return 0;
     char *dup = strdup(path), *save = NULL;
     int found = 0;
-    for (char *dir = dup ? strtok_r(dup, ":", &save) : NULL; dir && !found; dir = strtok_r(NULL, ":", &save)) {
+    for (char *dir = dup ? strtok_r(dup, ":", &save) : NULL; dir && !found;
+         dir = strtok_r(NULL, ":", &save)) {
         char p[4200];
         snprintf(p, sizeof p, "%s/%s", *dir ? dir : ".", prog);
         found = access(p, X_OK) == 0;
@@ -44,7 +45,8 @@ static int on_path(const char *prog)
 /* The output folder and its plots/ folder, created if missing. */
 static int make_folders(const char *dir, const char *plot_dir, mp_err *err)
 {
-    if (af_mkdir_p(dir, err) != 0 || af_mkdir_p(plot_dir, err) != 0) return err_prefix(err, "report");
+    if (af_mkdir_p(dir, err) != 0 || af_mkdir_p(plot_dir, err) != 0)
+        return err_prefix(err, "report");
     return 0;
 }
 
@@ -67,6 +69,7 @@ static void clear_plots(const char *dir)
 }
 
 /* The report, section by section, in the order shown. */
+/* clang-format off */
 static const rep_section SECTIONS[] = {
     {"glance", "At a glance", "At a glance", sec_glance},
     {"table1", "Knowledge attribution per model (Table 1)",
@@ -87,6 +90,7 @@ static const rep_section SECTIONS[] = {
      sec_paper},
     {"provenance", "Provenance", "Provenance", sec_provenance},
 };
+/* clang-format on */
 #define N_SECTIONS (sizeof SECTIONS / sizeof *SECTIONS)
 
 static void toc(rep_doc *d)
@@ -125,21 +129,27 @@ int report_render_to(const char *const *archives, size_t n, const char *out_dir,
         err_set(err, "out of memory");
         goto done;
     }
-    if (paper_load_embedded(&paper, &perr) == 0) d.paper = &paper;
-    else snprintf(d.paper_problem, sizeof d.paper_problem, "%s", perr.msg);
-    if (d.paper && rep_paper_map(m, n, d.paper, o->paper_models, o->n_paper_models, err) != 0) goto done;
+    if (paper_load_embedded(&paper, &perr) == 0)
+        d.paper = &paper;
+    else
+        snprintf(d.paper_problem, sizeof d.paper_problem, "%s", perr.msg);
+    if (d.paper && rep_paper_map(m, n, d.paper, o->paper_models, o->n_paper_models, err) != 0)
+        goto done;
     d.fmt = o->format;
     d.plots = o->plots;
     if (o->plots == REPORT_PNG) {
         int rs = on_path("rsvg-convert"), gp = on_path("gnuplot");
         if (o->png_tool == REPORT_PNG_RSVG && !rs) {
-            err_set(err, "report: PNG plots with rsvg-convert were asked for, but rsvg-convert is not on "
-                         "PATH (Debian package librsvg2-bin)");
+            err_set(
+                err,
+                "report: PNG plots with rsvg-convert were asked for, but rsvg-convert is not on "
+                "PATH (Debian package librsvg2-bin)");
             goto done;
         }
         if (o->png_tool == REPORT_PNG_GNUPLOT && !gp) {
-            err_set(err, "report: PNG plots with gnuplot were asked for, but gnuplot is not on PATH "
-                         "(Debian package gnuplot-nox)");
+            err_set(err,
+                    "report: PNG plots with gnuplot were asked for, but gnuplot is not on PATH "
+                    "(Debian package gnuplot-nox)");
             goto done;
         }
         if (!rs && !gp) {
@@ -149,7 +159,8 @@ int report_render_to(const char *const *archives, size_t n, const char *out_dir,
             goto done;
         }
         d.png_tool = o->png_tool == REPORT_PNG_GNUPLOT || (o->png_tool == REPORT_PNG_AUTO && !rs)
-                         ? REPORT_PNG_GNUPLOT : REPORT_PNG_RSVG;
+                         ? REPORT_PNG_GNUPLOT
+                         : REPORT_PNG_RSVG;
     }
     d.dir = strdup(out_dir);
     d.plot_dir = malloc(strlen(out_dir) + 8);
@@ -160,7 +171,8 @@ int report_render_to(const char *const *archives, size_t n, const char *out_dir,
     sprintf(d.plot_dir, "%s/plots", out_dir);
     if (make_folders(out_dir, d.plot_dir, err) != 0) goto done;
     clear_plots(d.plot_dir);
-    snprintf(main_path, sizeof main_path, "%s/%s", out_dir, o->format == REPORT_HTML ? "index.html" : "report.md");
+    snprintf(main_path, sizeof main_path, "%s/%s", out_dir,
+             o->format == REPORT_HTML ? "index.html" : "report.md");
     if (af_tmp_open(&out, main_path, err) != 0 || !(d.f = af_tmp_stream(&out, err))) {
         err_prefix(err, "cannot write the report");
         goto done;
@@ -175,9 +187,11 @@ int report_render_to(const char *const *archives, size_t n, const char *out_dir,
     char when[64];
     gmtime_r(&now, &tmv);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-    doc_p(&d, "Rendered by moeprobe %s (%s) at %s from %zu archive%s, reading only what the archives "
-              "hold (nothing is recomputed). Indices of layers, heads and experts are 0-based unless a "
-              "column says 1-based.", build_version(), build_git_commit(), when, n, n == 1 ? "" : "s");
+    doc_p(&d,
+          "Rendered by moeprobe %s (%s) at %s from %zu archive%s, reading only what the archives "
+          "hold (nothing is recomputed). Indices of layers, heads and experts are 0-based unless a "
+          "column says 1-based.",
+          build_version(), build_git_commit(), when, n, n == 1 ? "" : "s");
     toc(&d);
     for (size_t i = 0; i < N_SECTIONS; i++) {
         doc_h(&d, 2, SECTIONS[i].id, SECTIONS[i].title);
@@ -209,8 +223,8 @@ done:
     return rc;
 }
 
-int report_render(const char *const *archives, size_t n, const char *out_dir,
-                  const report_opts *o, mp_err *err)
+int report_render(const char *const *archives, size_t n, const char *out_dir, const report_opts *o,
+                  mp_err *err)
 {
     return report_render_to(archives, n, out_dir, o, NULL, err);
 }

@@ -45,11 +45,15 @@
 typedef enum report_format { REPORT_HTML = 0, REPORT_MARKDOWN = 1 } report_format;
 typedef enum report_plots { REPORT_SVG = 0, REPORT_PNG = 1 } report_plots;
 /* How PNGs are made: AUTO = rsvg-convert if found, else gnuplot. */
-typedef enum report_png_tool { REPORT_PNG_AUTO = 0, REPORT_PNG_RSVG, REPORT_PNG_GNUPLOT } report_png_tool;
+typedef enum report_png_tool {
+    REPORT_PNG_AUTO = 0,
+    REPORT_PNG_RSVG,
+    REPORT_PNG_GNUPLOT
+} report_png_tool;
 
 typedef struct report_opts {
-    report_format format;   /* run config report.format (html|markdown: same order) */
-    report_plots plots;     /* run config report.plots (svg|png: same order) */
+    report_format format; /* run config report.format (html|markdown: same order) */
+    report_plots plots;   /* run config report.plots (svg|png: same order) */
     report_png_tool png_tool;
     /* "NAME=PAPER_ID" (--paper-model): archive model NAME stands for a paper model
      * (data/paper/models.yaml) whatever its shape; before the archives' own report.paper_models */
@@ -68,7 +72,7 @@ int report_render_to(const char *const *archives, size_t n, const char *out_dir,
                      const report_opts *o, char **written, mp_err *err);
 
 /* The same without the path of the main file. */
-int report_render(const char *const *archives, size_t n, const char *out_dir,
-                  const report_opts *o, mp_err *err);
+int report_render(const char *const *archives, size_t n, const char *out_dir, const report_opts *o,
+                  mp_err *err);
 
 #endif

@@ -8,10 +8,10 @@
 #include "report/sections.h"
 
 typedef struct cfg_arg {
-    int which;       /* 0 topk by num, 1 named by name */
+    int which; /* 0 topk by num, 1 named by name */
     int64_t num;
     const char *name;
-    int hit;         /* 1 = hit10, 0 = mrr */
+    int hit; /* 1 = hit10, 0 = mrr */
 } cfg_arg;
 
 static double get_cfg(const rep_relation *r, const void *va)
@@ -34,9 +34,10 @@ static double get_base(const rep_relation *r, const void *va)
 
 static const char *named_label(const char *s, char *buf, size_t len)
 {
-    static const char *const MAP[][2] = {{"only_top1", "Only Top1"},     {"only_top2", "Only Top2"},
-                                         {"only_shared", "Only Shared"}, {"shared_2nd", "Shared + 2nd"},
-                                         {"shared_top1", "Shared + Top1"}, {"shared_top2", "Shared + Top2"}};
+    static const char *const MAP[][2] = {
+        {"only_top1", "Only Top1"},       {"only_top2", "Only Top2"},
+        {"only_shared", "Only Shared"},   {"shared_2nd", "Shared + 2nd"},
+        {"shared_top1", "Shared + Top1"}, {"shared_top2", "Shared + Top2"}};
     for (size_t i = 0; i < sizeof MAP / sizeof *MAP; i++)
         if (!strcmp(s, MAP[i][0])) return MAP[i][1];
     snprintf(buf, len, "%s", s);
@@ -51,7 +52,8 @@ static void only_rank(rep_doc *d, rep_model *m, size_t n)
     double xs[REP_MAX_SERIES][64], ys[2][REP_MAX_SERIES][64];
     int ns = 0;
     memset(ch, 0, sizeof ch);
-    static const char *const H[] = {"Model", "j", "HIT@10", "MRR", "HIT@10 all experts", "MRR all experts"};
+    static const char *const H[] = {"Model",          "j", "HIT@10", "MRR", "HIT@10 all experts",
+                                    "MRR all experts"};
     rep_row r;
     for (size_t i = 0; i < n && ns < REP_MAX_SERIES; i++) {
         int np = 0;
@@ -59,7 +61,8 @@ static void only_rank(rep_doc *d, rep_model *m, size_t n)
             char nm[32];
             snprintf(nm, sizeof nm, "only_rank%d", j);
             cfg_arg ah = {1, 0, nm, 1}, am = {1, 0, nm, 0};
-            double h = rep_mean_rel(&m[i], get_cfg, &ah, NULL), mr = rep_mean_rel(&m[i], get_cfg, &am, NULL);
+            double h = rep_mean_rel(&m[i], get_cfg, &ah, NULL),
+                   mr = rep_mean_rel(&m[i], get_cfg, &am, NULL);
             if (!isfinite(h) && !isfinite(mr)) break;
             xs[ns][np] = j;
             ys[0][ns][np] = h;
@@ -69,8 +72,10 @@ static void only_rank(rep_doc *d, rep_model *m, size_t n)
         if (!np) continue;
         if (!ns) {
             doc_h(d, 3, "figure4-only", "Only the j-th expert (Figure 4)");
-            doc_p(d, "Models without a shared expert: every token keeps only the routed expert of rank j "
-                     "(1 = highest router probability) and drops the others; means over all samples.");
+            doc_p(d,
+                  "Models without a shared expert: every token keeps only the routed expert of "
+                  "rank j "
+                  "(1 = highest router probability) and drops the others; means over all samples.");
             doc_table_begin(d, 6, H);
         }
         cfg_arg bh = {0, 0, NULL, 1}, bm = {0, 0, NULL, 0};
@@ -110,9 +115,10 @@ void sec_ablations(rep_doc *d, rep_model *m, size_t n)
     int64_t ks[64];
     int nk = rep_union_nums(m, n, 1, ks, 64);
     rep_row r;
-    doc_p(d, "HIT@10 and MRR when only the top-k routed experts are used (k = 0: no routed expert), "
-             "and for models with a shared expert the shared/routed configurations of Table 2; means "
-             "over all samples of all relations.");
+    doc_p(d,
+          "HIT@10 and MRR when only the top-k routed experts are used (k = 0: no routed expert), "
+          "and for models with a shared expert the shared/routed configurations of Table 2; means "
+          "over all samples of all relations.");
     double *xk = malloc((size_t)(nk > 0 ? nk : 1) * sizeof *xk);
     double *yh[REP_MAX_SERIES] = {0}, *ym[REP_MAX_SERIES] = {0};
     rep_line_chart all;
@@ -161,7 +167,8 @@ void sec_ablations(rep_doc *d, rep_model *m, size_t n)
         doc_line(d, "fig4_topk_mrr_all_models", &all, "MRR against k for every MoE model.");
     for (size_t i = 0; i < n; i++) {
         int any = 0;
-        for (size_t j = 0; j < m[i].n_rel; j++) any |= m[i].rel[j].n_topk > 0 || m[i].rel[j].n_named > 0;
+        for (size_t j = 0; j < m[i].n_rel; j++)
+            any |= m[i].rel[j].n_topk > 0 || m[i].rel[j].n_named > 0;
         if (!any) rep_note_missing(d, &m[i], "configuration ablations", "block", 1);
     }
     /* Table 3 per model (top-k), Table 2 (named) */
@@ -201,8 +208,10 @@ void sec_ablations(rep_doc *d, rep_model *m, size_t n)
                 break;
             }
             row_reset(&r);
-            if (K > 0) row_addf(&r, "Shared + Top%d (default)", K);
-            else row_addf(&r, "default");
+            if (K > 0)
+                row_addf(&r, "Shared + Top%d (default)", K);
+            else
+                row_addf(&r, "default");
             row_num(&r, bh, 3);
             row_num(&r, bm, 3);
             row_emit(d, &r);

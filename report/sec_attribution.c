@@ -15,9 +15,16 @@ void sec_attribution(rep_doc *d, rep_model *m, size_t n)
              "sample count); the gains, the peak gain layer (1-based, mean over samples, with its "
              "relative depth) and the layer efficiency (total FFN gain / number of layers) are the "
              "pooled summary of analyses/pooled/summary.");
-    static const char *const H[] = {"Model", "Relations", "Samples", "HIT@10", "MRR", "Total FFN gain",
-                                    "Total attn gain", "Peak gain layer (relative %)",
-                                    "Layer efficiency (FFN gain / layers)", "Layers"};
+    static const char *const H[] = {"Model",
+                                    "Relations",
+                                    "Samples",
+                                    "HIT@10",
+                                    "MRR",
+                                    "Total FFN gain",
+                                    "Total attn gain",
+                                    "Peak gain layer (relative %)",
+                                    "Layer efficiency (FFN gain / layers)",
+                                    "Layers"};
     doc_table_begin(d, 10, H);
     for (size_t i = 0; i < n; i++) {
         const rep_summary *s = &m[i].pooled;
@@ -33,19 +40,24 @@ void sec_attribution(rep_doc *d, rep_model *m, size_t n)
         row_num(&r, rep_mean_rel(&m[i], rep_get_mrr, NULL, NULL), 3);
         row_num(&r, s->total_ffn, 3);
         row_num(&r, s->total_attn, 3);
-        if (isfinite(s->peak)) row_addf(&r, "%.2f (%.1f%%)", s->peak, s->peak_pct);
-        else row_addf(&r, "–");
+        if (isfinite(s->peak))
+            row_addf(&r, "%.2f (%.1f%%)", s->peak, s->peak_pct);
+        else
+            row_addf(&r, "–");
         row_num(&r, s->layer_eff, 3);
         int L = rep_layers(&m[i]);
-        if (L > 0) row_addf(&r, "%d", L);
-        else row_addf(&r, "–");
+        if (L > 0)
+            row_addf(&r, "%d", L);
+        else
+            row_addf(&r, "–");
         row_emit(d, &r);
     }
     doc_table_end(d);
     for (size_t i = 0; i < n; i++)
         if (!m[i].pooled.have) {
             char why[400];
-            doc_note(d, "gains for %s: %s.", m[i].name, rep_why_missing(&m[i], "summarise", 0, why, sizeof why));
+            doc_note(d, "gains for %s: %s.", m[i].name,
+                     rep_why_missing(&m[i], "summarise", 0, why, sizeof why));
         }
     /* per relation, models side by side */
     rep_names rels;
@@ -89,9 +101,17 @@ void sec_attribution(rep_doc *d, rep_model *m, size_t n)
         char title[300];
         snprintf(title, sizeof title, "%s: summary per relation", m[i].name);
         doc_details_begin(d, title);
-        static const char *const HS[] = {"Relation", "n", "HIT@10", "MRR", "Total FFN gain", "Total attn gain",
-                                         "Peak gain layer (relative %)", "Layer efficiency",
-                                         "Early share", "Mid share", "Late share"};
+        static const char *const HS[] = {"Relation",
+                                         "n",
+                                         "HIT@10",
+                                         "MRR",
+                                         "Total FFN gain",
+                                         "Total attn gain",
+                                         "Peak gain layer (relative %)",
+                                         "Layer efficiency",
+                                         "Early share",
+                                         "Mid share",
+                                         "Late share"};
         doc_table_begin(d, 11, HS);
         for (size_t j = 0; j < m[i].n_rel; j++) {
             const rep_relation *rl = &m[i].rel[j];
@@ -103,8 +123,10 @@ void sec_attribution(rep_doc *d, rep_model *m, size_t n)
             row_num(&r, rl->mrr, 3);
             row_num(&r, s->total_ffn, 3);
             row_num(&r, s->total_attn, 3);
-            if (isfinite(s->peak)) row_addf(&r, "%.2f (%.1f%%)", s->peak, s->peak_pct);
-            else row_addf(&r, "–");
+            if (isfinite(s->peak))
+                row_addf(&r, "%.2f (%.1f%%)", s->peak, s->peak_pct);
+            else
+                row_addf(&r, "–");
             row_num(&r, s->layer_eff, 3);
             for (int k = 0; k < REP_NSTAGE; k++) row_pct(&r, s->stage_share[k], 1);
             row_emit(d, &r);

@@ -12,10 +12,11 @@ void sec_blocking(rep_doc *d, rep_model *m, size_t n)
     int64_t Ns[32];
     int nN = rep_union_nums(m, n, 0, Ns, 32);
     rep_row r;
-    doc_p(d, "The relation's top-N experts ([layer, expert], 0-based, ranked as in metrics/<relation>/"
-             "top_experts) are blocked for every sample; the MRR drop is the unblocked MRR minus the "
-             "blocked one (positive = worse, negative = blocking helped). All heat maps share one "
-             "colour scale.");
+    doc_p(d,
+          "The relation's top-N experts ([layer, expert], 0-based, ranked as in metrics/<relation>/"
+          "top_experts) are blocked for every sample; the MRR drop is the unblocked MRR minus the "
+          "blocked one (positive = worse, negative = blocking helped). All heat maps share one "
+          "colour scale.");
     double vmax = 0;
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < m[i].n_rel; j++)
@@ -54,7 +55,7 @@ void sec_blocking(rep_doc *d, rep_model *m, size_t n)
         h.title = title;
         h.xlabel = "experts blocked";
         h.scale_label = "MRR drop (base − blocked)";
-    h.mark_row = h.mark_col = -1;
+        h.mark_row = h.mark_col = -1;
         h.rows = (int64_t)mm->n_rel;
         h.cols = nN;
         h.v = v;
@@ -66,7 +67,8 @@ void sec_blocking(rep_doc *d, rep_model *m, size_t n)
         h.annotate = 1;
         h.value_fmt = "%.3f";
         rep_stem(stem, sizeof stem, "fig7_mrr_drop", mm->name, NULL);
-        doc_heatmap(d, stem, &h, "MRR drop per relation when blocking its top-N experts (grey: not measured).");
+        doc_heatmap(d, stem, &h,
+                    "MRR drop per relation when blocking its top-N experts (grey: not measured).");
         free(v);
         free(rows);
     }
@@ -75,8 +77,13 @@ void sec_blocking(rep_doc *d, rep_model *m, size_t n)
         if (!rep_has_block(&m[i])) rep_note_missing(d, &m[i], "blocking", "block", 1);
     if (nN == 0) return;
     /* per model means */
-    static const char *const HM[] = {"Model", "Blocked", "Relations", "Mean MRR drop", "Mean relative MRR drop",
-                                     "Mean HIT@10 drop", "Most sensitive relation (MRR base → blocked)"};
+    static const char *const HM[] = {"Model",
+                                     "Blocked",
+                                     "Relations",
+                                     "Mean MRR drop",
+                                     "Mean relative MRR drop",
+                                     "Mean HIT@10 drop",
+                                     "Most sensitive relation (MRR base → blocked)"};
     doc_table_begin(d, 7, HM);
     for (size_t i = 0; i < n; i++) {
         if (!rep_has_block(&m[i])) continue;
@@ -105,8 +112,10 @@ void sec_blocking(rep_doc *d, rep_model *m, size_t n)
             row_num(&r, sa / ca, 4);
             row_pct(&r, cr ? sr / cr : NAN, 1);
             row_num(&r, ch ? sh / ch : NAN, 4);
-            if (wr) row_addf(&r, "%s (%.3f → %.3f)", wr->name, wr->mrr, wc->mrr);
-            else row_addf(&r, "–");
+            if (wr)
+                row_addf(&r, "%s (%.3f → %.3f)", wr->name, wr->mrr, wc->mrr);
+            else
+                row_addf(&r, "–");
             row_emit(d, &r);
         }
     }

@@ -23,8 +23,11 @@ static void r_heatmap(rep_doc *d, const rep_model *m, const rep_relation *rl)
     int aggregated = 0;
     if (R_ * C_ > 60000) {
         if (!rg || !cg) {
-            doc_note(d, "the %lld x %lld correlation matrix of %s / %s is too large to draw and its layer "
-                        "structure is unknown.", (long long)R_, (long long)C_, m->name, rl->name);
+            doc_note(
+                d,
+                "the %lld x %lld correlation matrix of %s / %s is too large to draw and its layer "
+                "structure is unknown.",
+                (long long)R_, (long long)C_, m->name, rl->name);
             return;
         }
         agg = malloc((size_t)L * (size_t)L * sizeof *agg);
@@ -96,8 +99,8 @@ static void path_chart(rep_doc *d, const rep_model *m)
         ng++;
     }
     if (!ng) return;
-    static const char *const S[] = {"heads of the expert's layer", "heads of earlier layers", "embedding",
-                                    "FFN/MoE of earlier layers"};
+    static const char *const S[] = {"heads of the expert's layer", "heads of earlier layers",
+                                    "embedding", "FFN/MoE of earlier layers"};
     rep_bar_chart b;
     char title[256], stem[256];
     memset(&b, 0, sizeof b);
@@ -113,7 +116,8 @@ static void path_chart(rep_doc *d, const rep_model *m)
     b.value_labels = 1;
     b.value_fmt = "%.0f";
     rep_stem(stem, sizeof stem, "path_shares", m->name, NULL);
-    doc_bar(d, stem, &b, "Path analysis: shares of the causal pair's expert router logit (mean over samples).");
+    doc_bar(d, stem, &b,
+            "Path analysis: shares of the causal pair's expert router logit (mean over samples).");
 }
 
 static void idx_str(char *b, size_t len, rep_idx x)
@@ -124,16 +128,20 @@ static void idx_str(char *b, size_t len, rep_idx x)
 void sec_heads_experts(rep_doc *d, rep_model *m, size_t n)
 {
     rep_row r;
-    doc_p(d, "r is Pearson's correlation over a relation's samples between a head's importance and an "
-             "expert's routing probability at the last position (heads [layer, head], experts [layer, "
-             "expert], 0-based). A relation has hundreds of such tests, so the largest |r| is large by "
-             "chance alone: \"beats chance\" compares each |r| with a permutation null of the largest |r| "
-             "(head values shuffled over the samples; family-wise p), and q is the Benjamini–Hochberg "
-             "q-value. The causal pair is the highest r whose expert is among the relation's top-10 "
-             "experts, among the pairs that beat chance; where none does, the pair is the highest "
-             "eligible r, marked not significant, and its checks are exploratory: suppressing its head changes the routing probability of the top-4 experts "
-             "and the MRR; forcing the expert back recovers part of the drop; the path analysis splits "
-             "the expert's router logit into the parts coming from heads, embedding and earlier FFNs.");
+    doc_p(
+        d,
+        "r is Pearson's correlation over a relation's samples between a head's importance and an "
+        "expert's routing probability at the last position (heads [layer, head], experts [layer, "
+        "expert], 0-based). A relation has hundreds of such tests, so the largest |r| is large by "
+        "chance alone: \"beats chance\" compares each |r| with a permutation null of the largest "
+        "|r| "
+        "(head values shuffled over the samples; family-wise p), and q is the Benjamini–Hochberg "
+        "q-value. The causal pair is the highest r whose expert is among the relation's top-10 "
+        "experts, among the pairs that beat chance; where none does, the pair is the highest "
+        "eligible r, marked not significant, and its checks are exploratory: suppressing its head "
+        "changes the routing probability of the top-4 experts "
+        "and the MRR; forcing the expert back recovers part of the drop; the path analysis splits "
+        "the expert's router logit into the parts coming from heads, embedding and earlier FFNs.");
     for (size_t i = 0; i < n; i++) {
         const rep_model *mm = &m[i];
         int any = 0;
@@ -143,9 +151,14 @@ void sec_heads_experts(rep_doc *d, rep_model *m, size_t n)
             continue;
         }
         doc_h(d, 3, NULL, mm->name);
-        static const char *const H4[] = {"Relation", "Beats chance? (largest |r| vs null 95%; p)",
-                                         "Strongest pairs: head → expert (r)", "Causal pair", "r", "p",
-                                         "q (BH)", "p (perm.)"};
+        static const char *const H4[] = {"Relation",
+                                         "Beats chance? (largest |r| vs null 95%; p)",
+                                         "Strongest pairs: head → expert (r)",
+                                         "Causal pair",
+                                         "r",
+                                         "p",
+                                         "q (BH)",
+                                         "p (perm.)"};
         doc_table_begin(d, 8, H4);
         for (size_t j = 0; j < mm->n_rel; j++) {
             const rep_head_expert *he = &mm->rel[j].he;
@@ -155,7 +168,8 @@ void sec_heads_experts(rep_doc *d, rep_model *m, size_t n)
             for (size_t q = 0; q < he->n_strongest && q < 3; q++) {
                 idx_str(a, sizeof a, he->strongest[q].head);
                 idx_str(b, sizeof b, he->strongest[q].expert);
-                o += (size_t)snprintf(s + o, sizeof s - o, "%s%s → %s (%.2f)", q ? "; " : "", a, b, he->strongest[q].r);
+                o += (size_t)snprintf(s + o, sizeof s - o, "%s%s → %s (%.2f)", q ? "; " : "", a, b,
+                                      he->strongest[q].r);
             }
             row_reset(&r);
             row_addf(&r, "%s", mm->rel[j].name);
@@ -175,19 +189,31 @@ void sec_heads_experts(rep_doc *d, rep_model *m, size_t n)
                 row_addf(&r, "–");
             }
             row_num(&r, he->have_pair ? he->pair.r : NAN, 3);
-            if (he->have_pair && isfinite(he->pair.p)) row_addf(&r, "%.2g", he->pair.p);
-            else row_addf(&r, "–");
-            if (he->have_pair && isfinite(he->pair.q)) row_addf(&r, "%.2g", he->pair.q);
-            else row_addf(&r, "–");
-            if (he->have_pair && isfinite(he->pair.p_perm)) row_addf(&r, "%.2g", he->pair.p_perm);
-            else row_addf(&r, "–");
+            if (he->have_pair && isfinite(he->pair.p))
+                row_addf(&r, "%.2g", he->pair.p);
+            else
+                row_addf(&r, "–");
+            if (he->have_pair && isfinite(he->pair.q))
+                row_addf(&r, "%.2g", he->pair.q);
+            else
+                row_addf(&r, "–");
+            if (he->have_pair && isfinite(he->pair.p_perm))
+                row_addf(&r, "%.2g", he->pair.p_perm);
+            else
+                row_addf(&r, "–");
             row_emit(d, &r);
         }
         doc_table_end(d);
-        static const char *const HC[] = {"Relation", "Top-4 routing prob. base → suppressed (change)",
-                                         "MRR base → suppressed (drop)", "MRR forced (recovery of the drop)",
-                                         "MRR forced / base", "Own-layer heads share", "All heads share",
-                                         "Pair head share", "Embedding share", "Earlier FFN share"};
+        static const char *const HC[] = {"Relation",
+                                         "Top-4 routing prob. base → suppressed (change)",
+                                         "MRR base → suppressed (drop)",
+                                         "MRR forced (recovery of the drop)",
+                                         "MRR forced / base",
+                                         "Own-layer heads share",
+                                         "All heads share",
+                                         "Pair head share",
+                                         "Embedding share",
+                                         "Earlier FFN share"};
         doc_table_begin(d, 10, HC);
         for (size_t j = 0; j < mm->n_rel; j++) {
             const rep_head_expert *he = &mm->rel[j].he;
@@ -200,7 +226,8 @@ void sec_heads_experts(rep_doc *d, rep_model *m, size_t n)
                 rep_pct(p1, sizeof p1, "%+.1f", he->prob_change_rel);
                 rep_pct(p2, sizeof p2, "%.1f", he->mrr_drop_rel);
                 row_addf(&r, "%.4f → %.4f (%s)", he->prob_base, he->prob_supp, p1);
-                if (isnan(he->mrr_drop_rel) && isfinite(he->min_mrr_drop) && he->mrr_base < he->min_mrr_drop)
+                if (isnan(he->mrr_drop_rel) && isfinite(he->min_mrr_drop) &&
+                    he->mrr_base < he->min_mrr_drop)
                     row_addf(&r, "%.4f → %.4f (relative drop n/a: base MRR below %g)", he->mrr_base,
                              he->mrr_supp, he->min_mrr_drop);
                 else
@@ -212,19 +239,24 @@ void sec_heads_experts(rep_doc *d, rep_model *m, size_t n)
             if (he->have_forc) {
                 char p3[48];
                 if (he->recovery_defined == 0)
-                    row_addf(&r, "%.4f (recovery n/a: suppression %s the MRR by %.2g; a recovery needs a "
-                             "drop of at least %g)",
-                             he->mrr_forced, he->mrr_drop < 0 ? "raised" : "lowered", fabs(he->mrr_drop),
-                             he->min_mrr_drop);
+                    row_addf(
+                        &r,
+                        "%.4f (recovery n/a: suppression %s the MRR by %.2g; a recovery needs a "
+                        "drop of at least %g)",
+                        he->mrr_forced, he->mrr_drop < 0 ? "raised" : "lowered", fabs(he->mrr_drop),
+                        he->min_mrr_drop);
                 else if (isfinite(he->recovery))
-                    row_addf(&r, "%.4f (%s)", he->mrr_forced, rep_pct(p3, sizeof p3, "%.0f", he->recovery));
-                else row_addf(&r, "%.4f (no drop to recover)", he->mrr_forced);
+                    row_addf(&r, "%.4f (%s)", he->mrr_forced,
+                             rep_pct(p3, sizeof p3, "%.0f", he->recovery));
+                else
+                    row_addf(&r, "%.4f (no drop to recover)", he->mrr_forced);
                 row_addf(&r, "%s", rep_num(b, he->forced_over_base, 3));
             } else {
                 row_addf(&r, "–");
                 row_addf(&r, "–");
             }
-            double sh[5] = {he->share_own, he->share_all, he->share_pair_head, he->share_emb, he->share_ffn};
+            double sh[5] = {he->share_own, he->share_all, he->share_pair_head, he->share_emb,
+                            he->share_ffn};
             for (int k = 0; k < 5; k++) row_pct(&r, he->have_path ? sh[k] : NAN, 1);
             row_emit(d, &r);
         }
@@ -236,21 +268,26 @@ void sec_heads_experts(rep_doc *d, rep_model *m, size_t n)
         for (size_t j = 0; j < mm->n_rel; j++) maps |= mm->rel[j].he.r != NULL;
         if (maps) {
             doc_details_begin(d, sum);
-            doc_p(d, "Rows: heads, columns: experts, both grouped by layer (L0 = first layer); colour: "
-                     "Pearson r over the relation's samples; grey: undefined (expert layer before the "
-                     "head's layer); black outline: the causal pair.");
+            doc_p(
+                d,
+                "Rows: heads, columns: experts, both grouped by layer (L0 = first layer); colour: "
+                "Pearson r over the relation's samples; grey: undefined (expert layer before the "
+                "head's layer); black outline: the causal pair.");
             doc_figs_begin(d);
             for (size_t j = 0; j < mm->n_rel; j++)
                 if (mm->rel[j].he.r) r_heatmap(d, mm, &mm->rel[j]);
             doc_figs_end(d);
             doc_details_end(d);
         } else {
-            doc_note(d, "%s: no correlation matrices (analyses/<relation>/head_expert/r) in the archive.", mm->name);
+            doc_note(
+                d,
+                "%s: no correlation matrices (analyses/<relation>/head_expert/r) in the archive.",
+                mm->name);
         }
         snprintf(sum, sizeof sum, "%s: all strongest pairs", mm->name);
         doc_details_begin(d, sum);
-        static const char *const HS[] = {"Relation", "Head", "Expert", "r", "p", "q (BH)", "p (perm.)",
-                                         "Beats chance", "n"};
+        static const char *const HS[] = {"Relation", "Head",      "Expert",       "r", "p",
+                                         "q (BH)",   "p (perm.)", "Beats chance", "n"};
         doc_table_begin(d, 9, HS);
         for (size_t j = 0; j < mm->n_rel; j++)
             for (size_t q = 0; q < mm->rel[j].he.n_strongest; q++) {
@@ -263,12 +300,18 @@ void sec_heads_experts(rep_doc *d, rep_model *m, size_t n)
                 idx_str(a, sizeof a, c->expert);
                 row_addf(&r, "%s", a);
                 row_num(&r, c->r, 4);
-                if (isfinite(c->p)) row_addf(&r, "%.3g", c->p);
-                else row_addf(&r, "–");
-                if (isfinite(c->q)) row_addf(&r, "%.3g", c->q);
-                else row_addf(&r, "–");
-                if (isfinite(c->p_perm)) row_addf(&r, "%.3g", c->p_perm);
-                else row_addf(&r, "–");
+                if (isfinite(c->p))
+                    row_addf(&r, "%.3g", c->p);
+                else
+                    row_addf(&r, "–");
+                if (isfinite(c->q))
+                    row_addf(&r, "%.3g", c->q);
+                else
+                    row_addf(&r, "–");
+                if (isfinite(c->p_perm))
+                    row_addf(&r, "%.3g", c->p_perm);
+                else
+                    row_addf(&r, "–");
                 row_addf(&r, "%s", c->survives == 1 ? "yes" : c->survives == 0 ? "no" : "–");
                 row_num(&r, c->n, 0);
                 row_emit(d, &r);

@@ -29,8 +29,8 @@ static void fmt_triples(char *b, size_t len, const int64_t t[][3], int n, int ma
     size_t o = 0;
     b[0] = 0;
     for (int i = 0; i < n && i < max && o < len; i++)
-        o += (size_t)snprintf(b + o, len - o, "%s[%lld,%lld]×%lld", i ? " " : "", (long long)t[i][0],
-                              (long long)t[i][1], (long long)t[i][2]);
+        o += (size_t)snprintf(b + o, len - o, "%s[%lld,%lld]×%lld", i ? " " : "",
+                              (long long)t[i][0], (long long)t[i][1], (long long)t[i][2]);
     if (!n) snprintf(b, len, "–");
 }
 
@@ -72,8 +72,9 @@ static void kinds_chart(rep_doc *d, rep_model *m, size_t n)
     b.stacked = 1;
     b.value_labels = 1;
     b.value_fmt = "%.0f";
-    doc_bar(d, "fig6_neuron_kinds", &b, "Share of each sample's top-N neurons in the shared expert, the "
-                                        "routed experts and dense MLPs, mean over all samples (Figure 6).");
+    doc_bar(d, "fig6_neuron_kinds", &b,
+            "Share of each sample's top-N neurons in the shared expert, the "
+            "routed experts and dense MLPs, mean over all samples (Figure 6).");
 }
 
 /* The relation x relation overlap of top-N neuron sets (mean over pairs of samples). */
@@ -87,8 +88,8 @@ static void overlap_map(rep_doc *d, const rep_model *m, const rep_ntop *p, int s
     rep_heatmap h;
     char title[300], stem[300], nb[32];
     memset(&h, 0, sizeof h);
-    snprintf(title, sizeof title, "%s: %stop-%lld neuron overlap", m->name, shared ? "shared-expert " : "",
-             (long long)p->N);
+    snprintf(title, sizeof title, "%s: %stop-%lld neuron overlap", m->name,
+             shared ? "shared-expert " : "", (long long)p->N);
     snprintf(nb, sizeof nb, "top%lld", (long long)p->N);
     h.title = title;
     h.scale_label = "overlap (% of the smaller set)";
@@ -102,22 +103,26 @@ static void overlap_map(rep_doc *d, const rep_model *m, const rep_ntop *p, int s
     h.annotate = 1;
     h.value_fmt = "%.0f";
     rep_stem(stem, sizeof stem, shared ? "neuron_overlap_shared" : "neuron_overlap", m->name, nb);
-    doc_heatmap(d, stem, &h, shared ? "Overlap of the shared-expert neurons among the top-N of pairs of "
-                                      "samples: diagonal within a relation, off-diagonal across relations "
-                                      "(Table 7, Appendix C)."
-                                    : "Overlap of the top-N neuron sets of pairs of samples: diagonal "
-                                      "within a relation, off-diagonal across relations (Appendix C).");
+    doc_heatmap(d, stem, &h,
+                shared ? "Overlap of the shared-expert neurons among the top-N of pairs of "
+                         "samples: diagonal within a relation, off-diagonal across relations "
+                         "(Table 7, Appendix C)."
+                       : "Overlap of the top-N neuron sets of pairs of samples: diagonal "
+                         "within a relation, off-diagonal across relations (Appendix C).");
 }
 
 void sec_neurons(rep_doc *d, rep_model *m, size_t n)
 {
     rep_row r;
-    doc_p(d, "From analyses/<relation>/neurons/top{N} and analyses/pooled/neurons/top{N}: the share of "
-             "each sample's top-N neurons by kind, how much the top-N sets of samples overlap (Jaccard "
-             "and percent of the smaller set), and the routed experts [layer, expert]×count and "
-             "shared-expert neurons [layer, neuron]×count that hold most top-N neurons.");
+    doc_p(
+        d,
+        "From analyses/<relation>/neurons/top{N} and analyses/pooled/neurons/top{N}: the share of "
+        "each sample's top-N neurons by kind, how much the top-N sets of samples overlap (Jaccard "
+        "and percent of the smaller set), and the routed experts [layer, expert]×count and "
+        "shared-expert neurons [layer, neuron]×count that hold most top-N neurons.");
     kinds_chart(d, m, n);
-    static const char *const HP[] = {"Model", "Top-N", "Samples", "Shared expert", "Routed experts", "Dense MLP"};
+    static const char *const HP[] = {"Model",         "Top-N",          "Samples",
+                                     "Shared expert", "Routed experts", "Dense MLP"};
     int any_pooled = 0;
     for (size_t i = 0; i < n; i++) any_pooled |= m[i].n_pooled_ntop > 0;
     if (any_pooled) {
@@ -140,7 +145,8 @@ void sec_neurons(rep_doc *d, rep_model *m, size_t n)
         const rep_model *mm = &m[i];
         if (!has_ntop(mm)) {
             char why[400];
-            doc_note(d, "neuron analyses of %s: %s.", mm->name, rep_why_missing(mm, "neurons", 0, why, sizeof why));
+            doc_note(d, "neuron analyses of %s: %s.", mm->name,
+                     rep_why_missing(mm, "neurons", 0, why, sizeof why));
             continue;
         }
         doc_h(d, 3, NULL, mm->name);
@@ -164,9 +170,13 @@ void sec_neurons(rep_doc *d, rep_model *m, size_t n)
         if (sh) H[nc++] = "Top shared-expert neurons [layer, neuron]×count";
         char sum[300];
         if (!moe) {
-            snprintf(sum, sizeof sum, "%s (dense): overlaps of the top-N neuron sets per relation", mm->name);
-            doc_p(d, "%s is dense: every top-N neuron is in a dense MLP (100%%), so the expert columns are left "
-                     "out and the per-relation overlaps are folded below.", mm->name);
+            snprintf(sum, sizeof sum, "%s (dense): overlaps of the top-N neuron sets per relation",
+                     mm->name);
+            doc_p(d,
+                  "%s is dense: every top-N neuron is in a dense MLP (100%%), so the expert "
+                  "columns are left "
+                  "out and the per-relation overlaps are folded below.",
+                  mm->name);
             doc_details_begin(d, sum);
         }
         doc_table_begin(d, nc, H);
@@ -184,13 +194,16 @@ void sec_neurons(rep_doc *d, rep_model *m, size_t n)
                 if (sh) pct_cell(&r, p->shared_overlap_pct);
                 row_num(&r, p->union_size, 0);
                 if (moe) {
-                    fmt_triples(b, sizeof b, (const int64_t(*)[3])p->top_experts, p->n_top_experts, 5);
+                    fmt_triples(b, sizeof b, (const int64_t(*)[3])p->top_experts, p->n_top_experts,
+                                5);
                     row_addf(&r, "%s", b);
-                    fmt_triples(b, sizeof b, (const int64_t(*)[3])mm->rel[j].top, mm->rel[j].n_top, 5);
+                    fmt_triples(b, sizeof b, (const int64_t(*)[3])mm->rel[j].top, mm->rel[j].n_top,
+                                5);
                     row_addf(&r, "%s", b);
                 }
                 if (sh) {
-                    fmt_triples(b, sizeof b, (const int64_t(*)[3])p->top_shared, p->n_top_shared, 5);
+                    fmt_triples(b, sizeof b, (const int64_t(*)[3])p->top_shared, p->n_top_shared,
+                                5);
                     row_addf(&r, "%s", b);
                 }
                 row_emit(d, &r);
@@ -205,8 +218,10 @@ void sec_neurons(rep_doc *d, rep_model *m, size_t n)
             if (mm->shared) overlap_map(d, mm, p, 1);
             doc_figs_end(d);
         } else {
-            doc_note(d, "cross-relation overlaps of %s: analyses/pooled/neurons is not in the archive "
-                        "(unit neurons/cross not complete).", mm->name);
+            doc_note(d,
+                     "cross-relation overlaps of %s: analyses/pooled/neurons is not in the archive "
+                     "(unit neurons/cross not complete).",
+                     mm->name);
         }
     }
 }

@@ -14,11 +14,13 @@
 #include "report/sections.h"
 
 /* "NAME=ID" entries: the ID for name, or NULL. */
-static const char *map_lookup(const char *const *v, size_t n, const char *name, char *buf, size_t len)
+static const char *map_lookup(const char *const *v, size_t n, const char *name, char *buf,
+                              size_t len)
 {
     for (size_t i = 0; i < n; i++) {
         const char *eq = strchr(v[i], '=');
-        if (!eq || (size_t)(eq - v[i]) != strlen(name) || strncmp(v[i], name, strlen(name))) continue;
+        if (!eq || (size_t)(eq - v[i]) != strlen(name) || strncmp(v[i], name, strlen(name)))
+            continue;
         snprintf(buf, len, "%s", eq + 1);
         return buf;
     }
@@ -29,10 +31,12 @@ static int same_shape(const paper_model *p, const rep_model *m)
 {
     return m->cfg_ok && !strcmp(p->architecture, m->arch) && p->num_hidden_layers == m->L &&
            p->hidden_size == m->H && p->num_attention_heads == m->nH && p->num_experts == m->E &&
-           p->num_experts_per_tok == (m->E ? m->k : 0) && p->shared_expert == m->shared && p->vocab_size == m->V;
+           p->num_experts_per_tok == (m->E ? m->k : 0) && p->shared_expert == m->shared &&
+           p->vocab_size == m->V;
 }
 
-int rep_paper_map(rep_model *m, size_t n, const paper_data *p, const char *const *cli, size_t ncli, mp_err *err)
+int rep_paper_map(rep_model *m, size_t n, const paper_data *p, const char *const *cli, size_t ncli,
+                  mp_err *err)
 {
     for (size_t i = 0; i < n; i++) {
         char buf[64];
@@ -46,11 +50,14 @@ int rep_paper_map(rep_model *m, size_t n, const paper_data *p, const char *const
         if (id) {
             if (!paper_model_find(p, id)) {
                 if (map_lookup(cli, ncli, m[i].name, buf, sizeof buf))
-                    return err_set(err, "--paper-model %s=%s: '%s' is not a paper model (data/paper/models.yaml: "
-                                        "olmoe, qwen1.5-moe, mixtral, llama-7b, qwen1.5-7b, mistral-7b)",
-                                   m[i].name, id, id);
+                    return err_set(
+                        err,
+                        "--paper-model %s=%s: '%s' is not a paper model (data/paper/models.yaml: "
+                        "olmoe, qwen1.5-moe, mixtral, llama-7b, qwen1.5-7b, mistral-7b)",
+                        m[i].name, id, id);
                 snprintf(m[i].paper_problem, sizeof m[i].paper_problem,
-                         "the run config's report.paper_models maps %s to '%s', which is not a paper model",
+                         "the run config's report.paper_models maps %s to '%s', which is not a "
+                         "paper model",
                          m[i].name, id);
                 continue;
             }
@@ -81,8 +88,10 @@ static double rel_metric(const rep_relation *r, const char *key)
     if (!*rest) return hit ? r->hit10 : r->mrr;
     if (*rest++ != '_') return NAN;
     const rep_cfg *c = NULL;
-    if (!strncmp(rest, "block", 5)) c = rep_find_cfg(r->block, r->n_block, atoll(rest + 5));
-    else if (!strncmp(rest, "topk", 4)) c = rep_find_cfg(r->topk, r->n_topk, atoll(rest + 4));
+    if (!strncmp(rest, "block", 5))
+        c = rep_find_cfg(r->block, r->n_block, atoll(rest + 5));
+    else if (!strncmp(rest, "topk", 4))
+        c = rep_find_cfg(r->topk, r->n_topk, atoll(rest + 4));
     else
         for (size_t i = 0; i < r->n_named; i++)
             if (!strcmp(r->named[i].name, rest)) c = &r->named[i];
@@ -122,10 +131,10 @@ static double he_mean(const rep_model *m, int which)
     int c = 0;
     for (size_t i = 0; i < m->n_rel; i++) {
         const rep_head_expert *h = &m->rel[i].he;
-        double v = which == 0 ? (h->have_supp ? h->prob_change_rel : NAN)
-                 : which == 1 ? (h->have_supp ? h->mrr_drop_rel : NAN)
-                 : which == 2 ? (h->have_forc ? h->forced_over_base : NAN)
-                              : (h->have_path ? h->share_all : NAN);
+        double v = which == 0   ? (h->have_supp ? h->prob_change_rel : NAN)
+                   : which == 1 ? (h->have_supp ? h->mrr_drop_rel : NAN)
+                   : which == 2 ? (h->have_forc ? h->forced_over_base : NAN)
+                                : (h->have_path ? h->share_all : NAN);
         if (isfinite(v)) s += v, c++;
     }
     return c ? s / c : NAN;
@@ -153,7 +162,8 @@ static double measured(const paper_value *v, const rep_model *mm, const rep_mode
         if (!vs || !s->have || !vs->pooled.have || !(vs->pooled.layer_eff > 0)) return NAN;
         return 100 * (s->layer_eff / vs->pooled.layer_eff - 1);
     }
-    if (!strcmp(k, "mrr_drop_rel_block10")) return 100 * drop_rel10(rep_find_relation(mm, v->relation));
+    if (!strcmp(k, "mrr_drop_rel_block10"))
+        return 100 * drop_rel10(rep_find_relation(mm, v->relation));
     if (!strcmp(k, "he_prob_change_rel")) return 100 * he_mean(mm, 0);
     if (!strcmp(k, "he_mrr_drop_rel")) return 100 * he_mean(mm, 1);
     if (!strcmp(k, "he_forced_over_base")) return 100 * he_mean(mm, 2);
@@ -165,16 +175,18 @@ static void diff_cells(rep_row *r, double paper, double ours, int dec)
 {
     row_num(r, paper, dec);
     row_num(r, ours, dec);
-    if (isfinite(paper) && isfinite(ours)) row_addf(r, "%+.*f", dec, ours - paper);
-    else row_addf(r, "–");
+    if (isfinite(paper) && isfinite(ours))
+        row_addf(r, "%+.*f", dec, ours - paper);
+    else
+        row_addf(r, "–");
 }
 
 /* One table of (model, row, column) values of the given paper tables. */
-static void value_table(rep_doc *d, const paper_data *p, const char *const *tables, const rep_model *m,
-                        size_t n, int dec, int with_rel)
+static void value_table(rep_doc *d, const paper_data *p, const char *const *tables,
+                        const rep_model *m, size_t n, int dec, int with_rel)
 {
-    static const char *const H[] = {"Model (paper)", "Table", "Row", "Column", "Paper", "Measured",
-                                    "Measured − paper"};
+    static const char *const H[] = {"Model (paper)", "Table",           "Row", "Column", "Paper",
+                                    "Measured",      "Measured − paper"};
     doc_table_begin(d, 7, H);
     rep_row r;
     for (size_t i = 0; i < p->n; i++) {
@@ -207,8 +219,10 @@ void sec_paper(rep_doc *d, rep_model *m, size_t n)
         mapped += m[i].paper_how != 0;
     }
     if (!mapped) {
-        doc_p(d, "None of these archives' models is one of the paper's six (by the shape of its config.json, "
-                 "data/paper/models.yaml, or by --paper-model / the run config's report.paper_models), so the "
+        doc_p(d, "None of these archives' models is one of the paper's six (by the shape of its "
+                 "config.json, "
+                 "data/paper/models.yaml, or by --paper-model / the run config's "
+                 "report.paper_models), so the "
                  "paper's numbers (data/paper/) are not put beside them.");
         return;
     }
@@ -216,16 +230,27 @@ void sec_paper(rep_doc *d, rep_model *m, size_t n)
         if (!m[i].paper_how) continue;
         const paper_model *pm = paper_model_find(p, m[i].paper_id);
         if (m[i].paper_how == 1)
-            doc_p(d, "%s has the configuration of the paper's %s (%s: same architecture, layers, hidden size, "
-                     "heads, experts, top-k and vocabulary). Whether its weights are the published checkpoint's "
-                     "is not checked.", m[i].name, pm->name, pm->checkpoint);
+            doc_p(d,
+                  "%s has the configuration of the paper's %s (%s: same architecture, layers, "
+                  "hidden size, "
+                  "heads, experts, top-k and vocabulary). Whether its weights are the published "
+                  "checkpoint's "
+                  "is not checked.",
+                  m[i].name, pm->name, pm->checkpoint);
         else
-            doc_p(d, "%s is compared with the paper's %s because it was mapped to it (--paper-model or the run "
-                     "config's report.paper_models)%s", m[i].name, pm->name,
-                  same_shape(pm, &m[i]) ? "." : ". Its configuration is not the paper model's and its weights "
-                  "differ: the differences below compare different models and only exercise the comparison.");
+            doc_p(d,
+                  "%s is compared with the paper's %s because it was mapped to it (--paper-model "
+                  "or the run "
+                  "config's report.paper_models)%s",
+                  m[i].name, pm->name,
+                  same_shape(pm, &m[i])
+                      ? "."
+                      : ". Its configuration is not the paper model's and its weights "
+                        "differ: the differences below compare different models and only exercise "
+                        "the comparison.");
     }
-    doc_p(d, "Paper values are as printed in the paper (rounded); measured values are this run's, formatted "
+    doc_p(d, "Paper values are as printed in the paper (rounded); measured values are this run's, "
+             "formatted "
              "to the paper's precision; the difference is measured − paper.");
 
     static const char *const T1[] = {"1", NULL};
@@ -237,12 +262,21 @@ void sec_paper(rep_doc *d, rep_model *m, size_t n)
     value_table(d, p, T23, m, n, 2, 0);
 
     /* Tables 5/8 and the relative drop at top-10 */
-    doc_h(d, 3, NULL, "Tables 5 and 8: blocking the top experts, and the relative MRR drop at top-10");
-    doc_p(d, "Per relation: MRR unblocked and with the relation's top-10 experts blocked, and the relative "
-             "drop (MRR − MRR_top10) / MRR, the abstract's headline metric (n/a where the unblocked MRR is "
+    doc_h(d, 3, NULL,
+          "Tables 5 and 8: blocking the top experts, and the relative MRR drop at top-10");
+    doc_p(d, "Per relation: MRR unblocked and with the relation's top-10 experts blocked, and the "
+             "relative "
+             "drop (MRR − MRR_top10) / MRR, the abstract's headline metric (n/a where the "
+             "unblocked MRR is "
              "below 0.01). Table 8 values (Table 5 repeats some of its rows).");
-    static const char *const H8[] = {"Relation", "Model (paper)", "MRR paper", "MRR measured", "Top-10 blocked paper",
-                                     "Top-10 blocked measured", "Relative drop paper", "Relative drop measured",
+    static const char *const H8[] = {"Relation",
+                                     "Model (paper)",
+                                     "MRR paper",
+                                     "MRR measured",
+                                     "Top-10 blocked paper",
+                                     "Top-10 blocked measured",
+                                     "Relative drop paper",
+                                     "Relative drop measured",
                                      "Difference (points)"};
     doc_table_begin(d, 9, H8);
     rep_row r;
@@ -265,16 +299,19 @@ void sec_paper(rep_doc *d, rep_model *m, size_t n)
         row_num(&r, ot, 2);
         row_addf(&r, "%s", rep_pct(a, sizeof a, "%.0f", pd));
         row_addf(&r, "%s", rep_pct(b, sizeof b, "%.0f", od));
-        if (isfinite(pd) && isfinite(od)) row_addf(&r, "%+.0f", 100 * (od - pd));
-        else row_addf(&r, "–");
+        if (isfinite(pd) && isfinite(od))
+            row_addf(&r, "%+.0f", 100 * (od - pd));
+        else
+            row_addf(&r, "–");
         row_emit(d, &r);
     }
     doc_table_end(d);
 
     /* matched pairs */
     doc_h(d, 3, NULL, "Matched-pair efficiency ratio (MoE / its dense sibling)");
-    static const char *const HM[] = {"MoE model", "Dense sibling", "Layer efficiency MoE / dense, paper",
-                                     "Measured", "Measured − paper"};
+    static const char *const HM[] = {"MoE model", "Dense sibling",
+                                     "Layer efficiency MoE / dense, paper", "Measured",
+                                     "Measured − paper"};
     doc_table_begin(d, 5, HM);
     int pairs = 0;
     for (size_t j = 0; j < p->nm; j++) {
@@ -286,7 +323,8 @@ void sec_paper(rep_doc *d, rep_model *m, size_t n)
                           *pb = paper_find(p, "1", pm->dense_sibling, NULL, "layer_efficiency");
         double pr = pa && pb && pb->value > 0 ? pa->value / pb->value : NAN;
         double mr = a && b && a->pooled.have && b->pooled.have && b->pooled.layer_eff > 0
-                        ? a->pooled.layer_eff / b->pooled.layer_eff : NAN;
+                        ? a->pooled.layer_eff / b->pooled.layer_eff
+                        : NAN;
         row_reset(&r);
         row_addf(&r, "%s", a ? a->name : pm->name);
         row_addf(&r, "%s", b ? b->name : paper_model_find(p, pm->dense_sibling)->name);
@@ -296,12 +334,15 @@ void sec_paper(rep_doc *d, rep_model *m, size_t n)
         pairs++;
     }
     doc_table_end(d);
-    if (!pairs) doc_note(d, "No MoE model with a dense sibling in the paper (Qwen 1.5-MoE / Qwen 1.5-7B, Mixtral / Mistral) is among these archives.");
+    if (!pairs)
+        doc_note(d, "No MoE model with a dense sibling in the paper (Qwen 1.5-MoE / Qwen 1.5-7B, "
+                    "Mixtral / Mistral) is among these archives.");
 
-    static const char *const TH[] = {"abstract", "introduction", "section 3.1", "section 3.2", "section 3.3",
-                                     "section 4.3", "section 5.2", NULL};
+    static const char *const TH[] = {"abstract",    "introduction", "section 3.1", "section 3.2",
+                                     "section 3.3", "section 4.3",  "section 5.2", NULL};
     doc_h(d, 3, NULL, "Headline percentages");
-    doc_p(d, "The percentages of the paper's text, with the measured counterpart named in data/paper/headline.yaml "
+    doc_p(d, "The percentages of the paper's text, with the measured counterpart named in "
+             "data/paper/headline.yaml "
              "(section 4.3's causal checks: mean over relations of this run's pairs).");
     value_table(d, p, TH, m, n, 1, 1);
 }

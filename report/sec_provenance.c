@@ -21,7 +21,8 @@ void sec_provenance(rep_doc *d, rep_model *m, size_t n)
     int diffs = 0;
     for (size_t i = 0; i < n; i++) diffs |= m[i].run_diff != NULL;
     if (diffs) {
-        static const char *const HD[] = {"Archive", "Run-config keys that differ from the other runs of its model"};
+        static const char *const HD[] = {
+            "Archive", "Run-config keys that differ from the other runs of its model"};
         doc_h(d, 3, "run-differences", "Runs of the same model compared");
         doc_table_begin(d, 2, HD);
         for (size_t i = 0; i < n; i++) {
@@ -38,12 +39,12 @@ void sec_provenance(rep_doc *d, rep_model *m, size_t n)
         doc_h(d, 3, NULL, mm->name);
         static const char *const H[] = {"Field", "Value"};
         doc_table_begin(d, 2, H);
-#define KV(k, ...)                  \
-    do {                            \
-        row_reset(&r);              \
-        row_addf(&r, "%s", k);      \
-        row_addf(&r, __VA_ARGS__);  \
-        row_emit(d, &r);            \
+#define KV(k, ...)                                                                                 \
+    do {                                                                                           \
+        row_reset(&r);                                                                             \
+        row_addf(&r, "%s", k);                                                                     \
+        row_addf(&r, __VA_ARGS__);                                                                 \
+        row_emit(d, &r);                                                                           \
     } while (0)
         KV("archive", "%s", mm->path);
         KV("moeprobe version", "%s", mm->version ? mm->version : "–");
@@ -51,25 +52,30 @@ void sec_provenance(rep_doc *d, rep_model *m, size_t n)
            mm->build_dirty == 1 ? " (built from a modified tree)" : "");
         KV("archive schema", "version %d%s", mm->schema_version,
            mm->schema_version < SCH_VERSION ? " (older layout: no dimension scales, provenance or "
-                                              "tidy forms; read as it is)" : "");
+                                              "tidy forms; read as it is)"
+                                            : "");
         if (mm->model_name) KV("model name", "%s", mm->model_name);
         if (mm->kernel_isa) KV("kernels", "%s", mm->kernel_isa);
         if (mm->hdf5_version)
             KV("libraries", "HDF5 %s; %s; %s; %s", mm->hdf5_version,
-               mm->mpi_library ? mm->mpi_library : "MPI –", mm->openblas ? mm->openblas : "OpenBLAS –",
+               mm->mpi_library ? mm->mpi_library : "MPI –",
+               mm->openblas ? mm->openblas : "OpenBLAS –",
                mm->compiler ? mm->compiler : "compiler –");
         KV("created", "%s", mm->created ? mm->created : "–");
         KV("updated", "%s", mm->updated ? mm->updated : "–");
         KV("host", "%s", mm->hostname ? mm->hostname : "–");
-        if (isfinite(mm->mpi_ranks)) KV("MPI ranks", "%.0f", mm->mpi_ranks);
-        else KV("MPI ranks", "–");
+        if (isfinite(mm->mpi_ranks))
+            KV("MPI ranks", "%.0f", mm->mpi_ranks);
+        else
+            KV("MPI ranks", "–");
         if (mm->cfg_ok) {
             KV("architecture", "%s", mm->arch);
             KV("layers / hidden / heads", "%d / %d / %d", mm->L, mm->H, mm->nH);
             if (mm->E > 0)
-                KV("experts", "%d routed, top-%d%s%s", mm->E, mm->k, mm->renorm ? ", renormalised" : "",
-                   mm->shared ? ", plus a shared expert" : "");
-            else KV("experts", "none (dense)");
+                KV("experts", "%d routed, top-%d%s%s", mm->E, mm->k,
+                   mm->renorm ? ", renormalised" : "", mm->shared ? ", plus a shared expert" : "");
+            else
+                KV("experts", "none (dense)");
         } else {
             KV("model config", "not readable: %s", mm->cfg_problem);
         }
@@ -110,7 +116,8 @@ void sec_provenance(rep_doc *d, rep_model *m, size_t n)
             }
         }
         if (ns) {
-            static const char *const HT[] = {"Stage", "Units", "Seconds", "Mean s / unit", "Slowest unit"};
+            static const char *const HT[] = {"Stage", "Units", "Seconds", "Mean s / unit",
+                                             "Slowest unit"};
             doc_table_begin(d, 5, HT);
             for (int k = 0; k < ns; k++) {
                 row_reset(&r);

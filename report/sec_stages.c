@@ -37,17 +37,20 @@ void sec_stages(rep_doc *d, rep_model *m, size_t n)
         b.value_labels = 1;
         b.value_fmt = "%.0f";
         doc_figs_begin(d);
-        doc_bar(d, "fig3_stage_share", &b, "Early / mid / late share of the total FFN gain, per model.");
+        doc_bar(d, "fig3_stage_share", &b,
+                "Early / mid / late share of the total FFN gain, per model.");
         b.title = "FFN gain per layer in each stage";
         b.ylabel = "stage gain / layers in stage";
         b.v = gpl;
         b.value_fmt = "%.2f";
-        doc_bar(d, "fig3_stage_gain_per_layer", &b, "Stage gain divided by the number of layers in the stage.");
+        doc_bar(d, "fig3_stage_gain_per_layer", &b,
+                "Stage gain divided by the number of layers in the stage.");
         doc_figs_end(d);
         rep_row r;
-        static const char *const H[] = {"Model", "Early layers", "Early share", "Early gain", "Early gain/layer",
-                                        "Mid layers", "Mid share", "Mid gain", "Mid gain/layer",
-                                        "Late layers", "Late share", "Late gain", "Late gain/layer"};
+        static const char *const H[] = {
+            "Model",      "Early layers", "Early share",    "Early gain",     "Early gain/layer",
+            "Mid layers", "Mid share",    "Mid gain",       "Mid gain/layer", "Late layers",
+            "Late share", "Late gain",    "Late gain/layer"};
         doc_table_begin(d, 13, H);
         for (size_t i = 0; i < n; i++) {
             const rep_summary *s = &m[i].pooled;
@@ -57,9 +60,12 @@ void sec_stages(rep_doc *d, rep_model *m, size_t n)
             row_reset(&r);
             row_addf(&r, "%s", m[i].name);
             for (int k = 0; k < REP_NSTAGE; k++) {
-                if (hb && f0[k] < l0[k]) row_addf(&r, "%lld–%lld", (long long)f0[k], (long long)l0[k]);
-                else if (hb && f0[k] == l0[k]) row_addf(&r, "%lld", (long long)f0[k]);
-                else row_addf(&r, "%s", hb ? "none" : "–");
+                if (hb && f0[k] < l0[k])
+                    row_addf(&r, "%lld–%lld", (long long)f0[k], (long long)l0[k]);
+                else if (hb && f0[k] == l0[k])
+                    row_addf(&r, "%lld", (long long)f0[k]);
+                else
+                    row_addf(&r, "%s", hb ? "none" : "–");
                 row_pct(&r, s->stage_share[k], 1);
                 row_num(&r, s->stage_gain[k], 3);
                 row_num(&r, s->stage_gpl[k], 3);
@@ -71,6 +77,7 @@ void sec_stages(rep_doc *d, rep_model *m, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (m[i].pooled.have && isfinite(m[i].pooled.stage_share[0])) continue;
         char why[400];
-        doc_note(d, "stage shares of %s: %s.", m[i].name, rep_why_missing(&m[i], "summarise", 0, why, sizeof why));
+        doc_note(d, "stage shares of %s: %s.", m[i].name,
+                 rep_why_missing(&m[i], "summarise", 0, why, sizeof why));
     }
 }

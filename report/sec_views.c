@@ -15,8 +15,9 @@
 /* Table 6: one row per model from its stored config.json. */
 static void table6(rep_doc *d, const rep_model *m, size_t n)
 {
-    static const char *const H[] = {"Model", "Architecture", "Layers", "Hidden size", "Heads",
-                                    "Routed experts", "Routing", "Shared expert", "Renormalised top-k"};
+    static const char *const H[] = {"Model",       "Architecture",  "Layers",
+                                    "Hidden size", "Heads",         "Routed experts",
+                                    "Routing",     "Shared expert", "Renormalised top-k"};
     doc_h(d, 3, "table6", "Model configurations (Table 6)");
     doc_table_begin(d, 9, H);
     rep_row r;
@@ -64,7 +65,8 @@ static void figure5(rep_doc *d, const rep_model *m, size_t n)
     for (int moe = 1; moe >= 0; moe--)
         for (size_t i = 0; i < n && ns < REP_MAX_SERIES; i++)
             if (rep_is_moe(&m[i]) == moe) order[ns] = i, series[ns++] = m[i].name;
-    double *hv = malloc((size_t)(nr * ns) * sizeof *hv), *mv = malloc((size_t)(nr * ns) * sizeof *mv);
+    double *hv = malloc((size_t)(nr * ns) * sizeof *hv),
+           *mv = malloc((size_t)(nr * ns) * sizeof *mv);
     if (!hv || !mv) goto done;
     for (int q = 0; q < nr; q++)
         for (int s = 0; s < ns; s++) {
@@ -111,7 +113,8 @@ static void cumulative(rep_doc *d, const rep_model *m, size_t n)
         const rep_summary *s = &m[i].pooled;
         if (!s->have || !s->ffn_curve || s->n_curve < 1) continue;
         double tot = 0;
-        for (int64_t l = 0; l < s->n_curve; l++) tot += isfinite(s->ffn_curve[l]) ? s->ffn_curve[l] : 0;
+        for (int64_t l = 0; l < s->n_curve; l++)
+            tot += isfinite(s->ffn_curve[l]) ? s->ffn_curve[l] : 0;
         if (!(fabs(tot) > 0)) continue;
         int k = c.n_series;
         xs[k] = malloc((size_t)(s->n_curve + 1) * sizeof **xs);
@@ -130,10 +133,12 @@ static void cumulative(rep_doc *d, const rep_model *m, size_t n)
     }
     if (c.n_series) {
         doc_h(d, 3, "figure3-cumulative", "Cumulative FFN gain (Figure 3)");
-        doc_line(d, "fig3_cumulative", &c,
-                 "Running sum of the pooled FFN gain per layer as a share of the model's total, against "
-                 "relative depth (solid: MoE, dashed: dense). A curve above 100% means later layers lower "
-                 "the gain.");
+        doc_line(
+            d, "fig3_cumulative", &c,
+            "Running sum of the pooled FFN gain per layer as a share of the model's total, against "
+            "relative depth (solid: MoE, dashed: dense). A curve above 100% means later layers "
+            "lower "
+            "the gain.");
     }
     for (int k = 0; k < REP_MAX_SERIES; k++) {
         free(xs[k]);
@@ -151,15 +156,19 @@ static void relative_drop(rep_doc *d, const rep_model *m, size_t n)
     head[0] = "Relation";
     for (size_t i = 0; i < n && nc < REP_MAX_COLS; i++) {
         if (!rep_has_block(&m[i])) continue;
-        snprintf(hb[nc], sizeof hb[nc], "%s: top-%lld blocked", m[i].name, (long long)rep_max_block_n(&m[i]));
+        snprintf(hb[nc], sizeof hb[nc], "%s: top-%lld blocked", m[i].name,
+                 (long long)rep_max_block_n(&m[i]));
         head[nc] = hb[nc];
         cols[nc++] = i;
     }
     if (nc == 1) return;
-    doc_h(d, 3, "relative-drop", "Relative MRR drop per relation with the top experts blocked (headline metric)");
-    doc_p(d, "(MRR − MRR blocked) / MRR per relation, blocking the relation's top-N experts at the largest N "
-             "measured (the paper's abstract: 43%% for Qwen 1.5-MoE and 76%% for OLMoE on geographic "
-             "relations at N = 10). n/a where the unblocked MRR is below 0.01.");
+    doc_h(d, 3, "relative-drop",
+          "Relative MRR drop per relation with the top experts blocked (headline metric)");
+    doc_p(d,
+          "(MRR − MRR blocked) / MRR per relation, blocking the relation's top-N experts at the "
+          "largest N "
+          "measured (the paper's abstract: 43%% for Qwen 1.5-MoE and 76%% for OLMoE on geographic "
+          "relations at N = 10). n/a where the unblocked MRR is below 0.01.");
     doc_table_begin(d, nc, head);
     const rep_model *first = &m[cols[1]];
     rep_row r;
@@ -169,10 +178,13 @@ static void relative_drop(rep_doc *d, const rep_model *m, size_t n)
         for (int c = 1; c < nc; c++) {
             const rep_relation *rl = rep_find_relation(&m[cols[c]], first->rel[j].name);
             double base = rl && rl->have_metrics ? rl->mrr : NAN;
-            double v = rl && base >= 0.01 ? rep_block_drop(rl, rep_max_block_n(&m[cols[c]]), 1) : NAN;
+            double v =
+                rl && base >= 0.01 ? rep_block_drop(rl, rep_max_block_n(&m[cols[c]]), 1) : NAN;
             char b[48];
-            if (rl && isfinite(base) && base < 0.01) row_addf(&r, "n/a (MRR %.3f)", base);
-            else row_addf(&r, "%s", rep_pct(b, sizeof b, "%.1f", v));
+            if (rl && isfinite(base) && base < 0.01)
+                row_addf(&r, "n/a (MRR %.3f)", base);
+            else
+                row_addf(&r, "%s", rep_pct(b, sizeof b, "%.1f", v));
         }
         row_emit(d, &r);
     }
@@ -188,13 +200,15 @@ static void expert_relation(rep_doc *d, const rep_model *m)
     for (size_t j = 0; j < m->n_rel; j++)
         for (int t = 0; t < m->rel[j].n_top && t < 5; t++) {
             int seen = 0;
-            for (int q = 0; q < ne; q++) seen |= ex[q][0] == m->rel[j].top[t][0] && ex[q][1] == m->rel[j].top[t][1];
-            if (!seen && ne < 256) ex[ne][0] = m->rel[j].top[t][0], ex[ne][1] = m->rel[j].top[t][1], ne++;
+            for (int q = 0; q < ne; q++)
+                seen |= ex[q][0] == m->rel[j].top[t][0] && ex[q][1] == m->rel[j].top[t][1];
+            if (!seen && ne < 256)
+                ex[ne][0] = m->rel[j].top[t][0], ex[ne][1] = m->rel[j].top[t][1], ne++;
         }
     if (!ne || !m->n_rel) return;
     const int64_t R = (int64_t)m->n_rel;
     double *v = malloc((size_t)(ne * R) * sizeof *v);
-    char (*rl)[24] = malloc((size_t)ne * sizeof *rl);
+    char(*rl)[24] = malloc((size_t)ne * sizeof *rl);
     const char **rlp = malloc((size_t)ne * sizeof *rlp), **cl = malloc((size_t)R * sizeof *cl);
     if (!v || !rl || !rlp || !cl) goto done;
     for (int q = 0; q < ne; q++) {
@@ -228,10 +242,12 @@ static void expert_relation(rep_doc *d, const rep_model *m)
     h.value_fmt = "%.2f";
     h.mark_row = h.mark_col = -1;
     rep_stem(stem, sizeof stem, "expert_relation", m->name, NULL);
-    doc_heatmap(d, stem, &h,
-                "Each relation's top-5 experts (by routing frequency at the last position), with the share "
-                "of every relation's samples whose top-k holds them (grey: outside that relation's top-10). "
-                "An expert in many columns is shared across knowledge types (section 5.1).");
+    doc_heatmap(
+        d, stem, &h,
+        "Each relation's top-5 experts (by routing frequency at the last position), with the share "
+        "of every relation's samples whose top-k holds them (grey: outside that relation's "
+        "top-10). "
+        "An expert in many columns is shared across knowledge types (section 5.1).");
 done:
     free(v);
     free(rl);
@@ -264,8 +280,9 @@ static void table4(rep_doc *d, const rep_model *m)
     head_rank *hr = malloc((size_t)(L * H) * sizeof *hr);
     if (!pool || !hr) goto done;
     int moe = rep_is_moe(m);
-    static const char *const HT[] = {"Relation", "Most important heads [layer,head] (mean attribution)",
-                                     "Most frequent routed experts [layer,expert] (share of samples)"};
+    static const char *const HT[] = {
+        "Relation", "Most important heads [layer,head] (mean attribution)",
+        "Most frequent routed experts [layer,expert] (share of samples)"};
     doc_table_begin(d, moe ? 3 : 2, HT);
     rep_row r;
     for (size_t j = 0; j < m->n_rel; j++) {
@@ -301,7 +318,8 @@ static void table4(rep_doc *d, const rep_model *m)
         hr[k] = (head_rank){pool[k], k};
     }
     qsort(hr, (size_t)(L * H), sizeof *hr, cmp_head);
-    static const char *const HR[] = {"Rank", "Head [layer,head]", "Mean attribution (nats)", "Layer (1-based depth %)"};
+    static const char *const HR[] = {"Rank", "Head [layer,head]", "Mean attribution (nats)",
+                                     "Layer (1-based depth %)"};
     char sum[200];
     snprintf(sum, sizeof sum, "%s: the 10 most important heads over all relations", m->name);
     doc_details_begin(d, sum);
@@ -311,7 +329,8 @@ static void table4(rep_doc *d, const rep_model *m)
         row_addf(&r, "%d", t + 1);
         row_addf(&r, "[%lld,%lld]", (long long)(hr[t].k / H), (long long)(hr[t].k % H));
         row_num(&r, hr[t].v, 4);
-        row_addf(&r, "%lld (%.0f%%)", (long long)(hr[t].k / H + 1), 100.0 * (double)(hr[t].k / H + 1) / (double)L);
+        row_addf(&r, "%lld (%.0f%%)", (long long)(hr[t].k / H + 1),
+                 100.0 * (double)(hr[t].k / H + 1) / (double)L);
         row_emit(d, &r);
     }
     doc_table_end(d);
@@ -337,8 +356,9 @@ static void table4(rep_doc *d, const rep_model *m)
     h.value_fmt = "%.2f";
     h.mark_row = h.mark_col = -1;
     rep_stem(stem, sizeof stem, "head_map", m->name, NULL);
-    doc_heatmap(d, stem, &h, "Mean head attribution over every sample of every relation (rows: layers from 0, "
-                             "columns: heads).");
+    doc_heatmap(d, stem, &h,
+                "Mean head attribution over every sample of every relation (rows: layers from 0, "
+                "columns: heads).");
 done:
     free(pool);
     free(hr);
@@ -350,7 +370,8 @@ void sec_views(rep_doc *d, rep_model *m, size_t n)
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < m[i].n_rel; j++) heads |= m[i].rel[j].head_imp != NULL;
     if (heads) {
-        doc_h(d, 3, "table4", "Most important heads and most frequent experts per relation (Table 4)");
+        doc_h(d, 3, "table4",
+              "Most important heads and most frequent experts per relation (Table 4)");
         for (size_t i = 0; i < n; i++) {
             doc_h(d, 4, NULL, m[i].name);
             table4(d, &m[i]);
@@ -361,7 +382,8 @@ void sec_views(rep_doc *d, rep_model *m, size_t n)
     cumulative(d, m, n);
     relative_drop(d, m, n);
     int any = 0;
-    for (size_t i = 0; i < n; i++) any |= rep_is_moe(&m[i]) && m[i].n_rel > 0 && m[i].rel[0].n_top > 0;
+    for (size_t i = 0; i < n; i++)
+        any |= rep_is_moe(&m[i]) && m[i].n_rel > 0 && m[i].rel[0].n_top > 0;
     if (any) {
         doc_h(d, 3, "expert-relation", "Experts x relations (section 5.1)");
         doc_figs_begin(d);

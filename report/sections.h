@@ -32,7 +32,7 @@ struct paper_data;
 /* Which archive models stand for paper models (sec_paper.c): --paper-model entries "NAME=ID"
  * first, then the archive's run config report.paper_models, else the same config shape. -1 with
  * err for a --paper-model entry that names no paper model. */
-int rep_paper_map(rep_model *m, size_t n, const struct paper_data *p, const char *const *cli, size_t ncli,
-                  mp_err *err);
+int rep_paper_map(rep_model *m, size_t n, const struct paper_data *p, const char *const *cli,
+                  size_t ncli, mp_err *err);
 
 #endif

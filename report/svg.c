@@ -18,10 +18,9 @@
 
 /* Okabe-Ito without its yellow (unreadable on white), then Tableau-like darker colours; line
  * charts dash series 10 and up so that no two series look alike. */
-static const char *const PALETTE[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00",
-                                      "#56B4E9", "#000000", "#8c564b", "#7f3c8d", "#bcbd22",
-                                      "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00",
-                                      "#56B4E9"};
+static const char *const PALETTE[] = {
+    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#8c564b",
+    "#7f3c8d", "#bcbd22", "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"};
 
 const char *rep_palette(int i)
 {
@@ -73,7 +72,8 @@ int rep_nice_ticks(double lo, double hi, int max_ticks, double *t)
         if ((floor(hi / step) - ceil(lo / step)) + 1 <= max_ticks) break;
     }
     int n = 0;
-    for (double v = ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9 && n < max_ticks; v += step)
+    for (double v = ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9 && n < max_ticks;
+         v += step)
         t[n++] = fabs(v) < step * 1e-9 ? 0 : v;
     return n;
 }
@@ -82,7 +82,8 @@ void rep_fmt_value(char *buf, size_t len, const char *fmt, double v)
 {
     snprintf(buf, len, fmt, v);
     /* "-0.000": a negative value that rounds to zero reads as a sign error */
-    if (buf[0] == '-' && strspn(buf + 1, "0.") == strlen(buf + 1)) memmove(buf, buf + 1, strlen(buf));
+    if (buf[0] == '-' && strspn(buf + 1, "0.") == strlen(buf + 1))
+        memmove(buf, buf + 1, strlen(buf));
 }
 
 void rep_fmt_tick(double v, double step, char *buf, size_t len)
@@ -93,7 +94,8 @@ void rep_fmt_tick(double v, double step, char *buf, size_t len)
     if (step > 0 && fabs(step * pow(10, dec) - round(step * pow(10, dec))) > 1e-6) dec++; /* 2.5 */
     if (dec > 6) dec = 6;
     snprintf(buf, len, "%.*f", dec, v);
-    if (!strcmp(buf, "-0") || !strcmp(buf, "-0.0") || !strcmp(buf, "-0.00")) snprintf(buf, len, "%.*f", dec, 0.0);
+    if (!strcmp(buf, "-0") || !strcmp(buf, "-0.0") || !strcmp(buf, "-0.00"))
+        snprintf(buf, len, "%.*f", dec, 0.0);
 }
 
 /* Linear interpolation between colour stops. */
@@ -106,7 +108,8 @@ static void lerp_colour(const double stops[][3], int n, double t, char buf[8])
     if (i >= n - 1) i = n - 2;
     double f = x - i;
     int c[3];
-    for (int k = 0; k < 3; k++) c[k] = (int)lround(stops[i][k] + f * (stops[i + 1][k] - stops[i][k]));
+    for (int k = 0; k < 3; k++)
+        c[k] = (int)lround(stops[i][k] + f * (stops[i + 1][k] - stops[i][k]));
     snprintf(buf, 8, "#%02x%02x%02x", c[0], c[1], c[2]);
 }
 
@@ -127,8 +130,10 @@ void rep_heat_colour(const rep_heatmap *h, double v, char buf[8])
     }
     double span = h->vmax - h->vmin;
     double t = span > 0 ? (v - h->vmin) / span : 0.5;
-    if (h->diverging) lerp_colour(DIVERGING, 11, t, buf);
-    else lerp_colour(SEQUENTIAL, 9, t, buf);
+    if (h->diverging)
+        lerp_colour(DIVERGING, 11, t, buf);
+    else
+        lerp_colour(SEQUENTIAL, 9, t, buf);
 }
 
 /* 1 if the colour is dark enough for white text on it. */
@@ -155,12 +160,15 @@ static FILE *svg_open(const char *path, double w, double h, const char *title, m
         err_set(err, "%s: cannot write the plot: %s", path, strerror(errno));
         return NULL;
     }
-    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-               "viewBox=\"0 0 %.0f %.0f\" font-family=\"%s\">\n<title>",
+    fprintf(f,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+            "viewBox=\"0 0 %.0f %.0f\" font-family=\"%s\">\n<title>",
             w, h, w, h, FONT);
     rep_xml_escape(f, title ? title : "");
-    fprintf(f, "</title>\n<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n", w, h);
+    fprintf(f,
+            "</title>\n<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n",
+            w, h);
     if (title && *title) text(f, w / 2, 22, "middle", 15, "font-weight=\"bold\"", title);
     return f;
 }
@@ -169,7 +177,8 @@ static int svg_close(FILE *f, const char *path, mp_err *err)
 {
     fputs("</svg>\n", f);
     int bad = ferror(f);
-    if (fclose(f) != 0 || bad) return err_set(err, "%s: writing the plot failed: %s", path, strerror(errno));
+    if (fclose(f) != 0 || bad)
+        return err_set(err, "%s: writing the plot failed: %s", path, strerror(errno));
     return 0;
 }
 
@@ -180,11 +189,14 @@ static void legend(FILE *f, double x, double y, const char *const *names, int n,
     for (int i = 0; i < n; i++) {
         double yy = y + i * 20;
         if (kind == 0)
-            fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2.5\"%s/>\n",
-                    x, yy, x + 24, yy, rep_palette(i), dashed && dashed[i] ? " stroke-dasharray=\"6 3\"" : "");
+            fprintf(f,
+                    "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                    "stroke-width=\"2.5\"%s/>\n",
+                    x, yy, x + 24, yy, rep_palette(i),
+                    dashed && dashed[i] ? " stroke-dasharray=\"6 3\"" : "");
         else
-            fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"14\" fill=\"%s\"/>\n", x + 5, yy - 7,
-                    rep_palette(i));
+            fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"14\" fill=\"%s\"/>\n",
+                    x + 5, yy - 7, rep_palette(i));
         text(f, x + 30, yy + 4, "start", 12, NULL, names[i]);
     }
 }
@@ -229,8 +241,10 @@ int rep_svg_line(const char *path, const rep_line_chart *c, mp_err *err)
     int nyt = rep_nice_ticks(ymin, ymax, 7, yt);
     if (nyt >= 2) {
         double tol = (ymax - ymin) * 1e-6;
-        if (yt[0] > ymin + tol) ymin = yt[0] - (yt[1] - yt[0]), nyt = rep_nice_ticks(ymin, ymax, 8, yt);
-        if (yt[nyt - 1] < ymax - tol) ymax = yt[nyt - 1] + (yt[1] - yt[0]), nyt = rep_nice_ticks(ymin, ymax, 8, yt);
+        if (yt[0] > ymin + tol)
+            ymin = yt[0] - (yt[1] - yt[0]), nyt = rep_nice_ticks(ymin, ymax, 8, yt);
+        if (yt[nyt - 1] < ymax - tol)
+            ymax = yt[nyt - 1] + (yt[1] - yt[0]), nyt = rep_nice_ticks(ymin, ymax, 8, yt);
         ymin = yt[0] < ymin ? yt[0] : ymin;
         ymax = yt[nyt - 1] > ymax ? yt[nyt - 1] : ymax;
     }
@@ -255,13 +269,15 @@ int rep_svg_line(const char *path, const rep_line_chart *c, mp_err *err)
     if (W < text_w(c->title, 15) + 24) W = text_w(c->title, 15) + 24;
     FILE *f = svg_open(path, W, H, c->title, err);
     if (!f) return -1;
-#define X(v) (L + ((v) - xmin) / (xmax - xmin) * (R - L))
-#define Y(v) (B - ((v) - ymin) / (ymax - ymin) * (B - T))
+#define X(v) (L + ((v)-xmin) / (xmax - xmin) * (R - L))
+#define Y(v) (B - ((v)-ymin) / (ymax - ymin) * (B - T))
     /* stage bands, behind everything */
     for (int i = 0; i < c->n_band; i++) {
         const rep_band *b = &c->band[i];
         double x0 = X(b->x0 > xmin ? b->x0 : xmin), x1 = X(b->x1 < xmax ? b->x1 : xmax);
-        fprintf(f, "<rect class=\"band\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>\n",
+        fprintf(f,
+                "<rect class=\"band\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+                "fill=\"%s\"/>\n",
                 x0, T, x1 - x0 > 0 ? x1 - x0 : 0, B - T, i % 2 ? "#ffffff" : "#eef2f7");
         if (b->label && text_w(b->label, 11) < x1 - x0)
             text(f, (x0 + x1) / 2, T + 14, "middle", 11, "fill=\"#555555\"", b->label);
@@ -271,19 +287,25 @@ int rep_svg_line(const char *path, const rep_line_chart *c, mp_err *err)
     for (int i = 0; i < nyt; i++) {
         char b[32];
         rep_fmt_tick(yt[i], ystep, b, sizeof b);
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#dddddd\"/>\n", L, Y(yt[i]), R, Y(yt[i]));
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#dddddd\"/>\n",
+                L, Y(yt[i]), R, Y(yt[i]));
         text(f, L - 6, Y(yt[i]) + 4, "end", 11, NULL, b);
     }
     if (c->zero_line && ymin < 0 && ymax > 0)
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#888888\" stroke-dasharray=\"4 3\"/>\n",
+        fprintf(f,
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#888888\" "
+                "stroke-dasharray=\"4 3\"/>\n",
                 L, Y(0), R, Y(0));
     for (int i = 0; i < nxt; i++) {
         char b[32];
         rep_fmt_tick(xt[i], c->integer_x ? 1 : xstep, b, sizeof b);
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333333\"/>\n", X(xt[i]), B, X(xt[i]), B + 5);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333333\"/>\n",
+                X(xt[i]), B, X(xt[i]), B + 5);
         text(f, X(xt[i]), B + 18, "middle", 11, NULL, b);
     }
-    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#333333\"/>\n",
+    fprintf(f,
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
+            "stroke=\"#333333\"/>\n",
             L, T, R - L, B - T);
     if (c->xlabel) text(f, (L + R) / 2, H - 12, "middle", 13, NULL, c->xlabel);
     if (c->ylabel) {
@@ -341,8 +363,10 @@ int rep_svg_bar(const char *path, const rep_bar_chart *c, mp_err *err)
             double v = c->v[g * c->n_series + s];
             if (!isfinite(v)) continue;
             if (c->stacked) {
-                if (v > 0) pos += v;
-                else neg += v;
+                if (v > 0)
+                    pos += v;
+                else
+                    neg += v;
             } else {
                 if (v > ymax) ymax = v;
                 if (v < ymin) ymin = v;
@@ -361,10 +385,14 @@ int rep_svg_bar(const char *path, const rep_bar_chart *c, mp_err *err)
     int nyt = rep_nice_ticks(ymin, ymax, 7, yt);
     if (nyt >= 2) {
         double st = yt[1] - yt[0], tol = (ymax - ymin) * 1e-6; /* 100.0000001% stays 100 */
-        if (yt[0] > ymin + tol) ymin = yt[0] - st;
-        else ymin = ymin < yt[0] ? yt[0] : ymin;
-        if (yt[nyt - 1] < ymax - tol) ymax = yt[nyt - 1] + st;
-        else ymax = ymax > yt[nyt - 1] ? yt[nyt - 1] : ymax;
+        if (yt[0] > ymin + tol)
+            ymin = yt[0] - st;
+        else
+            ymin = ymin < yt[0] ? yt[0] : ymin;
+        if (yt[nyt - 1] < ymax - tol)
+            ymax = yt[nyt - 1] + st;
+        else
+            ymax = ymax > yt[nyt - 1] ? yt[nyt - 1] : ymax;
         nyt = rep_nice_ticks(ymin, ymax, 8, yt);
     }
     int per = c->stacked ? 1 : c->n_series;
@@ -379,12 +407,13 @@ int rep_svg_bar(const char *path, const rep_bar_chart *c, mp_err *err)
     if (W < text_w(c->title, 15) + 24) W = text_w(c->title, 15) + 24;
     FILE *f = svg_open(path, W, H, c->title, err);
     if (!f) return -1;
-#define Y(v) (B - ((v) - ymin) / (ymax - ymin) * (B - T))
+#define Y(v) (B - ((v)-ymin) / (ymax - ymin) * (B - T))
     double ystep = nyt > 1 ? yt[1] - yt[0] : 1;
     for (int i = 0; i < nyt; i++) {
         char b[32];
         rep_fmt_tick(yt[i], ystep, b, sizeof b);
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#dddddd\"/>\n", L, Y(yt[i]), R, Y(yt[i]));
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#dddddd\"/>\n",
+                L, Y(yt[i]), R, Y(yt[i]));
         text(f, L - 6, Y(yt[i]) + 4, "end", 11, NULL, b);
     }
     double gs = (R - L) / (c->n_groups > 0 ? c->n_groups : 1), bw = (gs - 20) / per;
@@ -406,8 +435,8 @@ int rep_svg_bar(const char *path, const rep_bar_chart *c, mp_err *err)
                 x0 += s * bw;
             }
             double y0 = Y(base), y1 = Y(base + v);
-            fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"><title>",
-                    x0 + 1, y1 < y0 ? y1 : y0, bw - 2, fabs(y0 - y1));
+            fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"><title>", x0 + 1,
+                    y1 < y0 ? y1 : y0, bw - 2, fabs(y0 - y1));
             rep_xml_escape(f, c->groups[g]);
             fprintf(f, ", ");
             rep_xml_escape(f, c->series[s]);
@@ -420,15 +449,19 @@ int rep_svg_bar(const char *path, const rep_bar_chart *c, mp_err *err)
                         text(f, x0 + bw / 2, (y0 + y1) / 2 + 4, "middle", 10,
                              dark(rep_palette(s)) ? "fill=\"#ffffff\"" : NULL, b);
                 } else if (text_w(b, 10) < bw + 6) {
-                    text(f, x0 + bw / 2, v >= 0 ? y1 - 4 : y1 + 12, "middle", 10, "fill=\"#333333\"", b);
+                    text(f, x0 + bw / 2, v >= 0 ? y1 - 4 : y1 + 12, "middle", 10,
+                         "fill=\"#333333\"", b);
                 }
             }
         }
         fputs("</g>\n", f);
     }
     if (ymin < 0)
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333333\"/>\n", L, Y(0), R, Y(0));
-    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#333333\"/>\n",
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333333\"/>\n",
+                L, Y(0), R, Y(0));
+    fprintf(f,
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
+            "stroke=\"#333333\"/>\n",
             L, T, R - L, B - T);
     for (int g = 0; g < c->n_groups; g++) {
         double x = L + (g + 0.5) * gs;
@@ -476,16 +509,19 @@ int rep_svg_heatmap(const char *path, const rep_heatmap *h, mp_err *err)
     for (int64_t j = 0; col_cell_labels && j < C_; j++)
         if (text_w(h->col_labels[j], 11) > clw) clw = text_w(h->col_labels[j], 11);
     if (!row_cell_labels && h->row_group > 0) {
-        snprintf(lab, sizeof lab, h->row_group_fmt ? h->row_group_fmt : "%d", (int)(R_ / h->row_group));
+        snprintf(lab, sizeof lab, h->row_group_fmt ? h->row_group_fmt : "%d",
+                 (int)(R_ / h->row_group));
         rlw = text_w(lab, 11);
     }
     int col_rot = col_cell_labels && clw > cw - 4;
-    double top = 44 + (col_cell_labels ? (col_rot ? clw * 0.72 + 10 : 18) : (h->col_group > 0 ? 18 : 0));
+    double top =
+        44 + (col_cell_labels ? (col_rot ? clw * 0.72 + 10 : 18) : (h->col_group > 0 ? 18 : 0));
     const double L = 30 + rlw + 10 + (h->ylabel ? 20 : 0), T = top;
     const double Rr = L + cw * C_, B = T + ch * R_;
     const double bh = B - T < 120 ? 120 : (B - T > 300 ? 300 : B - T), by = T;
     double W = Rr + 110, Hh = B + (h->xlabel ? 42 : 20);
-    if (h->mark_label && W < Rr + 50 + text_w(h->mark_label, 10)) W = Rr + 50 + text_w(h->mark_label, 10);
+    if (h->mark_label && W < Rr + 50 + text_w(h->mark_label, 10))
+        W = Rr + 50 + text_w(h->mark_label, 10);
     if (Hh < by + bh + 56) Hh = by + bh + 56;
     if (W < 360) W = 360;
     if (W < text_w(h->title, 15) + 24) W = text_w(h->title, 15) + 24;
@@ -497,19 +533,31 @@ int rep_svg_heatmap(const char *path, const rep_heatmap *h, mp_err *err)
             double v = h->v[i * C_ + j];
             char col[8];
             rep_heat_colour(h, v, col);
-            fprintf(f, "<rect class=\"cell\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">",
+            fprintf(f,
+                    "<rect class=\"cell\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+                    "fill=\"%s\">",
                     L + j * cw, T + i * ch, cw, ch, col);
             { /* hover text on every cell: its row, column and value */
                 fputs("<title>", f);
-                if (h->row_labels) rep_xml_escape(f, h->row_labels[i]);
-                else if (h->row_group > 0) fprintf(f, "L%lld #%lld", (long long)(i / h->row_group), (long long)(i % h->row_group));
-                else fprintf(f, "row %lld", (long long)i);
+                if (h->row_labels)
+                    rep_xml_escape(f, h->row_labels[i]);
+                else if (h->row_group > 0)
+                    fprintf(f, "L%lld #%lld", (long long)(i / h->row_group),
+                            (long long)(i % h->row_group));
+                else
+                    fprintf(f, "row %lld", (long long)i);
                 fputs(" × ", f);
-                if (h->col_labels) rep_xml_escape(f, h->col_labels[j]);
-                else if (h->col_group > 0) fprintf(f, "L%lld #%lld", (long long)(j / h->col_group), (long long)(j % h->col_group));
-                else fprintf(f, "col %lld", (long long)j);
-                if (isnan(v)) fputs(": undefined", f);
-                else fprintf(f, ": %.4g", v);
+                if (h->col_labels)
+                    rep_xml_escape(f, h->col_labels[j]);
+                else if (h->col_group > 0)
+                    fprintf(f, "L%lld #%lld", (long long)(j / h->col_group),
+                            (long long)(j % h->col_group));
+                else
+                    fprintf(f, "col %lld", (long long)j);
+                if (isnan(v))
+                    fputs(": undefined", f);
+                else
+                    fprintf(f, ": %.4g", v);
                 fputs("</title>", f);
             }
             fputs("</rect>\n", f);
@@ -524,24 +572,36 @@ int rep_svg_heatmap(const char *path, const rep_heatmap *h, mp_err *err)
     /* group separators and labels */
     if (h->row_group > 0 && h->row_group < R_)
         for (int64_t i = h->row_group; i < R_; i += h->row_group)
-            fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#444444\" stroke-width=\"0.8\"/>\n",
+            fprintf(f,
+                    "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#444444\" "
+                    "stroke-width=\"0.8\"/>\n",
                     L, T + i * ch, Rr, T + i * ch);
     if (h->col_group > 0 && h->col_group < C_)
         for (int64_t j = h->col_group; j < C_; j += h->col_group)
-            fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#444444\" stroke-width=\"0.8\"/>\n",
+            fprintf(f,
+                    "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#444444\" "
+                    "stroke-width=\"0.8\"/>\n",
                     L + j * cw, T, L + j * cw, B);
-    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#333333\"/>\n",
+    fprintf(f,
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
+            "stroke=\"#333333\"/>\n",
             L, T, Rr - L, B - T);
-    int marked = h->mark_label && h->mark_row >= 0 && h->mark_row < R_ && h->mark_col >= 0 && h->mark_col < C_;
+    int marked = h->mark_label && h->mark_row >= 0 && h->mark_row < R_ && h->mark_col >= 0 &&
+                 h->mark_col < C_;
     if (marked) {
         /* at least 7 px so that it shows on maps of tiny cells */
         double mw = cw < 7 ? 7 : cw, mh = ch < 7 ? 7 : ch;
-        double mx = L + (h->mark_col + 0.5) * cw - mw / 2, my = T + (h->mark_row + 0.5) * ch - mh / 2;
-        fprintf(f, "<rect class=\"mark\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
-                   "stroke=\"#000000\" stroke-width=\"2\"/>\n", mx, my, mw, mh);
+        double mx = L + (h->mark_col + 0.5) * cw - mw / 2,
+               my = T + (h->mark_row + 0.5) * ch - mh / 2;
+        fprintf(f,
+                "<rect class=\"mark\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+                "fill=\"none\" "
+                "stroke=\"#000000\" stroke-width=\"2\"/>\n",
+                mx, my, mw, mh);
     }
     if (row_cell_labels) {
-        for (int64_t i = 0; i < R_; i++) text(f, L - 6, T + (i + 0.5) * ch + 4, "end", 11, NULL, h->row_labels[i]);
+        for (int64_t i = 0; i < R_; i++)
+            text(f, L - 6, T + (i + 0.5) * ch + 4, "end", 11, NULL, h->row_labels[i]);
     } else if (h->row_group > 0) {
         /* one label per block, thinned so that labels stay 13 px apart */
         double gh = ch * h->row_group;
@@ -564,7 +624,8 @@ int rep_svg_heatmap(const char *path, const rep_heatmap *h, mp_err *err)
         }
     } else if (h->col_group > 0) {
         double gw = cw * h->col_group;
-        snprintf(lab, sizeof lab, h->col_group_fmt ? h->col_group_fmt : "%d", (int)(C_ / h->col_group));
+        snprintf(lab, sizeof lab, h->col_group_fmt ? h->col_group_fmt : "%d",
+                 (int)(C_ / h->col_group));
         int64_t every = gw >= text_w(lab, 11) + 4 ? 1 : (int64_t)ceil((text_w(lab, 11) + 4) / gw);
         for (int64_t g = 0; g * h->col_group < C_; g += every) {
             snprintf(lab, sizeof lab, h->col_group_fmt ? h->col_group_fmt : "%d", (int)g);
@@ -585,8 +646,10 @@ int rep_svg_heatmap(const char *path, const rep_heatmap *h, mp_err *err)
         rep_heat_colour(h, h->vmin + (h->vmax - h->vmin) * i / 10.0, col);
         fprintf(f, "<stop offset=\"%.2f\" stop-color=\"%s\"/>\n", i / 10.0, col);
     }
-    fprintf(f, "</linearGradient></defs>\n<g class=\"colour-scale\">\n"
-               "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"%.1f\" fill=\"url(#cbar)\" stroke=\"#333333\"/>\n",
+    fprintf(f,
+            "</linearGradient></defs>\n<g class=\"colour-scale\">\n"
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"%.1f\" fill=\"url(#cbar)\" "
+            "stroke=\"#333333\"/>\n",
             bx, by, bh);
     double ct[16];
     int nct = rep_nice_ticks(h->vmin, h->vmax, 6, ct);
@@ -595,7 +658,8 @@ int rep_svg_heatmap(const char *path, const rep_heatmap *h, mp_err *err)
         double y = by + bh - (ct[i] - h->vmin) / (h->vmax - h->vmin) * bh;
         char b[32];
         rep_fmt_tick(ct[i], nct > 1 ? ct[1] - ct[0] : 1, b, sizeof b);
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333333\"/>\n", bx + 14, y, bx + 18, y);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333333\"/>\n",
+                bx + 14, y, bx + 18, y);
         text(f, bx + 21, y + 4, "start", 10, NULL, b);
     }
     if (h->scale_label) {
@@ -607,13 +671,17 @@ int rep_svg_heatmap(const char *path, const rep_heatmap *h, mp_err *err)
     for (int64_t i = 0; i < R_ * C_ && !has_nan; i++) has_nan = isnan(h->v[i]);
     double ly = by + bh + 12;
     if (has_nan) {
-        fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"12\" fill=\"#d0d0d0\" stroke=\"#333333\"/>\n",
+        fprintf(f,
+                "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"12\" fill=\"#d0d0d0\" "
+                "stroke=\"#333333\"/>\n",
                 bx, ly);
         text(f, bx + 18, ly + 10, "start", 10, NULL, "undefined");
         ly += 18;
     }
     if (marked) {
-        fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"12\" fill=\"none\" stroke=\"#000000\" stroke-width=\"2\"/>\n",
+        fprintf(f,
+                "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"12\" fill=\"none\" "
+                "stroke=\"#000000\" stroke-width=\"2\"/>\n",
                 bx, ly);
         text(f, bx + 18, ly + 10, "start", 10, NULL, h->mark_label);
     }

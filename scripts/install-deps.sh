@@ -12,7 +12,8 @@ PKGS=(build-essential pkg-config git
       python3-numpy python3-h5py python3-xarray python3-h5netcdf python3-netcdf4 python3-pandas
       python3-pip python3-setuptools python3-wheel  # archive checks, python/moeprobe and pip install ./python
       librsvg2-bin  # rsvg-convert: the report's PNG checks (tests/cli/report.sh)
-      clang libclang-rt-14-dev  # clang + libFuzzer runtime: make fuzz, tests/cli/fuzz_short.sh
+      clang libclang-rt-14-dev
+      clang-format-14  # clang + libFuzzer runtime: make fuzz, tests/cli/fuzz_short.sh
       gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user file)  # the NEON path under qemu: tests/cli/arm_qemu.sh
 [ "${MOEPROBE_DEPS_EXTRA:-}" ] && read -r -a extra <<<"$MOEPROBE_DEPS_EXTRA" && PKGS+=("${extra[@]}")
 missing=()

@@ -18,7 +18,8 @@ int analysis_open_unit(const analysis_ctx *c, const char *unit_id, arc_reader **
     if (arc_unit_part_path(c->w, unit_id, path, sizeof path) != 0)
         return err_set(err, "unit %s: part path of %s too long", c->unit_id, unit_id);
     if (access(path, R_OK) != 0)
-        return err_set(err, "unit %s: the part file of %s (%s) is missing", c->unit_id, unit_id, path);
+        return err_set(err, "unit %s: the part file of %s (%s) is missing", c->unit_id, unit_id,
+                       path);
     return arc_open_read(rd, path, err);
 }
 
@@ -35,7 +36,7 @@ void analysis_bcast(blob *b)
 }
 
 int analysis_relation_prompts(runner *r, const rcfg *cfg, const lre_relation *rel, prompt_set *ps,
-                           mp_err *err)
+                              mp_err *err)
 {
     size_t nt = lre_template_count(rel, LRE_ZS);
     int all = rcfg_is_all(cfg, "template");

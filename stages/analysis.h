@@ -39,11 +39,11 @@
 
 typedef struct analysis_ctx {
     const rcfg *cfg;
-    runner *r;                  /* needs_model stages only; else NULL */
-    const lre_relation *rel;    /* per-relation units; else NULL */
-    const prompt_set *ps;       /* the relation's prompts (needs_model, per relation) */
-    const lre_set *rels;        /* every relation of the run (all ranks) */
-    const mcfg *model_cfg;      /* the model's config.json, resolved (every rank) */
+    runner *r;               /* needs_model stages only; else NULL */
+    const lre_relation *rel; /* per-relation units; else NULL */
+    const prompt_set *ps;    /* the relation's prompts (needs_model, per relation) */
+    const lre_set *rels;     /* every relation of the run (all ranks) */
+    const mcfg *model_cfg;   /* the model's config.json, resolved (every rank) */
     const char *model_name;
     const char *unit_id;
     int rank;
@@ -59,6 +59,6 @@ void analysis_bcast(blob *b);
 
 /* Builds the prompts of a relation for the config's template choice. */
 int analysis_relation_prompts(runner *r, const rcfg *cfg, const lre_relation *rel, prompt_set *ps,
-                           mp_err *err);
+                              mp_err *err);
 
 #endif

@@ -13,7 +13,8 @@ const analysis_def *const *analysis_all(int *n)
 {
     if (n_sorted < 0) {
         n_sorted = 0;
-        for (int i = 0; ANALYSES_UNSORTED[i] && n_sorted < 64; i++) sorted[n_sorted++] = ANALYSES_UNSORTED[i];
+        for (int i = 0; ANALYSES_UNSORTED[i] && n_sorted < 64; i++)
+            sorted[n_sorted++] = ANALYSES_UNSORTED[i];
         for (int i = 1; i < n_sorted; i++) /* insertion sort by order, then name */
             for (int j = i; j > 0 && (sorted[j - 1]->order > sorted[j]->order ||
                                       (sorted[j - 1]->order == sorted[j]->order &&

@@ -13,20 +13,20 @@
 #include "pipeline/util/error.h"
 
 typedef enum analysis_scope {
-    ANALYSIS_PER_RELATION = 0,  /* one unit per relation: "<stage>/<relation id>" */
-    ANALYSIS_PER_MODEL = 1      /* one unit per model: "<stage>/<unit_name>" */
+    ANALYSIS_PER_RELATION = 0, /* one unit per relation: "<stage>/<relation id>" */
+    ANALYSIS_PER_MODEL = 1     /* one unit per model: "<stage>/<unit_name>" */
 } analysis_scope;
 
 struct analysis_ctx;
 
 typedef struct analysis_def {
-    const char *name;           /* the `stages:` name, e.g. "block" */
-    int order;                  /* pipeline position: lower runs first */
+    const char *name; /* the `stages:` name, e.g. "block" */
+    int order;        /* pipeline position: lower runs first */
     analysis_scope scope;
-    const char *unit_name;      /* ANALYSIS_PER_MODEL: unit is "<name>/<unit_name>" */
-    int needs_model;            /* runs the model (collectively) */
-    int moe_only;               /* skipped for dense models */
-    const char *after[6];       /* stages whose units (same relation, or all relations for a
+    const char *unit_name; /* ANALYSIS_PER_MODEL: unit is "<name>/<unit_name>" */
+    int needs_model;       /* runs the model (collectively) */
+    int moe_only;          /* skipped for dense models */
+    const char *after[6];  /* stages whose units (same relation, or all relations for a
                                    per-model stage) must be complete first; NULL-terminated */
     int (*run)(struct analysis_ctx *c, mp_err *err);
     /* Stages that are part of another stage's unit (evaluate and attribute run inside the

@@ -35,9 +35,9 @@
 typedef struct blk_cfg {
     char name[32];
     intervention iv;
-    int is_base;            /* the unmodified model: ranks from capture/<rel> */
-    int n_blocked;          /* block{N}: N */
-    int same_as;            /* index of an earlier configuration with the same intervention, or -1 */
+    int is_base;   /* the unmodified model: ranks from capture/<rel> */
+    int n_blocked; /* block{N}: N */
+    int same_as;   /* index of an earlier configuration with the same intervention, or -1 */
     eval_result res;
 } blk_cfg;
 
@@ -45,7 +45,7 @@ typedef struct blk_state {
     analysis_ctx *c;
     blk_cfg cfg[BLK_MAX_CFG];
     int n_cfg;
-    int64_t *ranking;       /* [m,3] (layer, expert, count), every rank */
+    int64_t *ranking; /* [m,3] (layer, expert, count), every rank */
     int64_t m;
     /* rank 0: the unmodified model from capture/<rel> */
     int64_t *base_rank;
@@ -74,7 +74,8 @@ static int iv_same(const intervention *a, const intervention *b)
         a->no_shared != b->no_shared || (a->n_block && a->block_mode != b->block_mode))
         return 0;
     for (int i = 0; i < a->n_block; i++)
-        if (a->block[i].layer != b->block[i].layer || a->block[i].index != b->block[i].index) return 0;
+        if (a->block[i].layer != b->block[i].layer || a->block[i].index != b->block[i].index)
+            return 0;
     return 1;
 }
 
@@ -85,7 +86,8 @@ static int configs_build(blk_state *st, mp_err *err)
     const mcfg *cf = c->model_cfg;
     const int K = (int)cf->num_experts_per_tok, E = (int)cf->num_experts;
     const int L = (int)cf->num_hidden_layers;
-    const block_mode mode = rcfg_enum(c->cfg, "block.mode") == 1 ? BLOCK_ZERO_OUTPUT : BLOCK_ROUTER_LOGIT;
+    const block_mode mode =
+        rcfg_enum(c->cfg, "block.mode") == 1 ? BLOCK_ZERO_OUTPUT : BLOCK_ROUTER_LOGIT;
     const int64_t *ns;
     size_t nn = rcfg_int_list(c->cfg, "block.top_n", &ns);
     char name[32];
@@ -97,9 +99,11 @@ static int configs_build(blk_state *st, mp_err *err)
         for (size_t j = 0; j < i; j++) dup |= ns[j] == N;
         if (dup) continue;
         if (N > st->m || N > IV_MAX_ITEMS)
-            return err_set(err, "%s: block.top_n has %lld; %s ranks %lld (layer, expert) pairs and "
-                           "at most %d can be blocked at once", rcfg_source(c->cfg), (long long)N,
-                           c->model_name, (long long)st->m, IV_MAX_ITEMS);
+            return err_set(err,
+                           "%s: block.top_n has %lld; %s ranks %lld (layer, expert) pairs and "
+                           "at most %d can be blocked at once",
+                           rcfg_source(c->cfg), (long long)N, c->model_name, (long long)st->m,
+                           IV_MAX_ITEMS);
         snprintf(name, sizeof name, "block%lld", (long long)N);
         if (!(b = cfg_add(st, name, err))) return -1;
         b->n_blocked = (int)N;
@@ -115,10 +119,12 @@ static int configs_build(blk_state *st, mp_err *err)
                 int nb = 0;
                 for (int64_t j = 0; j < N; j++) nb += st->ranking[3 * j] == l;
                 if (E > 0 && nb >= E)
-                    return err_set(err, "%s: block.top_n %lld blocks all %d experts of layer %d of "
+                    return err_set(err,
+                                   "%s: block.top_n %lld blocks all %d experts of layer %d of "
                                    "%s in relation %s; with block.mode router_logit at least one "
                                    "must stay (use a smaller N or block.mode zero_output)",
-                                   rcfg_source(c->cfg), (long long)N, E, l, c->model_name, c->rel->id);
+                                   rcfg_source(c->cfg), (long long)N, E, l, c->model_name,
+                                   c->rel->id);
             }
         }
     }
@@ -126,14 +132,18 @@ static int configs_build(blk_state *st, mp_err *err)
         for (int k = 0; k <= K; k++) {
             snprintf(name, sizeof name, "topk%d", k);
             if (!(b = cfg_add(st, name, err))) return -1;
-            if (k == K) b->is_base = 1;
-            else b->iv.topk = k;
+            if (k == K)
+                b->is_base = 1;
+            else
+                b->iv.topk = k;
         }
     if (cf->shared_expert_intermediate_size > 0 && rcfg_bool(c->cfg, "block.shared_ablation")) {
         /* name, topk (-1 = K), keep_rank, no_shared */
-        static const struct { const char *name; int topk, keep, no_shared; } sh[] = {
-            {"only_top1", 1, 0, 1},   {"only_top2", -1, 2, 1},  {"only_shared", 0, 0, 0},
-            {"shared_top1", 1, 0, 0}, {"shared_top2", 2, 0, 0}, {"shared_2nd", -1, 2, 0}};
+        static const struct {
+            const char *name;
+            int topk, keep, no_shared;
+        } sh[] = {{"only_top1", 1, 0, 1},   {"only_top2", -1, 2, 1},  {"only_shared", 0, 0, 0},
+                  {"shared_top1", 1, 0, 0}, {"shared_top2", 2, 0, 0}, {"shared_2nd", -1, 2, 0}};
         for (size_t i = 0; i < sizeof sh / sizeof *sh; i++) {
             if (sh[i].topk > K || sh[i].keep > K) continue; /* the model routes fewer experts */
             if (!(b = cfg_add(st, sh[i].name, err))) return -1;
@@ -143,7 +153,8 @@ static int configs_build(blk_state *st, mp_err *err)
             b->is_base = intervention_is_none(&b->iv);
         }
     }
-    if (cf->shared_expert_intermediate_size <= 0 && K > 1 && rcfg_bool(c->cfg, "block.only_rank_ablation"))
+    if (cf->shared_expert_intermediate_size <= 0 && K > 1 &&
+        rcfg_bool(c->cfg, "block.only_rank_ablation"))
         /* Figure 4: each routed expert of rank j alone (models without a shared expert) */
         for (int j = 1; j <= K; j++) {
             snprintf(name, sizeof name, "only_rank%d", j);
@@ -153,7 +164,8 @@ static int configs_build(blk_state *st, mp_err *err)
         }
     for (int i = 0; i < st->n_cfg; i++)
         for (int j = 0; j < i && st->cfg[i].same_as < 0 && !st->cfg[i].is_base; j++)
-            if (!st->cfg[j].is_base && st->cfg[j].same_as < 0 && iv_same(&st->cfg[i].iv, &st->cfg[j].iv))
+            if (!st->cfg[j].is_base && st->cfg[j].same_as < 0 &&
+                iv_same(&st->cfg[i].iv, &st->cfg[j].iv))
                 st->cfg[i].same_as = j;
     return 0;
 }
@@ -171,11 +183,13 @@ static int read_capture(blk_state *st, blob *b, mp_err *err)
 
     snprintf(p, sizeof p, "capture/%s", rel);
     if (analysis_open_unit(c, p, &rd, err) != 0) goto done;
-    snprintf(p, sizeof p, "routing/%s/expert_ranking_%s", rel, by_attr ? "attribution" : "frequency");
+    snprintf(p, sizeof p, "routing/%s/expert_ranking_%s", rel,
+             by_attr ? "attribution" : "frequency");
     if (arc_kind_of(rd, p) != ARC_DATASET) {
         err_set(err, "unit %s: %s is missing from capture/%s%s", c->unit_id, p, rel,
                 by_attr ? " (block.rank_by: attribution needs stage attribute in the same run as "
-                          "capture)" : "");
+                          "capture)"
+                        : "");
         goto done;
     }
     if (arc_read(rd, p, &rk, err) != 0) goto done;
@@ -190,7 +204,8 @@ static int read_capture(blk_state *st, blob *b, mp_err *err)
     if (arc_read(rd, p, &bm, err) != 0) goto done;
     if (br.type != ARC_I64 || bm.type != ARC_F64 || br.ndim != 1 || bm.ndim != 1 ||
         br.shape[0] != c->ps->n || bm.shape[0] != c->ps->n) {
-        err_set(err, "unit %s: evaluate/%s/rank and logit_margin of capture/%s do not hold %lld "
+        err_set(err,
+                "unit %s: evaluate/%s/rank and logit_margin of capture/%s do not hold %lld "
                 "samples (int64 / float64) as the relation's prompts do; rerun capture/%s",
                 c->unit_id, rel, rel, (long long)c->ps->n, rel);
         goto done;
@@ -263,10 +278,12 @@ typedef struct blk_entries {
         *no_shared, *n_block, *met_hit10, *met_mrr;
 } blk_entries;
 
-#define BLK_ENTRIES(K)                                                                           \
-    {BLK(K), BLK(K##_RANK), BLK(K##_MARGIN), BLK(K##_HIT10), BLK(K##_MRR), BLK(K##_MIN_MARGIN),  \
-     BLK(K##_TOPK), BLK(K##_KEEP_RANK), BLK(K##_NO_SHARED), BLK(K##_N_BLOCK),                    \
-     BLK(MET_HIT10_##K), BLK(MET_MRR_##K)}
+#define BLK_ENTRIES(K)                                                                             \
+    {                                                                                              \
+        BLK(K), BLK(K##_RANK), BLK(K##_MARGIN), BLK(K##_HIT10), BLK(K##_MRR), BLK(K##_MIN_MARGIN), \
+            BLK(K##_TOPK), BLK(K##_KEEP_RANK), BLK(K##_NO_SHARED), BLK(K##_N_BLOCK),               \
+            BLK(MET_HIT10_##K), BLK(MET_MRR_##K)                                                   \
+    }
 
 static blk_entries entries_of(const blk_cfg *b)
 {
@@ -398,6 +415,7 @@ done:
 }
 
 /* Blocking and ablations (section 5.2). */
+/* clang-format off */
 static const rcfg_key BLOCK_KEYS[] = {
     {"block", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL,
      "Blocking the top experts of each relation, and configuration ablations (MoE models)."},
@@ -416,6 +434,7 @@ static const rcfg_key BLOCK_KEYS[] = {
     {"block.only_rank_ablation", RCFG_BOOL, 0, "true", RCFG_NOLIM, NULL,
      "Also run 'only the j-th expert' for j = 1..K (models without a shared expert, Figure 4)."},
 };
+/* clang-format on */
 
 const analysis_def analysis_block = {
     .name = "block",

@@ -22,13 +22,13 @@
 #include "stages/stats.h"
 
 typedef struct cap_opts {
-    int attribute;           /* stage `attribute` selected */
-    int capture;             /* stage `capture` selected */
-    int all_pos;             /* capture.positions == all */
-    int point[HP_COUNT];     /* hook points stored */
+    int attribute;       /* stage `attribute` selected */
+    int capture;         /* stage `capture` selected */
+    int all_pos;         /* capture.positions == all */
+    int point[HP_COUNT]; /* hook points stored */
     int want_logits;
     unsigned char layer[HOOK_MAX_LAYERS];
-    int n_top;               /* largest neurons_top */
+    int n_top; /* largest neurons_top */
     const int64_t *tops;
     size_t n_tops;
     int screen;
@@ -50,8 +50,8 @@ typedef struct cap_state {
     int64_t *rank;
     double *margin;
     double min_gap;
-    int64_t *freq;           /* [L*E] top-k membership counts at the last position */
-    double *attr_sum;        /* [L*E] summed expert attribution */
+    int64_t *freq;    /* [L*E] top-k membership counts at the last position */
+    double *attr_sum; /* [L*E] summed expert attribution */
     int64_t exact, total;
     /* one per captured dataset: the schema's capture entries, far fewer than this (checked) */
     arc_stream *streams[CAP_MAX_STREAMS];
@@ -135,7 +135,8 @@ static int sample_routing(const runner_sample *s, const sample_capture *cap, blo
     for (int64_t l = 0; l < L; l++) {
         if (!cf->layer_is_moe[l]) continue;
         for (int t = 0; t < T; t++) {
-            const hook_record *rr = hook_store_find(s->store, HP_ROUTER_LOGITS, s->sample, (int)l, t, -1);
+            const hook_record *rr =
+                hook_store_find(s->store, HP_ROUTER_LOGITS, s->sample, (int)l, t, -1);
             if (!rr) continue;
             memcpy(p, rr->data, (size_t)E * sizeof *p);
             ops_softmax(p, E);
@@ -190,7 +191,8 @@ static int put_neuron_tops(const cap_opts *o, const attr_result *res, blob *out)
         int32_t *cb = malloc((size_t)N * sizeof *cb);
         for (int c = 0; cb && c < 3; c++) {
             for (int64_t j = 0; j < N; j++) cb[j] = nb[3 * j + c];
-            snprintf(path, sizeof path, "attribution/neuron_top%lld_ranking/%s", (long long)N, col[c]);
+            snprintf(path, sizeof path, "attribution/neuron_top%lld_ranking/%s", (long long)N,
+                     col[c]);
             put_s(out, path, BLOB_I32, 1, &N, cb);
         }
         int ok = cb != NULL;
@@ -261,7 +263,8 @@ static int put_capture(const cap_opts *o, const runner_sample *s, hook_point p, 
     if (!buf) return -1;
     for (int q = 0; q < npos; q++)
         for (int64_t j = 0; j < Lk; j++) {
-            const hook_record *rr = hook_store_find(s->store, p, s->sample, (int)lmap[j], pos0 + q, -1);
+            const hook_record *rr =
+                hook_store_find(s->store, p, s->sample, (int)lmap[j], pos0 + q, -1);
             if (rr && rr->n == n) memcpy(buf + (q * Lk + j) * n, rr->data, (size_t)n * 4);
         }
     snprintf(name, sizeof name, "%c:captures/%s", o->all_pos ? 'R' : 'S', pname);
@@ -284,12 +287,21 @@ static int sample_captures(const cap_opts *o, const runner_sample *s, blob *out)
     int64_t Lk = 0, lmap[HOOK_MAX_LAYERS];
     for (int64_t l = 0; l < L; l++)
         if (layer_kept(o, (int)l)) lmap[Lk++] = l;
-    const struct { hook_point p; const char *name; int64_t n, a; int on; } pts[] = {
-        {HP_RESID_PRE, "resid_pre", H, 0, 1}, {HP_ATTN_OUT, "attn_out", H, 0, 1},
-        {HP_MLP_OUT, "mlp_out", H, 0, 1}, {HP_RESID_POST, "resid_post", H, 0, 1},
-        {HP_HEAD_OUT, "head_out", nH * H, nH, 1}, {HP_ROUTER_LOGITS, "router_logits", E, 0, 1},
-        {HP_TOPK_WEIGHT, "topk_weight", k, 0, 1}, {HP_EXPERT_OUT, "expert_out", k * H, k, 1},
-        {HP_SHARED_OUT, "shared_out", H, 0, shared}, {HP_SHARED_GATE, "shared_gate", 1, 0, shared}};
+    const struct {
+        hook_point p;
+        const char *name;
+        int64_t n, a;
+        int on;
+    } pts[] = {{HP_RESID_PRE, "resid_pre", H, 0, 1},
+               {HP_ATTN_OUT, "attn_out", H, 0, 1},
+               {HP_MLP_OUT, "mlp_out", H, 0, 1},
+               {HP_RESID_POST, "resid_post", H, 0, 1},
+               {HP_HEAD_OUT, "head_out", nH * H, nH, 1},
+               {HP_ROUTER_LOGITS, "router_logits", E, 0, 1},
+               {HP_TOPK_WEIGHT, "topk_weight", k, 0, 1},
+               {HP_EXPERT_OUT, "expert_out", k * H, k, 1},
+               {HP_SHARED_OUT, "shared_out", H, 0, shared},
+               {HP_SHARED_GATE, "shared_gate", 1, 0, shared}};
     for (size_t i = 0; i < sizeof pts / sizeof *pts; i++)
         if (o->point[pts[i].p] && pts[i].n > 0 && pts[i].on &&
             put_capture(o, s, pts[i].p, pts[i].name, pts[i].n, pts[i].a, lmap, Lk, out) != 0)
@@ -300,7 +312,8 @@ static int sample_captures(const cap_opts *o, const runner_sample *s, blob *out)
         if (!ib) return -1;
         for (int q = 0; q < npos; q++)
             for (int64_t j = 0; j < Lk; j++) {
-                const hook_record *rr = hook_store_find(s->store, HP_TOPK_IDX, s->sample, (int)lmap[j], pos0 + q, -1);
+                const hook_record *rr =
+                    hook_store_find(s->store, HP_TOPK_IDX, s->sample, (int)lmap[j], pos0 + q, -1);
                 for (int64_t x = 0; x < k; x++)
                     ib[(q * Lk + j) * k + x] = rr ? ((const int32_t *)rr->data)[x] : -1;
             }
@@ -362,7 +375,8 @@ done:
 /* The schema entry of a per-sample dataset: routing, attribution or captures. */
 static const sch_entry *stream_entry(const char *path)
 {
-    const sch_table *const tables[] = {&SCH_EVALUATE_TABLE, &SCH_ATTRIBUTE_TABLE, &SCH_CAPTURE_TABLE};
+    const sch_table *const tables[] = {&SCH_EVALUATE_TABLE, &SCH_ATTRIBUTE_TABLE,
+                                       &SCH_CAPTURE_TABLE};
     for (size_t i = 0; i < sizeof tables / sizeof *tables; i++) {
         const sch_entry *e = sch_find(tables[i], SCH_DATASET, path, NULL);
         if (e) return e;
@@ -406,8 +420,10 @@ static int cap_collect(void *vctx, int64_t sample, const void *data, size_t len,
     while ((rc = blob_next(data, len, &off, &it, err)) == 1) {
         if (it.name[0] == 'M') {
             const char *nm = it.name + 2;
-            if (!strcmp(nm, "rank")) memcpy(&st->rank[sample], it.data, 8);
-            else if (!strcmp(nm, "margin")) memcpy(&st->margin[sample], it.data, 8);
+            if (!strcmp(nm, "rank"))
+                memcpy(&st->rank[sample], it.data, 8);
+            else if (!strcmp(nm, "margin"))
+                memcpy(&st->margin[sample], it.data, 8);
             else if (!strcmp(nm, "router_gap")) {
                 double g;
                 memcpy(&g, it.data, 8);
@@ -435,7 +451,8 @@ static int cap_collect(void *vctx, int64_t sample, const void *data, size_t len,
                 }
                 for (int64_t l = 0; l < it.shape[0]; l++)
                     for (int64_t j = 0; j < k; j++)
-                        if (ids[l * k + j] >= 0) st->attr_sum[l * E + ids[l * k + j]] += a[l * k + j];
+                        if (ids[l * k + j] >= 0)
+                            st->attr_sum[l * E + ids[l * k + j]] += a[l * k + j];
                 free(ids);
                 free(a);
             }
@@ -444,9 +461,12 @@ static int cap_collect(void *vctx, int64_t sample, const void *data, size_t len,
         char path[200];
         /* "group/name" -> "group/<rel>/name" */
         const char *sl = strchr(it.name + 2, '/');
-        snprintf(path, sizeof path, "%.*s/%s/%s", (int)(sl - (it.name + 2)), it.name + 2, rel, sl + 1);
-        arc_type t = it.type == BLOB_F32 ? ARC_F32 : it.type == BLOB_F64 ? ARC_F64 :
-                     it.type == BLOB_I32 ? ARC_I32 : ARC_I64;
+        snprintf(path, sizeof path, "%.*s/%s/%s", (int)(sl - (it.name + 2)), it.name + 2, rel,
+                 sl + 1);
+        arc_type t = it.type == BLOB_F32   ? ARC_F32
+                     : it.type == BLOB_F64 ? ARC_F64
+                     : it.type == BLOB_I32 ? ARC_I32
+                                           : ARC_I64;
         int rows_mode = it.name[0] == 'R';
         int nd = rows_mode ? it.ndim : it.ndim + 1;
         const int64_t *row_shape = rows_mode ? it.shape + 1 : it.shape;
@@ -498,15 +518,18 @@ static int write_relation_info(cap_state *st, mp_err *err)
     }
     ids = malloc((size_t)(offs[n] > 0 ? offs[n] : 1) * sizeof *ids);
     if (!ids) goto oom;
-    for (int64_t i = 0; i < n; i++) memcpy(ids + offs[i], ps->ids[i], (size_t)ps->len[i] * sizeof *ids);
+    for (int64_t i = 0; i < n; i++)
+        memcpy(ids + offs[i], ps->ids[i], (size_t)ps->len[i] * sizeof *ids);
     char p[260];
     int64_t n1 = n + 1;
-    const struct { const sch_entry *e; const int64_t *n; const void *v; } ds[] = {
-        {EVAL(REL_PROMPT), &n, ps->prompt},      {EVAL(REL_SUBJECT), &n, subj},
-        {EVAL(REL_OBJECT), &n, ps->object},      {EVAL(REL_TARGET_ID), &n, ps->target},
-        {EVAL(REL_INPUT_IDS), &offs[n], ids},    {EVAL(REL_INPUT_OFFSETS), &n1, offs}};
-    if (sch_path(g, sizeof g, err, EVAL(RELATION), rel->id) != 0)
-        goto done;
+    const struct {
+        const sch_entry *e;
+        const int64_t *n;
+        const void *v;
+    } ds[] = {{EVAL(REL_PROMPT), &n, ps->prompt},   {EVAL(REL_SUBJECT), &n, subj},
+              {EVAL(REL_OBJECT), &n, ps->object},   {EVAL(REL_TARGET_ID), &n, ps->target},
+              {EVAL(REL_INPUT_IDS), &offs[n], ids}, {EVAL(REL_INPUT_OFFSETS), &n1, offs}};
+    if (sch_path(g, sizeof g, err, EVAL(RELATION), rel->id) != 0) goto done;
     for (size_t i = 0; i < sizeof ds / sizeof *ds; i++)
         if (sch_path(p, sizeof p, err, ds[i].e, rel->id) != 0 ||
             sch_write(c->out, ds[i].e, p, ds[i].n, ds[i].v, err) != 0)
@@ -637,8 +660,10 @@ static int capture_run(analysis_ctx *c, mp_err *err)
         const int64_t *ls;
         size_t nl = rcfg_int_list(c->cfg, "capture.layers", &ls);
         for (size_t i = 0; i < nl; i++) {
-            if (ls[i] >= L) return err_set(err, "%s: capture.layers has layer %lld; %s has layers 0..%lld",
-                                           rcfg_source(c->cfg), (long long)ls[i], c->model_name, (long long)L - 1);
+            if (ls[i] >= L)
+                return err_set(err, "%s: capture.layers has layer %lld; %s has layers 0..%lld",
+                               rcfg_source(c->cfg), (long long)ls[i], c->model_name,
+                               (long long)L - 1);
             st.o.layer[ls[i]] = 1;
         }
     }
@@ -697,12 +722,15 @@ done:
 }
 
 /* Allowed values ("a|b") and the default (a YAML list) of capture.points. */
-#define POINTS "resid_pre|attn_out|mlp_out|resid_post|head_out|router_logits|topk|expert_out|" \
-               "shared_expert|logits"
-#define POINTS_ALL "[resid_pre, attn_out, mlp_out, resid_post, head_out, router_logits, topk, " \
-                   "expert_out, shared_expert, logits]"
+#define POINTS                                                                                     \
+    "resid_pre|attn_out|mlp_out|resid_post|head_out|router_logits|topk|expert_out|"                \
+    "shared_expert|logits"
+#define POINTS_ALL                                                                                 \
+    "[resid_pre, attn_out, mlp_out, resid_post, head_out, router_logits, topk, "                   \
+    "expert_out, shared_expert, logits]"
 
 /* What the hooks copy into the archive. */
+/* clang-format off */
 static const rcfg_key CAPTURE_KEYS[] = {
     {"capture", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL, "Hooked activations stored in the archive."},
     {"capture.points", RCFG_ENUM_LIST, 0, POINTS_ALL, RCFG_NOLIM, POINTS,
@@ -712,8 +740,10 @@ static const rcfg_key CAPTURE_KEYS[] = {
     {"capture.layers", RCFG_INT_LIST, RCFG_ALL, "all", 0, 1e6, NULL,
      "Layers to store (0-based), or \"all\"."},
 };
+/* clang-format on */
 
 /* The attribution computed in the capture pass. */
+/* clang-format off */
 static const rcfg_key ATTRIBUTE_KEYS[] = {
     {"attribute", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL,
      "Log-probability-increase attribution (frozen final norm)."},
@@ -723,6 +753,7 @@ static const rcfg_key ATTRIBUTE_KEYS[] = {
      "Screen neurons with the first-order bound before exact scoring (same top-N, faster); "
      "false scores every neuron exactly."},
 };
+/* clang-format on */
 
 const analysis_def analysis_capture = {
     .name = "capture",

@@ -91,7 +91,7 @@
 
 typedef struct he_entry {
     double r;
-    int64_t i, j;  /* row l*nH+h, column l'*E+e */
+    int64_t i, j; /* row l*nH+h, column l'*E+e */
 } he_entry;
 
 /* Rank-0 state: what the capture unit says and what the correlation decided. */
@@ -99,11 +99,11 @@ typedef struct he_state {
     analysis_ctx *c;
     he_plan pl;
     int temporal;
-    double *r;               /* [R*C] */
-    int64_t n_corr;          /* n of r (samples or tokens) */
-    int64_t df_n;            /* n given to stats_pearson_p */
+    double *r;      /* [R*C] */
+    int64_t n_corr; /* n of r (samples or tokens) */
+    int64_t df_n;   /* n given to stats_pearson_p */
     he_temporal tmp;
-    int64_t *ranking;        /* [m*3] (layer, expert, count) */
+    int64_t *ranking; /* [m*3] (layer, expert, count) */
     int64_t n_ranking;
     char rank_by[16];
     he_entry *strongest;
@@ -111,17 +111,17 @@ typedef struct he_state {
     he_entry pair;
     double pair_margin;
     /* multiple testing (heads_experts_null.c) */
-    double *q;               /* [R*C] BH q-values, NaN where r is */
-    double *null_max;        /* [B] sorted null of the largest |r| */
-    int64_t n_perm;          /* B */
-    double max_abs_r;        /* observed */
+    double *q;        /* [R*C] BH q-values, NaN where r is */
+    double *null_max; /* [B] sorted null of the largest |r| */
+    int64_t n_perm;   /* B */
+    double max_abs_r; /* observed */
     int64_t n_survivors, n_fdr, n_perm_sig;
     int pair_survives;
     int64_t pair_rank_in_top;
     /* base values */
     int64_t *rank_base;
     double mean_prob_base, expert_prob_base;
-    float *prob;             /* router_prob [n*L*E] */
+    float *prob; /* router_prob [n*L*E] */
 } he_state;
 
 static int cmp_abs(const void *a, const void *b)
@@ -204,13 +204,16 @@ static int read_checked(arc_reader *rd, const char *path, int ndim, const int64_
                         arc_array *a, mp_err *err)
 {
     if (arc_kind_of(rd, path) != ARC_DATASET)
-        return err_set(err, "the capture unit has no dataset %s (heads_experts needs stages "
-                            "capture and attribute)", path);
+        return err_set(err,
+                       "the capture unit has no dataset %s (heads_experts needs stages "
+                       "capture and attribute)",
+                       path);
     if (arc_read(rd, path, a, err) != 0) return -1;
     int ok = a->ndim == ndim;
     for (int d = 0; ok && d < ndim; d++) ok = shape[d] < 0 || a->shape[d] == shape[d];
-    if (!ok) return err_set(err, "%s: unexpected shape (ndim %d, first dimension %lld)", path,
-                            a->ndim, (long long)(a->ndim > 0 ? a->shape[0] : 0));
+    if (!ok)
+        return err_set(err, "%s: unexpected shape (ndim %d, first dimension %lld)", path, a->ndim,
+                       (long long)(a->ndim > 0 ? a->shape[0] : 0));
     return 0;
 }
 
@@ -219,10 +222,10 @@ static double *as_f64(const arc_array *a)
     double *v = malloc((a->count > 0 ? a->count : 1) * sizeof *v);
     if (!v) return NULL;
     for (size_t q = 0; q < a->count; q++)
-        v[q] = a->type == ARC_F64 ? ((const double *)a->data)[q] :
-               a->type == ARC_F32 ? (double)((const float *)a->data)[q] :
-               a->type == ARC_I32 ? (double)((const int32_t *)a->data)[q] :
-                                    (double)((const int64_t *)a->data)[q];
+        v[q] = a->type == ARC_F64   ? ((const double *)a->data)[q]
+               : a->type == ARC_F32 ? (double)((const float *)a->data)[q]
+               : a->type == ARC_I32 ? (double)((const int32_t *)a->data)[q]
+                                    : (double)((const int64_t *)a->data)[q];
     return v;
 }
 
@@ -269,7 +272,8 @@ static int decide(he_state *st, mp_err *err)
             goto done;
         }
     for (int64_t q = 0; q < n; q++)
-        st->rank_base[q] = rank.type == ARC_I64 ? ((int64_t *)rank.data)[q] : ((int32_t *)rank.data)[q];
+        st->rank_base[q] =
+            rank.type == ARC_I64 ? ((int64_t *)rank.data)[q] : ((int32_t *)rank.data)[q];
     for (int64_t q = 0; q < n * C; q++) st->prob[q] = (float)pv[q];
 
     if (!st->temporal) {
@@ -290,7 +294,8 @@ static int decide(he_state *st, mp_err *err)
         st->df_n = st->tmp.n_tokens - st->tmp.n_prompts + 1;
     }
 
-    if (multiple_testing(st, st->temporal ? NULL : hv, st->temporal ? NULL : pv, err) != 0) goto done;
+    if (multiple_testing(st, st->temporal ? NULL : hv, st->temporal ? NULL : pv, err) != 0)
+        goto done;
 
     /* strongest by |r| */
     all = malloc((size_t)(R * C) * sizeof *all);
@@ -339,7 +344,8 @@ static int decide(he_state *st, mp_err *err)
                 st->pair_rank_in_top = t + 1;
         /* suppression's experts: filtered by layer first, then cut */
         int64_t want = rcfg_int(c->cfg, "heads_experts.suppression_top_experts");
-        pl->top = malloc((size_t)(2 * (want < st->n_ranking ? want : st->n_ranking) + 2) * sizeof *pl->top);
+        pl->top = malloc((size_t)(2 * (want < st->n_ranking ? want : st->n_ranking) + 2) *
+                         sizeof *pl->top);
         if (!pl->top) goto oom;
         pl->n_top = 0;
         for (int64_t q = 0; q < st->n_ranking && pl->n_top < want; q++)
@@ -350,7 +356,8 @@ static int decide(he_state *st, mp_err *err)
             }
         double s = 0, se = 0;
         for (int64_t q = 0; q < n; q++) {
-            for (int t = 0; t < pl->n_top; t++) s += st->prob[q * C + pl->top[2 * t] * E + pl->top[2 * t + 1]];
+            for (int t = 0; t < pl->n_top; t++)
+                s += st->prob[q * C + pl->top[2 * t] * E + pl->top[2 * t + 1]];
             se += st->prob[q * C + pl->exp_l * E + pl->exp_e];
         }
         st->mean_prob_base = n && pl->n_top ? s / (double)(n * pl->n_top) : NAN;
@@ -437,8 +444,8 @@ static double ratio(double a, double b)
     return b != 0 ? a / b : NAN;
 }
 
-static int write_results(he_state *st, const he_sup *sup, const he_base *base,
-                         const he_forced *fo, mp_err *err)
+static int write_results(he_state *st, const he_sup *sup, const he_base *base, const he_forced *fo,
+                         mp_err *err)
 {
     analysis_ctx *c = st->c;
     arc_unit *u = c->out;
@@ -446,7 +453,8 @@ static int write_results(he_state *st, const he_sup *sup, const he_base *base,
     const int64_t R = pl->L * pl->nH, C = pl->L * pl->E, K = st->n_strongest, n = pl->n;
     char g[300], q[400];
     int rc = -1;
-    int32_t *hs = malloc((size_t)(2 * K + 2) * sizeof *hs), *es = malloc((size_t)(2 * K + 2) * sizeof *es);
+    int32_t *hs = malloc((size_t)(2 * K + 2) * sizeof *hs),
+            *es = malloc((size_t)(2 * K + 2) * sizeof *es);
     double *rs = malloc((size_t)(K + 1) * sizeof *rs), *ps = malloc((size_t)(K + 1) * sizeof *ps);
     double *qs = malloc((size_t)(K + 1) * sizeof *qs), *pps = malloc((size_t)(K + 1) * sizeof *pps);
     int32_t *sv_k = malloc((size_t)(K + 1) * sizeof *sv_k);
@@ -481,11 +489,14 @@ static int write_results(he_state *st, const he_sup *sup, const he_base *base,
             sch_attr_i64(u, HE(N_SURVIVORS), q, NULL, st->n_survivors, err) != 0 ||
             sch_attr_i64(u, HE(N_FDR), q, NULL, st->n_fdr, err) != 0 ||
             sch_attr_i64(u, HE(N_PERM_SIG), q, NULL, st->n_perm_sig, err) != 0 ||
-            sch_attr_f64(u, HE(ALPHA), q, NULL, rcfg_float(c->cfg, "heads_experts.alpha"), err) != 0)
+            sch_attr_f64(u, HE(ALPHA), q, NULL, rcfg_float(c->cfg, "heads_experts.alpha"), err) !=
+                0)
             goto done;
-        if (sch_attr_i64(u, HE(NULL_SEED), q, NULL, rcfg_int(c->cfg, "heads_experts.seed"), err) != 0 ||
+        if (sch_attr_i64(u, HE(NULL_SEED), q, NULL, rcfg_int(c->cfg, "heads_experts.seed"), err) !=
+                0 ||
             sch_attr_f64(u, HE(NULL_MAX_ABS_R_OBSERVED), q, NULL, st->max_abs_r, err) != 0 ||
-            sch_attr_f64(u, HE(NULL_P_MAX), q, NULL, he_null_p(st->null_max, B, st->max_abs_r), err) != 0)
+            sch_attr_f64(u, HE(NULL_P_MAX), q, NULL, he_null_p(st->null_max, B, st->max_abs_r),
+                         err) != 0)
             goto done;
         snprintf(d0, sizeof d0, "%s/max_abs_r", q);
         if (sch_write(u, HE(NULL_MAX_ABS_R), d0, &B, st->null_max, err) != 0) goto done;
@@ -511,10 +522,14 @@ static int write_results(he_state *st, const he_sup *sup, const he_base *base,
         sv_k[t] = survives(st, c->cfg, e->i * C + e->j);
     }
     int64_t sk2[2] = {K, 2};
-    const struct { const sch_entry *e; const int64_t *shape; const void *v; } sw[] = {
-        {HE(STRONGEST_HEAD), sk2, hs}, {HE(STRONGEST_EXPERT), sk2, es}, {HE(STRONGEST_R), &K, rs},
-        {HE(STRONGEST_N), &K, ns},     {HE(STRONGEST_P), &K, ps},     {HE(STRONGEST_Q), &K, qs},
-        {HE(STRONGEST_P_PERM), &K, pps}, {HE(STRONGEST_SURVIVES), &K, sv_k}};
+    const struct {
+        const sch_entry *e;
+        const int64_t *shape;
+        const void *v;
+    } sw[] = {{HE(STRONGEST_HEAD), sk2, hs},   {HE(STRONGEST_EXPERT), sk2, es},
+              {HE(STRONGEST_R), &K, rs},       {HE(STRONGEST_N), &K, ns},
+              {HE(STRONGEST_P), &K, ps},       {HE(STRONGEST_Q), &K, qs},
+              {HE(STRONGEST_P_PERM), &K, pps}, {HE(STRONGEST_SURVIVES), &K, sv_k}};
     for (size_t t = 0; t < sizeof sw / sizeof *sw; t++)
         if (sch_path(q, sizeof q, err, sw[t].e, c->rel->id) != 0 ||
             sch_write(u, sw[t].e, q, sw[t].shape, sw[t].v, err) != 0)
@@ -537,8 +552,8 @@ static int write_results(he_state *st, const he_sup *sup, const he_base *base,
         sch_attr_f64(u, HE(PAIR_R_MARGIN), q, NULL, st->pair_margin, err) != 0 ||
         sch_attr_i64(u, HE(PAIR_RANK_IN_TOP), q, NULL, st->pair_rank_in_top, err) != 0 ||
         sch_attr_f64(u, HE(PAIR_Q), q, NULL, st->q[st->pair.i * C + st->pair.j], err) != 0 ||
-        sch_attr_f64(u, HE(PAIR_P_PERM), q, NULL, he_null_p(st->null_max, st->n_perm, fabs(st->pair.r)),
-                     err) != 0 ||
+        sch_attr_f64(u, HE(PAIR_P_PERM), q, NULL,
+                     he_null_p(st->null_max, st->n_perm, fabs(st->pair.r)), err) != 0 ||
         sch_attr_i64(u, HE(PAIR_SURVIVES), q, NULL, st->pair_survives, err) != 0)
         goto done;
 
@@ -571,15 +586,23 @@ static int write_results(he_state *st, const he_sup *sup, const he_base *base,
         if (wrc != 0) goto done;
     }
     const double mrr_drop = mrr_b - mrr_s;
-    struct { const sch_entry *e; double v; } sv[] = {
-        {HE(SUPP_MEAN_PROB_BASE), st->mean_prob_base}, {HE(SUPP_MEAN_PROB_SUPPRESSED), mp_s},
-        {HE(SUPP_PROB_CHANGE), mp_s - st->mean_prob_base},
-        {HE(SUPP_PROB_CHANGE_REL), ratio(mp_s - st->mean_prob_base, st->mean_prob_base)},
-        {HE(SUPP_HIT10_BASE), hit_b}, {HE(SUPP_MRR_BASE), mrr_b},
-        {HE(SUPP_HIT10_SUPPRESSED), hit_s}, {HE(SUPP_MRR_SUPPRESSED), mrr_s},
-        {HE(SUPP_MRR_DROP), mrr_drop},
-        {HE(SUPP_MRR_DROP_REL), mrr_b >= rcfg_float(c->cfg, "heads_experts.min_mrr_drop") ? ratio(mrr_drop, mrr_b) : NAN},
-        {HE(SUPP_MIN_LOGIT_MARGIN), mm_s}, {HE(SUPP_MIN_ROUTER_GAP), sup->min_gap}};
+    struct {
+        const sch_entry *e;
+        double v;
+    } sv[] = {{HE(SUPP_MEAN_PROB_BASE), st->mean_prob_base},
+              {HE(SUPP_MEAN_PROB_SUPPRESSED), mp_s},
+              {HE(SUPP_PROB_CHANGE), mp_s - st->mean_prob_base},
+              {HE(SUPP_PROB_CHANGE_REL), ratio(mp_s - st->mean_prob_base, st->mean_prob_base)},
+              {HE(SUPP_HIT10_BASE), hit_b},
+              {HE(SUPP_MRR_BASE), mrr_b},
+              {HE(SUPP_HIT10_SUPPRESSED), hit_s},
+              {HE(SUPP_MRR_SUPPRESSED), mrr_s},
+              {HE(SUPP_MRR_DROP), mrr_drop},
+              {HE(SUPP_MRR_DROP_REL), mrr_b >= rcfg_float(c->cfg, "heads_experts.min_mrr_drop")
+                                          ? ratio(mrr_drop, mrr_b)
+                                          : NAN},
+              {HE(SUPP_MIN_LOGIT_MARGIN), mm_s},
+              {HE(SUPP_MIN_ROUTER_GAP), sup->min_gap}};
     for (size_t t = 0; t < sizeof sv / sizeof *sv; t++)
         if (sch_attr_f64(u, sv[t].e, q, NULL, sv[t].v, err) != 0) goto done;
 
@@ -591,15 +614,19 @@ static int write_results(he_state *st, const he_sup *sup, const he_base *base,
      * noise over noise (-160 %, 29306 %), so NaN with recovery_defined = 0 */
     const double tol = rcfg_float(c->cfg, "heads_experts.min_mrr_drop");
     const int rec_ok = mrr_drop >= tol && mrr_drop > 0;
-    struct { const sch_entry *e; double v; } fv[] = {
-        {HE(FORC_HIT10_FORCED), hit_f}, {HE(FORC_MRR_FORCED), mrr_f},
-        {HE(FORC_RECOVERY_FRACTION), rec_ok ? ratio(mrr_f - mrr_s, mrr_drop) : NAN},
-        {HE(FORC_RECOVERY_DEFINED), rec_ok}, {HE(FORC_MIN_MRR_DROP), tol},
-        {HE(FORC_MRR_FORCED_OVER_BASE), mrr_b >= tol ? ratio(mrr_f, mrr_b) : NAN},
-        {HE(FORC_EXPERT_PROB_BASE), st->expert_prob_base},
-        {HE(FORC_EXPERT_PROB_SUPPRESSED), n ? sup->pair_prob_sum / (double)n : NAN},
-        {HE(FORC_MIN_LOGIT_MARGIN), mm_f},
-        {HE(FORC_MIN_ROUTER_GAP_OTHER_LAYERS), fo->min_gap_other}};
+    struct {
+        const sch_entry *e;
+        double v;
+    } fv[] = {{HE(FORC_HIT10_FORCED), hit_f},
+              {HE(FORC_MRR_FORCED), mrr_f},
+              {HE(FORC_RECOVERY_FRACTION), rec_ok ? ratio(mrr_f - mrr_s, mrr_drop) : NAN},
+              {HE(FORC_RECOVERY_DEFINED), rec_ok},
+              {HE(FORC_MIN_MRR_DROP), tol},
+              {HE(FORC_MRR_FORCED_OVER_BASE), mrr_b >= tol ? ratio(mrr_f, mrr_b) : NAN},
+              {HE(FORC_EXPERT_PROB_BASE), st->expert_prob_base},
+              {HE(FORC_EXPERT_PROB_SUPPRESSED), n ? sup->pair_prob_sum / (double)n : NAN},
+              {HE(FORC_MIN_LOGIT_MARGIN), mm_f},
+              {HE(FORC_MIN_ROUTER_GAP_OTHER_LAYERS), fo->min_gap_other}};
     for (size_t t = 0; t < sizeof fv / sizeof *fv; t++)
         if (fv[t].e == HE(FORC_RECOVERY_DEFINED)
                 ? sch_attr_i64(u, fv[t].e, q, NULL, (int64_t)fv[t].v, err) != 0
@@ -620,8 +647,10 @@ static int write_results(he_state *st, const he_sup *sup, const he_base *base,
     int has_bias = base->abs_sum[5] > 0;
     for (int t = 0; t < 6; t++) {
         if (t == 5 && !has_bias) continue;
-        if (sch_attr_f64(u, share[t][0], q, NULL, n ? base->share_sum[t] / (double)n : NAN, err) != 0 ||
-            sch_attr_f64(u, share[t][1], q, NULL, ratio(base->abs_sum[t], base->abs_total), err) != 0)
+        if (sch_attr_f64(u, share[t][0], q, NULL, n ? base->share_sum[t] / (double)n : NAN, err) !=
+                0 ||
+            sch_attr_f64(u, share[t][1], q, NULL, ratio(base->abs_sum[t], base->abs_total), err) !=
+                0)
             goto done;
     }
     if (sch_attr_f64(u, HE(PATH_MAX_REL_ERROR), q, NULL, base->worst_rel_err, err) != 0) goto done;
@@ -659,14 +688,16 @@ static int heads_experts_run(analysis_ctx *c, mp_err *err)
     st.pl.H = cf->hidden_size;
     st.temporal = !strcmp(rcfg_str(c->cfg, "heads_experts.correlation"), "temporal");
     if (st.pl.E <= 0 || st.pl.E > 1024 || st.pl.k <= 0 || st.pl.k > st.pl.E)
-        return err_set(err, "%s: %s has %lld experts, top-%lld (expected a MoE model with at "
-                            "most 1024 experts)", c->unit_id, c->model_name,
-                       (long long)st.pl.E, (long long)st.pl.k);
+        return err_set(err,
+                       "%s: %s has %lld experts, top-%lld (expected a MoE model with at "
+                       "most 1024 experts)",
+                       c->unit_id, c->model_name, (long long)st.pl.E, (long long)st.pl.k);
     if (st.temporal && he_run_temporal(c, &st.tmp, err) != 0) ok = 0;
     if (c->rank == 0 && ok && decide(&st, err) != 0) ok = 0;
     if (share_plan(c, &st.pl, ok, err) != 0) goto done;
     if (st.pl.have_pair) {
-        if (he_run_suppressed(c, &st.pl, &sup, err) != 0 || he_run_base(c, &st.pl, &base, err) != 0 ||
+        if (he_run_suppressed(c, &st.pl, &sup, err) != 0 ||
+            he_run_base(c, &st.pl, &base, err) != 0 ||
             he_run_forced(c, &st.pl, &base, &fo, err) != 0)
             goto done;
     }
@@ -689,6 +720,7 @@ done:
 }
 
 /* Head / expert analyses (Table 4, section 4.3). */
+/* clang-format off */
 static const rcfg_key HEADS_EXPERTS_KEYS[] = {
     {"heads_experts", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL,
      "Attention head / expert correlation, suppression, forcing and path analysis."},
@@ -714,6 +746,7 @@ static const rcfg_key HEADS_EXPERTS_KEYS[] = {
      "permutation: |r| beats the permutation null of the largest |r| (family-wise); fdr: "
      "Benjamini-Hochberg q-value <= alpha. The causal pair is chosen among survivors."},
 };
+/* clang-format on */
 
 const analysis_def analysis_heads_experts = {
     .name = "heads_experts",

@@ -36,7 +36,8 @@ static uint64_t below(uint64_t *s, uint64_t n)
 uint64_t he_null_seed(uint64_t seed, const char *rel)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a of the relation id */
-    for (const unsigned char *p = (const unsigned char *)rel; *p; p++) h = (h ^ *p) * 1099511628211ull;
+    for (const unsigned char *p = (const unsigned char *)rel; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
     return seed ^ h;
 }
 
@@ -71,8 +72,10 @@ static int cmp_dbl(const void *a, const void *b)
 int he_null_max(const he_null_in *in, int64_t B, uint64_t seed, double *null_max, mp_err *err)
 {
     const int64_t N = in->N, R = in->R, C = in->C;
-    double *x = malloc((size_t)(N * R + 1) * sizeof *x), *y = malloc((size_t)(N * C + 1) * sizeof *y);
-    double *xp = malloc((size_t)(N * R + 1) * sizeof *xp), *m = malloc((size_t)(R * C + 1) * sizeof *m);
+    double *x = malloc((size_t)(N * R + 1) * sizeof *x),
+           *y = malloc((size_t)(N * C + 1) * sizeof *y);
+    double *xp = malloc((size_t)(N * R + 1) * sizeof *xp),
+           *m = malloc((size_t)(R * C + 1) * sizeof *m);
     int64_t *perm = malloc((size_t)(N + 1) * sizeof *perm);
     int rc = -1;
     if (!x || !y || !xp || !m || !perm) {
@@ -138,8 +141,10 @@ double he_null_p(const double *sorted, int64_t B, double abs_r)
     int64_t lo = 0, hi = B;
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2;
-        if (sorted[mid] >= abs_r) hi = mid;
-        else lo = mid + 1;
+        if (sorted[mid] >= abs_r)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     return (double)(1 + B - lo) / (double)(B + 1);
 }

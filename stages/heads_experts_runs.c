@@ -36,8 +36,7 @@ float he_forced_weight(const float *p, int E, int k, int e, int renormalise)
 /* Smallest k-th vs (k+1)-th probability gap over the router records of one sample (every
  * position of the layers in `use`, NULL = all), and the last position's probabilities
  * last[L*E] (may be NULL). Records missing (dense layers) are skipped; last stays 0 there. */
-static double router_scan(const runner_sample *s, const unsigned char *use, float *last,
-                          float *p)
+static double router_scan(const runner_sample *s, const unsigned char *use, float *last, float *p)
 {
     const mcfg *cf = &s->r->model.cfg;
     const int64_t L = cf->num_hidden_layers, E = cf->num_experts, k = cf->num_experts_per_tok;
@@ -47,7 +46,8 @@ static double router_scan(const runner_sample *s, const unsigned char *use, floa
     for (int64_t l = 0; l < L; l++) {
         if (use && !use[l]) continue;
         for (int t = 0; t < T; t++) {
-            const hook_record *rr = hook_store_find(s->store, HP_ROUTER_LOGITS, s->sample, (int)l, t, -1);
+            const hook_record *rr =
+                hook_store_find(s->store, HP_ROUTER_LOGITS, s->sample, (int)l, t, -1);
             if (!rr || rr->n != E) continue;
             memcpy(p, rr->data, (size_t)E * sizeof *p);
             ops_softmax(p, E);
@@ -75,7 +75,8 @@ static int get_f64(const void *d, size_t len, const char *name, double *v, mp_er
     blob_item it;
     int rc = blob_find(d, len, name, &it, err);
     if (rc < 0) return -1;
-    if (rc == 0 || it.count != 1) return err_set(err, "heads_experts: result item %s missing", name);
+    if (rc == 0 || it.count != 1)
+        return err_set(err, "heads_experts: result item %s missing", name);
     if (it.type == BLOB_I64) {
         int64_t x;
         memcpy(&x, it.data, 8);
@@ -99,8 +100,8 @@ static int sup_sample(void *vctx, const runner_sample *s, blob *out, mp_err *err
     const he_plan *pl = x->pl;
     int64_t rank;
     double margin;
-    if (runner_rank(s->logits, s->r->model.cfg.vocab_size, s->ps->target[s->sample], &rank,
-                    &margin, err) != 0)
+    if (runner_rank(s->logits, s->r->model.cfg.vocab_size, s->ps->target[s->sample], &rank, &margin,
+                    err) != 0)
         return -1;
     float *last = malloc((size_t)(pl->L * pl->E) * sizeof *last);
     float *p = malloc((size_t)pl->E * sizeof *p);
@@ -126,7 +127,8 @@ static int sup_collect(void *vctx, int64_t sample, const void *d, size_t len, mp
 {
     sup_ctx *x = vctx;
     double rank, g, top, pair;
-    if (get_f64(d, len, "rank", &rank, err) != 0 || get_f64(d, len, "margin", &x->out->margin[sample], err) != 0 ||
+    if (get_f64(d, len, "rank", &rank, err) != 0 ||
+        get_f64(d, len, "margin", &x->out->margin[sample], err) != 0 ||
         get_f64(d, len, "gap", &g, err) != 0 || get_f64(d, len, "top", &top, err) != 0 ||
         get_f64(d, len, "pair", &pair, err) != 0)
         return -1;
@@ -178,13 +180,13 @@ void he_sup_free(he_sup *s)
 typedef struct base_ctx {
     const he_plan *pl;
     he_base *out;
-    int64_t *off;             /* [n+1] token offsets of the samples */
+    int64_t *off; /* [n+1] token offsets of the samples */
 } base_ctx;
 
 /* The parts of the pair expert's router logit at the last position (see heads_experts.c).
  * abs[6] as he_base.share_sum; returns -1 if the parts do not add up. */
-static int path_split(const runner_sample *s, const he_plan *pl, double abs_part[6],
-                      double *total, double *rel_err, mp_err *err)
+static int path_split(const runner_sample *s, const he_plan *pl, double abs_part[6], double *total,
+                      double *rel_err, mp_err *err)
 {
     const mp_model *m = &s->r->model;
     const int64_t H = pl->H, nH = pl->nH;
@@ -207,7 +209,8 @@ static int path_split(const runner_sample *s, const he_plan *pl, double abs_part
         goto done;
     }
     /* h = resid_pre + attn_out as the forward pass adds them (float32) */
-    for (int64_t i = 0; i < H; i++) h[i] = ((const float *)rp->data)[i] + ((const float *)ao->data)[i];
+    for (int64_t i = 0; i < H; i++)
+        h[i] = ((const float *)rp->data)[i] + ((const float *)ao->data)[i];
     double sc = ops_rms_scale(h, H, m->cfg.rms_norm_eps);
     ops_row_f32(row, &m->layers[lp].router, pl->exp_e);
     ops_flat_f32(wpost, &m->layers[lp].post_attention_layernorm, 0, H);
@@ -220,11 +223,11 @@ static int path_split(const runner_sample *s, const he_plan *pl, double abs_part
     double parts_sum = 0.0;
     memset(abs_part, 0, 6 * sizeof *abs_part);
     *total = 0.0;
-#define DOT(vec, out_)                                                  \
-    do {                                                                \
-        double d_ = 0.0;                                                \
-        for (int64_t i = 0; i < H; i++) d_ += g[i] * (double)(vec)[i];  \
-        (out_) = d_;                                                    \
+#define DOT(vec, out_)                                                                             \
+    do {                                                                                           \
+        double d_ = 0.0;                                                                           \
+        for (int64_t i = 0; i < H; i++) d_ += g[i] * (double)(vec)[i];                             \
+        (out_) = d_;                                                                               \
     } while (0)
     double v;
     DOT((const float *)e0->data, v);
@@ -267,9 +270,10 @@ static int path_split(const runner_sample *s, const he_plan *pl, double abs_part
     *rel_err = fabs(parts_sum - logit) / den;
     double hooked = ((const float *)rl->data)[pl->exp_e];
     if (*rel_err > 1e-5 || fabs(hooked - logit) > 1e-4 * (mag > 0 ? mag : 1.0)) {
-        err_set(err, "heads_experts: path analysis of expert [%d,%d], sample %lld: the parts "
-                     "sum to %.9g, the frozen-norm logit is %.9g and the router's logit %.9g "
-                     "(expected equal to 1e-5 of sum |parts| = %.6g)",
+        err_set(err,
+                "heads_experts: path analysis of expert [%d,%d], sample %lld: the parts "
+                "sum to %.9g, the frozen-norm logit is %.9g and the router's logit %.9g "
+                "(expected equal to 1e-5 of sum |parts| = %.6g)",
                 lp, pl->exp_e, (long long)id, parts_sum, logit, hooked, *total);
         goto done;
     }
@@ -298,9 +302,11 @@ static int base_sample(void *vctx, const runner_sample *s, blob *out, mp_err *er
         goto done;
     }
     for (int t = 0; t < T; t++) {
-        const hook_record *rr = hook_store_find(s->store, HP_ROUTER_LOGITS, s->sample, pl->exp_l, t, -1);
+        const hook_record *rr =
+            hook_store_find(s->store, HP_ROUTER_LOGITS, s->sample, pl->exp_l, t, -1);
         if (!rr || rr->n != E) {
-            err_set(err, "heads_experts: router logits of layer %d, position %d missing", pl->exp_l, t);
+            err_set(err, "heads_experts: router logits of layer %d, position %d missing", pl->exp_l,
+                    t);
             goto done;
         }
         memcpy(p, rr->data, (size_t)E * sizeof *p);
@@ -418,8 +424,8 @@ static int forced_sample(void *vctx, const runner_sample *s, blob *out, mp_err *
     unsigned char use[HOOK_MAX_LAYERS];
     int64_t rank;
     double margin;
-    if (runner_rank(s->logits, s->r->model.cfg.vocab_size, s->ps->target[s->sample], &rank,
-                    &margin, err) != 0)
+    if (runner_rank(s->logits, s->r->model.cfg.vocab_size, s->ps->target[s->sample], &rank, &margin,
+                    err) != 0)
         return -1;
     float *p = malloc((size_t)pl->E * sizeof *p);
     if (!p) return err_set(err, "heads_experts: out of memory");
@@ -436,7 +442,8 @@ static int forced_collect(void *vctx, int64_t sample, const void *d, size_t len,
     forced_ctx *x = vctx;
     double rank, g;
     if (get_f64(d, len, "rank", &rank, err) != 0 ||
-        get_f64(d, len, "margin", &x->out->margin[sample], err) != 0 || get_f64(d, len, "gap", &g, err) != 0)
+        get_f64(d, len, "margin", &x->out->margin[sample], err) != 0 ||
+        get_f64(d, len, "gap", &g, err) != 0)
         return -1;
     x->out->rank[sample] = (int64_t)rank;
     if (g < x->out->min_gap_other) x->out->min_gap_other = g;

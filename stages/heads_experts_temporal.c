@@ -14,9 +14,9 @@
 
 typedef struct temp_ctx {
     int64_t L, nH, E;
-    double *sxy;   /* [L*nH, L*E] within-prompt co-deviations */
-    double *sxx;   /* [L*nH] */
-    double *syy;   /* [L*E] */
+    double *sxy; /* [L*nH, L*E] within-prompt co-deviations */
+    double *sxx; /* [L*nH] */
+    double *syy; /* [L*E] */
     he_temporal *out;
 } temp_ctx;
 
@@ -34,8 +34,10 @@ static int temp_sample(void *vctx, const runner_sample *s, blob *out, mp_err *er
     }
     for (int t = 0; t < T; t++)
         for (int64_t l = 0; l < L; l++) {
-            const hook_record *ho = hook_store_find(s->store, HP_HEAD_OUT, s->sample, (int)l, t, -1);
-            const hook_record *rl = hook_store_find(s->store, HP_ROUTER_LOGITS, s->sample, (int)l, t, -1);
+            const hook_record *ho =
+                hook_store_find(s->store, HP_HEAD_OUT, s->sample, (int)l, t, -1);
+            const hook_record *rl =
+                hook_store_find(s->store, HP_ROUTER_LOGITS, s->sample, (int)l, t, -1);
             if (ho && ho->n == nH * H)
                 for (int64_t hh = 0; hh < nH; hh++) {
                     const float *v = (const float *)ho->data + hh * H;
@@ -74,7 +76,8 @@ static int temp_collect(void *vctx, int64_t sample, const void *d, size_t len, m
         goto done;
     }
     if (b.shape[0] != T || a.shape[1] != R || b.shape[1] != C) {
-        err_set(err, "heads_experts: temporal result of sample %lld has the wrong shape", (long long)sample);
+        err_set(err, "heads_experts: temporal result of sample %lld has the wrong shape",
+                (long long)sample);
         goto done;
     }
     he_temporal *o = x->out;
@@ -86,7 +89,8 @@ static int temp_collect(void *vctx, int64_t sample, const void *d, size_t len, m
         if (ny) o->y = ny;
         int64_t *nb = ny ? realloc(o->block, (size_t)(o->n_prompts + 2 + cap) * sizeof *nb) : NULL;
         if (!nb) {
-            err_set(err, "heads_experts: out of memory keeping %lld tokens for the permutation null",
+            err_set(err,
+                    "heads_experts: out of memory keeping %lld tokens for the permutation null",
                     (long long)(o->n_tokens + T));
             goto done;
         }
@@ -126,7 +130,8 @@ done:
 int he_run_temporal(analysis_ctx *c, he_temporal *out, mp_err *err)
 {
     const mcfg *cf = c->model_cfg;
-    temp_ctx x = {cf->num_hidden_layers, cf->num_attention_heads, cf->num_experts, NULL, NULL, NULL, out};
+    temp_ctx x = {
+        cf->num_hidden_layers, cf->num_attention_heads, cf->num_experts, NULL, NULL, NULL, out};
     const int64_t R = x.L * x.nH, C = x.L * x.E;
     hook_set hs;
     int rc = -1;

@@ -68,8 +68,11 @@ static void nr_rel_free(nr_rel *r)
 
 static nm_model model_of(const mcfg *cf)
 {
-    nm_model m = {cf->num_hidden_layers, cf->num_experts, cf->layer_is_moe,
-                  cf->moe_intermediate_size, cf->shared_expert_intermediate_size,
+    nm_model m = {cf->num_hidden_layers,
+                  cf->num_experts,
+                  cf->layer_is_moe,
+                  cf->moe_intermediate_size,
+                  cf->shared_expert_intermediate_size,
                   cf->intermediate_size};
     return m;
 }
@@ -88,7 +91,8 @@ static int tops_of(const analysis_ctx *c, const int64_t **tops, size_t *n, mp_er
             for (size_t q = 0; q < nh; q++)
                 snprintf(list + strlen(list), sizeof list - strlen(list), "%s%lld", q ? ", " : "",
                          (long long)have[q]);
-            return err_set(err, "%s: neurons.top has %lld, which is not among attribute.neurons_top "
+            return err_set(err,
+                           "%s: neurons.top has %lld, which is not among attribute.neurons_top "
                            "[%s] (the capture pass stores only those top-N lists; add it there)",
                            rcfg_source(c->cfg), (long long)(*tops)[i], list);
         }
@@ -111,24 +115,30 @@ static int load_rel(const analysis_ctx *c, const char *rel, int64_t N, nr_rel *o
     if (analysis_open_unit(c, unit, &rd, err) != 0) goto done;
     if (arc_kind_of(rd, path) != ARC_DATASET) {
         if (arc_kind_of(rd, gain) == ARC_DATASET)
-            err_set(err, "%s has no %s: this capture unit was made with another "
+            err_set(err,
+                    "%s has no %s: this capture unit was made with another "
                     "attribute.neurons_top (run capture again with %lld in it, into a fresh "
-                    "`out` folder)", unit, path, (long long)N);
+                    "`out` folder)",
+                    unit, path, (long long)N);
         else if (!rcfg_list_has(c->cfg, "stages", "attribute"))
-            err_set(err, "%s has no %s: stage neurons needs stage attribute, which is not in "
+            err_set(err,
+                    "%s has no %s: stage neurons needs stage attribute, which is not in "
                     "`stages` of %s (add it; the capture units then need a fresh `out` folder)",
                     unit, path, rcfg_source(c->cfg));
         else
-            err_set(err, "%s has no %s: stage neurons needs stage attribute, and this capture "
+            err_set(err,
+                    "%s has no %s: stage neurons needs stage attribute, and this capture "
                     "unit was made without it (run capture again into a fresh `out` folder)",
                     unit, path);
         goto done;
     }
     if (arc_read(rd, path, &a, err) != 0) goto done;
     if (a.type != ARC_I32 || a.ndim != 3 || a.shape[1] != N || a.shape[2] != 3) {
-        err_set(err, "%s: %s is %s with %d dimensions [%lld, %lld, ...] (expected int32 "
-                "[n, %lld, 3])", unit, path, arc_type_name(a.type), a.ndim,
-                (long long)a.shape[0], (long long)(a.ndim > 1 ? a.shape[1] : -1), (long long)N);
+        err_set(err,
+                "%s: %s is %s with %d dimensions [%lld, %lld, ...] (expected int32 "
+                "[n, %lld, 3])",
+                unit, path, arc_type_name(a.type), a.ndim, (long long)a.shape[0],
+                (long long)(a.ndim > 1 ? a.shape[1] : -1), (long long)N);
         goto done;
     }
     out->n = a.shape[0];
@@ -138,7 +148,8 @@ static int load_rel(const analysis_ctx *c, const char *rel, int64_t N, nr_rel *o
         goto done;
     }
     if (nm_sets_build(&m, a.data, out->n, N, NM_MASK_ALL, path, &out->all, out->counts, err) != 0 ||
-        nm_sets_build(&m, a.data, out->n, N, NM_MASK(NM_SHARED), path, &out->shared, NULL, err) != 0) {
+        nm_sets_build(&m, a.data, out->n, N, NM_MASK(NM_SHARED), path, &out->shared, NULL, err) !=
+            0) {
         err_prefix(err, "%s", unit);
         goto done;
     }
@@ -157,15 +168,17 @@ static int write_shares(arc_unit *u, const char *g, int pooled, int64_t N, const
     double share[NM_KIND_COUNT];
     int64_t used;
     nm_kind_shares(counts, n, share, &used);
-    const sch_entry *const e[5] = {
-        pooled ? NEU(POOLED_N) : NEU(REL_N), pooled ? NEU(POOLED_SAMPLES) : NEU(REL_SAMPLES),
-        pooled ? NEU(POOLED_FRAC_SHARED) : NEU(REL_FRAC_SHARED),
-        pooled ? NEU(POOLED_FRAC_ROUTED) : NEU(REL_FRAC_ROUTED),
-        pooled ? NEU(POOLED_FRAC_DENSE) : NEU(REL_FRAC_DENSE)};
+    const sch_entry *const e[5] = {pooled ? NEU(POOLED_N) : NEU(REL_N),
+                                   pooled ? NEU(POOLED_SAMPLES) : NEU(REL_SAMPLES),
+                                   pooled ? NEU(POOLED_FRAC_SHARED) : NEU(REL_FRAC_SHARED),
+                                   pooled ? NEU(POOLED_FRAC_ROUTED) : NEU(REL_FRAC_ROUTED),
+                                   pooled ? NEU(POOLED_FRAC_DENSE) : NEU(REL_FRAC_DENSE)};
     return sch_attr_i64(u, e[0], g, NULL, N, err) || sch_attr_i64(u, e[1], g, NULL, n, err) ||
-           sch_attr_f64(u, e[2], g, NULL, share[NM_SHARED], err) ||
-           sch_attr_f64(u, e[3], g, NULL, share[NM_ROUTED], err) ||
-           sch_attr_f64(u, e[4], g, NULL, share[NM_DENSE], err) ? -1 : 0;
+                   sch_attr_f64(u, e[2], g, NULL, share[NM_SHARED], err) ||
+                   sch_attr_f64(u, e[3], g, NULL, share[NM_ROUTED], err) ||
+                   sch_attr_f64(u, e[4], g, NULL, share[NM_DENSE], err)
+               ? -1
+               : 0;
 }
 
 static int write_top(arc_unit *u, const char *g, const sch_entry *e, const char *name,
@@ -257,7 +270,8 @@ static int write_cross_scope(analysis_ctx *c, const char *g, nr_rel *rs, size_t 
 {
     const char *pre = scope ? "shared_" : "";
     double *mat = malloc((size_t)(4 * R * R + 1) * sizeof *mat);
-    int64_t *pairs = malloc((size_t)(R * R + 1) * sizeof *pairs), *usz = malloc((R + 1) * sizeof *usz);
+    int64_t *pairs = malloc((size_t)(R * R + 1) * sizeof *pairs),
+            *usz = malloc((R + 1) * sizeof *usz);
     uint64_t **un = calloc(R + 1, sizeof *un);
     int rc = -1;
     if (!mat || !pairs || !usz || !un) {
@@ -290,9 +304,13 @@ static int write_cross_scope(analysis_ctx *c, const char *g, nr_rel *rs, size_t 
         {NEU(POOLED_SHARED_UNION_JACCARD), NEU(POOLED_SHARED_UNION_OVERLAP_PCT),
          NEU(POOLED_SHARED_PAIR_JACCARD), NEU(POOLED_SHARED_PAIR_OVERLAP_PCT),
          NEU(POOLED_SHARED_PAIRS), NEU(POOLED_SHARED_UNION_SIZE)}};
-    const struct { const char *name; const int64_t *shape; const void *v; } ms[] = {
-        {"union_jaccard", sh, uj}, {"union_overlap_pct", sh, up}, {"pair_jaccard", sh, pj},
-        {"pair_overlap_pct", sh, pp}, {"pairs", sh, pairs}, {"union_size", &r1, usz}};
+    const struct {
+        const char *name;
+        const int64_t *shape;
+        const void *v;
+    } ms[] = {{"union_jaccard", sh, uj}, {"union_overlap_pct", sh, up},
+              {"pair_jaccard", sh, pj},  {"pair_overlap_pct", sh, pp},
+              {"pairs", sh, pairs},      {"union_size", &r1, usz}};
     char p[400];
     for (size_t i = 0; i < 6; i++) {
         snprintf(p, sizeof p, "%s/%s%s", g, pre, ms[i].name);
@@ -347,7 +365,8 @@ static int neurons_cross_run(analysis_ctx *c, mp_err *err)
             sch_path(p, sizeof p, err, NEU(POOLED_RELATIONS), Ns) != 0)
             goto done;
         if (sch_write(c->out, NEU(POOLED_RELATIONS), p, &r1, names, err) != 0 ||
-            write_cross_scope(c, g, rs, R, 0, err) != 0 || write_cross_scope(c, g, rs, R, 1, err) != 0 ||
+            write_cross_scope(c, g, rs, R, 0, err) != 0 ||
+            write_cross_scope(c, g, rs, R, 1, err) != 0 ||
             write_shares(c->out, g, 1, tops[t], counts, n, err) != 0)
             goto done;
         for (size_t a = 0; a < R; a++) nr_rel_free(&rs[a]);
@@ -362,6 +381,7 @@ done:
 }
 
 /* Neuron analyses (Figure 6, Table 7). */
+/* clang-format off */
 static const rcfg_key NEURONS_KEYS[] = {
     {"neurons", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL, "Neuron-level analyses (Figure 6, Table 7)."},
     {"neurons.top", RCFG_INT_LIST, 0, "[100, 300]", 1, 1e7, NULL,
@@ -371,6 +391,7 @@ static const rcfg_key NEURONS_KEYS[] = {
     {"neurons.top_shared_neurons", RCFG_INT, 0, "5", 1, 1e6, NULL,
      "Shared-expert neurons to list per relation."},
 };
+/* clang-format on */
 
 const analysis_def analysis_neurons = {
     .name = "neurons",

@@ -22,18 +22,23 @@ int nm_classify(const nm_model *m, const int32_t e[3], nm_kind *kind, mp_err *er
     int64_t width;
     if (x >= 0) {
         if (!moe_layer)
-            return err_set(err, "neuron (%d, %d, %d): expert %d in layer %d, which is dense "
-                           "(expected -1)", l, x, nrn, x, l);
+            return err_set(err,
+                           "neuron (%d, %d, %d): expert %d in layer %d, which is dense "
+                           "(expected -1)",
+                           l, x, nrn, x, l);
         if (x >= m->num_experts)
-            return err_set(err, "neuron (%d, %d, %d): expert %d does not exist in layer %d "
-                           "(expected -1 or 0..%lld)", l, x, nrn, x, l,
-                           (long long)m->num_experts - 1);
+            return err_set(err,
+                           "neuron (%d, %d, %d): expert %d does not exist in layer %d "
+                           "(expected -1 or 0..%lld)",
+                           l, x, nrn, x, l, (long long)m->num_experts - 1);
         *kind = NM_ROUTED;
         width = m->expert_width;
     } else if (x == -1) {
         if (moe_layer && m->shared_width <= 0)
-            return err_set(err, "neuron (%d, %d, %d): expert -1 (shared expert) in layer %d of a "
-                           "model without a shared expert", l, x, nrn, l);
+            return err_set(err,
+                           "neuron (%d, %d, %d): expert -1 (shared expert) in layer %d of a "
+                           "model without a shared expert",
+                           l, x, nrn, l);
         *kind = moe_layer ? NM_SHARED : NM_DENSE;
         width = moe_layer ? m->shared_width : m->dense_width;
     } else {
@@ -72,18 +77,19 @@ void nm_sets_free(nm_sets *s)
     memset(s, 0, sizeof *s);
 }
 
-int nm_sets_build(const nm_model *m, const int32_t *top, int64_t n, int64_t N,
-                  unsigned kind_mask, const char *what, nm_sets *s, int64_t *counts,
-                  mp_err *err)
+int nm_sets_build(const nm_model *m, const int32_t *top, int64_t n, int64_t N, unsigned kind_mask,
+                  const char *what, nm_sets *s, int64_t *counts, mp_err *err)
 {
     memset(s, 0, sizeof *s);
-    if (n < 0 || N < 0) return err_set(err, "%s: negative shape [%lld, %lld]", what, (long long)n, (long long)N);
+    if (n < 0 || N < 0)
+        return err_set(err, "%s: negative shape [%lld, %lld]", what, (long long)n, (long long)N);
     s->n = n;
     s->off = calloc((size_t)n + 1, sizeof *s->off);
     s->key = malloc((size_t)(n * N > 0 ? n * N : 1) * sizeof *s->key);
     if (!s->off || !s->key) {
         nm_sets_free(s);
-        return err_set(err, "%s: out of memory for %lld x %lld neurons", what, (long long)n, (long long)N);
+        return err_set(err, "%s: out of memory for %lld x %lld neurons", what, (long long)n,
+                       (long long)N);
     }
     int64_t at = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -100,8 +106,10 @@ int nm_sets_build(const nm_model *m, const int32_t *top, int64_t n, int64_t N,
             if (r == 0) continue;
             if (e[0] >= (1 << KEY_LAYER_BITS) || e[1] + 1 >= (1 << KEY_EXPERT_BITS) ||
                 e[2] >= (1 << KEY_NEURON_BITS)) {
-                err_set(err, "%s, sample %lld, entry %lld: neuron (%d, %d, %d) is beyond 2^16 layers, "
-                        "2^20 experts or 2^28 neurons", what, (long long)i, (long long)j, e[0], e[1], e[2]);
+                err_set(err,
+                        "%s, sample %lld, entry %lld: neuron (%d, %d, %d) is beyond 2^16 layers, "
+                        "2^20 experts or 2^28 neurons",
+                        what, (long long)i, (long long)j, e[0], e[1], e[2]);
                 nm_sets_free(s);
                 return -1;
             }
@@ -113,7 +121,8 @@ int nm_sets_build(const nm_model *m, const int32_t *top, int64_t n, int64_t N,
             if (s->key[q] == s->key[q - 1]) {
                 int32_t e[3];
                 nm_unkey(s->key[q], e);
-                err_set(err, "%s, sample %lld: neuron (%d, %d, %d) is listed twice in one top-N list",
+                err_set(err,
+                        "%s, sample %lld: neuron (%d, %d, %d) is listed twice in one top-N list",
                         what, (long long)i, e[0], e[1], e[2]);
                 nm_sets_free(s);
                 return -1;
@@ -130,8 +139,10 @@ int64_t nm_intersect_count(const uint64_t *a, int64_t na, const uint64_t *b, int
 {
     int64_t i = 0, j = 0, c = 0;
     while (i < na && j < nb) {
-        if (a[i] < b[j]) i++;
-        else if (a[i] > b[j]) j++;
+        if (a[i] < b[j])
+            i++;
+        else if (a[i] > b[j])
+            j++;
         else {
             c++;
             i++;
@@ -195,8 +206,7 @@ int nm_union(const nm_sets *s, uint64_t **u, int64_t *nu, mp_err *err)
     return 0;
 }
 
-void nm_kind_shares(const int64_t *counts, int64_t n, double share[NM_KIND_COUNT],
-                    int64_t *n_used)
+void nm_kind_shares(const int64_t *counts, int64_t n, double share[NM_KIND_COUNT], int64_t *n_used)
 {
     double acc[NM_KIND_COUNT] = {0, 0, 0};
     int64_t used = 0;
@@ -232,8 +242,10 @@ static int64_t top_counts(uint64_t *k, int64_t m, int64_t K, uint64_t *top_key, 
     if (!r) return -1;
     int64_t nr = 0;
     for (int64_t i = 0; i < m; i++) {
-        if (nr > 0 && r[nr - 1].key == k[i]) r[nr - 1].count++;
-        else r[nr++] = (ranked){k[i], 1};
+        if (nr > 0 && r[nr - 1].key == k[i])
+            r[nr - 1].count++;
+        else
+            r[nr++] = (ranked){k[i], 1};
     }
     qsort(r, (size_t)nr, sizeof *r, ranked_cmp);
     int64_t w = nr < K ? nr : K;
@@ -257,7 +269,8 @@ static int64_t top_of(const nm_sets *s, int64_t K, int32_t *out, int experts)
      * that a key stands for (layer, expert) */
     int64_t mk = 0;
     for (int64_t i = 0; i < m; i++) {
-        if (!experts) k[mk++] = src[i];
+        if (!experts)
+            k[mk++] = src[i];
         else if ((src[i] >> KEY_NEURON_BITS) & ((1u << KEY_EXPERT_BITS) - 1))
             k[mk++] = src[i] >> KEY_NEURON_BITS << KEY_NEURON_BITS;
     }

@@ -61,9 +61,8 @@ typedef struct nm_sets {
  * ...). counts, if not NULL, receives [n][NM_KIND_COUNT]: the neurons of each kind in each
  * sample's list (all kinds, whatever the mask). A neuron listed twice in one sample, or an
  * entry out of range, is an error; `what` names the data in messages. s is zeroed first. */
-int nm_sets_build(const nm_model *m, const int32_t *top, int64_t n, int64_t N,
-                  unsigned kind_mask, const char *what, nm_sets *s, int64_t *counts,
-                  mp_err *err);
+int nm_sets_build(const nm_model *m, const int32_t *top, int64_t n, int64_t N, unsigned kind_mask,
+                  const char *what, nm_sets *s, int64_t *counts, mp_err *err);
 void nm_sets_free(nm_sets *s);
 
 /* |A n B| of two sorted key arrays. */
@@ -73,9 +72,9 @@ void nm_overlap(const uint64_t *a, int64_t na, const uint64_t *b, int64_t nb, do
                 double *overlap_pct);
 
 typedef struct nm_overlap_mean {
-    double jaccard;     /* mean over the pairs; NaN if pairs == 0 */
+    double jaccard; /* mean over the pairs; NaN if pairs == 0 */
     double overlap_pct;
-    int64_t pairs;      /* pairs with both sets non-empty */
+    int64_t pairs; /* pairs with both sets non-empty */
 } nm_overlap_mean;
 
 /* Mean overlap over the pairs (i of a, j of b) whose sets are both non-empty. same != 0: a
@@ -88,8 +87,7 @@ int nm_union(const nm_sets *s, uint64_t **u, int64_t *nu, mp_err *err);
 /* Mean over samples of the fraction of each kind among the sample's neurons (counts as
  * filled by nm_sets_build); samples with no neuron are skipped (*n_used counts the others;
  * shares are NaN if none). */
-void nm_kind_shares(const int64_t *counts, int64_t n, double share[NM_KIND_COUNT],
-                    int64_t *n_used);
+void nm_kind_shares(const int64_t *counts, int64_t n, double share[NM_KIND_COUNT], int64_t *n_used);
 
 /* The routed experts holding the most neurons of the sets (neurons of expert -1 are
  * ignored, so any family will do): count = number of (sample, neuron) entries in (layer, expert); ranked

@@ -3,6 +3,7 @@
  * (report/, cli/cmd_run.c) when `report` is among the stages. */
 #include "stages/analysis_def.h"
 
+/* clang-format off */
 static const rcfg_key REPORT_KEYS[] = {
     {"report", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL, "The report rendered from the archive."},
     {"report.format", RCFG_ENUM, 0, "html", RCFG_NOLIM, "html|markdown", "Report format."},
@@ -12,6 +13,7 @@ static const rcfg_key REPORT_KEYS[] = {
      "olmoe, qwen1.5-moe, mixtral, llama-7b, qwen1.5-7b, mistral-7b) in the report's paper-vs-measured "
      "section, whatever its shape (a model with the paper model's config shape is matched without it)."},
 };
+/* clang-format on */
 
 const analysis_def analysis_report = {
     .name = "report",

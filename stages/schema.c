@@ -8,9 +8,11 @@
 #include "stages/schema_neurons.h"
 #include "stages/schema_summarise.h"
 
+/* clang-format off */
 const sch_table *const SCH_TABLES[] = {
     &SCH_ROOT_TABLE,      &SCH_EVALUATE_TABLE,      &SCH_ATTRIBUTE_TABLE, &SCH_CAPTURE_TABLE,
     &SCH_SUMMARISE_TABLE, &SCH_BLOCK_TABLE,         &SCH_HEADS_EXPERTS_TABLE,
     &SCH_NEURONS_TABLE,
 };
+/* clang-format on */
 const size_t SCH_N_TABLES = sizeof SCH_TABLES / sizeof *SCH_TABLES;

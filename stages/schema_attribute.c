@@ -4,6 +4,7 @@
  * (pipeline/archive/schema.h). Keep docs/archive.md in step: scripts/gen-archive-doc.sh. */
 #include "stages/schema_attribute.h"
 
+/* clang-format off */
 const sch_entry SCH_ATTRIBUTE_ENTRIES[ATTR_COUNT] = {
     [ATTR_GROUP] = {SCH_GROUP, "attribution", NULL, ARC_F64, 0, {NULL}, NULL,
                "per-sample attribution",
@@ -90,6 +91,7 @@ const sch_entry SCH_ATTRIBUTE_ENTRIES[ATTR_COUNT] = {
                "log-probability increase from the neuron; NaN past the model's neurons",
                SCH_OPTIONAL},
 };
+/* clang-format on */
 
 const sch_table SCH_ATTRIBUTE_TABLE = {
     "attribute",

@@ -3,6 +3,7 @@
  * (pipeline/archive/schema.h). Keep docs/archive.md in step: scripts/gen-archive-doc.sh. */
 #include "stages/schema_block.h"
 
+/* clang-format off */
 const sch_entry SCH_BLOCK_ENTRIES[BLK_COUNT] = {
     [BLK_GROUP] = {SCH_GROUP, "block", NULL, ARC_F64, 0, {NULL}, NULL,
                "expert blocking and configuration ablations (MoE models)",
@@ -231,6 +232,7 @@ const sch_entry SCH_BLOCK_ENTRIES[BLK_COUNT] = {
                "(mrr - mrr_block{N}) / mrr",
                SCH_MOE},
 };
+/* clang-format on */
 
 const sch_table SCH_BLOCK_TABLE = {
     "block",

@@ -3,6 +3,7 @@
  * (pipeline/archive/schema.h). Keep docs/archive.md in step: scripts/gen-archive-doc.sh. */
 #include "stages/schema_capture.h"
 
+/* clang-format off */
 const sch_entry SCH_CAPTURE_ENTRIES[CAP_COUNT] = {
     [CAP_GROUP] = {SCH_GROUP, "captures", NULL, ARC_F64, 0, {NULL}, NULL,
                "hooked activations (capture.points at capture.layers)",
@@ -70,6 +71,7 @@ const sch_entry SCH_CAPTURE_ENTRIES[CAP_COUNT] = {
                "axis (capture.layers)",
                SCH_OPTIONAL},
 };
+/* clang-format on */
 
 const sch_table SCH_CAPTURE_TABLE = {
     "capture",

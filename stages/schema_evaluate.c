@@ -4,6 +4,7 @@
  * (pipeline/archive/schema.h). Keep docs/archive.md in step: scripts/gen-archive-doc.sh. */
 #include "stages/schema_evaluate.h"
 
+/* clang-format off */
 const sch_entry SCH_EVALUATE_ENTRIES[EVAL_COUNT] = {
     [EVAL_RELATIONS] = {SCH_GROUP, "relations", NULL, ARC_F64, 0, {NULL}, NULL,
                "the prompts of each relation",
@@ -120,6 +121,7 @@ const sch_entry SCH_EVALUATE_ENTRIES[EVAL_COUNT] = {
                "position",
                SCH_MOE},
 };
+/* clang-format on */
 
 const sch_table SCH_EVALUATE_TABLE = {
     "{capture|evaluate|attribute}",

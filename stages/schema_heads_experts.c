@@ -4,6 +4,7 @@
  * (pipeline/archive/schema.h). Keep docs/archive.md in step: scripts/gen-archive-doc.sh. */
 #include "stages/schema_heads_experts.h"
 
+/* clang-format off */
 const sch_entry SCH_HEADS_EXPERTS_ENTRIES[HE_COUNT] = {
     [HE_GROUP] = {SCH_GROUP, "analyses/{rel}/head_expert", NULL, ARC_F64, 0, {NULL}, NULL,
                "attention heads and experts (MoE models)",
@@ -397,6 +398,7 @@ const sch_entry SCH_HEADS_EXPERTS_ENTRIES[HE_COUNT] = {
                "largest relative error of the parts against the router logit (decomposition check)",
                SCH_MOE | SCH_OPTIONAL},
 };
+/* clang-format on */
 
 const sch_table SCH_HEADS_EXPERTS_TABLE = {
     "heads_experts",

@@ -3,6 +3,7 @@
  * (pipeline/archive/schema.h). Keep docs/archive.md in step: scripts/gen-archive-doc.sh. */
 #include "stages/schema_neurons.h"
 
+/* clang-format off */
 const sch_entry SCH_NEURONS_ENTRIES[NEU_COUNT] = {
     [NEU_POOLED] = {SCH_GROUP, "analyses/pooled/neurons", NULL, ARC_F64, 0, {NULL}, NULL,
                "neuron analyses across relations",
@@ -182,6 +183,7 @@ const sch_entry SCH_NEURONS_ENTRIES[NEU_COUNT] = {
                "size of the union of the shared-expert neurons among them over samples",
                SCH_ALWAYS},
 };
+/* clang-format on */
 
 const sch_table SCH_NEURONS_TABLE = {
     "neurons",

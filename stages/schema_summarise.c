@@ -4,6 +4,7 @@
  * (pipeline/archive/schema.h). Keep docs/archive.md in step: scripts/gen-archive-doc.sh. */
 #include "stages/schema_summarise.h"
 
+/* clang-format off */
 const sch_entry SCH_SUMMARISE_ENTRIES[SUM_COUNT] = {
     [SUM_ANALYSES] = {SCH_GROUP, "analyses", NULL, ARC_F64, 0, {NULL}, NULL,
                "analyses computed from the archive",
@@ -91,6 +92,7 @@ const sch_entry SCH_SUMMARISE_ENTRIES[SUM_COUNT] = {
                "summarise.stages fractions early, mid, late",
                SCH_ALWAYS},
 };
+/* clang-format on */
 
 const sch_table SCH_SUMMARISE_TABLE = {
     "summarise",

@@ -13,8 +13,10 @@ double stats_kth_gap(const float *p, int64_t n, int64_t k)
     for (int64_t i = 0; i < n; i++) {
         int64_t greater = 0, equal_before = 0;
         for (int64_t j = 0; j < n; j++) {
-            if (p[j] > p[i]) greater++;
-            else if (p[j] == p[i] && j < i) equal_before++;
+            if (p[j] > p[i])
+                greater++;
+            else if (p[j] == p[i] && j < i)
+                equal_before++;
         }
         int64_t pos = greater + equal_before; /* 0-based position in descending order */
         if (pos == k - 1) kth = p[i];
@@ -119,7 +121,10 @@ void stats_stage_bounds(int64_t L, double f_early, double f_mid, int64_t first[3
     if (e > L) e = L;
     if (m > L) m = L;
     if (m < e) m = e;
-    first[0] = 1; last[0] = e;
-    first[1] = e + 1; last[1] = m;
-    first[2] = m + 1; last[2] = L;
+    first[0] = 1;
+    last[0] = e;
+    first[1] = e + 1;
+    last[1] = m;
+    first[2] = m + 1;
+    last[2] = L;
 }

@@ -120,24 +120,30 @@ static int sm_write(arc_unit *u, const char *rel, const sm_summary *s, mp_err *e
 {
     char g[300], p[300];
     if (sch_path(g, sizeof g, err, SUM(GROUP), rel) != 0) return -1;
-    const struct { const sch_entry *e; const double *v; } curves[] = {
-        {SUM(FFN_GAIN_CURVE), s->ffn_curve}, {SUM(ATTN_GAIN_CURVE), s->attn_curve}};
+    const struct {
+        const sch_entry *e;
+        const double *v;
+    } curves[] = {{SUM(FFN_GAIN_CURVE), s->ffn_curve}, {SUM(ATTN_GAIN_CURVE), s->attn_curve}};
     for (size_t i = 0; i < sizeof curves / sizeof *curves; i++) {
         if (sch_path(p, sizeof p, err, curves[i].e, rel) != 0 ||
             sch_write(u, curves[i].e, p, &s->L, curves[i].v, err) != 0)
             return -1;
     }
-    const struct { const sch_entry *e; double v; } sc[] = {
-        {SUM(TOTAL_FFN_GAIN), s->total_ffn}, {SUM(TOTAL_ATTN_GAIN), s->total_attn},
-        {SUM(LAYER_EFFICIENCY), s->layer_eff}, {SUM(PEAK_FFN_LAYER), s->peak_layer},
-        {SUM(PEAK_FFN_LAYER_PCT), s->peak_pct}, {SUM(PEAK_MIN_MARGIN), s->peak_min_margin}};
+    const struct {
+        const sch_entry *e;
+        double v;
+    } sc[] = {{SUM(TOTAL_FFN_GAIN), s->total_ffn},    {SUM(TOTAL_ATTN_GAIN), s->total_attn},
+              {SUM(LAYER_EFFICIENCY), s->layer_eff},  {SUM(PEAK_FFN_LAYER), s->peak_layer},
+              {SUM(PEAK_FFN_LAYER_PCT), s->peak_pct}, {SUM(PEAK_MIN_MARGIN), s->peak_min_margin}};
     if (sch_attr_i64(u, SUM(N), g, NULL, s->n, err) != 0) return -1;
     for (size_t i = 0; i < sizeof sc / sizeof *sc; i++)
         if (sch_attr_f64(u, sc[i].e, g, NULL, sc[i].v, err) != 0) return -1;
-    const struct { const sch_entry *group, *e; const double *v; } per[] = {
-        {SUM(STAGE_GAIN), SUM(STAGE_GAIN_OF), s->stage_gain},
-        {SUM(STAGE_SHARE), SUM(STAGE_SHARE_OF), s->stage_share},
-        {SUM(STAGE_GPL), SUM(STAGE_GPL_OF), s->stage_gpl}};
+    const struct {
+        const sch_entry *group, *e;
+        const double *v;
+    } per[] = {{SUM(STAGE_GAIN), SUM(STAGE_GAIN_OF), s->stage_gain},
+               {SUM(STAGE_SHARE), SUM(STAGE_SHARE_OF), s->stage_share},
+               {SUM(STAGE_GPL), SUM(STAGE_GPL_OF), s->stage_gpl}};
     for (size_t i = 0; i < sizeof per / sizeof *per; i++) {
         if (sch_path(p, sizeof p, err, per[i].group, rel) != 0) return -1;
         for (int st = 0; st < 3; st++)
@@ -166,11 +172,13 @@ static int read_gains(const analysis_ctx *c, const char *rel, int64_t L, double 
     if (arc_kind_of(rd, pf) != ARC_DATASET || arc_kind_of(rd, pa) != ARC_DATASET) {
         const char *miss = arc_kind_of(rd, pf) != ARC_DATASET ? pf : pa;
         if (!rcfg_list_has(c->cfg, "stages", "attribute"))
-            err_set(err, "%s has no %s: stage summarise needs stage attribute, which is not in "
+            err_set(err,
+                    "%s has no %s: stage summarise needs stage attribute, which is not in "
                     "`stages` of %s (add it; the capture units then need a fresh `out` folder)",
                     unit, miss, rcfg_source(c->cfg));
         else
-            err_set(err, "%s has no %s: stage summarise needs stage attribute, and this capture "
+            err_set(err,
+                    "%s has no %s: stage summarise needs stage attribute, and this capture "
                     "unit was made without it (run capture again into a fresh `out` folder)",
                     unit, miss);
         goto done;
@@ -178,8 +186,10 @@ static int read_gains(const analysis_ctx *c, const char *rel, int64_t L, double 
     if (arc_read(rd, pf, &af, err) != 0 || arc_read(rd, pa, &aa, err) != 0) goto done;
     if (af.type != ARC_F64 || aa.type != ARC_F64 || af.ndim != 2 || aa.ndim != 2 ||
         af.shape[1] != L || aa.shape[1] != L || aa.shape[0] != af.shape[0]) {
-        err_set(err, "%s: %s is %s [%lld, %lld] and %s is %s [%lld, %lld] (expected float64 "
-                "[n, %lld] both)", unit, pf, arc_type_name(af.type), (long long)af.shape[0],
+        err_set(err,
+                "%s: %s is %s [%lld, %lld] and %s is %s [%lld, %lld] (expected float64 "
+                "[n, %lld] both)",
+                unit, pf, arc_type_name(af.type), (long long)af.shape[0],
                 (long long)(af.ndim > 1 ? af.shape[1] : -1), pa, arc_type_name(aa.type),
                 (long long)aa.shape[0], (long long)(aa.ndim > 1 ? aa.shape[1] : -1), (long long)L);
         goto done;
@@ -241,6 +251,7 @@ static int summarise_pooled_run(analysis_ctx *c, mp_err *err)
 }
 
 /* The summary (Table 1, Figures 2-3) and its early / mid / late layer stages. */
+/* clang-format off */
 static const rcfg_key SUMMARISE_KEYS[] = {
     {"summarise", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL, "Per-model summaries (Table 1, Figures 2-3)."},
     {"summarise.stages", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL,
@@ -252,6 +263,7 @@ static const rcfg_key SUMMARISE_KEYS[] = {
     {"summarise.stages.late", RCFG_FLOAT, 0, "0.20", 0, 1, NULL,
      "Fraction of layers in the late stage (20-24 of 24)."},
 };
+/* clang-format on */
 
 /* The early, mid and late fractions cover the depth exactly. */
 static int check_stage_fractions(const rcfg *c, char *msg, size_t len)
@@ -273,8 +285,8 @@ const analysis_def analysis_summarise = {
     .doc = "per-relation summary of the layer gains (Table 1, Figures 2-3): totals, layer "
            "efficiency, peak layer, gain curves, stage shares (analyses/<rel>/summary); needs "
            "stage attribute",
-    .config = {SUMMARISE_KEYS, sizeof SUMMARISE_KEYS / sizeof SUMMARISE_KEYS[0],
-               "summarise.stages", check_stage_fractions},
+    .config = {SUMMARISE_KEYS, sizeof SUMMARISE_KEYS / sizeof SUMMARISE_KEYS[0], "summarise.stages",
+               check_stage_fractions},
 };
 
 const analysis_def analysis_summarise_pooled = {

@@ -82,9 +82,9 @@
 #include "pipeline/util/error.h"
 
 #define ARC_MAX_DIMS 8
-#define ARC_DIM_NAME_LEN 64      /* dimension labels are truncated to 63 bytes */
-#define ARC_MAX_UNIT_ID 200      /* bytes of a unit id */
-#define ARC_COMPACT_BYTES 4096   /* datasets up to this size are stored contiguous, unfiltered */
+#define ARC_DIM_NAME_LEN 64    /* dimension labels are truncated to 63 bytes */
+#define ARC_MAX_UNIT_ID 200    /* bytes of a unit id */
+#define ARC_COMPACT_BYTES 4096 /* datasets up to this size are stored contiguous, unfiltered */
 
 typedef enum arc_type {
     ARC_F32 = 0, /* float (IEEE 754 binary32, little endian on disk) */
@@ -125,8 +125,8 @@ typedef struct arc_options {
     /* Snapshot cadence: 0 = rebuild NAME.h5 after every commit; S > 0 = after a commit only if
      * the last rebuild is at least S seconds old. arc_writer_close always rebuilds if needed. */
     double snapshot_every_s;
-    int deflate_level;        /* 0..9; 0 = no compression (shuffle also off). Default 1. */
-    size_t chunk_bytes;       /* target chunk size; default 1 MiB */
+    int deflate_level;  /* 0..9; 0 = no compression (shuffle also off). Default 1. */
+    size_t chunk_bytes; /* target chunk size; default 1 MiB */
     void (*warn)(void *ctx, const char *msg); /* NULL = stderr */
     void *warn_ctx;
 } arc_options;
@@ -194,8 +194,7 @@ int arc_stream_close(arc_stream *s, mp_err *err);
  * Root attribute names of the provenance and names starting "moeprobe_" are reserved. */
 int arc_attr_f64(arc_unit *u, const char *obj_path, const char *name, double v, mp_err *err);
 int arc_attr_i64(arc_unit *u, const char *obj_path, const char *name, int64_t v, mp_err *err);
-int arc_attr_str(arc_unit *u, const char *obj_path, const char *name, const char *v,
-                 mp_err *err);
+int arc_attr_str(arc_unit *u, const char *obj_path, const char *name, const char *v, mp_err *err);
 int arc_attr_f64_array(arc_unit *u, const char *obj_path, const char *name, size_t n,
                        const double *v, mp_err *err);
 int arc_attr_i64_array(arc_unit *u, const char *obj_path, const char *name, size_t n,
@@ -218,8 +217,7 @@ int arc_unit_set_fingerprint(arc_unit *u, const char *text, mp_err *err);
  * has none (written by an older moeprobe). */
 int arc_unit_fingerprint(const arc_writer *w, const char *unit_id, char **text, mp_err *err);
 /* The same without a writer: the part of unit_id of the archive at archive_path (read-only). */
-int arc_part_fingerprint(const char *archive_path, const char *unit_id, char **text,
-                         mp_err *err);
+int arc_part_fingerprint(const char *archive_path, const char *unit_id, char **text, mp_err *err);
 /* Sets complete unit unit_id's part aside as "<part>.stale" (kept; `.stale2` ... when taken):
  * the unit is no longer complete and is recomputed; the snapshot is rebuilt without it at the
  * next commit or close. */
@@ -292,22 +290,18 @@ void arc_array_free(arc_array *a); /* frees data, zeroes a; a zeroed array is fi
 /* Reads the whole dataset at path. */
 int arc_read(arc_reader *r, const char *path, arc_array *out, mp_err *err);
 /* Reads rows [row0, row0 + nrows) of the first dimension (ndim >= 1). */
-int arc_read_rows(arc_reader *r, const char *path, int64_t row0, int64_t nrows,
-                  arc_array *out, mp_err *err);
+int arc_read_rows(arc_reader *r, const char *path, int64_t row0, int64_t nrows, arc_array *out,
+                  mp_err *err);
 
 int arc_has_attr(arc_reader *r, const char *path, const char *name); /* 1 / 0 */
 /* Scalar (or one-element) numeric attribute, converted to double. */
-int arc_read_attr_f64(arc_reader *r, const char *path, const char *name, double *v,
-                      mp_err *err);
+int arc_read_attr_f64(arc_reader *r, const char *path, const char *name, double *v, mp_err *err);
 /* Scalar (or one-element) integer attribute; a float attribute is an error. */
-int arc_read_attr_i64(arc_reader *r, const char *path, const char *name, int64_t *v,
-                      mp_err *err);
+int arc_read_attr_i64(arc_reader *r, const char *path, const char *name, int64_t *v, mp_err *err);
 /* String attribute (fixed or variable length); *v is malloc'd. */
-int arc_read_attr_str(arc_reader *r, const char *path, const char *name, char **v,
-                      mp_err *err);
+int arc_read_attr_str(arc_reader *r, const char *path, const char *name, char **v, mp_err *err);
 /* Any attribute as an array (numeric or strings; scalars have ndim 0, count 1). */
-int arc_read_attr(arc_reader *r, const char *path, const char *name, arc_array *out,
-                  mp_err *err);
+int arc_read_attr(arc_reader *r, const char *path, const char *name, arc_array *out, mp_err *err);
 
 /* Complete units of the archive at `path` (OUT/NAME.h5, or a folder holding exactly one
  * archive): the union of the valid parts in NAME.h5.parts and the units NAME.h5 lists,
@@ -318,8 +312,7 @@ int arc_units_complete(const char *path, arc_names *out, mp_err *err);
  * that are not done because of damage: bad->v[i] (unit id) with why->v[i] (the reason: the
  * verification failure, or a part already set aside as *.bad). bad and why may be NULL
  * together (then damage is only warned about, as arc_units_complete does). */
-int arc_units_scan(const char *path, arc_names *out, arc_names *bad, arc_names *why,
-                   mp_err *err);
+int arc_units_scan(const char *path, arc_names *out, arc_names *bad, arc_names *why, mp_err *err);
 
 /* ---- verification (`moeprobe verify`) --------------------------------------------------- */
 

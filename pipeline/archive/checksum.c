@@ -32,8 +32,7 @@ int arc_sum_record(const char *file, const char *final_path, mp_err *err)
     char hex[SHA256_HEX_LEN + 1], side[ARC_PATH_MAX + 16], line[ARC_PATH_MAX + 80];
     if (arc_sum_path(final_path, side, sizeof side) != 0)
         return err_set(err, "%s: path too long for its checksum file", final_path);
-    if (sha256_path(file, hex, err) != 0)
-        return -1;
+    if (sha256_path(file, hex, err) != 0) return -1;
     const char *base = strrchr(final_path, '/');
     int n = snprintf(line, sizeof line, "%s  %s\n", hex, base ? base + 1 : final_path);
     return af_write_atomic(side, line, (size_t)n, err);
@@ -47,10 +46,10 @@ int arc_sum_verify(const char *path, int required, mp_err *err)
         return err_set(err, "%s: path too long for its checksum file", path);
     FILE *f = fopen(side, "r");
     if (!f) {
-        if (errno == ENOENT && !required)
-            return 1;
-        return err_set(err, "%s: its checksum file %s cannot be read (%s); every part gets one "
-                            "when it is committed, so the part cannot be trusted",
+        if (errno == ENOENT && !required) return 1;
+        return err_set(err,
+                       "%s: its checksum file %s cannot be read (%s); every part gets one "
+                       "when it is committed, so the part cannot be trusted",
                        path, side, strerror(errno));
     }
     size_t n = fread(line, 1, sizeof line - 1, f);
@@ -60,16 +59,18 @@ int arc_sum_verify(const char *path, int required, mp_err *err)
     for (int i = 0; ok && i < SHA256_HEX_LEN; i++)
         ok = (line[i] >= '0' && line[i] <= '9') || (line[i] >= 'a' && line[i] <= 'f');
     if (!ok)
-        return err_set(err, "%s: checksum file %s does not start with 64 lowercase hex digits "
-                            "(sha256sum format expected)", path, side);
+        return err_set(err,
+                       "%s: checksum file %s does not start with 64 lowercase hex digits "
+                       "(sha256sum format expected)",
+                       path, side);
     memcpy(want, line, SHA256_HEX_LEN);
     want[SHA256_HEX_LEN] = '\0';
-    if (sha256_path(path, have, err) != 0)
-        return -1;
+    if (sha256_path(path, have, err) != 0) return -1;
     if (strcmp(want, have))
-        return err_set(err, "%s: damaged after it was written: its SHA-256 is %.16s..., the "
-                            "checksum recorded at commit (%s) is %.16s...", path, have, side,
-                       want);
+        return err_set(err,
+                       "%s: damaged after it was written: its SHA-256 is %.16s..., the "
+                       "checksum recorded at commit (%s) is %.16s...",
+                       path, have, side, want);
     return 0;
 }
 
@@ -184,7 +185,8 @@ static herr_t visit(hid_t root, const char *name, const deep_info *info, void *d
     }
     hsize_t idx = 0;
     if (H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_INC, &idx, read_attr, c) < 0) {
-        if (!c->failed) arc_h5_err(c->err, "%s: attributes of '/%s' cannot be listed", c->file, name);
+        if (!c->failed)
+            arc_h5_err(c->err, "%s: attributes of '/%s' cannot be listed", c->file, name);
         goto done;
     }
     if (info->type == H5O_TYPE_DATASET && read_dataset(o) != 0) {
@@ -207,8 +209,7 @@ int arc_deep_read(const char *path, mp_err *err)
         return err_set(err, "%s: not an HDF5 file (or its superblock is damaged)", path);
     }
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0)
-        return arc_h5_err(err, "%s: cannot open", path);
+    if (f < 0) return arc_h5_err(err, "%s: cannot open", path);
 #if H5_VERSION_GE(1, 12, 0)
     herr_t r = H5Ovisit3(f, H5_INDEX_NAME, H5_ITER_INC, visit, &c, H5O_INFO_BASIC);
 #else
@@ -225,8 +226,7 @@ int arc_deep_read(const char *path, mp_err *err)
 
 int arc_part_verify(const char *path, char *id, size_t id_len, double *committed, mp_err *err)
 {
-    if (arc_sum_verify(path, 1, err) != 0)
-        return -1;
+    if (arc_sum_verify(path, 1, err) != 0) return -1;
     return arc_part_check(path, id, id_len, committed, err);
 }
 
@@ -242,13 +242,10 @@ int arc_move_aside_as(const char *path, const char *suffix, char *moved, size_t 
     for (int k = 1; k < 1000; k++) {
         int n = k == 1 ? snprintf(moved, len, "%s%s", path, suffix)
                        : snprintf(moved, len, "%s%s%d", path, suffix, k);
-        if (n < 0 || (size_t)n >= len)
-            return -1;
-        if (lstat(moved, &st) != 0 && errno == ENOENT)
-            break;
+        if (n < 0 || (size_t)n >= len) return -1;
+        if (lstat(moved, &st) != 0 && errno == ENOENT) break;
     }
-    if (rename(path, moved) != 0)
-        return -1;
+    if (rename(path, moved) != 0) return -1;
     /* the checksum goes along, so that `sha256sum -c` still shows what was recorded */
     if (arc_sum_path(path, side, sizeof side) == 0 && arc_sum_path(moved, mside, sizeof mside) == 0)
         (void)rename(side, mside);
@@ -257,8 +254,7 @@ int arc_move_aside_as(const char *path, const char *suffix, char *moved, size_t 
 
 int arc_verify_file(const char *path, int required, mp_err *err)
 {
-    if (arc_sum_verify(path, required, err) < 0)
-        return -1;
+    if (arc_sum_verify(path, required, err) < 0) return -1;
     return arc_deep_read(path, err);
 }
 
@@ -269,8 +265,7 @@ int arc_verify_part(const char *path, mp_err *err)
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     size_t n = strlen(base);
-    if (arc_part_verify(path, id, sizeof id, &t, err) != 0)
-        return -1;
+    if (arc_part_verify(path, id, sizeof id, &t, err) != 0) return -1;
     if (n < 4 || strcmp(base + n - 3, ".h5") || n - 3 >= sizeof esc)
         return err_set(err, "%s: a part file name ends in .h5", path);
     snprintf(esc, sizeof esc, "%.*s", (int)(n - 3), base);
@@ -282,9 +277,7 @@ int arc_verify_part(const char *path, mp_err *err)
 int arc_rename_snapshot(const char *from, const char *to, mp_err *err)
 {
     char side[ARC_PATH_MAX + 16];
-    if (af_rename_durable(from, to, err) != 0)
-        return -1;
-    if (arc_sum_path(from, side, sizeof side) == 0)
-        unlink(side);
+    if (af_rename_durable(from, to, err) != 0) return -1;
+    if (arc_sum_path(from, side, sizeof side) == 0) unlink(side);
     return arc_sum_record(to, to, err);
 }

@@ -22,12 +22,14 @@ __attribute__((constructor)) static void arc_h5_no_atexit(void)
 
 static void (*crash_hook)(const char *point);
 
-void arc_set_crash_hook(void (*hook)(const char *point)) { crash_hook = hook; }
+void arc_set_crash_hook(void (*hook)(const char *point))
+{
+    crash_hook = hook;
+}
 
 void arc_crash_point(const char *point)
 {
-    if (crash_hook)
-        crash_hook(point);
+    if (crash_hook) crash_hook(point);
 }
 
 void arc_h5_quiet(void)
@@ -55,8 +57,7 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
     const char *desc = e->desc ? e->desc : "";
     const char *em = strstr(desc, "error message = '");
     (void)n;
-    if (st->count >= 3)
-        return 0;
+    if (st->count >= 3) return 0;
     if (em) {
         em += strlen("error message = '");
         const char *end = strchr(em, '\'');
@@ -65,8 +66,7 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
     } else {
         snprintf(piece, sizeof piece, "%s", desc);
     }
-    if (!piece[0] || strstr(st->text, piece))
-        return 0;
+    if (!piece[0] || strstr(st->text, piece)) return 0;
     size_t used = strlen(st->text);
     snprintf(st->text + used, sizeof st->text - used, "%s%s", used ? "; " : "", piece);
     st->count++;
@@ -83,8 +83,7 @@ int arc_h5_err(mp_err *err, const char *fmt, ...)
     va_end(ap);
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &st);
     H5Eclear2(H5E_DEFAULT);
-    if (st.text[0])
-        return err_set(err, "%s (HDF5: %s)", head, st.text);
+    if (st.text[0]) return err_set(err, "%s (HDF5: %s)", head, st.text);
     return err_set(err, "%s", head);
 }
 
@@ -155,8 +154,7 @@ hid_t arc_h5_mem_type(arc_type t)
 
 void arc_h5_type_close(arc_type t, hid_t h)
 {
-    if (t == ARC_STR && h >= 0)
-        H5Tclose(h);
+    if (t == ARC_STR && h >= 0) H5Tclose(h);
 }
 
 int arc_type_of_h5(hid_t dtype, arc_type *t)
@@ -196,8 +194,7 @@ int arc_escape_id(const char *id, char *buf, size_t len)
         unsigned char c = (unsigned char)id[i];
         int keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                    c == '_' || c == '-' || (c == '.' && i > 0);
-        if (o + (keep ? 1 : 3) >= len)
-            return -1;
+        if (o + (keep ? 1 : 3) >= len) return -1;
         if (keep) {
             buf[o++] = (char)c;
         } else {
@@ -206,8 +203,7 @@ int arc_escape_id(const char *id, char *buf, size_t len)
             buf[o++] = hex[c & 15];
         }
     }
-    if (o >= len)
-        return -1;
+    if (o >= len) return -1;
     buf[o] = '\0';
     return 0;
 }
@@ -227,15 +223,12 @@ int arc_unescape_id(const char *esc, char *buf, size_t len)
         int c = (unsigned char)esc[i];
         if (c == '%') {
             int h = hexval(esc[i + 1]), l = h >= 0 ? hexval(esc[i + 2]) : -1;
-            if (h < 0 || l < 0)
-                return -1;
+            if (h < 0 || l < 0) return -1;
             c = h * 16 + l;
-            if (c == 0)
-                return -1;
+            if (c == 0) return -1;
             i += 2;
         }
-        if (o + 1 >= len)
-            return -1;
+        if (o + 1 >= len) return -1;
         buf[o++] = (char)c;
     }
     buf[o] = '\0';
@@ -275,8 +268,7 @@ H5I_type_t arc_h5_obj_type(hid_t loc, const char *name)
 {
     hid_t o = H5Oopen(loc, name, H5P_DEFAULT);
     H5I_type_t t = o >= 0 ? H5Iget_type(o) : H5I_BADID;
-    if (o >= 0)
-        H5Oclose(o);
+    if (o >= 0) H5Oclose(o);
     H5Eclear2(H5E_DEFAULT);
     return t;
 }
@@ -285,11 +277,9 @@ hid_t arc_h5_group(hid_t loc, const char *path, int create)
 {
     char buf[ARC_PATH_MAX];
     hid_t cur;
-    while (*path == '/')
-        path++;
+    while (*path == '/') path++;
     cur = H5Gopen2(loc, "/", H5P_DEFAULT);
-    if (cur < 0 || !*path)
-        return cur;
+    if (cur < 0 || !*path) return cur;
     if (strlen(path) >= sizeof buf) {
         H5Gclose(cur);
         return H5I_INVALID_HID;
@@ -298,8 +288,7 @@ hid_t arc_h5_group(hid_t loc, const char *path, int create)
     for (char *tok = buf, *next; tok && *tok; tok = next) {
         hid_t g;
         next = strchr(tok, '/');
-        if (next)
-            *next++ = '\0';
+        if (next) *next++ = '\0';
         htri_t ex = H5Lexists(cur, tok, H5P_DEFAULT);
         if (ex > 0)
             g = H5Gopen2(cur, tok, H5P_DEFAULT);
@@ -308,8 +297,7 @@ hid_t arc_h5_group(hid_t loc, const char *path, int create)
         else
             g = H5I_INVALID_HID;
         H5Gclose(cur);
-        if (g < 0)
-            return H5I_INVALID_HID;
+        if (g < 0) return H5I_INVALID_HID;
         cur = g;
     }
     return cur;
@@ -321,19 +309,14 @@ static int attr_write(hid_t obj, const char *name, hid_t ftype, hid_t mtype, con
 {
     hid_t sp = H5Screate(H5S_SCALAR), a = H5I_INVALID_HID;
     int rc = -1;
-    if (sp < 0)
-        goto done;
-    if (H5Aexists(obj, name) > 0 && H5Adelete(obj, name) < 0)
-        goto done;
+    if (sp < 0) goto done;
+    if (H5Aexists(obj, name) > 0 && H5Adelete(obj, name) < 0) goto done;
     a = H5Acreate2(obj, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
-    if (a < 0 || H5Awrite(a, mtype, v) < 0)
-        goto done;
+    if (a < 0 || H5Awrite(a, mtype, v) < 0) goto done;
     rc = 0;
 done:
-    if (a >= 0 && H5Aclose(a) < 0)
-        rc = -1;
-    if (sp >= 0)
-        H5Sclose(sp);
+    if (a >= 0 && H5Aclose(a) < 0) rc = -1;
+    if (sp >= 0) H5Sclose(sp);
     return rc;
 }
 
@@ -360,11 +343,9 @@ char *arc_h5_attr_get_str(hid_t obj, const char *name)
     hid_t a = H5I_INVALID_HID, ft = H5I_INVALID_HID, mt = H5I_INVALID_HID;
     hid_t sp = H5I_INVALID_HID;
     char *out = NULL;
-    if (H5Aexists(obj, name) <= 0)
-        return NULL;
+    if (H5Aexists(obj, name) <= 0) return NULL;
     a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0)
-        goto done;
+    if (a < 0) goto done;
     ft = H5Aget_type(a);
     sp = H5Aget_space(a);
     if (ft < 0 || sp < 0 || H5Tget_class(ft) != H5T_STRING || H5Sget_simple_extent_npoints(sp) != 1)
@@ -372,8 +353,7 @@ char *arc_h5_attr_get_str(hid_t obj, const char *name)
     if (H5Tis_variable_str(ft) > 0) {
         char *s = NULL;
         mt = vlen_str();
-        if (H5Aread(a, mt, &s) < 0)
-            goto done;
+        if (H5Aread(a, mt, &s) < 0) goto done;
         out = strdup(s ? s : "");
         ARC_VLEN_RECLAIM(mt, sp, &s);
     } else {
@@ -399,20 +379,15 @@ static int attr_get_num(hid_t obj, const char *name, hid_t mtype, void *v, int w
 {
     hid_t a = H5I_INVALID_HID, ft = H5I_INVALID_HID, sp = H5I_INVALID_HID;
     int rc = -1;
-    if (H5Aexists(obj, name) <= 0)
-        return -1;
+    if (H5Aexists(obj, name) <= 0) return -1;
     a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0)
-        goto done;
+    if (a < 0) goto done;
     ft = H5Aget_type(a);
     sp = H5Aget_space(a);
-    if (ft < 0 || sp < 0 || H5Sget_simple_extent_npoints(sp) != 1)
-        goto done;
+    if (ft < 0 || sp < 0 || H5Sget_simple_extent_npoints(sp) != 1) goto done;
     H5T_class_t c = H5Tget_class(ft);
-    if (c != H5T_INTEGER && (want_int || c != H5T_FLOAT))
-        goto done;
-    if (H5Aread(a, mtype, v) < 0)
-        goto done;
+    if (c != H5T_INTEGER && (want_int || c != H5T_FLOAT)) goto done;
+    if (H5Aread(a, mtype, v) < 0) goto done;
     rc = 0;
 done:
     if (ft >= 0) H5Tclose(ft);
@@ -446,8 +421,7 @@ static void *attr_read_all(hid_t a, hid_t mt, hssize_t *npts)
             buf = NULL;
         }
     }
-    if (sp >= 0)
-        H5Sclose(sp);
+    if (sp >= 0) H5Sclose(sp);
     return buf;
 }
 
@@ -463,21 +437,17 @@ static int attr_equal(hid_t a, hid_t b)
         H5Sextent_equal(sa, sb) <= 0)
         goto done;
     int vl = H5Tget_class(ta) == H5T_STRING && H5Tis_variable_str(ta) > 0;
-    if (H5Tget_class(ta) == H5T_STRING && (H5Tis_variable_str(tb) > 0) != vl)
-        goto done;
+    if (H5Tget_class(ta) == H5T_STRING && (H5Tis_variable_str(tb) > 0) != vl) goto done;
     mt = vl ? vlen_str() : H5Tget_native_type(ta, H5T_DIR_DEFAULT);
-    if (!vl && H5Tget_size(ta) != H5Tget_size(tb))
-        goto done;
+    if (!vl && H5Tget_size(ta) != H5Tget_size(tb)) goto done;
     va = attr_read_all(a, mt, &na);
     vb = attr_read_all(b, mt, &nb);
-    if (!va || !vb || na != nb)
-        goto done;
+    if (!va || !vb || na != nb) goto done;
     if (vl) {
         eq = 1;
         for (hssize_t i = 0; i < na; i++) {
             const char *x = ((char **)va)[i], *y = ((char **)vb)[i];
-            if (strcmp(x ? x : "", y ? y : "") != 0)
-                eq = 0;
+            if (strcmp(x ? x : "", y ? y : "") != 0) eq = 0;
         }
         ARC_VLEN_RECLAIM(mt, sa, va);
         ARC_VLEN_RECLAIM(mt, sb, vb);
@@ -510,34 +480,28 @@ static herr_t copy_attr_cb(hid_t src, const char *name, const H5A_info_t *info, 
     hid_t a = H5I_INVALID_HID, t = H5I_INVALID_HID, sp = H5I_INVALID_HID, na = H5I_INVALID_HID;
     void *buf = NULL;
     (void)info;
-    if (c->skip && c->skip(name))
-        return 0;
+    if (c->skip && c->skip(name)) return 0;
     a = H5Aopen(src, name, H5P_DEFAULT);
-    if (a < 0)
-        goto fail;
+    if (a < 0) goto fail;
     if (H5Aexists(c->dst, name) > 0) {
         hid_t old = H5Aopen(c->dst, name, H5P_DEFAULT);
         int same = old >= 0 && attr_equal(a, old);
-        if (old >= 0)
-            H5Aclose(old);
+        if (old >= 0) H5Aclose(old);
         if (same) {
             H5Aclose(a);
             return 0;
         }
-        if (H5Adelete(c->dst, name) < 0)
-            goto fail;
+        if (H5Adelete(c->dst, name) < 0) goto fail;
         c->replaced++;
     }
     /* Raw copy in the file type: no conversion, works for every type (VL strings included,
      * which H5Aread/H5Awrite hand over as pointers in the same process). */
     t = H5Aget_type(a);
     sp = H5Aget_space(a);
-    if (t < 0 || sp < 0)
-        goto fail;
+    if (t < 0 || sp < 0) goto fail;
     hssize_t n = H5Sget_simple_extent_npoints(sp);
     hid_t mt = H5Tget_native_type(t, H5T_DIR_DEFAULT);
-    if (mt < 0)
-        goto fail;
+    if (mt < 0) goto fail;
     buf = calloc((size_t)(n > 0 ? n : 1), H5Tget_size(mt) + 1);
     na = H5Acreate2(c->dst, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
     int got = buf && na >= 0 && H5Aread(a, mt, buf) >= 0;
@@ -545,8 +509,7 @@ static herr_t copy_attr_cb(hid_t src, const char *name, const H5A_info_t *info, 
     if (got && (H5Tdetect_class(t, H5T_VLEN) > 0 || H5Tis_variable_str(t) > 0))
         ARC_VLEN_RECLAIM(mt, sp, buf);
     H5Tclose(mt);
-    if (!ok)
-        goto fail;
+    if (!ok) goto fail;
     free(buf);
     H5Aclose(na);
     H5Sclose(sp);
@@ -570,8 +533,7 @@ int arc_h5_copy_attrs(hid_t src, hid_t dst, int (*skip)(const char *name), int *
     copy_ctx c = {dst, skip, 0, 0, {0}};
     hsize_t idx = 0;
     herr_t r = H5Aiterate2(src, H5_INDEX_NAME, H5_ITER_INC, &idx, copy_attr_cb, &c);
-    if (replaced)
-        *replaced = c.replaced;
+    if (replaced) *replaced = c.replaced;
     if (r < 0 || c.failed)
         return arc_h5_err(err, "cannot copy attribute '%s'", c.bad[0] ? c.bad : "?");
     return 0;

@@ -49,12 +49,12 @@ struct arc_unit {
     double t_begin;
     arc_stream *streams;
     arc_unit *next;
-    int lock_fd;                     /* flock on lock_path while the unit is open; -1 = none */
-    char lock_path[ARC_PATH_MAX];    /* OUT/NAME.h5.parts/<escaped id>.h5.lock */
-    char *fingerprint;               /* written with the commit marks; NULL: none */
+    int lock_fd;                  /* flock on lock_path while the unit is open; -1 = none */
+    char lock_path[ARC_PATH_MAX]; /* OUT/NAME.h5.parts/<escaped id>.h5.lock */
+    char *fingerprint;            /* written with the commit marks; NULL: none */
 };
 
-typedef struct arc_done {   /* one complete unit */
+typedef struct arc_done { /* one complete unit */
     char *id;
     double committed_unix;
 } arc_done;
@@ -65,16 +65,16 @@ struct arc_writer {
     char *prov_version, *prov_git, *prov_model_json, *prov_run_yaml;
     char *prov_run[8]; /* model_name ... kernel_isa of arc_provenance, in that order */
     int prov_ranks;
-    char created[32];             /* of the first snapshot (kept across reruns) */
+    char created[32]; /* of the first snapshot (kept across reruns) */
     arc_options opts;
-    arc_done *done;               /* sorted by (committed_unix, id) */
+    arc_done *done; /* sorted by (committed_unix, id) */
     size_t n_done, cap_done;
-    const char **done_ids;        /* view for arc_writer_units */
+    const char **done_ids; /* view for arc_writer_units */
     arc_unit *open_units;
-    char **moved_ids;             /* units whose damaged part this writer moved aside */
+    char **moved_ids; /* units whose damaged part this writer moved aside */
     size_t n_moved;
-    int dirty;                    /* snapshot out of date */
-    double last_snapshot;         /* monotonic seconds */
+    int dirty;            /* snapshot out of date */
+    double last_snapshot; /* monotonic seconds */
     arc_stats stats;
 };
 
@@ -84,8 +84,8 @@ void arc_h5_quiet(void);
 int arc_h5_err(mp_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void arc_warn(const arc_options *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-hid_t arc_h5_file_type(arc_type t);  /* on-disk type (caller closes ARC_STR's copy) */
-hid_t arc_h5_mem_type(arc_type t);   /* in-memory type (caller closes ARC_STR's copy) */
+hid_t arc_h5_file_type(arc_type t); /* on-disk type (caller closes ARC_STR's copy) */
+hid_t arc_h5_mem_type(arc_type t);  /* in-memory type (caller closes ARC_STR's copy) */
 void arc_h5_type_close(arc_type t, hid_t h);
 /* Maps a stored datatype to the arc_type it is read as; -1 if unsupported. */
 int arc_type_of_h5(hid_t dtype, arc_type *t);

@@ -20,14 +20,18 @@
 
 static int g_warned_nolock;
 
-static int flock_unsupported(int e) { return e == ENOSYS || e == ENOLCK || e == EOPNOTSUPP; }
+static int flock_unsupported(int e)
+{
+    return e == ENOSYS || e == ENOLCK || e == EOPNOTSUPP;
+}
 
 static void warn_nolock(const arc_options *o, const char *path, int e)
 {
-    if (g_warned_nolock++)
-        return;
-    arc_warn(o, "%s: the file system refuses flock (%s); the archive works unlocked, so only one "
-                "process may write it at a time", path, strerror(e));
+    if (g_warned_nolock++) return;
+    arc_warn(o,
+             "%s: the file system refuses flock (%s); the archive works unlocked, so only one "
+             "process may write it at a time",
+             path, strerror(e));
 }
 
 /* Opens and flocks `path` (created if missing). op: LOCK_EX or LOCK_EX|LOCK_NB. Returns the fd,
@@ -37,8 +41,7 @@ static int lock_file(const char *path, int op)
     for (int attempt = 0; attempt < 100; attempt++) {
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
         struct stat a, b;
-        if (fd < 0)
-            return -1;
+        if (fd < 0) return -1;
         if (flock(fd, op) != 0) {
             int e = errno;
             close(fd);
@@ -59,8 +62,7 @@ int arc_lock_snapshot(const char *archive_path, const arc_options *o, mp_err *er
     char path[ARC_PATH_MAX + 8];
     snprintf(path, sizeof path, "%s.lock", archive_path);
     int fd = lock_file(path, LOCK_EX);
-    if (fd >= 0)
-        return fd;
+    if (fd >= 0) return fd;
     if (flock_unsupported(errno)) {
         warn_nolock(o, path, errno);
         return -1;
@@ -72,8 +74,7 @@ int arc_lock_snapshot(const char *archive_path, const arc_options *o, mp_err *er
 
 void arc_lock_release(int fd)
 {
-    if (fd >= 0)
-        close(fd); /* closing the last descriptor releases the flock */
+    if (fd >= 0) close(fd); /* closing the last descriptor releases the flock */
 }
 
 int arc_unit_lock(arc_unit *u, mp_err *err)
@@ -85,8 +86,7 @@ int arc_unit_lock(arc_unit *u, mp_err *err)
     /* a short wait: `moeprobe status` probes locks with a momentary shared lock */
     for (int i = 0; i < 40; i++) {
         u->lock_fd = lock_file(u->lock_path, LOCK_EX | LOCK_NB);
-        if (u->lock_fd >= 0 || errno != EWOULDBLOCK)
-            break;
+        if (u->lock_fd >= 0 || errno != EWOULDBLOCK) break;
         struct timespec ts = {0, 25 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
@@ -100,15 +100,15 @@ int arc_unit_lock(arc_unit *u, mp_err *err)
         if (e == EWOULDBLOCK) {
             FILE *f = fopen(u->lock_path, "r");
             if (f) {
-                if (!fgets(who, sizeof who, f))
-                    who[0] = '\0';
+                if (!fgets(who, sizeof who, f)) who[0] = '\0';
                 fclose(f);
                 who[strcspn(who, "\n")] = '\0';
             }
             u->lock_path[0] = '\0';
-            return err_set(err, "archive %s: unit '%s' is being written by another process "
-                                "(pid host start: %s); not running it twice", u->w->path, u->id,
-                           who[0] ? who : "unknown");
+            return err_set(err,
+                           "archive %s: unit '%s' is being written by another process "
+                           "(pid host start: %s); not running it twice",
+                           u->w->path, u->id, who[0] ? who : "unknown");
         }
         err_set(err, "archive %s: cannot create the unit lock %s: %s", u->w->path, u->lock_path,
                 strerror(e));
@@ -125,10 +125,8 @@ int arc_unit_lock(arc_unit *u, mp_err *err)
 
 void arc_unit_unlock(arc_unit *u)
 {
-    if (u->lock_fd < 0)
-        return;
-    if (u->lock_path[0])
-        unlink(u->lock_path);
+    if (u->lock_fd < 0) return;
+    if (u->lock_path[0]) unlink(u->lock_path);
     close(u->lock_fd);
     u->lock_fd = -1;
 }
@@ -137,12 +135,10 @@ int arc_tmp_part_is_live(const char *tmp_path, int remove_stale)
 {
     char lock[ARC_PATH_MAX + 8];
     size_t n = strlen(tmp_path);
-    if (n < 4 || n - 4 + 6 >= sizeof lock)
-        return 0;
+    if (n < 4 || n - 4 + 6 >= sizeof lock) return 0;
     snprintf(lock, sizeof lock, "%.*s.lock", (int)(n - 4), tmp_path); /* X.h5.tmp -> X.h5.lock */
     int fd = open(lock, O_RDWR | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
+    if (fd < 0) return 0;
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int busy = errno == EWOULDBLOCK;
         close(fd);
@@ -150,8 +146,7 @@ int arc_tmp_part_is_live(const char *tmp_path, int remove_stale)
     }
     if (remove_stale) {
         struct stat a, b;
-        if (fstat(fd, &a) == 0 && stat(lock, &b) == 0 && a.st_ino == b.st_ino)
-            unlink(lock);
+        if (fstat(fd, &a) == 0 && stat(lock, &b) == 0 && a.st_ino == b.st_ino) unlink(lock);
     }
     close(fd);
     return 0;
@@ -161,14 +156,11 @@ int arc_unit_running(const char *archive_path, const char *unit_id, char *who, s
 {
     char esc[3 * ARC_MAX_UNIT_ID + 1], lock[ARC_PATH_MAX + 700];
     int running = 0;
-    if (who && who_len)
-        who[0] = '\0';
-    if (!archive_path || !unit_id || arc_escape_id(unit_id, esc, sizeof esc) != 0)
-        return 0;
+    if (who && who_len) who[0] = '\0';
+    if (!archive_path || !unit_id || arc_escape_id(unit_id, esc, sizeof esc) != 0) return 0;
     snprintf(lock, sizeof lock, "%s.parts/%s.h5.lock", archive_path, esc);
     int fd = open(lock, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
+    if (fd < 0) return 0;
     if (flock(fd, LOCK_SH | LOCK_NB) != 0) {
         running = errno == EWOULDBLOCK;
     } else {

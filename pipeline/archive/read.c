@@ -31,8 +31,7 @@ int arc_open_read(arc_reader **out, const char *path, mp_err *err)
         return err_set(err, "%s: not an HDF5 file", path);
     }
     r = calloc(1, sizeof *r);
-    if (!r)
-        return err_set(err, "%s: out of memory", path);
+    if (!r) return err_set(err, "%s: out of memory", path);
     fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
     r->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
@@ -48,8 +47,7 @@ int arc_open_read(arc_reader **out, const char *path, mp_err *err)
 
 void arc_reader_close(arc_reader *r)
 {
-    if (!r)
-        return;
+    if (!r) return;
     H5Fclose(r->file);
     H5Eclear2(H5E_DEFAULT);
     free(r);
@@ -61,16 +59,13 @@ static hid_t open_obj(arc_reader *r, const char *path)
     char buf[1024], *tok, *save = NULL;
     const char *p = path ? path : "";
     hid_t cur;
-    while (*p == '/')
-        p++;
-    if (strlen(p) >= sizeof buf)
-        return H5I_INVALID_HID;
+    while (*p == '/') p++;
+    if (strlen(p) >= sizeof buf) return H5I_INVALID_HID;
     cur = H5Oopen(r->file, "/", H5P_DEFAULT);
     strcpy(buf, p);
     for (tok = strtok_r(buf, "/", &save); tok && cur >= 0; tok = strtok_r(NULL, "/", &save)) {
         hid_t nx = H5I_INVALID_HID;
-        if (H5Lexists(cur, tok, H5P_DEFAULT) > 0)
-            nx = H5Oopen(cur, tok, H5P_DEFAULT);
+        if (H5Lexists(cur, tok, H5P_DEFAULT) > 0) nx = H5Oopen(cur, tok, H5P_DEFAULT);
         H5Oclose(cur);
         cur = nx;
     }
@@ -82,8 +77,7 @@ arc_kind arc_kind_of(arc_reader *r, const char *path)
 {
     hid_t o = open_obj(r, path);
     arc_kind k = ARC_NONE;
-    if (o < 0)
-        return ARC_NONE;
+    if (o < 0) return ARC_NONE;
     H5I_type_t t = H5Iget_type(o);
     if (t == H5I_GROUP)
         k = ARC_GROUP;
@@ -95,10 +89,8 @@ arc_kind arc_kind_of(arc_reader *r, const char *path)
 
 void arc_names_free(arc_names *n)
 {
-    if (!n)
-        return;
-    for (size_t i = 0; i < n->n; i++)
-        free(n->v[i]);
+    if (!n) return;
+    for (size_t i = 0; i < n->n; i++) free(n->v[i]);
     free(n->v);
     n->v = NULL;
     n->n = 0;
@@ -109,14 +101,12 @@ static int names_push(arc_names *n, size_t *cap, const char *s)
     if (n->n == *cap) {
         size_t c = *cap ? 2 * *cap : 16;
         char **v = realloc(n->v, c * sizeof *v);
-        if (!v)
-            return -1;
+        if (!v) return -1;
         n->v = v;
         *cap = c;
     }
     n->v[n->n] = strdup(s);
-    if (!n->v[n->n])
-        return -1;
+    if (!n->v[n->n]) return -1;
     n->n++;
     return 0;
 }
@@ -134,8 +124,7 @@ static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info, void *d
     (void)info;
     if (c->kinds != ARC_NONE) {
         H5I_type_t t = arc_h5_obj_type(g, name);
-        if (t != (c->kinds == ARC_GROUP ? H5I_GROUP : H5I_DATASET))
-            return 0;
+        if (t != (c->kinds == ARC_GROUP ? H5I_GROUP : H5I_DATASET)) return 0;
     }
     if (names_push(c->out, &c->cap, name) != 0) {
         c->oom = 1;
@@ -156,8 +145,7 @@ int arc_list(arc_reader *r, const char *path, arc_kind kinds, arc_names *out, mp
     hsize_t idx = 0;
     memset(out, 0, sizeof *out);
     if (g < 0 || H5Iget_type(g) != H5I_GROUP) {
-        if (g >= 0)
-            H5Oclose(g);
+        if (g >= 0) H5Oclose(g);
         return err_set(err, "%s: no group '%s'", r->path, path);
     }
     herr_t rc = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, list_cb, &c);
@@ -166,8 +154,7 @@ int arc_list(arc_reader *r, const char *path, arc_kind kinds, arc_names *out, mp
         arc_names_free(out);
         return arc_h5_err(err, "%s: cannot list group '%s'", r->path, path);
     }
-    if (out->n > 1)
-        qsort(out->v, out->n, sizeof *out->v, cmp_str);
+    if (out->n > 1) qsort(out->v, out->n, sizeof *out->v, cmp_str);
     return 0;
 }
 
@@ -189,23 +176,20 @@ int arc_list_attrs(arc_reader *r, const char *path, arc_names *out, mp_err *err)
     list_ctx c = {out, 0, ARC_NONE, 0};
     hsize_t idx = 0;
     memset(out, 0, sizeof *out);
-    if (o < 0)
-        return err_set(err, "%s: no object '%s'", r->path, path);
+    if (o < 0) return err_set(err, "%s: no object '%s'", r->path, path);
     herr_t rc = H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_INC, &idx, attr_name_cb, &c);
     H5Oclose(o);
     if (rc < 0 || c.oom) {
         arc_names_free(out);
         return arc_h5_err(err, "%s: cannot list attributes of '%s'", r->path, path);
     }
-    if (out->n > 1)
-        qsort(out->v, out->n, sizeof *out->v, cmp_str);
+    if (out->n > 1) qsort(out->v, out->n, sizeof *out->v, cmp_str);
     return 0;
 }
 
 void arc_array_free(arc_array *a)
 {
-    if (!a)
-        return;
+    if (!a) return;
     free(a->data);
     memset(a, 0, sizeof *a);
 }
@@ -214,11 +198,9 @@ void arc_array_free(arc_array *a)
 static void *pack_strings(char **s, size_t count)
 {
     size_t bytes = count * sizeof(char *);
-    for (size_t i = 0; i < count; i++)
-        bytes += strlen(s[i] ? s[i] : "") + 1;
+    for (size_t i = 0; i < count; i++) bytes += strlen(s[i] ? s[i] : "") + 1;
     char **blk = malloc(bytes ? bytes : 1);
-    if (!blk)
-        return NULL;
+    if (!blk) return NULL;
     char *p = (char *)(blk + count);
     for (size_t i = 0; i < count; i++) {
         size_t n = strlen(s[i] ? s[i] : "") + 1;
@@ -236,14 +218,12 @@ typedef herr_t (*read_fn)(void *ctx, hid_t mtype, void *buf);
 static int read_typed(hid_t ftype, size_t count, read_fn rd, void *ctx, arc_array *out)
 {
     arc_type t;
-    if (arc_type_of_h5(ftype, &t) != 0)
-        return -1;
+    if (arc_type_of_h5(ftype, &t) != 0) return -1;
     out->type = t;
     out->count = count;
     if (t != ARC_STR) {
         out->data = malloc(count ? count * arc_type_size(t) : 1);
-        if (!out->data || (count && rd(ctx, arc_h5_mem_type(t), out->data) < 0))
-            return -1;
+        if (!out->data || (count && rd(ctx, arc_h5_mem_type(t), out->data) < 0)) return -1;
         return 0;
     }
     int rc = -1;
@@ -255,8 +235,7 @@ static int read_typed(hid_t ftype, size_t count, read_fn rd, void *ctx, arc_arra
             rc = out->data ? 0 : -1;
             hsize_t d = count;
             hid_t sp = H5Screate_simple(1, &d, NULL);
-            if (count)
-                ARC_VLEN_RECLAIM(mt, sp, tmp);
+            if (count) ARC_VLEN_RECLAIM(mt, sp, tmp);
             H5Sclose(sp);
         }
         free(tmp);
@@ -268,8 +247,7 @@ static int read_typed(hid_t ftype, size_t count, read_fn rd, void *ctx, arc_arra
         char *raw = calloc(count ? count : 1, n + 1);
         char **ptrs = calloc(count ? count : 1, sizeof *ptrs);
         if (raw && ptrs && (!count || rd(ctx, mt, raw) >= 0)) {
-            for (size_t i = 0; i < count; i++)
-                ptrs[i] = raw + i * (n + 1);
+            for (size_t i = 0; i < count; i++) ptrs[i] = raw + i * (n + 1);
             out->data = pack_strings(ptrs, count);
             rc = out->data ? 0 : -1;
         }
@@ -299,8 +277,7 @@ static int read_impl(arc_reader *r, const char *path, int rows, int64_t row0, in
     int rc = -1;
     memset(out, 0, sizeof *out);
     if (d < 0 || H5Iget_type(d) != H5I_DATASET) {
-        if (d >= 0)
-            H5Oclose(d);
+        if (d >= 0) H5Oclose(d);
         return err_set(err, "%s: no dataset '%s'", r->path, path);
     }
     ft = H5Dget_type(d);
@@ -314,16 +291,15 @@ static int read_impl(arc_reader *r, const char *path, int rows, int64_t row0, in
     H5Sget_simple_extent_dims(fs, dims, NULL);
     if (rows) {
         if (nd < 1 || row0 < 0 || nrows < 0 || (hsize_t)row0 + (hsize_t)nrows > dims[0]) {
-            err_set(err, "%s: dataset '%s': rows [%lld, %lld) out of range (it has %llu)",
-                    r->path, path, (long long)row0, (long long)(row0 + nrows),
+            err_set(err, "%s: dataset '%s': rows [%lld, %lld) out of range (it has %llu)", r->path,
+                    path, (long long)row0, (long long)(row0 + nrows),
                     nd ? (unsigned long long)dims[0] : 0ULL);
             goto done;
         }
         hsize_t start[ARC_MAX_DIMS] = {0};
         start[0] = (hsize_t)row0;
         dims[0] = (hsize_t)nrows;
-        if (H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, dims, NULL) < 0)
-            goto h5fail;
+        if (H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, dims, NULL) < 0) goto h5fail;
         ms = H5Screate_simple(nd, dims, NULL);
     } else {
         ms = H5Scopy(fs);
@@ -348,8 +324,7 @@ static int read_impl(arc_reader *r, const char *path, int rows, int64_t row0, in
 h5fail:
     arc_h5_err(err, "%s: cannot read dataset '%s'", r->path, path);
 done:
-    if (rc != 0)
-        arc_array_free(out);
+    if (rc != 0) arc_array_free(out);
     if (ms >= 0) H5Sclose(ms);
     if (fs >= 0) H5Sclose(fs);
     if (ft >= 0) H5Tclose(ft);
@@ -386,15 +361,13 @@ static herr_t aread(void *ctx, hid_t mt, void *buf)
     return H5Aread(*(hid_t *)ctx, mt, buf);
 }
 
-int arc_read_attr(arc_reader *r, const char *path, const char *name, arc_array *out,
-                  mp_err *err)
+int arc_read_attr(arc_reader *r, const char *path, const char *name, arc_array *out, mp_err *err)
 {
     hid_t o = open_obj(r, path), a = H5I_INVALID_HID, t = H5I_INVALID_HID, sp = H5I_INVALID_HID;
     hsize_t dims[ARC_MAX_DIMS];
     int rc = -1;
     memset(out, 0, sizeof *out);
-    if (o < 0)
-        return err_set(err, "%s: no object '%s'", r->path, path);
+    if (o < 0) return err_set(err, "%s: no object '%s'", r->path, path);
     if (H5Aexists(o, name) <= 0) {
         err_set(err, "%s: '%s' has no attribute '%s'", r->path, path, name);
         goto done;
@@ -410,12 +383,11 @@ int arc_read_attr(arc_reader *r, const char *path, const char *name, arc_array *
     H5Sget_simple_extent_dims(sp, dims, NULL);
     size_t count = (size_t)H5Sget_simple_extent_npoints(sp);
     out->ndim = nd;
-    for (int i = 0; i < nd; i++)
-        out->shape[i] = (int64_t)dims[i];
+    for (int i = 0; i < nd; i++) out->shape[i] = (int64_t)dims[i];
     if (read_typed(t, count, aread, &a, out) != 0) {
         arc_array_free(out);
-        arc_h5_err(err, "%s: cannot read attribute '%s' of '%s' (unsupported type?)", r->path,
-                   name, path);
+        arc_h5_err(err, "%s: cannot read attribute '%s' of '%s' (unsupported type?)", r->path, name,
+                   path);
         goto done;
     }
     rc = 0;
@@ -428,51 +400,51 @@ done:
     return rc;
 }
 
-int arc_read_attr_f64(arc_reader *r, const char *path, const char *name, double *v,
-                      mp_err *err)
+int arc_read_attr_f64(arc_reader *r, const char *path, const char *name, double *v, mp_err *err)
 {
     arc_array a;
-    if (arc_read_attr(r, path, name, &a, err) != 0)
-        return -1;
+    if (arc_read_attr(r, path, name, &a, err) != 0) return -1;
     int rc = 0;
     if (a.count != 1 || a.type == ARC_STR)
         rc = err_set(err, "%s: attribute '%s' of '%s' is not a numeric scalar (%s, %zu values)",
                      r->path, name, path, arc_type_name(a.type), a.count);
-    else if (a.type == ARC_F32) *v = *(float *)a.data;
-    else if (a.type == ARC_F64) *v = *(double *)a.data;
-    else if (a.type == ARC_I32) *v = *(int32_t *)a.data;
-    else *v = (double)*(int64_t *)a.data;
+    else if (a.type == ARC_F32)
+        *v = *(float *)a.data;
+    else if (a.type == ARC_F64)
+        *v = *(double *)a.data;
+    else if (a.type == ARC_I32)
+        *v = *(int32_t *)a.data;
+    else
+        *v = (double)*(int64_t *)a.data;
     arc_array_free(&a);
     return rc;
 }
 
-int arc_read_attr_i64(arc_reader *r, const char *path, const char *name, int64_t *v,
-                      mp_err *err)
+int arc_read_attr_i64(arc_reader *r, const char *path, const char *name, int64_t *v, mp_err *err)
 {
     arc_array a;
-    if (arc_read_attr(r, path, name, &a, err) != 0)
-        return -1;
+    if (arc_read_attr(r, path, name, &a, err) != 0) return -1;
     int rc = 0;
     if (a.count != 1 || (a.type != ARC_I32 && a.type != ARC_I64))
-        rc = err_set(err, "%s: attribute '%s' of '%s' is not an integer scalar (%s, %zu "
-                          "values)", r->path, name, path, arc_type_name(a.type), a.count);
+        rc = err_set(err,
+                     "%s: attribute '%s' of '%s' is not an integer scalar (%s, %zu "
+                     "values)",
+                     r->path, name, path, arc_type_name(a.type), a.count);
     else
         *v = a.type == ARC_I32 ? *(int32_t *)a.data : *(int64_t *)a.data;
     arc_array_free(&a);
     return rc;
 }
 
-int arc_read_attr_str(arc_reader *r, const char *path, const char *name, char **v,
-                      mp_err *err)
+int arc_read_attr_str(arc_reader *r, const char *path, const char *name, char **v, mp_err *err)
 {
     arc_array a;
     *v = NULL;
-    if (arc_read_attr(r, path, name, &a, err) != 0)
-        return -1;
+    if (arc_read_attr(r, path, name, &a, err) != 0) return -1;
     int rc = 0;
     if (a.count != 1 || a.type != ARC_STR)
-        rc = err_set(err, "%s: attribute '%s' of '%s' is not a string (%s, %zu values)",
-                     r->path, name, path, arc_type_name(a.type), a.count);
+        rc = err_set(err, "%s: attribute '%s' of '%s' is not a string (%s, %zu values)", r->path,
+                     name, path, arc_type_name(a.type), a.count);
     else if (!(*v = strdup(((char **)a.data)[0])))
         rc = err_set(err, "%s: out of memory", r->path);
     arc_array_free(&a);
@@ -495,8 +467,7 @@ static int find_archive(const char *dir, char *out, size_t len, mp_err *err)
     int found = 0;
     char first[512] = "", second[512] = "";
     out[0] = '\0';
-    if (!d)
-        return err_set(err, "%s: cannot list folder: %s", dir, strerror(errno));
+    if (!d) return err_set(err, "%s: cannot list folder: %s", dir, strerror(errno));
     while ((e = readdir(d))) {
         char base[512];
         if (ends_with(e->d_name, ".h5"))
@@ -505,8 +476,7 @@ static int find_archive(const char *dir, char *out, size_t len, mp_err *err)
             snprintf(base, sizeof base, "%.*s", (int)(strlen(e->d_name) - 6), e->d_name);
         else
             continue;
-        if (!strcmp(base, first) || !strcmp(base, second))
-            continue;
+        if (!strcmp(base, first) || !strcmp(base, second)) continue;
         if (!found++)
             snprintf(first, sizeof first, "%s", base);
         else if (found == 2)
@@ -524,8 +494,7 @@ static int find_archive(const char *dir, char *out, size_t len, mp_err *err)
 static int in_names(const arc_names *n, const char *s)
 {
     for (size_t i = 0; n && i < n->n; i++)
-        if (!strcmp(n->v[i], s))
-            return 1;
+        if (!strcmp(n->v[i], s)) return 1;
     return 0;
 }
 
@@ -533,15 +502,12 @@ static int in_names(const arc_names *n, const char *s)
 static int push_bad(arc_names *bad, size_t *cap_b, arc_names *why, size_t *cap_w, const char *id,
                     const char *msg)
 {
-    if (in_names(bad, id))
-        return 0;
-    if (names_push(bad, cap_b, id) != 0 || names_push(why, cap_w, msg) != 0)
-        return -1;
+    if (in_names(bad, id)) return 0;
+    if (names_push(bad, cap_b, id) != 0 || names_push(why, cap_w, msg) != 0) return -1;
     return 0;
 }
 
-int arc_units_scan(const char *path, arc_names *out, arc_names *bad, arc_names *why,
-                   mp_err *err)
+int arc_units_scan(const char *path, arc_names *out, arc_names *bad, arc_names *why, mp_err *err)
 {
     char arch[ARC_PATH_MAX], parts[ARC_PATH_MAX + 8], full[ARC_PATH_MAX + 320];
     char id[ARC_MAX_UNIT_ID + 1], want[ARC_MAX_UNIT_ID + 1];
@@ -560,10 +526,8 @@ int arc_units_scan(const char *path, arc_names *out, arc_names *bad, arc_names *
     memset(why, 0, sizeof *why);
     arc_h5_quiet();
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        if (find_archive(path, arch, sizeof arch, err) != 0)
-            return -1;
-        if (!arch[0])
-            return 0;
+        if (find_archive(path, arch, sizeof arch, err) != 0) return -1;
+        if (!arch[0]) return 0;
     } else {
         snprintf(arch, sizeof arch, "%s", path);
     }
@@ -586,8 +550,7 @@ int arc_units_scan(const char *path, arc_names *out, arc_names *bad, arc_names *
                     oom = names_push(&setaside, &cap_s, want) != 0;
                 continue;
             }
-            if (!ends_with(e->d_name, ".h5"))
-                continue;
+            if (!ends_with(e->d_name, ".h5")) continue;
             mp_err pe;
             double t;
             err_init(&pe);
@@ -595,14 +558,15 @@ int arc_units_scan(const char *path, arc_names *out, arc_names *bad, arc_names *
             snprintf(esc, sizeof esc, "%.*s", (int)(strlen(e->d_name) - 3), e->d_name);
             int ok = arc_unescape_id(esc, want, sizeof want) == 0;
             if (ok && arc_part_verify(full, id, sizeof id, &t, &pe) != 0) {
-                if (!quiet)
-                    arc_warn(NULL, "%s; the unit counts as not done", pe.msg);
+                if (!quiet) arc_warn(NULL, "%s; the unit counts as not done", pe.msg);
                 oom = push_bad(bad, &cap_b, why, &cap_w, want, pe.msg) != 0;
                 continue;
             }
             if (!ok || strcmp(want, id) != 0) {
-                arc_warn(NULL, "%s: unit id '%s' does not match the file name; the unit counts "
-                               "as not done", full, id);
+                arc_warn(NULL,
+                         "%s: unit id '%s' does not match the file name; the unit counts "
+                         "as not done",
+                         full, id);
                 continue;
             }
             oom = names_push(out, &cap, id) != 0;
@@ -614,8 +578,7 @@ int arc_units_scan(const char *path, arc_names *out, arc_names *bad, arc_names *
     /* units the snapshot lists count when the snapshot is intact and their part is not known
      * to be damaged (a finished run may have removed the parts folder) */
     if (!oom && stat(arch, &st) == 0 && arc_sum_verify(arch, 0, &se) < 0) {
-        if (!quiet)
-            arc_warn(NULL, "%s; its unit list is not trusted", se.msg);
+        if (!quiet) arc_warn(NULL, "%s; its unit list is not trusted", se.msg);
     } else if (!oom && stat(arch, &st) == 0 && arc_snapshot_units(arch, &snap, NULL) == 0) {
         for (size_t i = 0; i < snap.n && !oom; i++)
             if (!in_names(out, snap.v[i]) && !in_names(bad, snap.v[i]) &&
@@ -625,15 +588,19 @@ int arc_units_scan(const char *path, arc_names *out, arc_names *bad, arc_names *
     for (size_t i = 0; i < setaside.n && !oom; i++)
         if (!in_names(out, setaside.v[i])) {
             char msg[ARC_PATH_MAX + 200];
-            snprintf(msg, sizeof msg, "its part was damaged and is set aside in %s (*.bad); "
-                                      "rerun to recompute the unit", parts);
+            snprintf(msg, sizeof msg,
+                     "its part was damaged and is set aside in %s (*.bad); "
+                     "rerun to recompute the unit",
+                     parts);
             oom = push_bad(bad, &cap_b, why, &cap_w, setaside.v[i], msg) != 0;
         }
     for (size_t i = 0; i < stale.n && !oom; i++)
         if (!in_names(out, stale.v[i])) {
             char msg[ARC_PATH_MAX + 200];
-            snprintf(msg, sizeof msg, "its part was computed under another setup and is set "
-                                      "aside in %s (*.stale); rerun to recompute the unit", parts);
+            snprintf(msg, sizeof msg,
+                     "its part was computed under another setup and is set "
+                     "aside in %s (*.stale); rerun to recompute the unit",
+                     parts);
             oom = push_bad(bad, &cap_b, why, &cap_w, stale.v[i], msg) != 0;
         }
     arc_names_free(&snap);
@@ -647,8 +614,7 @@ int arc_units_scan(const char *path, arc_names *out, arc_names *bad, arc_names *
         arc_names_free(why);
         return err_set(err, "%s: out of memory", parts);
     }
-    if (out->n > 1)
-        qsort(out->v, out->n, sizeof *out->v, cmp_str);
+    if (out->n > 1) qsort(out->v, out->n, sizeof *out->v, cmp_str);
     return 0;
 }
 

@@ -17,8 +17,8 @@
 
 #include "pipeline/archive/schema.h"
 
-#define SC_MAX_DS 256   /* datasets per group considered */
-#define SC_MAX_LAB 64   /* distinct labels per group */
+#define SC_MAX_DS 256 /* datasets per group considered */
+#define SC_MAX_LAB 64 /* distinct labels per group */
 
 typedef struct sc_ds {
     char name[256];
@@ -71,21 +71,23 @@ static hid_t scale_for(sc_group *sg, hid_t g, const char *lab, hsize_t n, mp_err
         if (strcmp(d->name, lab) != 0) continue;
         if (d->ndim == 1 && d->dims[0] == n && (!d->lab[0][0] || !strcmp(d->lab[0], lab)))
             return d->id;
-        arc_warn(sg->o, "snapshot %s: /%s: dataset %s clashes with the dimension of that name; "
-                 "no dimension scale", sg->file, sg->path, lab);
+        arc_warn(sg->o,
+                 "snapshot %s: /%s: dataset %s clashes with the dimension of that name; "
+                 "no dimension scale",
+                 sg->file, sg->path, lab);
         return H5I_INVALID_HID;
     }
     hsize_t dn = n;
     hid_t sp = H5Screate_simple(1, &dn, NULL);
-    hid_t d = sp >= 0 ? H5Dcreate2(g, lab, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT,
-                                   H5P_DEFAULT) : H5I_INVALID_HID;
+    hid_t d = sp >= 0 ? H5Dcreate2(g, lab, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)
+                      : H5I_INVALID_HID;
     if (sp >= 0) H5Sclose(sp);
     int64_t *v = malloc((size_t)(n ? n : 1) * sizeof *v);
     if (d < 0 || !v) {
         free(v);
         if (d >= 0) H5Dclose(d);
-        arc_h5_err(err, "snapshot %s: cannot create the dimension scale /%s/%s", sg->file,
-                   sg->path, lab);
+        arc_h5_err(err, "snapshot %s: cannot create the dimension scale /%s/%s", sg->file, sg->path,
+                   lab);
         return -2;
     }
     for (hsize_t i = 0; i < n; i++) v[i] = (int64_t)i;
@@ -99,8 +101,8 @@ static hid_t scale_for(sc_group *sg, hid_t g, const char *lab, hsize_t n, mp_err
         put_str(d, SCH_ATTR_LONG_NAME, ln) != 0 ||
         put_str(d, SCH_ATTR_DESCRIPTION, sd ? sd->description : "position along the axis") != 0) {
         H5Dclose(d);
-        arc_h5_err(err, "snapshot %s: cannot write the dimension scale /%s/%s", sg->file,
-                   sg->path, lab);
+        arc_h5_err(err, "snapshot %s: cannot write the dimension scale /%s/%s", sg->file, sg->path,
+                   lab);
         return -2;
     }
     if (sg->n < SC_MAX_DS) { /* closed with the others */
@@ -133,10 +135,11 @@ static int group_scales(sc_group *sg, hid_t g, mp_err *err)
                 bad[nl++] = 0;
             } else if (len[j] != sg->ds[i].dims[k] && !bad[j]) {
                 bad[j] = 1;
-                arc_warn(sg->o, "snapshot %s: /%s: dimension %s has lengths %llu and %llu (%s); "
-                         "no dimension scale", sg->file, sg->path, l,
-                         (unsigned long long)len[j], (unsigned long long)sg->ds[i].dims[k],
-                         sg->ds[i].name);
+                arc_warn(sg->o,
+                         "snapshot %s: /%s: dimension %s has lengths %llu and %llu (%s); "
+                         "no dimension scale",
+                         sg->file, sg->path, l, (unsigned long long)len[j],
+                         (unsigned long long)sg->ds[i].dims[k], sg->ds[i].name);
             }
         }
     for (int j = 0; j < nl && rc == 0; j++) {
@@ -152,8 +155,10 @@ static int group_scales(sc_group *sg, hid_t g, mp_err *err)
             if (d->id == s) continue;
             for (int k = 0; k < d->ndim; k++)
                 if (!strcmp(d->lab[k], labs[j]) && H5DSattach_scale(d->id, s, (unsigned)k) < 0)
-                    return arc_h5_err(err, "snapshot %s: cannot attach the dimension scale %s to "
-                                      "/%s/%s", sg->file, labs[j], sg->path, d->name);
+                    return arc_h5_err(err,
+                                      "snapshot %s: cannot attach the dimension scale %s to "
+                                      "/%s/%s",
+                                      sg->file, labs[j], sg->path, d->name);
         }
     }
     return rc;

@@ -168,18 +168,24 @@ int sch_path(char *buf, size_t len, mp_err *err, const sch_entry *e, ...)
         if (*p == '{') {
             const char *close = strchr(p, '}');
             v = va_arg(ap, const char *);
-            if (!close || !v || !*v || strchr(v, '/')) rc = -1;
-            else n = strlen(v), p = close;
+            if (!close || !v || !*v || strchr(v, '/'))
+                rc = -1;
+            else
+                n = strlen(v), p = close;
         }
-        if (rc == 0 && o + n < len) memcpy(buf + o, v ? v : p, n), o += n;
-        else rc = -1;
+        if (rc == 0 && o + n < len)
+            memcpy(buf + o, v ? v : p, n), o += n;
+        else
+            rc = -1;
     }
     va_end(ap);
     if (len) buf[rc == 0 ? o : 0] = '\0';
     if (rc == 0 && sch_match(e->path, buf)) return 0;
     if (err)
-        err_set(err, "archive schema: no valid path of the form %s fits %zu bytes with the values "
-                "given (a relation id with '/' or too long?)", e->path, len);
+        err_set(err,
+                "archive schema: no valid path of the form %s fits %zu bytes with the values "
+                "given (a relation id with '/' or too long?)",
+                e->path, len);
     return -1;
 }
 
@@ -201,8 +207,8 @@ static int check_path(const sch_entry *e, sch_kind kind, const char *path, mp_er
     return 0;
 }
 
-static int check_attr(const sch_entry *e, const char *obj, const char **name, arc_type t,
-                      int ndim, mp_err *err)
+static int check_attr(const sch_entry *e, const char *obj, const char **name, arc_type t, int ndim,
+                      mp_err *err)
 {
     if (check_path(e, SCH_ATTR, obj, err) != 0) return -1;
     if (!*name) *name = e->name;
@@ -210,9 +216,10 @@ static int check_attr(const sch_entry *e, const char *obj, const char **name, ar
         return err_set(err, "archive schema: attribute %s of %s does not match its entry \"%s\"",
                        *name, obj, e->name);
     if (e->type != t || e->ndim != ndim)
-        return err_set(err, "archive schema: attribute %s of %s is written as %s[%d], its entry "
-                       "says %s[%d]", *name, obj, arc_type_name(t), ndim, arc_type_name(e->type),
-                       e->ndim);
+        return err_set(err,
+                       "archive schema: attribute %s of %s is written as %s[%d], its entry "
+                       "says %s[%d]",
+                       *name, obj, arc_type_name(t), ndim, arc_type_name(e->type), e->ndim);
     return 0;
 }
 
@@ -225,9 +232,10 @@ static int bind_dims(const sch_entry *e, const char *path, int rows_are_tokens,
         dims[i] = NULL;
         if (i >= e->ndim) continue;
         if (sch_dim_name(e, path, i, rows_are_tokens, names[i], ARC_DIM_NAME_LEN) != 0)
-            return err_set(err, "archive schema: dimension %d (\"%s\") of %s cannot be named from "
-                           "the path (entry \"%s\")", i, e->dims[i] ? e->dims[i] : "(none)", path,
-                           e->path);
+            return err_set(err,
+                           "archive schema: dimension %d (\"%s\") of %s cannot be named from "
+                           "the path (entry \"%s\")",
+                           i, e->dims[i] ? e->dims[i] : "(none)", path, e->path);
         dims[i] = names[i];
     }
     return 0;
@@ -265,8 +273,10 @@ int sch_stream_open(arc_unit *u, const sch_entry *e, const char *path, const int
     const char *dims[SCH_MAX_DIMS];
     if (check_path(e, SCH_DATASET, path, err) != 0) return -1;
     if (rows_are_tokens && !(e->when & SCH_TOKEN_ROWS))
-        return err_set(err, "archive schema: %s is written with one row per token, but its entry "
-                       "\"%s\" has one row per sample", path, e->path);
+        return err_set(err,
+                       "archive schema: %s is written with one row per token, but its entry "
+                       "\"%s\" has one row per sample",
+                       path, e->path);
     if (bind_dims(e, path, rows_are_tokens, names, dims, err) != 0) return -1;
     if (arc_stream_open(u, path, e->type, e->ndim, row_shape, dims, s, err) != 0) return -1;
     return cf_attrs(u, e, path, err);
@@ -286,22 +296,22 @@ int sch_attr_i64(arc_unit *u, const sch_entry *e, const char *obj, const char *n
     return arc_attr_i64(u, obj, name, v, err);
 }
 
-int sch_attr_str(arc_unit *u, const sch_entry *e, const char *obj, const char *name,
-                 const char *v, mp_err *err)
+int sch_attr_str(arc_unit *u, const sch_entry *e, const char *obj, const char *name, const char *v,
+                 mp_err *err)
 {
     if (check_attr(e, obj, &name, ARC_STR, 0, err) != 0) return -1;
     return arc_attr_str(u, obj, name, v, err);
 }
 
-int sch_attr_f64_array(arc_unit *u, const sch_entry *e, const char *obj, const char *name,
-                       size_t n, const double *v, mp_err *err)
+int sch_attr_f64_array(arc_unit *u, const sch_entry *e, const char *obj, const char *name, size_t n,
+                       const double *v, mp_err *err)
 {
     if (check_attr(e, obj, &name, ARC_F64, 1, err) != 0) return -1;
     return arc_attr_f64_array(u, obj, name, n, v, err);
 }
 
-int sch_attr_i64_array(arc_unit *u, const sch_entry *e, const char *obj, const char *name,
-                       size_t n, const int64_t *v, mp_err *err)
+int sch_attr_i64_array(arc_unit *u, const sch_entry *e, const char *obj, const char *name, size_t n,
+                       const int64_t *v, mp_err *err)
 {
     if (check_attr(e, obj, &name, ARC_I64, 1, err) != 0) return -1;
     return arc_attr_i64_array(u, obj, name, n, v, err);
@@ -343,8 +353,8 @@ static double *to_f64(const arc_array *a)
     return v;
 }
 
-int sch_get_vec(arc_reader *r, const sch_entry *e, const char *path, const char *name,
-                double **v, int64_t *n)
+int sch_get_vec(arc_reader *r, const sch_entry *e, const char *path, const char *name, double **v,
+                int64_t *n)
 {
     arc_array a;
     *v = NULL;

@@ -31,20 +31,20 @@ typedef enum sch_kind { SCH_GROUP = 0, SCH_DATASET, SCH_ATTR } sch_kind;
  * the entries whose condition holds). */
 enum {
     SCH_ALWAYS = 0,
-    SCH_MOE = 1 << 0,      /* models with routed experts only */
-    SCH_SHARED = 1 << 1,   /* models with a shared expert only */
-    SCH_DENSE = 1 << 2,    /* dense models only */
-    SCH_OPTIONAL = 1 << 3, /* depends on the run config (hook points, positions, modes) */
+    SCH_MOE = 1 << 0,        /* models with routed experts only */
+    SCH_SHARED = 1 << 1,     /* models with a shared expert only */
+    SCH_DENSE = 1 << 2,      /* dense models only */
+    SCH_OPTIONAL = 1 << 3,   /* depends on the run config (hook points, positions, modes) */
     SCH_TOKEN_ROWS = 1 << 4, /* first dimension "token" (one row per position) where the run
                               * config's capture.positions is all, else "sample" */
 };
 
 typedef struct sch_entry {
     sch_kind kind;
-    const char *path;  /* group or dataset path; for an attribute, its object's path */
-    const char *name;  /* attribute name (pattern); NULL for groups and datasets */
-    arc_type type;     /* datasets and attributes */
-    int ndim;          /* datasets: rank; attributes: 0 scalar, 1 array */
+    const char *path; /* group or dataset path; for an attribute, its object's path */
+    const char *name; /* attribute name (pattern); NULL for groups and datasets */
+    arc_type type;    /* datasets and attributes */
+    int ndim;         /* datasets: rank; attributes: 0 scalar, 1 array */
     /* Dimension names in order (h5py ds.dims[i].label), each described in SCH_DIMS. A name
      * may hold a placeholder of the path ("neuron_rank_top{N}"), replaced by the text it
      * matches there (sch_dim_name). Datasets only. */
@@ -52,7 +52,7 @@ typedef struct sch_entry {
     const char *units; /* "1" dimensionless, "nats", "index", "count", "s", "%", ... ("text"
                         * for string datasets); every dataset has units */
     const char *description;
-    unsigned when;     /* SCH_ALWAYS or SCH_* flags */
+    unsigned when; /* SCH_ALWAYS or SCH_* flags */
 } sch_entry;
 
 /* One analysis' entries. `analysis` is the stage whose units write them ("capture", "block",
@@ -111,19 +111,19 @@ int sch_attr_f64(arc_unit *u, const sch_entry *e, const char *obj, const char *n
                  mp_err *err);
 int sch_attr_i64(arc_unit *u, const sch_entry *e, const char *obj, const char *name, int64_t v,
                  mp_err *err);
-int sch_attr_str(arc_unit *u, const sch_entry *e, const char *obj, const char *name,
-                 const char *v, mp_err *err);
-int sch_attr_f64_array(arc_unit *u, const sch_entry *e, const char *obj, const char *name,
-                       size_t n, const double *v, mp_err *err);
-int sch_attr_i64_array(arc_unit *u, const sch_entry *e, const char *obj, const char *name,
-                       size_t n, const int64_t *v, mp_err *err);
+int sch_attr_str(arc_unit *u, const sch_entry *e, const char *obj, const char *name, const char *v,
+                 mp_err *err);
+int sch_attr_f64_array(arc_unit *u, const sch_entry *e, const char *obj, const char *name, size_t n,
+                       const double *v, mp_err *err);
+int sch_attr_i64_array(arc_unit *u, const sch_entry *e, const char *obj, const char *name, size_t n,
+                       const int64_t *v, mp_err *err);
 
 /* ---- reading exactly the entry's layout; absent or unreadable = not found ------------------ */
 
 /* A numeric dataset or attribute (name NULL = the entry's) flattened into malloc'd *v of *n
  * doubles; 0 if found. */
-int sch_get_vec(arc_reader *r, const sch_entry *e, const char *path, const char *name,
-                double **v, int64_t *n);
+int sch_get_vec(arc_reader *r, const sch_entry *e, const char *path, const char *name, double **v,
+                int64_t *n);
 /* A numeric scalar (one element), else NAN. */
 double sch_get_num(arc_reader *r, const sch_entry *e, const char *path, const char *name);
 /* A string attribute or scalar string dataset, malloc'd, or NULL. */

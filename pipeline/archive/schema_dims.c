@@ -5,6 +5,7 @@
  * Fields: name, units of the coordinate values, description, coordinate kind (schema.h). */
 #include "pipeline/archive/schema.h"
 
+/* clang-format off */
 const sch_dim SCH_DIMS[] = {
     {"sample", "index", "sample (prompt) of the relation: 0-based position in relations/<rel>/prompt",
      SCH_COORD_INDEX},
@@ -57,4 +58,5 @@ const sch_dim SCH_DIMS[] = {
     {"other_relation", "index", "the second relation of a pair, in the same order as relation",
      SCH_COORD_INDEX},
 };
+/* clang-format on */
 const size_t SCH_N_DIMS = sizeof SCH_DIMS / sizeof *SCH_DIMS;

@@ -4,6 +4,7 @@
  * (pipeline/archive/schema.h). Keep docs/archive.md in step: scripts/gen-archive-doc.sh. */
 #include "pipeline/archive/schema.h"
 
+/* clang-format off */
 const sch_entry SCH_ROOT_ENTRIES[ROOT_COUNT] = {
     [ROOT_GROUP] = {SCH_GROUP, "/", NULL, ARC_F64, 0, {NULL}, NULL,
                "the archive's root: provenance of the run",
@@ -111,6 +112,7 @@ const sch_entry SCH_ROOT_ENTRIES[ROOT_COUNT] = {
                "host of the process that committed the unit",
                SCH_ALWAYS},
 };
+/* clang-format on */
 
 const sch_table SCH_ROOT_TABLE = {
     "archive",

@@ -24,14 +24,17 @@
 
 typedef struct merge_ctx {
     arc_writer *w;
-    size_t unit;         /* index into w->done */
-    hid_t dst;           /* destination group of this level */
-    char path[1024];     /* path of this level, "" at the root */
+    size_t unit;     /* index into w->done */
+    hid_t dst;       /* destination group of this level */
+    char path[1024]; /* path of this level, "" at the root */
     mp_err *err;
     int failed;
 } merge_ctx;
 
-static int skip_marks(const char *name) { return !strncmp(name, "moeprobe_", 9); }
+static int skip_marks(const char *name)
+{
+    return !strncmp(name, "moeprobe_", 9);
+}
 
 /* Name of the earlier unit whose part holds `path` (for conflict messages). */
 static const char *owner_of(arc_writer *w, size_t upto, const char *path)
@@ -40,11 +43,9 @@ static const char *owner_of(arc_writer *w, size_t upto, const char *path)
     for (size_t i = 0; i < upto; i++) {
         hid_t f;
         htri_t ex = 0;
-        if (arc_unit_part_path(w, w->done[i].id, part, sizeof part) != 0)
-            continue;
+        if (arc_unit_part_path(w, w->done[i].id, part, sizeof part) != 0) continue;
         f = H5Fopen(part, H5F_ACC_RDONLY, H5P_DEFAULT);
-        if (f < 0)
-            continue;
+        if (f < 0) continue;
         hid_t g = arc_h5_group(f, "", 0);
         if (g >= 0) {
             /* walk the components: H5Lexists needs every parent to exist */
@@ -52,24 +53,20 @@ static const char *owner_of(arc_writer *w, size_t upto, const char *path)
             hid_t cur = g;
             ex = 1;
             snprintf(buf, sizeof buf, "%s", path);
-            for (tok = strtok_r(buf, "/", &save); tok && ex > 0;
-                 tok = strtok_r(NULL, "/", &save)) {
+            for (tok = strtok_r(buf, "/", &save); tok && ex > 0; tok = strtok_r(NULL, "/", &save)) {
                 ex = H5Lexists(cur, tok, H5P_DEFAULT);
                 if (ex > 0) {
                     hid_t nx = H5Oopen(cur, tok, H5P_DEFAULT);
                     H5Oclose(cur);
                     cur = nx;
-                    if (cur < 0)
-                        ex = 0;
+                    if (cur < 0) ex = 0;
                 }
             }
-            if (cur >= 0)
-                H5Oclose(cur);
+            if (cur >= 0) H5Oclose(cur);
         }
         H5Fclose(f);
         H5Eclear2(H5E_DEFAULT);
-        if (ex > 0)
-            return w->done[i].id;
+        if (ex > 0) return w->done[i].id;
     }
     return "an earlier unit";
 }
@@ -86,16 +83,18 @@ static int merge_group(merge_ctx *c, hid_t src, hid_t dst)
         return -1;
     }
     if (replaced)
-        arc_warn(&c->w->opts, "snapshot %s: unit '%s' replaced %d attribute(s) of '/%s' set by "
-                              "an earlier unit", c->w->path, uid, replaced, c->path);
+        arc_warn(&c->w->opts,
+                 "snapshot %s: unit '%s' replaced %d attribute(s) of '/%s' set by "
+                 "an earlier unit",
+                 c->w->path, uid, replaced, c->path);
     merge_ctx sub = *c;
     sub.dst = dst;
     sub.failed = 0;
     hsize_t idx = 0;
     if (H5Literate(src, H5_INDEX_NAME, H5_ITER_INC, &idx, merge_link, &sub) < 0 || sub.failed) {
         if (!sub.failed)
-            arc_h5_err(c->err, "snapshot %s: cannot list '/%s' of unit '%s'", c->w->path,
-                       c->path, uid);
+            arc_h5_err(c->err, "snapshot %s: cannot list '/%s' of unit '%s'", c->w->path, c->path,
+                       uid);
         return -1;
     }
     return 0;
@@ -107,28 +106,25 @@ static herr_t merge_link(hid_t src, const char *name, const H5L_info_t *info, vo
     const char *uid = c->w->done[c->unit].id;
     char path[1024];
     snprintf(path, sizeof path, "%s%s%s", c->path, c->path[0] ? "/" : "", name);
-    if (!c->path[0] && !strcmp(name, ARC_UNITS_GROUP))
-        return 0;
+    if (!c->path[0] && !strcmp(name, ARC_UNITS_GROUP)) return 0;
     if (info->type != H5L_TYPE_HARD) {
         arc_warn(&c->w->opts, "snapshot %s: unit '%s': '/%s' is not a hard link, skipped",
                  c->w->path, uid, path);
         return 0;
     }
     htri_t ex = H5Lexists(c->dst, name, H5P_DEFAULT);
-    if (ex < 0)
-        goto h5fail;
+    if (ex < 0) goto h5fail;
     if (ex == 0) {
-        if (H5Ocopy(src, name, c->dst, name, H5P_DEFAULT, H5P_DEFAULT) < 0)
-            goto h5fail;
+        if (H5Ocopy(src, name, c->dst, name, H5P_DEFAULT, H5P_DEFAULT) < 0) goto h5fail;
         return 0;
     }
     H5I_type_t st = arc_h5_obj_type(src, name), dt = arc_h5_obj_type(c->dst, name);
-    if (st == H5I_BADID || dt == H5I_BADID)
-        goto h5fail;
+    if (st == H5I_BADID || dt == H5I_BADID) goto h5fail;
     if (st != H5I_GROUP || dt != H5I_GROUP) {
-        err_set(c->err, "snapshot %s: unit '%s' and unit '%s' both write '/%s' (%s and %s); "
-                        "only groups can be shared between units", c->w->path,
-                owner_of(c->w, c->unit, path), uid, path,
+        err_set(c->err,
+                "snapshot %s: unit '%s' and unit '%s' both write '/%s' (%s and %s); "
+                "only groups can be shared between units",
+                c->w->path, owner_of(c->w, c->unit, path), uid, path,
                 dt == H5I_GROUP ? "group" : "dataset", st == H5I_GROUP ? "group" : "dataset");
         c->failed = 1;
         return -1;
@@ -168,8 +164,7 @@ static int merge_part(arc_writer *w, size_t i, hid_t dst_file, hid_t units, mp_e
         return err_set(err, "snapshot %s: unit id '%s' too long", w->path, uid);
     f = H5Fopen(part, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0)
-        return arc_h5_err(err, "snapshot %s: cannot open part %s of unit '%s'", w->path, part,
-                          uid);
+        return arc_h5_err(err, "snapshot %s: cannot open part %s of unit '%s'", w->path, part, uid);
     sroot = H5Gopen2(f, "/", H5P_DEFAULT);
     droot = H5Gopen2(dst_file, "/", H5P_DEFAULT);
     if (sroot < 0 || droot < 0) {
@@ -177,8 +172,7 @@ static int merge_part(arc_writer *w, size_t i, hid_t dst_file, hid_t units, mp_e
         goto done;
     }
     merge_ctx c = {w, i, droot, "", err, 0};
-    if (merge_group(&c, sroot, droot) != 0)
-        goto done;
+    if (merge_group(&c, sroot, droot) != 0) goto done;
 
     /* /units/<escaped id>: when, how long, by which build and host */
     ug = H5Gcreate2(units, esc, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -186,9 +180,12 @@ static int merge_part(arc_writer *w, size_t i, hid_t dst_file, hid_t units, mp_e
         arc_h5_err(err, "snapshot %s: cannot create /units/%s", w->path, esc);
         goto done;
     }
-    const struct { const char *from, *to; } strs[] = {
-        {ARC_MARK_TIME, RN(UNIT_COMMITTED_AT)}, {ARC_MARK_VERSION, RN(UNIT_VERSION)},
-        {ARC_MARK_GIT, RN(UNIT_GIT_COMMIT)},    {ARC_MARK_HOST, RN(UNIT_HOSTNAME)}};
+    const struct {
+        const char *from, *to;
+    } strs[] = {{ARC_MARK_TIME, RN(UNIT_COMMITTED_AT)},
+                {ARC_MARK_VERSION, RN(UNIT_VERSION)},
+                {ARC_MARK_GIT, RN(UNIT_GIT_COMMIT)},
+                {ARC_MARK_HOST, RN(UNIT_HOSTNAME)}};
     int ok = arc_h5_attr_str(ug, RN(UNIT_ID), uid) == 0;
     const char *slash = strrchr(part, '/');
     ok = ok && arc_h5_attr_str(ug, RN(UNIT_PART_FILE), slash ? slash + 1 : part) == 0;
@@ -233,11 +230,10 @@ static int write_provenance(arc_writer *w, hid_t root)
         ok = arc_h5_attr_str(root, RN(MODEL_CONFIG_JSON), w->prov_model_json) == 0;
     if (ok && w->prov_run_yaml)
         ok = arc_h5_attr_str(root, RN(RUN_CONFIG_YAML), w->prov_run_yaml) == 0;
-    if (ok && w->prov_ranks > 0)
-        ok = arc_h5_attr_i64(root, RN(MPI_RANKS), w->prov_ranks) == 0;
-    static const int run_ids[8] = {ROOT_MODEL_NAME, ROOT_CHECKPOINT, ROOT_RELATION_FILES,
+    if (ok && w->prov_ranks > 0) ok = arc_h5_attr_i64(root, RN(MPI_RANKS), w->prov_ranks) == 0;
+    static const int run_ids[8] = {ROOT_MODEL_NAME,   ROOT_CHECKPOINT,  ROOT_RELATION_FILES,
                                    ROOT_COMMAND_LINE, ROOT_MPI_LIBRARY, ROOT_OPENBLAS,
-                                   ROOT_LIBYAML, ROOT_KERNEL_ISA};
+                                   ROOT_LIBYAML,      ROOT_KERNEL_ISA};
     for (int i = 0; ok && i < 8; i++)
         if (w->prov_run[i])
             ok = arc_h5_attr_str(root, SCH_ROOT_ENTRIES[run_ids[i]].name, w->prov_run[i]) == 0;
@@ -257,11 +253,9 @@ static int snapshot_build_locked(arc_writer *w, mp_err *err);
 int arc_snapshot_build(arc_writer *w, mp_err *err)
 {
     int fd = arc_lock_snapshot(w->path, &w->opts, err);
-    if (fd == -2)
-        return -1;
+    if (fd == -2) return -1;
     int rc = arc_writer_refresh(w, err);
-    if (rc == 0)
-        rc = snapshot_build_locked(w, err);
+    if (rc == 0) rc = snapshot_build_locked(w, err);
     arc_lock_release(fd);
     return rc;
 }
@@ -290,19 +284,21 @@ static int reserve_space(arc_writer *w, const char *tmp, mp_err *err)
         char dir[ARC_PATH_MAX];
         snprintf(dir, sizeof dir, "%s", tmp);
         char *slash = strrchr(dir, '/');
-        if (slash) *slash = '\0';
-        else snprintf(dir, sizeof dir, ".");
+        if (slash)
+            *slash = '\0';
+        else
+            snprintf(dir, sizeof dir, ".");
         if (statvfs(dir, &vfs) != 0 || (uint64_t)vfs.f_bavail * vfs.f_frsize >= need) return 0;
     } else if (statvfs(tmp, &vfs) != 0) {
         vfs.f_bavail = 0;
         vfs.f_frsize = 0;
     }
-    return err_set(err, "snapshot %s: %s: the snapshot needs about %llu bytes, %llu are free on "
-                        "the filesystem of %s (the complete units are kept in %s; free space "
-                        "and run again)", w->path, strerror(e == EDQUOT ? EDQUOT : ENOSPC),
-                   (unsigned long long)need,
-                   (unsigned long long)((uint64_t)vfs.f_bavail * vfs.f_frsize), tmp,
-                   w->parts_dir);
+    return err_set(err,
+                   "snapshot %s: %s: the snapshot needs about %llu bytes, %llu are free on "
+                   "the filesystem of %s (the complete units are kept in %s; free space "
+                   "and run again)",
+                   w->path, strerror(e == EDQUOT ? EDQUOT : ENOSPC), (unsigned long long)need,
+                   (unsigned long long)((uint64_t)vfs.f_bavail * vfs.f_frsize), tmp, w->parts_dir);
 }
 
 static int snapshot_build_locked(arc_writer *w, mp_err *err)
@@ -317,11 +313,9 @@ static int snapshot_build_locked(arc_writer *w, mp_err *err)
     f = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl);
     H5Pclose(fapl);
     H5Pclose(fcpl);
-    if (f < 0)
-        return arc_h5_err(err, "snapshot %s: cannot create %s", w->path, tmp);
+    if (f < 0) return arc_h5_err(err, "snapshot %s: cannot create %s", w->path, tmp);
     arc_crash_point("snapshot:created");
-    if (reserve_space(w, tmp, err) != 0)
-        goto fail;
+    if (reserve_space(w, tmp, err) != 0) goto fail;
     root = H5Gopen2(f, "/", H5P_DEFAULT);
     units = H5Gcreate2(f, ARC_UNITS_GROUP, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (root < 0 || units < 0) {
@@ -341,18 +335,15 @@ static int snapshot_build_locked(arc_writer *w, mp_err *err)
         if (arc_unit_part_path(w, w->done[i].id, part, sizeof part) == 0 &&
             arc_escape_id(w->done[i].id, esc, sizeof esc) == 0 &&
             arc_part_verify(part, id, sizeof id, &t, &pe) != 0) {
-            if (!dropped++)
-                snprintf(first_bad, sizeof first_bad, "%s", w->done[i].id);
+            if (!dropped++) snprintf(first_bad, sizeof first_bad, "%s", w->done[i].id);
             arc_part_set_aside(w, part, esc, pe.msg);
             arc_done_remove(w, i);
             continue;
         }
-        if (merge_part(w, i, f, units, err) != 0)
-            goto fail;
+        if (merge_part(w, i, f, units, err) != 0) goto fail;
         i++;
     }
-    if (arc_scales_build(f, &w->opts, w->path, err) != 0)
-        goto fail;
+    if (arc_scales_build(f, &w->opts, w->path, err) != 0) goto fail;
     arc_crash_point("snapshot:copied");
     /* written last so that units cannot override it */
     if (write_provenance(w, root) != 0) {
@@ -387,9 +378,11 @@ static int snapshot_build_locked(arc_writer *w, mp_err *err)
     w->stats.last_snapshot_s = w->last_snapshot - t0;
     w->stats.last_snapshot_bytes = stat(w->path, &st) == 0 ? (int64_t)st.st_size : -1;
     if (dropped)
-        return err_set(err, "snapshot %s: %zu unit part(s) were damaged since their commit "
-                            "(first: '%s'); they were set aside and left out, and the next run "
-                            "recomputes them", w->path, dropped, first_bad);
+        return err_set(err,
+                       "snapshot %s: %zu unit part(s) were damaged since their commit "
+                       "(first: '%s'); they were set aside and left out, and the next run "
+                       "recomputes them",
+                       w->path, dropped, first_bad);
     return 0;
 fail:
     if (units >= 0) H5Gclose(units);
@@ -408,35 +401,29 @@ int arc_snapshot_units(const char *path, arc_names *out, char created[32])
     int rc = -1;
     err_init(&e);
     memset(out, 0, sizeof *out);
-    if (arc_open_read(&r, path, &e) != 0)
-        return -1;
+    if (arc_open_read(&r, path, &e) != 0) return -1;
     if (created) {
         char *c = NULL;
         created[0] = '\0';
-        if (arc_read_attr_str(r, "/", "created", &c, &e) == 0)
-            snprintf(created, 32, "%s", c);
+        if (arc_read_attr_str(r, "/", "created", &c, &e) == 0) snprintf(created, 32, "%s", c);
         free(c);
     }
     if (arc_kind_of(r, "/" ARC_UNITS_GROUP) != ARC_GROUP) {
         rc = 0;
         goto done;
     }
-    if (arc_list(r, "/" ARC_UNITS_GROUP, ARC_GROUP, &groups, &e) != 0)
-        goto done;
+    if (arc_list(r, "/" ARC_UNITS_GROUP, ARC_GROUP, &groups, &e) != 0) goto done;
     out->v = calloc(groups.n ? groups.n : 1, sizeof *out->v);
-    if (!out->v)
-        goto done;
+    if (!out->v) goto done;
     for (size_t i = 0; i < groups.n; i++) {
         char gp[600], *id = NULL;
         snprintf(gp, sizeof gp, "/%s/%s", ARC_UNITS_GROUP, groups.v[i]);
-        if (arc_read_attr_str(r, gp, "unit_id", &id, &e) != 0)
-            goto done;
+        if (arc_read_attr_str(r, gp, "unit_id", &id, &e) != 0) goto done;
         out->v[out->n++] = id;
     }
     rc = 0;
 done:
-    if (rc != 0)
-        arc_names_free(out);
+    if (rc != 0) arc_names_free(out);
     arc_names_free(&groups);
     arc_reader_close(r);
     return rc;

@@ -16,7 +16,6 @@
 #include "pipeline/archive/schema.h"
 #include "pipeline/util/monotonic.h"
 
-
 arc_options arc_options_default(void)
 {
     arc_options o = {0};
@@ -26,7 +25,10 @@ arc_options arc_options_default(void)
     return o;
 }
 
-static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -44,28 +46,22 @@ static int done_cmp(const void *pa, const void *pb)
 
 static int done_add(arc_writer *w, const char *id, double t)
 {
-    if (arc_unit_is_complete(w, id))
-        return 0; /* a refresh finding a unit it knows */
+    if (arc_unit_is_complete(w, id)) return 0; /* a refresh finding a unit it knows */
     if (w->n_done == w->cap_done) {
         size_t cap = w->cap_done ? 2 * w->cap_done : 16;
         arc_done *d = realloc(w->done, cap * sizeof *d);
         const char **ids = realloc(w->done_ids, cap * sizeof *ids);
-        if (d)
-            w->done = d;
-        if (ids)
-            w->done_ids = ids;
-        if (!d || !ids)
-            return -1;
+        if (d) w->done = d;
+        if (ids) w->done_ids = ids;
+        if (!d || !ids) return -1;
         w->cap_done = cap;
     }
     w->done[w->n_done].id = strdup(id);
-    if (!w->done[w->n_done].id)
-        return -1;
+    if (!w->done[w->n_done].id) return -1;
     w->done[w->n_done].committed_unix = t;
     w->n_done++;
     qsort(w->done, w->n_done, sizeof *w->done, done_cmp);
-    for (size_t i = 0; i < w->n_done; i++)
-        w->done_ids[i] = w->done[i].id;
+    for (size_t i = 0; i < w->n_done; i++) w->done_ids[i] = w->done[i].id;
     return 0;
 }
 
@@ -74,8 +70,7 @@ void arc_done_remove(arc_writer *w, size_t i)
     free(w->done[i].id);
     memmove(w->done + i, w->done + i + 1, (w->n_done - i - 1) * sizeof *w->done);
     w->n_done--;
-    for (size_t k = 0; k < w->n_done; k++)
-        w->done_ids[k] = w->done[k].id;
+    for (size_t k = 0; k < w->n_done; k++) w->done_ids[k] = w->done[k].id;
 }
 
 int arc_part_check(const char *path, char *id, size_t id_len, double *committed, mp_err *err)
@@ -90,16 +85,14 @@ int arc_part_check(const char *path, char *id, size_t id_len, double *committed,
         return err_set(err, "%s: not an HDF5 file", path);
     }
     f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0)
-        return arc_h5_err(err, "%s: cannot open", path);
+    if (f < 0) return arc_h5_err(err, "%s: cannot open", path);
     root = H5Gopen2(f, "/", H5P_DEFAULT);
     if (root < 0) {
         arc_h5_err(err, "%s: cannot open the root group", path);
         goto done;
     }
     if (arc_h5_attr_get_i64(root, ARC_MARK_COMPLETE, &mark) != 0 || mark != 1) {
-        err_set(err, "%s: no %s = 1 mark (the unit was never committed)", path,
-                ARC_MARK_COMPLETE);
+        err_set(err, "%s: no %s = 1 mark (the unit was never committed)", path, ARC_MARK_COMPLETE);
         goto done;
     }
     sid = arc_h5_attr_get_str(root, ARC_MARK_ID);
@@ -117,8 +110,7 @@ int arc_part_check(const char *path, char *id, size_t id_len, double *committed,
     rc = 0;
 done:
     free(sid);
-    if (root >= 0)
-        H5Gclose(root);
+    if (root >= 0) H5Gclose(root);
     H5Fclose(f);
     H5Eclear2(H5E_DEFAULT);
     return rc;
@@ -133,16 +125,15 @@ void arc_part_set_aside(arc_writer *w, const char *full, const char *esc, const 
         arc_warn(&w->opts, "%s; cannot move it aside: %s", why, strerror(errno));
         return;
     }
-    arc_warn(&w->opts, "%s; the unit counts as not done and is recomputed (the part is kept as "
-                       "%s)", why, moved);
-    if (arc_unescape_id(esc, id, sizeof id) != 0)
-        return;
+    arc_warn(&w->opts,
+             "%s; the unit counts as not done and is recomputed (the part is kept as "
+             "%s)",
+             why, moved);
+    if (arc_unescape_id(esc, id, sizeof id) != 0) return;
     char **v = realloc(w->moved_ids, (w->n_moved + 1) * sizeof *v);
-    if (!v)
-        return;
+    if (!v) return;
     w->moved_ids = v;
-    if ((v[w->n_moved] = strdup(id)))
-        w->n_moved++;
+    if ((v[w->n_moved] = strdup(id))) w->n_moved++;
 }
 
 /* 1 if this writer, or an earlier run, set unit id's part aside (damaged or stale): the unit
@@ -152,13 +143,10 @@ static int was_moved(const arc_writer *w, const char *id)
     char part[ARC_PATH_MAX], aside[ARC_PATH_MAX + 16];
     struct stat st;
     for (size_t i = 0; i < w->n_moved; i++)
-        if (!strcmp(w->moved_ids[i], id))
-            return 1;
-    if (arc_unit_part_path(w, id, part, sizeof part) != 0)
-        return 0;
+        if (!strcmp(w->moved_ids[i], id)) return 1;
+    if (arc_unit_part_path(w, id, part, sizeof part) != 0) return 0;
     snprintf(aside, sizeof aside, "%s.bad", part);
-    if (stat(aside, &st) == 0)
-        return 1;
+    if (stat(aside, &st) == 0) return 1;
     snprintf(aside, sizeof aside, "%s.stale", part);
     return stat(aside, &st) == 0;
 }
@@ -166,8 +154,7 @@ static int was_moved(const arc_writer *w, const char *id)
 int arc_unit_set_fingerprint(arc_unit *u, const char *text, mp_err *err)
 {
     char *c = strdup(text ? text : "");
-    if (!c)
-        return err_set(err, "archive unit '%s': out of memory", u->id);
+    if (!c) return err_set(err, "archive unit '%s': out of memory", u->id);
     free(u->fingerprint);
     u->fingerprint = c;
     return 0;
@@ -178,8 +165,7 @@ int arc_unit_fingerprint(const arc_writer *w, const char *unit_id, char **text, 
     return arc_part_fingerprint(w->path, unit_id, text, err);
 }
 
-int arc_part_fingerprint(const char *archive_path, const char *unit_id, char **text,
-                         mp_err *err)
+int arc_part_fingerprint(const char *archive_path, const char *unit_id, char **text, mp_err *err)
 {
     char part[ARC_PATH_MAX + 700], esc[3 * ARC_MAX_UNIT_ID + 1];
     *text = NULL;
@@ -190,8 +176,8 @@ int arc_part_fingerprint(const char *archive_path, const char *unit_id, char **t
                        unit_id);
     hid_t f = H5Fopen(part, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0)
-        return arc_h5_err(err, "archive %s: cannot open part %s of unit '%s'", archive_path,
-                          part, unit_id);
+        return arc_h5_err(err, "archive %s: cannot open part %s of unit '%s'", archive_path, part,
+                          unit_id);
     hid_t root = H5Gopen2(f, "/", H5P_DEFAULT);
     if (root >= 0) {
         if (H5Aexists(root, ARC_MARK_FINGERPRINT) > 0)
@@ -218,8 +204,7 @@ int arc_unit_set_aside(arc_writer *w, const char *unit_id, mp_err *err)
     char **v = realloc(w->moved_ids, (w->n_moved + 1) * sizeof *v);
     if (v) {
         w->moved_ids = v;
-        if ((v[w->n_moved] = strdup(unit_id)))
-            w->n_moved++;
+        if ((v[w->n_moved] = strdup(unit_id))) w->n_moved++;
     }
     arc_done_remove(w, i);
     w->dirty = 1;
@@ -252,11 +237,12 @@ static int check_part_schema(const char *path, const char *id, mp_err *err)
     H5Eclear2(H5E_DEFAULT);
     int rc = 0;
     if (v != SCH_VERSION)
-        rc = err_set(err, "%s: unit '%s' was written with archive schema version %lld (moeprobe "
+        rc = err_set(err,
+                     "%s: unit '%s' was written with archive schema version %lld (moeprobe "
                      "%s, git %s); this moeprobe writes schema version %d and cannot add units to "
                      "it: finish the run with the moeprobe that began it, or run into a new out "
-                     "folder (reading it with moeprobe report works)", path, id, (long long)v,
-                     ver ? ver : "?", git ? git : "?", SCH_VERSION);
+                     "folder (reading it with moeprobe report works)",
+                     path, id, (long long)v, ver ? ver : "?", git ? git : "?", SCH_VERSION);
     free(ver);
     free(git);
     return rc;
@@ -268,21 +254,16 @@ static int scan_parts(arc_writer *w, int cleanup, mp_err *err)
     struct dirent *e;
     char full[ARC_PATH_MAX + 300], id[ARC_MAX_UNIT_ID + 1], want[ARC_MAX_UNIT_ID + 1];
     if (!d)
-        return err_set(err, "%s: cannot list the parts folder: %s", w->parts_dir,
-                       strerror(errno));
+        return err_set(err, "%s: cannot list the parts folder: %s", w->parts_dir, strerror(errno));
     while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
+        if (e->d_name[0] == '.') continue;
         snprintf(full, sizeof full, "%s/%s", w->parts_dir, e->d_name);
         if (ends_with(e->d_name, ".h5.tmp")) {
-            if (cleanup && !arc_tmp_part_is_live(full, 1) && unlink(full) != 0 &&
-                errno != ENOENT)
-                arc_warn(&w->opts, "%s: cannot delete abandoned part: %s", full,
-                         strerror(errno));
+            if (cleanup && !arc_tmp_part_is_live(full, 1) && unlink(full) != 0 && errno != ENOENT)
+                arc_warn(&w->opts, "%s: cannot delete abandoned part: %s", full, strerror(errno));
             continue;
         }
-        if (!ends_with(e->d_name, ".h5"))
-            continue;
+        if (!ends_with(e->d_name, ".h5")) continue;
         if (!cleanup) { /* a refresh: known units need no second look, bad parts stay */
             char esc0[300];
             snprintf(esc0, sizeof esc0, "%.*s", (int)(strlen(e->d_name) - 3), e->d_name);
@@ -296,7 +277,8 @@ static int scan_parts(arc_writer *w, int cleanup, mp_err *err)
         snprintf(esc, sizeof esc, "%.*s", (int)(strlen(e->d_name) - 3), e->d_name);
         /* an older layout is refused before its checksum is looked at: parts written before
          * checksums existed have none, and must not be recomputed into a mixed archive */
-        if (arc_unescape_id(esc, want, sizeof want) == 0 && check_part_schema(full, want, err) != 0) {
+        if (arc_unescape_id(esc, want, sizeof want) == 0 &&
+            check_part_schema(full, want, err) != 0) {
             closedir(d);
             return -1;
         }
@@ -305,8 +287,7 @@ static int scan_parts(arc_writer *w, int cleanup, mp_err *err)
             err_set(&pe, "%s: unit id '%s' does not match the file name", full, id);
             bad = 1;
         }
-        if (bad && !cleanup)
-            continue;
+        if (bad && !cleanup) continue;
         if (bad) {
             arc_part_set_aside(w, full, esc, pe.msg);
             continue;
@@ -333,13 +314,10 @@ int arc_writer_open(arc_writer **out, const char *archive_path, const arc_proven
     if (!archive_path || !archive_path[0] || strlen(archive_path) + 16 >= ARC_PATH_MAX)
         return err_set(err, "archive: invalid path '%s'", archive_path ? archive_path : "");
     w = calloc(1, sizeof *w);
-    if (!w)
-        return err_set(err, "%s: out of memory", archive_path);
+    if (!w) return err_set(err, "%s: out of memory", archive_path);
     w->opts = opts ? *opts : arc_options_default();
-    if (w->opts.deflate_level < 0 || w->opts.deflate_level > 9)
-        w->opts.deflate_level = 1;
-    if (w->opts.chunk_bytes < 1024)
-        w->opts.chunk_bytes = 1024;
+    if (w->opts.deflate_level < 0 || w->opts.deflate_level > 9) w->opts.deflate_level = 1;
+    if (w->opts.chunk_bytes < 1024) w->opts.chunk_bytes = 1024;
     snprintf(w->path, sizeof w->path, "%s", archive_path);
     snprintf(w->parts_dir, sizeof w->parts_dir, "%s.parts", archive_path);
     if (prov) {
@@ -348,15 +326,13 @@ int arc_writer_open(arc_writer **out, const char *archive_path, const arc_proven
         w->prov_model_json = dup_or_null(prov->model_config_json);
         w->prov_run_yaml = dup_or_null(prov->run_config_yaml);
         w->prov_ranks = prov->mpi_ranks;
-        const char *run[8] = {prov->model_name, prov->checkpoint_json, prov->relations_json,
-                              prov->command_line, prov->mpi_library, prov->openblas,
-                              prov->libyaml, prov->kernel_isa};
+        const char *run[8] = {prov->model_name,   prov->checkpoint_json, prov->relations_json,
+                              prov->command_line, prov->mpi_library,     prov->openblas,
+                              prov->libyaml,      prov->kernel_isa};
         for (int i = 0; i < 8; i++) w->prov_run[i] = dup_or_null(run[i]);
     }
-    if (!w->prov_version)
-        w->prov_version = strdup(build_version());
-    if (!w->prov_git)
-        w->prov_git = strdup(build_git_commit());
+    if (!w->prov_version) w->prov_version = strdup(build_version());
+    if (!w->prov_git) w->prov_git = strdup(build_git_commit());
 
     snprintf(dir, sizeof dir, "%s", archive_path);
     char *slash = strrchr(dir, '/');
@@ -373,8 +349,7 @@ int arc_writer_open(arc_writer **out, const char *archive_path, const arc_proven
         goto done;
     }
     if (stat(w->parts_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        err_set(err, "archive %s: %s exists and is not a directory", archive_path,
-                w->parts_dir);
+        err_set(err, "archive %s: %s exists and is not a directory", archive_path, w->parts_dir);
         goto done;
     }
     if (stat(archive_path, &st) == 0 && !S_ISREG(st.st_mode)) {
@@ -383,14 +358,11 @@ int arc_writer_open(arc_writer **out, const char *archive_path, const arc_proven
     }
     /* under the snapshot lock: another process may be rebuilding NAME.h5.tmp right now */
     lock_fd = arc_lock_snapshot(archive_path, &w->opts, err);
-    if (lock_fd == -2)
-        goto done;
+    if (lock_fd == -2) goto done;
     snprintf(tmp, sizeof tmp, "%s.tmp", archive_path);
     if (unlink(tmp) != 0 && errno != ENOENT)
-        arc_warn(&w->opts, "%s: cannot delete stale snapshot temp file: %s", tmp,
-                 strerror(errno));
-    if (scan_parts(w, 1, err) != 0)
-        goto done;
+        arc_warn(&w->opts, "%s: cannot delete stale snapshot temp file: %s", tmp, strerror(errno));
+    if (scan_parts(w, 1, err) != 0) goto done;
 
     /* The snapshot is derived from the parts; it must not know units the parts lack. */
     w->dirty = 1;
@@ -420,17 +392,17 @@ int arc_writer_open(arc_writer **out, const char *archive_path, const arc_proven
                     missing++ == 0)
                     first = snap.v[i];
             if (missing) {
-                err_set(err, "archive %s lists %zu unit(s) whose part files are missing from "
-                             "%s (first: '%s'); restore the parts folder or move the archive "
-                             "away before rerunning", archive_path, missing, w->parts_dir,
-                        first);
+                err_set(err,
+                        "archive %s lists %zu unit(s) whose part files are missing from "
+                        "%s (first: '%s'); restore the parts folder or move the archive "
+                        "away before rerunning",
+                        archive_path, missing, w->parts_dir, first);
                 goto done;
             }
             w->dirty = snap.n != w->n_done;
         }
     }
-    if (!w->created[0])
-        arc_iso_time(arc_now_unix(), w->created);
+    if (!w->created[0]) arc_iso_time(arc_now_unix(), w->created);
     w->last_snapshot = monotonic_s();
     rc = 0;
 done:
@@ -446,20 +418,16 @@ done:
 int arc_writer_refresh(arc_writer *w, mp_err *err)
 {
     size_t before = w->n_done;
-    if (scan_parts(w, 0, err) != 0)
-        return -1;
-    if (w->n_done != before)
-        w->dirty = 1;
+    if (scan_parts(w, 0, err) != 0) return -1;
+    if (w->n_done != before) w->dirty = 1;
     return 0;
 }
 
 int arc_unit_is_complete(const arc_writer *w, const char *unit_id)
 {
-    if (!w || !unit_id)
-        return 0;
+    if (!w || !unit_id) return 0;
     for (size_t i = 0; i < w->n_done; i++)
-        if (!strcmp(w->done[i].id, unit_id))
-            return 1;
+        if (!strcmp(w->done[i].id, unit_id)) return 1;
     return 0;
 }
 
@@ -469,13 +437,15 @@ size_t arc_writer_units(const arc_writer *w, const char *const **ids)
     return w->n_done;
 }
 
-arc_stats arc_writer_stats(const arc_writer *w) { return w->stats; }
+arc_stats arc_writer_stats(const arc_writer *w)
+{
+    return w->stats;
+}
 
 int arc_unit_part_path(const arc_writer *w, const char *unit_id, char *buf, size_t len)
 {
     char esc[3 * ARC_MAX_UNIT_ID + 1];
-    if (!unit_id || arc_escape_id(unit_id, esc, sizeof esc) != 0)
-        return -1;
+    if (!unit_id || arc_escape_id(unit_id, esc, sizeof esc) != 0) return -1;
     int n = snprintf(buf, len, "%s/%s.h5", w->parts_dir, esc);
     return n < 0 || (size_t)n >= len ? -1 : 0;
 }
@@ -485,17 +455,17 @@ int arc_unit_begin(arc_writer *w, const char *unit_id, arc_unit **out, mp_err *e
     arc_unit *u = NULL;
     hid_t fapl = H5I_INVALID_HID, fcpl = H5I_INVALID_HID;
     *out = NULL;
-    if (arc_check_id(unit_id, err) != 0)
-        return -1;
+    if (arc_check_id(unit_id, err) != 0) return -1;
     if (arc_unit_is_complete(w, unit_id))
-        return err_set(err, "archive %s: unit '%s' is already complete (delete its part file "
-                            "to redo it)", w->path, unit_id);
+        return err_set(err,
+                       "archive %s: unit '%s' is already complete (delete its part file "
+                       "to redo it)",
+                       w->path, unit_id);
     for (arc_unit *o = w->open_units; o; o = o->next)
         if (!strcmp(o->id, unit_id))
             return err_set(err, "archive %s: unit '%s' is already begun", w->path, unit_id);
     u = calloc(1, sizeof *u);
-    if (!u)
-        return err_set(err, "archive %s: out of memory", w->path);
+    if (!u) return err_set(err, "archive %s: out of memory", w->path);
     u->w = w;
     u->file = H5I_INVALID_HID;
     u->lock_fd = -1;
@@ -518,8 +488,10 @@ int arc_unit_begin(arc_writer *w, const char *unit_id, arc_unit **out, mp_err *e
         if (arc_writer_refresh(w, &e2) == 0 && arc_unit_is_complete(w, unit_id)) {
             arc_unit_unlock(u);
             free(u);
-            return err_set(err, "archive %s: unit '%s' is already complete (committed by "
-                                "another process)", w->path, unit_id);
+            return err_set(err,
+                           "archive %s: unit '%s' is already complete (committed by "
+                           "another process)",
+                           w->path, unit_id);
         }
     }
     fapl = arc_h5_fapl();
@@ -560,8 +532,7 @@ static int unit_close_h5(arc_unit *u, mp_err *err)
         mp_err e2;
         err_init(&e2);
         if (arc_stream_close(u->streams, &e2) != 0 && rc == 0) {
-            if (err)
-                *err = e2;
+            if (err) *err = e2;
             rc = -1;
         }
     }
@@ -580,8 +551,7 @@ static int unit_close_h5(arc_unit *u, mp_err *err)
 
 void arc_unit_abort(arc_writer *w, arc_unit *u)
 {
-    if (!u)
-        return;
+    if (!u) return;
     unit_close_h5(u, NULL);
     unlink(u->tmp_path);
     arc_unit_unlock(u);
@@ -625,17 +595,14 @@ int arc_unit_commit(arc_writer *w, arc_unit *u, mp_err *err)
     if (!u || u->w != w)
         return err_set(err, "archive: commit of a unit that is not open in this writer");
     while (u->streams)
-        if (arc_stream_close(u->streams, err) != 0)
-            goto fail;
-    if (write_marks(u, err) != 0)
-        goto fail;
+        if (arc_stream_close(u->streams, err) != 0) goto fail;
+    if (write_marks(u, err) != 0) goto fail;
     arc_crash_point("commit:marked");
     if (H5Fflush(u->file, H5F_SCOPE_GLOBAL) < 0) {
         arc_h5_err(err, "archive unit '%s': flushing part file %s failed", u->id, u->tmp_path);
         goto fail;
     }
-    if (unit_close_h5(u, err) != 0)
-        goto fail;
+    if (unit_close_h5(u, err) != 0) goto fail;
     arc_crash_point("commit:closed");
     if (af_fsync_path(u->tmp_path, err) != 0 ||
         arc_sum_record(u->tmp_path, u->part_path, err) != 0 ||
@@ -671,14 +638,10 @@ int arc_snapshot(arc_writer *w, mp_err *err)
 
 void arc_writer_free(arc_writer *w)
 {
-    if (!w)
-        return;
-    while (w->open_units)
-        arc_unit_abort(w, w->open_units);
-    for (size_t i = 0; i < w->n_done; i++)
-        free(w->done[i].id);
-    for (size_t i = 0; i < w->n_moved; i++)
-        free(w->moved_ids[i]);
+    if (!w) return;
+    while (w->open_units) arc_unit_abort(w, w->open_units);
+    for (size_t i = 0; i < w->n_done; i++) free(w->done[i].id);
+    for (size_t i = 0; i < w->n_moved; i++) free(w->moved_ids[i]);
     free(w->moved_ids);
     free(w->done);
     free(w->done_ids);
@@ -693,12 +656,9 @@ void arc_writer_free(arc_writer *w)
 int arc_writer_close(arc_writer *w, mp_err *err)
 {
     int rc = 0;
-    if (!w)
-        return 0;
-    while (w->open_units)
-        arc_unit_abort(w, w->open_units);
-    if (w->dirty)
-        rc = arc_snapshot_build(w, err);
+    if (!w) return 0;
+    while (w->open_units) arc_unit_abort(w, w->open_units);
+    if (w->dirty) rc = arc_snapshot_build(w, err);
     arc_writer_free(w);
     return rc;
 }

@@ -45,8 +45,13 @@ void attr_result_init(attr_result *r)
 
 void attr_result_free(attr_result *r)
 {
-    free(r->attn_gain); free(r->ffn_gain); free(r->head); free(r->expert); free(r->shared);
-    free(r->neuron); free(r->neuron_score);
+    free(r->attn_gain);
+    free(r->ffn_gain);
+    free(r->head);
+    free(r->expert);
+    free(r->shared);
+    free(r->neuron);
+    free(r->neuron_score);
     attr_result_init(r);
 }
 
@@ -63,7 +68,8 @@ void attr_project(attr_ctx *a, int64_t n, const float *v, const double *s, float
  * rounding below 1e-3 and several times cheaper than libm's expm1. */
 static inline double fast_expm1(double x)
 {
-    if (fabs(x) < 1e-3) return x * (1 + x * (0.5 + x * (1.0 / 6 + x * (1.0 / 24 + x * (1.0 / 120)))));
+    if (fabs(x) < 1e-3)
+        return x * (1 + x * (0.5 + x * (1.0 / 6 + x * (1.0 / 24 + x * (1.0 / 120)))));
     return expm1(x);
 }
 
@@ -251,7 +257,15 @@ static int gains_run(attr_ctx *a, const attr_sample *in, int want_bases, attr_re
 oom:
     err_set(err, "attribution: out of memory for %lld vectors", (long long)M);
 done:
-    free(bases); free(probs); free(grad); free(lpb); free(cv); free(pv); free(d); free(s); free(t);
+    free(bases);
+    free(probs);
+    free(grad);
+    free(lpb);
+    free(cv);
+    free(pv);
+    free(d);
+    free(s);
+    free(t);
     if (rc != 0) attr_result_free(out);
     return rc;
 }

@@ -48,33 +48,33 @@ int attr_delta_logp(attr_ctx *a, int64_t M, const float *c, const double *s, con
  * I expert width, Is shared width, Id dense width). Pointers the model doesn't have are NULL. */
 typedef struct attr_sample {
     int32_t target;
-    const float *resid_pre;    /* [L,H] */
-    const float *attn_out;     /* [L,H] */
-    const float *mlp_out;      /* [L,H] */
-    const float *resid_final;  /* [H] resid_post of the last layer */
-    const float *head_out;     /* [L,nH,H] */
-    const int32_t *topk_idx;   /* [L,k]  MoE */
-    const float *topk_weight;  /* [L,k]  MoE */
-    const float *expert_out;   /* [L,k,H] unweighted, MoE */
-    const float *expert_act;   /* [L,k,I] neuron activations, MoE (NULL: no neuron scores) */
-    const float *shared_out;   /* [L,H] before gate, qwen2moe */
-    const float *shared_gate;  /* [L] */
-    const float *shared_act;   /* [L,Is] */
-    const float *mlp_act;      /* [L,Id] dense models (NULL: no neuron scores) */
+    const float *resid_pre;   /* [L,H] */
+    const float *attn_out;    /* [L,H] */
+    const float *mlp_out;     /* [L,H] */
+    const float *resid_final; /* [H] resid_post of the last layer */
+    const float *head_out;    /* [L,nH,H] */
+    const int32_t *topk_idx;  /* [L,k]  MoE */
+    const float *topk_weight; /* [L,k]  MoE */
+    const float *expert_out;  /* [L,k,H] unweighted, MoE */
+    const float *expert_act;  /* [L,k,I] neuron activations, MoE (NULL: no neuron scores) */
+    const float *shared_out;  /* [L,H] before gate, qwen2moe */
+    const float *shared_gate; /* [L] */
+    const float *shared_act;  /* [L,Is] */
+    const float *mlp_act;     /* [L,Id] dense models (NULL: no neuron scores) */
 } attr_sample;
 
 typedef struct attr_result {
     double final_norm_scale;
-    double *attn_gain;      /* [L] */
-    double *ffn_gain;       /* [L] */
-    double *head;           /* [L*nH] */
-    double *expert;         /* [L*k] MoE; 0 for empty slots */
-    double *shared;         /* [L] qwen2moe shared expert (gated) */
-    int n_top;              /* neurons kept (top N) */
-    int32_t *neuron;        /* [n_top*3] (layer, expert (-1 shared / dense MLP), neuron) */
-    double *neuron_score;   /* [n_top], descending */
-    int64_t neurons_total;  /* neurons considered */
-    int64_t neurons_exact;  /* exact scorings done (brute force would do neurons_total) */
+    double *attn_gain;     /* [L] */
+    double *ffn_gain;      /* [L] */
+    double *head;          /* [L*nH] */
+    double *expert;        /* [L*k] MoE; 0 for empty slots */
+    double *shared;        /* [L] qwen2moe shared expert (gated) */
+    int n_top;             /* neurons kept (top N) */
+    int32_t *neuron;       /* [n_top*3] (layer, expert (-1 shared / dense MLP), neuron) */
+    double *neuron_score;  /* [n_top], descending */
+    int64_t neurons_total; /* neurons considered */
+    int64_t neurons_exact; /* exact scorings done (brute force would do neurons_total) */
 } attr_result;
 
 void attr_result_init(attr_result *r);
@@ -95,8 +95,8 @@ int attr_sample_run(attr_ctx *a, const attr_sample *in, int top_n, int brute_for
 typedef struct attr_remote {
     int (*screen)(void *ctx, int64_t n, const int *layer, const int *expert, const float *g,
                   float *u, float *norm, mp_err *err);
-    int (*columns)(void *ctx, int64_t n, const int *layer, const int *expert,
-                   const int *neuron, float *col, mp_err *err);
+    int (*columns)(void *ctx, int64_t n, const int *layer, const int *expert, const int *neuron,
+                   float *col, mp_err *err);
     int (*any)(void *ctx, int mine);
     void *ctx;
 } attr_remote;

@@ -5,14 +5,14 @@
 
 #include "pipeline/attribution/attribution.h"
 
-#define ATTR_CHUNK 128  /* vectors per W_U pass: z[CHUNK, V] stays a few hundred MB at most */
+#define ATTR_CHUNK 128 /* vectors per W_U pass: z[CHUNK, V] stays a few hundred MB at most */
 
 struct attr_ctx {
     const mp_model *m;
     int64_t H, V, L;
-    float *w_norm;      /* [H] final norm weight */
-    double r_max;       /* max_v ||W_U[v] * w_norm||, 0 until computed */
-    float **colnorm;    /* [L*(E+1)] lazily: ||W_down[:,n]|| per neuron; slot E = shared/dense */
+    float *w_norm;   /* [H] final norm weight */
+    double r_max;    /* max_v ||W_U[v] * w_norm||, 0 until computed */
+    float **colnorm; /* [L*(E+1)] lazily: ||W_down[:,n]|| per neuron; slot E = shared/dense */
 };
 
 /* z[n,V] = W_U (w_norm * s[i] * v[i]) for n vectors (u[n,H] is scratch). */

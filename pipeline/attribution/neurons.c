@@ -47,7 +47,9 @@ static const float *col_norms(attr_ctx *a, int l, int slot, const mp_tensor *dow
     float *row = malloc((size_t)I * sizeof *row);
     float *out = malloc((size_t)I * sizeof *out);
     if (!acc || !row || !out) {
-        free(acc); free(row); free(out);
+        free(acc);
+        free(row);
+        free(out);
         return NULL;
     }
     for (int64_t h = 0; h < H; h++) {
@@ -64,15 +66,15 @@ static const float *col_norms(attr_ctx *a, int l, int slot, const mp_tensor *dow
 /* One group of neurons: the neurons of one MLP (routed expert, shared expert or dense MLP) at
  * one layer, with their weight w and activations act[I]. */
 typedef struct group {
-    int layer, expert;          /* expert -1: shared expert / dense MLP */
+    int layer, expert; /* expert -1: shared expert / dense MLP */
     const mp_mlp *mlp;
     const float *act;
     float w;
 } group;
 
 typedef struct cand {
-    double ub, lb;              /* first-order value (upper bound) and lower bound */
-    int32_t g, n;               /* group, neuron */
+    double ub, lb; /* first-order value (upper bound) and lower bound */
+    int32_t g, n;  /* group, neuron */
 } cand;
 
 static int cand_by_ub(const void *x, const void *y)
@@ -96,7 +98,6 @@ static int scored_desc(const void *x, const void *y)
     if (a->expert != b->expert) return a->expert < b->expert ? -1 : 1;
     return a->neuron < b->neuron ? -1 : a->neuron > b->neuron;
 }
-
 
 const mp_mlp *attr_mlp(const attr_ctx *a, int layer, int expert)
 {
@@ -125,7 +126,7 @@ void attr_column_one(attr_ctx *a, int layer, int expert, int neuron, float *col)
 
 typedef struct nsample {
     const attr_sample *in;
-    const float *probs, *grad;  /* [L,V], [L,H] at the bases r+a */
+    const float *probs, *grad; /* [L,V], [L,H] at the bases r+a */
     double s;
     group *gs;
     int64_t ng;
@@ -153,15 +154,17 @@ static int build_groups(attr_ctx *a, nsample *ns)
                 int e = in->topk_idx[l * k + j];
                 float w = in->topk_weight[l * k + j];
                 if (e < 0 || w == 0.0f) continue;
-                ns->gs[ns->ng++] = (group){(int)l, e, &ly->experts[e],
-                                           in->expert_act + (l * k + j) * c->moe_intermediate_size, w};
+                ns->gs[ns->ng++] =
+                    (group){(int)l, e, &ly->experts[e],
+                            in->expert_act + (l * k + j) * c->moe_intermediate_size, w};
             }
             if (ly->shared_expert.down_proj.data && in->shared_act)
                 ns->gs[ns->ng++] = (group){(int)l, -1, &ly->shared_expert,
                                            in->shared_act + l * c->shared_expert_intermediate_size,
                                            in->shared_gate[l]};
         } else if (in->mlp_act) {
-            ns->gs[ns->ng++] = (group){(int)l, -1, &ly->mlp, in->mlp_act + l * c->intermediate_size, 1.0f};
+            ns->gs[ns->ng++] =
+                (group){(int)l, -1, &ly->mlp, in->mlp_act + l * c->intermediate_size, 1.0f};
         }
     }
     for (int64_t i = 0; i < ns->ng; i++) ns->nc += ns->gs[i].mlp->down_proj.shape[1];
@@ -232,7 +235,8 @@ static int screen_all(attr_ctx *a, int n, nsample *ns, const attr_remote *rem, m
                 screen_group(&ns[i], gi, u + q * I, nm + q * I, rm, &ci, ns[i].cs);
                 q++;
             } else {
-                if (attr_screen_one(a, gr->layer, -1, ns[i].grad + (int64_t)gr->layer * H, lu, ln) != 0)
+                if (attr_screen_one(a, gr->layer, -1, ns[i].grad + (int64_t)gr->layer * H, lu,
+                                    ln) != 0)
                     goto oom;
                 screen_group(&ns[i], gi, lu, ln, rm, &ci, ns[i].cs);
             }
@@ -244,7 +248,13 @@ static int screen_all(attr_ctx *a, int n, nsample *ns, const attr_remote *rem, m
 oom:
     err_set(err, "attribution: out of memory screening neurons");
 done:
-    free(lay); free(ex); free(g); free(u); free(nm); free(lu); free(ln);
+    free(lay);
+    free(ex);
+    free(g);
+    free(u);
+    free(nm);
+    free(lu);
+    free(ln);
     return rc;
 }
 
@@ -316,8 +326,10 @@ static int score_chunks(attr_ctx *a, int n, nsample *ns, int top_n, int brute,
             const cand *cd = &x->cs[x->done_n + j];
             const group *gr = &x->gs[cd->g];
             float *vv = vecs + j * H;
-            if (gr->expert >= 0) memcpy(vv, col + (q++) * H, (size_t)H * sizeof *vv);
-            else attr_column_one(a, gr->layer, -1, cd->n, vv);
+            if (gr->expert >= 0)
+                memcpy(vv, col + (q++) * H, (size_t)H * sizeof *vv);
+            else
+                attr_column_one(a, gr->layer, -1, cd->n, vv);
             float coef = gr->w * gr->act[cd->n];
             for (int64_t h = 0; h < H; h++) vv[h] *= coef; /* c = w act_n W_down[:, n] */
             sv[j] = x->s;
@@ -340,7 +352,15 @@ static int score_chunks(attr_ctx *a, int n, nsample *ns, int top_n, int brute,
 oom:
     err_set(err, "attribution: out of memory scoring neurons");
 done:
-    free(lay); free(ex); free(nu); free(col); free(vecs); free(lp); free(sv); free(tv); free(pv);
+    free(lay);
+    free(ex);
+    free(nu);
+    free(col);
+    free(vecs);
+    free(lp);
+    free(sv);
+    free(tv);
+    free(pv);
     return rc;
 }
 

@@ -31,10 +31,20 @@ void capture_request_attribution(hook_set *h, const mp_model *m)
 
 void capture_free(sample_capture *c)
 {
-    free(c->resid_pre); free(c->attn_out); free(c->mlp_out); free(c->resid_post);
-    free(c->head_out); free(c->router_logits); free(c->topk_idx); free(c->topk_weight);
-    free(c->expert_out); free(c->expert_act); free(c->shared_out); free(c->shared_gate);
-    free(c->shared_act); free(c->mlp_act);
+    free(c->resid_pre);
+    free(c->attn_out);
+    free(c->mlp_out);
+    free(c->resid_post);
+    free(c->head_out);
+    free(c->router_logits);
+    free(c->topk_idx);
+    free(c->topk_weight);
+    free(c->expert_out);
+    free(c->expert_act);
+    free(c->shared_out);
+    free(c->shared_gate);
+    free(c->shared_act);
+    free(c->mlp_act);
     memset(c, 0, sizeof *c);
 }
 
@@ -81,9 +91,11 @@ int capture_last(const mp_model *m, const hook_store *st, int64_t sample, int la
             const hook_record *ri = hook_store_find(st, HP_TOPK_IDX, sample, (int)l, last_pos, -1);
             for (int64_t j = 0; j < k; j++) {
                 c->topk_idx[l * k + j] = ri ? ((const int32_t *)ri->data)[j] : -1;
-                const hook_record *ra = hook_store_find(st, HP_EXPERT_ACT, sample, (int)l, last_pos, (int)j);
+                const hook_record *ra =
+                    hook_store_find(st, HP_EXPERT_ACT, sample, (int)l, last_pos, (int)j);
                 if (ra && ra->n == c->I)
-                    memcpy(c->expert_act + (l * k + j) * c->I, ra->data, (size_t)c->I * sizeof(float));
+                    memcpy(c->expert_act + (l * k + j) * c->I, ra->data,
+                           (size_t)c->I * sizeof(float));
             }
         }
         if (c->Is > 0) {

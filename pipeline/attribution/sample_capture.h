@@ -15,14 +15,14 @@
 typedef struct sample_capture {
     int64_t L, H, nH, E, k, I, Is, Id;
     float *resid_pre, *attn_out, *mlp_out, *resid_post; /* [L,H] */
-    float *head_out;                                     /* [L,nH,H] */
-    float *router_logits;                                /* [L,E]  MoE */
-    int32_t *topk_idx;                                   /* [L,k]  MoE */
-    float *topk_weight;                                  /* [L,k]  MoE */
-    float *expert_out;                                   /* [L,k,H] MoE */
-    float *expert_act;                                   /* [L,k,I] MoE */
-    float *shared_out, *shared_gate, *shared_act;        /* [L,H], [L], [L,Is] */
-    float *mlp_act;                                      /* [L,Id] dense layers */
+    float *head_out;                                    /* [L,nH,H] */
+    float *router_logits;                               /* [L,E]  MoE */
+    int32_t *topk_idx;                                  /* [L,k]  MoE */
+    float *topk_weight;                                 /* [L,k]  MoE */
+    float *expert_out;                                  /* [L,k,H] MoE */
+    float *expert_act;                                  /* [L,k,I] MoE */
+    float *shared_out, *shared_gate, *shared_act;       /* [L,H], [L], [L,Is] */
+    float *mlp_act;                                     /* [L,Id] dense layers */
 } sample_capture;
 
 /* Adds to h the last-position requests attribution needs (residuals, attention and FFN

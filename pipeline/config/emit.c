@@ -37,13 +37,12 @@ static int sb_write(void *data, unsigned char *buf, size_t size)
 /* Would this string read back as something other than a string (null, bool, number, all)? */
 static int ambiguous(const char *s)
 {
-    static const char *words[] = {"", "~", "null", "Null", "NULL", "true", "True", "TRUE",
-                                  "false", "False", "FALSE", "yes", "Yes", "YES", "no", "No",
-                                  "NO", "on", "On", "ON", "off", "Off", "OFF", "all"};
+    static const char *words[] = {"",      "~",     "null",  "Null", "NULL", "true", "True", "TRUE",
+                                  "false", "False", "FALSE", "yes",  "Yes",  "YES",  "no",   "No",
+                                  "NO",    "on",    "On",    "ON",   "off",  "Off",  "OFF",  "all"};
     char *end;
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        if (!strcmp(s, words[i]))
-            return 1;
+        if (!strcmp(s, words[i])) return 1;
     strtod(s, &end);
     return end != s && *end == '\0';
 }
@@ -51,8 +50,8 @@ static int ambiguous(const char *s)
 static int emit_scalar(yaml_emitter_t *em, const char *s, int quote)
 {
     yaml_event_t ev;
-    yaml_scalar_style_t style = quote || ambiguous(s) ? YAML_DOUBLE_QUOTED_SCALAR_STYLE
-                                                      : YAML_ANY_SCALAR_STYLE;
+    yaml_scalar_style_t style =
+        quote || ambiguous(s) ? YAML_DOUBLE_QUOTED_SCALAR_STYLE : YAML_ANY_SCALAR_STYLE;
     if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)strlen(s), 1, 1,
                                       style))
         return -1;
@@ -73,8 +72,7 @@ static void fmt_double(double x, char *buf, size_t len)
 {
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, len, "%.*g", prec, x);
-        if (strtod(buf, NULL) == x)
-            return;
+        if (strtod(buf, NULL) == x) return;
     }
 }
 
@@ -94,11 +92,9 @@ static int emit_seq_end(yaml_emitter_t *em)
 
 static int emit_strs(yaml_emitter_t *em, char **v, size_t n, int list)
 {
-    if (!list)
-        return emit_scalar(em, n ? v[0] : "", 0);
+    if (!list) return emit_scalar(em, n ? v[0] : "", 0);
     int rc = emit_seq_start(em);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = emit_scalar(em, v[i], 0);
+    for (size_t i = 0; rc == 0 && i < n; i++) rc = emit_scalar(em, v[i], 0);
     return rc == 0 ? emit_seq_end(em) : -1;
 }
 
@@ -107,23 +103,15 @@ static int emit_value(yaml_emitter_t *em, const rcfg *c, const rcfg_key *k, cons
     char num[64];
     if (!strcmp(k->path, "relations"))
         return emit_strs(em, c->rel_spec, c->n_rel_spec, c->rel_spec_list);
-    if (v->is_null)
-        return emit_plain(em, "null");
-    if (v->is_all)
-        return emit_plain(em, "all");
+    if (v->is_null) return emit_plain(em, "null");
+    if (v->is_all) return emit_plain(em, "all");
     if (k->flags & RCFG_SPECIAL)
         return v->is_list ? emit_strs(em, v->sv, v->n, 1) : emit_scalar(em, v->s, 0);
     switch (k->type) {
-    case RCFG_INT:
-        snprintf(num, sizeof num, "%lld", (long long)v->i);
-        return emit_plain(em, num);
-    case RCFG_FLOAT:
-        fmt_double(v->f, num, sizeof num);
-        return emit_plain(em, num);
-    case RCFG_BOOL:
-        return emit_plain(em, v->i ? "true" : "false");
-    case RCFG_ENUM:
-        return emit_plain(em, v->s);
+    case RCFG_INT: snprintf(num, sizeof num, "%lld", (long long)v->i); return emit_plain(em, num);
+    case RCFG_FLOAT: fmt_double(v->f, num, sizeof num); return emit_plain(em, num);
+    case RCFG_BOOL: return emit_plain(em, v->i ? "true" : "false");
+    case RCFG_ENUM: return emit_plain(em, v->s);
     case RCFG_INT_LIST: {
         int rc = emit_seq_start(em);
         for (size_t i = 0; rc == 0 && i < v->n; i++) {
@@ -134,18 +122,15 @@ static int emit_value(yaml_emitter_t *em, const rcfg *c, const rcfg_key *k, cons
     }
     case RCFG_STR_LIST:
     case RCFG_ENUM_LIST:
-    case RCFG_PATH_LIST:
-        return emit_strs(em, v->sv, v->n, 1);
-    default:
-        return emit_scalar(em, v->s ? v->s : "", 0);
+    case RCFG_PATH_LIST: return emit_strs(em, v->sv, v->n, 1);
+    default: return emit_scalar(em, v->s ? v->s : "", 0);
     }
 }
 
 static int is_child(const char *path, const char *prefix)
 {
     size_t pl = strlen(prefix);
-    if (pl && (strncmp(path, prefix, pl) || path[pl] != '.'))
-        return 0;
+    if (pl && (strncmp(path, prefix, pl) || path[pl] != '.')) return 0;
     return !strchr(pl ? path + pl + 1 : path, '.');
 }
 
@@ -154,20 +139,14 @@ static int emit_map(yaml_emitter_t *em, const rcfg *c, const char *prefix)
     yaml_event_t ev;
     size_t pl = strlen(prefix);
     yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE);
-    if (!yaml_emitter_emit(em, &ev))
-        return -1;
+    if (!yaml_emitter_emit(em, &ev)) return -1;
     for (size_t i = 0; i < c->schema->n; i++) {
         const rcfg_key *k = &c->schema->keys[i];
-        if (!is_child(k->path, prefix))
-            continue;
-        if ((k->flags & RCFG_HIDE_NULL) && c->vals[i].is_null)
-            continue;
-        if (emit_plain(em, pl ? k->path + pl + 1 : k->path) != 0)
-            return -1;
-        int rc = k->type == RCFG_MAP ? emit_map(em, c, k->path)
-                                     : emit_value(em, c, k, &c->vals[i]);
-        if (rc != 0)
-            return -1;
+        if (!is_child(k->path, prefix)) continue;
+        if ((k->flags & RCFG_HIDE_NULL) && c->vals[i].is_null) continue;
+        if (emit_plain(em, pl ? k->path + pl + 1 : k->path) != 0) return -1;
+        int rc = k->type == RCFG_MAP ? emit_map(em, c, k->path) : emit_value(em, c, k, &c->vals[i]);
+        if (rc != 0) return -1;
     }
     yaml_mapping_end_event_initialize(&ev);
     return yaml_emitter_emit(em, &ev) ? 0 : -1;
@@ -179,8 +158,7 @@ char *rcfg_to_yaml_text(const rcfg *c)
     yaml_event_t ev;
     strbuf b = {0};
     int ok;
-    if (!yaml_emitter_initialize(&em))
-        return NULL;
+    if (!yaml_emitter_initialize(&em)) return NULL;
     yaml_emitter_set_output(&em, sb_write, &b);
     yaml_emitter_set_width(&em, 100);
     yaml_emitter_set_unicode(&em, 1);
@@ -220,11 +198,27 @@ static uint64_t fingerprint(const rcfg_schema *s)
     return h;
 }
 
-static void put(strbuf *b, const void *p, size_t n) { sb_write(b, (unsigned char *)p, n); }
-static void put_u8(strbuf *b, unsigned v) { unsigned char c = (unsigned char)v; put(b, &c, 1); }
-static void put_u32(strbuf *b, uint32_t v) { put(b, &v, 4); }
-static void put_i64(strbuf *b, int64_t v) { put(b, &v, 8); }
-static void put_f64(strbuf *b, double v) { put(b, &v, 8); }
+static void put(strbuf *b, const void *p, size_t n)
+{
+    sb_write(b, (unsigned char *)p, n);
+}
+static void put_u8(strbuf *b, unsigned v)
+{
+    unsigned char c = (unsigned char)v;
+    put(b, &c, 1);
+}
+static void put_u32(strbuf *b, uint32_t v)
+{
+    put(b, &v, 4);
+}
+static void put_i64(strbuf *b, int64_t v)
+{
+    put(b, &v, 8);
+}
+static void put_f64(strbuf *b, double v)
+{
+    put(b, &v, 8);
+}
 static void put_str(strbuf *b, const char *s)
 {
     if (!s) {
@@ -278,8 +272,7 @@ int rcfg_pack(const rcfg *c, void **buf, size_t *len, mp_err *err)
     }
     put_u8(&b, (unsigned)c->rel_spec_list);
     put_u32(&b, (uint32_t)c->n_rel_spec);
-    for (size_t i = 0; i < c->n_rel_spec; i++)
-        put_str(&b, c->rel_spec[i]);
+    for (size_t i = 0; i < c->n_rel_spec; i++) put_str(&b, c->rel_spec[i]);
     if (b.oom) {
         free(b.p);
         return err_set(err, "config: out of memory while packing");
@@ -307,24 +300,42 @@ static int take(reader *r, void *dst, size_t n)
     return 0;
 }
 
-static unsigned get_u8(reader *r) { unsigned char c = 0; take(r, &c, 1); return c; }
-static uint32_t get_u32(reader *r) { uint32_t v = 0; take(r, &v, 4); return v; }
-static int64_t get_i64(reader *r) { int64_t v = 0; take(r, &v, 8); return v; }
-static double get_f64(reader *r) { double v = 0; take(r, &v, 8); return v; }
+static unsigned get_u8(reader *r)
+{
+    unsigned char c = 0;
+    take(r, &c, 1);
+    return c;
+}
+static uint32_t get_u32(reader *r)
+{
+    uint32_t v = 0;
+    take(r, &v, 4);
+    return v;
+}
+static int64_t get_i64(reader *r)
+{
+    int64_t v = 0;
+    take(r, &v, 8);
+    return v;
+}
+static double get_f64(reader *r)
+{
+    double v = 0;
+    take(r, &v, 8);
+    return v;
+}
 
 static char *get_str(reader *r)
 {
     uint32_t n = get_u32(r);
-    if (n == NO_STR || r->bad)
-        return NULL;
+    if (n == NO_STR || r->bad) return NULL;
     if (n > r->n - r->off) {
         r->bad = 1;
         return NULL;
     }
     char *s = strndup((const char *)r->p + r->off, n);
     r->off += n;
-    if (!s)
-        r->bad = 1;
+    if (!s) r->bad = 1;
     return s;
 }
 
@@ -359,8 +370,7 @@ int rcfg_unpack(rcfg **out, const void *buf, size_t len, const rcfg_schema *s, m
     }
     c->source = get_str(&r);
     c->sweep = (int)get_u8(&r);
-    if (get_u32(&r) != s->n)
-        r.bad = 1;
+    if (get_u32(&r) != s->n) r.bad = 1;
     for (size_t i = 0; i < s->n && !r.bad; i++) {
         rcfg_val *v = &c->vals[i];
         v->set = (int)get_u8(&r);
@@ -378,8 +388,7 @@ int rcfg_unpack(rcfg **out, const void *buf, size_t len, const rcfg_schema *s, m
             v->sv = calloc(n ? n : 1, sizeof *v->sv);
         else if (n)
             r.bad = 1;
-        if ((kind == 1 && !v->iv) || (kind == 2 && !v->sv))
-            r.bad = 1;
+        if ((kind == 1 && !v->iv) || (kind == 2 && !v->sv)) r.bad = 1;
         for (size_t j = 0; j < n && !r.bad; j++) {
             if (kind == 1)
                 v->iv[j] = get_i64(&r);
@@ -398,8 +407,7 @@ int rcfg_unpack(rcfg **out, const void *buf, size_t len, const rcfg_schema *s, m
         m->source = get_str(&r);
         m->batch_size = get_i64(&r);
         m->ranks = get_i64(&r);
-        if (!m->name || !m->path)
-            r.bad = 1;
+        if (!m->name || !m->path) r.bad = 1;
     }
     size_t nr = get_count(&r, 8);
     c->rels = calloc(nr ? nr : 1, sizeof *c->rels);
@@ -407,8 +415,7 @@ int rcfg_unpack(rcfg **out, const void *buf, size_t len, const rcfg_schema *s, m
         c->n_rels = i + 1;
         c->rels[i].id = get_str(&r);
         c->rels[i].path = get_str(&r);
-        if (!c->rels[i].id || !c->rels[i].path)
-            r.bad = 1;
+        if (!c->rels[i].id || !c->rels[i].path) r.bad = 1;
     }
     c->rel_spec_list = (int)get_u8(&r);
     size_t ns = get_count(&r, 4);
@@ -416,8 +423,7 @@ int rcfg_unpack(rcfg **out, const void *buf, size_t len, const rcfg_schema *s, m
     for (size_t i = 0; c->rel_spec && i < ns && !r.bad; i++) {
         c->n_rel_spec = i + 1;
         c->rel_spec[i] = get_str(&r);
-        if (!c->rel_spec[i])
-            r.bad = 1;
+        if (!c->rel_spec[i]) r.bad = 1;
     }
     if (r.bad || !c->source || !c->models || !c->rels || !c->rel_spec || r.off != r.n) {
         err_set(err, "config buffer: truncated or corrupt near byte %zu of %zu", r.off, len);

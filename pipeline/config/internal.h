@@ -11,8 +11,8 @@
 struct rcfg_schema {
     const rcfg_key *keys;
     size_t n;
-    const char *what;        /* "run config", "model file" */
-    const char *example;     /* the keys an empty file is told to hold */
+    const char *what;    /* "run config", "model file" */
+    const char *example; /* the keys an empty file is told to hold */
     /* built by rcfg_schema_build: the keys it owns, the values and default of `stages`, and
      * the analyses' sections with a check across keys */
     rcfg_key *own;
@@ -32,17 +32,17 @@ int rcfg_schema_find(const rcfg_schema *s, const char *path);
 const char *rcfg_type_text(const rcfg_key *k, char *buf, size_t len);
 
 typedef struct rcfg_val {
-    int set;          /* given in the file */
-    int line, col;    /* 1-based position of the value (0 if default) */
+    int set;       /* given in the file */
+    int line, col; /* 1-based position of the value (0 if default) */
     int is_null, is_all;
-    int is_list;      /* RCFG_SPECIAL keys: given as a sequence (sv) rather than a scalar (s) */
-    int64_t i;        /* INT, BOOL (0/1), ENUM (index) */
-    double f;         /* FLOAT */
-    char *s;          /* STR, PATH, ENUM */
-    int64_t *iv;      /* INT_LIST */
-    char **sv;        /* STR_LIST, ENUM_LIST, PATH_LIST */
-    size_t n;         /* list length */
-    int *elem_pos;    /* RCFG_SPECIAL lists: line, col of each element (2n ints) */
+    int is_list;   /* RCFG_SPECIAL keys: given as a sequence (sv) rather than a scalar (s) */
+    int64_t i;     /* INT, BOOL (0/1), ENUM (index) */
+    double f;      /* FLOAT */
+    char *s;       /* STR, PATH, ENUM */
+    int64_t *iv;   /* INT_LIST */
+    char **sv;     /* STR_LIST, ENUM_LIST, PATH_LIST */
+    size_t n;      /* list length */
+    int *elem_pos; /* RCFG_SPECIAL lists: line, col of each element (2n ints) */
 } rcfg_val;
 
 void rcfg_val_clear(rcfg_val *v);
@@ -54,7 +54,7 @@ typedef struct rcfg_rel {
 struct rcfg {
     const rcfg_schema *schema; /* the run-config schema it was loaded with */
     char *source;
-    rcfg_val *vals;          /* one per schema key */
+    rcfg_val *vals; /* one per schema key */
     int sweep;
     rcfg_model *models;
     size_t n_models;
@@ -71,17 +71,17 @@ struct rcfg {
 typedef struct rcfg_prob {
     char *file;
     int line, col;
-    char *text;              /* the whole "FILE:LINE:COL: ..." line */
+    char *text; /* the whole "FILE:LINE:COL: ..." line */
 } rcfg_prob;
 
 /* Problems as they are found; rcfg_probs_finish sorts them into file order (files in order
  * of first appearance, then line, column) and hands them to `out`. */
 typedef struct rcfg_probs {
-    rcfg_problems *out;      /* may be NULL */
+    rcfg_problems *out; /* may be NULL */
     size_t count;
     rcfg_prob *v;
-    char first[MP_ERR_LEN];  /* set by rcfg_probs_finish */
-    int stored;              /* a stored config (rcfg_load_stored): paths are not looked at */
+    char first[MP_ERR_LEN]; /* set by rcfg_probs_finish */
+    int stored;             /* a stored config (rcfg_load_stored): paths are not looked at */
 } rcfg_probs;
 
 void rcfg_probs_finish(rcfg_probs *p);

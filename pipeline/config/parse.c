@@ -34,15 +34,17 @@ int rcfg_yaml_load(yaml_document_t *doc, const char *text, size_t len, const cha
                 col++;
             }
         }
-        rcfg_problem(p, file, line, col, "%s at byte offset %zu (byte 0x%02X; expected UTF-8 "
-                     "text)", parser.problem ? parser.problem : "unreadable input", off,
+        rcfg_problem(p, file, line, col,
+                     "%s at byte offset %zu (byte 0x%02X; expected UTF-8 "
+                     "text)",
+                     parser.problem ? parser.problem : "unreadable input", off,
                      off < len ? (unsigned)(unsigned char)text[off] : 0u);
         rc = -1;
     } else if (parser.error != YAML_NO_ERROR) {
         rcfg_problem(p, file, (int)parser.problem_mark.line + 1,
                      (int)parser.problem_mark.column + 1, "YAML syntax error: %s%s%s",
-                     parser.problem ? parser.problem : "unknown",
-                     parser.context ? " " : "", parser.context ? parser.context : "");
+                     parser.problem ? parser.problem : "unknown", parser.context ? " " : "",
+                     parser.context ? parser.context : "");
         rc = -1;
     }
     yaml_parser_delete(&parser);
@@ -54,10 +56,8 @@ int rcfg_yaml_load(yaml_document_t *doc, const char *text, size_t len, const cha
 static size_t edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b), prev[128], cur[128];
-    if (la >= 127 || lb >= 127)
-        return 1000;
-    for (size_t j = 0; j <= lb; j++)
-        prev[j] = j;
+    if (la >= 127 || lb >= 127) return 1000;
+    for (size_t j = 0; j <= lb; j++) prev[j] = j;
     for (size_t i = 1; i <= la; i++) {
         cur[0] = i;
         for (size_t j = 1; j <= lb; j++) {
@@ -87,7 +87,10 @@ const char *rcfg_suggest(const char *word, const char *const *cands, size_t n)
 
 /* ---- scalars ---------------------------------------------------------------------------- */
 
-static const char *scalar(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
+static const char *scalar(const yaml_node_t *n)
+{
+    return (const char *)n->data.scalar.value;
+}
 
 static int is_plain(const yaml_node_t *n)
 {
@@ -97,8 +100,7 @@ static int is_plain(const yaml_node_t *n)
 
 static int is_null_node(const yaml_node_t *n)
 {
-    if (n->type != YAML_SCALAR_NODE || !is_plain(n))
-        return 0;
+    if (n->type != YAML_SCALAR_NODE || !is_plain(n)) return 0;
     const char *s = scalar(n);
     return !s[0] || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
            !strcmp(s, "NULL");
@@ -106,7 +108,7 @@ static int is_null_node(const yaml_node_t *n)
 
 static const char *kind_name(const yaml_node_t *n)
 {
-    return n->type == YAML_MAPPING_NODE ? "a section (mapping)"
+    return n->type == YAML_MAPPING_NODE    ? "a section (mapping)"
            : n->type == YAML_SEQUENCE_NODE ? "a list"
                                            : "a scalar";
 }
@@ -117,8 +119,7 @@ static int in_values(const char *values, const char *v)
     for (const char *p = values; p && *p;) {
         const char *bar = strchr(p, '|');
         size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        if (len == n && !strncmp(p, v, n))
-            return 1;
+        if (len == n && !strncmp(p, v, n)) return 1;
         p = bar ? bar + 1 : NULL;
     }
     return 0;
@@ -131,8 +132,7 @@ static int enum_index(const char *values, const char *v)
     for (const char *p = values; p && *p; i++) {
         const char *bar = strchr(p, '|');
         size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        if (len == n && !strncmp(p, v, n))
-            return i;
+        if (len == n && !strncmp(p, v, n)) return i;
         p = bar ? bar + 1 : NULL;
     }
     return -1;
@@ -149,8 +149,7 @@ static const char *enum_suggest(const char *values, const char *v, char *buf, si
          t = strtok_r(NULL, "|", &save))
         c[n++] = t;
     const char *s = rcfg_suggest(v, c, n);
-    if (!s)
-        return NULL;
+    if (!s) return NULL;
     snprintf(buf, len, "%s", s);
     return buf;
 }
@@ -190,20 +189,21 @@ static int convert_scalar(walk_ctx *c, const rcfg_key *k, const yaml_node_t *n, 
     char range[96] = "";
     const char *v = scalar(n);
     char *end = NULL;
-    if (k->max > k->min)
-        snprintf(range, sizeof range, " in %g..%g", k->min, k->max);
+    if (k->max > k->min) snprintf(range, sizeof range, " in %g..%g", k->min, k->max);
     switch (t) {
     case RCFG_INT: {
         errno = 0;
         long long x = is_plain(n) ? strtoll(v, &end, 10) : 0;
         if (!is_plain(n) || !v[0] || *end || errno) {
-            rcfg_problem(c->p, c->file, POS(n), "'%s' is \"%s\" (expected an integer%s%s)",
-                         k->path, v, range, (k->flags & RCFG_ALL) ? " or \"all\"" : "");
+            rcfg_problem(c->p, c->file, POS(n), "'%s' is \"%s\" (expected an integer%s%s)", k->path,
+                         v, range, (k->flags & RCFG_ALL) ? " or \"all\"" : "");
             return -1;
         }
         if (k->max > k->min && (x < k->min || x > k->max)) {
-            rcfg_problem(c->p, c->file, POS(n), "'%s' is %lld, out of range (expected an "
-                         "integer%s)", k->path, x, range);
+            rcfg_problem(c->p, c->file, POS(n),
+                         "'%s' is %lld, out of range (expected an "
+                         "integer%s)",
+                         k->path, x, range);
             return -1;
         }
         *i = x;
@@ -212,13 +212,15 @@ static int convert_scalar(walk_ctx *c, const rcfg_key *k, const yaml_node_t *n, 
     case RCFG_FLOAT: {
         double x = is_plain(n) ? strtod(v, &end) : 0;
         if (!is_plain(n) || !v[0] || *end || !isfinite(x)) {
-            rcfg_problem(c->p, c->file, POS(n), "'%s' is \"%s\" (expected a number%s)", k->path,
-                         v, range);
+            rcfg_problem(c->p, c->file, POS(n), "'%s' is \"%s\" (expected a number%s)", k->path, v,
+                         range);
             return -1;
         }
         if (k->max > k->min && (x < k->min || x > k->max)) {
-            rcfg_problem(c->p, c->file, POS(n), "'%s' is %g, out of range (expected a "
-                         "number%s)", k->path, x, range);
+            rcfg_problem(c->p, c->file, POS(n),
+                         "'%s' is %g, out of range (expected a "
+                         "number%s)",
+                         k->path, x, range);
             return -1;
         }
         *f = x;
@@ -227,8 +229,8 @@ static int convert_scalar(walk_ctx *c, const rcfg_key *k, const yaml_node_t *n, 
     case RCFG_BOOL: {
         int b;
         if (!is_plain(n) || parse_bool(v, &b) != 0) {
-            rcfg_problem(c->p, c->file, POS(n), "'%s' is \"%s\" (expected true or false)",
-                         k->path, v);
+            rcfg_problem(c->p, c->file, POS(n), "'%s' is \"%s\" (expected true or false)", k->path,
+                         v);
             return -1;
         }
         *i = b;
@@ -239,8 +241,10 @@ static int convert_scalar(walk_ctx *c, const rcfg_key *k, const yaml_node_t *n, 
         if (!in_values(k->values, v)) {
             if (enum_suggest(k->values, v, sug, sizeof sug))
                 snprintf(hint, sizeof hint, "; did you mean '%s'?", sug);
-            rcfg_problem(c->p, c->file, POS(n), "'%s' has the value \"%s\" (expected one of "
-                         "%s%s)", k->path, v, k->values, hint);
+            rcfg_problem(c->p, c->file, POS(n),
+                         "'%s' has the value \"%s\" (expected one of "
+                         "%s%s)",
+                         k->path, v, k->values, hint);
             return -1;
         }
         *i = enum_index(k->values, v);
@@ -259,26 +263,30 @@ static int convert_scalar(walk_ctx *c, const rcfg_key *k, const yaml_node_t *n, 
             return 0;
         }
         if ((k->flags & RCFG_DIR) && (!exists || !S_ISDIR(st.st_mode))) {
-            rcfg_problem(c->p, c->file, POS(n), "'%s': folder \"%s\" %s (expected an existing "
-                         "folder)", k->path, v, exists ? "is not a folder" : "does not exist");
+            rcfg_problem(c->p, c->file, POS(n),
+                         "'%s': folder \"%s\" %s (expected an existing "
+                         "folder)",
+                         k->path, v, exists ? "is not a folder" : "does not exist");
             return -1;
         }
         if ((k->flags & RCFG_FILE) && (!exists || !S_ISREG(st.st_mode))) {
-            rcfg_problem(c->p, c->file, POS(n), "'%s': file \"%s\" %s (expected an existing "
-                         "file)", k->path, v, exists ? "is not a file" : "does not exist");
+            rcfg_problem(c->p, c->file, POS(n),
+                         "'%s': file \"%s\" %s (expected an existing "
+                         "file)",
+                         k->path, v, exists ? "is not a file" : "does not exist");
             return -1;
         }
         if ((k->flags & RCFG_NOT_FILE) && exists && !S_ISDIR(st.st_mode)) {
-            rcfg_problem(c->p, c->file, POS(n), "'%s': \"%s\" exists and is not a folder "
-                         "(expected a folder, created if missing)", k->path, v);
+            rcfg_problem(c->p, c->file, POS(n),
+                         "'%s': \"%s\" exists and is not a folder "
+                         "(expected a folder, created if missing)",
+                         k->path, v);
             return -1;
         }
         *s = strdup(v);
         return 0;
     }
-    default:
-        *s = strdup(v);
-        return 0;
+    default: *s = strdup(v); return 0;
     }
 }
 
@@ -307,9 +315,11 @@ static void convert(walk_ctx *c, const rcfg_key *k, yaml_node_t *n, rcfg_val *v)
     v->col = (int)n->start_mark.column + 1;
     if (is_null_node(n)) {
         if (!(k->flags & RCFG_NULLABLE))
-            rcfg_problem(c->p, c->file, POS(n), "'%s' is null (expected %s; leave the key out "
-                         "to use the default%s%s)", k->path, expect_text(k, tt, sizeof tt),
-                         k->def ? " " : "", k->def ? k->def : "");
+            rcfg_problem(c->p, c->file, POS(n),
+                         "'%s' is null (expected %s; leave the key out "
+                         "to use the default%s%s)",
+                         k->path, expect_text(k, tt, sizeof tt), k->def ? " " : "",
+                         k->def ? k->def : "");
         v->is_null = 1;
         return;
     }
@@ -332,10 +342,13 @@ static void convert(walk_ctx *c, const rcfg_key *k, yaml_node_t *n, rcfg_val *v)
             for (size_t i = 0; v->sv && v->elem_pos && i < cnt; i++) {
                 yaml_node_t *e = yaml_document_get_node(c->doc, n->data.sequence.items.start[i]);
                 if (!e || e->type != YAML_SCALAR_NODE || is_null_node(e)) {
-                    rcfg_problem(c->p, c->file, POS(e ? e : n), "'%s' item %zu is %s (expected "
-                                 "a path or name)", k->path, i + 1,
-                                 !e ? "missing" : e->type == YAML_SCALAR_NODE ? "null"
-                                                                              : kind_name(e));
+                    rcfg_problem(c->p, c->file, POS(e ? e : n),
+                                 "'%s' item %zu is %s (expected "
+                                 "a path or name)",
+                                 k->path, i + 1,
+                                 !e                            ? "missing"
+                                 : e->type == YAML_SCALAR_NODE ? "null"
+                                                               : kind_name(e));
                     continue;
                 }
                 v->elem_pos[2 * v->n] = (int)e->start_mark.line + 1;
@@ -359,8 +372,8 @@ static void convert(walk_ctx *c, const rcfg_key *k, yaml_node_t *n, rcfg_val *v)
             items = n->data.sequence.items.start;
             cnt = (size_t)(n->data.sequence.items.top - items);
         } else if (n->type != YAML_SCALAR_NODE) {
-            rcfg_problem(c->p, c->file, POS(n), "'%s' is %s (expected %s)", k->path,
-                         kind_name(n), expect_text(k, tt, sizeof tt));
+            rcfg_problem(c->p, c->file, POS(n), "'%s' is %s (expected %s)", k->path, kind_name(n),
+                         expect_text(k, tt, sizeof tt));
             return;
         }
         if (k->type == RCFG_INT_LIST)
@@ -378,22 +391,20 @@ static void convert(walk_ctx *c, const rcfg_key *k, yaml_node_t *n, rcfg_val *v)
             int64_t x = 0;
             double f = 0;
             char *s = NULL;
-            if (convert_scalar(c, k, e, elem_type(k->type), &x, &f, &s) != 0)
-                continue;
+            if (convert_scalar(c, k, e, elem_type(k->type), &x, &f, &s) != 0) continue;
             if (k->type == RCFG_INT_LIST) {
                 v->iv[v->n++] = x;
             } else {
                 v->sv[v->n++] = s;
             }
-            if (k->type == RCFG_INT_LIST)
-                free(s);
+            if (k->type == RCFG_INT_LIST) free(s);
         }
         return;
     }
     default:
         if (n->type != YAML_SCALAR_NODE) {
-            rcfg_problem(c->p, c->file, POS(n), "'%s' is %s (expected %s)", k->path,
-                         kind_name(n), expect_text(k, tt, sizeof tt));
+            rcfg_problem(c->p, c->file, POS(n), "'%s' is %s (expected %s)", k->path, kind_name(n),
+                         expect_text(k, tt, sizeof tt));
             return;
         }
         convert_scalar(c, k, n, k->type, &v->i, &v->f, &v->s);
@@ -406,11 +417,9 @@ static size_t children(const rcfg_schema *s, const char *prefix, const char **ou
     size_t n = 0, pl = strlen(prefix);
     for (size_t i = 0; i < s->n && n < max; i++) {
         const char *p = s->keys[i].path;
-        if (pl && (strncmp(p, prefix, pl) || p[pl] != '.'))
-            continue;
+        if (pl && (strncmp(p, prefix, pl) || p[pl] != '.')) continue;
         const char *leaf = pl ? p + pl + 1 : p;
-        if (!strchr(leaf, '.'))
-            out[n++] = leaf;
+        if (!strchr(leaf, '.')) out[n++] = leaf;
     }
     return n;
 }
@@ -435,8 +444,7 @@ static void unknown_key(walk_ctx *c, const char *prefix, const char *key, yaml_n
             }
         }
     }
-    rcfg_problem(c->p, c->file, POS(kn), "unknown key '%s' in the %s%s", full, c->s->what,
-                 hint);
+    rcfg_problem(c->p, c->file, POS(kn), "unknown key '%s' in the %s%s", full, c->s->what, hint);
 }
 
 static void walk_map(walk_ctx *c, yaml_node_t *map, const char *prefix)
@@ -446,8 +454,7 @@ static void walk_map(walk_ctx *c, yaml_node_t *map, const char *prefix)
         yaml_node_t *kn = yaml_document_get_node(c->doc, pr->key);
         yaml_node_t *vn = yaml_document_get_node(c->doc, pr->value);
         char full[512];
-        if (!kn || !vn)
-            continue;
+        if (!kn || !vn) continue;
         if (kn->type != YAML_SCALAR_NODE) {
             rcfg_problem(c->p, c->file, POS(kn), "a key is %s (expected a plain name)",
                          kind_name(kn));
@@ -484,10 +491,12 @@ static void walk_map(walk_ctx *c, yaml_node_t *map, const char *prefix)
                 char list[512] = "";
                 size_t n = children(c->s, full, cands, 64);
                 for (size_t i = 0; i < n; i++)
-                    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
-                             i ? ", " : "", cands[i]);
-                rcfg_problem(c->p, c->file, POS(vn), "'%s' is %s (expected a section with the "
-                             "keys %s)", full, kind_name(vn), list);
+                    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+                             cands[i]);
+                rcfg_problem(c->p, c->file, POS(vn),
+                             "'%s' is %s (expected a section with the "
+                             "keys %s)",
+                             full, kind_name(vn), list);
             }
             continue;
         }
@@ -501,8 +510,7 @@ void rcfg_walk(const rcfg_schema *s, yaml_document_t *doc, rcfg_val *vals, const
     walk_ctx c = {s, doc, vals, file, p};
     yaml_node_t *root = yaml_document_get_root_node(doc);
     if (!root || is_null_node(root)) {
-        rcfg_problem(p, file, 1, 1, "empty %s (expected a mapping of keys%s)", s->what,
-                     s->example);
+        rcfg_problem(p, file, 1, 1, "empty %s (expected a mapping of keys%s)", s->what, s->example);
         return;
     }
     if (root->type != YAML_MAPPING_NODE) {
@@ -517,8 +525,7 @@ void rcfg_val_clear(rcfg_val *v)
 {
     free(v->s);
     if (v->sv)
-        for (size_t i = 0; i < v->n; i++)
-            free(v->sv[i]);
+        for (size_t i = 0; i < v->n; i++) free(v->sv[i]);
     free(v->sv);
     free(v->iv);
     free(v->elem_pos);
@@ -547,8 +554,10 @@ void rcfg_default(const rcfg_key *k, rcfg_val *v)
     v->line = v->col = 0;
     rcfg_probs_finish(&p);
     if (p.count) {
-        fprintf(stderr, "moeprobe: internal error: the default \"%s\" of config key '%s' is "
-                        "invalid: %s\n", k->def, k->path, p.first);
+        fprintf(stderr,
+                "moeprobe: internal error: the default \"%s\" of config key '%s' is "
+                "invalid: %s\n",
+                k->def, k->path, p.first);
         abort();
     }
 }

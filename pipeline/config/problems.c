@@ -16,12 +16,10 @@ void rcfg_problem(rcfg_probs *p, const char *file, int line, int col, const char
     vsnprintf(body, sizeof body, fmt, ap);
     va_end(ap);
     snprintf(line_text, sizeof line_text, "%s:%d:%d: %s", file, line, col, body);
-    if (!p->count)
-        snprintf(p->first, sizeof p->first, "%s", line_text);
+    if (!p->count) snprintf(p->first, sizeof p->first, "%s", line_text);
     p->count++;
     rcfg_prob *v = realloc(p->v, p->count * sizeof *v);
-    if (!v)
-        return;
+    if (!v) return;
     p->v = v;
     v[p->count - 1] = (rcfg_prob){strdup(file), line, col, strdup(line_text)};
 }
@@ -31,20 +29,16 @@ static const rcfg_prob *sort_base;
 static int file_rank(const rcfg_prob *x)
 {
     for (const rcfg_prob *q = sort_base;; q++)
-        if (!strcmp(q->file ? q->file : "", x->file ? x->file : ""))
-            return (int)(q - sort_base);
+        if (!strcmp(q->file ? q->file : "", x->file ? x->file : "")) return (int)(q - sort_base);
 }
 
 static int prob_cmp(const void *a, const void *b)
 {
     const rcfg_prob *x = a, *y = b;
     int fx = file_rank(x), fy = file_rank(y);
-    if (fx != fy)
-        return fx - fy;
-    if (x->line != y->line)
-        return x->line - y->line;
-    if (x->col != y->col)
-        return x->col - y->col;
+    if (fx != fy) return fx - fy;
+    if (x->line != y->line) return x->line - y->line;
+    if (x->col != y->col) return x->col - y->col;
     return x < y ? -1 : x > y;
 }
 
@@ -60,8 +54,7 @@ void rcfg_probs_finish(rcfg_probs *p)
             sort_base = NULL;
             free(copy);
         }
-        if (p->v[0].text)
-            snprintf(p->first, sizeof p->first, "%s", p->v[0].text);
+        if (p->v[0].text) snprintf(p->first, sizeof p->first, "%s", p->v[0].text);
     }
     for (size_t i = 0; i < p->count && p->v; i++) {
         free(p->v[i].file);
@@ -81,10 +74,8 @@ void rcfg_probs_finish(rcfg_probs *p)
 
 void rcfg_problems_free(rcfg_problems *p)
 {
-    if (!p)
-        return;
-    for (size_t i = 0; i < p->n; i++)
-        free(p->msg[i]);
+    if (!p) return;
+    for (size_t i = 0; i < p->n; i++) free(p->msg[i]);
     free(p->msg);
     p->msg = NULL;
     p->n = 0;
@@ -113,8 +104,7 @@ char *rcfg_read_file(const char *path, size_t *len, mp_err *err)
         }
         size_t r = fread(buf + n, 1, 4096, f);
         n += r;
-        if (r < 4096)
-            break;
+        if (r < 4096) break;
     }
     int bad = ferror(f);
     fclose(f);

@@ -26,15 +26,15 @@ typedef struct lre_sample {
 } lre_sample;
 
 typedef struct lre_relation {
-    char *id;                 /* file name without ".json", e.g. "country_capital_city" */
-    char *name;               /* the `name` field, e.g. "country capital city" */
-    char *path;               /* the file it was read from */
-    char **templates;         /* prompt_templates (few-shot style), n_templates of them */
+    char *id;         /* file name without ".json", e.g. "country_capital_city" */
+    char *name;       /* the `name` field, e.g. "country capital city" */
+    char *path;       /* the file it was read from */
+    char **templates; /* prompt_templates (few-shot style), n_templates of them */
     size_t n_templates;
-    char **templates_zs;      /* prompt_templates_zs (zero-shot; moeprobe's default) */
+    char **templates_zs; /* prompt_templates_zs (zero-shot; moeprobe's default) */
     size_t n_templates_zs;
-    char *properties_json;    /* the `properties` object as compact JSON ("{}" if absent) */
-    lre_sample *samples;      /* n_samples, file order, duplicates kept */
+    char *properties_json; /* the `properties` object as compact JSON ("{}" if absent) */
+    lre_sample *samples;   /* n_samples, file order, duplicates kept */
     size_t n_samples;
 } lre_relation;
 
@@ -46,7 +46,7 @@ void lre_free(lre_relation *r);
 int lre_load(lre_relation *r, const char *path, mp_err *err);
 
 typedef struct lre_set {
-    lre_relation *rel;        /* n relations, sorted by file name */
+    lre_relation *rel; /* n relations, sorted by file name */
     size_t n;
 } lre_set;
 
@@ -57,8 +57,8 @@ void lre_set_free(lre_set *s);
 int lre_load_dir(lre_set *s, const char *dir, mp_err *err);
 
 typedef enum lre_template_kind {
-    LRE_ZS = 0,               /* prompt_templates_zs — the default of method.md */
-    LRE_FS = 1                /* prompt_templates */
+    LRE_ZS = 0, /* prompt_templates_zs — the default of method.md */
+    LRE_FS = 1  /* prompt_templates */
 } lre_template_kind;
 
 /* Number of templates of that kind. */

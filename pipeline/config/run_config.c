@@ -49,11 +49,9 @@ static rcfg_val *val(const rcfg *c, const char *key)
 static char *folder_name(const char *path)
 {
     size_t n = strlen(path);
-    while (n > 1 && path[n - 1] == '/')
-        n--;
+    while (n > 1 && path[n - 1] == '/') n--;
     size_t b = n;
-    while (b > 0 && path[b - 1] != '/')
-        b--;
+    while (b > 0 && path[b - 1] != '/') b--;
     return strndup(path + b, n - b);
 }
 
@@ -72,8 +70,9 @@ int rcfg_name_check(const char *name, char *why, size_t len)
         if (ch == '/' || ch == '\\')
             return snprintf(why, len, "contains '%c' at byte %zu (a path)", ch, i), -1;
         if (ch < 0x20 || ch == 0x7f)
-            return snprintf(why, len, "contains a control character (byte 0x%02X at byte %zu)",
-                            ch, i), -1;
+            return snprintf(why, len, "contains a control character (byte 0x%02X at byte %zu)", ch,
+                            i),
+                   -1;
     }
     return 0;
 }
@@ -83,10 +82,14 @@ static const char *printable(const char *name, char *buf, size_t len)
 {
     size_t o = 0;
     for (const unsigned char *c = (const unsigned char *)name; *c && o + 5 < len; c++) {
-        if (*c == '\n') o += (size_t)snprintf(buf + o, len - o, "\\n");
-        else if (*c == '\t') o += (size_t)snprintf(buf + o, len - o, "\\t");
-        else if (*c < 0x20 || *c == 0x7f) o += (size_t)snprintf(buf + o, len - o, "\\x%02X", *c);
-        else buf[o++] = (char)*c;
+        if (*c == '\n')
+            o += (size_t)snprintf(buf + o, len - o, "\\n");
+        else if (*c == '\t')
+            o += (size_t)snprintf(buf + o, len - o, "\\t");
+        else if (*c < 0x20 || *c == 0x7f)
+            o += (size_t)snprintf(buf + o, len - o, "\\x%02X", *c);
+        else
+            buf[o++] = (char)*c;
     }
     buf[o] = '\0';
     return buf;
@@ -98,20 +101,20 @@ static int check_model_name(load_ctx *L, const char *name, const char *file, int
 {
     char why[160], shown[300];
     if (rcfg_name_check(name, why, sizeof why) == 0) return 0;
-    rcfg_problem(L->p, file, line, col, "%s \"%s\" %s (it names OUT/NAME.h5: expected a plain "
-                 "file name without '/', control characters or a leading '.')", what,
-                 printable(name, shown, sizeof shown), why);
+    rcfg_problem(L->p, file, line, col,
+                 "%s \"%s\" %s (it names OUT/NAME.h5: expected a plain "
+                 "file name without '/', control characters or a leading '.')",
+                 what, printable(name, shown, sizeof shown), why);
     return -1;
 }
 
 /* ---- models ----------------------------------------------------------------------------- */
 
-static int add_model(rcfg *c, const char *name, const char *path, const char *source,
-                     int64_t batch, int64_t ranks)
+static int add_model(rcfg *c, const char *name, const char *path, const char *source, int64_t batch,
+                     int64_t ranks)
 {
     rcfg_model *m = realloc(c->models, (c->n_models + 1) * sizeof *m);
-    if (!m)
-        return -1;
+    if (!m) return -1;
     c->models = m;
     m += c->n_models++;
     m->name = strdup(name);
@@ -146,8 +149,7 @@ static void load_model_file(load_ctx *L, const char *path, int line, int col)
         yaml_document_delete(&doc);
         for (size_t i = 0; i < RCFG_MODEL_SCHEMA.n; i++) {
             const rcfg_key *k = &RCFG_MODEL_SCHEMA.keys[i];
-            if (vals[i].set)
-                continue;
+            if (vals[i].set) continue;
             if ((k->flags & RCFG_REQUIRED) && mapping)
                 rcfg_problem(L->p, path, rl, rcl, "missing required key '%s' (%s)", k->path,
                              k->doc);
@@ -156,8 +158,10 @@ static void load_model_file(load_ctx *L, const char *path, int line, int col)
         char cj[4200];
         snprintf(cj, sizeof cj, "%s/config.json", vals[1].s ? vals[1].s : "");
         if (L->p->count == before && vals[1].s && !is_file(cj))
-            rcfg_problem(L->p, path, vals[1].line, vals[1].col, "'path': folder \"%s\" has no "
-                         "config.json (expected a Hugging Face checkpoint folder)", vals[1].s);
+            rcfg_problem(L->p, path, vals[1].line, vals[1].col,
+                         "'path': folder \"%s\" has no "
+                         "config.json (expected a Hugging Face checkpoint folder)",
+                         vals[1].s);
         if (L->p->count == before && vals[0].s &&
             check_model_name(L, vals[0].s, path, vals[0].line, vals[0].col, "'name'") != 0)
             before = (size_t)-1; /* reported */
@@ -165,34 +169,38 @@ static void load_model_file(load_ctx *L, const char *path, int line, int col)
             add_model(L->c, vals[0].s, vals[1].s, path, vals[2].is_null ? 0 : vals[2].i,
                       vals[3].is_null ? 0 : vals[3].i);
     }
-    for (size_t i = 0; i < RCFG_MODEL_SCHEMA.n; i++)
-        rcfg_val_clear(&vals[i]);
+    for (size_t i = 0; i < RCFG_MODEL_SCHEMA.n; i++) rcfg_val_clear(&vals[i]);
     free(text);
 }
 
 static void resolve_model(load_ctx *L, const char *entry, int line, int col, const char *name)
 {
-    if (!entry)
-        return; /* a value of the wrong type (e.g. a mapping): the walk reported it */
+    if (!entry) return; /* a value of the wrong type (e.g. a mapping): the walk reported it */
     if (ends_with(entry, ".yaml") || ends_with(entry, ".yml")) {
         if (!is_file(entry)) {
-            rcfg_problem(L->p, L->file, line, col, "model file \"%s\" does not exist (expected "
-                         "a model YAML file or a checkpoint folder)", entry);
+            rcfg_problem(L->p, L->file, line, col,
+                         "model file \"%s\" does not exist (expected "
+                         "a model YAML file or a checkpoint folder)",
+                         entry);
             return;
         }
         load_model_file(L, entry, line, col);
         return;
     }
     if (!is_dir(entry)) {
-        rcfg_problem(L->p, L->file, line, col, "model folder \"%s\" does not exist (expected a "
-                     "Hugging Face checkpoint folder or a model .yaml file)", entry);
+        rcfg_problem(L->p, L->file, line, col,
+                     "model folder \"%s\" does not exist (expected a "
+                     "Hugging Face checkpoint folder or a model .yaml file)",
+                     entry);
         return;
     }
     char cj[4200];
     snprintf(cj, sizeof cj, "%s/config.json", entry);
     if (!is_file(cj)) {
-        rcfg_problem(L->p, L->file, line, col, "model folder \"%s\" has no config.json "
-                     "(expected a Hugging Face checkpoint folder)", entry);
+        rcfg_problem(L->p, L->file, line, col,
+                     "model folder \"%s\" has no config.json "
+                     "(expected a Hugging Face checkpoint folder)",
+                     entry);
         return;
     }
     char *fname = folder_name(entry);
@@ -208,12 +216,14 @@ static void resolve_models(load_ctx *L)
     rcfg_val *m = val(L->c, "model"), *ms = val(L->c, "models"), *nm = val(L->c, "name");
     int has_m = m->set && !m->is_null, has_ms = ms->set && !ms->is_null;
     if (has_m && has_ms) {
-        rcfg_problem(L->p, L->file, ms->line, ms->col, "both 'model' and 'models' are given "
+        rcfg_problem(L->p, L->file, ms->line, ms->col,
+                     "both 'model' and 'models' are given "
                      "(expected 'model' for one model or 'models' for a sweep)");
         return;
     }
     if (!has_m && !has_ms) {
-        rcfg_problem(L->p, L->file, L->root_line, L->root_col, "missing required key 'model' "
+        rcfg_problem(L->p, L->file, L->root_line, L->root_col,
+                     "missing required key 'model' "
                      "(a checkpoint folder; or 'models', a list, for a sweep)");
         return;
     }
@@ -225,14 +235,16 @@ static void resolve_models(load_ctx *L)
     }
     L->c->sweep = 1;
     if (nm->set && !nm->is_null)
-        rcfg_problem(L->p, L->file, nm->line, nm->col, "'name' applies to single-model runs "
+        rcfg_problem(L->p, L->file, nm->line, nm->col,
+                     "'name' applies to single-model runs "
                      "(expected no 'name' with 'models'; give each model a name in its model "
                      "file)");
     if (!ms->is_list) {
         resolve_model(L, ms->s, ms->line, ms->col, NULL);
     } else {
         if (ms->n == 0)
-            rcfg_problem(L->p, L->file, ms->line, ms->col, "'models' is an empty list "
+            rcfg_problem(L->p, L->file, ms->line, ms->col,
+                         "'models' is an empty list "
                          "(expected at least one model)");
         for (size_t i = 0; i < ms->n; i++)
             resolve_model(L, ms->sv[i], ms->elem_pos[2 * i], ms->elem_pos[2 * i + 1], NULL);
@@ -240,7 +252,8 @@ static void resolve_models(load_ctx *L)
     for (size_t i = 0; i < L->c->n_models; i++)
         for (size_t j = 0; j < i; j++)
             if (!strcmp(L->c->models[i].name, L->c->models[j].name))
-                rcfg_problem(L->p, L->file, ms->line, ms->col, "two models are named '%s' "
+                rcfg_problem(L->p, L->file, ms->line, ms->col,
+                             "two models are named '%s' "
                              "(expected unique names: each writes OUT/NAME.h5)",
                              L->c->models[i].name);
 }
@@ -259,27 +272,22 @@ static char **json_files(const char *dir, size_t *n)
     struct dirent *e;
     char **v = NULL;
     *n = 0;
-    if (!d)
-        return NULL;
+    if (!d) return NULL;
     while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' || !ends_with(e->d_name, ".json"))
-            continue;
+        if (e->d_name[0] == '.' || !ends_with(e->d_name, ".json")) continue;
         char **nv = realloc(v, (*n + 1) * sizeof *nv);
-        if (!nv)
-            break;
+        if (!nv) break;
         v = nv;
         v[(*n)++] = strdup(e->d_name);
     }
     closedir(d);
-    if (*n > 1)
-        qsort(v, *n, sizeof *v, cmp_str);
+    if (*n > 1) qsort(v, *n, sizeof *v, cmp_str);
     return v;
 }
 
 static void free_list(char **v, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
+    for (size_t i = 0; i < n; i++) free(v[i]);
     free(v);
 }
 
@@ -291,17 +299,21 @@ static void add_rel(load_ctx *L, const char *path, int line, int col)
     char why[160], shown[300], shown_path[4200];
     if (!id) return;
     if (rcfg_name_check(id, why, sizeof why) != 0) {
-        rcfg_problem(L->p, L->file, line, col, "relation file \"%s\": its id \"%s\" %s (the file "
+        rcfg_problem(L->p, L->file, line, col,
+                     "relation file \"%s\": its id \"%s\" %s (the file "
                      "name without .json names units and part files: expected a plain name)",
-                     printable(path, shown_path, sizeof shown_path), printable(id, shown, sizeof shown), why);
+                     printable(path, shown_path, sizeof shown_path),
+                     printable(id, shown, sizeof shown), why);
         free(id);
         return;
     }
     for (size_t i = 0; i < L->c->schema->n_reserved; i++)
         if (!strcmp(id, L->c->schema->reserved_ids[i])) {
-            rcfg_problem(L->p, L->file, line, col, "relation file \"%s\": the id '%s' is reserved "
+            rcfg_problem(L->p, L->file, line, col,
+                         "relation file \"%s\": the id '%s' is reserved "
                          "for the per-model units (such as summarise/pooled and neurons/cross); "
-                         "rename the file", path, id);
+                         "rename the file",
+                         path, id);
             free(id);
             return;
         }
@@ -322,16 +334,17 @@ static void add_rel(load_ctx *L, const char *path, int line, int col)
     L->c->n_rels++;
 }
 
-static void resolve_relation(load_ctx *L, const char *entry, int line, int col,
-                             const char *rel_dir)
+static void resolve_relation(load_ctx *L, const char *entry, int line, int col, const char *rel_dir)
 {
     char buf[4200];
     if (is_dir(entry)) {
         size_t n = 0;
         char **names = json_files(entry, &n);
         if (n == 0)
-            rcfg_problem(L->p, L->file, line, col, "relations folder \"%s\" has no .json files "
-                         "(expected LRE relation files)", entry);
+            rcfg_problem(L->p, L->file, line, col,
+                         "relations folder \"%s\" has no .json files "
+                         "(expected LRE relation files)",
+                         entry);
         for (size_t i = 0; i < n; i++) {
             snprintf(buf, sizeof buf, "%s/%s", entry, names[i]);
             add_rel(L, buf, line, col);
@@ -344,8 +357,10 @@ static void resolve_relation(load_ctx *L, const char *entry, int line, int col,
         return;
     }
     if (strchr(entry, '/') || ends_with(entry, ".json")) {
-        rcfg_problem(L->p, L->file, line, col, "relation file \"%s\" does not exist (expected "
-                     "an LRE .json file, a folder of them, or a relation name)", entry);
+        rcfg_problem(L->p, L->file, line, col,
+                     "relation file \"%s\" does not exist (expected "
+                     "an LRE .json file, a folder of them, or a relation name)",
+                     entry);
         return;
     }
     /* a relation name, looked up in relations_dir */
@@ -357,17 +372,19 @@ static void resolve_relation(load_ctx *L, const char *entry, int line, int col,
     size_t n = 0;
     char **names = json_files(rel_dir, &n);
     char hint[300] = "";
-    for (size_t i = 0; i < n; i++)
-        names[i][strlen(names[i]) - 5] = '\0';
+    for (size_t i = 0; i < n; i++) names[i][strlen(names[i]) - 5] = '\0';
     const char *s = rcfg_suggest(entry, (const char *const *)names, n);
-    if (s)
-        snprintf(hint, sizeof hint, "; did you mean '%s'?", s);
+    if (s) snprintf(hint, sizeof hint, "; did you mean '%s'?", s);
     if (!is_dir(rel_dir))
-        rcfg_problem(L->p, L->file, line, col, "unknown relation '%s' (relations_dir \"%s\" "
-                     "does not exist)", entry, rel_dir);
+        rcfg_problem(L->p, L->file, line, col,
+                     "unknown relation '%s' (relations_dir \"%s\" "
+                     "does not exist)",
+                     entry, rel_dir);
     else
-        rcfg_problem(L->p, L->file, line, col, "unknown relation '%s' (expected the name of a "
-                     ".json file in %s%s)", entry, rel_dir, hint);
+        rcfg_problem(L->p, L->file, line, col,
+                     "unknown relation '%s' (expected the name of a "
+                     ".json file in %s%s)",
+                     entry, rel_dir, hint);
     free_list(names, n);
 }
 
@@ -377,34 +394,31 @@ static void resolve_relations(load_ctx *L)
     rcfg_val *t = val(L->c, "template");
     rcfg *c = L->c;
     if (!r->set || r->is_null) {
-        rcfg_problem(L->p, L->file, r->set ? r->line : L->root_line,
-                     r->set ? r->col : L->root_col, "missing required key 'relations' (a "
+        rcfg_problem(L->p, L->file, r->set ? r->line : L->root_line, r->set ? r->col : L->root_col,
+                     "missing required key 'relations' (a "
                      "folder of LRE .json files, a file, a relation name, or a list)");
         return;
     }
     /* a value of the wrong type (e.g. a mapping) was reported by the walk; nothing to resolve */
-    if (r->is_list ? (r->n > 0 && !r->sv) : !r->s)
-        return;
+    if (r->is_list ? (r->n > 0 && !r->sv) : !r->s) return;
     for (size_t i = 0; r->is_list && i < r->n; i++)
-        if (!r->sv[i])
-            return;
+        if (!r->sv[i]) return;
     const char *rel_dir = rd->s ? rd->s : "";
     c->rel_spec_list = r->is_list;
     if (r->is_list) {
         c->n_rel_spec = r->n;
         c->rel_spec = calloc(r->n ? r->n : 1, sizeof *c->rel_spec);
-        for (size_t i = 0; c->rel_spec && i < r->n; i++)
-            c->rel_spec[i] = strdup(r->sv[i]);
+        for (size_t i = 0; c->rel_spec && i < r->n; i++) c->rel_spec[i] = strdup(r->sv[i]);
         if (r->n == 0)
-            rcfg_problem(L->p, L->file, r->line, r->col, "'relations' is an empty list "
+            rcfg_problem(L->p, L->file, r->line, r->col,
+                         "'relations' is an empty list "
                          "(expected at least one relation)");
         for (size_t i = 0; i < r->n; i++)
             resolve_relation(L, r->sv[i], r->elem_pos[2 * i], r->elem_pos[2 * i + 1], rel_dir);
     } else {
         c->n_rel_spec = 1;
         c->rel_spec = calloc(1, sizeof *c->rel_spec);
-        if (c->rel_spec)
-            c->rel_spec[0] = strdup(r->s);
+        if (c->rel_spec) c->rel_spec[0] = strdup(r->s);
         resolve_relation(L, r->s, r->line, r->col, rel_dir);
     }
     /* every relation file must load, and have the template asked for */
@@ -420,19 +434,17 @@ static void resolve_relations(load_ctx *L)
             continue;
         }
         if (!t->is_all && (size_t)t->i >= rel.n_templates_zs) {
-            if (!too_few++)
-                example = c->rels[i].id;
-            if (rel.n_templates_zs < min_t)
-                min_t = rel.n_templates_zs;
+            if (!too_few++) example = c->rels[i].id;
+            if (rel.n_templates_zs < min_t) min_t = rel.n_templates_zs;
         }
         lre_free(&rel);
     }
     if (too_few)
-        rcfg_problem(L->p, L->file, t->set ? t->line : L->root_line,
-                     t->set ? t->col : L->root_col, "template %lld is out of range for %zu "
+        rcfg_problem(L->p, L->file, t->set ? t->line : L->root_line, t->set ? t->col : L->root_col,
+                     "template %lld is out of range for %zu "
                      "relation(s), e.g. '%s' (expected an index below %zu, the fewest "
-                     "prompt_templates_zs of a relation, or \"all\")", (long long)t->i, too_few,
-                     example, min_t);
+                     "prompt_templates_zs of a relation, or \"all\")",
+                     (long long)t->i, too_few, example, min_t);
 }
 
 /* ---- load ------------------------------------------------------------------------------- */
@@ -441,8 +453,8 @@ static void cross_checks(load_ctx *L)
 {
     rcfg_val *o = val(L->c, "out");
     if (!o->set || o->is_null)
-        rcfg_problem(L->p, L->file, o->set ? o->line : L->root_line,
-                     o->set ? o->col : L->root_col, "missing required key 'out' (the output "
+        rcfg_problem(L->p, L->file, o->set ? o->line : L->root_line, o->set ? o->col : L->root_col,
+                     "missing required key 'out' (the output "
                      "folder for archives and the report)");
     /* the analyses' rules across their keys */
     const rcfg_schema *s = L->c->schema;
@@ -488,8 +500,7 @@ static int load_impl(rcfg **out, const char *text, size_t len, const char *name,
             resolve_models(&L);
             resolve_relations(&L);
         }
-        if (mapping)
-            cross_checks(&L);
+        if (mapping) cross_checks(&L);
     }
     rcfg_probs_finish(&p);
     if (p.count) {
@@ -514,8 +525,7 @@ int rcfg_load_stored(rcfg **cfg, const char *text, const char *name, const rcfg_
     return load_impl(cfg, text, strlen(text), name, s, 1, NULL, err);
 }
 
-int rcfg_load(rcfg **cfg, const char *path, const rcfg_schema *s, rcfg_problems *probs,
-              mp_err *err)
+int rcfg_load(rcfg **cfg, const char *path, const rcfg_schema *s, rcfg_problems *probs, mp_err *err)
 {
     size_t len = 0;
     char *text = rcfg_read_file(path, &len, err);
@@ -535,11 +545,9 @@ int rcfg_load(rcfg **cfg, const char *path, const rcfg_schema *s, rcfg_problems 
 
 void rcfg_free(rcfg *c)
 {
-    if (!c)
-        return;
+    if (!c) return;
     if (c->vals)
-        for (size_t i = 0; i < c->schema->n; i++)
-            rcfg_val_clear(&c->vals[i]);
+        for (size_t i = 0; i < c->schema->n; i++) rcfg_val_clear(&c->vals[i]);
     free(c->vals);
     for (size_t i = 0; i < c->n_models; i++) {
         free(c->models[i].name);
@@ -564,14 +572,18 @@ static const rcfg_val *get(const rcfg *c, const char *key, unsigned types, const
 {
     int i = rcfg_schema_find(c->schema, key);
     if (i < 0) {
-        fprintf(stderr, "moeprobe: internal error: %s(\"%s\"): no such config key in the "
-                        "run config's schema (pipeline/config/schema.c, or the analysis's "
-                        "section)\n", fn, key);
+        fprintf(stderr,
+                "moeprobe: internal error: %s(\"%s\"): no such config key in the "
+                "run config's schema (pipeline/config/schema.c, or the analysis's "
+                "section)\n",
+                fn, key);
         abort();
     }
     if (!(types & (1u << c->schema->keys[i].type))) {
-        fprintf(stderr, "moeprobe: internal error: %s(\"%s\"): the key's type does not fit "
-                        "this accessor\n", fn, key);
+        fprintf(stderr,
+                "moeprobe: internal error: %s(\"%s\"): the key's type does not fit "
+                "this accessor\n",
+                fn, key);
         abort();
     }
     return &c->vals[i];
@@ -615,8 +627,8 @@ size_t rcfg_int_list(const rcfg *c, const char *key, const int64_t **out)
 
 size_t rcfg_str_list(const rcfg *c, const char *key, const char *const **out)
 {
-    const rcfg_val *v = get(c, key, T(RCFG_STR_LIST) | T(RCFG_ENUM_LIST) | T(RCFG_PATH_LIST),
-                            "rcfg_str_list");
+    const rcfg_val *v =
+        get(c, key, T(RCFG_STR_LIST) | T(RCFG_ENUM_LIST) | T(RCFG_PATH_LIST), "rcfg_str_list");
     *out = v->n ? (const char *const *)v->sv : NULL;
     return v->n;
 }
@@ -636,19 +648,30 @@ int rcfg_list_has(const rcfg *c, const char *key, const char *value)
     const char *const *v;
     size_t n = rcfg_str_list(c, key, &v);
     for (size_t i = 0; i < n; i++)
-        if (!strcmp(v[i], value))
-            return 1;
+        if (!strcmp(v[i], value)) return 1;
     return 0;
 }
 
-const char *rcfg_source(const rcfg *c) { return c->source; }
-int rcfg_is_sweep(const rcfg *c) { return c->sweep; }
-size_t rcfg_model_count(const rcfg *c) { return c->n_models; }
+const char *rcfg_source(const rcfg *c)
+{
+    return c->source;
+}
+int rcfg_is_sweep(const rcfg *c)
+{
+    return c->sweep;
+}
+size_t rcfg_model_count(const rcfg *c)
+{
+    return c->n_models;
+}
 const rcfg_model *rcfg_model_at(const rcfg *c, size_t i)
 {
     return i < c->n_models ? &c->models[i] : NULL;
 }
-size_t rcfg_relation_count(const rcfg *c) { return c->n_rels; }
+size_t rcfg_relation_count(const rcfg *c)
+{
+    return c->n_rels;
+}
 const char *rcfg_relation_id(const rcfg *c, size_t i)
 {
     return i < c->n_rels ? c->rels[i].id : NULL;

@@ -69,9 +69,9 @@ int rcfg_load_stored(rcfg **cfg, const char *text, const char *name, const rcfg_
 void rcfg_free(rcfg *cfg); /* NULL is fine */
 
 /* ---- typed access by key path ------------------------------------------------------------ */
-int64_t rcfg_int(const rcfg *c, const char *key);   /* int keys; "all" reads as -1 */
-double rcfg_float(const rcfg *c, const char *key);  /* float keys */
-int rcfg_bool(const rcfg *c, const char *key);      /* bool keys: 0 / 1 */
+int64_t rcfg_int(const rcfg *c, const char *key);     /* int keys; "all" reads as -1 */
+double rcfg_float(const rcfg *c, const char *key);    /* float keys */
+int rcfg_bool(const rcfg *c, const char *key);        /* bool keys: 0 / 1 */
 const char *rcfg_str(const rcfg *c, const char *key); /* string, path, enum keys; NULL if null */
 /* Index of an enum key's value in the schema's list of allowed values. */
 int rcfg_enum(const rcfg *c, const char *key);
@@ -90,9 +90,9 @@ const char *rcfg_source(const rcfg *c); /* the file name (or name given to rcfg_
 int rcfg_is_sweep(const rcfg *c);       /* 1 if `models:` was used */
 
 typedef struct rcfg_model {
-    char *name;        /* model file's `name`; else `name:` (single runs); else folder name */
-    char *path;        /* checkpoint folder */
-    char *source;      /* the model YAML file, or NULL when given as a folder */
+    char *name;         /* model file's `name`; else `name:` (single runs); else folder name */
+    char *path;         /* checkpoint folder */
+    char *source;       /* the model YAML file, or NULL when given as a folder */
     int64_t batch_size; /* 0 = the run's batch_size */
     int64_t ranks;      /* 0 = not specified */
 } rcfg_model;
@@ -122,7 +122,6 @@ const char *rcfg_suggest(const char *word, const char *const *cands, size_t n);
 /* The effective config as YAML: every key of the schema in table order, defaults filled in.
  * Parsing it again gives the same config. malloc'd; NULL only when out of memory. */
 char *rcfg_to_yaml_text(const rcfg *c);
-
 
 /* Serialises c into a malloc'd buffer (*buf, *len). */
 int rcfg_pack(const rcfg *c, void **buf, size_t *len, mp_err *err);

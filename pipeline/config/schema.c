@@ -10,6 +10,7 @@
 #define NOLIM RCFG_NOLIM
 #define N_OF(t) (sizeof(t) / sizeof((t)[0]))
 
+/* clang-format off */
 static const rcfg_key RUN_KEYS[] = {
     /* ---- required: a config of these three keys is enough ---- */
     {"model", RCFG_PATH, RCFG_SPECIAL | RCFG_NULLABLE | RCFG_HIDE_NULL, NULL, NOLIM, NULL,
@@ -46,15 +47,19 @@ static const rcfg_key RUN_KEYS[] = {
     {"progress_every_s", RCFG_FLOAT, 0, "30", 0, 1e9, NULL,
      "Print a progress line (% done, ETA) on stderr every S seconds (0 = never)."},
 };
+/* clang-format on */
 
 /* After the analyses' sections. */
+/* clang-format off */
 static const rcfg_key ARCHIVE_KEYS[] = {
     {"archive", RCFG_MAP, 0, NULL, NOLIM, NULL, "The HDF5 archive."},
     {"archive.deflate", RCFG_INT, 0, "1", 0, 9, NULL,
      "Deflate level of chunked datasets (0 = uncompressed; float32 activations shrink ~14% "
      "at any level, level 1 is the fastest)."},
 };
+/* clang-format on */
 
+/* clang-format off */
 static const rcfg_key MODEL_KEYS[] = {
     {"name", RCFG_STR, RCFG_REQUIRED, NULL, NOLIM, NULL,
      "Model name: archive OUT/NAME.h5 and report labels."},
@@ -65,9 +70,10 @@ static const rcfg_key MODEL_KEYS[] = {
     {"ranks", RCFG_INT, RCFG_NULLABLE, "null", 1, 65536, NULL,
      "MPI ranks to use for this model (sweep planning); null = any."},
 };
+/* clang-format on */
 
-const rcfg_schema RCFG_MODEL_SCHEMA = {MODEL_KEYS, N_OF(MODEL_KEYS), "model file", "", NULL,
-                                       NULL, NULL, NULL, 0, NULL, 0};
+const rcfg_schema RCFG_MODEL_SCHEMA = {
+    MODEL_KEYS, N_OF(MODEL_KEYS), "model file", "", NULL, NULL, NULL, NULL, 0, NULL, 0};
 
 /* ---- building the run-config schema ---------------------------------------------------- */
 
@@ -76,20 +82,22 @@ static int check_section(const char *name, const rcfg_section *sec, mp_err *err)
 {
     size_t nl = strlen(name);
     if (sec->n == 0 || sec->keys[0].type != RCFG_MAP || strcmp(sec->keys[0].path, name))
-        return err_set(err, "config section of analysis %s: the first key must be the section "
-                            "'%s' itself", name, name);
+        return err_set(err,
+                       "config section of analysis %s: the first key must be the section "
+                       "'%s' itself",
+                       name, name);
     for (size_t i = 1; i < sec->n; i++) {
         const char *p = sec->keys[i].path, *dot = strrchr(p, '.');
         if (strncmp(p, name, nl) || p[nl] != '.')
-            return err_set(err, "config key '%s' of analysis %s lies outside its section '%s'",
-                           p, name, name);
+            return err_set(err, "config key '%s' of analysis %s lies outside its section '%s'", p,
+                           name, name);
         int parent = 0;
         for (size_t j = 0; j < i && !parent; j++)
-            parent = sec->keys[j].type == RCFG_MAP && strlen(sec->keys[j].path) == (size_t)(dot - p) &&
+            parent = sec->keys[j].type == RCFG_MAP &&
+                     strlen(sec->keys[j].path) == (size_t)(dot - p) &&
                      !strncmp(sec->keys[j].path, p, (size_t)(dot - p));
         if (!parent)
-            return err_set(err, "config key '%s' of analysis %s comes before its section", p,
-                           name);
+            return err_set(err, "config key '%s' of analysis %s comes before its section", p, name);
     }
     if (sec->check && (!sec->check_at || !sec->check_at[0]))
         return err_set(err, "config section of analysis %s: a check needs check_at", name);
@@ -152,8 +160,9 @@ int rcfg_schema_build(rcfg_schema **out, const rcfg_analysis *a, size_t n, mp_er
     for (size_t i = 1; i < k; i++)
         for (size_t q = 0; q < i; q++)
             if (!strcmp(s->own[q].path, s->own[i].path)) {
-                err_set(err, "config key '%s' exists already (an analysis's section may not "
-                             "take the name of another one's or of the run's own keys)",
+                err_set(err,
+                        "config key '%s' exists already (an analysis's section may not "
+                        "take the name of another one's or of the run's own keys)",
                         s->own[i].path);
                 goto done;
             }
@@ -168,8 +177,10 @@ int rcfg_schema_build(rcfg_schema **out, const rcfg_analysis *a, size_t n, mp_er
     s->example = " such as model, relations and out";
     rc = 0;
 done:
-    if (rc == 0) *out = s;
-    else rcfg_schema_free(s);
+    if (rc == 0)
+        *out = s;
+    else
+        rcfg_schema_free(s);
     return rc;
 }
 
@@ -187,16 +198,15 @@ void rcfg_schema_free(rcfg_schema *s)
 int rcfg_schema_find(const rcfg_schema *s, const char *path)
 {
     for (size_t i = 0; i < s->n; i++)
-        if (!strcmp(s->keys[i].path, path))
-            return (int)i;
+        if (!strcmp(s->keys[i].path, path)) return (int)i;
     return -1;
 }
 
 const char *rcfg_type_text(const rcfg_key *k, char *buf, size_t len)
 {
-    static const char *names[] = {"section", "string", "path", "int", "float", "bool", "enum",
-                                  "list of int", "list of string", "list of enum",
-                                  "list of path"};
+    static const char *names[] = {"section",        "string",       "path",        "int",
+                                  "float",          "bool",         "enum",        "list of int",
+                                  "list of string", "list of enum", "list of path"};
     const char *base = names[k->type];
     char extra[256] = "";
     if (!strcmp(k->path, "relations"))
@@ -213,13 +223,14 @@ const char *rcfg_type_text(const rcfg_key *k, char *buf, size_t len)
         snprintf(extra, sizeof extra, " (folder, created if missing)");
     else if ((k->type == RCFG_INT || k->type == RCFG_FLOAT || k->type == RCFG_INT_LIST) &&
              k->max > k->min)
-        snprintf(extra, sizeof extra, ", %s%g..%g", k->type == RCFG_INT_LIST ? "each " : "",
-                 k->min, k->max);
+        snprintf(extra, sizeof extra, ", %s%g..%g", k->type == RCFG_INT_LIST ? "each " : "", k->min,
+                 k->max);
     if (k->type == RCFG_ENUM || k->type == RCFG_ENUM_LIST)
         snprintf(extra, sizeof extra, ": %s", k->values);
     snprintf(buf, len, "%s%s%s%s", base, extra, (k->flags & RCFG_ALL) ? ", or \"all\"" : "",
              (k->flags & RCFG_NULLABLE) && strcmp(k->path, "model") && strcmp(k->path, "models")
-                 ? ", or null" : "");
+                 ? ", or null"
+                 : "");
     return buf;
 }
 
@@ -229,15 +240,12 @@ static void explain_table(FILE *f, const rcfg_schema *s)
     for (size_t i = 0; i < s->n; i++) {
         const rcfg_key *k = &s->keys[i];
         int depth = 0;
-        for (const char *c = k->path; *c; c++)
-            depth += *c == '.';
+        for (const char *c = k->path; *c; c++) depth += *c == '.';
         if (k->type == RCFG_MAP) {
             fprintf(f, "%*s%s:  (section) %s\n", 2 * depth, "", k->path, k->doc);
             continue;
         }
-        const char *def = (k->flags & RCFG_REQUIRED) ? "required"
-                          : k->def                  ? k->def
-                                                    : "none";
+        const char *def = (k->flags & RCFG_REQUIRED) ? "required" : k->def ? k->def : "none";
         if (!strcmp(k->path, "model") || !strcmp(k->path, "models"))
             def = "required: model or models";
         fprintf(f, "%*s%s  [%s]  default: %s\n", 2 * depth, "", k->path,

@@ -19,16 +19,16 @@
 #include "pipeline/util/error.h"
 
 typedef enum rcfg_type {
-    RCFG_MAP = 0,     /* a section holding other keys */
+    RCFG_MAP = 0, /* a section holding other keys */
     RCFG_STR,
-    RCFG_PATH,        /* a string naming a file or folder (see the RCFG_* path flags) */
+    RCFG_PATH, /* a string naming a file or folder (see the RCFG_* path flags) */
     RCFG_INT,
     RCFG_FLOAT,
     RCFG_BOOL,
-    RCFG_ENUM,        /* one of `values` */
+    RCFG_ENUM, /* one of `values` */
     RCFG_INT_LIST,
     RCFG_STR_LIST,
-    RCFG_ENUM_LIST,   /* each one of `values` */
+    RCFG_ENUM_LIST, /* each one of `values` */
     RCFG_PATH_LIST,
     RCFG_TYPE_COUNT
 } rcfg_type;
@@ -44,10 +44,10 @@ enum {
     RCFG_SPECIAL = 1 << 7,   /* checked and resolved by code in run_config.c */
 };
 
-#define RCFG_NOLIM 0, 0      /* min, max of a key without a range */
+#define RCFG_NOLIM 0, 0 /* min, max of a key without a range */
 
 typedef struct rcfg_key {
-    const char *path;   /* "block.top_n" */
+    const char *path; /* "block.top_n" */
     rcfg_type type;
     unsigned flags;
     const char *def;    /* default as YAML text ("[1, 5, 10]"); NULL: none (null) */
@@ -71,7 +71,10 @@ typedef struct rcfg_section {
 } rcfg_section;
 
 /* A section from a key table: .config = RCFG_SECTION(BLOCK_KEYS). */
-#define RCFG_SECTION(table) {(table), sizeof(table) / sizeof((table)[0]), NULL, NULL}
+#define RCFG_SECTION(table)                                                                        \
+    {                                                                                              \
+        (table), sizeof(table) / sizeof((table)[0]), NULL, NULL                                    \
+    }
 
 /* One analysis as the run config sees it: a value of `stages`, with its section (or NULL) and
  * the name of its per-model unit (NULL if none): "<name>/<unit_name>" would be the unit of a

@@ -57,13 +57,17 @@ static int emit_head_out(fwd_ctx *f, int l, const float *z, mp_err *err)
             memcpy(yh + (i * nH + hh) * H, tmp + i * H, (size_t)H * sizeof *tmp);
         free(tmp);
     }
-    for (int64_t i = 0; i < nw; i++) fwd_emit(f, HP_HEAD_OUT, l, rows[i], yh + i * nH * H, nH * H, 0);
+    for (int64_t i = 0; i < nw; i++)
+        fwd_emit(f, HP_HEAD_OUT, l, rows[i], yh + i * nH * H, nH * H, 0);
     rc = 0;
     goto done;
 oom:
     err_set(err, "attention: out of memory capturing head outputs");
 done:
-    free(rows); free(zh); free(yh); free(payload);
+    free(rows);
+    free(zh);
+    free(yh);
+    free(payload);
     return rc;
 }
 

@@ -83,13 +83,13 @@ static void name_tensors(const mp_model *m, int layer, fwd_part part, char *out,
             int64_t at = first_bad(&t, &v);
             if (at < 0 || o >= len) continue;
             o += (size_t)snprintf(out + o, len - o, "%stensor %s (%s) holds %s at element %lld",
-                                  "; ", e->name, ck->shard_names[s], kind(v),
-                                  (long long)at);
+                                  "; ", e->name, ck->shard_names[s], kind(v), (long long)at);
             found++;
         }
     if (!found)
-        snprintf(out, len, "; no stored weight of this part is non-finite, so the activations "
-                           "overflowed float32 (or the inputs were non-finite)");
+        snprintf(out, len,
+                 "; no stored weight of this part is non-finite, so the activations "
+                 "overflowed float32 (or the inputs were non-finite)");
 }
 
 int fwd_check_finite(const fwd_ctx *f, const float *x, int64_t rows, int64_t n, int layer,
@@ -116,10 +116,13 @@ int fwd_check_finite(const fwd_ctx *f, const float *x, int64_t rows, int64_t n, 
     const float v = x[bad];
     name_tensors(f->m, layer, part, what, sizeof what);
     char where[64];
-    if (layer >= 0) snprintf(where, sizeof where, "layer %d, ", layer);
-    else where[0] = '\0';
-    return err_set(err, "model %s: non-finite value (%s) in %s after %s%s (sample %lld, position "
-                        "%d, element %lld)%s",
+    if (layer >= 0)
+        snprintf(where, sizeof where, "layer %d, ", layer);
+    else
+        where[0] = '\0';
+    return err_set(err,
+                   "model %s: non-finite value (%s) in %s after %s%s (sample %lld, position "
+                   "%d, element %lld)%s",
                    f->m->dir, kind(v), part == FWD_PART_HEAD ? "the logits" : "the residual stream",
                    where, part_name(part), (long long)f->sample[f->seq_of[t]], f->pos_of[t],
                    (long long)(bad % n), what);

@@ -93,14 +93,14 @@ int fwd_check_intervention(const mp_model *m, const intervention *iv, mp_err *er
     if (!iv) return 0;
     if ((iv->topk >= 0 || iv->keep_rank || iv->n_block || iv->force_layer >= 0) &&
         c->num_experts == 0)
-        return err_set(err, "expert interventions need an MoE model; %s is dense",
-                       c->architecture);
+        return err_set(err, "expert interventions need an MoE model; %s is dense", c->architecture);
     for (int i = 0; i < iv->n_block; i++) {
         const mp_pair *b = &iv->block[i];
         if (b->layer < 0 || b->layer >= c->num_hidden_layers || !c->layer_is_moe[b->layer])
-            return err_set(err, "--block %d:%d: layer %d is not an MoE layer of this model "
-                                "(expected 0..%d)", b->layer, b->index, b->layer,
-                           c->num_hidden_layers - 1);
+            return err_set(err,
+                           "--block %d:%d: layer %d is not an MoE layer of this model "
+                           "(expected 0..%d)",
+                           b->layer, b->index, b->layer, c->num_hidden_layers - 1);
         if (b->index < 0 || b->index >= c->num_experts)
             return err_set(err, "--block %d:%d: expert %d does not exist (expected 0..%d)",
                            b->layer, b->index, b->index, c->num_experts - 1);
@@ -109,8 +109,7 @@ int fwd_check_intervention(const mp_model *m, const intervention *iv, mp_err *er
         return err_set(err, "--topk %d: the model routes %d experts per token (expected 0..%d)",
                        iv->topk, c->num_experts_per_tok, c->num_experts_per_tok);
     if (iv->keep_rank < 0 || iv->keep_rank > c->num_experts_per_tok)
-        return err_set(err, "keep_rank %d: expected 1..%d", iv->keep_rank,
-                       c->num_experts_per_tok);
+        return err_set(err, "keep_rank %d: expected 1..%d", iv->keep_rank, c->num_experts_per_tok);
     if (iv->no_shared && c->shared_expert_intermediate_size == 0)
         return err_set(err, "--no-shared: %s has no shared expert", c->architecture);
     for (int i = 0; i < iv->n_suppress; i++) {
@@ -124,9 +123,11 @@ int fwd_check_intervention(const mp_model *m, const intervention *iv, mp_err *er
     if (iv->force_layer >= 0) {
         if (iv->force_layer >= c->num_hidden_layers || !c->layer_is_moe[iv->force_layer] ||
             iv->force_expert < 0 || iv->force_expert >= c->num_experts)
-            return err_set(err, "--force-expert %d:%d: expected an MoE layer 0..%d and expert "
-                                "0..%d", iv->force_layer, iv->force_expert,
-                           c->num_hidden_layers - 1, c->num_experts - 1);
+            return err_set(err,
+                           "--force-expert %d:%d: expected an MoE layer 0..%d and expert "
+                           "0..%d",
+                           iv->force_layer, iv->force_expert, c->num_hidden_layers - 1,
+                           c->num_experts - 1);
     }
     return 0;
 }
@@ -186,14 +187,18 @@ int fwd_run(fwd_ctx *f, const fwd_batch *b, const hook_set *hooks, const interve
             goto done;
         }
         if (b->len[s] > c->max_position_embeddings) {
-            err_set(err, "forward: sequence %d has %d tokens, more than max_position_embeddings "
-                         "= %d of %s", s, b->len[s], c->max_position_embeddings, m->dir);
+            err_set(err,
+                    "forward: sequence %d has %d tokens, more than max_position_embeddings "
+                    "= %d of %s",
+                    s, b->len[s], c->max_position_embeddings, m->dir);
             goto done;
         }
         for (int i = 0; i < b->len[s]; i++)
             if (b->ids[s][i] < 0 || b->ids[s][i] >= V) {
-                err_set(err, "forward: sequence %d position %d has token id %d, outside the "
-                             "vocabulary 0..%lld", s, i, b->ids[s][i], (long long)V - 1);
+                err_set(err,
+                        "forward: sequence %d position %d has token id %d, outside the "
+                        "vocabulary 0..%lld",
+                        s, i, b->ids[s][i], (long long)V - 1);
                 goto done;
             }
         f->off[s + 1] = f->off[s] + b->len[s];
@@ -204,9 +209,9 @@ int fwd_run(fwd_ctx *f, const fwd_batch *b, const hook_set *hooks, const interve
     f->T = T;
     f->seq_of = malloc((size_t)(T > 0 ? T : 1) * sizeof *f->seq_of);
     f->pos_of = malloc((size_t)(T > 0 ? T : 1) * sizeof *f->pos_of);
-    x = fwd_buf(f, FB_X, (size_t)T * H * sizeof *x);        /* residual stream [T,H] */
-    h = fwd_buf(f, FB_H, (size_t)T * H * sizeof *h);        /* normed input [T,H] */
-    blk = fwd_buf(f, FB_BLK, (size_t)T * H * sizeof *blk);  /* block output [T,H] */
+    x = fwd_buf(f, FB_X, (size_t)T * H * sizeof *x);       /* residual stream [T,H] */
+    h = fwd_buf(f, FB_H, (size_t)T * H * sizeof *h);       /* normed input [T,H] */
+    blk = fwd_buf(f, FB_BLK, (size_t)T * H * sizeof *blk); /* block output [T,H] */
     if (!f->seq_of || !f->pos_of || !x || !h || !blk || ensure_rope(f, max_len) != 0) goto oom;
     for (int s = 0; s < b->n_seq; s++)
         for (int i = 0; i < b->len[s]; i++) {
@@ -271,8 +276,15 @@ oom:
     err_set(err, "forward: out of memory for a batch of %lld tokens", (long long)T);
 done:
     f->timing.total_s += monotonic_s() - t_start;
-    free(f->off); free(f->sample); free(f->seq_of); free(f->pos_of);
-    f->off = NULL; f->sample = NULL; f->seq_of = NULL; f->pos_of = NULL;
-    f->hooks = NULL; f->iv = NULL;
+    free(f->off);
+    free(f->sample);
+    free(f->seq_of);
+    free(f->pos_of);
+    f->off = NULL;
+    f->sample = NULL;
+    f->seq_of = NULL;
+    f->pos_of = NULL;
+    f->hooks = NULL;
+    f->iv = NULL;
     return rc;
 }

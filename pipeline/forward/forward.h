@@ -35,9 +35,9 @@
 
 typedef struct fwd_batch {
     int n_seq;
-    const int32_t *const *ids;  /* ids[s][0..len[s]) */
+    const int32_t *const *ids; /* ids[s][0..len[s]) */
     const int *len;
-    const int64_t *sample_id;   /* global id per sequence for hook records; NULL: 0..n_seq-1 */
+    const int64_t *sample_id; /* global id per sequence for hook records; NULL: 0..n_seq-1 */
 } fwd_batch;
 
 typedef struct fwd_ctx fwd_ctx;

@@ -6,15 +6,15 @@
 #include <string.h>
 
 typedef struct stored {
-    hook_record rec;  /* rec.data points into the arena chunk */
+    hook_record rec; /* rec.data points into the arena chunk */
 } stored;
 
 struct hook_store {
     stored *recs;
     size_t n, cap;
-    char **chunks;        /* payload arena: chunks never move, so rec.data stays valid */
+    char **chunks; /* payload arena: chunks never move, so rec.data stays valid */
     size_t n_chunks, chunks_cap, chunk_used, chunk_size;
-    int64_t *index;       /* slots hold record index + 1; 0 = empty */
+    int64_t *index; /* slots hold record index + 1; 0 = empty */
     size_t index_cap;
 };
 
@@ -152,8 +152,8 @@ int64_t hook_store_dense(const hook_store *s, hook_point p, int64_t sample, int 
     for (int l = 0; l < L; l++)
         for (int i = 0; i < npos; i++) {
             float *dst = out + ((int64_t)l * npos + i) * n;
-            const hook_record *r = hook_store_find(s, p, sample, p == HP_LOGITS ? -1 : l,
-                                                   pos0 + i, slot);
+            const hook_record *r =
+                hook_store_find(s, p, sample, p == HP_LOGITS ? -1 : l, pos0 + i, slot);
             if (r && r->n == n) {
                 memcpy(dst, r->data, (size_t)n * 4);
                 found++;

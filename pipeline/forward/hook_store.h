@@ -13,9 +13,9 @@
 
 typedef struct hook_store hook_store;
 
-hook_store *hook_store_new(void);              /* NULL on out of memory */
+hook_store *hook_store_new(void); /* NULL on out of memory */
 void hook_store_free(hook_store *s);
-void hook_store_clear(hook_store *s);          /* forget everything, keep the memory */
+void hook_store_clear(hook_store *s); /* forget everything, keep the memory */
 /* The hook_sink_fn to put in hook_set.sink with the store as ctx. */
 void hook_store_sink(void *ctx, const hook_record *r);
 

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+/* clang-format off */
 static const char *const NAMES[HP_COUNT] = {
     [HP_RESID_PRE] = "resid_pre",       [HP_ATTN_OUT] = "attn_out",
     [HP_HEAD_OUT] = "head_out",         [HP_MLP_OUT] = "mlp_out",
@@ -13,6 +14,7 @@ static const char *const NAMES[HP_COUNT] = {
     [HP_SHARED_ACT] = "shared_act",     [HP_MLP_ACT] = "mlp_act",
     [HP_LOGITS] = "logits",
 };
+/* clang-format on */
 
 const char *hook_point_name(hook_point p)
 {

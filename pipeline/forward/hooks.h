@@ -60,7 +60,7 @@ typedef enum hook_positions { HOOK_POS_LAST = 0, HOOK_POS_ALL = 1 } hook_positio
 typedef struct hook_request {
     int enabled;
     hook_positions positions;
-    int all_layers;                       /* 1: every layer; else `layers` */
+    int all_layers; /* 1: every layer; else `layers` */
     unsigned char layers[HOOK_MAX_LAYERS];
 } hook_request;
 
@@ -82,11 +82,11 @@ typedef void (*hook_sink_fn)(void *ctx, const hook_record *r);
 
 typedef struct hook_set {
     hook_request req[HP_COUNT];
-    hook_sink_fn sink;   /* NULL: nothing is emitted */
+    hook_sink_fn sink; /* NULL: nothing is emitted */
     void *sink_ctx;
 } hook_set;
 
-void hook_set_init(hook_set *h);                     /* nothing requested */
+void hook_set_init(hook_set *h); /* nothing requested */
 /* Requests point p at all layers and the given positions. */
 void hook_request_all(hook_set *h, hook_point p, hook_positions pos);
 /* Whether (p, layer, position-is-last) is requested. */
@@ -98,7 +98,7 @@ int hook_wants_layer(const hook_set *h, hook_point p, int layer);
 
 typedef struct mp_pair {
     int layer;
-    int index;  /* expert id or head id */
+    int index; /* expert id or head id */
 } mp_pair;
 
 typedef enum block_mode {
@@ -110,21 +110,21 @@ typedef enum block_mode {
 
 typedef struct intervention {
     int n_block;
-    mp_pair block[IV_MAX_ITEMS];   /* (layer, expert) */
+    mp_pair block[IV_MAX_ITEMS]; /* (layer, expert) */
     block_mode block_mode;
-    int topk;                      /* -1: the model's k; 0..k: route only the top `topk` */
-    int keep_rank;                 /* 0: off; n >= 1: keep only the n-th ranked routed expert */
-    int no_shared;                 /* 1: drop the qwen2moe shared expert */
+    int topk;      /* -1: the model's k; 0..k: route only the top `topk` */
+    int keep_rank; /* 0: off; n >= 1: keep only the n-th ranked routed expert */
+    int no_shared; /* 1: drop the qwen2moe shared expert */
     int n_suppress;
     mp_pair suppress_head[IV_MAX_ITEMS]; /* (layer, head): z_h = 0 at every position */
-    int force_layer;               /* -1: off. Put force_expert into the top-k at this layer */
+    int force_layer; /* -1: off. Put force_expert into the top-k at this layer */
     int force_expert;
     /* Weight of the forced expert per token of the batch, indexed by the packed token index
      * (sequence offsets of fwd_batch); NULL: the weight the model's own rule gives it. */
     const float *force_weight;
 } intervention;
 
-void intervention_init(intervention *iv);    /* no intervention */
+void intervention_init(intervention *iv); /* no intervention */
 int intervention_is_none(const intervention *iv);
 
 #endif

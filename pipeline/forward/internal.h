@@ -8,28 +8,38 @@
 
 /* Activation buffers kept across calls (see fwd_buf()). */
 typedef enum fwd_buf_id {
-    FB_X, FB_H, FB_BLK,                 /* forward.c: residual, normed input, block output */
-    FB_LAST, FB_LOGITS,                 /* forward.c: final rows and their logits */
-    FB_Q, FB_K, FB_V, FB_Z,             /* attention.c */
-    FB_XR, FB_YR,                       /* moe.c: expert rows in and out */
-    FB_GATE, FB_UP, FB_ACT,             /* moe.c: SwiGLU gate, up, kept activations */
-    FB_SHARED_OUT, FB_SHARED_ACT,       /* moe.c: qwen2moe shared expert */
+    FB_X,
+    FB_H,
+    FB_BLK, /* forward.c: residual, normed input, block output */
+    FB_LAST,
+    FB_LOGITS, /* forward.c: final rows and their logits */
+    FB_Q,
+    FB_K,
+    FB_V,
+    FB_Z, /* attention.c */
+    FB_XR,
+    FB_YR, /* moe.c: expert rows in and out */
+    FB_GATE,
+    FB_UP,
+    FB_ACT, /* moe.c: SwiGLU gate, up, kept activations */
+    FB_SHARED_OUT,
+    FB_SHARED_ACT, /* moe.c: qwen2moe shared expert */
     FB_COUNT
 } fwd_buf_id;
 
 struct fwd_ctx {
     const mp_model *m;
     ep_ctx *ep;
-    int own_ep;             /* ep created here (single process) */
+    int own_ep; /* ep created here (single process) */
     fwd_timing timing;
 
     /* Per-run view of the packed batch (valid during fwd_run). */
-    int64_t T;              /* tokens in the batch */
+    int64_t T; /* tokens in the batch */
     int n_seq;
-    int64_t *off;           /* [n_seq+1] first packed row of each sequence */
-    int *seq_of;            /* [T] sequence of each packed row */
-    int *pos_of;            /* [T] position of each packed row in its sequence */
-    int64_t *sample;        /* [n_seq] global sample ids */
+    int64_t *off;    /* [n_seq+1] first packed row of each sequence */
+    int *seq_of;     /* [T] sequence of each packed row */
+    int *pos_of;     /* [T] position of each packed row in its sequence */
+    int64_t *sample; /* [n_seq] global sample ids */
     const hook_set *hooks;
     const intervention *iv;
 

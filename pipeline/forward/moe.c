@@ -58,9 +58,16 @@ static void run_expert(void *ctx, int e, int64_t n, const float *x, const int64_
         const int64_t *mt = meta + i * EP_META;
         int is_last = (int)(mt[2] >> 16);
         if (!hook_wants(f->hooks, HP_EXPERT_ACT, job->layer, is_last)) continue;
-        hook_record r = {.point = HP_EXPERT_ACT, .layer = job->layer, .seq = -1,
-                         .sample = mt[0], .pos = (int)mt[1], .is_last = is_last,
-                         .slot = (int)(mt[2] & 0xffff), .expert = e, .is_int = 0, .n = I,
+        hook_record r = {.point = HP_EXPERT_ACT,
+                         .layer = job->layer,
+                         .seq = -1,
+                         .sample = mt[0],
+                         .pos = (int)mt[1],
+                         .is_last = is_last,
+                         .slot = (int)(mt[2] & 0xffff),
+                         .expert = e,
+                         .is_int = 0,
+                         .n = I,
                          .data = act + i * I};
         f->hooks->sink(f->hooks->sink_ctx, &r);
     }
@@ -149,8 +156,8 @@ static void combine_rows(void *ctx, int64_t a, int64_t b)
         for (int64_t j = 0; j < k; j++)
             if (c->row_of[t * k + j] >= 0) order[n_act++] = j;
         for (int64_t q = 1; q < n_act; q++) /* insertion sort of slots by expert id */
-            for (int64_t b2 = q; b2 > 0 && c->idx[t * k + order[b2 - 1]] > c->idx[t * k + order[b2]];
-                 b2--) {
+            for (int64_t b2 = q;
+                 b2 > 0 && c->idx[t * k + order[b2 - 1]] > c->idx[t * k + order[b2]]; b2--) {
                 int64_t tmp = order[b2];
                 order[b2] = order[b2 - 1];
                 order[b2 - 1] = tmp;
@@ -299,8 +306,10 @@ static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *er
         if (hook_wants(f->hooks, HP_EXPERT_OUT, l, fwd_row_is_last(f, t))) {
             for (int64_t j = 0; j < k; j++) {
                 int64_t r = row_of[t * k + j];
-                if (r >= 0) memcpy(eo + j * H, yr + r * H, (size_t)H * sizeof *eo);
-                else memset(eo + j * H, 0, (size_t)H * sizeof *eo);
+                if (r >= 0)
+                    memcpy(eo + j * H, yr + r * H, (size_t)H * sizeof *eo);
+                else
+                    memset(eo + j * H, 0, (size_t)H * sizeof *eo);
             }
             fwd_emit(f, HP_EXPERT_OUT, l, t, eo, k * H, 0);
         }
@@ -312,7 +321,8 @@ static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *er
         float g = 1.0f / (1.0f + expf(-sh.gate[t]));
         if (hook_wants(f->hooks, HP_SHARED_OUT, l, last))
             fwd_emit(f, HP_SHARED_OUT, l, t, sh.out + t * H, H, 0);
-        if (hook_wants(f->hooks, HP_SHARED_GATE, l, last)) fwd_emit(f, HP_SHARED_GATE, l, t, &g, 1, 0);
+        if (hook_wants(f->hooks, HP_SHARED_GATE, l, last))
+            fwd_emit(f, HP_SHARED_GATE, l, t, &g, 1, 0);
         if (sh.act && hook_wants(f->hooks, HP_SHARED_ACT, l, last))
             fwd_emit(f, HP_SHARED_ACT, l, t, sh.act + t * sh.Is, sh.Is, 0);
         for (int64_t i = 0; i < H; i++) out[t * H + i] += g * sh.out[t * H + i];
@@ -322,8 +332,17 @@ static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *er
 oom:
     err_set(err, "layer %d: out of memory in the MoE block (%lld tokens)", l, (long long)T);
 done:
-    free(logits); free(estart); free(efill); free(p); free(w); free(idx); free(row_of);
-    free(row_expert); free(meta); free(eo); free(sh.gate);
+    free(logits);
+    free(estart);
+    free(efill);
+    free(p);
+    free(w);
+    free(idx);
+    free(row_of);
+    free(row_expert);
+    free(meta);
+    free(eo);
+    free(sh.gate);
     return rc;
 }
 

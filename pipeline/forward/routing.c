@@ -17,8 +17,7 @@ void routing_topk(const float *p, int E, int k, int *idx)
     for (int j = 0; j < k; j++) {
         int best = -1;
         for (int x = 0; x < E; x++)
-            if ((j == 0 || before(p, idx[j - 1], x)) && (best < 0 || before(p, x, best)))
-                best = x;
+            if ((j == 0 || before(p, idx[j - 1], x)) && (best < 0 || before(p, x, best))) best = x;
         idx[j] = best;
     }
 }

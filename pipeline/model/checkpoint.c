@@ -84,8 +84,10 @@ static int open_index(ckpt *c, const char *index_path, mp_err *err)
     json_error_t jerr;
     json_t *root = json_load_file(index_path, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        err_set(err, "%s: not valid JSON: %s (line %d, column %d), expected the index of a "
-                     "sharded checkpoint", index_path, jerr.text, jerr.line, jerr.column);
+        err_set(err,
+                "%s: not valid JSON: %s (line %d, column %d), expected the index of a "
+                "sharded checkpoint",
+                index_path, jerr.text, jerr.line, jerr.column);
         goto done;
     }
     json_t *meta = json_object_get(root, "metadata");
@@ -100,8 +102,10 @@ static int open_index(ckpt *c, const char *index_path, mp_err *err)
         char *s = wm ? json_dumps(wm, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
         snprintf(v, sizeof v, "%.200s", s ? s : "absent");
         free(s);
-        err_set(err, "%s: \"weight_map\" is %s, expected an object mapping tensor names to shard "
-                     "files", index_path, v);
+        err_set(err,
+                "%s: \"weight_map\" is %s, expected an object mapping tensor names to shard "
+                "files",
+                index_path, v);
         goto done;
     }
     /* The distinct shard names, validated, sorted. */
@@ -115,7 +119,8 @@ static int open_index(ckpt *c, const char *index_path, mp_err *err)
     nmap_init(&seen);
     const char *key;
     json_t *val;
-    json_object_foreach(wm, key, val) {
+    json_object_foreach(wm, key, val)
+    {
         if (!json_is_string(val)) {
             char *s = json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
             err_set(err, "%s: \"weight_map\".\"%s\" = %.200s, expected a shard file name",
@@ -126,8 +131,10 @@ static int open_index(ckpt *c, const char *index_path, mp_err *err)
         }
         const char *sn = json_string_value(val);
         if (!valid_shard_name(sn)) {
-            err_set(err, "%s: \"weight_map\".\"%s\" = \"%s\", expected a plain file name in the "
-                         "checkpoint folder (no '/', no '..')", index_path, key, sn);
+            err_set(err,
+                    "%s: \"weight_map\".\"%s\" = \"%s\", expected a plain file name in the "
+                    "checkpoint folder (no '/', no '..')",
+                    index_path, key, sn);
             nmap_free(&seen);
             goto done;
         }
@@ -153,24 +160,28 @@ static int open_index(ckpt *c, const char *index_path, mp_err *err)
         char path[8192];
         snprintf(path, sizeof path, "%s/%s", c->dir, c->shard_names[s]);
         if (!file_exists(path)) {
-            err_set(err, "%s: shard \"%s\" named in \"weight_map\" does not exist (expected the "
-                         "file %s)", index_path, c->shard_names[s], path);
+            err_set(err,
+                    "%s: shard \"%s\" named in \"weight_map\" does not exist (expected the "
+                    "file %s)",
+                    index_path, c->shard_names[s], path);
             goto done;
         }
     }
     if (open_shards(c, err) != 0) goto done;
 
     /* Every listed tensor is in its shard; register it. */
-    json_object_foreach(wm, key, val) {
+    json_object_foreach(wm, key, val)
+    {
         const char *sn = json_string_value(val);
-        char **hit = bsearch(&sn, c->shard_names, (size_t)c->n_shards, sizeof *c->shard_names,
-                             cmp_str);
+        char **hit =
+            bsearch(&sn, c->shard_names, (size_t)c->n_shards, sizeof *c->shard_names, cmp_str);
         int s = (int)(hit - c->shard_names);
         int e = st_find(&c->shards[s], key);
         if (e < 0) {
-            err_set(err, "%s: tensor \"%s\" is mapped to %s, which does not contain it (expected "
-                         "it among the shard's %d tensors)", index_path, key, sn,
-                    c->shards[s].n_entries);
+            err_set(err,
+                    "%s: tensor \"%s\" is mapped to %s, which does not contain it (expected "
+                    "it among the shard's %d tensors)",
+                    index_path, key, sn, c->shards[s].n_entries);
             goto done;
         }
         const char *stable = c->shards[s].entries[e].name; /* outlives the JSON */
@@ -185,17 +196,19 @@ static int open_index(ckpt *c, const char *index_path, mp_err *err)
         for (int e = 0; e < f->n_entries; e++) {
             int64_t at;
             if (!nmap_get(&c->names, f->entries[e].name, &at)) {
-                err_set(err, "%s/%s: tensor \"%s\" (data offset %llu) is not listed in %s, "
-                             "expected every tensor of a shard in \"weight_map\"", c->dir,
-                        c->shard_names[s], f->entries[e].name,
+                err_set(err,
+                        "%s/%s: tensor \"%s\" (data offset %llu) is not listed in %s, "
+                        "expected every tensor of a shard in \"weight_map\"",
+                        c->dir, c->shard_names[s], f->entries[e].name,
                         (unsigned long long)f->entries[e].begin, CKPT_INDEX);
                 goto done;
             }
             ckpt_ref r = unpack(at);
             if (r.shard != s || r.entry != e) {
-                err_set(err, "%s/%s: tensor \"%s\" (data offset %llu) also appears here, but %s "
-                             "maps it to %s; expected each tensor in exactly one shard", c->dir,
-                        c->shard_names[s], f->entries[e].name,
+                err_set(err,
+                        "%s/%s: tensor \"%s\" (data offset %llu) also appears here, but %s "
+                        "maps it to %s; expected each tensor in exactly one shard",
+                        c->dir, c->shard_names[s], f->entries[e].name,
                         (unsigned long long)f->entries[e].begin, CKPT_INDEX,
                         c->shard_names[r.shard]);
                 goto done;

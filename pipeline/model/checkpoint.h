@@ -23,17 +23,17 @@
 
 typedef struct ckpt {
     char dir[4096];
-    char source[64];          /* CKPT_INDEX or CKPT_SINGLE: where the tensor list comes from */
+    char source[64]; /* CKPT_INDEX or CKPT_SINGLE: where the tensor list comes from */
     int n_shards;
-    char **shard_names;       /* [n_shards] file names within dir, sorted */
-    st_file *shards;          /* [n_shards] */
-    nmap names;               /* tensor name -> (shard << 32) | entry */
+    char **shard_names; /* [n_shards] file names within dir, sorted */
+    st_file *shards;    /* [n_shards] */
+    nmap names;         /* tensor name -> (shard << 32) | entry */
     int64_t n_tensors;
     uint64_t bytes_by_dtype[MP_DTYPE_COUNT]; /* tensor data bytes */
-    uint64_t total_bytes;     /* sum of the above */
-    uint64_t file_bytes;      /* sum of shard file sizes (headers included) */
-    int64_t index_total_size; /* index "metadata"."total_size", -1 if absent */
-    int64_t index_total_parameters; /* index "metadata"."total_parameters", -1 if absent */
+    uint64_t total_bytes;                    /* sum of the above */
+    uint64_t file_bytes;                     /* sum of shard file sizes (headers included) */
+    int64_t index_total_size;                /* index "metadata"."total_size", -1 if absent */
+    int64_t index_total_parameters;          /* index "metadata"."total_parameters", -1 if absent */
 } ckpt;
 
 /* A tensor's place in the checkpoint, for iteration and messages. */

@@ -47,19 +47,27 @@ const char *dtype_name(mp_dtype t)
 
 int dtype_parse(const char *s, mp_dtype *out)
 {
-    if (!strcmp(s, "BF16")) *out = MP_BF16;
-    else if (!strcmp(s, "F16")) *out = MP_F16;
-    else if (!strcmp(s, "F32")) *out = MP_F32;
-    else return -1;
+    if (!strcmp(s, "BF16"))
+        *out = MP_BF16;
+    else if (!strcmp(s, "F16"))
+        *out = MP_F16;
+    else if (!strcmp(s, "F32"))
+        *out = MP_F32;
+    else
+        return -1;
     return 0;
 }
 
 int dtype_parse_torch(const char *s, mp_dtype *out)
 {
-    if (!strcmp(s, "bfloat16") || !strcmp(s, "bf16")) *out = MP_BF16;
-    else if (!strcmp(s, "float16") || !strcmp(s, "f16") || !strcmp(s, "half")) *out = MP_F16;
-    else if (!strcmp(s, "float32") || !strcmp(s, "f32") || !strcmp(s, "float")) *out = MP_F32;
-    else return -1;
+    if (!strcmp(s, "bfloat16") || !strcmp(s, "bf16"))
+        *out = MP_BF16;
+    else if (!strcmp(s, "float16") || !strcmp(s, "f16") || !strcmp(s, "half"))
+        *out = MP_F16;
+    else if (!strcmp(s, "float32") || !strcmp(s, "f32") || !strcmp(s, "float"))
+        *out = MP_F32;
+    else
+        return -1;
     return 0;
 }
 
@@ -94,8 +102,7 @@ uint16_t f32_to_f16(float f)
 static void bf16_block(const uint16_t *src, float *dst, size_t n)
 {
     uint32_t *d = (uint32_t *)dst;
-    for (size_t i = 0; i < n; i++)
-        d[i] = (uint32_t)src[i] << 16;
+    for (size_t i = 0; i < n; i++) d[i] = (uint32_t)src[i] << 16;
 }
 
 static void f16_block(const uint16_t *src, float *dst, size_t n)
@@ -107,8 +114,7 @@ static void f16_block(const uint16_t *src, float *dst, size_t n)
         _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
     }
 #endif
-    for (; i < n; i++)
-        dst[i] = F16_TO_F32(src[i]);
+    for (; i < n; i++) dst[i] = F16_TO_F32(src[i]);
 }
 
 void dtype_to_f32(mp_dtype t, const void *src, float *dst, size_t n)
@@ -141,11 +147,8 @@ void dtype_to_f32(mp_dtype t, const void *src, float *dst, size_t n)
             }
         }
         break;
-    case MP_F32:
-        memcpy(dst, src, n * 4);
-        break;
-    default:
-        break;
+    case MP_F32: memcpy(dst, src, n * 4); break;
+    default: break;
     }
 }
 
@@ -162,10 +165,7 @@ void dtype_from_f32(mp_dtype t, const float *src, void *dst, size_t n)
         for (size_t i = 0; i < n; i++) d[i] = f32_to_f16(src[i]);
         break;
     }
-    case MP_F32:
-        memcpy(dst, src, n * 4);
-        break;
-    default:
-        break;
+    case MP_F32: memcpy(dst, src, n * 4); break;
+    default: break;
     }
 }

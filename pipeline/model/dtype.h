@@ -11,8 +11,8 @@
 
 typedef enum mp_dtype { MP_BF16 = 0, MP_F16 = 1, MP_F32 = 2, MP_DTYPE_COUNT = 3 } mp_dtype;
 
-size_t dtype_size(mp_dtype t);                 /* bytes per element: 2, 2, 4 */
-const char *dtype_name(mp_dtype t);            /* safetensors spelling: "BF16", "F16", "F32" */
+size_t dtype_size(mp_dtype t);      /* bytes per element: 2, 2, 4 */
+const char *dtype_name(mp_dtype t); /* safetensors spelling: "BF16", "F16", "F32" */
 /* Parses a safetensors dtype string; returns -1 if not one of BF16/F16/F32. */
 int dtype_parse(const char *s, mp_dtype *out);
 /* Parses torch spellings ("bfloat16", "float16", "float32") and bf16/f16/f32. */

@@ -15,13 +15,13 @@
 #include "pipeline/model/safetensors.h"
 
 typedef struct fault_map {
-    volatile uintptr_t base;        /* 0 = free slot; written last on register */
+    volatile uintptr_t base; /* 0 = free slot; written last on register */
     size_t len;
     char *path;
     const st_entry *entries;
     int n_entries;
     uint64_t data_offset;
-    int64_t size;                   /* at registration */
+    int64_t size; /* at registration */
     struct timespec mtime;
     ino_t ino;
     dev_t dev;
@@ -81,9 +81,12 @@ static const char *tensor_at(const fault_map *m, uint64_t off)
     while (lo <= hi) {
         int mid = lo + (hi - lo) / 2;
         const st_entry *e = &m->entries[mid];
-        if (d < e->begin) hi = mid - 1;
-        else if (d >= e->end) lo = mid + 1;
-        else return e->name;
+        if (d < e->begin)
+            hi = mid - 1;
+        else if (d >= e->end)
+            lo = mid + 1;
+        else
+            return e->name;
     }
     return NULL;
 }
@@ -151,8 +154,8 @@ static void install(void)
     if (sigaction(SIGBUS, &sa, &g_prev) == 0) g_installed = 1;
 }
 
-void fault_register_map(const void *base, size_t len, const char *path,
-                        const st_entry *entries, int n_entries, uint64_t data_offset)
+void fault_register_map(const void *base, size_t len, const char *path, const st_entry *entries,
+                        int n_entries, uint64_t data_offset)
 {
     struct stat sb;
     if (!base || !len) return;
@@ -209,24 +212,28 @@ int fault_check_maps(mp_err *err)
         struct stat sb;
         if (!m->base || m->size < 0) continue;
         if (stat(m->path, &sb) != 0)
-            return err_set(err, "checkpoint file %s was removed while the job was running (%s); "
-                                "restore the checkpoint and run again (complete units are kept)",
+            return err_set(err,
+                           "checkpoint file %s was removed while the job was running (%s); "
+                           "restore the checkpoint and run again (complete units are kept)",
                            m->path, strerror(errno));
         if ((int64_t)sb.st_size != m->size)
-            return err_set(err, "checkpoint file %s changed while the job was running: %lld "
-                                "bytes, expected %lld as when it was opened; restore the "
-                                "checkpoint and run again (complete units are kept)",
+            return err_set(err,
+                           "checkpoint file %s changed while the job was running: %lld "
+                           "bytes, expected %lld as when it was opened; restore the "
+                           "checkpoint and run again (complete units are kept)",
                            m->path, (long long)sb.st_size, (long long)m->size);
-        if (sb.st_ino != m->ino || sb.st_dev != m->dev ||
-            sb.st_mtim.tv_sec != m->mtime.tv_sec || sb.st_mtim.tv_nsec != m->mtime.tv_nsec) {
+        if (sb.st_ino != m->ino || sb.st_dev != m->dev || sb.st_mtim.tv_sec != m->mtime.tv_sec ||
+            sb.st_mtim.tv_nsec != m->mtime.tv_nsec) {
             char was[64], now[64];
             fmt_time(was, sizeof was, m->mtime);
             fmt_time(now, sizeof now, sb.st_mtim);
-            return err_set(err, "checkpoint file %s changed while the job was running: %s "
-                                "(modified %s, expected %s as when it was opened); restore the "
-                                "checkpoint and run again (complete units are kept)",
-                           m->path, sb.st_ino != m->ino || sb.st_dev != m->dev
-                                        ? "replaced by another file" : "rewritten in place",
+            return err_set(err,
+                           "checkpoint file %s changed while the job was running: %s "
+                           "(modified %s, expected %s as when it was opened); restore the "
+                           "checkpoint and run again (complete units are kept)",
+                           m->path,
+                           sb.st_ino != m->ino || sb.st_dev != m->dev ? "replaced by another file"
+                                                                      : "rewritten in place",
                            now, was);
         }
     }

@@ -10,9 +10,9 @@
 #include <stdint.h>
 
 typedef struct nmap {
-    const char **keys;  /* [cap], NULL = empty slot */
-    int64_t *vals;      /* [cap] */
-    size_t cap;         /* 0 or a power of two */
+    const char **keys; /* [cap], NULL = empty slot */
+    int64_t *vals;     /* [cap] */
+    size_t cap;        /* 0 or a power of two */
     size_t count;
 } nmap;
 

@@ -7,10 +7,10 @@
 #ifndef MOEPROBE_LIMITS_H
 #define MOEPROBE_LIMITS_H
 
-#define MOEPROBE_MAX_EXPERTS 65536    /* num_experts / num_local_experts */
-#define MOEPROBE_MAX_TOPK 65536       /* num_experts_per_tok (also at most num_experts) */
-#define MOEPROBE_MAX_HEADS 65536      /* num_attention_heads, num_key_value_heads */
-#define MOEPROBE_MAX_HEAD_DIM 65536   /* head_dim */
+#define MOEPROBE_MAX_EXPERTS 65536  /* num_experts / num_local_experts */
+#define MOEPROBE_MAX_TOPK 65536     /* num_experts_per_tok (also at most num_experts) */
+#define MOEPROBE_MAX_HEADS 65536    /* num_attention_heads, num_key_value_heads */
+#define MOEPROBE_MAX_HEAD_DIM 65536 /* head_dim */
 
 /* "65536" for messages: MOEPROBE_STR(MOEPROBE_MAX_EXPERTS) */
 #define MOEPROBE_STR_(x) #x

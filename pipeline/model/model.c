@@ -40,9 +40,11 @@ static int try_bind(bind_ctx *b, mp_tensor *dst, const char *name, int ndim, con
         fmt_dims(got, sizeof got, dst->ndim, dst->shape);
         fmt_dims(exp, sizeof exp, ndim, want);
         memset(dst, 0, sizeof *dst);
-        return err_set(b->err, "%s/%s: tensor \"%s\" has shape %s, expected %s (%s from "
-                               "config.json of %s)", b->ck->dir, ckpt_shard_name(b->ck, ref), name,
-                       got, exp, what, b->m->cfg.architecture);
+        return err_set(b->err,
+                       "%s/%s: tensor \"%s\" has shape %s, expected %s (%s from "
+                       "config.json of %s)",
+                       b->ck->dir, ckpt_shard_name(b->ck, ref), name, got, exp, what,
+                       b->m->cfg.architecture);
     }
     b->used[ref.shard][ref.entry] = 1;
     return 1;
@@ -83,8 +85,8 @@ static int needf(bind_ctx *b, mp_tensor *dst, const char *what, int ndim, int64_
 }
 
 /* A SwiGLU MLP under PREFIX with names gate/up/down (`gate_proj`... or Mixtral's w1/w3/w2). */
-static int bind_mlp(bind_ctx *b, mp_mlp *mlp, const char *prefix, const char *gate,
-                    const char *up, const char *down, int64_t I, int bias, const char *iname)
+static int bind_mlp(bind_ctx *b, mp_mlp *mlp, const char *prefix, const char *gate, const char *up,
+                    const char *down, int64_t I, int bias, const char *iname)
 {
     int64_t H = b->m->cfg.hidden_size;
     char w_ih[64], w_hi[64];
@@ -94,10 +96,9 @@ static int bind_mlp(bind_ctx *b, mp_mlp *mlp, const char *prefix, const char *ga
         needf(b, &mlp->up_proj, w_ih, 2, I, H, "%s%s.weight", prefix, up) ||
         needf(b, &mlp->down_proj, w_hi, 2, H, I, "%s%s.weight", prefix, down))
         return -1;
-    if (bias &&
-        (needf(b, &mlp->gate_bias, iname, 1, I, 0, "%s%s.bias", prefix, gate) ||
-         needf(b, &mlp->up_bias, iname, 1, I, 0, "%s%s.bias", prefix, up) ||
-         needf(b, &mlp->down_bias, "[hidden_size]", 1, H, 0, "%s%s.bias", prefix, down)))
+    if (bias && (needf(b, &mlp->gate_bias, iname, 1, I, 0, "%s%s.bias", prefix, gate) ||
+                 needf(b, &mlp->up_bias, iname, 1, I, 0, "%s%s.bias", prefix, up) ||
+                 needf(b, &mlp->down_bias, "[hidden_size]", 1, H, 0, "%s%s.bias", prefix, down)))
         return -1;
     return 0;
 }
@@ -107,8 +108,8 @@ static mp_tensor slice(const mp_tensor *f, int64_t e, int64_t r0, int64_t n)
 {
     mp_tensor t = {0};
     size_t sz = dtype_size(f->dtype);
-    t.data = (const char *)f->data + ((size_t)e * (size_t)f->shape[1] + (size_t)r0) *
-                                         (size_t)f->shape[2] * sz;
+    t.data = (const char *)f->data +
+             ((size_t)e * (size_t)f->shape[1] + (size_t)r0) * (size_t)f->shape[2] * sz;
     t.dtype = f->dtype;
     t.ndim = 2;
     t.shape[0] = n;
@@ -123,8 +124,8 @@ static int bind_experts(bind_ctx *b, mp_layer *ly, int l, const char *moe)
     int mixtral = c->arch == ARCH_MIXTRAL;
     char name[512], gu_name[512], dn_name[512];
     ly->experts = calloc((size_t)E, sizeof *ly->experts);
-    if (!ly->experts) return err_set(b->err, "%s: out of memory for %lld experts", b->ck->dir,
-                                     (long long)E);
+    if (!ly->experts)
+        return err_set(b->err, "%s: out of memory for %lld experts", b->ck->dir, (long long)E);
     /* transformers 5 checkpoints: experts.gate_up_proj [E,2I,H] (gate rows first) and
      * experts.down_proj [E,H,I]. */
     mp_tensor gu, dn;
@@ -239,13 +240,14 @@ static int check_leftovers(bind_ctx *b)
             size_t len = strlen(n), sl = strlen("rotary_emb.inv_freq");
             if (b->used[s][e] || (len >= sl && !strcmp(n + len - sl, "rotary_emb.inv_freq")))
                 continue;
-            return err_set(b->err, "%s/%s: unexpected tensor \"%s\" (data offset %llu): not a "
-                                   "weight of %s as its config.json describes it (num_hidden_layers = %d%s), "
-                                   "expected only the architecture's tensors",
-                           b->ck->dir, b->ck->shard_names[s], n,
-                           (unsigned long long)f->entries[e].begin, b->m->cfg.architecture,
-                           b->m->cfg.num_hidden_layers,
-                           b->m->cfg.tie_word_embeddings ? ", tied embeddings" : "");
+            return err_set(
+                b->err,
+                "%s/%s: unexpected tensor \"%s\" (data offset %llu): not a "
+                "weight of %s as its config.json describes it (num_hidden_layers = %d%s), "
+                "expected only the architecture's tensors",
+                b->ck->dir, b->ck->shard_names[s], n, (unsigned long long)f->entries[e].begin,
+                b->m->cfg.architecture, b->m->cfg.num_hidden_layers,
+                b->m->cfg.tie_word_embeddings ? ", tied embeddings" : "");
         }
     }
     return 0;
@@ -301,8 +303,8 @@ int model_load(mp_model *m, const char *dir, mp_err *err)
         }
     }
     int64_t V = c->vocab_size, H = c->hidden_size;
-    if (need(&b, &m->embed_tokens, "model.embed_tokens.weight", "[vocab_size,hidden_size]", 2, V,
-             H, 0) ||
+    if (need(&b, &m->embed_tokens, "model.embed_tokens.weight", "[vocab_size,hidden_size]", 2, V, H,
+             0) ||
         need(&b, &m->norm, "model.norm.weight", "[hidden_size]", 1, H, 0, 0))
         goto done;
     if (c->tie_word_embeddings) {
@@ -348,10 +350,13 @@ static int64_t mlp_params(const mp_mlp *p)
 static void layer_params(const mp_model *m, int l, int64_t *all, int64_t *routed)
 {
     const mp_layer *ly = &m->layers[l];
-    const mp_tensor *ts[] = {&ly->input_layernorm, &ly->post_attention_layernorm, &ly->q_proj,
-                             &ly->k_proj, &ly->v_proj, &ly->o_proj, &ly->q_bias, &ly->k_bias,
-                             &ly->v_bias, &ly->o_bias, &ly->q_norm, &ly->k_norm, &ly->router,
-                             &ly->shared_expert_gate};
+    const mp_tensor *ts[] = {&ly->input_layernorm, &ly->post_attention_layernorm,
+                             &ly->q_proj,          &ly->k_proj,
+                             &ly->v_proj,          &ly->o_proj,
+                             &ly->q_bias,          &ly->k_bias,
+                             &ly->v_bias,          &ly->o_bias,
+                             &ly->q_norm,          &ly->k_norm,
+                             &ly->router,          &ly->shared_expert_gate};
     int64_t n = 0, r = 0;
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) n += numel_or0(ts[i]);
     n += mlp_params(&ly->mlp) + mlp_params(&ly->shared_expert);

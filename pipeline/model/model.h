@@ -31,37 +31,37 @@
 #include "pipeline/model/tensor.h"
 
 typedef struct mp_mlp {
-    mp_tensor gate_proj;  /* [I,H] */
-    mp_tensor up_proj;    /* [I,H] */
-    mp_tensor down_proj;  /* [H,I] */
+    mp_tensor gate_proj;                     /* [I,H] */
+    mp_tensor up_proj;                       /* [I,H] */
+    mp_tensor down_proj;                     /* [H,I] */
     mp_tensor gate_bias, up_bias, down_bias; /* Llama mlp_bias only; else absent */
 } mp_mlp;
 
 typedef struct mp_layer {
-    mp_tensor input_layernorm;            /* [H] */
-    mp_tensor post_attention_layernorm;   /* [H] */
+    mp_tensor input_layernorm;          /* [H] */
+    mp_tensor post_attention_layernorm; /* [H] */
     mp_tensor q_proj, k_proj, v_proj, o_proj;
-    mp_tensor q_bias, k_bias, v_bias, o_bias;  /* absent unless the family has them */
-    mp_tensor q_norm, k_norm;             /* OLMoE only */
+    mp_tensor q_bias, k_bias, v_bias, o_bias; /* absent unless the family has them */
+    mp_tensor q_norm, k_norm;                 /* OLMoE only */
     int is_moe;
-    mp_mlp mlp;                           /* dense layers */
-    mp_tensor router;                     /* [E,H], MoE layers */
-    mp_mlp *experts;                      /* [E] views, MoE layers */
-    int experts_fused;                    /* 1: the views slice fused 3-D expert tensors */
-    mp_mlp shared_expert;                 /* qwen2moe; absent otherwise */
-    mp_tensor shared_expert_gate;         /* [1,H] qwen2moe */
+    mp_mlp mlp;                   /* dense layers */
+    mp_tensor router;             /* [E,H], MoE layers */
+    mp_mlp *experts;              /* [E] views, MoE layers */
+    int experts_fused;            /* 1: the views slice fused 3-D expert tensors */
+    mp_mlp shared_expert;         /* qwen2moe; absent otherwise */
+    mp_tensor shared_expert_gate; /* [1,H] qwen2moe */
 } mp_layer;
 
-struct ckpt;  /* checkpoint.h: the mapped shards */
+struct ckpt; /* checkpoint.h: the mapped shards */
 
 typedef struct mp_model {
     mcfg cfg;
     char dir[4096];
-    struct ckpt *ck;          /* owns the mappings */
-    mp_tensor embed_tokens;   /* [V,H] */
-    mp_tensor norm;           /* [H] final RMSNorm */
-    mp_tensor lm_head;        /* [V,H] */
-    mp_layer *layers;         /* [L] */
+    struct ckpt *ck;        /* owns the mappings */
+    mp_tensor embed_tokens; /* [V,H] */
+    mp_tensor norm;         /* [H] final RMSNorm */
+    mp_tensor lm_head;      /* [V,H] */
+    mp_layer *layers;       /* [L] */
 } mp_model;
 
 /* Handles start invalid: model_init zeroes; model_free is safe on an initialised or

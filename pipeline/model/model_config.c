@@ -17,9 +17,10 @@ typedef struct arch_info {
     int vocab, hidden, inter, layers, heads, kv, max_pos;
     double eps, theta;
     int experts, topk, moe_inter, shared_inter;
-    int bos, eos;        /* -1 = None */
+    int bos, eos; /* -1 = None */
 } arch_info;
 
+/* clang-format off */
 static const arch_info ARCHS[ARCH_COUNT] = {
     [ARCH_OLMOE] = {"OlmoeForCausalLM", "olmoe", 50304, 2048, 2048, 16, 16, -1, 4096, 1e-5, 1e4,
                     64, 8, 0, 0, -1, 50279},
@@ -34,9 +35,11 @@ static const arch_info ARCHS[ARCH_COUNT] = {
     [ARCH_MISTRAL] = {"MistralForCausalLM", "mistral", 32000, 4096, 14336, 32, 32, 8, 131072, 1e-6,
                       1e4, 0, 0, 0, 0, 1, 2},
 };
+/* clang-format on */
 
-#define ARCH_LIST "OlmoeForCausalLM, Qwen2MoeForCausalLM, MixtralForCausalLM, " \
-                  "LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM"
+#define ARCH_LIST                                                                                  \
+    "OlmoeForCausalLM, Qwen2MoeForCausalLM, MixtralForCausalLM, "                                  \
+    "LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM"
 
 const char *mcfg_arch_name(mp_arch a)
 {
@@ -140,7 +143,8 @@ static int resolve_arch(cfg_ctx *x, mcfg *c)
             return bad(x, "architectures", archs, "a list naming one of " ARCH_LIST);
         size_t i;
         json_t *a;
-        json_array_foreach(archs, i, a) {
+        json_array_foreach(archs, i, a)
+        {
             if (!json_is_string(a))
                 return bad(x, "architectures", archs, "a list of strings naming one of " ARCH_LIST);
             for (int k = 0; k < ARCH_COUNT && found < 0; k++)
@@ -153,13 +157,16 @@ static int resolve_arch(cfg_ctx *x, mcfg *c)
     const char *mts = json_is_string(mt) ? json_string_value(mt) : NULL;
     if (found < 0) {
         if (!mts)
-            return err_set(x->err, "%s: \"architectures\" and \"model_type\" are both absent, "
-                                   "expected \"architectures\": [one of " ARCH_LIST "]", x->origin);
+            return err_set(x->err,
+                           "%s: \"architectures\" and \"model_type\" are both absent, "
+                           "expected \"architectures\": [one of " ARCH_LIST "]",
+                           x->origin);
         for (int k = 0; k < ARCH_COUNT && found < 0; k++)
             if (!strcmp(mts, ARCHS[k].model_type)) found = k;
         if (found < 0)
-            return bad(x, "model_type", mt, "one of olmoe, qwen2_moe, mixtral, llama, qwen2, "
-                                            "mistral");
+            return bad(x, "model_type", mt,
+                       "one of olmoe, qwen2_moe, mixtral, llama, qwen2, "
+                       "mistral");
     } else if (mts && strcmp(mts, ARCHS[found].model_type) != 0) {
         char expected[128];
         snprintf(expected, sizeof expected, "\"%s\" (architecture %s)", ARCHS[found].model_type,
@@ -189,8 +196,9 @@ static int read_rope(cfg_ctx *x, mcfg *c)
         json_t *t = json_object_get(rp, "rope_type");
         if (!t) t = json_object_get(rp, "type");
         if (t && !(json_is_string(t) && !strcmp(json_string_value(t), "default")))
-            return bad(x, keys[i], rp, "null or \"rope_type\": \"default\" (RoPE scaling is not "
-                                       "supported)");
+            return bad(x, keys[i], rp,
+                       "null or \"rope_type\": \"default\" (RoPE scaling is not "
+                       "supported)");
         json_t *prf = json_object_get(rp, "partial_rotary_factor");
         if (prf && !(json_is_number(prf) && json_number_value(prf) == 1.0))
             return bad(x, keys[i], rp, "no partial_rotary_factor (partial RoPE is not supported)");
@@ -294,17 +302,21 @@ static int read_windows(cfg_ctx *x, mcfg *c)
     if (lt && !json_is_null(lt)) {
         if (!json_is_array(lt) || (int)json_array_size(lt) != L) {
             char expected[128];
-            snprintf(expected, sizeof expected, "a list of %d entries (num_hidden_layers), each "
-                                                "\"full_attention\" or \"sliding_attention\"", L);
+            snprintf(expected, sizeof expected,
+                     "a list of %d entries (num_hidden_layers), each "
+                     "\"full_attention\" or \"sliding_attention\"",
+                     L);
             return bad(x, "layer_types", lt, expected);
         }
         for (int l = 0; l < L; l++) {
             json_t *t = json_array_get(lt, (size_t)l);
             const char *s = json_is_string(t) ? json_string_value(t) : "";
-            if (!strcmp(s, "sliding_attention")) c->layer_window[l] = win;
+            if (!strcmp(s, "sliding_attention"))
+                c->layer_window[l] = win;
             else if (strcmp(s, "full_attention") != 0 && strcmp(s, "attention") != 0)
-                return bad(x, "layer_types", lt, "entries \"full_attention\" or "
-                                                 "\"sliding_attention\"");
+                return bad(x, "layer_types", lt,
+                           "entries \"full_attention\" or "
+                           "\"sliding_attention\"");
         }
     } else {
         for (int l = 0; l < L; l++) {
@@ -330,9 +342,10 @@ static int read_moe(cfg_ctx *x, mcfg *c)
     const char *alias = c->arch == ARCH_MIXTRAL ? "num_experts" : "num_local_experts";
     if (!json_object_get(x->root, ekey) && json_object_get(x->root, alias)) ekey = alias;
     long long lo = c->arch == ARCH_QWEN2MOE ? 0 : 1; /* qwen2moe with 0 experts is dense */
-    if (read_range(x, ekey, &c->num_experts, lo, MOEPROBE_MAX_EXPERTS,
-                   lo ? "a positive integer (at most " MOEPROBE_STR(MOEPROBE_MAX_EXPERTS) ")"
-                      : "a non-negative integer (at most " MOEPROBE_STR(MOEPROBE_MAX_EXPERTS) ")") != 0)
+    if (read_range(
+            x, ekey, &c->num_experts, lo, MOEPROBE_MAX_EXPERTS,
+            lo ? "a positive integer (at most " MOEPROBE_STR(MOEPROBE_MAX_EXPERTS) ")"
+               : "a non-negative integer (at most " MOEPROBE_STR(MOEPROBE_MAX_EXPERTS) ")") != 0)
         return -1;
     if (read_pos(x, "num_experts_per_tok", &c->num_experts_per_tok) != 0) return -1;
     if (c->num_experts_per_tok > MOEPROBE_MAX_TOPK)
@@ -351,7 +364,8 @@ static int read_moe(cfg_ctx *x, mcfg *c)
         c->moe_intermediate_size = a->moe_inter;
         c->shared_expert_intermediate_size = a->shared_inter;
         if (read_pos(x, "moe_intermediate_size", &c->moe_intermediate_size) != 0 ||
-            read_pos(x, "shared_expert_intermediate_size", &c->shared_expert_intermediate_size) != 0)
+            read_pos(x, "shared_expert_intermediate_size", &c->shared_expert_intermediate_size) !=
+                0)
             return -1;
         int step = 1;
         if (read_pos(x, "decoder_sparse_step", &step) != 0) return -1;
@@ -361,7 +375,8 @@ static int read_moe(cfg_ctx *x, mcfg *c)
         for (int l = 0; l < L; l++) c->layer_is_moe[l] = c->num_experts > 0 && (l + 1) % step == 0;
         size_t i;
         json_t *v;
-        json_array_foreach(mol, i, v) {
+        json_array_foreach(mol, i, v)
+        {
             if (!json_is_integer(v) || json_integer_value(v) < 0)
                 return bad(x, "mlp_only_layers", mol, "a list of non-negative layer indices");
             if (json_integer_value(v) < L) c->layer_is_moe[json_integer_value(v)] = 0;
@@ -387,20 +402,24 @@ static int check_shapes(cfg_ctx *x, mcfg *c)
     }
     if (!c->head_dim) {
         if (c->hidden_size % c->num_attention_heads != 0)
-            return err_set(x->err, "%s: \"hidden_size\" = %d is not a multiple of "
-                                   "\"num_attention_heads\" = %d, expected a multiple when "
-                                   "\"head_dim\" is absent", x->origin, c->hidden_size,
-                           c->num_attention_heads);
+            return err_set(x->err,
+                           "%s: \"hidden_size\" = %d is not a multiple of "
+                           "\"num_attention_heads\" = %d, expected a multiple when "
+                           "\"head_dim\" is absent",
+                           x->origin, c->hidden_size, c->num_attention_heads);
         c->head_dim = c->hidden_size / c->num_attention_heads;
     }
     if (c->head_dim % 2 != 0 || c->head_dim > MOEPROBE_MAX_HEAD_DIM)
-        return err_set(x->err, "%s: \"head_dim\" = %d, expected an even number (RoPE rotates "
-                               "pairs) of at most 65536", x->origin, c->head_dim);
+        return err_set(x->err,
+                       "%s: \"head_dim\" = %d, expected an even number (RoPE rotates "
+                       "pairs) of at most 65536",
+                       x->origin, c->head_dim);
     if (c->arch == ARCH_OLMOE && c->num_attention_heads * c->head_dim != c->hidden_size)
-        return err_set(x->err, "%s: \"head_dim\" = %d x \"num_attention_heads\" = %d is not "
-                               "\"hidden_size\" = %d, expected equal (OLMoE's q_norm spans "
-                               "hidden_size)", x->origin, c->head_dim, c->num_attention_heads,
-                       c->hidden_size);
+        return err_set(x->err,
+                       "%s: \"head_dim\" = %d x \"num_attention_heads\" = %d is not "
+                       "\"hidden_size\" = %d, expected equal (OLMoE's q_norm spans "
+                       "hidden_size)",
+                       x->origin, c->head_dim, c->num_attention_heads, c->hidden_size);
     return 0;
 }
 
@@ -423,7 +442,8 @@ static int parse_root(mcfg *c, json_t *root, const char *origin, mp_err *err)
     c->max_position_embeddings = a->max_pos;
     c->rms_norm_eps = a->eps;
     c->initializer_range = 0.02;
-    if (read_pos(&x, "vocab_size", &c->vocab_size) || read_pos(&x, "hidden_size", &c->hidden_size) ||
+    if (read_pos(&x, "vocab_size", &c->vocab_size) ||
+        read_pos(&x, "hidden_size", &c->hidden_size) ||
         read_pos(&x, "intermediate_size", &c->intermediate_size) ||
         read_range(&x, "num_hidden_layers", &c->num_hidden_layers, 1, MCFG_MAX_LAYERS,
                    "a positive integer (at most 256)") ||
@@ -467,8 +487,8 @@ static int parse_root(mcfg *c, json_t *root, const char *origin, mp_err *err)
     }
     json_t *act = json_object_get(root, "hidden_act");
     if (act && !json_is_null(act) &&
-        !(json_is_string(act) && (!strcmp(json_string_value(act), "silu") ||
-                                  !strcmp(json_string_value(act), "swish"))))
+        !(json_is_string(act) &&
+          (!strcmp(json_string_value(act), "silu") || !strcmp(json_string_value(act), "swish"))))
         return bad(&x, "hidden_act", act, "\"silu\" (the only activation supported)");
     if (read_bool(&x, "tie_word_embeddings", &c->tie_word_embeddings) != 0) return -1;
     switch (c->arch) {
@@ -482,17 +502,15 @@ static int parse_root(mcfg *c, json_t *root, const char *origin, mp_err *err)
         c->qkv_bias = 1;
         if (read_bool(&x, "qkv_bias", &c->qkv_bias) != 0) return -1;
         break;
-    case ARCH_QWEN2:
-        c->qkv_bias = 1;
-        break;
-    default:
-        break;
+    case ARCH_QWEN2: c->qkv_bias = 1; break;
+    default: break;
     }
     if (c->arch == ARCH_OLMOE) {
         c->qk_norm = 1;
         r = get_num(&x, root, "clip_qkv", &c->clip_qkv);
         if (r < 0) return -1;
-        if (r != K_VALUE) c->clip_qkv = 0;
+        if (r != K_VALUE)
+            c->clip_qkv = 0;
         else if (!(c->clip_qkv > 0) || !isfinite(c->clip_qkv))
             return bad(&x, "clip_qkv", json_object_get(root, "clip_qkv"),
                        "null or a positive number");
@@ -509,8 +527,10 @@ int mcfg_parse(mcfg *c, const char *json_text, const char *origin, mp_err *err)
     json_t *root = json_loads(json_text, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         memset(c, 0, sizeof *c);
-        return err_set(err, "%s: not valid JSON: %s (line %d, column %d), expected a config.json "
-                            "object", origin, jerr.text, jerr.line, jerr.column);
+        return err_set(err,
+                       "%s: not valid JSON: %s (line %d, column %d), expected a config.json "
+                       "object",
+                       origin, jerr.text, jerr.line, jerr.column);
     }
     int rc = parse_root(c, root, origin, err);
     json_decref(root);
@@ -523,8 +543,10 @@ int mcfg_load(mcfg *c, const char *path, mp_err *err)
     struct stat sb;
     if (stat(path, &sb) != 0) {
         memset(c, 0, sizeof *c);
-        return err_set(err, "%s: no such file or folder, expected a checkpoint folder or its "
-                            "config.json", path);
+        return err_set(err,
+                       "%s: no such file or folder, expected a checkpoint folder or its "
+                       "config.json",
+                       path);
     }
     if (S_ISDIR(sb.st_mode))
         snprintf(file, sizeof file, "%s/config.json", path);
@@ -536,8 +558,10 @@ int mcfg_load(mcfg *c, const char *path, mp_err *err)
         memset(c, 0, sizeof *c);
         if (stat(file, &sb) != 0)
             return err_set(err, "%s: no such file, expected the model's config.json", file);
-        return err_set(err, "%s: not valid JSON: %s (line %d, column %d), expected a config.json "
-                            "object", file, jerr.text, jerr.line, jerr.column);
+        return err_set(err,
+                       "%s: not valid JSON: %s (line %d, column %d), expected a config.json "
+                       "object",
+                       file, jerr.text, jerr.line, jerr.column);
     }
     int rc = parse_root(c, root, file, err);
     json_decref(root);

@@ -29,8 +29,7 @@ void nmap_free(nmap *m)
 static size_t find_slot(const char **keys, size_t cap, const char *key)
 {
     size_t i = (size_t)hash_str(key) & (cap - 1);
-    while (keys[i] && strcmp(keys[i], key) != 0)
-        i = (i + 1) & (cap - 1);
+    while (keys[i] && strcmp(keys[i], key) != 0) i = (i + 1) & (cap - 1);
     return i;
 }
 

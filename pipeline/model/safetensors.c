@@ -20,11 +20,11 @@ static const struct {
     const char *name;
     int bits;
 } ST_DTYPES[] = {
-    {"BOOL", 8},   {"F4", 4},         {"F6_E2M3", 6},     {"F6_E3M2", 6},     {"U8", 8},
-    {"I8", 8},     {"F8_E5M2", 8},    {"F8_E4M3", 8},     {"F8_E8M0", 8},     {"F8_E4M3FNUZ", 8},
-    {"F8_E5M2FNUZ", 8}, {"I16", 16},  {"U16", 16},        {"F16", 16},        {"BF16", 16},
-    {"I32", 32},   {"U32", 32},       {"F32", 32},        {"C64", 64},        {"F64", 64},
-    {"I64", 64},   {"U64", 64},
+    {"BOOL", 8},        {"F4", 4},      {"F6_E2M3", 6}, {"F6_E3M2", 6}, {"U8", 8},
+    {"I8", 8},          {"F8_E5M2", 8}, {"F8_E4M3", 8}, {"F8_E8M0", 8}, {"F8_E4M3FNUZ", 8},
+    {"F8_E5M2FNUZ", 8}, {"I16", 16},    {"U16", 16},    {"F16", 16},    {"BF16", 16},
+    {"I32", 32},        {"U32", 32},    {"F32", 32},    {"C64", 64},    {"F64", 64},
+    {"I64", 64},        {"U64", 64},
 };
 
 void st_init(st_file *f)
@@ -72,29 +72,32 @@ static void fmt_json(char *buf, size_t n, const json_t *v)
 
 /* One tensor of the header, before the offset checks. */
 typedef struct raw_entry {
-    const char *name;  /* borrowed from the JSON until copied */
+    const char *name; /* borrowed from the JSON until copied */
     mp_dtype dtype;
     int ndim;
     uint64_t shape[MP_TENSOR_MAX_DIMS];
     uint64_t begin, end, bytes;
 } raw_entry;
 
-static int parse_entry(const char *path, const char *name, json_t *info, raw_entry *e,
-                       mp_err *err)
+static int parse_entry(const char *path, const char *name, json_t *info, raw_entry *e, mp_err *err)
 {
     char v[256];
     if (!json_is_object(info)) {
         fmt_json(v, sizeof v, info);
-        return err_set(err, "%s: header entry \"%s\" = %s, expected an object with dtype, shape "
-                            "and data_offsets", path, name, v);
+        return err_set(err,
+                       "%s: header entry \"%s\" = %s, expected an object with dtype, shape "
+                       "and data_offsets",
+                       path, name, v);
     }
     json_t *jd = json_object_get(info, "dtype");
     json_t *js = json_object_get(info, "shape");
     json_t *jo = json_object_get(info, "data_offsets");
     const char *missing = !jd ? "dtype" : !js ? "shape" : !jo ? "data_offsets" : NULL;
     if (missing)
-        return err_set(err, "%s: tensor \"%s\" has no \"%s\" in the header, expected dtype, shape "
-                            "and data_offsets", path, name, missing);
+        return err_set(err,
+                       "%s: tensor \"%s\" has no \"%s\" in the header, expected dtype, shape "
+                       "and data_offsets",
+                       path, name, missing);
     if (!json_is_string(jd)) {
         fmt_json(v, sizeof v, jd);
         return err_set(err, "%s: tensor \"%s\": \"dtype\" = %s, expected a string such as \"BF16\"",
@@ -105,16 +108,20 @@ static int parse_entry(const char *path, const char *name, json_t *info, raw_ent
     for (size_t i = 0; i < sizeof ST_DTYPES / sizeof ST_DTYPES[0]; i++)
         if (!strcmp(ds, ST_DTYPES[i].name)) bits = ST_DTYPES[i].bits;
     if (!bits)
-        return err_set(err, "%s: tensor \"%s\": dtype \"%s\" is not a safetensors dtype (expected "
-                            "BF16, F16, F32, ...)", path, name, ds);
+        return err_set(err,
+                       "%s: tensor \"%s\": dtype \"%s\" is not a safetensors dtype (expected "
+                       "BF16, F16, F32, ...)",
+                       path, name, ds);
     if (dtype_parse(ds, &e->dtype) != 0)
-        return err_set(err, "%s: dtype %s of tensor \"%s\" is not supported (BF16, F16, F32)",
-                       path, ds, name);
+        return err_set(err, "%s: dtype %s of tensor \"%s\" is not supported (BF16, F16, F32)", path,
+                       ds, name);
 
     if (!json_is_array(js)) {
         fmt_json(v, sizeof v, js);
-        return err_set(err, "%s: tensor \"%s\": \"shape\" = %s, expected an array of non-negative "
-                            "integers", path, name, v);
+        return err_set(err,
+                       "%s: tensor \"%s\": \"shape\" = %s, expected an array of non-negative "
+                       "integers",
+                       path, name, v);
     }
     size_t nd = json_array_size(js);
     if (nd > MP_TENSOR_MAX_DIMS)
@@ -127,8 +134,10 @@ static int parse_entry(const char *path, const char *name, json_t *info, raw_ent
         json_t *d = json_array_get(js, i);
         if (!json_is_integer(d) || json_integer_value(d) < 0) {
             fmt_json(v, sizeof v, d);
-            return err_set(err, "%s: tensor \"%s\": shape[%zu] = %s, expected a non-negative "
-                                "integer", path, name, i, v);
+            return err_set(err,
+                           "%s: tensor \"%s\": shape[%zu] = %s, expected a non-negative "
+                           "integer",
+                           path, name, i, v);
         }
         e->shape[i] = (uint64_t)json_integer_value(d);
         if (__builtin_mul_overflow(numel, e->shape[i], &numel)) overflow = 1;
@@ -137,24 +146,28 @@ static int parse_entry(const char *path, const char *name, json_t *info, raw_ent
     fmt_shape(sh, sizeof sh, e->shape, e->ndim);
     uint64_t nbits = 0;
     if (overflow || __builtin_mul_overflow(numel, (uint64_t)bits, &nbits))
-        return err_set(err, "%s: tensor \"%s\": shape %s overflows a 64-bit byte count, expected "
-                            "a size that fits the file", path, name, sh);
+        return err_set(err,
+                       "%s: tensor \"%s\": shape %s overflows a 64-bit byte count, expected "
+                       "a size that fits the file",
+                       path, name, sh);
     e->bytes = nbits / 8;
 
-    if (!json_is_array(jo) || json_array_size(jo) != 2 ||
-        !json_is_integer(json_array_get(jo, 0)) || !json_is_integer(json_array_get(jo, 1)) ||
-        json_integer_value(json_array_get(jo, 0)) < 0 ||
+    if (!json_is_array(jo) || json_array_size(jo) != 2 || !json_is_integer(json_array_get(jo, 0)) ||
+        !json_is_integer(json_array_get(jo, 1)) || json_integer_value(json_array_get(jo, 0)) < 0 ||
         json_integer_value(json_array_get(jo, 1)) < 0) {
         fmt_json(v, sizeof v, jo);
-        return err_set(err, "%s: tensor \"%s\": \"data_offsets\" = %s, expected [begin, end] of "
-                            "two non-negative integers", path, name, v);
+        return err_set(err,
+                       "%s: tensor \"%s\": \"data_offsets\" = %s, expected [begin, end] of "
+                       "two non-negative integers",
+                       path, name, v);
     }
     e->begin = (uint64_t)json_integer_value(json_array_get(jo, 0));
     e->end = (uint64_t)json_integer_value(json_array_get(jo, 1));
     if (e->begin > e->end)
-        return err_set(err, "%s: tensor \"%s\": data_offsets [%llu, %llu] has begin > end, "
-                            "expected begin <= end", path, name, (unsigned long long)e->begin,
-                       (unsigned long long)e->end);
+        return err_set(err,
+                       "%s: tensor \"%s\": data_offsets [%llu, %llu] has begin > end, "
+                       "expected begin <= end",
+                       path, name, (unsigned long long)e->begin, (unsigned long long)e->end);
     return 0;
 }
 
@@ -179,7 +192,8 @@ static int parse_metadata(st_file *f, json_t *meta, mp_err *err)
     if (!f->meta_keys || !f->meta_vals) return err_set(err, "%s: out of memory", f->path);
     const char *k;
     json_t *val;
-    json_object_foreach(meta, k, val) {
+    json_object_foreach(meta, k, val)
+    {
         if (!json_is_string(val)) {
             fmt_json(v, sizeof v, val);
             return err_set(err, "%s: \"__metadata__\".\"%s\" = %s, expected a string", f->path, k,
@@ -203,41 +217,46 @@ static int check_tiling(const st_file *f, const raw_entry *r, int n, mp_err *err
         const raw_entry *e = &r[i];
         if (e->begin != at) {
             if (e->begin < at)
-                return err_set(err, "%s: tensor \"%s\" starts at data offset %llu (file offset "
-                                    "%llu), overlapping tensor \"%s\" which ends at %llu; expected "
-                                    "it to start at %llu",
+                return err_set(err,
+                               "%s: tensor \"%s\" starts at data offset %llu (file offset "
+                               "%llu), overlapping tensor \"%s\" which ends at %llu; expected "
+                               "it to start at %llu",
                                f->path, e->name, (unsigned long long)e->begin,
                                (unsigned long long)(base + e->begin), r[i - 1].name,
                                (unsigned long long)at, (unsigned long long)at);
-            return err_set(err, "%s: tensor \"%s\" starts at data offset %llu (file offset %llu), "
-                                "expected %llu (%s): a gap of %llu bytes",
+            return err_set(err,
+                           "%s: tensor \"%s\" starts at data offset %llu (file offset %llu), "
+                           "expected %llu (%s): a gap of %llu bytes",
                            f->path, e->name, (unsigned long long)e->begin,
                            (unsigned long long)(base + e->begin), (unsigned long long)at,
                            i ? "the end of the previous tensor" : "the start of the data section",
                            (unsigned long long)(e->begin - at));
         }
         if (e->end > f->data_len)
-            return err_set(err, "%s: tensor \"%s\": data_offsets [%llu, %llu] end beyond the data "
-                                "section of %llu bytes (file size %zu), expected end <= %llu",
+            return err_set(err,
+                           "%s: tensor \"%s\": data_offsets [%llu, %llu] end beyond the data "
+                           "section of %llu bytes (file size %zu), expected end <= %llu",
                            f->path, e->name, (unsigned long long)e->begin,
-                           (unsigned long long)e->end, (unsigned long long)f->data_len,
-                           f->map_len, (unsigned long long)f->data_len);
+                           (unsigned long long)e->end, (unsigned long long)f->data_len, f->map_len,
+                           (unsigned long long)f->data_len);
         if (e->end - e->begin != e->bytes) {
             char sh[256];
             fmt_shape(sh, sizeof sh, e->shape, e->ndim);
-            return err_set(err, "%s: tensor \"%s\": data_offsets [%llu, %llu] span %llu bytes at "
-                                "file offset %llu, expected %llu (shape %s x %s)",
+            return err_set(err,
+                           "%s: tensor \"%s\": data_offsets [%llu, %llu] span %llu bytes at "
+                           "file offset %llu, expected %llu (shape %s x %s)",
                            f->path, e->name, (unsigned long long)e->begin,
                            (unsigned long long)e->end, (unsigned long long)(e->end - e->begin),
-                           (unsigned long long)(base + e->begin), (unsigned long long)e->bytes,
-                           sh, dtype_name(e->dtype));
+                           (unsigned long long)(base + e->begin), (unsigned long long)e->bytes, sh,
+                           dtype_name(e->dtype));
         }
         at = e->end;
     }
     if (at != f->data_len)
-        return err_set(err, "%s: tensors cover %llu bytes of the data section but it holds %llu "
-                            "(file size %zu): %llu unclaimed bytes from file offset %llu, expected "
-                            "none",
+        return err_set(err,
+                       "%s: tensors cover %llu bytes of the data section but it holds %llu "
+                       "(file size %zu): %llu unclaimed bytes from file offset %llu, expected "
+                       "none",
                        f->path, (unsigned long long)at, (unsigned long long)f->data_len, f->map_len,
                        (unsigned long long)(f->data_len - at), (unsigned long long)(base + at));
     return 0;
@@ -248,12 +267,13 @@ static int parse_header(st_file *f, mp_err *err)
     int rc = -1;
     raw_entry *raw = NULL;
     json_error_t jerr;
-    json_t *root = json_loadb((const char *)f->map + 8, (size_t)f->header_len,
-                              JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root =
+        json_loadb((const char *)f->map + 8, (size_t)f->header_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        err_set(err, "%s: header (file bytes 8..%llu) is not valid JSON: %s at file offset %llu, "
-                     "expected a UTF-8 JSON object", f->path,
-                (unsigned long long)(8 + f->header_len), jerr.text,
+        err_set(err,
+                "%s: header (file bytes 8..%llu) is not valid JSON: %s at file offset %llu, "
+                "expected a UTF-8 JSON object",
+                f->path, (unsigned long long)(8 + f->header_len), jerr.text,
                 (unsigned long long)(8 + (jerr.position > 0 ? (uint64_t)jerr.position : 0)));
         goto done;
     }
@@ -274,7 +294,8 @@ static int parse_header(st_file *f, mp_err *err)
     size_t names_len = 0;
     const char *key;
     json_t *val;
-    json_object_foreach(root, key, val) {
+    json_object_foreach(root, key, val)
+    {
         if (!strcmp(key, "__metadata__")) {
             if (parse_metadata(f, val, err) != 0) goto done;
             continue;
@@ -353,14 +374,17 @@ int st_open(st_file *f, const char *path, mp_err *err)
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = (n << 8) | f->map[i];
     if (n > ST_MAX_HEADER) {
-        err_set(err, "%s: header length %llu (bytes 0..8) exceeds the limit of %llu bytes, "
-                     "expected a safetensors file", path, (unsigned long long)n, ST_MAX_HEADER);
+        err_set(err,
+                "%s: header length %llu (bytes 0..8) exceeds the limit of %llu bytes, "
+                "expected a safetensors file",
+                path, (unsigned long long)n, ST_MAX_HEADER);
         goto done;
     }
     if (n > f->map_len - 8) {
-        err_set(err, "%s: header length %llu (bytes 0..8) goes beyond the end of the file (size "
-                     "%zu), expected at most %zu", path, (unsigned long long)n, f->map_len,
-                f->map_len - 8);
+        err_set(err,
+                "%s: header length %llu (bytes 0..8) goes beyond the end of the file (size "
+                "%zu), expected at most %zu",
+                path, (unsigned long long)n, f->map_len, f->map_len - 8);
         goto done;
     }
     f->header_len = n;

@@ -26,24 +26,24 @@
 #define ST_MAX_HEADER 100000000ull /* the reference parser's MAX_HEADER_SIZE */
 
 typedef struct st_entry {
-    const char *name;      /* points into st_file.names */
+    const char *name; /* points into st_file.names */
     mp_dtype dtype;
     int ndim;
     int64_t shape[MP_TENSOR_MAX_DIMS];
-    uint64_t begin, end;   /* byte offsets within the data section */
+    uint64_t begin, end; /* byte offsets within the data section */
 } st_entry;
 
 typedef struct st_file {
     char path[4096];
-    const uint8_t *map;    /* whole file, NULL when closed */
-    size_t map_len;        /* file size */
-    uint64_t header_len;   /* N */
-    const uint8_t *data;   /* map + 8 + N */
+    const uint8_t *map;  /* whole file, NULL when closed */
+    size_t map_len;      /* file size */
+    uint64_t header_len; /* N */
+    const uint8_t *data; /* map + 8 + N */
     uint64_t data_len;
-    st_entry *entries;     /* [n_entries], sorted by data offset */
+    st_entry *entries; /* [n_entries], sorted by data offset */
     int n_entries;
-    char *names;           /* storage of the entry names */
-    nmap by_name;          /* name -> index into entries */
+    char *names;                   /* storage of the entry names */
+    nmap by_name;                  /* name -> index into entries */
     char **meta_keys, **meta_vals; /* "__metadata__", [n_meta] */
     int n_meta;
 } st_file;

@@ -15,7 +15,7 @@
 #define MP_TENSOR_MAX_DIMS 4
 
 typedef struct mp_tensor {
-    const void *data;                   /* first element; NULL = absent */
+    const void *data; /* first element; NULL = absent */
     mp_dtype dtype;
     int ndim;
     int64_t shape[MP_TENSOR_MAX_DIMS];

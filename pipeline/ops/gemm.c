@@ -34,16 +34,17 @@ static inline void cpu_relax(void)
 /* ---- thread pool ------------------------------------------------------------------------ */
 
 #define POOL_MAX 256
-#define POOL_SPIN 4000 /* pause loops (~100 us) before a worker sleeps: forward calls come in
+#define POOL_SPIN                                                                                  \
+    4000 /* pause loops (~100 us) before a worker sleeps: forward calls come in
                           quick succession, and a wake-up through the kernel costs more */
 
 typedef struct pool {
-    int n;                        /* threads including the caller */
+    int n; /* threads including the caller */
     pthread_t tid[POOL_MAX];
     pthread_mutex_t mu;
     pthread_cond_t cv_work, cv_done;
-    atomic_uint gen;              /* bumped per job */
-    atomic_int remaining;         /* workers still running the current job */
+    atomic_uint gen;      /* bumped per job */
+    atomic_int remaining; /* workers still running the current job */
     void (*fn)(void *ctx, int i, int n);
     void *ctx;
 } pool;
@@ -132,8 +133,9 @@ void gemm_parallel(void (*fn)(void *ctx, int i, int n), void *ctx)
     pthread_cond_broadcast(&P.cv_work);
     pthread_mutex_unlock(&P.mu);
     fn(ctx, 0, n);
-    for (int spins = 0; atomic_load_explicit(&P.remaining, memory_order_acquire) > 0 &&
-                        spins < POOL_SPIN * 4; spins++)
+    for (int spins = 0;
+         atomic_load_explicit(&P.remaining, memory_order_acquire) > 0 && spins < POOL_SPIN * 4;
+         spins++)
         cpu_relax();
     if (atomic_load_explicit(&P.remaining, memory_order_acquire) > 0) {
         pthread_mutex_lock(&P.mu);
@@ -186,10 +188,9 @@ static void isa_init(void)
         strcat(list, i ? ", " : "");
         strcat(list, can[i]->name);
     }
-    const int known = !strcmp(want, "avx512") || !strcmp(want, "avx2") ||
-                      !strcmp(want, "neon") || !strcmp(want, "generic");
-    snprintf(isa_msg, sizeof isa_msg,
-             "MOEPROBE_ISA=%s: %s (this CPU runs: %s, or auto)", want,
+    const int known = !strcmp(want, "avx512") || !strcmp(want, "avx2") || !strcmp(want, "neon") ||
+                      !strcmp(want, "generic");
+    snprintf(isa_msg, sizeof isa_msg, "MOEPROBE_ISA=%s: %s (this CPU runs: %s, or auto)", want,
              known ? "this CPU or build cannot run that kernel path"
                    : "unknown kernel path, expected avx512, avx2, neon, generic or auto",
              list);
@@ -224,8 +225,9 @@ static const kern_isa *isa(void)
 void gemm_nt(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T, const void *w,
              mp_dtype dt, int64_t ldw, int64_t N, int64_t K, float beta)
 {
-    kern_job j = {y, ldy, ldx, T, ldw * (int64_t)dtype_size(dt), N, K, (int64_t)dtype_size(dt),
-                  x, w, (int)dt, beta != 0.0f};
+    kern_job j = {
+        y, ldy, ldx,     T,           ldw * (int64_t)dtype_size(dt), N, K, (int64_t)dtype_size(dt),
+        x, w,   (int)dt, beta != 0.0f};
     const kern_isa *k = isa();
     if (T <= 0 || N <= 0) return;
     if (K <= 0) { /* an empty sum */
@@ -234,15 +236,18 @@ void gemm_nt(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T, cons
         return;
     }
     /* small products are not worth waking the pool for */
-    if ((double)T * (double)N * (double)K < 2e5 || gemm_threads() == 1) k->nt_run(&j, 0, 1);
-    else gemm_parallel(k->nt_run, &j);
+    if ((double)T * (double)N * (double)K < 2e5 || gemm_threads() == 1)
+        k->nt_run(&j, 0, 1);
+    else
+        gemm_parallel(k->nt_run, &j);
 }
 
 void gemm_nn(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T, const void *w,
              mp_dtype dt, int64_t ldw, int64_t N, int64_t K, float beta)
 {
-    kern_job j = {y, ldy, ldx, T, ldw * (int64_t)dtype_size(dt), N, K, (int64_t)dtype_size(dt),
-                  x, w, (int)dt, beta != 0.0f};
+    kern_job j = {
+        y, ldy, ldx,     T,           ldw * (int64_t)dtype_size(dt), N, K, (int64_t)dtype_size(dt),
+        x, w,   (int)dt, beta != 0.0f};
     const kern_isa *k = isa();
     if (T <= 0 || K <= 0) return;
     if (N <= 0) {
@@ -250,8 +255,10 @@ void gemm_nn(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T, cons
             for (int64_t t = 0; t < T; t++) memset(y + t * ldy, 0, (size_t)K * sizeof *y);
         return;
     }
-    if ((double)T * (double)N * (double)K < 2e5 || gemm_threads() == 1) k->nn_run(&j, 0, 1);
-    else gemm_parallel(k->nn_run, &j);
+    if ((double)T * (double)N * (double)K < 2e5 || gemm_threads() == 1)
+        k->nn_run(&j, 0, 1);
+    else
+        gemm_parallel(k->nn_run, &j);
 }
 
 void gemm_silu_mul(float *g, const float *u, int64_t n)

@@ -26,9 +26,18 @@ VI v16 v_mk(__m256 lo, __m256 hi)
     v16 r = {lo, hi};
     return r;
 }
-VI v16 v_zero(void) { return v_mk(_mm256_setzero_ps(), _mm256_setzero_ps()); }
-VI v16 v_set1(float a) { return v_mk(_mm256_set1_ps(a), _mm256_set1_ps(a)); }
-VI v16 v_ldx(const float *p) { return v_mk(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)); }
+VI v16 v_zero(void)
+{
+    return v_mk(_mm256_setzero_ps(), _mm256_setzero_ps());
+}
+VI v16 v_set1(float a)
+{
+    return v_mk(_mm256_set1_ps(a), _mm256_set1_ps(a));
+}
+VI v16 v_ldx(const float *p)
+{
+    return v_mk(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8));
+}
 VI void v_st(float *p, v16 a)
 {
     _mm256_storeu_ps(p, a.lo);
@@ -45,8 +54,11 @@ VI v16 v_ldw(const char *p, int dt)
 {
     return v_mk(ldw8(p, dt), ldw8(p + (dt == MP_F32 ? 32 : 16), dt));
 }
-#define V2(NAME, OP)                                                                           \
-    VI v16 NAME(v16 a, v16 b) { return v_mk(OP(a.lo, b.lo), OP(a.hi, b.hi)); }
+#define V2(NAME, OP)                                                                               \
+    VI v16 NAME(v16 a, v16 b)                                                                      \
+    {                                                                                              \
+        return v_mk(OP(a.lo, b.lo), OP(a.hi, b.hi));                                               \
+    }
 V2(v_add, _mm256_add_ps)
 V2(v_sub, _mm256_sub_ps)
 V2(v_mul, _mm256_mul_ps)
@@ -62,14 +74,23 @@ VI v16 v_rint(v16 a)
     return v_mk(_mm256_round_ps(a.lo, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
                 _mm256_round_ps(a.hi, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
-VI v16 v_floor(v16 a) { return v_mk(_mm256_floor_ps(a.lo), _mm256_floor_ps(a.hi)); }
+VI v16 v_floor(v16 a)
+{
+    return v_mk(_mm256_floor_ps(a.lo), _mm256_floor_ps(a.hi));
+}
 VI __m256 pow2i8(__m256 n)
 {
     __m256i e = _mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127));
     return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
 }
-VI v16 v_pow2i(v16 n) { return v_mk(pow2i8(n.lo), pow2i8(n.hi)); }
-VI void v_prefetch(const char *p) { _mm_prefetch(p, _MM_HINT_T1); }
+VI v16 v_pow2i(v16 n)
+{
+    return v_mk(pow2i8(n.lo), pow2i8(n.hi));
+}
+VI void v_prefetch(const char *p)
+{
+    _mm_prefetch(p, _MM_HINT_T1);
+}
 
 /* kern.h's tree16: lanes i + (i+8) first, then the same transposing adds as AVX-512's */
 VI void v_hsum4(v16 a, v16 b, v16 c, v16 d, float out[4])

@@ -34,7 +34,7 @@
 #define KB_NR_MAX 6
 #define KB_NN_MR_MAX 6
 #define KB_NN_NV_MAX 4
-#define KB_PF 2 /* weight tiles of prefetch distance */
+#define KB_PF 2  /* weight tiles of prefetch distance */
 #define KB_MC 64 /* rows of x per pass: MC x KC floats stay in L2 */
 
 KB_INLINE v16 kb_ldx_part(const float *p, int64_t n)
@@ -58,8 +58,7 @@ KB_INLINE v16 kb_ldw_part(const char *p, int dt, int64_t n)
  * used once per batch, so every tile comes from DRAM; the hardware prefetcher needs a few
  * misses per row to find the stream, and rows are only K elements long. */
 KB_INLINE void nt_tile(int mr, int nr, int dt, const float *x, int64_t ldx, const char *w,
-                       int64_t ldw_b, int64_t kc, float *y, int64_t ldy, int acc_y,
-                       const char *pf)
+                       int64_t ldw_b, int64_t kc, float *y, int64_t ldy, int acc_y, const char *pf)
 {
     const int64_t esz = dt == MP_F32 ? 4 : 2;
     v16 acc[KB_MR_MAX][KB_NR_MAX];
@@ -124,12 +123,12 @@ KB_INLINE void nt_tile(int mr, int nr, int dt, const float *x, int64_t ldx, cons
 typedef void (*nt_fn)(const float *x, int64_t ldx, const char *w, int64_t ldw_b, int64_t kc,
                       float *y, int64_t ldy, int acc_y, const char *pf);
 
-#define NT_DEF(DT, MR, NR)                                                                     \
-    static void nt_##DT##_##MR##_##NR(const float *x, int64_t ldx, const char *w,              \
-                                      int64_t ldw_b, int64_t kc, float *y, int64_t ldy,        \
-                                      int acc_y, const char *pf)                               \
-    {                                                                                          \
-        nt_tile(MR, NR, DT, x, ldx, w, ldw_b, kc, y, ldy, acc_y, pf);                          \
+#define NT_DEF(DT, MR, NR)                                                                         \
+    static void nt_##DT##_##MR##_##NR(const float *x, int64_t ldx, const char *w, int64_t ldw_b,   \
+                                      int64_t kc, float *y, int64_t ldy, int acc_y,                \
+                                      const char *pf)                                              \
+    {                                                                                              \
+        nt_tile(MR, NR, DT, x, ldx, w, ldw_b, kc, y, ldy, acc_y, pf);                              \
     }
 /* one function per tile shape up to NT_MR x NT_NR (edges of the output take the smaller ones),
  * per dtype; no more, so that small-tile paths compile (and ASan builds finish) quickly */
@@ -144,22 +143,29 @@ typedef void (*nt_fn)(const float *x, int64_t ldx, const char *w, int64_t ldw_b,
 #define NT_M2(DT) NT_M1(DT) NT_ROW(DT, 2)
 #define NT_M3(DT) NT_M2(DT) NT_ROW(DT, 3)
 #define NT_M4(DT) NT_M3(DT) NT_ROW(DT, 4)
-KB_CAT(NT_M, NT_MR)(0) /* MP_BF16 */
-KB_CAT(NT_M, NT_MR)(1) /* MP_F16 */
-KB_CAT(NT_M, NT_MR)(2) /* MP_F32 */
+KB_CAT(NT_M, NT_MR)
+(0)                        /* MP_BF16 */
+    KB_CAT(NT_M, NT_MR)(1) /* MP_F16 */
+    KB_CAT(NT_M, NT_MR)(2) /* MP_F32 */
 #define NT_P1(DT, MR) nt_##DT##_##MR##_1
 #define NT_P2(DT, MR) NT_P1(DT, MR), nt_##DT##_##MR##_2
 #define NT_P3(DT, MR) NT_P2(DT, MR), nt_##DT##_##MR##_3
 #define NT_P4(DT, MR) NT_P3(DT, MR), nt_##DT##_##MR##_4
 #define NT_P5(DT, MR) NT_P4(DT, MR), nt_##DT##_##MR##_5
 #define NT_P6(DT, MR) NT_P5(DT, MR), nt_##DT##_##MR##_6
-#define NT_PROW(DT, MR) {KB_CAT(NT_P, NT_NR)(DT, MR)}
+#define NT_PROW(DT, MR)                                                                            \
+    {                                                                                              \
+        KB_CAT(NT_P, NT_NR)(DT, MR)                                                                \
+    }
 #define NT_PM1(DT) NT_PROW(DT, 1)
 #define NT_PM2(DT) NT_PM1(DT), NT_PROW(DT, 2)
 #define NT_PM3(DT) NT_PM2(DT), NT_PROW(DT, 3)
 #define NT_PM4(DT) NT_PM3(DT), NT_PROW(DT, 4)
-#define NT_PTR(DT) {KB_CAT(NT_PM, NT_MR)(DT)}
-static const nt_fn NT_KERNELS[3][NT_MR][NT_NR] = {NT_PTR(0), NT_PTR(1), NT_PTR(2)};
+#define NT_PTR(DT)                                                                                 \
+    {                                                                                              \
+        KB_CAT(NT_PM, NT_MR)(DT)                                                                   \
+    }
+    static const nt_fn NT_KERNELS[3][NT_MR][NT_NR] = {NT_PTR(0), NT_PTR(1), NT_PTR(2)};
 
 _Static_assert(NT_MR >= 1 && NT_MR <= KB_MR_MAX && NT_NR >= 1 && NT_NR <= KB_NR_MAX,
                "gemm_nt tile outside the instantiated table");
@@ -182,7 +188,8 @@ static void nt_run(void *ctx, int part, int parts)
                 /* the first row tile fetches the weight tile after next into L2 (whole
                  * tiles only): one tile ahead is too late for short rows (K = 1024) */
                 const char *pf = mb == 0 && t + KB_PF < t1 && n0 + (KB_PF + 1) * NT_NR <= j->N
-                                     ? w + KB_PF * NT_NR * j->ldw_b : NULL;
+                                     ? w + KB_PF * NT_NR * j->ldw_b
+                                     : NULL;
                 for (int64_t m = mb; m < me; m += NT_MR) {
                     const int mr = (int)(me - m < NT_MR ? me - m : NT_MR);
                     kern[mr - 1][nr - 1](j->x + m * j->ldx + kb, j->ldx, w, j->ldw_b, kc,
@@ -244,12 +251,11 @@ KB_INLINE void nn_tile(int mr, int nv, int dt, const float *x, int64_t ldx, cons
 
 typedef void (*nn_fn)(const float *x, int64_t ldx, const char *w, int64_t ldw_b, int64_t nb,
                       float *y, int64_t ldy, int acc_y, int last);
-#define NN_DEF(DT, MR, NV)                                                                    \
-    static void nn_##DT##_##MR##_##NV(const float *x, int64_t ldx, const char *w,             \
-                                      int64_t ldw_b, int64_t nb, float *y, int64_t ldy,       \
-                                      int acc_y, int last)                                    \
-    {                                                                                         \
-        nn_tile(MR, NV, DT, x, ldx, w, ldw_b, nb, y, ldy, acc_y, last);                       \
+#define NN_DEF(DT, MR, NV)                                                                         \
+    static void nn_##DT##_##MR##_##NV(const float *x, int64_t ldx, const char *w, int64_t ldw_b,   \
+                                      int64_t nb, float *y, int64_t ldy, int acc_y, int last)      \
+    {                                                                                              \
+        nn_tile(MR, NV, DT, x, ldx, w, ldw_b, nb, y, ldy, acc_y, last);                            \
     }
 #define NN_R1(DT, MR) NN_DEF(DT, MR, 1)
 #define NN_R2(DT, MR) NN_R1(DT, MR) NN_DEF(DT, MR, 2)
@@ -262,22 +268,27 @@ typedef void (*nn_fn)(const float *x, int64_t ldx, const char *w, int64_t ldw_b,
 #define NN_M4(DT) NN_M3(DT) NN_ROW(DT, 4)
 #define NN_M5(DT) NN_M4(DT) NN_ROW(DT, 5)
 #define NN_M6(DT) NN_M5(DT) NN_ROW(DT, 6)
-KB_CAT(NN_M, NN_MR)(0)
-KB_CAT(NN_M, NN_MR)(1)
-KB_CAT(NN_M, NN_MR)(2)
+KB_CAT(NN_M, NN_MR)
+(0) KB_CAT(NN_M, NN_MR)(1) KB_CAT(NN_M, NN_MR)(2)
 #define NN_P1(DT, MR) nn_##DT##_##MR##_1
 #define NN_P2(DT, MR) NN_P1(DT, MR), nn_##DT##_##MR##_2
 #define NN_P3(DT, MR) NN_P2(DT, MR), nn_##DT##_##MR##_3
 #define NN_P4(DT, MR) NN_P3(DT, MR), nn_##DT##_##MR##_4
-#define NN_PROW(DT, MR) {KB_CAT(NN_P, NN_NV)(DT, MR)}
+#define NN_PROW(DT, MR)                                                                            \
+    {                                                                                              \
+        KB_CAT(NN_P, NN_NV)(DT, MR)                                                                \
+    }
 #define NN_PM1(DT) NN_PROW(DT, 1)
 #define NN_PM2(DT) NN_PM1(DT), NN_PROW(DT, 2)
 #define NN_PM3(DT) NN_PM2(DT), NN_PROW(DT, 3)
 #define NN_PM4(DT) NN_PM3(DT), NN_PROW(DT, 4)
 #define NN_PM5(DT) NN_PM4(DT), NN_PROW(DT, 5)
 #define NN_PM6(DT) NN_PM5(DT), NN_PROW(DT, 6)
-#define NN_PTR(DT) {KB_CAT(NN_PM, NN_MR)(DT)}
-static const nn_fn NN_KERNELS[3][NN_MR][NN_NV] = {NN_PTR(0), NN_PTR(1), NN_PTR(2)};
+#define NN_PTR(DT)                                                                                 \
+    {                                                                                              \
+        KB_CAT(NN_PM, NN_MR)(DT)                                                                   \
+    }
+    static const nn_fn NN_KERNELS[3][NN_MR][NN_NV] = {NN_PTR(0), NN_PTR(1), NN_PTR(2)};
 
 _Static_assert(NN_MR >= 1 && NN_MR <= KB_NN_MR_MAX && NN_NV >= 1 && NN_NV <= KB_NN_NV_MAX,
                "gemm_nn tile outside the instantiated table");

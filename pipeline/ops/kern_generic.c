@@ -33,14 +33,15 @@ typedef struct v16 {
     float f[16];
 } v16;
 
-#define LANES(EXPR)                                                                            \
-    v16 r;                                                                                     \
-    for (int l = 0; l < 16; l++) r.f[l] = (EXPR);                                              \
+#define LANES(EXPR)                                                                                \
+    v16 r;                                                                                         \
+    for (int l = 0; l < 16; l++) r.f[l] = (EXPR);                                                  \
     return r;
-VI v16 v_zero(void) { LANES(0.0f) }
-VI v16 v_set1(float a) { LANES(a) }
-VI v16 v_ldx(const float *p) { LANES(p[l]) }
-VI void v_st(float *p, v16 a) { memcpy(p, a.f, sizeof a.f); }
+VI v16 v_zero(void){LANES(0.0f)} VI v16 v_set1(float a){LANES(a)} VI v16
+    v_ldx(const float *p){LANES(p[l])} VI void v_st(float *p, v16 a)
+{
+    memcpy(p, a.f, sizeof a.f);
+}
 /* IEEE half to float, exactly (inline: this runs once per weight element) */
 VI float f16f(uint16_t h)
 {
@@ -73,25 +74,26 @@ VI float ldw1(const char *p, int dt, int l)
     memcpy(&f, &u, 4);
     return f;
 }
-VI v16 v_ldw(const char *p, int dt) { LANES(ldw1(p, dt, l)) }
-VI v16 v_fma(v16 a, v16 b, v16 c) { LANES(fmaf(a.f[l], b.f[l], c.f[l])) }
-VI v16 v_add(v16 a, v16 b) { LANES(a.f[l] + b.f[l]) }
-VI v16 v_sub(v16 a, v16 b) { LANES(a.f[l] - b.f[l]) }
-VI v16 v_mul(v16 a, v16 b) { LANES(a.f[l] * b.f[l]) }
-VI v16 v_div(v16 a, v16 b) { LANES(a.f[l] / b.f[l]) }
-VI v16 v_min(v16 a, v16 b) { LANES(a.f[l] < b.f[l] ? a.f[l] : b.f[l]) }
-VI v16 v_max(v16 a, v16 b) { LANES(a.f[l] > b.f[l] ? a.f[l] : b.f[l]) }
-VI v16 v_rint(v16 a) { LANES(rintf(a.f[l])) }
-VI v16 v_floor(v16 a) { LANES(floorf(a.f[l])) }
-VI float pow2i1(float n)
+VI v16 v_ldw(const char *p, int dt){LANES(ldw1(p, dt, l))} VI v16
+    v_fma(v16 a, v16 b, v16 c){LANES(fmaf(a.f[l], b.f[l], c.f[l]))} VI v16
+    v_add(v16 a, v16 b){LANES(a.f[l] + b.f[l])} VI v16
+    v_sub(v16 a, v16 b){LANES(a.f[l] - b.f[l])} VI v16
+    v_mul(v16 a, v16 b){LANES(a.f[l] * b.f[l])} VI v16
+    v_div(v16 a, v16 b){LANES(a.f[l] / b.f[l])} VI v16
+    v_min(v16 a, v16 b){LANES(a.f[l] < b.f[l] ? a.f[l] : b.f[l])} VI v16
+    v_max(v16 a, v16 b){LANES(a.f[l] > b.f[l] ? a.f[l] : b.f[l])} VI v16
+    v_rint(v16 a){LANES(rintf(a.f[l]))} VI v16 v_floor(v16 a){LANES(floorf(a.f[l]))} VI
+    float pow2i1(float n)
 {
     uint32_t u = (uint32_t)((int32_t)n + 127) << 23;
     float f;
     memcpy(&f, &u, 4);
     return f;
 }
-VI v16 v_pow2i(v16 n) { LANES(pow2i1(n.f[l])) }
-VI void v_prefetch(const char *p) { __builtin_prefetch(p, 0, 2); }
+VI v16 v_pow2i(v16 n){LANES(pow2i1(n.f[l]))} VI void v_prefetch(const char *p)
+{
+    __builtin_prefetch(p, 0, 2);
+}
 
 VI float tree16(const v16 *a)
 {

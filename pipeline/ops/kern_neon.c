@@ -18,14 +18,12 @@ typedef struct v16 {
     float32x4_t q[4];
 } v16;
 
-#define LANES4(EXPR)                                                                           \
-    v16 r;                                                                                     \
-    for (int i = 0; i < 4; i++) r.q[i] = (EXPR);                                               \
+#define LANES4(EXPR)                                                                               \
+    v16 r;                                                                                         \
+    for (int i = 0; i < 4; i++) r.q[i] = (EXPR);                                                   \
     return r;
-VI v16 v_zero(void) { LANES4(vdupq_n_f32(0.0f)) }
-VI v16 v_set1(float a) { LANES4(vdupq_n_f32(a)) }
-VI v16 v_ldx(const float *p) { LANES4(vld1q_f32(p + 4 * i)) }
-VI void v_st(float *p, v16 a)
+VI v16 v_zero(void){LANES4(vdupq_n_f32(0.0f))} VI v16 v_set1(float a){LANES4(vdupq_n_f32(a))} VI v16
+    v_ldx(const float *p){LANES4(vld1q_f32(p + 4 * i))} VI void v_st(float *p, v16 a)
 {
     for (int i = 0; i < 4; i++) vst1q_f32(p + 4 * i, a.q[i]);
 }
@@ -36,23 +34,22 @@ VI float32x4_t ldw4(const char *p, int dt, int i)
     if (dt == MP_F16) return vcvt_f32_f16(vreinterpret_f16_u16(h));
     return vreinterpretq_f32_u32(vshll_n_u16(h, 16));
 }
-VI v16 v_ldw(const char *p, int dt) { LANES4(ldw4(p, dt, i)) }
-VI v16 v_fma(v16 a, v16 b, v16 c) { LANES4(vfmaq_f32(c.q[i], a.q[i], b.q[i])) }
-VI v16 v_add(v16 a, v16 b) { LANES4(vaddq_f32(a.q[i], b.q[i])) }
-VI v16 v_sub(v16 a, v16 b) { LANES4(vsubq_f32(a.q[i], b.q[i])) }
-VI v16 v_mul(v16 a, v16 b) { LANES4(vmulq_f32(a.q[i], b.q[i])) }
-VI v16 v_div(v16 a, v16 b) { LANES4(vdivq_f32(a.q[i], b.q[i])) }
+VI v16 v_ldw(const char *p, int dt){LANES4(ldw4(p, dt, i))} VI v16
+    v_fma(v16 a, v16 b, v16 c){LANES4(vfmaq_f32(c.q[i], a.q[i], b.q[i]))} VI v16
+    v_add(v16 a, v16 b){LANES4(vaddq_f32(a.q[i], b.q[i]))} VI v16
+    v_sub(v16 a, v16 b){LANES4(vsubq_f32(a.q[i], b.q[i]))} VI v16
+    v_mul(v16 a, v16 b){LANES4(vmulq_f32(a.q[i], b.q[i]))} VI v16
+    v_div(v16 a, v16 b){LANES4(vdivq_f32(a.q[i], b.q[i]))}
 /* x86 semantics (b when unordered), not vminq's NaN propagation */
-VI v16 v_min(v16 a, v16 b) { LANES4(vbslq_f32(vcltq_f32(a.q[i], b.q[i]), a.q[i], b.q[i])) }
-VI v16 v_max(v16 a, v16 b) { LANES4(vbslq_f32(vcgtq_f32(a.q[i], b.q[i]), a.q[i], b.q[i])) }
-VI v16 v_rint(v16 a) { LANES4(vrndnq_f32(a.q[i])) }
-VI v16 v_floor(v16 a) { LANES4(vrndmq_f32(a.q[i])) }
-VI v16 v_pow2i(v16 n)
+VI v16 v_min(v16 a, v16 b){LANES4(vbslq_f32(vcltq_f32(a.q[i], b.q[i]), a.q[i], b.q[i]))} VI v16
+    v_max(v16 a, v16 b){LANES4(vbslq_f32(vcgtq_f32(a.q[i], b.q[i]), a.q[i], b.q[i]))} VI v16
+    v_rint(v16 a){LANES4(vrndnq_f32(a.q[i]))} VI v16
+    v_floor(v16 a){LANES4(vrndmq_f32(a.q[i]))} VI v16 v_pow2i(v16 n){
+        LANES4(vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n.q[i]), vdupq_n_s32(127)),
+                                                 23)))} VI void v_prefetch(const char *p)
 {
-    LANES4(vreinterpretq_f32_s32(
-        vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n.q[i]), vdupq_n_s32(127)), 23)))
+    __builtin_prefetch(p, 0, 2);
 }
-VI void v_prefetch(const char *p) { __builtin_prefetch(p, 0, 2); }
 
 /* kern.h's tree16: s = lanes i + (i+8), then pairwise adds */
 VI float32x4_t half4(v16 a)

@@ -76,8 +76,7 @@ void ops_linear_cols(float *y, const float *x, int64_t T, const mp_tensor *W, in
     linear_core(y, N, x, nc, T, W, 0, N, c0, nc, 0.0f);
 }
 
-void ops_linear_rows(float *y, const float *x, int64_t T, const mp_tensor *W, int64_t r0,
-                     int64_t N)
+void ops_linear_rows(float *y, const float *x, int64_t T, const mp_tensor *W, int64_t r0, int64_t N)
 {
     int64_t K = W->shape[W->ndim - 1];
     linear_core(y, N, x, K, T, W, r0, N, 0, K, 0.0f);
@@ -90,14 +89,14 @@ void ops_matmul_nn(float *y, const float *x, int64_t T, const mp_tensor *W, floa
     gemm_nn(y, K, x, N, T, W->data, W->dtype, K, N, K, beta);
 }
 
-void ops_gemm_nt_f32(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T,
-                     const float *w, int64_t ldw, int64_t N, int64_t K)
+void ops_gemm_nt_f32(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T, const float *w,
+                     int64_t ldw, int64_t N, int64_t K)
 {
     gemm_nt(y, ldy, x, ldx, T, w, MP_F32, ldw, N, K, 0.0f);
 }
 
-void ops_gemm_nn_f32(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T,
-                     const float *w, int64_t ldw, int64_t N, int64_t K)
+void ops_gemm_nn_f32(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T, const float *w,
+                     int64_t ldw, int64_t N, int64_t K)
 {
     gemm_nn(y, ldy, x, ldx, T, w, MP_F32, ldw, N, K, 0.0f);
 }
@@ -118,8 +117,10 @@ static void silu_part(void *ctx, int i, int parts)
 void ops_silu_mul(float *g, const float *u, int64_t n)
 {
     silu_job j = {g, u, n};
-    if (n < 32768) silu_part(&j, 0, 1);
-    else gemm_parallel(silu_part, &j);
+    if (n < 32768)
+        silu_part(&j, 0, 1);
+    else
+        gemm_parallel(silu_part, &j);
 }
 
 typedef struct pfor_job {
@@ -141,8 +142,10 @@ void ops_parallel_for(int64_t n, int64_t cost_per_item, void (*fn)(void *ctx, in
     pfor_job j = {n, fn, ctx};
     if (n <= 0) return;
     /* below ~32k element operations, waking the other threads costs more than it saves */
-    if (n < 2 || (double)n * (double)cost_per_item < 32768.0) fn(ctx, 0, n);
-    else gemm_parallel(pfor_part, &j);
+    if (n < 2 || (double)n * (double)cost_per_item < 32768.0)
+        fn(ctx, 0, n);
+    else
+        gemm_parallel(pfor_part, &j);
 }
 
 typedef struct add_job {

@@ -38,10 +38,10 @@ void ops_matmul_nn(float *y, const float *x, int64_t T, const mp_tensor *W, floa
 /* Products of two float32 activations (attention's scores and mixing), on the same kernels and
  * so in the same fixed order: y[t,n] = sum_k x[t,k] w[n,k] (nt) and y[t,k] = sum_n x[t,n]
  * w[n,k] (nn), t < T, n < N, k < K; ld* are row strides in floats. y is overwritten. */
-void ops_gemm_nt_f32(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T,
-                     const float *w, int64_t ldw, int64_t N, int64_t K);
-void ops_gemm_nn_f32(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T,
-                     const float *w, int64_t ldw, int64_t N, int64_t K);
+void ops_gemm_nt_f32(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T, const float *w,
+                     int64_t ldw, int64_t N, int64_t K);
+void ops_gemm_nn_f32(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T, const float *w,
+                     int64_t ldw, int64_t N, int64_t K);
 
 /* dst[K] = row r of W (any dtype) as float32. */
 void ops_row_f32(float *dst, const mp_tensor *W, int64_t r);

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 /* Open MPI keeps what MPI_Init and MPI_Finalize allocate (its components are unloaded before
  * the leak check, so they cannot be suppressed by name): under ASan (make debug) those two calls
  * run with leak tracking paused, so the leak check covers moeprobe's own allocations. */
@@ -143,8 +142,7 @@ void comm_bcast_bytes(void **buf, size_t *len, int root)
     MPI_Bcast(*buf, to_int((size_t)n, "broadcast"), MPI_BYTE, root, MPI_COMM_WORLD);
 }
 
-static void gather_common(const void *buf, size_t len, void **out, size_t **lens, int root,
-                          int all)
+static void gather_common(const void *buf, size_t len, void **out, size_t **lens, int root, int all)
 {
     int n = comm_size(), me = comm_rank();
     if (!g_active || n == 1) {
@@ -158,8 +156,10 @@ static void gather_common(const void *buf, size_t len, void **out, size_t **lens
     int mine = to_int(len, "gather");
     int *counts = malloc((size_t)n * sizeof *counts), *displs = malloc((size_t)n * sizeof *displs);
     if (!counts || !displs) comm_fatal("gather", "out of memory");
-    if (all) MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, MPI_COMM_WORLD);
-    else MPI_Gather(&mine, 1, MPI_INT, counts, 1, MPI_INT, root, MPI_COMM_WORLD);
+    if (all)
+        MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, MPI_COMM_WORLD);
+    else
+        MPI_Gather(&mine, 1, MPI_INT, counts, 1, MPI_INT, root, MPI_COMM_WORLD);
     *out = NULL;
     *lens = NULL;
     if (all || me == root) {

@@ -19,9 +19,9 @@
 int comm_init(int *argc, char ***argv);
 /* MPI_Finalize if comm_init ran. */
 void comm_finalize(void);
-int comm_active(void);     /* 1 after comm_init, before comm_finalize */
-int comm_rank(void);       /* 0 without MPI */
-int comm_size(void);       /* 1 without MPI */
+int comm_active(void); /* 1 after comm_init, before comm_finalize */
+int comm_rank(void);   /* 0 without MPI */
+int comm_size(void);   /* 1 without MPI */
 /* The MPI library's version (MPI_Get_library_version), first line only, e.g. "Open MPI
  * v4.1.4, package: ...". Callable before comm_init. Static storage. */
 const char *comm_library_version(void);

@@ -20,16 +20,19 @@ struct ep_ctx {
     int rank, size, use_mpi, overlap;
     MPI_Comm comm;
     int n_experts;
-    int *owner;       /* [E] */
+    int *owner; /* [E] */
     int n_local;
     ep_stats stats;
 };
 
 int ep_placement_parse(const char *s, ep_placement *out)
 {
-    if (!strcmp(s, "contiguous")) *out = EP_CONTIGUOUS;
-    else if (!strcmp(s, "round_robin")) *out = EP_ROUND_ROBIN;
-    else return -1;
+    if (!strcmp(s, "contiguous"))
+        *out = EP_CONTIGUOUS;
+    else if (!strcmp(s, "round_robin"))
+        *out = EP_ROUND_ROBIN;
+    else
+        return -1;
     return 0;
 }
 
@@ -84,8 +87,10 @@ int ep_init(ep_ctx **out, int n_experts, ep_placement placement, int use_mpi, mp
     }
     rc = 0;
 done:
-    if (rc != 0) ep_free(ep);
-    else *out = ep;
+    if (rc != 0)
+        ep_free(ep);
+    else
+        *out = ep;
     return rc;
 }
 
@@ -101,13 +106,34 @@ void ep_free(ep_ctx *ep)
     free(ep);
 }
 
-int ep_rank(const ep_ctx *ep) { return ep->rank; }
-int ep_size(const ep_ctx *ep) { return ep->size; }
-int ep_owner(const ep_ctx *ep, int e) { return ep->owner[e]; }
-int ep_is_local(const ep_ctx *ep, int e) { return ep->owner[e] == ep->rank; }
-int ep_n_local(const ep_ctx *ep) { return ep->n_local; }
-const ep_stats *ep_get_stats(const ep_ctx *ep) { return &ep->stats; }
-void ep_reset_stats(ep_ctx *ep) { memset(&ep->stats, 0, sizeof ep->stats); }
+int ep_rank(const ep_ctx *ep)
+{
+    return ep->rank;
+}
+int ep_size(const ep_ctx *ep)
+{
+    return ep->size;
+}
+int ep_owner(const ep_ctx *ep, int e)
+{
+    return ep->owner[e];
+}
+int ep_is_local(const ep_ctx *ep, int e)
+{
+    return ep->owner[e] == ep->rank;
+}
+int ep_n_local(const ep_ctx *ep)
+{
+    return ep->n_local;
+}
+const ep_stats *ep_get_stats(const ep_ctx *ep)
+{
+    return &ep->stats;
+}
+void ep_reset_stats(ep_ctx *ep)
+{
+    memset(&ep->stats, 0, sizeof ep->stats);
+}
 
 /* Runs fn over rows already grouped by expert: rows [start[e], start[e+1]) belong to expert e. */
 static void run_local_experts(ep_ctx *ep, int64_t in_w, int64_t out_w, const int64_t *start,
@@ -136,29 +162,41 @@ int ep_exchange(ep_ctx *ep, int64_t H, int64_t n, const float *x, const int *exp
 typedef struct ep_xchg {
     int64_t in_w, out_w, IW, OW; /* row widths; IW, OW at least 1 for allocation sizes */
     int64_t n, nrecv;
-    int64_t *perm;               /* [n] send position -> caller's row */
-    int64_t *sstart;             /* [N*E+1] first send row of each (destination, expert) */
+    int64_t *perm;   /* [n] send position -> caller's row */
+    int64_t *sstart; /* [N*E+1] first send row of each (destination, expert) */
     float *sx, *sy;
     int64_t *smeta;
-    int *scount, *rcount;        /* [N*E] rows sent to / received from each (rank, expert) */
-    int *rows;                   /* [4N] */
-    int *cnt, *cnt_meta;         /* [4N] element counts for the rows' and the metadata's
+    int *scount, *rcount; /* [N*E] rows sent to / received from each (rank, expert) */
+    int *rows;            /* [4N] */
+    int *cnt, *cnt_meta;  /* [4N] element counts for the rows' and the metadata's
                                   * MPI_(I)alltoallv: both may be in flight at once */
-    MPI_Request req[2];          /* rows, metadata; MPI_REQUEST_NULL when none */
+    MPI_Request req[2];   /* rows, metadata; MPI_REQUEST_NULL when none */
     float *rx, *ry;
     int64_t *rmeta;
-    int64_t *gstart;             /* [E+1] first gathered row of each expert */
+    int64_t *gstart; /* [E+1] first gathered row of each expert */
     float *gx, *gy;
     int64_t *gmeta;
 } ep_xchg;
 
 static void xchg_free(ep_xchg *xc)
 {
-    free(xc->perm); free(xc->sstart);
-    free(xc->sx); free(xc->sy); free(xc->smeta);
-    free(xc->scount); free(xc->rcount); free(xc->rows); free(xc->cnt); free(xc->cnt_meta);
-    free(xc->rx); free(xc->ry); free(xc->rmeta);
-    free(xc->gstart); free(xc->gx); free(xc->gy); free(xc->gmeta);
+    free(xc->perm);
+    free(xc->sstart);
+    free(xc->sx);
+    free(xc->sy);
+    free(xc->smeta);
+    free(xc->scount);
+    free(xc->rcount);
+    free(xc->rows);
+    free(xc->cnt);
+    free(xc->cnt_meta);
+    free(xc->rx);
+    free(xc->ry);
+    free(xc->rmeta);
+    free(xc->gstart);
+    free(xc->gx);
+    free(xc->gy);
+    free(xc->gmeta);
 }
 
 /* 1. counting sort of rows by (owner, expert) into the send buffers; since the owner is a
@@ -229,8 +267,10 @@ static int xchg_counts(ep_ctx *ep, ep_xchg *xc, mp_err *err)
         int64_t w = xc->IW > xc->OW ? xc->IW : xc->OW;
         if (w < EP_META) w = EP_META;
         if (s * w > INT32_MAX || q * w > INT32_MAX)
-            return err_set(err, "expert parallel: %lld rows for one rank exceed MPI's int counts; "
-                                "lower batch_size", (long long)(s > q ? s : q));
+            return err_set(err,
+                           "expert parallel: %lld rows for one rank exceed MPI's int counts; "
+                           "lower batch_size",
+                           (long long)(s > q ? s : q));
         sc[r] = (int)s;
         rcn[r] = (int)q;
         if (r > 0) {
@@ -342,8 +382,11 @@ int ep_exchange_start(ep_ctx *ep, int64_t in_w, int64_t out_w, int64_t n, const 
     int rc;
     *out = NULL;
     if (!p) return err_set(err, "expert parallel: out of memory starting an exchange");
-    p->xc = (ep_xchg){.in_w = in_w, .out_w = out_w, .IW = in_w > 0 ? in_w : 1,
-                      .OW = out_w > 0 ? out_w : 1, .n = n,
+    p->xc = (ep_xchg){.in_w = in_w,
+                      .out_w = out_w,
+                      .IW = in_w > 0 ? in_w : 1,
+                      .OW = out_w > 0 ? out_w : 1,
+                      .n = n,
                       .req = {MPI_REQUEST_NULL, MPI_REQUEST_NULL}};
     ep->stats.exchanges++;
     if ((rc = xchg_sort(ep, &p->xc, x, expert, meta, err)) == 0 && ep->use_mpi &&
@@ -389,8 +432,7 @@ int ep_exchange_finish(ep_ctx *ep, ep_pending *p, ep_expert_fn fn, void *fn_ctx,
     }
     /* 6. back to the caller's order */
     for (int64_t j = 0; j < xc->n; j++)
-        memcpy(y + xc->perm[j] * xc->out_w, xc->sy + j * xc->out_w,
-               (size_t)xc->out_w * sizeof *y);
+        memcpy(y + xc->perm[j] * xc->out_w, xc->sy + j * xc->out_w, (size_t)xc->out_w * sizeof *y);
 done:
     if (rc == -2)
         err_set(err, "expert parallel: out of memory exchanging %lld rows", (long long)xc->n);
@@ -400,8 +442,8 @@ done:
 }
 
 int ep_exchange_w(ep_ctx *ep, int64_t in_w, int64_t out_w, int64_t n, const float *x,
-                  const int *expert, const int64_t *meta, ep_expert_fn fn, void *fn_ctx,
-                  float *y, mp_err *err)
+                  const int *expert, const int64_t *meta, ep_expert_fn fn, void *fn_ctx, float *y,
+                  mp_err *err)
 {
     ep_pending *p = NULL;
     if (ep_exchange_start(ep, in_w, out_w, n, x, expert, meta, &p, err) != 0) return -1;
@@ -410,8 +452,8 @@ int ep_exchange_w(ep_ctx *ep, int64_t in_w, int64_t out_w, int64_t n, const floa
 
 /* ---- bytes to every rank ---------------------------------------------------------------- */
 
-int ep_alltoall_bytes(ep_ctx *ep, const char *sbuf, const size_t *sbytes, char **rbuf,
-                      size_t *rlen, mp_err *err)
+int ep_alltoall_bytes(ep_ctx *ep, const char *sbuf, const size_t *sbytes, char **rbuf, size_t *rlen,
+                      mp_err *err)
 {
     const int N = ep->size;
     int rc = -1;
@@ -424,8 +466,10 @@ int ep_alltoall_bytes(ep_ctx *ep, const char *sbuf, const size_t *sbytes, char *
     size_t total = 0;
     for (int r = 0; r < N; r++) {
         if (sbytes[r] > (size_t)INT32_MAX || total + sbytes[r] > (size_t)INT32_MAX) {
-            err_set(err, "expert parallel: %zu bytes for rank %d exceed one MPI message; lower "
-                         "batch_size", sbytes[r], r);
+            err_set(err,
+                    "expert parallel: %zu bytes for rank %d exceed one MPI message; lower "
+                    "batch_size",
+                    sbytes[r], r);
             goto done;
         }
         sc[r] = (int)sbytes[r];

@@ -25,13 +25,13 @@ typedef enum ep_placement { EP_CONTIGUOUS = 0, EP_ROUND_ROBIN = 1 } ep_placement
 typedef struct ep_ctx ep_ctx;
 
 /* Per-row metadata travelling with each row (so the owner can emit hook records). */
-#define EP_META 3  /* [0] sample id, [1] position, [2] slot | is_last << 16 */
+#define EP_META 3 /* [0] sample id, [1] position, [2] slot | is_last << 16 */
 
 /* Computes expert `expert` (local to this rank) on n rows x[n,H] with their metadata; writes
  * y[n,H]. Called once per local expert per exchange with all its rows from all ranks
  * (a grouped GEMM), in ascending expert id, also when n == 0 is skipped. */
-typedef void (*ep_expert_fn)(void *ctx, int expert, int64_t n, const float *x,
-                             const int64_t *meta, float *y);
+typedef void (*ep_expert_fn)(void *ctx, int expert, int64_t n, const float *x, const int64_t *meta,
+                             float *y);
 
 typedef struct ep_stats {
     double alltoall_s;     /* wall seconds inside MPI_Alltoall(v), MPI_Ialltoallv and the wait
@@ -62,8 +62,8 @@ int ep_exchange(ep_ctx *ep, int64_t H, int64_t n, const float *x, const int *exp
  * rows of out_w floats coming back: how analyses call an expert's owner (e.g. W_down^T g for
  * neuron screening, or columns of W_down). */
 int ep_exchange_w(ep_ctx *ep, int64_t in_w, int64_t out_w, int64_t n, const float *x,
-                  const int *expert, const int64_t *meta, ep_expert_fn fn, void *fn_ctx,
-                  float *y, mp_err *err);
+                  const int *expert, const int64_t *meta, ep_expert_fn fn, void *fn_ctx, float *y,
+                  mp_err *err);
 
 /* The same exchange in two halves, so that work that does not depend on it (the shared
  * expert) runs while the rows travel. ep_exchange_start sorts the rows, agrees the counts
@@ -88,7 +88,7 @@ int ep_exchange_finish(ep_ctx *ep, ep_pending *p, ep_expert_fn fn, void *fn_ctx,
  * before r) go to rank r; *rbuf receives every rank's bytes for this rank, in rank order
  * (*rlen in all, malloc'd; free it). Without MPI (a single process) nothing travels: *rbuf is
  * NULL, *rlen 0. How the runner takes captured expert activations home. */
-int ep_alltoall_bytes(ep_ctx *ep, const char *sbuf, const size_t *sbytes, char **rbuf,
-                      size_t *rlen, mp_err *err);
+int ep_alltoall_bytes(ep_ctx *ep, const char *sbuf, const size_t *sbytes, char **rbuf, size_t *rlen,
+                      mp_err *err);
 
 #endif

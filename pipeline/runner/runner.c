@@ -71,12 +71,16 @@ void prompt_set_free(prompt_set *ps)
         if (ps->object) free(ps->object[i]);
         if (ps->ids) free(ps->ids[i]);
     }
-    free(ps->prompt); free(ps->object); free(ps->ids); free(ps->len); free(ps->target);
+    free(ps->prompt);
+    free(ps->object);
+    free(ps->ids);
+    free(ps->len);
+    free(ps->target);
     prompt_set_init(ps);
 }
 
-int runner_prompts(runner *r, int64_t n, const char *const *prompts,
-                   const char *const *objects, const char *origin, prompt_set *ps, mp_err *err)
+int runner_prompts(runner *r, int64_t n, const char *const *prompts, const char *const *objects,
+                   const char *origin, prompt_set *ps, mp_err *err)
 {
     int rc = -1;
     int32_t *full = NULL;
@@ -98,7 +102,7 @@ int runner_prompts(runner *r, int64_t n, const char *const *prompts,
         }
         if (len == 0) {
             err_set(err, "%s: prompt %lld (\"%s\") encodes to no tokens (expected at least one)",
-                     origin, (long long)i, prompts[i]);
+                    origin, (long long)i, prompts[i]);
             goto done;
         }
         if (len > (size_t)r->model.cfg.max_position_embeddings) {
@@ -111,9 +115,11 @@ int runner_prompts(runner *r, int64_t n, const char *const *prompts,
         if (!objects || !objects[i]) continue;
         if (!objects[i][0] || strchr(" \t\n\r\v\f", objects[i][0])) {
             /* as the relation files (pipeline/config/relations.c): the space is moeprobe's */
-            err_set(err, "%s: object %lld (\"%s\") %s (moeprobe puts one space between prompt and "
-                    "object: expected the object's words without leading whitespace)", origin,
-                    (long long)i, objects[i], objects[i][0] ? "starts with whitespace" : "is empty");
+            err_set(err,
+                    "%s: object %lld (\"%s\") %s (moeprobe puts one space between prompt and "
+                    "object: expected the object's words without leading whitespace)",
+                    origin, (long long)i, objects[i],
+                    objects[i][0] ? "starts with whitespace" : "is empty");
             goto done;
         }
         ps->object[i] = strdup(objects[i]);
@@ -135,9 +141,10 @@ int runner_prompts(runner *r, int64_t n, const char *const *prompts,
         size_t d = 0;
         while (d < len && d < flen && full[d] == ps->ids[i][d]) d++;
         if (d >= flen) {
-            err_set(err, "%s: sample %lld: prompt + \" \" + object \"%s\" adds no token to the "
-                         "prompt's encoding (expected a target token)", origin, (long long)i,
-                    objects[i]);
+            err_set(err,
+                    "%s: sample %lld: prompt + \" \" + object \"%s\" adds no token to the "
+                    "prompt's encoding (expected a target token)",
+                    origin, (long long)i, objects[i]);
             goto done;
         }
         ps->target[i] = full[d];
@@ -165,9 +172,13 @@ int runner_rank(const float *logits, int64_t V, int32_t target, int64_t *rank, d
     double m = INFINITY;
     for (int64_t v = 0; v < V; v++) {
         if (!isfinite(logits[v]))
-            return err_set(err, "logit of token %lld is %s (expected a finite number; a "
-                                "non-finite logit has no rank)", (long long)v,
-                           isnan(logits[v]) ? "NaN" : logits[v] > 0 ? "+Inf" : "-Inf");
+            return err_set(err,
+                           "logit of token %lld is %s (expected a finite number; a "
+                           "non-finite logit has no rank)",
+                           (long long)v,
+                           isnan(logits[v]) ? "NaN"
+                           : logits[v] > 0  ? "+Inf"
+                                            : "-Inf");
         if (v == target) continue;
         if (logits[v] >= lt) above++;
         double d = fabs((double)logits[v] - lt);
@@ -179,7 +190,7 @@ int runner_rank(const float *logits, int64_t V, int32_t target, int64_t *rank, d
 }
 
 typedef struct home_ctx {
-    int64_t block;   /* B */
+    int64_t block; /* B */
     int size;
 } home_ctx;
 
@@ -199,9 +210,9 @@ static int sample_home(void *ctx, int64_t sample)
 typedef struct route_ctx {
     const home_ctx *hc;
     int rank;
-    size_t *bytes;      /* [size] bytes per destination */
-    char *buf;          /* second pass: the packed records, destination after destination */
-    size_t *fill;       /* [size] write offsets into buf */
+    size_t *bytes; /* [size] bytes per destination */
+    char *buf;     /* second pass: the packed records, destination after destination */
+    size_t *fill;  /* [size] write offsets into buf */
     int pass;
 } route_ctx;
 
@@ -216,8 +227,8 @@ static void route_visit(void *vctx, const hook_record *r)
         c->bytes[dst] += sz;
         return;
     }
-    int64_t h[9] = {r->point, r->layer, r->sample, r->pos, r->is_last, r->slot, r->expert,
-                    r->is_int, r->n};
+    int64_t h[9] = {r->point, r->layer,  r->sample, r->pos, r->is_last,
+                    r->slot,  r->expert, r->is_int, r->n};
     memcpy(c->buf + c->fill[dst], h, ROUTE_HDR);
     memcpy(c->buf + c->fill[dst] + ROUTE_HDR, r->data, (size_t)r->n * 4);
     c->fill[dst] += sz;
@@ -229,8 +240,8 @@ static int route_records(runner *r, hook_store *store, const home_ctx *hc, mp_er
 {
     const int N = r->size;
     int rc = -1;
-    route_ctx c = {hc, r->rank, calloc((size_t)N, sizeof(size_t)), NULL,
-                   calloc((size_t)N, sizeof(size_t)), 0};
+    route_ctx c = {
+        hc, r->rank, calloc((size_t)N, sizeof(size_t)), NULL, calloc((size_t)N, sizeof(size_t)), 0};
     char *rbuf = NULL;
     size_t rlen = 0, total = 0;
     if (!c.bytes || !c.fill) goto oom;
@@ -246,10 +257,17 @@ static int route_records(runner *r, hook_store *store, const home_ctx *hc, mp_er
     for (size_t o = 0; o + ROUTE_HDR <= rlen;) {
         int64_t h[9];
         memcpy(h, rbuf + o, ROUTE_HDR);
-        hook_record rec = {.point = (hook_point)h[0], .layer = (int)h[1], .seq = -1,
-                           .sample = h[2], .pos = (int)h[3], .is_last = (int)h[4],
-                           .slot = (int)h[5], .expert = (int)h[6], .is_int = (int)h[7],
-                           .n = h[8], .data = rbuf + o + ROUTE_HDR};
+        hook_record rec = {.point = (hook_point)h[0],
+                           .layer = (int)h[1],
+                           .seq = -1,
+                           .sample = h[2],
+                           .pos = (int)h[3],
+                           .is_last = (int)h[4],
+                           .slot = (int)h[5],
+                           .expert = (int)h[6],
+                           .is_int = (int)h[7],
+                           .n = h[8],
+                           .data = rbuf + o + ROUTE_HDR};
         hook_store_sink(store, &rec);
         o += ROUTE_HDR + (size_t)h[8] * 4;
     }
@@ -273,19 +291,19 @@ static int fail(runner *r, mp_err *err, const char *label)
 
 /* One runner_map call's working set; sized for one batch of B prompts. */
 typedef struct map_state {
-    int64_t B;               /* prompts per batch on each rank */
-    hook_store *st;          /* this round's hook records */
-    hook_set hs;             /* the job's requests, sinking into st */
-    intervention iv;         /* the job's, with this batch's force weights */
-    int route;               /* expert activations travel to their sample's rank */
+    int64_t B;       /* prompts per batch on each rank */
+    hook_store *st;  /* this round's hook records */
+    hook_set hs;     /* the job's requests, sinking into st */
+    intervention iv; /* the job's, with this batch's force weights */
+    int route;       /* expert activations travel to their sample's rank */
     home_ctx hc;
-    float *logits;           /* [B, V] */
-    float *fw;               /* this batch's force weights, packed like its tokens */
+    float *logits; /* [B, V] */
+    float *fw;     /* this batch's force weights, packed like its tokens */
     const int32_t **ids;
     int *lens;
     int64_t *sids;
-    runner_sample *ss;       /* this rank's samples of the round, for on_batch and on_sample */
-    blob out, one;           /* the round's packed results; one sample's */
+    runner_sample *ss; /* this rank's samples of the round, for on_batch and on_sample */
+    blob out, one;     /* the round's packed results; one sample's */
 } map_state;
 
 static void map_free(map_state *m)
@@ -293,7 +311,12 @@ static void map_free(map_state *m)
     hook_store_free(m->st);
     blob_free(&m->out);
     blob_free(&m->one);
-    free(m->logits); free(m->fw); free(m->ids); free(m->lens); free(m->sids); free(m->ss);
+    free(m->logits);
+    free(m->fw);
+    free(m->ids);
+    free(m->lens);
+    free(m->sids);
+    free(m->ss);
 }
 
 static int map_init(runner *r, const runner_job *job, map_state *m, mp_err *err)
@@ -308,12 +331,16 @@ static int map_init(runner *r, const runner_job *job, map_state *m, mp_err *err)
     m->B = B;
     m->hc = (home_ctx){B, (int)N};
     m->st = hook_store_new();
-    if (job->hooks) m->hs = *job->hooks;
-    else hook_set_init(&m->hs);
+    if (job->hooks)
+        m->hs = *job->hooks;
+    else
+        hook_set_init(&m->hs);
     m->hs.sink = hook_store_sink;
     m->hs.sink_ctx = m->st;
-    if (job->iv) m->iv = *job->iv;
-    else intervention_init(&m->iv);
+    if (job->iv)
+        m->iv = *job->iv;
+    else
+        intervention_init(&m->iv);
     m->route = hook_wants_layer(&m->hs, HP_EXPERT_ACT, -1) && r->size > 1;
     m->logits = malloc((size_t)(B * V) * sizeof *m->logits);
     m->ids = malloc((size_t)B * sizeof *m->ids);
@@ -453,8 +480,8 @@ static int eval_sample(void *ctx, const runner_sample *s, blob *out, mp_err *err
     if (s->ps->target[s->sample] < 0)
         return err_set(err, "no target for prompt \"%s\" (an object is needed to evaluate)",
                        s->ps->prompt[s->sample]);
-    if (runner_rank(s->logits, s->r->model.cfg.vocab_size, s->ps->target[s->sample], &rank,
-                    &margin, err) != 0)
+    if (runner_rank(s->logits, s->r->model.cfg.vocab_size, s->ps->target[s->sample], &rank, &margin,
+                    err) != 0)
         return -1;
     blob_put_i64(out, "rank", rank);
     blob_put_f64(out, "margin", margin);
@@ -569,22 +596,25 @@ void runner_report(runner *r, FILE *f, blob *out)
             if (v[i * 7 + 2] > fw) fw = v[i * 7 + 2];
         }
         if (f) {
-            fprintf(f, "moeprobe: %d rank%s, %.0f tokens, %.1f tokens/s (slowest rank's forward "
-                       "time), expert weights %lld bytes (%.3f GB) in all\n", n, n == 1 ? "" : "s",
-                    tok, fw > 0 ? tok / fw : 0.0, (long long)total_bytes,
+            fprintf(f,
+                    "moeprobe: %d rank%s, %.0f tokens, %.1f tokens/s (slowest rank's forward "
+                    "time), expert weights %lld bytes (%.3f GB) in all\n",
+                    n, n == 1 ? "" : "s", tok, fw > 0 ? tok / fw : 0.0, (long long)total_bytes,
                     (double)total_bytes / 1e9);
             for (int i = 0; i < n; i++) {
                 const double *x = v + i * 7;
-                fprintf(f, "moeprobe:   rank %d: %.0f tokens, forward %.2fs, all-to-all %.2fs "
-                           "(%.1f%%), %.0f experts/layer owned, expert weights %.0f bytes (%.3f GB), "
-                           "peak RSS %.2f GB\n", (int)x[0], x[1], x[2], x[3],
-                        x[2] > 0 ? 100.0 * x[3] / x[2] : 0.0, x[4], x[5], x[5] / 1e9,
-                        x[6] / 1e9);
+                fprintf(f,
+                        "moeprobe:   rank %d: %.0f tokens, forward %.2fs, all-to-all %.2fs "
+                        "(%.1f%%), %.0f experts/layer owned, expert weights %.0f bytes (%.3f GB), "
+                        "peak RSS %.2f GB\n",
+                        (int)x[0], x[1], x[2], x[3], x[2] > 0 ? 100.0 * x[3] / x[2] : 0.0, x[4],
+                        x[5], x[5] / 1e9, x[6] / 1e9);
             }
         }
         if (out) {
-            static const char *const names[7] = {"rank", "tokens", "forward_s", "alltoall_s",
-                                                  "experts_owned", "expert_bytes", "peak_rss_bytes"};
+            static const char *const names[7] = {"rank",          "tokens",        "forward_s",
+                                                 "alltoall_s",    "experts_owned", "expert_bytes",
+                                                 "peak_rss_bytes"};
             double *col = malloc((size_t)n * sizeof *col);
             for (int j = 0; col && j < 7; j++) {
                 int64_t nn = n;
@@ -624,11 +654,12 @@ static void serve_columns(void *ctx, int e, int64_t n, const float *x, const int
     const int64_t H = j->r->model.cfg.hidden_size;
     (void)x;
     for (int64_t i = 0; i < n; i++)
-        attr_column_one(j->r->attr, (int)meta[i * EP_META], e, (int)meta[i * EP_META + 1], y + i * H);
+        attr_column_one(j->r->attr, (int)meta[i * EP_META], e, (int)meta[i * EP_META + 1],
+                        y + i * H);
 }
 
-static int remote_screen(void *ctx, int64_t n, const int *layer, const int *expert,
-                         const float *g, float *u, float *norm, mp_err *err)
+static int remote_screen(void *ctx, int64_t n, const int *layer, const int *expert, const float *g,
+                         float *u, float *norm, mp_err *err)
 {
     runner *r = ctx;
     const int64_t I = r->model.cfg.moe_intermediate_size, H = r->model.cfg.hidden_size;

@@ -31,9 +31,9 @@
 #include "pipeline/tokenizer/tokenizer.h"
 
 typedef struct runner_opts {
-    int batch_size;          /* prompts per forward call per rank (default 32) */
-    ep_placement placement;  /* expert placement over ranks */
-    int use_mpi;             /* 1: the job's ranks (comm_init done); 0: one process */
+    int batch_size;         /* prompts per forward call per rank (default 32) */
+    ep_placement placement; /* expert placement over ranks */
+    int use_mpi;            /* 1: the job's ranks (comm_init done); 0: one process */
 } runner_opts;
 
 runner_opts runner_opts_default(void);
@@ -46,8 +46,8 @@ typedef struct runner {
     attr_ctx *attr;
     int rank, size;
     runner_opts opts;
-    double forward_s;        /* wall seconds in fwd_run, this rank */
-    int64_t tokens;          /* tokens run by this rank */
+    double forward_s; /* wall seconds in fwd_run, this rank */
+    int64_t tokens;   /* tokens run by this rank */
 } runner;
 
 /* Loads DIR (checkpoint + tokenizer.json) and sets up the expert placement. Handles start
@@ -60,21 +60,21 @@ void runner_free(runner *r);
  * encode(prompt + " " + object) differ (add_special_tokens = True). */
 typedef struct prompt_set {
     int64_t n;
-    char **prompt;           /* [n] */
-    char **object;           /* [n] or NULL entries when no object was given */
-    int32_t **ids;           /* [n][len[i]] */
+    char **prompt; /* [n] */
+    char **object; /* [n] or NULL entries when no object was given */
+    int32_t **ids; /* [n][len[i]] */
     int *len;
-    int32_t *target;         /* [n]; -1 without object */
+    int32_t *target; /* [n]; -1 without object */
 } prompt_set;
 
 void prompt_set_init(prompt_set *ps);
 void prompt_set_free(prompt_set *ps);
 /* Tokenizes n prompts; objects may be NULL (no targets). origin names the source in errors. */
-int runner_prompts(runner *r, int64_t n, const char *const *prompts,
-                   const char *const *objects, const char *origin, prompt_set *ps, mp_err *err);
+int runner_prompts(runner *r, int64_t n, const char *const *prompts, const char *const *objects,
+                   const char *origin, prompt_set *ps, mp_err *err);
 
 typedef struct runner_sample {
-    int64_t sample;          /* index in the prompt set; also the hook records' sample id */
+    int64_t sample; /* index in the prompt set; also the hook records' sample id */
     const prompt_set *ps;
     const float *logits;     /* [V] last position */
     const hook_store *store; /* this round's records (routed home: expert activations too) */
@@ -87,21 +87,21 @@ typedef int (*runner_collect_fn)(void *ctx, int64_t sample, const void *data, si
 
 typedef struct runner_job {
     const prompt_set *ps;
-    const intervention *iv;        /* NULL: none */
+    const intervention *iv; /* NULL: none */
     /* Per-sample weights of a forced expert at every position ([len[i]] each), or NULL. */
     const float *const *force_weight;
-    const hook_set *hooks;         /* requests only; the runner supplies the sink; NULL: none */
-    runner_sample_fn on_sample;    /* NULL: nothing per sample */
+    const hook_set *hooks;      /* requests only; the runner supplies the sink; NULL: none */
+    runner_sample_fn on_sample; /* NULL: nothing per sample */
     void *sample_ctx;
     /* Every rank, after each round's forward pass, with this rank's samples of the round (n may
      * be 0), before on_sample: collective work over a batch, e.g. attribution with
      * runner_attr_remote. NULL: none. */
     int (*on_batch)(void *ctx, runner *r, const runner_sample *s, int n, mp_err *err);
     void *batch_ctx;
-    runner_collect_fn on_collect;  /* rank 0; NULL: blobs dropped */
+    runner_collect_fn on_collect; /* rank 0; NULL: blobs dropped */
     void *collect_ctx;
-    int quiet;                     /* no progress lines */
-    const char *label;             /* for progress and error messages */
+    int quiet;         /* no progress lines */
+    const char *label; /* for progress and error messages */
 } runner_job;
 
 int runner_map(runner *r, const runner_job *job, mp_err *err);
@@ -137,8 +137,8 @@ int runner_rank(const float *logits, int64_t V, int32_t target, int64_t *rank, d
  * every rank (allgathered). Collective. */
 typedef struct eval_result {
     int64_t n;
-    int64_t *rank;           /* [n] */
-    double *margin;          /* [n] */
+    int64_t *rank;  /* [n] */
+    double *margin; /* [n] */
 } eval_result;
 void eval_result_free(eval_result *e);
 int runner_eval(runner *r, const prompt_set *ps, const intervention *iv,

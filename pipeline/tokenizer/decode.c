@@ -13,30 +13,32 @@ static int add_lossy(tok_buf *out, const unsigned char *b, size_t n)
     size_t i = 0;
     while (i < n) {
         size_t ok = tok_utf8_check((const char *)b + i, n - i);
-        if (tok_buf_add(out, (const char *)b + i, ok))
-            return -1;
+        if (tok_buf_add(out, (const char *)b + i, ok)) return -1;
         i += ok;
-        if (i >= n)
-            break;
+        if (i >= n) break;
         /* Skip the longest prefix of a valid sequence starting at b[i]. */
         unsigned c = b[i];
-        size_t need = (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3
-                      : (c >= 0xF0 && c <= 0xF4) ? 4 : 1;
+        size_t need = (c >= 0xC2 && c <= 0xDF)   ? 2
+                      : (c >= 0xE0 && c <= 0xEF) ? 3
+                      : (c >= 0xF0 && c <= 0xF4) ? 4
+                                                 : 1;
         size_t k = 1;
         if (need > 1) {
             unsigned lo = 0x80, hi = 0xBF;
-            if (c == 0xE0) lo = 0xA0;
-            else if (c == 0xED) hi = 0x9F;
-            else if (c == 0xF0) lo = 0x90;
-            else if (c == 0xF4) hi = 0x8F;
+            if (c == 0xE0)
+                lo = 0xA0;
+            else if (c == 0xED)
+                hi = 0x9F;
+            else if (c == 0xF0)
+                lo = 0x90;
+            else if (c == 0xF4)
+                hi = 0x8F;
             if (i + 1 < n && b[i + 1] >= lo && b[i + 1] <= hi) {
                 k = 2;
-                while (k < need && i + k < n && (b[i + k] & 0xC0) == 0x80)
-                    k++;
+                while (k < need && i + k < n && (b[i + k] & 0xC0) == 0x80) k++;
             }
         }
-        if (tok_buf_add(out, "\xEF\xBF\xBD", 3))
-            return -1;
+        if (tok_buf_add(out, "\xEF\xBF\xBD", 3)) return -1;
         i += k;
     }
     return 0;
@@ -66,13 +68,11 @@ static int dec_step(const tok_decoder *d, const tok_pieces *in, tok_pieces *out,
                     break;
                 }
                 char c = (char)b;
-                if (tok_buf_add(tmp, &c, 1))
-                    return -1;
+                if (tok_buf_add(tmp, &c, 1)) return -1;
             }
-            if (!all) {  /* not byte-level chars: the token's own bytes */
+            if (!all) { /* not byte-level chars: the token's own bytes */
                 tmp->len = start;
-                if (tok_buf_add(tmp, s, n))
-                    return -1;
+                if (tok_buf_add(tmp, s, n)) return -1;
             }
         }
         tok_buf fixed = {0};
@@ -84,8 +84,7 @@ static int dec_step(const tok_decoder *d, const tok_pieces *in, tok_pieces *out,
     case TOK_DEC_FUSE:
         tmp->len = 0;
         for (size_t i = 0; i < in->n; i++)
-            if (tok_buf_add(tmp, in->text.p + in->v[i].off, in->v[i].len))
-                return -1;
+            if (tok_buf_add(tmp, in->text.p + in->v[i].off, in->v[i].len)) return -1;
         return push(out, tmp->p ? tmp->p : "", tmp->len);
     case TOK_DEC_BYTEFALLBACK: {
         tok_buf bytes = {0};
@@ -99,10 +98,11 @@ static int dec_step(const tok_decoder *d, const tok_pieces *in, tok_pieces *out,
                 is_byte = 1;
                 for (int k = 3; k < 5; k++) {
                     char c = s[k];
-                    int h = (c >= '0' && c <= '9') ? c - '0' : (c >= 'A' && c <= 'F') ? c - 'A' + 10
-                            : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-                    if (h < 0)
-                        is_byte = 0;
+                    int h = (c >= '0' && c <= '9')   ? c - '0'
+                            : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                            : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                                                     : -1;
+                    if (h < 0) is_byte = 0;
                     v = v * 16 + (unsigned)(h < 0 ? 0 : h);
                 }
             }
@@ -115,18 +115,15 @@ static int dec_step(const tok_decoder *d, const tok_pieces *in, tok_pieces *out,
                 if (tok_utf8_check(bytes.p, bytes.len) == bytes.len)
                     rc = push(out, bytes.p, bytes.len);
                 else
-                    for (size_t k = 0; k < bytes.len && !rc; k++)
-                        rc = push(out, "\xEF\xBF\xBD", 3);
+                    for (size_t k = 0; k < bytes.len && !rc; k++) rc = push(out, "\xEF\xBF\xBD", 3);
                 bytes.len = 0;
             }
-            if (i < in->n && !rc)
-                rc = push(out, s, n);
+            if (i < in->n && !rc) rc = push(out, s, n);
         }
         free(bytes.p);
         return rc;
     }
-    default:
-        break;
+    default: break;
     }
     /* Per-token decoders. */
     for (size_t i = 0; i < in->n; i++) {
@@ -139,28 +136,24 @@ static int dec_step(const tok_decoder *d, const tok_pieces *in, tok_pieces *out,
             size_t with_len = d->kind == TOK_DEC_METASPACE ? 1 : d->b_len;
             for (size_t j = 0; j < n;) {
                 if (n - j >= d->a_len && !memcmp(s + j, d->a, d->a_len)) {
-                    if (!drop && tok_buf_add(tmp, with, with_len))
-                        return -1;
+                    if (!drop && tok_buf_add(tmp, with, with_len)) return -1;
                     j += d->a_len;
                 } else {
-                    if (tok_buf_add(tmp, s + j, 1))
-                        return -1;
+                    if (tok_buf_add(tmp, s + j, 1)) return -1;
                     j++;
                 }
             }
-        } else {  /* Strip: up to `start` leading and `stop` trailing copies of the char */
+        } else { /* Strip: up to `start` leading and `stop` trailing copies of the char */
             size_t a = 0, b = n;
             for (int k = 0; k < d->start && b - a >= d->a_len && !memcmp(s + a, d->a, d->a_len);
                  k++)
                 a += d->a_len;
-            for (int k = 0; k < d->stop && b - a >= d->a_len &&
-                            !memcmp(s + b - d->a_len, d->a, d->a_len); k++)
+            for (int k = 0;
+                 k < d->stop && b - a >= d->a_len && !memcmp(s + b - d->a_len, d->a, d->a_len); k++)
                 b -= d->a_len;
-            if (tok_buf_add(tmp, s + a, b - a))
-                return -1;
+            if (tok_buf_add(tmp, s + a, b - a)) return -1;
         }
-        if (push(out, tmp->p ? tmp->p : "", tmp->len))
-            return -1;
+        if (push(out, tmp->p ? tmp->p : "", tmp->len)) return -1;
     }
     return 0;
 }
@@ -169,8 +162,7 @@ static int dec_step(const tok_decoder *d, const tok_pieces *in, tok_pieces *out,
 static const char *decode_token(const tokenizer *t, int32_t id, size_t *len)
 {
     const char *s = tok_id_to_token(t, id);
-    if (!s)
-        return NULL;
+    if (!s) return NULL;
     *len = strlen(s);
     for (int k = 0; k < t->n_added; k++)
         if (t->added[k].id == id) {
@@ -192,27 +184,21 @@ char *tok_decode(const tokenizer *t, const int32_t *ids, size_t n)
     for (size_t i = 0; i < n; i++) {
         size_t len = 0;
         const char *s = decode_token(t, ids[i], &len);
-        if (!s)
-            continue;  /* HF skips ids it does not know */
-        if (t->dec_kind == TOK_DECODE_JOIN_SPACE && a.n && push(&a, " ", 1))
-            goto done;
-        if (push(&a, s, len))
-            goto done;
+        if (!s) continue; /* HF skips ids it does not know */
+        if (t->dec_kind == TOK_DECODE_JOIN_SPACE && a.n && push(&a, " ", 1)) goto done;
+        if (push(&a, s, len)) goto done;
     }
     tok_pieces *cur = &a, *nxt = &b;
     if (t && t->dec_kind == TOK_DECODE_CHAIN)
         for (int k = 0; k < t->n_dec; k++) {
-            if (dec_step(&t->dec[k], cur, nxt, &tmp))
-                goto done;
+            if (dec_step(&t->dec[k], cur, nxt, &tmp)) goto done;
             tok_pieces *x = cur;
             cur = nxt;
             nxt = x;
         }
     for (size_t i = 0; i < cur->n; i++)
-        if (tok_buf_add(&res, cur->text.p + cur->v[i].off, cur->v[i].len))
-            goto done;
-    if (tok_buf_add(&res, "", 1))
-        goto done;
+        if (tok_buf_add(&res, cur->text.p + cur->v[i].off, cur->v[i].len)) goto done;
+    if (tok_buf_add(&res, "", 1)) goto done;
     ret = res.p;
     res.p = NULL;
 done:

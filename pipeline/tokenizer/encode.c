@@ -25,8 +25,7 @@ static int encode_sequence(const tokenizer *t, const char *text, size_t len, tok
             }
             continue;
         }
-        if (tok_normalize(t, raw.text.p + rp->off, rp->len, &nbuf, sc, err))
-            goto done;
+        if (tok_normalize(t, raw.text.p + rp->off, rp->len, &nbuf, sc, err)) goto done;
         tok_pieces_clear(&npieces);
         if (tok_added_split(t, &t->trie_norm, nbuf.p, nbuf.len, rp->at_origin, &npieces)) {
             err_set(err, "out of memory");
@@ -59,33 +58,30 @@ done:
     return rc;
 }
 
-int tok_encode(const tokenizer *t, const char *text, size_t len, int add_special,
-               int32_t **ids, size_t *n, mp_err *err)
+int tok_encode(const tokenizer *t, const char *text, size_t len, int add_special, int32_t **ids,
+               size_t *n, mp_err *err)
 {
     *ids = NULL;
     *n = 0;
-    if (!t)
-        return err_set(err, "tok_encode: no tokenizer loaded");
-    if (!text && len)
-        return err_set(err, "tok_encode: text is NULL but its length is %zu", len);
-    if (!text)
-        text = "";
+    if (!t) return err_set(err, "tok_encode: no tokenizer loaded");
+    if (!text && len) return err_set(err, "tok_encode: text is NULL but its length is %zu", len);
+    if (!text) text = "";
     size_t bad = tok_utf8_check(text, len);
     if (bad < len)
-        return err_set(err, "text is not valid UTF-8: invalid or truncated sequence at byte "
-                       "offset %zu (byte 0x%02X)", bad, (unsigned char)text[bad]);
+        return err_set(err,
+                       "text is not valid UTF-8: invalid or truncated sequence at byte "
+                       "offset %zu (byte 0x%02X)",
+                       bad, (unsigned char)text[bad]);
     tok_scratch sc = {0};
     tok_ids out = {0};
     int rc = -1;
     if (!t->has_tpl) {
-        if (encode_sequence(t, text, len, &sc, &out, err))
-            goto done;
+        if (encode_sequence(t, text, len, &sc, &out, err)) goto done;
     } else {
         for (int i = 0; i < t->n_tpl; i++) {
             const tok_tpl_item *it = &t->tpl[i];
             if (it->is_sequence) {
-                if (encode_sequence(t, text, len, &sc, &out, err))
-                    goto done;
+                if (encode_sequence(t, text, len, &sc, &out, err)) goto done;
             } else if (add_special) {
                 for (int k = 0; k < it->n_ids; k++)
                     if (tok_ids_push(&out, it->ids[k])) {
@@ -96,7 +92,7 @@ int tok_encode(const tokenizer *t, const char *text, size_t len, int add_special
         }
     }
     if (!out.v) {
-        out.v = malloc(sizeof *out.v);  /* a valid pointer even for no ids */
+        out.v = malloc(sizeof *out.v); /* a valid pointer even for no ids */
         if (!out.v) {
             err_set(err, "out of memory");
             goto done;

@@ -27,13 +27,13 @@
 
 /* String -> int32 map; keys are copied into one pool. Open addressing, power-of-two table. */
 typedef struct tok_strmap {
-    char *pool;          /* all keys back to back, NUL after each */
+    char *pool; /* all keys back to back, NUL after each */
     size_t pool_len, pool_cap;
-    uint32_t *key_off;   /* [n] offset of key i in pool */
-    uint32_t *key_len;   /* [n] */
-    int32_t *val;        /* [n] */
-    uint32_t n, cap;     /* entries used / allocated */
-    uint32_t *slots;     /* [mask+1] entry index + 1, 0 = empty */
+    uint32_t *key_off; /* [n] offset of key i in pool */
+    uint32_t *key_len; /* [n] */
+    int32_t *val;      /* [n] */
+    uint32_t n, cap;   /* entries used / allocated */
+    uint32_t *slots;   /* [mask+1] entry index + 1, 0 = empty */
     uint32_t mask;
 } tok_strmap;
 
@@ -54,9 +54,9 @@ static inline const char *tok_strmap_key(const tok_strmap *m, uint32_t i)
 
 /* (id, id) -> (rank, new id) map for the BPE merges. */
 typedef struct tok_pairmap {
-    uint64_t *keys;      /* [mask+1], TOK_PAIR_EMPTY = empty */
-    int32_t *rank;       /* [mask+1] */
-    int32_t *new_id;     /* [mask+1] */
+    uint64_t *keys;  /* [mask+1], TOK_PAIR_EMPTY = empty */
+    int32_t *rank;   /* [mask+1] */
+    int32_t *new_id; /* [mask+1] */
     uint32_t n, mask;
 } tok_pairmap;
 #define TOK_PAIR_EMPTY UINT64_MAX
@@ -75,11 +75,11 @@ typedef enum { TOK_NORM_NFC, TOK_NORM_PREPEND, TOK_NORM_REPLACE } tok_norm_kind;
 
 typedef struct tok_normalizer {
     tok_norm_kind kind;
-    char *str;               /* Prepend: prepend; Replace: content */
+    char *str; /* Prepend: prepend; Replace: content */
     size_t str_len;
-    char *pattern;           /* Replace: literal pattern (when re == NULL) */
+    char *pattern; /* Replace: literal pattern (when re == NULL) */
     size_t pattern_len;
-    pcre2_code *re;          /* Replace with a Regex pattern */
+    pcre2_code *re; /* Replace with a Regex pattern */
 } tok_normalizer;
 
 typedef enum { TOK_PRE_SPLIT, TOK_PRE_BYTELEVEL, TOK_PRE_METASPACE } tok_pre_kind;
@@ -97,23 +97,23 @@ typedef enum { TOK_PREPEND_ALWAYS, TOK_PREPEND_FIRST, TOK_PREPEND_NEVER } tok_pr
 typedef struct tok_pretok {
     tok_pre_kind kind;
     /* Split */
-    pcre2_code *re;              /* compiled pattern (literal patterns with PCRE2_LITERAL) */
+    pcre2_code *re; /* compiled pattern (literal patterns with PCRE2_LITERAL) */
     tok_split_behavior behavior;
     int invert;
     /* ByteLevel */
     int add_prefix_space;
-    int use_regex;               /* uses the tokenizer's shared GPT-2 regex */
+    int use_regex; /* uses the tokenizer's shared GPT-2 regex */
     /* Metaspace */
-    char repl[5];                /* replacement char, UTF-8, NUL-terminated */
+    char repl[5]; /* replacement char, UTF-8, NUL-terminated */
     size_t repl_len;
     tok_prepend_scheme prepend;
     int split;
 } tok_pretok;
 
 typedef struct tok_added {
-    char *content;               /* as in tokenizer.json */
+    char *content; /* as in tokenizer.json */
     size_t len;
-    char *norm;                  /* content after the normalizer (normalized=true only) */
+    char *norm; /* content after the normalizer (normalized=true only) */
     size_t norm_len;
     int32_t id;
     uint8_t special, normalized, lstrip, rstrip, single_word;
@@ -121,28 +121,34 @@ typedef struct tok_added {
 
 /* Byte trie over added-token contents for leftmost-longest matching. */
 typedef struct tok_trie_node {
-    int32_t child;               /* first child, -1 none */
-    int32_t sibling;             /* next sibling, -1 none */
-    int32_t term;                /* index into tokenizer.added, -1 if no token ends here */
+    int32_t child;   /* first child, -1 none */
+    int32_t sibling; /* next sibling, -1 none */
+    int32_t term;    /* index into tokenizer.added, -1 if no token ends here */
     uint8_t byte;
 } tok_trie_node;
 
 typedef struct tok_trie {
-    tok_trie_node *nodes;        /* node 0 is the root */
+    tok_trie_node *nodes; /* node 0 is the root */
     int32_t n, cap;
-    int32_t root_child[256];     /* direct children of the root by first byte */
-    int empty;                   /* no pattern at all */
+    int32_t root_child[256]; /* direct children of the root by first byte */
+    int empty;               /* no pattern at all */
 } tok_trie;
 
-typedef enum { TOK_DEC_BYTELEVEL, TOK_DEC_METASPACE, TOK_DEC_REPLACE, TOK_DEC_BYTEFALLBACK,
-               TOK_DEC_FUSE, TOK_DEC_STRIP } tok_dec_kind;
+typedef enum {
+    TOK_DEC_BYTELEVEL,
+    TOK_DEC_METASPACE,
+    TOK_DEC_REPLACE,
+    TOK_DEC_BYTEFALLBACK,
+    TOK_DEC_FUSE,
+    TOK_DEC_STRIP
+} tok_dec_kind;
 
 typedef struct tok_decoder {
     tok_dec_kind kind;
-    char *a, *b;                 /* Replace: pattern, content; Metaspace: replacement */
+    char *a, *b; /* Replace: pattern, content; Metaspace: replacement */
     size_t a_len, b_len;
-    int start, stop;             /* Strip */
-    int prepend_never;           /* Metaspace */
+    int start, stop;   /* Strip */
+    int prepend_never; /* Metaspace */
 } tok_decoder;
 
 /* One piece of TemplateProcessing's "single" template: $A or a special token's ids. */
@@ -153,44 +159,44 @@ typedef struct tok_tpl_item {
 } tok_tpl_item;
 
 struct tokenizer {
-    char *path;                  /* for messages */
+    char *path; /* for messages */
 
     /* model BPE */
-    tok_strmap vocab;            /* token -> id (model vocab only) */
+    tok_strmap vocab; /* token -> id (model vocab only) */
     tok_pairmap merges;
-    int32_t unk_id;              /* -1: no unk_token */
-    char *unk_token;             /* name, for the encode-time error when absent from vocab */
+    int32_t unk_id;  /* -1: no unk_token */
+    char *unk_token; /* name, for the encode-time error when absent from vocab */
     int byte_fallback, fuse_unk, ignore_merges;
-    char *cont_prefix;           /* continuing_subword_prefix, NULL or non-empty */
-    char *eow_suffix;            /* end_of_word_suffix, NULL or non-empty */
+    char *cont_prefix;             /* continuing_subword_prefix, NULL or non-empty */
+    char *eow_suffix;              /* end_of_word_suffix, NULL or non-empty */
     int32_t byte_fallback_id[256]; /* id of "<0xNN>", -1 if absent */
 
     /* id -> token string (added tokens override the model vocab, as HF id_to_token) */
-    const char **id_tok;         /* [n_ids], NULL = unused id; strings owned elsewhere */
+    const char **id_tok; /* [n_ids], NULL = unused id; strings owned elsewhere */
     int32_t n_ids;
 
-    tok_added *added;            /* [n_added] */
+    tok_added *added; /* [n_added] */
     int n_added;
-    tok_trie trie_raw;           /* normalized=false tokens, matched on raw text */
-    tok_trie trie_norm;          /* normalized=true tokens, matched on normalized text */
+    tok_trie trie_raw;  /* normalized=false tokens, matched on raw text */
+    tok_trie trie_norm; /* normalized=true tokens, matched on normalized text */
 
-    tok_normalizer *norm;        /* [n_norm], applied in order */
+    tok_normalizer *norm; /* [n_norm], applied in order */
     int n_norm;
-    tok_pretok *pre;             /* [n_pre], applied in order */
+    tok_pretok *pre; /* [n_pre], applied in order */
     int n_pre;
-    pcre2_code *gpt2_re;         /* ByteLevel's built-in regex, compiled once if needed */
-    pcre2_code *word_re;         /* Rust regex \w as one char class (single_word tokens) */
+    pcre2_code *gpt2_re; /* ByteLevel's built-in regex, compiled once if needed */
+    pcre2_code *word_re; /* Rust regex \w as one char class (single_word tokens) */
 
-    int has_tpl;                 /* a TemplateProcessing post-processor */
-    tok_tpl_item *tpl;           /* [n_tpl] its single-sequence template */
+    int has_tpl;       /* a TemplateProcessing post-processor */
+    tok_tpl_item *tpl; /* [n_tpl] its single-sequence template */
     int n_tpl;
 
-    tok_decoder *dec;            /* [n_dec], applied in order when dec_kind is CHAIN */
+    tok_decoder *dec; /* [n_dec], applied in order when dec_kind is CHAIN */
     int n_dec;
     enum {
-        TOK_DECODE_CHAIN,        /* the decoders above */
-        TOK_DECODE_JOIN_SPACE,   /* decoder null: HF joins token strings with " " */
-        TOK_DECODE_CONCAT        /* a decoder we do not support: plain concatenation */
+        TOK_DECODE_CHAIN,      /* the decoders above */
+        TOK_DECODE_JOIN_SPACE, /* decoder null: HF joins token strings with " " */
+        TOK_DECODE_CONCAT      /* a decoder we do not support: plain concatenation */
     } dec_kind;
 };
 
@@ -224,7 +230,7 @@ int tok_buf_add(tok_buf *b, const char *s, size_t len);
 typedef struct tok_piece {
     size_t off, len;
     int32_t id;
-    uint8_t at_origin;           /* starts at original offset 0 (Metaspace prepend "first") */
+    uint8_t at_origin; /* starts at original offset 0 (Metaspace prepend "first") */
 } tok_piece;
 
 typedef struct tok_pieces {
@@ -273,8 +279,8 @@ int tok_added_split(const tokenizer *t, const tok_trie *tr, const char *s, size_
 
 /* Pre-tokenizer chain on s[0..len); the words are appended to out. s must not point into
  * sc->pa or sc->pb. */
-int tok_pretokenize(const tokenizer *t, const char *s, size_t len, int at_origin,
-                    tok_scratch *sc, tok_pieces *out, mp_err *err);
+int tok_pretokenize(const tokenizer *t, const char *s, size_t len, int at_origin, tok_scratch *sc,
+                    tok_pieces *out, mp_err *err);
 
 /* BPE of one word; appends ids. */
 typedef struct tok_ids {
@@ -297,7 +303,7 @@ typedef struct tok_bpe_merge {
 struct tok_scratch {
     pcre2_match_data *md;
     tok_matches matches;
-    tok_pieces pa, pb;           /* pre-tokenizer ping-pong */
+    tok_pieces pa, pb; /* pre-tokenizer ping-pong */
     tok_buf tmp;
     tok_bpe_sym *sym;
     size_t sym_cap;

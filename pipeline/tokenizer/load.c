@@ -32,8 +32,7 @@ static char *read_file(const char *path, size_t *len, mp_err *err)
     while (buf) {
         size_t got = fread(buf + n, 1, cap - n, f);
         n += got;
-        if (got == 0)
-            break;
+        if (got == 0) break;
         if (n == cap) {
             char *nb = realloc(buf, cap * 2);
             if (!nb) {
@@ -64,8 +63,8 @@ static int must_be_null(tokenizer *t, json_t *root, const char *key, mp_err *err
 {
     json_t *v = json_object_get(root, key);
     if (v && !json_is_null(v))
-        return err_set(err, "%s: \"%s\" is set; %s is not supported (expected null)", t->path,
-                       key, key);
+        return err_set(err, "%s: \"%s\" is set; %s is not supported (expected null)", t->path, key,
+                       key);
     return 0;
 }
 
@@ -73,22 +72,18 @@ static int build_id_table(tokenizer *t, mp_err *err)
 {
     int32_t max_id = -1;
     for (uint32_t e = 0; e < t->vocab.n; e++)
-        if (t->vocab.val[e] > max_id)
-            max_id = t->vocab.val[e];
+        if (t->vocab.val[e] > max_id) max_id = t->vocab.val[e];
     for (int k = 0; k < t->n_added; k++)
-        if (t->added[k].id > max_id)
-            max_id = t->added[k].id;
+        if (t->added[k].id > max_id) max_id = t->added[k].id;
     for (int i = 0; i < t->n_tpl; i++)
         for (int k = 0; k < t->tpl[i].n_ids; k++)
-            if (t->tpl[i].ids[k] > max_id)
-                max_id = t->tpl[i].ids[k];
+            if (t->tpl[i].ids[k] > max_id) max_id = t->tpl[i].ids[k];
     t->n_ids = max_id + 1;
     t->id_tok = calloc((size_t)(t->n_ids > 0 ? t->n_ids : 1), sizeof *t->id_tok);
-    if (!t->id_tok)
-        return err_set(err, "out of memory");
+    if (!t->id_tok) return err_set(err, "out of memory");
     for (uint32_t e = 0; e < t->vocab.n; e++)
         t->id_tok[t->vocab.val[e]] = tok_strmap_key(&t->vocab, e);
-    for (int k = 0; k < t->n_added; k++)  /* HF: the added vocabulary wins */
+    for (int k = 0; k < t->n_added; k++) /* HF: the added vocabulary wins */
         t->id_tok[t->added[k].id] = t->added[k].content;
     return 0;
 }
@@ -98,8 +93,7 @@ int tok_load(tokenizer **out, const char *path, mp_err *err)
     *out = NULL;
     size_t len = 0;
     char *buf = read_file(path, &len, err);
-    if (!buf)
-        return -1;
+    if (!buf) return -1;
     int rc = tok_load_mem(out, buf, len, path, err);
     free(buf);
     return rc;
@@ -146,8 +140,7 @@ int tok_load_mem(tokenizer **out, const char *json, size_t len, const char *path
         tok_load_pretokenizer(t, json_object_get(root, "pre_tokenizer"), err) ||
         tok_load_post_processor(t, json_object_get(root, "post_processor"), err) ||
         tok_load_decoder(t, json_object_get(root, "decoder"), err) ||
-        tok_load_added(t, json_object_get(root, "added_tokens"), err) ||
-        build_id_table(t, err))
+        tok_load_added(t, json_object_get(root, "added_tokens"), err) || build_id_table(t, err))
         goto done;
     *out = t;
     t = NULL;
@@ -160,8 +153,7 @@ done:
 
 void tok_free(tokenizer *t)
 {
-    if (!t)
-        return;
+    if (!t) return;
     free(t->path);
     tok_strmap_free(&t->vocab);
     tok_pairmap_free(&t->merges);
@@ -179,20 +171,15 @@ void tok_free(tokenizer *t)
     for (int k = 0; k < t->n_norm; k++) {
         free(t->norm[k].str);
         free(t->norm[k].pattern);
-        if (t->norm[k].re)
-            pcre2_code_free(t->norm[k].re);
+        if (t->norm[k].re) pcre2_code_free(t->norm[k].re);
     }
     free(t->norm);
     for (int k = 0; k < t->n_pre; k++)
-        if (t->pre[k].re)
-            pcre2_code_free(t->pre[k].re);
+        if (t->pre[k].re) pcre2_code_free(t->pre[k].re);
     free(t->pre);
-    if (t->gpt2_re)
-        pcre2_code_free(t->gpt2_re);
-    if (t->word_re)
-        pcre2_code_free(t->word_re);
-    for (int i = 0; i < t->n_tpl; i++)
-        free(t->tpl[i].ids);
+    if (t->gpt2_re) pcre2_code_free(t->gpt2_re);
+    if (t->word_re) pcre2_code_free(t->word_re);
+    for (int i = 0; i < t->n_tpl; i++) free(t->tpl[i].ids);
     free(t->tpl);
     for (int k = 0; k < t->n_dec; k++) {
         free(t->dec[k].a);
@@ -209,15 +196,13 @@ int tok_vocab_size(const tokenizer *t)
 
 const char *tok_id_to_token(const tokenizer *t, int32_t id)
 {
-    if (!t || id < 0 || id >= t->n_ids)
-        return NULL;
+    if (!t || id < 0 || id >= t->n_ids) return NULL;
     return t->id_tok[id];
 }
 
 int32_t tok_token_to_id(const tokenizer *t, const char *token)
 {
-    if (!t || !token)
-        return -1;
+    if (!t || !token) return -1;
     size_t len = strlen(token);
     for (int k = 0; k < t->n_added; k++)
         if (t->added[k].len == len && !memcmp(t->added[k].content, token, len))

@@ -15,11 +15,9 @@ static void apply_behavior(tok_matches *m, tok_split_behavior b)
     int prev = 0;
     switch (b) {
     case TOK_SPLIT_ISOLATED:
-        for (size_t i = 0; i < n; i++)
-            v[i].is_match = 0;
+        for (size_t i = 0; i < n; i++) v[i].is_match = 0;
         return;
-    case TOK_SPLIT_REMOVED:
-        return;
+    case TOK_SPLIT_REMOVED: return;
     case TOK_SPLIT_CONTIGUOUS:
         for (size_t i = 0; i < n; i++) {
             int im = v[i].is_match;
@@ -46,7 +44,7 @@ static void apply_behavior(tok_matches *m, tok_split_behavior b)
         break;
     case TOK_SPLIT_MERGED_NEXT: {
         /* HF folds from the right; do the same, writing from the end of the array. */
-        size_t r = n;  /* v[r..n) is the result, in order */
+        size_t r = n; /* v[r..n) is the result, in order */
         for (size_t i = n; i-- > 0;) {
             tok_match cur = v[i];
             int im = cur.is_match;
@@ -71,8 +69,7 @@ static int push_ranges(const tok_matches *m, const char *s, int at_origin, tok_p
 {
     for (size_t i = 0; i < m->n; i++) {
         const tok_match *r = &m->v[i];
-        if (r->is_match || r->end <= r->start)
-            continue;
+        if (r->is_match || r->end <= r->start) continue;
         if (tok_pieces_push(out, s + r->start, r->end - r->start, -1, at_origin && r->start == 0))
             return err_set(err, "out of memory");
     }
@@ -80,8 +77,7 @@ static int push_ranges(const tok_matches *m, const char *s, int at_origin, tok_p
 }
 
 /* Every byte as its GPT-2 char. */
-static int push_byte_level(tok_pieces *out, const char *s, size_t len, int at_origin,
-                           mp_err *err)
+static int push_byte_level(tok_pieces *out, const char *s, size_t len, int at_origin, mp_err *err)
 {
     if (tok_pieces_push(out, "", 0, -1, at_origin) || tok_buf_reserve(&out->text, 2 * len))
         return err_set(err, "out of memory");
@@ -91,8 +87,7 @@ static int push_byte_level(tok_pieces *out, const char *s, size_t len, int at_or
     for (size_t i = 0; i < len; i++) {
         const char *c = tok_byte_char[(unsigned char)s[i]];
         o[k++] = c[0];
-        if (c[1])
-            o[k++] = c[1];
+        if (c[1]) o[k++] = c[1];
     }
     out->text.len += k;
     pc->len = k;
@@ -103,8 +98,7 @@ static int stage_split(const tok_pretok *p, const char *s, size_t len, int at_or
                        tok_scratch *sc, tok_pieces *out, mp_err *err)
 {
     pcre2_match_data *md = tok_scratch_md(sc, err);
-    if (!md || tok_regex_find(p->re, md, s, len, &sc->matches, err))
-        return -1;
+    if (!md || tok_regex_find(p->re, md, s, len, &sc->matches, err)) return -1;
     if (p->invert)
         for (size_t i = 0; i < sc->matches.n; i++)
             sc->matches.v[i].is_match = !sc->matches.v[i].is_match;
@@ -122,11 +116,9 @@ static int stage_byte_level(const tokenizer *t, const tok_pretok *p, const char 
         s = sc->tmp.p;
         len = sc->tmp.len;
     }
-    if (!p->use_regex)
-        return len ? push_byte_level(out, s, len, at_origin, err) : 0;
+    if (!p->use_regex) return len ? push_byte_level(out, s, len, at_origin, err) : 0;
     pcre2_match_data *md = tok_scratch_md(sc, err);
-    if (!md || tok_regex_find(t->gpt2_re, md, s, len, &sc->matches, err))
-        return -1;
+    if (!md || tok_regex_find(t->gpt2_re, md, s, len, &sc->matches, err)) return -1;
     for (size_t i = 0; i < sc->matches.n; i++) {
         const tok_match *r = &sc->matches.v[i];
         if (r->end > r->start &&
@@ -149,16 +141,15 @@ static int stage_metaspace(const tok_pretok *p, const char *s, size_t len, int a
         starts_with_repl = 1;
     int prepend = !starts_with_repl && (p->prepend == TOK_PREPEND_ALWAYS ||
                                         (p->prepend == TOK_PREPEND_FIRST && at_origin));
-    if (prepend && tok_buf_add(b, p->repl, p->repl_len))
-        return err_set(err, "out of memory");
+    if (prepend && tok_buf_add(b, p->repl, p->repl_len)) return err_set(err, "out of memory");
     for (size_t i = 0; i < len; i++) {
         int rc = s[i] == ' ' ? tok_buf_add(b, p->repl, p->repl_len) : tok_buf_add(b, s + i, 1);
-        if (rc)
-            return err_set(err, "out of memory");
+        if (rc) return err_set(err, "out of memory");
     }
     if (!p->split)
         return b->len ? (tok_pieces_push(out, b->p, b->len, -1, at_origin)
-                             ? err_set(err, "out of memory") : 0)
+                             ? err_set(err, "out of memory")
+                             : 0)
                       : 0;
     /* Each occurrence of the replacement char is a match (HF's char Pattern), then
      * MergedWithNext. */
@@ -170,13 +161,11 @@ static int stage_metaspace(const tok_pretok *p, const char *s, size_t len, int a
             tok_match gap = {last, i, 0}, hit = {i, i + p->repl_len, 1};
             for (int k = 0; k < 2; k++) {
                 const tok_match *x = k ? &hit : &gap;
-                if (!k && last >= i)
-                    continue;
+                if (!k && last >= i) continue;
                 if (m->n == m->cap) {
                     size_t cap = m->cap ? m->cap * 2 : 64;
                     tok_match *v = realloc(m->v, cap * sizeof *v);
-                    if (!v)
-                        return err_set(err, "out of memory");
+                    if (!v) return err_set(err, "out of memory");
                     m->v = v;
                     m->cap = cap;
                 }
@@ -191,8 +180,7 @@ static int stage_metaspace(const tok_pretok *p, const char *s, size_t len, int a
         if (m->n == m->cap) {
             size_t cap = m->cap ? m->cap * 2 : 64;
             tok_match *v = realloc(m->v, cap * sizeof *v);
-            if (!v)
-                return err_set(err, "out of memory");
+            if (!v) return err_set(err, "out of memory");
             m->v = v;
             m->cap = cap;
         }
@@ -202,22 +190,19 @@ static int stage_metaspace(const tok_pretok *p, const char *s, size_t len, int a
     return push_ranges(m, b->p, at_origin, out, err);
 }
 
-int tok_pretokenize(const tokenizer *t, const char *s, size_t len, int at_origin,
-                    tok_scratch *sc, tok_pieces *out, mp_err *err)
+int tok_pretokenize(const tokenizer *t, const char *s, size_t len, int at_origin, tok_scratch *sc,
+                    tok_pieces *out, mp_err *err)
 {
-    if (len == 0)
-        return 0;
+    if (len == 0) return 0;
     if (t->n_pre == 0)
         return tok_pieces_push(out, s, len, -1, at_origin) ? err_set(err, "out of memory") : 0;
     tok_pieces *cur = &sc->pa, *nxt = &sc->pb;
     tok_pieces_clear(cur);
-    if (tok_pieces_push(cur, s, len, -1, at_origin))
-        return err_set(err, "out of memory");
+    if (tok_pieces_push(cur, s, len, -1, at_origin)) return err_set(err, "out of memory");
     for (int k = 0; k < t->n_pre; k++) {
         const tok_pretok *p = &t->pre[k];
         tok_pieces *dst = (k == t->n_pre - 1) ? out : nxt;
-        if (dst == nxt)
-            tok_pieces_clear(nxt);
+        if (dst == nxt) tok_pieces_clear(nxt);
         for (size_t i = 0; i < cur->n; i++) {
             const tok_piece *pc = &cur->v[i];
             const char *ps = cur->text.p + pc->off;
@@ -233,8 +218,7 @@ int tok_pretokenize(const tokenizer *t, const char *s, size_t len, int at_origin
                 rc = stage_metaspace(p, ps, pc->len, pc->at_origin, sc, dst, err);
                 break;
             }
-            if (rc)
-                return -1;
+            if (rc) return -1;
         }
         tok_pieces *tmp = cur;
         cur = nxt;

@@ -24,7 +24,7 @@
 
 #include "pipeline/util/error.h"
 
-typedef struct tokenizer tokenizer;  /* opaque */
+typedef struct tokenizer tokenizer; /* opaque */
 
 /* Loads PATH (a tokenizer.json). On failure *out is NULL and err says why. */
 int tok_load(tokenizer **out, const char *path, mp_err *err);
@@ -37,10 +37,10 @@ void tok_free(tokenizer *t);
  * add_special_tokens=True). On success *ids is malloc'd (caller frees; non-NULL even when
  * *n == 0) with *n ids. Invalid UTF-8 is an error naming the byte offset; on error *ids is
  * NULL and *n is 0. */
-int tok_encode(const tokenizer *t, const char *text, size_t len, int add_special,
-               int32_t **ids, size_t *n, mp_err *err);
+int tok_encode(const tokenizer *t, const char *text, size_t len, int add_special, int32_t **ids,
+               size_t *n, mp_err *err);
 
-int tok_vocab_size(const tokenizer *t);        /* largest id + 1, added tokens included */
+int tok_vocab_size(const tokenizer *t); /* largest id + 1, added tokens included */
 /* Id of a token string (added tokens first, then the model vocab, as HF token_to_id), or -1. */
 int32_t tok_token_to_id(const tokenizer *t, const char *token);
 /* The token string of an id (as in the vocab, e.g. "Ġthe"), or NULL if out of range. */

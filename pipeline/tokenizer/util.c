@@ -8,6 +8,7 @@
 
 /* bytes_char() of pre_tokenizers/byte_level.rs: printable Latin-1 bytes map to themselves,
  * the 68 others to U+0100.. in byte order. */
+/* clang-format off */
 const char *const tok_byte_char[256] = {
     "\xc4\x80", "\xc4\x81", "\xc4\x82", "\xc4\x83", "\xc4\x84", "\xc4\x85", "\xc4\x86", "\xc4\x87",
     "\xc4\x88", "\xc4\x89", "\xc4\x8a", "\xc4\x8b", "\xc4\x8c", "\xc4\x8d", "\xc4\x8e", "\xc4\x8f",
@@ -42,18 +43,16 @@ const char *const tok_byte_char[256] = {
     "\xc3\xb0", "\xc3\xb1", "\xc3\xb2", "\xc3\xb3", "\xc3\xb4", "\xc3\xb5", "\xc3\xb6", "\xc3\xb7",
     "\xc3\xb8", "\xc3\xb9", "\xc3\xba", "\xc3\xbb", "\xc3\xbc", "\xc3\xbd", "\xc3\xbe", "\xc3\xbf",
 };
+/* clang-format on */
 
 int tok_char_byte(uint32_t cp)
 {
     if ((cp >= 33 && cp <= 126) || (cp >= 161 && cp <= 172) || (cp >= 174 && cp <= 255))
         return (int)cp;
-    if (cp < 256 || cp >= 256 + 68)
-        return -1;
-    uint32_t n = cp - 256;  /* n-th byte that is not printable: 0..32, 127..160, 173 */
-    if (n <= 32)
-        return (int)n;
-    if (n <= 32 + 34)
-        return (int)(127 + n - 33);
+    if (cp < 256 || cp >= 256 + 68) return -1;
+    uint32_t n = cp - 256; /* n-th byte that is not printable: 0..32, 127..160, 173 */
+    if (n <= 32) return (int)n;
+    if (n <= 32 + 34) return (int)(127 + n - 33);
     return 173;
 }
 
@@ -81,7 +80,7 @@ size_t tok_utf8_next(const char *s, size_t len, uint32_t *cp)
               ((uint32_t)(u[2] & 0x3F) << 6) | (u[3] & 0x3F);
         return 4;
     }
-    *cp = 0xFFFD;  /* truncated (never happens on validated input) */
+    *cp = 0xFFFD; /* truncated (never happens on validated input) */
     return len;
 }
 
@@ -121,30 +120,27 @@ size_t tok_utf8_check(const char *s, size_t len)
             continue;
         }
         size_t n;
-        unsigned lo = 0x80, hi = 0xBF;  /* allowed range of the second byte */
+        unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
         if (c >= 0xC2 && c <= 0xDF)
             n = 2;
         else if (c >= 0xE0 && c <= 0xEF) {
             n = 3;
             if (c == 0xE0)
-                lo = 0xA0;  /* no overlong forms */
+                lo = 0xA0; /* no overlong forms */
             else if (c == 0xED)
-                hi = 0x9F;  /* no UTF-16 surrogates */
+                hi = 0x9F; /* no UTF-16 surrogates */
         } else if (c >= 0xF0 && c <= 0xF4) {
             n = 4;
             if (c == 0xF0)
                 lo = 0x90;
             else if (c == 0xF4)
-                hi = 0x8F;  /* nothing above U+10FFFF */
+                hi = 0x8F; /* nothing above U+10FFFF */
         } else
             return i;
-        if (len - i < n)
-            return i;
-        if (u[i + 1] < lo || u[i + 1] > hi)
-            return i;
+        if (len - i < n) return i;
+        if (u[i + 1] < lo || u[i + 1] > hi) return i;
         for (size_t k = 2; k < n; k++)
-            if ((u[i + k] & 0xC0) != 0x80)
-                return i;
+            if ((u[i + k] & 0xC0) != 0x80) return i;
         i += n;
     }
     return len;
@@ -152,9 +148,9 @@ size_t tok_utf8_check(const char *s, size_t len)
 
 int tok_is_white_space(uint32_t cp)
 {
-    return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 ||
-           cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
-           cp == 0x202F || cp == 0x205F || cp == 0x3000;
+    return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+           (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+           cp == 0x205F || cp == 0x3000;
 }
 
 int tok_is_word_char(const tokenizer *t, uint32_t cp)
@@ -162,31 +158,26 @@ int tok_is_word_char(const tokenizer *t, uint32_t cp)
     if (cp < 0x80)
         return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
                cp == '_';
-    if (!t->word_re)
-        return 0;
+    if (!t->word_re) return 0;
     char u[4];
     size_t n = tok_utf8_put(u, cp);
     pcre2_match_data *md = pcre2_match_data_create(1, NULL);
-    if (!md)
-        return 0;
-    int rc = pcre2_match(t->word_re, (PCRE2_SPTR)u, n, 0, PCRE2_ANCHORED | PCRE2_NO_UTF_CHECK, md,
-                         NULL);
+    if (!md) return 0;
+    int rc =
+        pcre2_match(t->word_re, (PCRE2_SPTR)u, n, 0, PCRE2_ANCHORED | PCRE2_NO_UTF_CHECK, md, NULL);
     pcre2_match_data_free(md);
     return rc >= 0;
 }
 
 int tok_buf_reserve(tok_buf *b, size_t extra)
 {
-    if (extra > SIZE_MAX / 2 - b->len)
-        return -1;
-    if (b->p && b->len + extra <= b->cap)  /* allocate even for 0 bytes: p + off is then valid */
+    if (extra > SIZE_MAX / 2 - b->len) return -1;
+    if (b->p && b->len + extra <= b->cap) /* allocate even for 0 bytes: p + off is then valid */
         return 0;
     size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra)
-        cap *= 2;
+    while (cap < b->len + extra) cap *= 2;
     char *p = realloc(b->p, cap);
-    if (!p)
-        return -1;
+    if (!p) return -1;
     b->p = p;
     b->cap = cap;
     return 0;
@@ -194,10 +185,8 @@ int tok_buf_reserve(tok_buf *b, size_t extra)
 
 int tok_buf_add(tok_buf *b, const char *s, size_t len)
 {
-    if (tok_buf_reserve(b, len))
-        return -1;
-    if (len)
-        memcpy(b->p + b->len, s, len);
+    if (tok_buf_reserve(b, len)) return -1;
+    if (len) memcpy(b->p + b->len, s, len);
     b->len += len;
     return 0;
 }
@@ -220,8 +209,7 @@ int tok_pieces_push(tok_pieces *p, const char *s, size_t len, int32_t id, int at
     if (p->n == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 64;
         tok_piece *v = realloc(p->v, cap * sizeof *v);
-        if (!v)
-            return -1;
+        if (!v) return -1;
         p->v = v;
         p->cap = cap;
     }
@@ -230,8 +218,7 @@ int tok_pieces_push(tok_pieces *p, const char *s, size_t len, int32_t id, int at
     pc->len = len;
     pc->id = id;
     pc->at_origin = (uint8_t)(at_origin != 0);
-    if (tok_buf_add(&p->text, s, len))
-        return -1;
+    if (tok_buf_add(&p->text, s, len)) return -1;
     p->n++;
     return 0;
 }
@@ -241,8 +228,7 @@ int tok_ids_push(tok_ids *ids, int32_t id)
     if (ids->n == ids->cap) {
         size_t cap = ids->cap ? ids->cap * 2 : 64;
         int32_t *v = realloc(ids->v, cap * sizeof *v);
-        if (!v)
-            return -1;
+        if (!v) return -1;
         ids->v = v;
         ids->cap = cap;
     }
@@ -252,8 +238,7 @@ int tok_ids_push(tok_ids *ids, int32_t id)
 
 void tok_scratch_free(tok_scratch *sc)
 {
-    if (sc->md)
-        pcre2_match_data_free(sc->md);
+    if (sc->md) pcre2_match_data_free(sc->md);
     free(sc->matches.v);
     tok_pieces_free(&sc->pa);
     tok_pieces_free(&sc->pb);
@@ -267,8 +252,7 @@ pcre2_match_data *tok_scratch_md(tok_scratch *sc, mp_err *err)
 {
     if (!sc->md) {
         sc->md = pcre2_match_data_create(1, NULL);
-        if (!sc->md)
-            err_set(err, "out of memory");
+        if (!sc->md) err_set(err, "out of memory");
     }
     return sc->md;
 }

@@ -13,8 +13,7 @@
 int af_fsync_path(const char *path, mp_err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return err_set(err, "%s: cannot open for fsync: %s", path, strerror(errno));
+    if (fd < 0) return err_set(err, "%s: cannot open for fsync: %s", path, strerror(errno));
     if (fsync(fd) != 0) {
         int e = errno;
         close(fd);
@@ -83,8 +82,7 @@ FILE *af_tmp_stream(af_tmp *t, mp_err *err)
 int af_tmp_commit(af_tmp *t, mp_err *err)
 {
     int rc = -1;
-    if (t->fd < 0)
-        return err_set(err, "%s: commit of a temp file that is not open", t->path);
+    if (t->fd < 0) return err_set(err, "%s: commit of a temp file that is not open", t->path);
     if (t->stream && (fflush(t->stream) != 0 || ferror(t->stream))) {
         err_set(err, "%s: write to %s failed: %s", t->path, t->tmp,
                 errno ? strerror(errno) : "stream error");
@@ -101,8 +99,7 @@ int af_tmp_commit(af_tmp *t, mp_err *err)
         err_set(err, "%s: close of %s failed: %s", t->path, t->tmp, strerror(errno));
         goto done;
     }
-    if (af_rename_durable(t->tmp, t->path, err) != 0)
-        goto done;
+    if (af_rename_durable(t->tmp, t->path, err) != 0) goto done;
     t->tmp[0] = '\0';
     rc = 0;
 done:
@@ -118,8 +115,7 @@ void af_tmp_discard(af_tmp *t)
         close(t->fd);
     t->stream = NULL;
     t->fd = -1;
-    if (t->tmp[0])
-        unlink(t->tmp);
+    if (t->tmp[0]) unlink(t->tmp);
     t->tmp[0] = '\0';
     errno = e;
 }
@@ -130,12 +126,10 @@ int af_write_atomic(const char *path, const void *data, size_t len, mp_err *err)
     const char *p = data;
     size_t left = len;
     int rc = -1;
-    if (af_tmp_open(&t, path, err) != 0)
-        return -1;
+    if (af_tmp_open(&t, path, err) != 0) return -1;
     while (left > 0) {
         ssize_t w = write(t.fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
+        if (w < 0 && errno == EINTR) continue;
         if (w <= 0) {
             err_set(err, "%s: write to %s failed: %s", path, t.tmp,
                     w < 0 ? strerror(errno) : "wrote 0 bytes");
@@ -155,14 +149,12 @@ int af_mkdir_p(const char *dir, mp_err *err)
     char buf[4096];
     size_t n = strlen(dir);
     struct stat st;
-    if (n == 0)
-        return err_set(err, "empty folder name");
+    if (n == 0) return err_set(err, "empty folder name");
     if (n >= sizeof buf)
         return err_set(err, "%s: path too long (%zu bytes, at most %zu)", dir, n, sizeof buf - 1);
     memcpy(buf, dir, n + 1);
     for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != '\0')
-            continue;
+        if (buf[i] != '/' && buf[i] != '\0') continue;
         char c = buf[i];
         buf[i] = '\0';
         if (mkdir(buf, 0777) != 0 && errno != EEXIST) {

@@ -37,12 +37,15 @@ int af_write_atomic(const char *path, const void *data, size_t len, mp_err *err)
  *     af_tmp_discard(&t);                                  closes and removes an uncommitted one
  * af_tmp_discard is a no-op after a commit, after a failed open and on AF_TMP_INIT. */
 typedef struct af_tmp {
-    int fd;              /* -1 when not open */
-    FILE *stream;        /* af_tmp_stream's stdio stream over fd, else NULL */
-    char path[4096];     /* the final name */
-    char tmp[4200];      /* the temp name; "" when there is nothing to remove */
+    int fd;          /* -1 when not open */
+    FILE *stream;    /* af_tmp_stream's stdio stream over fd, else NULL */
+    char path[4096]; /* the final name */
+    char tmp[4200];  /* the temp name; "" when there is nothing to remove */
 } af_tmp;
-#define AF_TMP_INIT {.fd = -1}
+#define AF_TMP_INIT                                                                                \
+    {                                                                                              \
+        .fd = -1                                                                                   \
+    }
 
 int af_tmp_open(af_tmp *t, const char *path, mp_err *err);
 /* A buffered stdio stream over t->fd (created once; af_tmp_commit flushes and closes it). */

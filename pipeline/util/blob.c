@@ -7,8 +7,10 @@
 static size_t type_size(blob_type t)
 {
     switch (t) {
-    case BLOB_F32: case BLOB_I32: return 4;
-    case BLOB_F64: case BLOB_I64: return 8;
+    case BLOB_F32:
+    case BLOB_I32: return 4;
+    case BLOB_F64:
+    case BLOB_I64: return 8;
     case BLOB_STR: return 1;
     }
     return 0;
@@ -121,7 +123,8 @@ int blob_next(const void *buf, size_t len, size_t *off, blob_item *it, mp_err *e
     for (int i = 0; i < nd; i++) {
         memcpy(&it->shape[i], p + o, 8);
         o += 8;
-        if (it->shape[i] < 0 || (it->shape[i] > 0 && it->count > INT64_MAX / it->shape[i])) goto bad;
+        if (it->shape[i] < 0 || (it->shape[i] > 0 && it->count > INT64_MAX / it->shape[i]))
+            goto bad;
         it->count *= it->shape[i];
     }
     if (len - o < 8) goto bad;
@@ -153,10 +156,26 @@ static double elem_f64(const blob_item *it, int64_t i)
 {
     const char *p = (const char *)it->data + (size_t)i * type_size(it->type);
     switch (it->type) {
-    case BLOB_F32: { float v; memcpy(&v, p, 4); return v; }
-    case BLOB_F64: { double v; memcpy(&v, p, 8); return v; }
-    case BLOB_I32: { int32_t v; memcpy(&v, p, 4); return v; }
-    case BLOB_I64: { int64_t v; memcpy(&v, p, 8); return (double)v; }
+    case BLOB_F32: {
+        float v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    case BLOB_F64: {
+        double v;
+        memcpy(&v, p, 8);
+        return v;
+    }
+    case BLOB_I32: {
+        int32_t v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    case BLOB_I64: {
+        int64_t v;
+        memcpy(&v, p, 8);
+        return (double)v;
+    }
     default: return 0;
     }
 }
@@ -164,7 +183,10 @@ static double elem_f64(const blob_item *it, int64_t i)
 double *blob_to_f64(const blob_item *it)
 {
     double *o = malloc((size_t)(it->count > 0 ? it->count : 1) * sizeof *o);
-    if (!o || it->type == BLOB_STR) { free(o); return NULL; }
+    if (!o || it->type == BLOB_STR) {
+        free(o);
+        return NULL;
+    }
     for (int64_t i = 0; i < it->count; i++) o[i] = elem_f64(it, i);
     return o;
 }
@@ -172,19 +194,29 @@ double *blob_to_f64(const blob_item *it)
 float *blob_to_f32(const blob_item *it)
 {
     float *o = malloc((size_t)(it->count > 0 ? it->count : 1) * sizeof *o);
-    if (!o || it->type == BLOB_STR) { free(o); return NULL; }
-    if (it->type == BLOB_F32) memcpy(o, it->data, (size_t)it->count * 4);
-    else for (int64_t i = 0; i < it->count; i++) o[i] = (float)elem_f64(it, i);
+    if (!o || it->type == BLOB_STR) {
+        free(o);
+        return NULL;
+    }
+    if (it->type == BLOB_F32)
+        memcpy(o, it->data, (size_t)it->count * 4);
+    else
+        for (int64_t i = 0; i < it->count; i++) o[i] = (float)elem_f64(it, i);
     return o;
 }
 
 int64_t *blob_to_i64(const blob_item *it)
 {
     int64_t *o = malloc((size_t)(it->count > 0 ? it->count : 1) * sizeof *o);
-    if (!o || it->type == BLOB_STR) { free(o); return NULL; }
+    if (!o || it->type == BLOB_STR) {
+        free(o);
+        return NULL;
+    }
     for (int64_t i = 0; i < it->count; i++) {
-        if (it->type == BLOB_I64) memcpy(&o[i], (const char *)it->data + 8 * i, 8);
-        else o[i] = (int64_t)elem_f64(it, i);
+        if (it->type == BLOB_I64)
+            memcpy(&o[i], (const char *)it->data + 8 * i, 8);
+        else
+            o[i] = (int64_t)elem_f64(it, i);
     }
     return o;
 }

@@ -21,12 +21,12 @@ typedef enum blob_type { BLOB_F32 = 0, BLOB_F64, BLOB_I32, BLOB_I64, BLOB_STR } 
 typedef struct blob {
     char *data;
     size_t len, cap;
-    int failed;  /* an allocation failed: the blob is unusable */
+    int failed; /* an allocation failed: the blob is unusable */
 } blob;
 
 void blob_init(blob *b);
 void blob_free(blob *b);
-void blob_reset(blob *b);   /* len = 0, memory kept */
+void blob_reset(blob *b); /* len = 0, memory kept */
 /* Appends an array (prod(shape) elements). BLOB_STR: data is one NUL-terminated string, ndim 0. */
 void blob_put(blob *b, const char *name, blob_type type, int ndim, const int64_t *shape,
               const void *data);
@@ -42,7 +42,7 @@ typedef struct blob_item {
     int ndim;
     int64_t shape[BLOB_MAX_DIMS];
     int64_t count;
-    const void *data;   /* points into the buffer; may be unaligned: memcpy before use */
+    const void *data; /* points into the buffer; may be unaligned: memcpy before use */
     size_t nbytes;
 } blob_item;
 

@@ -12,11 +12,20 @@
 #define MOEPROBE_DIRTY 0
 #endif
 
-const char *build_version(void) { return MOEPROBE_VERSION; }
+const char *build_version(void)
+{
+    return MOEPROBE_VERSION;
+}
 
-const char *build_git_commit(void) { return MOEPROBE_DIRTY ? MOEPROBE_GIT "+dirty" : MOEPROBE_GIT; }
+const char *build_git_commit(void)
+{
+    return MOEPROBE_DIRTY ? MOEPROBE_GIT "+dirty" : MOEPROBE_GIT;
+}
 
-int build_dirty(void) { return MOEPROBE_DIRTY; }
+int build_dirty(void)
+{
+    return MOEPROBE_DIRTY;
+}
 
 const char *build_compiler(void)
 {

@@ -13,8 +13,8 @@
 #define MP_ERR_LEN 2048
 
 typedef struct mp_err {
-    int set;               /* 0 until the first err_set */
-    char msg[MP_ERR_LEN];  /* NUL-terminated, no trailing newline */
+    int set;              /* 0 until the first err_set */
+    char msg[MP_ERR_LEN]; /* NUL-terminated, no trailing newline */
 } mp_err;
 
 void err_init(mp_err *e);

@@ -33,12 +33,26 @@ static void block(sha256_ctx *c, const unsigned char *p)
     uint32_t a = c->h[0], b = c->h[1], cc = c->h[2], d = c->h[3], e = c->h[4], f = c->h[5],
              g = c->h[6], h = c->h[7];
     for (int i = 0; i < 64; i++) {
-        uint32_t t1 = h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
+        uint32_t t1 =
+            h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
         uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & cc) ^ (b & cc));
-        h = g; g = f; f = e; e = d + t1;
-        d = cc; cc = b; b = a; a = t1 + t2;
+        h = g;
+        g = f;
+        f = e;
+        e = d + t1;
+        d = cc;
+        cc = b;
+        b = a;
+        a = t1 + t2;
     }
-    s[0] = a; s[1] = b; s[2] = cc; s[3] = d; s[4] = e; s[5] = f; s[6] = g; s[7] = h;
+    s[0] = a;
+    s[1] = b;
+    s[2] = cc;
+    s[3] = d;
+    s[4] = e;
+    s[5] = f;
+    s[6] = g;
+    s[7] = h;
     for (int i = 0; i < 8; i++) c->h[i] += s[i];
 }
 
@@ -77,8 +91,7 @@ void sha256_final(sha256_ctx *c, char hex[65])
     for (int i = 0; i < 8; i++) len[i] = (unsigned char)(bits >> (56 - 8 * i));
     sha256_update(c, pad, np);
     sha256_update(c, len, 8);
-    for (int i = 0; i < 8; i++)
-        snprintf(hex + 8 * i, 9, "%08x", (unsigned)c->h[i]);
+    for (int i = 0; i < 8; i++) snprintf(hex + 8 * i, 9, "%08x", (unsigned)c->h[i]);
 }
 
 void sha256_hex(const void *data, size_t n, char hex[65])

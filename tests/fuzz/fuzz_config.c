@@ -14,12 +14,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_check_err(rc, &err);
     if (rc == 0) {
         FUZZ_REQUIRE(c.arch >= 0 && c.arch < ARCH_COUNT, "arch %d", (int)c.arch);
-        FUZZ_REQUIRE(c.num_hidden_layers > 0 && c.num_hidden_layers <= MCFG_MAX_LAYERS,
-                     "layers %d", c.num_hidden_layers);
+        FUZZ_REQUIRE(c.num_hidden_layers > 0 && c.num_hidden_layers <= MCFG_MAX_LAYERS, "layers %d",
+                     c.num_hidden_layers);
         FUZZ_REQUIRE(c.hidden_size > 0 && c.num_attention_heads > 0 && c.head_dim > 0 &&
                          c.vocab_size > 0 && c.num_key_value_heads > 0,
-                     "sizes H %d nH %d d %d V %d", c.hidden_size, c.num_attention_heads,
-                     c.head_dim, c.vocab_size);
+                     "sizes H %d nH %d d %d V %d", c.hidden_size, c.num_attention_heads, c.head_dim,
+                     c.vocab_size);
         FUZZ_REQUIRE(c.num_attention_heads % c.num_key_value_heads == 0, "nH %d nKV %d",
                      c.num_attention_heads, c.num_key_value_heads);
         if (mcfg_is_moe(&c))

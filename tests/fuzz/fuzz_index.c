@@ -25,9 +25,13 @@ static void write_shard(const char *name, const char *header, size_t data_len)
 static void cleanup(void)
 {
     char p[4300];
-    const char *names[] = {"model-00001-of-00004.safetensors", "model-00002-of-00004.safetensors",
-                           "model-00003-of-00004.safetensors", "model-00004-of-00004.safetensors",
-                           "a.safetensors", "b.safetensors", CKPT_INDEX};
+    const char *names[] = {"model-00001-of-00004.safetensors",
+                           "model-00002-of-00004.safetensors",
+                           "model-00003-of-00004.safetensors",
+                           "model-00004-of-00004.safetensors",
+                           "a.safetensors",
+                           "b.safetensors",
+                           CKPT_INDEX};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(p, sizeof p, "%s/%s", g_dir, names[i]);
         unlink(p);

@@ -14,8 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_REQUIRE(t == NULL, "handle set on failure");
         return 0;
     }
-    static const char *const texts[] = {"The capital of Canada is", " héllo  wörld\n\t123 <s>",
-                                        ""};
+    static const char *const texts[] = {"The capital of Canada is", " héllo  wörld\n\t123 <s>", ""};
     for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++)
         for (int sp = 0; sp <= 1; sp++) {
             int32_t *ids = NULL;

@@ -38,14 +38,14 @@ static inline const char *fuzz_shared(void)
 
 /* A broken contract (not a rejected input) is a finding: report and abort so libFuzzer saves
  * the input. */
-#define FUZZ_REQUIRE(cond, ...)                                                                  \
-    do {                                                                                         \
-        if (!(cond)) {                                                                           \
-            fprintf(stderr, "fuzz invariant broken: %s: ", #cond);                               \
-            fprintf(stderr, __VA_ARGS__);                                                        \
-            fputc('\n', stderr);                                                                 \
-            abort();                                                                             \
-        }                                                                                        \
+#define FUZZ_REQUIRE(cond, ...)                                                                    \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz invariant broken: %s: ", #cond);                                 \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* A failure must come with a message; success must leave none behind from this call. */

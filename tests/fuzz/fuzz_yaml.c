@@ -32,13 +32,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t len = 0;
         rcfg *u = NULL;
         FUZZ_REQUIRE(rcfg_pack(c, &buf, &len, &err) == 0, "pack: %s", err.msg);
-        FUZZ_REQUIRE(rcfg_unpack(&u, buf, len, analysis_config_schema(), &err) == 0, "unpack: %s", err.msg);
+        FUZZ_REQUIRE(rcfg_unpack(&u, buf, len, analysis_config_schema(), &err) == 0, "unpack: %s",
+                     err.msg);
         /* a truncated buffer must be refused, not read past */
         rcfg *v = NULL;
         mp_err e2;
         err_init(&e2);
         if (len > 1) {
-            FUZZ_REQUIRE(rcfg_unpack(&v, buf, len / 2, analysis_config_schema(), &e2) != 0, "half buffer accepted");
+            FUZZ_REQUIRE(rcfg_unpack(&v, buf, len / 2, analysis_config_schema(), &e2) != 0,
+                         "half buffer accepted");
             rcfg_free(v);
         }
         char *y = rcfg_to_yaml_text(c);
@@ -46,7 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rcfg *again = NULL;
         rcfg_problems p2 = {0};
         err_init(&err);
-        FUZZ_REQUIRE(rcfg_load_text(&again, y, "fuzz-effective.yaml", analysis_config_schema(), &p2, &err) == 0,
+        FUZZ_REQUIRE(rcfg_load_text(&again, y, "fuzz-effective.yaml", analysis_config_schema(), &p2,
+                                    &err) == 0,
                      "effective YAML does not load again: %s", err.msg);
         rcfg_problems_free(&p2);
         rcfg_free(again);

@@ -43,10 +43,12 @@ static double get(const arc_array *a, size_t i)
 
 static void compare_arrays(const char *what, const arc_array *a, const arc_array *b)
 {
-    int fa = a->type == ARC_F32 || a->type == ARC_F64, fb = b->type == ARC_F32 || b->type == ARC_F64;
+    int fa = a->type == ARC_F32 || a->type == ARC_F64,
+        fb = b->type == ARC_F32 || b->type == ARC_F64;
     if (a->ndim != b->ndim || a->count != b->count || (a->type != b->type && !(fa && fb))) {
         printf("DIFF %s: shape/type differ (%d dims %zu elems %s vs %d dims %zu elems %s)\n", what,
-               a->ndim, a->count, arc_type_name(a->type), b->ndim, b->count, arc_type_name(b->type));
+               a->ndim, a->count, arc_type_name(a->type), b->ndim, b->count,
+               arc_type_name(b->type));
         nbad++;
         return;
     }
@@ -64,8 +66,8 @@ static void compare_arrays(const char *what, const arc_array *a, const arc_array
         const size_t esz = a->type == ARC_F32 ? 4 : 8;
         size_t ndiff = 0, first = 0;
         if (a->type != b->type) {
-            printf("DIFF %s: %s vs %s (--bits needs the same type)\n", what,
-                   arc_type_name(a->type), arc_type_name(b->type));
+            printf("DIFF %s: %s vs %s (--bits needs the same type)\n", what, arc_type_name(a->type),
+                   arc_type_name(b->type));
             nbad++;
             return;
         }
@@ -108,8 +110,8 @@ static int64_t find_id(const arc_array *x, int64_t r, int64_t N, int64_t c, cons
 {
     for (int64_t j = 0; j < N; j++) {
         int64_t k = 0;
-        while (k < c && get(x, (size_t)((r * N + j) * c + k)) ==
-                            get(from, (size_t)((fr * N + fj) * c + k)))
+        while (k < c &&
+               get(x, (size_t)((r * N + j) * c + k)) == get(from, (size_t)((fr * N + fj) * c + k)))
             k++;
         if (k == c) return j;
     }
@@ -117,8 +119,8 @@ static int64_t find_id(const arc_array *x, int64_t r, int64_t N, int64_t c, cons
 }
 
 /* 1 if A's entry j of row r is placed in B consistently with its score (see --ranked). */
-static int tie_ok(const arc_array *a, const arc_array *sa, const arc_array *b, int64_t r,
-                  int64_t N, int64_t c, int64_t j, double tol)
+static int tie_ok(const arc_array *a, const arc_array *sa, const arc_array *b, int64_t r, int64_t N,
+                  int64_t c, int64_t j, double tol)
 {
     int64_t jb = find_id(b, r, N, c, a, r, j);
     double s = get(sa, (size_t)(r * N + j));
@@ -145,19 +147,23 @@ static void compare_ranked(const char *what, const arc_array *a, const arc_array
         const double tol = rtol * mx + 1e-12;
         for (int64_t j = 0; j < N; j++) {
             int64_t k = 0;
-            while (k < c && get(a, (size_t)((r * N + j) * c + k)) == get(b, (size_t)((r * N + j) * c + k)))
+            while (k < c &&
+                   get(a, (size_t)((r * N + j) * c + k)) == get(b, (size_t)((r * N + j) * c + k)))
                 k++;
             if (k == c) continue;
             if (!tie_ok(a, sa, b, r, N, c, j, tol) || !tie_ok(b, sb, a, r, N, c, j, tol)) {
                 printf("DIFF %s: row %lld position %lld: the ids differ and their scores are not "
-                       "tied (within %.3g)\n", what, (long long)r, (long long)j, tol);
+                       "tied (within %.3g)\n",
+                       what, (long long)r, (long long)j, tol);
                 nbad++;
                 return;
             }
             swaps++;
         }
     }
-    if (swaps) printf("TIES %s: %lld positions hold tied entries in another order\n", what, (long long)swaps);
+    if (swaps)
+        printf("TIES %s: %lld positions hold tied entries in another order\n", what,
+               (long long)swaps);
 }
 
 static int is_ranked(const char *path)
@@ -313,7 +319,8 @@ int main(int argc, char **argv)
             bits = 1;
             continue;
         }
-        int known = !strcmp(argv[i], "--rtol") || !strcmp(argv[i], "--skip") || !strcmp(argv[i], "--ranked");
+        int known = !strcmp(argv[i], "--rtol") || !strcmp(argv[i], "--skip") ||
+                    !strcmp(argv[i], "--ranked");
         if (!known) {
             fprintf(stderr, "h5cmp: unknown option \"%s\"\n%s", argv[i], usage);
             return 2;

@@ -72,7 +72,8 @@ static int cmp_ints(arc_reader *a, const char *path, json_t *ref, char *why, siz
     /* flatten one or two levels */
     size_t i, j;
     json_t *v, *w;
-    json_array_foreach(ref, i, v) {
+    json_array_foreach(ref, i, v)
+    {
         if (json_is_array(v)) {
             json_array_foreach(v, j, w) if (nw < 4096) want[nw++] = (long)json_integer_value(w);
         } else if (nw < 4096) {
@@ -141,7 +142,8 @@ static int ratio_gate(arc_reader *a, const char *g, json_t *he, const char *key)
     double drop = json_number_value(json_object_get(sup, "mrr_drop")),
            base = json_number_value(json_object_get(sup, "mrr_base"));
     int undefined = over_drop ? !(drop >= tol && drop > 0) : !(base >= tol);
-    if (over_drop && (arc_read_attr_f64(a, p, "recovery_defined", &flag, &err) != 0 || flag != !undefined))
+    if (over_drop &&
+        (arc_read_attr_f64(a, p, "recovery_defined", &flag, &err) != 0 || flag != !undefined))
         return 2;
     return undefined;
 }
@@ -183,8 +185,9 @@ static int cmp_relation(arc_reader *a, const char *rel, json_t *he, char *why, s
             json_t *v = json_array_get(json_array_get(rr, i), j);
             double got = ((double *)x.data)[i * C + j];
             if (json_is_null(v) != !!isnan(got)) {
-                if (!bad) snprintf(why, wl, "r[%zu][%zu] = %.9g, ref %s", i, j, got,
-                                   json_is_null(v) ? "null" : "a number");
+                if (!bad)
+                    snprintf(why, wl, "r[%zu][%zu] = %.9g, ref %s", i, j, got,
+                             json_is_null(v) ? "null" : "a number");
                 bad = 1;
                 note("r.null_pattern", 1);
                 continue;
@@ -223,9 +226,11 @@ static int cmp_relation(arc_reader *a, const char *rel, json_t *he, char *why, s
             continue;
         }
         snprintf(f, sizeof f, "strongest.%s", sv[q]);
-        json_array_foreach(sg, i, e) {
-            double got = x.type == ARC_F64 ? ((double *)x.data)[i] :
-                         x.type == ARC_I64 ? (double)((int64_t *)x.data)[i] : NAN;
+        json_array_foreach(sg, i, e)
+        {
+            double got = x.type == ARC_F64   ? ((double *)x.data)[i]
+                         : x.type == ARC_I64 ? (double)((int64_t *)x.data)[i]
+                                             : NAN;
             char w2[600];
             if (cmp_value(f, sv[q], got, json_object_get(e, sv[q]), w2, sizeof w2) != 0 && !bad) {
                 snprintf(why, wl, "strongest[%zu]: %s", i, w2);
@@ -240,7 +245,8 @@ static int cmp_relation(arc_reader *a, const char *rel, json_t *he, char *why, s
         json_t *obj = json_object_get(he, secs[s]), *v;
         const char *key;
         snprintf(p, sizeof p, "%s/%s", g, secs[s]);
-        json_object_foreach(obj, key, v) {
+        json_object_foreach(obj, key, v)
+        {
             char w2[600] = "";
             int r;
             snprintf(f, sizeof f, "%s.%s", secs[s], key);
@@ -255,14 +261,22 @@ static int cmp_relation(arc_reader *a, const char *rel, json_t *he, char *why, s
                 double got;
                 int gate = ratio_gate(a, g, he, key);
                 r = arc_read_attr_f64(a, p, key, &got, &err);
-                if (r != 0) snprintf(w2, sizeof w2, "%s", err.msg);
+                if (r != 0)
+                    snprintf(w2, sizeof w2, "%s", err.msg);
                 else if (gate == 2)
-                    snprintf(w2, sizeof w2, "%s/forcing/recovery_defined is missing or disagrees with the ref's "
-                             "mrr_drop", g), r = -1;
+                    snprintf(w2, sizeof w2,
+                             "%s/forcing/recovery_defined is missing or disagrees with the ref's "
+                             "mrr_drop",
+                             g),
+                        r = -1;
                 else if (gate == 1 && !isnan(got))
-                    snprintf(w2, sizeof w2, "%s = %.9g: expected NaN (its denominator in the ref is below "
-                             "forcing/min_mrr_drop)", f, got), r = -1;
-                else if (gate != 1) r = cmp_value(f, key, got, v, w2, sizeof w2);
+                    snprintf(w2, sizeof w2,
+                             "%s = %.9g: expected NaN (its denominator in the ref is below "
+                             "forcing/min_mrr_drop)",
+                             f, got),
+                        r = -1;
+                else if (gate != 1)
+                    r = cmp_value(f, key, got, v, w2, sizeof w2);
             }
             if (r != 0 && !bad) {
                 snprintf(why, wl, "%s", w2);
@@ -284,13 +298,18 @@ static int mt_cmp(const void *x, const void *y)
     return (a->p > b->p) - (a->p < b->p);
 }
 
-#define MT_BAD(...) do { snprintf(why, wl, __VA_ARGS__); goto done; } while (0)
+#define MT_BAD(...)                                                                                \
+    do {                                                                                           \
+        snprintf(why, wl, __VA_ARGS__);                                                            \
+        goto done;                                                                                 \
+    } while (0)
 
 /* The multiple-testing fields of one relation (see the header). */
 static int mt_relation(arc_reader *a, const char *rel, char *why, size_t wl)
 {
     char g[300], p[400];
-    arc_array ar = {0}, aq = {0}, an = {0}, al = {0}, av = {0}, sr = {0}, sq = {0}, sp = {0}, ss = {0};
+    arc_array ar = {0}, aq = {0}, an = {0}, al = {0}, av = {0}, sr = {0}, sq = {0}, sp = {0},
+              ss = {0};
     mt_p *ps = NULL;
     double *qw = NULL;
     mp_err err;
@@ -300,7 +319,8 @@ static int mt_relation(arc_reader *a, const char *rel, char *why, size_t wl)
     double n, B, alpha, nsurv, nfdr, nbeat, obs, pmax;
     char rule[32] = "", *rs = NULL;
     snprintf(p, sizeof p, "%s/null", g);
-    if (arc_read_attr_f64(a, g, "n", &n, &err) != 0 || arc_read_attr_f64(a, p, "permutations", &B, &err) != 0 ||
+    if (arc_read_attr_f64(a, g, "n", &n, &err) != 0 ||
+        arc_read_attr_f64(a, p, "permutations", &B, &err) != 0 ||
         arc_read_attr_f64(a, p, "alpha", &alpha, &err) != 0 ||
         arc_read_attr_f64(a, p, "n_survivors", &nsurv, &err) != 0 ||
         arc_read_attr_f64(a, p, "n_fdr_significant", &nfdr, &err) != 0 ||
@@ -314,7 +334,8 @@ static int mt_relation(arc_reader *a, const char *rel, char *why, size_t wl)
     int fdr = !strcmp(rule, "fdr");
     /* temporal: one mean per prompt is estimated, the p-values use N - P + 1 as n */
     double npr = 0;
-    if (arc_has_attr(a, g, "n_prompts") && arc_read_attr_f64(a, g, "n_prompts", &npr, &err) != 0) goto fail;
+    if (arc_has_attr(a, g, "n_prompts") && arc_read_attr_f64(a, g, "n_prompts", &npr, &err) != 0)
+        goto fail;
     const int64_t df_n = (int64_t)(n - (npr > 0 ? npr - 1 : 0));
     if (!fdr && strcmp(rule, "permutation")) MT_BAD("significance = '%s'", rule);
     snprintf(p, sizeof p, "%s/r", g);
@@ -328,8 +349,10 @@ static int mt_relation(arc_reader *a, const char *rel, char *why, size_t wl)
     snprintf(p, sizeof p, "%s/null/quantile", g);
     if (arc_read(a, p, &av, &err) != 0) goto fail;
     if (ar.type != ARC_F64 || aq.type != ARC_F64 || aq.count != ar.count || an.type != ARC_F64 ||
-        (double)an.count != B || B < 1 || al.count != av.count || al.type != ARC_F64 || av.type != ARC_F64)
-        MT_BAD("q, null/max_abs_r or the quantiles have the wrong type or size (q %zu of %zu, null %zu of %g)",
+        (double)an.count != B || B < 1 || al.count != av.count || al.type != ARC_F64 ||
+        av.type != ARC_F64)
+        MT_BAD("q, null/max_abs_r or the quantiles have the wrong type or size (q %zu of %zu, null "
+               "%zu of %g)",
                aq.count, ar.count, an.count, B);
     const double *r = ar.data, *q = aq.data, *nul = an.data;
     const size_t m0 = ar.count, nb = an.count;
@@ -339,9 +362,11 @@ static int mt_relation(arc_reader *a, const char *rel, char *why, size_t wl)
     for (size_t t = 0; t < al.count; t++) {
         double lv = ((double *)al.data)[t], h = (double)(nb - 1) * lv;
         size_t lo = (size_t)floor(h);
-        double want = lo + 1 >= nb ? nul[nb - 1] : nul[lo] + (h - (double)lo) * (nul[lo + 1] - nul[lo]);
+        double want =
+            lo + 1 >= nb ? nul[nb - 1] : nul[lo] + (h - (double)lo) * (nul[lo + 1] - nul[lo]);
         if (fabs(((double *)av.data)[t] - want) > 1e-12)
-            MT_BAD("null quantile %g = %.9g, the stored null gives %.9g", lv, ((double *)av.data)[t], want);
+            MT_BAD("null quantile %g = %.9g, the stored null gives %.9g", lv,
+                   ((double *)av.data)[t], want);
     }
     /* BH by hand: sort p ascending, q_(k) = min over j >= k of m p_(j) / j */
     ps = malloc((m0 + 1) * sizeof *ps);
@@ -372,7 +397,8 @@ static int mt_relation(arc_reader *a, const char *rel, char *why, size_t wl)
         if (isnan(r[k]) != isnan(q[k])) MT_BAD("q[%zu] = %g where r = %g", k, q[k], r[k]);
         if (isnan(r[k])) continue;
         note("multiple_testing.q", fabs(q[k] - qw[k]));
-        if (fabs(q[k] - qw[k]) > 1e-12 * (1 + qw[k])) MT_BAD("q[%zu] = %.12g, BH gives %.12g", k, q[k], qw[k]);
+        if (fabs(q[k] - qw[k]) > 1e-12 * (1 + qw[k]))
+            MT_BAD("q[%zu] = %.12g, BH gives %.12g", k, q[k], qw[k]);
         size_t ge = 0;
         for (size_t b = 0; b < nb; b++) ge += nul[b] >= fabs(r[k]);
         double pp = (double)(1 + ge) / (B + 1);
@@ -381,8 +407,8 @@ static int mt_relation(arc_reader *a, const char *rel, char *why, size_t wl)
         cnt_surv += fdr ? q[k] <= alpha : pp <= alpha;
     }
     if (cnt_fdr != nfdr || cnt_beat != nbeat || cnt_surv != nsurv)
-        MT_BAD("counts fdr %g beat %g survivors %g, recounted %g %g %g", nfdr, nbeat, nsurv, cnt_fdr,
-               cnt_beat, cnt_surv);
+        MT_BAD("counts fdr %g beat %g survivors %g, recounted %g %g %g", nfdr, nbeat, nsurv,
+               cnt_fdr, cnt_beat, cnt_surv);
     size_t ge = 0;
     for (size_t b = 0; b < nb; b++) ge += nul[b] >= mx;
     if (obs != mx || fabs(pmax - (double)(1 + ge) / (B + 1)) > 1e-15)
@@ -405,9 +431,11 @@ static int mt_relation(arc_reader *a, const char *rel, char *why, size_t wl)
         for (size_t b = 0; b < nb; b++) g2 += nul[b] >= fabs(rv);
         double pp = (double)(1 + g2) / (B + 1);
         int sv = fdr ? qv <= alpha : pp <= alpha;
-        if (((double *)sq.data)[t] != qv || ((double *)sp.data)[t] != pp || ((int32_t *)ss.data)[t] != sv)
-            MT_BAD("strongest[%zu]: q %g p_perm %g survives %d, expected %g %g %d", t, ((double *)sq.data)[t],
-                   ((double *)sp.data)[t], ((int32_t *)ss.data)[t], qv, pp, sv);
+        if (((double *)sq.data)[t] != qv || ((double *)sp.data)[t] != pp ||
+            ((int32_t *)ss.data)[t] != sv)
+            MT_BAD("strongest[%zu]: q %g p_perm %g survives %d, expected %g %g %d", t,
+                   ((double *)sq.data)[t], ((double *)sp.data)[t], ((int32_t *)ss.data)[t], qv, pp,
+                   sv);
     }
     /* pair */
     double found;
@@ -415,7 +443,8 @@ static int mt_relation(arc_reader *a, const char *rel, char *why, size_t wl)
     if (found == 1) {
         double pr, pq, pp, sv;
         snprintf(p, sizeof p, "%s/pair", g);
-        if (arc_read_attr_f64(a, p, "r", &pr, &err) != 0 || arc_read_attr_f64(a, p, "q", &pq, &err) != 0 ||
+        if (arc_read_attr_f64(a, p, "r", &pr, &err) != 0 ||
+            arc_read_attr_f64(a, p, "q", &pq, &err) != 0 ||
             arc_read_attr_f64(a, p, "p_perm", &pp, &err) != 0 ||
             arc_read_attr_f64(a, p, "survives", &sv, &err) != 0)
             goto fail;
@@ -424,15 +453,22 @@ static int mt_relation(arc_reader *a, const char *rel, char *why, size_t wl)
         double want_p = (double)(1 + g2) / (B + 1);
         int want_sv = pr > 0 && (fdr ? pq <= alpha : want_p <= alpha);
         if (pp != want_p || sv != want_sv)
-            MT_BAD("pair r %.6g: p_perm %g survives %g, expected %g %d", pr, pp, sv, want_p, want_sv);
+            MT_BAD("pair r %.6g: p_perm %g survives %g, expected %g %d", pr, pp, sv, want_p,
+                   want_sv);
     }
     rc = 0;
     goto done;
 fail:
     snprintf(why, wl, "%s", err.set ? err.msg : "out of memory");
 done:
-    arc_array_free(&ar); arc_array_free(&aq); arc_array_free(&an); arc_array_free(&al);
-    arc_array_free(&av); arc_array_free(&sr); arc_array_free(&sq); arc_array_free(&sp);
+    arc_array_free(&ar);
+    arc_array_free(&aq);
+    arc_array_free(&an);
+    arc_array_free(&al);
+    arc_array_free(&av);
+    arc_array_free(&sr);
+    arc_array_free(&sq);
+    arc_array_free(&sp);
     arc_array_free(&ss);
     free(ps);
     free(qw);
@@ -445,9 +481,10 @@ static int read_f64(arc_reader *a, const char *path, arc_array *x, double **v, m
     *v = malloc((x->count ? x->count : 1) * sizeof **v);
     if (!*v) return err_set(err, "out of memory");
     for (size_t q = 0; q < x->count; q++)
-        (*v)[q] = x->type == ARC_F64 ? ((double *)x->data)[q] : x->type == ARC_F32 ?
-                  ((float *)x->data)[q] : x->type == ARC_I32 ? ((int32_t *)x->data)[q] :
-                  (double)((int64_t *)x->data)[q];
+        (*v)[q] = x->type == ARC_F64   ? ((double *)x->data)[q]
+                  : x->type == ARC_F32 ? ((float *)x->data)[q]
+                  : x->type == ARC_I32 ? ((int32_t *)x->data)[q]
+                                       : (double)((int64_t *)x->data)[q];
     return 0;
 }
 
@@ -472,8 +509,10 @@ static int temporal_relation(arc_reader *a, const char *rel, char *why, size_t w
     snprintf(p, sizeof p, "routing/%s/expert_ranking_frequency", rel);
     if (read_f64(a, p, &ak, &rk, &err) != 0) goto fail;
     if (ah.ndim != 4 || ar.ndim != 3 || ar.shape[0] != ah.shape[0]) {
-        snprintf(why, wl, "captures of %s: expected head_out [tokens,L,nH,H] and router_logits "
-                          "[tokens,L,E] (run with capture.positions: all)", rel);
+        snprintf(why, wl,
+                 "captures of %s: expected head_out [tokens,L,nH,H] and router_logits "
+                 "[tokens,L,E] (run with capture.positions: all)",
+                 rel);
         goto done;
     }
     const int64_t N = ah.shape[0], L = ah.shape[1], nH = ah.shape[2], H = ah.shape[3];
@@ -519,26 +558,32 @@ static int temporal_relation(arc_reader *a, const char *rel, char *why, size_t w
                 for (int64_t j = 0; j < C; j++) sxy[i * C + j] += xi * (y[t * C + j] - my[j]);
             }
         for (int64_t t = a0; t < a1; t++)
-            for (int64_t j = 0; j < C; j++) syy[j] += (y[t * C + j] - my[j]) * (y[t * C + j] - my[j]);
+            for (int64_t j = 0; j < C; j++)
+                syy[j] += (y[t * C + j] - my[j]) * (y[t * C + j] - my[j]);
     }
     double best_abs = -1, best_pair = -INFINITY;
     for (int64_t i = 0; i < R; i++)
         for (int64_t j = 0; j < C; j++) {
-            double want = j / E < i / nH || sxx[i] * syy[j] <= 0 ? NAN : sxy[i * C + j] / sqrt(sxx[i] * syy[j]);
+            double want = j / E < i / nH || sxx[i] * syy[j] <= 0
+                              ? NAN
+                              : sxy[i * C + j] / sqrt(sxx[i] * syy[j]);
             double got = rm[i * C + j];
             if (isnan(want) != isnan(got)) {
-                snprintf(why, wl, "r[%lld][%lld] = %.9g, recomputed %.9g", (long long)i, (long long)j, got, want);
+                snprintf(why, wl, "r[%lld][%lld] = %.9g, recomputed %.9g", (long long)i,
+                         (long long)j, got, want);
                 goto done;
             }
             if (isnan(want)) continue;
             note("temporal.r", fabs(got - want));
             if (fabs(got - want) > 1e-5) {
-                snprintf(why, wl, "r[%lld][%lld] = %.9g, recomputed %.9g", (long long)i, (long long)j, got, want);
+                snprintf(why, wl, "r[%lld][%lld] = %.9g, recomputed %.9g", (long long)i,
+                         (long long)j, got, want);
                 goto done;
             }
             if (fabs(got) > best_abs) best_abs = fabs(got);
             for (int64_t q = 0; q < 10 && q < ak.shape[0]; q++)
-                if (rk[3 * q] == (double)(j / E) && rk[3 * q + 1] == (double)(j % E) && got > best_pair)
+                if (rk[3 * q] == (double)(j / E) && rk[3 * q + 1] == (double)(j % E) &&
+                    got > best_pair)
                     best_pair = got;
         }
     double n, pr;
@@ -552,7 +597,8 @@ static int temporal_relation(arc_reader *a, const char *rel, char *why, size_t w
     for (size_t q = 0; q < ax.count; q++) {
         double v = fabs(((double *)ax.data)[q]);
         if ((q == 0 && v != best_abs) || (q > 0 && v > fabs(((double *)ax.data)[q - 1]))) {
-            snprintf(why, wl, "strongest/r[%zu] = %.9g is out of order (largest |r| %.9g)", q, v, best_abs);
+            snprintf(why, wl, "strongest/r[%zu] = %.9g is out of order (largest |r| %.9g)", q, v,
+                     best_abs);
             goto done;
         }
     }
@@ -567,10 +613,24 @@ static int temporal_relation(arc_reader *a, const char *rel, char *why, size_t w
 fail:
     snprintf(why, wl, "%s", err.set ? err.msg : "out of memory");
 done:
-    arc_array_free(&ah); arc_array_free(&ar); arc_array_free(&ao); arc_array_free(&am);
-    arc_array_free(&ak); arc_array_free(&ax);
-    free(ho); free(rl); free(off); free(rm); free(rk); free(x); free(y);
-    free(sxy); free(sxx); free(syy); free(mx); free(my);
+    arc_array_free(&ah);
+    arc_array_free(&ar);
+    arc_array_free(&ao);
+    arc_array_free(&am);
+    arc_array_free(&ak);
+    arc_array_free(&ax);
+    free(ho);
+    free(rl);
+    free(off);
+    free(rm);
+    free(rk);
+    free(x);
+    free(y);
+    free(sxy);
+    free(sxx);
+    free(syy);
+    free(mx);
+    free(my);
     return rc;
 }
 
@@ -581,7 +641,8 @@ static int temporal_main(const char *archive, const char *label)
     mp_err err;
     int failed = 0;
     err_init(&err);
-    if (arc_open_read(&a, archive, &err) != 0 || arc_list(a, "/analyses", ARC_GROUP, &rels, &err) != 0) {
+    if (arc_open_read(&a, archive, &err) != 0 ||
+        arc_list(a, "/analyses", ARC_GROUP, &rels, &err) != 0) {
         printf("FAIL %s: %s\n", label, err.msg);
         arc_reader_close(a);
         return 1;
@@ -623,7 +684,8 @@ int main(int argc, char **argv)
     int failed = 0;
     err_init(&err);
     if (argc != 4) {
-        fprintf(stderr, "usage: he_cmp ARCHIVE.h5 REF.json LABEL | he_cmp --temporal ARCHIVE.h5 LABEL\n");
+        fprintf(stderr,
+                "usage: he_cmp ARCHIVE.h5 REF.json LABEL | he_cmp --temporal ARCHIVE.h5 LABEL\n");
         return 2;
     }
     json_t *ref = json_load_file(argv[2], 0, &je);
@@ -639,7 +701,8 @@ int main(int argc, char **argv)
     json_t *rels = json_object_get(ref, "relations"), *rv;
     const char *rel;
     int nrel = 0;
-    json_object_foreach(rels, rel, rv) {
+    json_object_foreach(rels, rel, rv)
+    {
         json_t *he = json_object_get(rv, "head_expert");
         char why[1200] = "";
         if (!he) continue;

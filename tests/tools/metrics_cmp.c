@@ -37,7 +37,8 @@ int main(int argc, char **argv)
     for (int i = 4; i < argc; i += 2) {
         /* an unknown or incomplete option is an error: a typo must not drop a requirement */
         if (strcmp(argv[i], "--require") || i + 1 >= argc || nreq == 32) {
-            fprintf(stderr, "metrics_cmp: bad option \"%s\" (expected --require NAME, at most 32)\n",
+            fprintf(stderr,
+                    "metrics_cmp: bad option \"%s\" (expected --require NAME, at most 32)\n",
                     argv[i]);
             return 2;
         }
@@ -76,8 +77,7 @@ int main(int argc, char **argv)
             compared++;
             if (d > worst) worst = d;
             double tol = !strcmp(at.v[j], "n") ? 0 : 1e-6;
-            if (d > tol && !why[0])
-                snprintf(why, sizeof why, "%s = %.9g, ref %.9g", at.v[j], x, y);
+            if (d > tol && !why[0]) snprintf(why, sizeof why, "%s = %.9g, ref %.9g", at.v[j], x, y);
         }
         arc_list(r, g, ARC_DATASET, &ds, &err);
         for (size_t j = 0; j < ds.n; j++) {
@@ -96,8 +96,10 @@ int main(int argc, char **argv)
             compared++;
             int same = x.count == y.count;
             for (size_t q = 0; same && q < x.count; q++) {
-                double xv = x.type == ARC_I64 ? (double)((int64_t *)x.data)[q] : ((int32_t *)x.data)[q];
-                double yv = y.type == ARC_I64 ? (double)((int64_t *)y.data)[q] : ((int32_t *)y.data)[q];
+                double xv =
+                    x.type == ARC_I64 ? (double)((int64_t *)x.data)[q] : ((int32_t *)x.data)[q];
+                double yv =
+                    y.type == ARC_I64 ? (double)((int64_t *)y.data)[q] : ((int32_t *)y.data)[q];
                 same = xv == yv;
             }
             if (!same && !why[0]) snprintf(why, sizeof why, "dataset %s differs", ds.v[j]);

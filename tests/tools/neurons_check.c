@@ -21,8 +21,8 @@
 
 typedef struct rel_ids {
     int64_t n, N;
-    int64_t *id;   /* [n][N], -1 = padding */
-    int *kind;     /* [n][N]: 0 shared, 1 routed, 2 dense */
+    int64_t *id; /* [n][N], -1 = padding */
+    int *kind;   /* [n][N]: 0 shared, 1 routed, 2 dense */
 } rel_ids;
 
 static mcfg cf;
@@ -31,7 +31,8 @@ static int64_t W, M; /* neuron stride, id space */
 static int kind_of(int32_t l, int32_t e)
 {
     if (e >= 0) return 1;
-    return cf.num_experts > 0 && cf.layer_is_moe[l] && cf.shared_expert_intermediate_size > 0 ? 0 : 2;
+    return cf.num_experts > 0 && cf.layer_is_moe[l] && cf.shared_expert_intermediate_size > 0 ? 0
+                                                                                              : 2;
 }
 
 static int near(double a, double b, double tol)
@@ -139,27 +140,35 @@ int main(int argc, char **argv)
     err_init(&err);
     int64_t k_exp = 5, k_sh = 5;
     if (argc < 3) {
-        fprintf(stderr, "usage: neurons_check ARCHIVE.h5 LABEL [--top-experts K] [--top-shared-neurons K]\n");
+        fprintf(
+            stderr,
+            "usage: neurons_check ARCHIVE.h5 LABEL [--top-experts K] [--top-shared-neurons K]\n");
         return 2;
     }
     for (int i = 3; i < argc; i += 2) {
         /* an unknown or incomplete option is an error, never ignored */
         int known = !strcmp(argv[i], "--top-experts") || !strcmp(argv[i], "--top-shared-neurons");
         if (!known || i + 1 >= argc) {
-            fprintf(stderr, "neurons_check: bad option \"%s\" (expected --top-experts K or "
-                            "--top-shared-neurons K)\n", argv[i]);
+            fprintf(stderr,
+                    "neurons_check: bad option \"%s\" (expected --top-experts K or "
+                    "--top-shared-neurons K)\n",
+                    argv[i]);
             return 2;
         }
-        if (!strcmp(argv[i], "--top-experts")) k_exp = atoll(argv[i + 1]);
-        else k_sh = atoll(argv[i + 1]);
+        if (!strcmp(argv[i], "--top-experts"))
+            k_exp = atoll(argv[i + 1]);
+        else
+            k_sh = atoll(argv[i + 1]);
     }
     if (k_exp > 64 || k_sh > 64) {
         fprintf(stderr, "neurons_check: K up to 64\n");
         return 2;
     }
     const char *label = argv[2];
-    if (arc_open_read(&a, argv[1], &err) != 0 || arc_read_attr_str(a, "/", "model_config_json", &cfg_json, &err) != 0 ||
-        mcfg_parse(&cf, cfg_json, "model_config_json", &err) != 0 || arc_list(a, "/attribution", ARC_GROUP, &rels, &err) != 0) {
+    if (arc_open_read(&a, argv[1], &err) != 0 ||
+        arc_read_attr_str(a, "/", "model_config_json", &cfg_json, &err) != 0 ||
+        mcfg_parse(&cf, cfg_json, "model_config_json", &err) != 0 ||
+        arc_list(a, "/attribution", ARC_GROUP, &rels, &err) != 0) {
         printf("FAIL %s: %s\n", label, err.msg);
         return 1;
     }
@@ -170,7 +179,8 @@ int main(int argc, char **argv)
         return 1;
     }
     const int64_t L = cf.num_hidden_layers, E = cf.num_experts;
-    int64_t ws[3] = {cf.moe_intermediate_size, cf.shared_expert_intermediate_size, cf.intermediate_size};
+    int64_t ws[3] = {cf.moe_intermediate_size, cf.shared_expert_intermediate_size,
+                     cf.intermediate_size};
     W = 0;
     for (int i = 0; i < 3; i++) W = ws[i] > W ? ws[i] : W;
     M = L * (E + 1) * W;
@@ -186,7 +196,8 @@ int main(int argc, char **argv)
             arc_array x = {0};
             snprintf(p, sizeof p, "attribution/%s/neuron_top%lld", rels.v[r], (long long)N);
             snprintf(g, sizeof g, "analyses/%s/neurons/top%lld", rels.v[r], (long long)N);
-            if (arc_read(a, p, &x, &err) != 0 || x.type != ARC_I32 || x.ndim != 3 || x.shape[1] != N) {
+            if (arc_read(a, p, &x, &err) != 0 || x.type != ARC_I32 || x.ndim != 3 ||
+                x.shape[1] != N) {
                 printf("FAIL %s/%s/top%lld: cannot read %s\n", label, rels.v[r], (long long)N, p);
                 failed++;
                 arc_array_free(&x);
@@ -222,8 +233,10 @@ int main(int argc, char **argv)
             for (int k = 0; k < 3; k++) {
                 arc_array c = {0};
                 snprintf(p, sizeof p, "%s/%s", g, cn[k]);
-                int ok = arc_read(a, p, &c, &err) == 0 && c.type == ARC_I64 && (int64_t)c.count == ri->n;
-                for (int64_t i = 0; ok && i < ri->n; i++) ok = ((int64_t *)c.data)[i] == cnt[i * 3 + k];
+                int ok =
+                    arc_read(a, p, &c, &err) == 0 && c.type == ARC_I64 && (int64_t)c.count == ri->n;
+                for (int64_t i = 0; ok && i < ri->n; i++)
+                    ok = ((int64_t *)c.data)[i] == cnt[i * 3 + k];
                 if (!ok && !why[0]) snprintf(why, sizeof why, "%s differs", cn[k]);
                 arc_array_free(&c);
             }
@@ -245,11 +258,15 @@ int main(int argc, char **argv)
                 double v = attr(a, g, fn[k]);
                 fsum += v;
                 if (!near(v, fr[k] / (double)used, 1e-12) && !why[0])
-                    snprintf(why, sizeof why, "%s %.15g, recomputed %.15g", fn[k], v, fr[k] / (double)used);
+                    snprintf(why, sizeof why, "%s %.15g, recomputed %.15g", fn[k], v,
+                             fr[k] / (double)used);
             }
-            if (!near(fsum, 1, 1e-12) && !why[0]) snprintf(why, sizeof why, "shares sum to %.15g", fsum);
-            if (E == 0 && attr(a, g, "frac_dense") != 1 && !why[0]) snprintf(why, sizeof why, "dense model, frac_dense != 1");
-            if (cf.shared_expert_intermediate_size == 0 && attr(a, g, "frac_shared") != 0 && !why[0])
+            if (!near(fsum, 1, 1e-12) && !why[0])
+                snprintf(why, sizeof why, "shares sum to %.15g", fsum);
+            if (E == 0 && attr(a, g, "frac_dense") != 1 && !why[0])
+                snprintf(why, sizeof why, "dense model, frac_dense != 1");
+            if (cf.shared_expert_intermediate_size == 0 && attr(a, g, "frac_shared") != 0 &&
+                !why[0])
                 snprintf(why, sizeof why, "no shared expert, frac_shared != 0");
             /* overlaps within the relation, all neurons and shared-expert neurons */
             for (int scope = 0; scope < 2; scope++) {
@@ -264,9 +281,11 @@ int main(int argc, char **argv)
                 snprintf(n3, sizeof n3, "%spairs", pre);
                 snprintf(n4, sizeof n4, "%sunion_size", pre);
                 double vj = attr(a, g, n1), vp = attr(a, g, n2);
-                if ((!near(vj, mj, 1e-12) || !near(vp, mp, 1e-10) || attr(a, g, n3) != (double)pairs ||
-                     attr(a, g, n4) != (double)us) && !why[0])
-                    snprintf(why, sizeof why, "%s %.15g / %.15g, %s %.15g / %.15g, %s, %s", n1, vj, mj, n2, vp, mp, n3, n4);
+                if ((!near(vj, mj, 1e-12) || !near(vp, mp, 1e-10) ||
+                     attr(a, g, n3) != (double)pairs || attr(a, g, n4) != (double)us) &&
+                    !why[0])
+                    snprintf(why, sizeof why, "%s %.15g / %.15g, %s %.15g / %.15g, %s, %s", n1, vj,
+                             mj, n2, vp, mp, n3, n4);
                 if (!isnan(vj) && (vj < 0 || vj > 1 || vp < 0 || vp > 100) && !why[0])
                     snprintf(why, sizeof why, "%s %g out of range", n1, vj);
                 if (!scope && pairs != ri->n * (ri->n - 1) / 2 && !why[0])
@@ -277,17 +296,21 @@ int main(int argc, char **argv)
             int32_t tb[64 * 3];
             snprintf(p, sizeof p, "%s/top_experts", g);
             int64_t w = E > 0 ? top_scan(ecnt, L * E, E, k_exp, tb) : 0;
-            if (!same_table(a, p, tb, w) && !why[0]) snprintf(why, sizeof why, "top_experts differ");
-            if (E > 0 && w == 0 && !why[0]) snprintf(why, sizeof why, "MoE model without top experts");
+            if (!same_table(a, p, tb, w) && !why[0])
+                snprintf(why, sizeof why, "top_experts differ");
+            if (E > 0 && w == 0 && !why[0])
+                snprintf(why, sizeof why, "MoE model without top experts");
             snprintf(p, sizeof p, "%s/top_shared_neurons", g);
             w = top_scan(scnt, L * W, W, k_sh, tb);
-            if (!same_table(a, p, tb, w) && !why[0]) snprintf(why, sizeof why, "top_shared_neurons differ");
+            if (!same_table(a, p, tb, w) && !why[0])
+                snprintf(why, sizeof why, "top_shared_neurons differ");
             if ((cf.shared_expert_intermediate_size > 0) != (w > 0) && !why[0])
                 snprintf(why, sizeof why, "top_shared_neurons has %lld rows", (long long)w);
             free(cnt);
             free(ecnt);
             free(scnt);
-            printf(why[0] ? "FAIL %s/%s/top%lld: %s\n" : "PASS %s/%s/top%lld%s\n", label, rels.v[r], (long long)N, why);
+            printf(why[0] ? "FAIL %s/%s/top%lld: %s\n" : "PASS %s/%s/top%lld%s\n", label, rels.v[r],
+                   (long long)N, why);
             failed += why[0] != 0;
         }
         /* pooled: shares and the relation x relation matrices */
@@ -296,18 +319,23 @@ int main(int argc, char **argv)
         static const char *const fn[3] = {"frac_shared", "frac_routed", "frac_dense"};
         for (int k = 0; k < 3; k++)
             if (!near(attr(a, g, fn[k]), acc[k] / (double)ntot, 1e-12) && !why[0])
-                snprintf(why, sizeof why, "%s %.15g, recomputed %.15g", fn[k], attr(a, g, fn[k]), acc[k] / (double)ntot);
+                snprintf(why, sizeof why, "%s %.15g, recomputed %.15g", fn[k], attr(a, g, fn[k]),
+                         acc[k] / (double)ntot);
         for (int scope = 0; scope < 2 && !why[0]; scope++) {
             const char *pre = scope ? "shared_" : "";
-            static const char *const mn[5] = {"union_jaccard", "union_overlap_pct", "pair_jaccard", "pair_overlap_pct", "pairs"};
+            static const char *const mn[5] = {"union_jaccard", "union_overlap_pct", "pair_jaccard",
+                                              "pair_overlap_pct", "pairs"};
             arc_array m[5] = {{0}};
             int ok = 1;
             for (int i = 0; i < 5; i++) {
                 char p[600];
                 snprintf(p, sizeof p, "%s/%s%s", g, pre, mn[i]);
-                ok &= arc_read(a, p, &m[i], &err) == 0 && m[i].ndim == 2 && m[i].shape[0] == R && m[i].shape[1] == R;
+                ok &= arc_read(a, p, &m[i], &err) == 0 && m[i].ndim == 2 && m[i].shape[0] == R &&
+                      m[i].shape[1] == R;
             }
-            if (!ok) snprintf(why, sizeof why, "%s matrices missing or not [%lld, %lld]", pre, (long long)R, (long long)R);
+            if (!ok)
+                snprintf(why, sizeof why, "%s matrices missing or not [%lld, %lld]", pre,
+                         (long long)R, (long long)R);
             unsigned char **un = calloc((size_t)R, sizeof *un);
             int64_t *us = calloc((size_t)R, sizeof *us);
             for (int64_t r = 0; ok && r < R; r++) un[r] = union_of(&rv[r], scope ? 0 : -1, &us[r]);
@@ -318,17 +346,24 @@ int main(int argc, char **argv)
                     pair_means(&rv[r], &rv[s], r == s, scope ? 0 : -1, stamp, &mj, &mp, &pairs);
                     for (int64_t q = 0; q < M; q++) c += un[r][q] && un[s][q];
                     double uj = us[r] && us[s] ? (double)c / (double)(us[r] + us[s] - c) : NAN;
-                    double up = us[r] && us[s] ? 100.0 * (double)c / (double)(us[r] < us[s] ? us[r] : us[s]) : NAN;
+                    double up = us[r] && us[s]
+                                    ? 100.0 * (double)c / (double)(us[r] < us[s] ? us[r] : us[s])
+                                    : NAN;
                     const double *v0 = m[0].data, *v1 = m[1].data, *v2 = m[2].data, *v3 = m[3].data;
                     const int64_t *v4 = m[4].data;
                     int64_t rs = r * R + s, sr = s * R + r;
-                    if (!near(v0[rs], uj, 1e-12) || !near(v1[rs], up, 1e-10) || !near(v2[rs], mj, 1e-12) ||
-                        !near(v3[rs], mp, 1e-10) || v4[rs] != pairs)
-                        snprintf(why, sizeof why, "%s[%lld, %lld]: union J %.15g / %.15g, pair J %.15g / %.15g, pairs %lld / %lld",
-                                 pre, (long long)r, (long long)s, v0[rs], uj, v2[rs], mj, (long long)v4[rs], (long long)pairs);
-                    else if (memcmp(&v0[rs], &v0[sr], 8) || memcmp(&v2[rs], &v2[sr], 8) || v4[rs] != v4[sr] ||
-                             memcmp(&v1[rs], &v1[sr], 8) || memcmp(&v3[rs], &v3[sr], 8))
-                        snprintf(why, sizeof why, "%smatrices not symmetric at [%lld, %lld]", pre, (long long)r, (long long)s);
+                    if (!near(v0[rs], uj, 1e-12) || !near(v1[rs], up, 1e-10) ||
+                        !near(v2[rs], mj, 1e-12) || !near(v3[rs], mp, 1e-10) || v4[rs] != pairs)
+                        snprintf(why, sizeof why,
+                                 "%s[%lld, %lld]: union J %.15g / %.15g, pair J %.15g / %.15g, "
+                                 "pairs %lld / %lld",
+                                 pre, (long long)r, (long long)s, v0[rs], uj, v2[rs], mj,
+                                 (long long)v4[rs], (long long)pairs);
+                    else if (memcmp(&v0[rs], &v0[sr], 8) || memcmp(&v2[rs], &v2[sr], 8) ||
+                             v4[rs] != v4[sr] || memcmp(&v1[rs], &v1[sr], 8) ||
+                             memcmp(&v3[rs], &v3[sr], 8))
+                        snprintf(why, sizeof why, "%smatrices not symmetric at [%lld, %lld]", pre,
+                                 (long long)r, (long long)s);
                     else if (r == s && us[r] && v0[rs] != 1)
                         snprintf(why, sizeof why, "%sunion_jaccard diagonal %.17g", pre, v0[rs]);
                     if (!scope && r != s) {
@@ -341,11 +376,14 @@ int main(int argc, char **argv)
             free(us);
             for (int i = 0; i < 5; i++) arc_array_free(&m[i]);
         }
-        printf(why[0] ? "FAIL %s/pooled/top%lld: %s\n" : "PASS %s/pooled/top%lld%s\n", label, (long long)N, why);
+        printf(why[0] ? "FAIL %s/pooled/top%lld: %s\n" : "PASS %s/pooled/top%lld%s\n", label,
+               (long long)N, why);
         failed += why[0] != 0;
-        printf("INFO %s top%lld: frac shared %.4f routed %.4f dense %.4f; mean jaccard within relations "
-               "%.4f, between relations %.4f\n", label, (long long)N, acc[0] / (double)ntot,
-               acc[1] / (double)ntot, acc[2] / (double)ntot, within / (double)R,
+        printf("INFO %s top%lld: frac shared %.4f routed %.4f dense %.4f; mean jaccard within "
+               "relations "
+               "%.4f, between relations %.4f\n",
+               label, (long long)N, acc[0] / (double)ntot, acc[1] / (double)ntot,
+               acc[2] / (double)ntot, within / (double)R,
                nbetween ? between / (double)nbetween : NAN);
     }
     for (int64_t r = 0; r < R; r++) {

@@ -64,19 +64,20 @@ static char *slurp(const char *p)
     return s;
 }
 
-#define TRY(x)                                                   \
-    do {                                                         \
-        if ((x) != 0) {                                          \
-            fprintf(stderr, "report_fixture: %s\n", err.msg);    \
-            exit(1);                                             \
-        }                                                        \
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        if ((x) != 0) {                                                                            \
+            fprintf(stderr, "report_fixture: %s\n", err.msg);                                      \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 static mp_err err;
 
 static void put_pair(arc_unit *u, const char *path, json_t *a)
 {
-    int32_t v[2] = {(int32_t)json_integer_value(json_array_get(a, 0)), (int32_t)json_integer_value(json_array_get(a, 1))};
+    int32_t v[2] = {(int32_t)json_integer_value(json_array_get(a, 0)),
+                    (int32_t)json_integer_value(json_array_get(a, 1))};
     int64_t two = 2;
     TRY(arc_write(u, path, ARC_I32, 1, &two, NULL, v, &err));
 }
@@ -86,10 +87,13 @@ static void scalars(arc_unit *u, const char *g, json_t *o, const char *skip)
 {
     const char *k;
     json_t *v;
-    json_object_foreach(o, k, v) {
+    json_object_foreach(o, k, v)
+    {
         if (skip && strstr(skip, k)) continue;
-        if (json_is_number(v)) TRY(arc_attr_f64(u, g, k, json_number_value(v), &err));
-        else if (json_is_null(v)) TRY(arc_attr_f64(u, g, k, NAN, &err));
+        if (json_is_number(v))
+            TRY(arc_attr_f64(u, g, k, json_number_value(v), &err));
+        else if (json_is_null(v))
+            TRY(arc_attr_f64(u, g, k, NAN, &err));
     }
 }
 
@@ -119,7 +123,8 @@ static void write_summary(arc_unit *u, const char *g, json_t *s, json_t *stages)
     snprintf(p, sizeof p, "%s/stages", g);
     for (int k = 0; k < 3; k++) {
         json_t *b = json_object_get(stages, ST[k]);
-        int64_t v[2] = {json_integer_value(json_array_get(b, 0)), json_integer_value(json_array_get(b, 1))};
+        int64_t v[2] = {json_integer_value(json_array_get(b, 0)),
+                        json_integer_value(json_array_get(b, 1))};
         TRY(arc_attr_i64_array(u, p, ST[k], 2, v, &err));
     }
 }
@@ -128,7 +133,8 @@ static void write_summary(arc_unit *u, const char *g, json_t *s, json_t *stages)
  * writes them (the null synthetic, see the header); prints the EXPECT beats / recovery_na lines. */
 static int pair_survives; /* of the last relation written, for its EXPECT pair line */
 
-static void multiple_testing(arc_unit *u, const char *g, json_t *he, const char *name, const char *rel)
+static void multiple_testing(arc_unit *u, const char *g, json_t *he, const char *name,
+                             const char *rel)
 {
     enum { B = 1000 };
     static double nul[B];
@@ -137,7 +143,8 @@ static void multiple_testing(arc_unit *u, const char *g, json_t *he, const char 
     json_t *r = json_object_get(he, "r");
     int64_t R = (int64_t)json_array_size(r), C = (int64_t)json_array_size(json_array_get(r, 0));
     int64_t n = (int64_t)json_integer_value(json_object_get(he, "n")), sh[2] = {R, C};
-    double *rv = malloc((size_t)(R * C + 1) * sizeof *rv), *pv = malloc((size_t)(R * C + 1) * sizeof *pv),
+    double *rv = malloc((size_t)(R * C + 1) * sizeof *rv),
+           *pv = malloc((size_t)(R * C + 1) * sizeof *pv),
            *qv = malloc((size_t)(R * C + 1) * sizeof *qv);
     double mx = 0, nsurv = 0, nfdr = 0;
     for (int64_t i = 0; i < R; i++)
@@ -237,7 +244,8 @@ static void multiple_testing(arc_unit *u, const char *g, json_t *he, const char 
     free(ss);
 }
 
-static void write_head_expert(arc_unit *u, const char *g, json_t *he, const char *name, const char *rel)
+static void write_head_expert(arc_unit *u, const char *g, json_t *he, const char *name,
+                              const char *rel)
 {
     char p[400], q[450];
     json_t *r = json_object_get(he, "r");
@@ -261,8 +269,10 @@ static void write_head_expert(arc_unit *u, const char *g, json_t *he, const char
     for (int64_t i = 0; i < K; i++) {
         json_t *e = json_array_get(st, (size_t)i);
         for (int j = 0; j < 2; j++) {
-            hs[2 * i + j] = (int32_t)json_integer_value(json_array_get(json_object_get(e, "head"), (size_t)j));
-            es[2 * i + j] = (int32_t)json_integer_value(json_array_get(json_object_get(e, "expert"), (size_t)j));
+            hs[2 * i + j] =
+                (int32_t)json_integer_value(json_array_get(json_object_get(e, "head"), (size_t)j));
+            es[2 * i + j] = (int32_t)json_integer_value(
+                json_array_get(json_object_get(e, "expert"), (size_t)j));
         }
         rs[i] = jnum(e, "r");
         ps[i] = jnum(e, "p");
@@ -304,7 +314,8 @@ static void write_head_expert(arc_unit *u, const char *g, json_t *he, const char
             int32_t v[32];
             for (int64_t j = 0; j < n4 && j < 16; j++)
                 for (int c = 0; c < 2; c++)
-                    v[2 * j + c] = (int32_t)json_integer_value(json_array_get(json_array_get(t4, (size_t)j), (size_t)c));
+                    v[2 * j + c] = (int32_t)json_integer_value(
+                        json_array_get(json_array_get(t4, (size_t)j), (size_t)c));
             snprintf(q, sizeof q, "%s/top4_experts", p);
             TRY(arc_write(u, q, ARC_I32, 2, s4, NULL, v, &err));
         }
@@ -312,7 +323,8 @@ static void write_head_expert(arc_unit *u, const char *g, json_t *he, const char
 }
 
 /* Synthetic neuron fields in the layout of stages/neurons.c (N = 100). */
-static void write_neurons(arc_unit *u, const char *g, int idx, int E, int shared, const int32_t *top, int ntop)
+static void write_neurons(arc_unit *u, const char *g, int idx, int E, int shared,
+                          const int32_t *top, int ntop)
 {
     double fs = shared ? 0.25 + 0.01 * idx : 0, fr = E ? 1 - fs : 0, fd = E ? 0 : 1;
     TRY(arc_attr_i64(u, g, "N", 100, &err));
@@ -337,12 +349,15 @@ int main(int argc, char **argv)
     int nomit = 0, maxrel = 1000;
     err_init(&err);
     if (argc < 5) {
-        fprintf(stderr, "usage: report_fixture MODEL_DIR REFS.h5 REFS.json OUT.h5 [--omit STAGE]... [--relations N]\n");
+        fprintf(stderr, "usage: report_fixture MODEL_DIR REFS.h5 REFS.json OUT.h5 [--omit "
+                        "STAGE]... [--relations N]\n");
         return 2;
     }
     for (int i = 5; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--omit") && nomit < 8) omit[nomit++] = argv[i + 1];
-        else if (!strcmp(argv[i], "--relations")) maxrel = atoi(argv[i + 1]);
+        if (!strcmp(argv[i], "--omit") && nomit < 8)
+            omit[nomit++] = argv[i + 1];
+        else if (!strcmp(argv[i], "--relations"))
+            maxrel = atoi(argv[i + 1]);
     }
     char cfgp[4200];
     snprintf(cfgp, sizeof cfgp, "%s/config.json", argv[1]);
@@ -361,16 +376,19 @@ int main(int argc, char **argv)
     int shared = json_integer_value(json_object_get(cfgj, "shared_expert_intermediate_size")) > 0;
     json_decref(cfgj);
     /* run config */
-    static const char *const ALL[] = {"capture", "evaluate", "attribute", "summarise", "block", "heads_experts", "neurons"};
+    static const char *const ALL[] = {"capture", "evaluate",      "attribute", "summarise",
+                                      "block",   "heads_experts", "neurons"};
     char yaml[2048];
-    size_t o = (size_t)snprintf(yaml, sizeof yaml, "model: %s\nrelations: data/lre\nout: fixture\nstages: [", argv[1]);
+    size_t o = (size_t)snprintf(yaml, sizeof yaml,
+                                "model: %s\nrelations: data/lre\nout: fixture\nstages: [", argv[1]);
     int first = 1;
     for (size_t i = 0; i < sizeof ALL / sizeof *ALL; i++)
         if (!omitted(omit, nomit, ALL[i])) {
             o += (size_t)snprintf(yaml + o, sizeof yaml - o, "%s%s", first ? "" : ", ", ALL[i]);
             first = 0;
         }
-    snprintf(yaml + o, sizeof yaml - o, "]\nsummarise:\n  stages:\n    early: 0.55\n    mid: 0.25\n    late: 0.2\n");
+    snprintf(yaml + o, sizeof yaml - o,
+             "]\nsummarise:\n  stages:\n    early: 0.55\n    mid: 0.25\n    late: 0.2\n");
     arc_provenance prov = {.model_config_json = cfg, .run_config_yaml = yaml, .mpi_ranks = 2};
     arc_options ao = arc_options_default();
     ao.snapshot_every_s = 1e9;
@@ -459,12 +477,13 @@ int main(int argc, char **argv)
             write_head_expert(u, g, he, name, rel);
             json_t *pr = json_object_get(he, "pair");
             if (pr)
-                printf("EXPECT pair %s %s [%lld,%lld] → [%lld,%lld] %.3f %d\n", name, rel,
-                       (long long)json_integer_value(json_array_get(json_object_get(pr, "head"), 0)),
-                       (long long)json_integer_value(json_array_get(json_object_get(pr, "head"), 1)),
-                       (long long)json_integer_value(json_array_get(json_object_get(pr, "expert"), 0)),
-                       (long long)json_integer_value(json_array_get(json_object_get(pr, "expert"), 1)),
-                       jnum(pr, "r"), pair_survives);
+                printf(
+                    "EXPECT pair %s %s [%lld,%lld] → [%lld,%lld] %.3f %d\n", name, rel,
+                    (long long)json_integer_value(json_array_get(json_object_get(pr, "head"), 0)),
+                    (long long)json_integer_value(json_array_get(json_object_get(pr, "head"), 1)),
+                    (long long)json_integer_value(json_array_get(json_object_get(pr, "expert"), 0)),
+                    (long long)json_integer_value(json_array_get(json_object_get(pr, "expert"), 1)),
+                    jnum(pr, "r"), pair_survives);
             TRY(arc_unit_commit(w, u, &err));
         }
         if (!omitted(omit, nomit, "neurons")) {
@@ -482,12 +501,13 @@ int main(int argc, char **argv)
         TRY(arc_unit_begin(w, "summarise/pooled", &u, &err));
         write_summary(u, "analyses/pooled/summary", ps, stages);
         TRY(arc_unit_commit(w, u, &err));
-        printf("EXPECT table1 %s %zu %.0f %.3f %.3f %.3f %.3f %.2f %.1f%% %.3f\n", name, R, sw, sh / sw, sm / sw,
-               jnum(ps, "total_ffn_gain"), jnum(ps, "total_attn_gain"), jnum(ps, "peak_ffn_layer"),
-               jnum(ps, "peak_ffn_layer_pct"), jnum(ps, "layer_efficiency"));
+        printf("EXPECT table1 %s %zu %.0f %.3f %.3f %.3f %.3f %.2f %.1f%% %.3f\n", name, R, sw,
+               sh / sw, sm / sw, jnum(ps, "total_ffn_gain"), jnum(ps, "total_attn_gain"),
+               jnum(ps, "peak_ffn_layer"), jnum(ps, "peak_ffn_layer_pct"),
+               jnum(ps, "layer_efficiency"));
         json_t *ss = json_object_get(ps, "stage_share");
-        printf("EXPECT share %s %.1f%% %.1f%% %.1f%%\n", name, 100 * jnum(ss, "early"), 100 * jnum(ss, "mid"),
-               100 * jnum(ss, "late"));
+        printf("EXPECT share %s %.1f%% %.1f%% %.1f%%\n", name, 100 * jnum(ss, "early"),
+               100 * jnum(ss, "mid"), 100 * jnum(ss, "late"));
     }
     if (!omitted(omit, nomit, "neurons")) {
         arc_unit *u;
@@ -497,9 +517,12 @@ int main(int argc, char **argv)
         int64_t r1 = (int64_t)R, r2[2] = {(int64_t)R, (int64_t)R};
         double *ov = malloc(R * R * sizeof *ov);
         for (size_t a = 0; a < R; a++)
-            for (size_t b = 0; b < R; b++) ov[a * R + b] = a == b ? 40.0 + (double)a : 5.0 + (double)((a + b) % 7);
-        TRY(arc_write(u, "analyses/pooled/neurons/top100/relations", ARC_STR, 1, &r1, NULL, rels.v, &err));
-        TRY(arc_write(u, "analyses/pooled/neurons/top100/pair_overlap_pct", ARC_F64, 2, r2, NULL, ov, &err));
+            for (size_t b = 0; b < R; b++)
+                ov[a * R + b] = a == b ? 40.0 + (double)a : 5.0 + (double)((a + b) % 7);
+        TRY(arc_write(u, "analyses/pooled/neurons/top100/relations", ARC_STR, 1, &r1, NULL, rels.v,
+                      &err));
+        TRY(arc_write(u, "analyses/pooled/neurons/top100/pair_overlap_pct", ARC_F64, 2, r2, NULL,
+                      ov, &err));
         free(ov);
         TRY(arc_unit_commit(w, u, &err));
     }

@@ -28,8 +28,8 @@
 
 typedef struct walk {
     arc_reader *r;
-    int token_rows;            /* capture.positions is all */
-    unsigned char *seen[64];   /* per table, per entry */
+    int token_rows;          /* capture.positions is all */
+    unsigned char *seen[64]; /* per table, per entry */
     long objects, problems;
     char **drop;
     int n_drop;
@@ -212,8 +212,10 @@ static void check_group(walk *w, const char *path, int depth)
                  names.v[i]);
         arc_kind k = arc_kind_of(w->r, p);
         if (dropped(w, p)) continue;
-        if (k == ARC_GROUP) check_group(w, p, depth + 1);
-        else if (k == ARC_DATASET) check_dataset(w, p);
+        if (k == ARC_GROUP)
+            check_group(w, p, depth + 1);
+        else if (k == ARC_DATASET)
+            check_dataset(w, p);
     }
     arc_names_free(&names);
 }
@@ -281,12 +283,12 @@ int main(int argc, char **argv)
             required++;
             if (!w.seen[t][i])
                 problem(&w, "%s %s%s%s (analysis %s) is required by the schema but absent",
-                        sch_kind_name(e->kind), e->path, e->name ? " @ " : "", e->name ? e->name : "",
-                        tb->analysis);
+                        sch_kind_name(e->kind), e->path, e->name ? " @ " : "",
+                        e->name ? e->name : "", tb->analysis);
         }
     }
-    printf("schema_check: %s: %ld objects, %ld required entries, %ld problems\n", argv[1], w.objects,
-           required, w.problems);
+    printf("schema_check: %s: %ld objects, %ld required entries, %ld problems\n", argv[1],
+           w.objects, required, w.problems);
     for (size_t t = 0; t < SCH_N_TABLES; t++) free(w.seen[t]);
     rcfg_free(cfg);
     free(yaml);

@@ -57,8 +57,10 @@ static const char *INTRO =
 static void cell(const char *s)
 {
     for (; *s; s++) {
-        if (*s == '|') fputs("\\|", stdout);
-        else putchar(*s);
+        if (*s == '|')
+            fputs("\\|", stdout);
+        else
+            putchar(*s);
     }
 }
 
@@ -69,9 +71,14 @@ static void when_text(unsigned w)
         fputs("always", stdout);
         return;
     }
-    static const struct { unsigned f; const char *t; } F[] = {
-        {SCH_MOE, "MoE"}, {SCH_SHARED, "shared expert"}, {SCH_DENSE, "dense"},
-        {SCH_OPTIONAL, "optional"}, {SCH_TOKEN_ROWS, "token rows"}};
+    static const struct {
+        unsigned f;
+        const char *t;
+    } F[] = {{SCH_MOE, "MoE"},
+             {SCH_SHARED, "shared expert"},
+             {SCH_DENSE, "dense"},
+             {SCH_OPTIONAL, "optional"},
+             {SCH_TOKEN_ROWS, "token rows"}};
     for (size_t i = 0; i < sizeof F / sizeof *F; i++)
         if (w & F[i].f) {
             printf("%s%s", sep, F[i].t);
@@ -88,8 +95,10 @@ static void row(const sch_entry *e)
         cell(e->name);
     }
     printf("` | %s | ", sch_kind_name(e->kind));
-    if (e->kind == SCH_GROUP) fputs("–", stdout);
-    else printf("%s%s", arc_type_name(e->type), e->kind == SCH_ATTR && e->ndim ? "[]" : "");
+    if (e->kind == SCH_GROUP)
+        fputs("–", stdout);
+    else
+        printf("%s%s", arc_type_name(e->type), e->kind == SCH_ATTR && e->ndim ? "[]" : "");
     fputs(" | ", stdout);
     if (e->kind == SCH_DATASET) {
         for (int i = 0; i < e->ndim && i < SCH_MAX_DIMS; i++)

@@ -75,7 +75,8 @@ static int cmp_num(const json_t *j, double a, const char *field, const char *whe
     if (isnan(a)) d = INFINITY;
     note(field, d, where);
     if (d <= tol_of(field)) return 0;
-    snprintf(why, wl, "%s: ref %.9f, archive %.12f (|diff| %.3g > %.0e)", field, r, a, d, tol_of(field));
+    snprintf(why, wl, "%s: ref %.9f, archive %.12f (|diff| %.3g > %.0e)", field, r, a, d,
+             tol_of(field));
     return -1;
 }
 
@@ -91,18 +92,21 @@ static int cmp_summary(arc_reader *ar, const char *group, const json_t *sum, con
         snprintf(why, wl, "no group %s", group);
         return -1;
     }
-    json_object_foreach((json_t *)sum, key, v) {
+    json_object_foreach((json_t *)sum, key, v)
+    {
         if (json_is_array(v)) {
             arc_array a = {0};
             snprintf(p, sizeof p, "%s/%s", group, key);
-            if (arc_read(ar, p, &a, &err) != 0 || a.type != ARC_F64 || a.count != json_array_size(v)) {
+            if (arc_read(ar, p, &a, &err) != 0 || a.type != ARC_F64 ||
+                a.count != json_array_size(v)) {
                 snprintf(why, wl, "%s: dataset %s missing or not float64 [%zu] (%s)", key, p,
                          json_array_size(v), err.set ? err.msg : "wrong type or size");
                 arc_array_free(&a);
                 return -1;
             }
             for (size_t i = 0; i < a.count; i++)
-                if (cmp_num(json_array_get(v, i), ((double *)a.data)[i], key, where, why, wl) != 0) {
+                if (cmp_num(json_array_get(v, i), ((double *)a.data)[i], key, where, why, wl) !=
+                    0) {
                     arc_array_free(&a);
                     return -1;
                 }
@@ -112,7 +116,8 @@ static int cmp_summary(arc_reader *ar, const char *group, const json_t *sum, con
             json_t *v2;
             char field[128];
             snprintf(p, sizeof p, "%s/%s", group, key);
-            json_object_foreach(v, k2, v2) {
+            json_object_foreach(v, k2, v2)
+            {
                 double x;
                 snprintf(field, sizeof field, "%s.%s", key, k2);
                 if (arc_read_attr_f64(ar, p, k2, &x, &err) != 0) {
@@ -132,10 +137,12 @@ static int cmp_summary(arc_reader *ar, const char *group, const json_t *sum, con
     }
     /* the stage boundaries: exact */
     snprintf(p, sizeof p, "%s/stages", group);
-    json_object_foreach((json_t *)stages, key, v) {
+    json_object_foreach((json_t *)stages, key, v)
+    {
         arc_array a = {0};
         if (arc_read_attr(ar, p, key, &a, &err) != 0 || a.count != 2 || json_array_size(v) != 2 ||
-            a.type != ARC_I64 || ((int64_t *)a.data)[0] != json_integer_value(json_array_get(v, 0)) ||
+            a.type != ARC_I64 ||
+            ((int64_t *)a.data)[0] != json_integer_value(json_array_get(v, 0)) ||
             ((int64_t *)a.data)[1] != json_integer_value(json_array_get(v, 1))) {
             snprintf(why, wl, "stages.%s: ref [%lld, %lld], archive %s", key,
                      (long long)json_integer_value(json_array_get(v, 0)),
@@ -175,7 +182,8 @@ int main(int argc, char **argv)
     const json_t *rels = json_object_get(ref, "relations");
     const char *rel;
     json_t *rv;
-    json_object_foreach((json_t *)rels, rel, rv) {
+    json_object_foreach((json_t *)rels, rel, rv)
+    {
         char g[512], why[1024] = "";
         snprintf(g, sizeof g, "analyses/%s/summary", rel);
         int r = cmp_summary(ar, g, json_object_get(rv, "summary"), stages, rel, why, sizeof why);
@@ -192,7 +200,8 @@ int main(int argc, char **argv)
         checked++;
     }
     if (checked != 13) {
-        printf("FAIL %s: %d summaries in %s (expected 12 relations + pooled)\n", label, checked, argv[2]);
+        printf("FAIL %s: %d summaries in %s (expected 12 relations + pooled)\n", label, checked,
+               argv[2]);
         failed++;
     }
     printf("INFO %s worst |diff|:", label);

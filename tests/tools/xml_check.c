@@ -45,7 +45,8 @@ static int entity(void)
     for (int i = 0; ok[i]; i++) good |= !strcmp(ok[i], name);
     if (!good && name[0] == '#') {
         good = 1;
-        for (const char *c = name + 1 + (name[1] == 'x'); *c; c++) good &= isxdigit((unsigned char)*c) != 0;
+        for (const char *c = name + 1 + (name[1] == 'x'); *c; c++)
+            good &= isxdigit((unsigned char)*c) != 0;
     }
     if (!good) return fail("unknown entity", name);
     adv(e - pos + 1);
@@ -59,9 +60,12 @@ int main(int argc, char **argv)
     long counted[32] = {0};
     int ncount = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--html")) html = 1;
-        else if (!strcmp(argv[i], "--count") && i + 1 < argc && ncount < 32) counts[ncount++] = argv[++i];
-        else if (!path) path = argv[i];
+        if (!strcmp(argv[i], "--html"))
+            html = 1;
+        else if (!strcmp(argv[i], "--count") && i + 1 < argc && ncount < 32)
+            counts[ncount++] = argv[++i];
+        else if (!path)
+            path = argv[i];
         else {
             fprintf(stderr, "usage: xml_check [--html] FILE [--count ATTR=VALUE]...\n");
             return 2;
@@ -77,14 +81,16 @@ int main(int argc, char **argv)
     size_t cap = 0;
     len = 0;
     for (;;) {
-        if (len + 65536 > cap && !(buf = realloc(buf, cap = cap * 2 + 65536))) return fail("out of memory", NULL);
+        if (len + 65536 > cap && !(buf = realloc(buf, cap = cap * 2 + 65536)))
+            return fail("out of memory", NULL);
         size_t got = fread(buf + len, 1, cap - len, f);
         len += got;
         if (got == 0) break;
     }
     fclose(f);
     src = buf;
-    static const char *const VOID[] = {"meta", "img", "br", "hr", "link", "input", "col", "area", "base", "wbr", NULL};
+    static const char *const VOID[] = {"meta", "img",  "br",   "hr",  "link", "input",
+                                       "col",  "area", "base", "wbr", NULL};
     char stack[256][64];
     int depth = 0, roots = 0;
     char root[64] = "";
@@ -130,7 +136,8 @@ int main(int argc, char **argv)
             adv(1);
             if (depth == 0 || strcmp(stack[depth - 1], name)) {
                 char m[200];
-                snprintf(m, sizeof m, "</%s> closes <%s>", name, depth ? stack[depth - 1] : "(nothing)");
+                snprintf(m, sizeof m, "</%s> closes <%s>", name,
+                         depth ? stack[depth - 1] : "(nothing)");
                 return fail("mismatched end tag:", m);
             }
             depth--;

@@ -42,7 +42,10 @@ static const arc_provenance PROV = {.model_config_json = "{\"model_type\": \"olm
                                     .mpi_ranks = 2};
 
 /* Deterministic payloads so any reader can recompute them. */
-static float val_f(int unit, int64_t i) { return (float)(unit * 1000000 + i) * 0.5f; }
+static float val_f(int unit, int64_t i)
+{
+    return (float)(unit * 1000000 + i) * 0.5f;
+}
 
 /* Writes unit `id` with a stream of `rows` rows of [4, 8] floats, a few small datasets and
  * attributes on metrics/<rel>; kill_after_rows >= 0 SIGKILLs after that many rows. */
@@ -55,29 +58,22 @@ static int write_unit(arc_writer *w, const char *id, int tag, int rows, const ch
     int64_t row_shape[2] = {4, 8};
     const char *dims[3] = {"sample", "layer", "hidden"};
     float buf[32];
-    if (arc_unit_begin(w, id, &u, err) != 0)
-        return -1;
+    if (arc_unit_begin(w, id, &u, err) != 0) return -1;
     snprintf(path, sizeof path, "capture/%s/u%d/resid_pre", rel, tag);
-    if (arc_stream_open(u, path, ARC_F32, 3, row_shape, dims, &s, err) != 0)
-        goto fail;
+    if (arc_stream_open(u, path, ARC_F32, 3, row_shape, dims, &s, err) != 0) goto fail;
     for (int r = 0; r < rows; r++) {
-        for (int k = 0; k < 32; k++)
-            buf[k] = val_f(tag, (int64_t)r * 32 + k);
-        if (arc_stream_append(s, 1, buf, err) != 0)
-            goto fail;
-        if (kill_after_rows >= 0 && r + 1 == kill_after_rows)
-            kill(getpid(), SIGKILL);
+        for (int k = 0; k < 32; k++) buf[k] = val_f(tag, (int64_t)r * 32 + k);
+        if (arc_stream_append(s, 1, buf, err) != 0) goto fail;
+        if (kill_after_rows >= 0 && r + 1 == kill_after_rows) kill(getpid(), SIGKILL);
     }
     int32_t ids[5] = {tag, 1, 2, 3, 4};
     int64_t n5 = 5;
     snprintf(path, sizeof path, "capture/%s/u%d/input_ids", rel, tag);
-    if (arc_write(u, path, ARC_I32, 1, &n5, NULL, ids, err) != 0)
-        goto fail;
+    if (arc_write(u, path, ARC_I32, 1, &n5, NULL, ids, err) != 0) goto fail;
     snprintf(path, sizeof path, "metrics/%s", rel);
     char an[32];
     snprintf(an, sizeof an, "value_u%d", tag);
-    if (arc_attr_f64(u, path, an, tag + 0.25, err) != 0)
-        goto fail;
+    if (arc_attr_f64(u, path, an, tag + 0.25, err) != 0) goto fail;
     *uout = u;
     return 0;
 fail:
@@ -107,9 +103,9 @@ static int unit_intact(const char *archive, int tag, int rows, const char *rel, 
     }
     if (a.type != ARC_F32 || a.ndim != 3 || a.shape[0] != rows || a.shape[1] != 4 ||
         a.shape[2] != 8 || strcmp(a.dim_names[0], "sample") || strcmp(a.dim_names[2], "hidden")) {
-        snprintf(why, wlen, "resid_pre of unit %d: type %d shape [%lld,%lld,%lld] dims %s/%s",
-                 tag, a.type, (long long)a.shape[0], (long long)a.shape[1],
-                 (long long)a.shape[2], a.dim_names[0], a.dim_names[2]);
+        snprintf(why, wlen, "resid_pre of unit %d: type %d shape [%lld,%lld,%lld] dims %s/%s", tag,
+                 a.type, (long long)a.shape[0], (long long)a.shape[1], (long long)a.shape[2],
+                 a.dim_names[0], a.dim_names[2]);
         goto done;
     }
     for (size_t i = 0; i < a.count; i++)
@@ -141,8 +137,7 @@ done:
 static int names_has(const arc_names *n, const char *s)
 {
     for (size_t i = 0; i < n->n; i++)
-        if (!strcmp(n->v[i], s))
-            return 1;
+        if (!strcmp(n->v[i], s)) return 1;
     return 0;
 }
 
@@ -162,8 +157,7 @@ static void test_basic(const char *dir)
     arc_options o = quiet_opts();
     int ok = arc_writer_open(&w, path, &PROV, &o, &e) == 0;
     CHECK(ok, "archive.open_creates_folders", "%s", e.msg);
-    if (!ok)
-        return;
+    if (!ok) return;
 
     /* unit 1: capture with all types */
     ok = arc_unit_begin(w, "capture/adj_antonym", &u, &e) == 0;
@@ -182,16 +176,15 @@ static void test_basic(const char *dir)
     /* a large dataset (chunked + compressed) */
     int64_t big[2] = {300, 1000};
     float *bf = malloc(sizeof(float) * 300000);
-    for (int i = 0; i < 300000; i++)
-        bf[i] = (float)(i % 977) * 0.125f;
+    for (int i = 0; i < 300000; i++) bf[i] = (float)(i % 977) * 0.125f;
     const char *dbig[2] = {"row", "column"}; /* one length per name in a group (scales.c) */
     ok = ok && arc_write(u, "capture/adj_antonym/big", ARC_F32, 2, big, dbig, bf, &e) == 0;
     /* stream of strings */
     arc_stream *ss = NULL;
-    ok = ok && arc_stream_open(u, "capture/adj_antonym/objects", ARC_STR, 1, NULL, NULL, &ss,
-                               &e) == 0;
-    ok = ok && arc_stream_append(ss, 2, strs, &e) == 0 && arc_stream_append(ss, 1, strs + 2,
-                                                                           &e) == 0;
+    ok = ok &&
+         arc_stream_open(u, "capture/adj_antonym/objects", ARC_STR, 1, NULL, NULL, &ss, &e) == 0;
+    ok = ok && arc_stream_append(ss, 2, strs, &e) == 0 &&
+         arc_stream_append(ss, 1, strs + 2, &e) == 0;
     ok = ok && arc_stream_rows(ss) == 3;
     ok = ok && arc_attr_str(u, "/", "run_label", "tiny-olmoe", &e) == 0;
     ok = ok && arc_attr_f64(u, "capture/adj_antonym/x", "scale", 0.5, &e) == 0;
@@ -221,8 +214,8 @@ static void test_basic(const char *dir)
     ok = ok && arc_attr_f64(u, "metrics/adj_antonym", "hit10", 0.71, &e) == 0;
     ok = ok && arc_attr_i64(u, "metrics/adj_antonym", "n", 100, &e) == 0;
     ok = ok && arc_attr_f64(u, "metrics/adj_antonym", "shared", 1.0, &e) == 0;
-    ok = ok && arc_attr_f64_array(u, "analyses/adj_antonym/summary", "ffn_gain_curve", 3, d,
-                                  &e) == 0;
+    ok = ok &&
+         arc_attr_f64_array(u, "analyses/adj_antonym/summary", "ffn_gain_curve", 3, d, &e) == 0;
     ok = ok && arc_attr_i64_array(u, "analyses/adj_antonym/summary", "empty", 0, NULL, &e) == 0;
     ok = ok && arc_unit_commit(w, u, &e) == 0;
     ok = ok && arc_unit_begin(w, "block/adj_antonym", &u, &e) == 0;
@@ -250,10 +243,9 @@ static void test_basic(const char *dir)
     /* read back */
     ok = arc_open_read(&r, path, &e) == 0;
     CHECK(ok, "archive.open_read", "%s", e.msg);
-    if (!ok)
-        goto done;
-    ok = arc_read(r, "capture/adj_antonym/x", &a, &e) == 0 && a.type == ARC_F32 &&
-         a.ndim == 2 && a.shape[0] == 2 && a.shape[1] == 3 && !memcmp(a.data, f, sizeof f) &&
+    if (!ok) goto done;
+    ok = arc_read(r, "capture/adj_antonym/x", &a, &e) == 0 && a.type == ARC_F32 && a.ndim == 2 &&
+         a.shape[0] == 2 && a.shape[1] == 3 && !memcmp(a.data, f, sizeof f) &&
          !strcmp(a.dim_names[0], "sample") && !strcmp(a.dim_names[1], "layer");
     CHECK(ok, "archive.read_f32_with_dims", "%s", e.msg);
     arc_array_free(&a);
@@ -269,8 +261,7 @@ static void test_basic(const char *dir)
     CHECK(ok, "archive.read_f64_i64_scalar", "%s", e.msg);
     ok = arc_read(r, "capture/adj_antonym/prompts", &a, &e) == 0 && a.type == ARC_STR &&
          a.count == 3;
-    for (int i = 0; ok && i < 3; i++)
-        ok = !strcmp(((char **)a.data)[i], strs[i]);
+    for (int i = 0; ok && i < 3; i++) ok = !strcmp(((char **)a.data)[i], strs[i]);
     arc_array_free(&a);
     ok = ok && arc_read(r, "capture/adj_antonym/objects", &a, &e) == 0 && a.count == 3 &&
          !strcmp(((char **)a.data)[2], strs[2]);
@@ -328,14 +319,13 @@ static void test_basic(const char *dir)
     ok = ok && arc_read_attr_str(r, "/units/block%2Fadj_antonym", "unit_id", &s, &e) == 0 &&
          !strcmp(s, "block/adj_antonym");
     free(s);
-    ok = ok && arc_read_attr_f64(r, "/units/block%2Fadj_antonym", "seconds", &v, &e) == 0 &&
-         v >= 0;
+    ok = ok && arc_read_attr_f64(r, "/units/block%2Fadj_antonym", "seconds", &v, &e) == 0 && v >= 0;
     CHECK(ok, "archive.units_group", "%s", e.msg);
     ok = arc_list(r, "/", ARC_NONE, &names, &e) == 0 && names.n == 4 &&
          !strcmp(names.v[0], "analyses") && !strcmp(names.v[3], "units");
     arc_names_free(&names);
-    ok = ok && arc_list(r, "capture/adj_antonym", ARC_DATASET, &names, &e) == 0 &&
-         names.n == 11 && !strcmp(names.v[0], "big") && !strcmp(names.v[1], "column") &&
+    ok = ok && arc_list(r, "capture/adj_antonym", ARC_DATASET, &names, &e) == 0 && names.n == 11 &&
+         !strcmp(names.v[0], "big") && !strcmp(names.v[1], "column") &&
          !strcmp(names.v[4], "layer") && !strcmp(names.v[7], "row"); /* + 4 dimension scales */
     arc_names_free(&names);
     ok = ok && arc_list_attrs(r, "metrics/adj_antonym", &names, &e) == 0 && names.n == 4 &&
@@ -407,9 +397,8 @@ static void test_conflicts(const char *dir)
     r = NULL;
     int64_t one = 1;
     float x = 1;
-    ok = arc_unit_begin(w, "c", &u, &e) == 0 && arc_write(u, "g/d", ARC_F32, 1, &one, NULL, &x,
-                                                          &e) == 0 &&
-         arc_unit_commit(w, u, &e) == 0;
+    ok = arc_unit_begin(w, "c", &u, &e) == 0 &&
+         arc_write(u, "g/d", ARC_F32, 1, &one, NULL, &x, &e) == 0 && arc_unit_commit(w, u, &e) == 0;
     ok = ok && arc_unit_begin(w, "d", &u, &e) == 0 &&
          arc_write(u, "g/d", ARC_F32, 1, &one, NULL, &x, &e) == 0;
     int rc = ok ? arc_unit_commit(w, u, &e) : 0;
@@ -445,10 +434,9 @@ static void test_conflicts(const char *dir)
     ok = ok && system(cmd) == 0;
     n_warnings = 0;
     ok = ok && arc_writer_open(&w, path, NULL, &o, &e) == 0;
-    CHECK(ok && n_warnings == 2 && !arc_unit_is_complete(w, "f") &&
-              arc_unit_is_complete(w, "e") && access(fake, F_OK) != 0,
-          "archive.bad_parts_moved_aside", "%s / %d warnings: %s", e.msg, n_warnings,
-          last_warning);
+    CHECK(ok && n_warnings == 2 && !arc_unit_is_complete(w, "f") && arc_unit_is_complete(w, "e") &&
+              access(fake, F_OK) != 0,
+          "archive.bad_parts_moved_aside", "%s / %d warnings: %s", e.msg, n_warnings, last_warning);
     snprintf(p2, sizeof p2, "%s.parts/garbage.h5.bad", path);
     CHECK(access(p2, F_OK) == 0, "archive.bad_part_kept_for_inspection", "%s missing", p2);
     arc_writer_free(w);
@@ -468,8 +456,7 @@ static const char *crash_at;
 
 static void crash_hook(const char *point)
 {
-    if (crash_at && !strcmp(point, crash_at))
-        kill(getpid(), SIGKILL);
+    if (crash_at && !strcmp(point, crash_at)) kill(getpid(), SIGKILL);
 }
 
 /* One crash scenario in a fresh archive holding unit A (tag 1). The child writes unit B
@@ -484,16 +471,14 @@ static void crash_case(const char *dir, const char *point, int b_complete, int b
     err_init(&e);
     snprintf(path, sizeof path, "%s/crash-%s/run.h5", dir, point);
     for (char *c = path + strlen(dir); *c; c++)
-        if (*c == ':')
-            *c = '_';
+        if (*c == ':') *c = '_';
     arc_options o = quiet_opts();
     int ok = arc_writer_open(&w, path, &PROV, &o, &e) == 0 &&
              write_unit(w, "capture/a", 1, 5, "rel_a", -1, &u, &e) == 0 &&
              arc_unit_commit(w, u, &e) == 0 && arc_writer_close(w, &e) == 0;
     w = NULL;
     snprintf(name, sizeof name, "archive.crash_%s.setup", point);
-    if (!CHECK(ok, name, "%s", e.msg))
-        return;
+    if (!CHECK(ok, name, "%s", e.msg)) return;
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
@@ -507,8 +492,7 @@ static void crash_case(const char *dir, const char *point, int b_complete, int b
         if (arc_writer_open(&cw, path, &PROV, &o, &ce) != 0 ||
             write_unit(cw, "capture/b", 2, 7, "rel_a", kill_rows, &cu, &ce) != 0)
             _exit(3);
-        if (!strcmp(point, "before_commit"))
-            kill(getpid(), SIGKILL);
+        if (!strcmp(point, "before_commit")) kill(getpid(), SIGKILL);
         arc_unit_commit(cw, cu, &ce);
         _exit(4); /* the hook should have killed us */
     }
@@ -618,8 +602,7 @@ static void test_errors(const char *dir)
             buf[i] = (float)x; /* incompressible */
         }
         int rc = arc_stream_open(cu, "x", ARC_F32, 2, &row, NULL, &s, &ce);
-        for (int i = 0; rc == 0 && i < 16; i++)
-            rc = arc_stream_append(s, 64, buf, &ce);
+        for (int i = 0; rc == 0 && i < 16; i++) rc = arc_stream_append(s, 64, buf, &ce);
         if (rc == 0)
             rc = arc_unit_commit(cw, cu, &ce);
         else
@@ -663,10 +646,10 @@ static void test_cadence(const char *dir)
     snprintf(path, sizeof path, "%s/cadence/run.h5", dir);
     arc_options o = quiet_opts();
     o.snapshot_every_s = 1e9;
-    int ok = arc_writer_open(&w, path, NULL, &o, &e) == 0 &&
-             arc_unit_begin(w, "a", &u, &e) == 0 && arc_attr_i64(u, "g", "a", 1, &e) == 0 &&
-             arc_unit_commit(w, u, &e) == 0 && arc_unit_begin(w, "b", &u, &e) == 0 &&
-             arc_attr_i64(u, "g", "b", 2, &e) == 0 && arc_unit_commit(w, u, &e) == 0;
+    int ok = arc_writer_open(&w, path, NULL, &o, &e) == 0 && arc_unit_begin(w, "a", &u, &e) == 0 &&
+             arc_attr_i64(u, "g", "a", 1, &e) == 0 && arc_unit_commit(w, u, &e) == 0 &&
+             arc_unit_begin(w, "b", &u, &e) == 0 && arc_attr_i64(u, "g", "b", 2, &e) == 0 &&
+             arc_unit_commit(w, u, &e) == 0;
     CHECK(ok && arc_writer_stats(w).snapshots == 0 && access(path, F_OK) != 0,
           "archive.cadence_defers_snapshot", "%s, %d snapshots", e.msg,
           w ? arc_writer_stats(w).snapshots : -1);
@@ -714,8 +697,7 @@ static void test_atomic_file(const char *dir)
     FILE *f = fopen(path, "r");
     size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
     buf[n] = '\0';
-    if (f)
-        fclose(f);
+    if (f) fclose(f);
     CHECK(ok && !strcmp(buf, "{}\n"), "atomic_file.replace", "%s '%s'", e.msg, buf);
     CHECK(af_write_atomic("/proc/nope/x.json", "x", 1, &e) == -1 && strstr(e.msg, "/proc/nope"),
           "atomic_file.error", "%s", e.msg);
@@ -732,8 +714,7 @@ static void test_atomic_file(const char *dir)
     f = fopen(path, "r");
     n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
     buf[n] = '\0';
-    if (f)
-        fclose(f);
+    if (f) fclose(f);
     af_tmp_discard(&t); /* after a commit: nothing to do */
     CHECK(ok && !strcmp(buf, "# streamed\n") && access(tmp_name, F_OK) != 0 &&
               access(path, F_OK) == 0,
@@ -767,8 +748,7 @@ static int make_sample(const char *path)
              arc_unit_commit(w, u, &e) == 0 &&
              write_unit(w, "capture/b", 2, 3000, "rel_a", -1, &u, &e) == 0 &&
              arc_unit_commit(w, u, &e) == 0 && arc_writer_close(w, &e) == 0;
-    if (!ok)
-        fprintf(stderr, "%s\n", e.msg);
+    if (!ok) fprintf(stderr, "%s\n", e.msg);
     return ok ? 0 : 1;
 }
 
@@ -787,11 +767,12 @@ static int write_ranked(const char *dir, const char *name, const int32_t *ids, m
     const int64_t shi[3] = {2, 4, 3}, shs[2] = {2, 4};
     arc_options o = quiet_opts();
     snprintf(path, sizeof path, "%s/%s.h5", dir, name);
-    int ok = arc_writer_open(&w, path, &PROV, &o, e) == 0 &&
-             arc_unit_begin(w, "capture/r", &u, e) == 0 &&
-             arc_write(u, "attribution/r/neuron_top4", ARC_I32, 3, shi, NULL, ids, e) == 0 &&
-             arc_write(u, "attribution/r/neuron_top4_score", ARC_F64, 2, shs, NULL, score, e) == 0 &&
-             arc_unit_commit(w, u, e) == 0;
+    int ok =
+        arc_writer_open(&w, path, &PROV, &o, e) == 0 &&
+        arc_unit_begin(w, "capture/r", &u, e) == 0 &&
+        arc_write(u, "attribution/r/neuron_top4", ARC_I32, 3, shi, NULL, ids, e) == 0 &&
+        arc_write(u, "attribution/r/neuron_top4_score", ARC_F64, 2, shs, NULL, score, e) == 0 &&
+        arc_unit_commit(w, u, e) == 0;
     if (w && arc_writer_close(w, e) != 0) ok = 0;
     return ok ? 0 : -1;
 }
@@ -804,9 +785,13 @@ static int make_ranked(const char *dir)
     int32_t v[5][24];
     for (int k = 0; k < 5; k++) memcpy(v[k], base, sizeof base);
     int32_t t[3];
-    memcpy(t, &v[1][3], sizeof t); memcpy(&v[1][3], &v[1][6], sizeof t); memcpy(&v[1][6], t, sizeof t);
+    memcpy(t, &v[1][3], sizeof t);
+    memcpy(&v[1][3], &v[1][6], sizeof t);
+    memcpy(&v[1][6], t, sizeof t);
     v[2][21] = 7; /* row 1, last entry (score 0.25, like the one before it) */
-    memcpy(t, &v[3][0], sizeof t); memcpy(&v[3][0], &v[3][3], sizeof t); memcpy(&v[3][3], t, sizeof t);
+    memcpy(t, &v[3][0], sizeof t);
+    memcpy(&v[3][0], &v[3][3], sizeof t);
+    memcpy(&v[3][3], t, sizeof t);
     v[4][2] = 99;
     const char *names[5] = {"base", "tied", "cut", "untied", "new"};
     mp_err e;
@@ -872,17 +857,16 @@ static int bench(const char *dir, int mb, int level)
     }
     double raw = (double)rows_per_unit * 10 * row_floats * 4 / 1048576.0;
     printf("deflate=%d raw_MB=%.1f file_MB=%.1f write_s=%.3f write_MBps=%.1f snapshot_s=%.3f "
-           "snapshot_MBps=%.1f\n", level, raw, st.last_snapshot_bytes / 1048576.0, t1 - t0,
-           raw / (t1 - t0), t2 - t1, st.last_snapshot_bytes / 1048576.0 / (t2 - t1));
+           "snapshot_MBps=%.1f\n",
+           level, raw, st.last_snapshot_bytes / 1048576.0, t1 - t0, raw / (t1 - t0), t2 - t1,
+           st.last_snapshot_bytes / 1048576.0 / (t2 - t1));
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc == 3 && !strcmp(argv[1], "--make-sample"))
-        return make_sample(argv[2]);
-    if (argc == 3 && !strcmp(argv[1], "--make-ranked"))
-        return make_ranked(argv[2]);
+    if (argc == 3 && !strcmp(argv[1], "--make-sample")) return make_sample(argv[2]);
+    if (argc == 3 && !strcmp(argv[1], "--make-ranked")) return make_ranked(argv[2]);
     if (argc == 5 && !strcmp(argv[1], "--bench"))
         return bench(argv[2], atoi(argv[3]), atoi(argv[4]));
     const char *dir = check_tmp_dir();

@@ -86,7 +86,8 @@ static void raise_unrelated(const char *path)
 int main(void)
 {
     char src[4200], dst[4200], dst2[4200];
-    snprintf(src, sizeof src, "%s", check_root_path("models/tiny-olmoe/model-00003-of-00006.safetensors"));
+    snprintf(src, sizeof src, "%s",
+             check_root_path("models/tiny-olmoe/model-00003-of-00006.safetensors"));
     snprintf(dst, sizeof dst, "%s/shard.safetensors", check_tmp_dir());
     snprintf(dst2, sizeof dst2, "%s/shard2.safetensors", check_tmp_dir());
 

@@ -135,12 +135,14 @@ static int run_model(const char *name)
     hook_set_init(&hs);
     hs.sink = hook_store_sink;
     hs.sink_ctx = st;
-    hook_point all_pos[] = {HP_RESID_PRE, HP_ATTN_OUT, HP_MLP_OUT, HP_RESID_POST,
+    hook_point all_pos[] = {HP_RESID_PRE,     HP_ATTN_OUT, HP_MLP_OUT,    HP_RESID_POST,
                             HP_ROUTER_LOGITS, HP_TOPK_IDX, HP_TOPK_WEIGHT};
-    hook_point last_pos[] = {HP_HEAD_OUT, HP_EXPERT_OUT, HP_EXPERT_ACT, HP_SHARED_OUT,
-                             HP_SHARED_GATE, HP_SHARED_ACT, HP_MLP_ACT, HP_LOGITS};
-    for (size_t i = 0; i < sizeof all_pos / sizeof *all_pos; i++) hook_request_all(&hs, all_pos[i], HOOK_POS_ALL);
-    for (size_t i = 0; i < sizeof last_pos / sizeof *last_pos; i++) hook_request_all(&hs, last_pos[i], HOOK_POS_LAST);
+    hook_point last_pos[] = {HP_HEAD_OUT,    HP_EXPERT_OUT, HP_EXPERT_ACT, HP_SHARED_OUT,
+                             HP_SHARED_GATE, HP_SHARED_ACT, HP_MLP_ACT,    HP_LOGITS};
+    for (size_t i = 0; i < sizeof all_pos / sizeof *all_pos; i++)
+        hook_request_all(&hs, all_pos[i], HOOK_POS_ALL);
+    for (size_t i = 0; i < sizeof last_pos / sizeof *last_pos; i++)
+        hook_request_all(&hs, last_pos[i], HOOK_POS_LAST);
 
     fwd_batch b = {NPROMPT, (const int32_t *const *)ids, len, NULL};
     float *logits = malloc((size_t)(NPROMPT * V) * sizeof *logits);
@@ -154,9 +156,14 @@ static int run_model(const char *name)
         const int T = len[p];
         int nd;
         int64_t dims[4];
-        struct { const char *ds; hook_point hp; int all; } dense[] = {
-            {"resid_pre", HP_RESID_PRE, 1}, {"attn_out", HP_ATTN_OUT, 1},
-            {"mlp_out", HP_MLP_OUT, 1}, {"resid_post", HP_RESID_POST, 1}};
+        struct {
+            const char *ds;
+            hook_point hp;
+            int all;
+        } dense[] = {{"resid_pre", HP_RESID_PRE, 1},
+                     {"attn_out", HP_ATTN_OUT, 1},
+                     {"mlp_out", HP_MLP_OUT, 1},
+                     {"resid_post", HP_RESID_POST, 1}};
         float *buf = malloc((size_t)(L * T * (H > E ? H : E) + V) * sizeof *buf);
         for (int i = 0; i < 4; i++) {
             snprintf(path, sizeof path, "prompt%02d/%s", p, dense[i].ds);
@@ -166,7 +173,8 @@ static int run_model(const char *name)
             worst_note(&w, dense[i].ds, e);
             if (e > REL_TOL) {
                 ok = 0;
-                printf("FAIL forward/%s/prompt%02d/%s: rel err %.3g > %g\n", name, p, dense[i].ds, e, REL_TOL);
+                printf("FAIL forward/%s/prompt%02d/%s: rel err %.3g > %g\n", name, p, dense[i].ds,
+                       e, REL_TOL);
                 check_failures++;
             }
             free(r);
@@ -213,7 +221,8 @@ static int run_model(const char *name)
             for (int64_t l = 0; l < L; l++)
                 for (int t = 0; t < T; t++) {
                     const hook_record *ri_ours = hook_store_find(st, HP_TOPK_IDX, p, (int)l, t, -1);
-                    const hook_record *rw_ours = hook_store_find(st, HP_TOPK_WEIGHT, p, (int)l, t, -1);
+                    const hook_record *rw_ours =
+                        hook_store_find(st, HP_TOPK_WEIGHT, p, (int)l, t, -1);
                     const double *lg = rr + (l * T + t) * E;
                     double mx = -INFINITY, sum = 0, prob[1024];
                     for (int64_t x = 0; x < E; x++) mx = fmax(mx, lg[x]);
@@ -226,16 +235,19 @@ static int run_model(const char *name)
                         if (ref_e != our_e && fabs(prob[ref_e] - prob[our_e]) > 1e-6) {
                             topk_bad++;
                             if (topk_bad < 5)
-                                printf("INFO topk mismatch %s prompt%02d layer %lld pos %d slot %lld: ref %d ours %d (gap %.3g)\n",
+                                printf("INFO topk mismatch %s prompt%02d layer %lld pos %d slot "
+                                       "%lld: ref %d ours %d (gap %.3g)\n",
                                        name, p, (long long)l, t, (long long)j, ref_e, our_e,
                                        fabs(prob[ref_e] - prob[our_e]));
                         }
                         if (ref_e == our_e) {
-                            double we = fabs(((const float *)rw_ours->data)[j] - rw[(l * T + t) * k + j]);
+                            double we =
+                                fabs(((const float *)rw_ours->data)[j] - rw[(l * T + t) * k + j]);
                             worst_note(&w, "topk_weight(abs)", we);
                             if (we > REL_TOL) {
                                 ok = 0;
-                                printf("FAIL forward/%s/prompt%02d/topk_weight: abs err %.3g\n", name, p, we);
+                                printf("FAIL forward/%s/prompt%02d/topk_weight: abs err %.3g\n",
+                                       name, p, we);
                                 check_failures++;
                             }
                         }
@@ -251,7 +263,8 @@ static int run_model(const char *name)
             worst_note(&w, "expert_out_topk_last", e);
             if (e > REL_TOL) {
                 ok = 0;
-                printf("FAIL forward/%s/prompt%02d/expert_out_topk_last: rel err %.3g\n", name, p, e);
+                printf("FAIL forward/%s/prompt%02d/expert_out_topk_last: rel err %.3g\n", name, p,
+                       e);
                 check_failures++;
             }
             free(re);
@@ -287,7 +300,8 @@ static int run_model(const char *name)
                 const hook_record *r1 = hook_store_find(st, HP_TOPK_IDX, p, (int)l, T - 1, -1);
                 memcpy(ti + l * k, r1->data, (size_t)k * 4);
                 for (int64_t j = 0; j < k; j++) {
-                    const hook_record *ra = hook_store_find(st, HP_EXPERT_ACT, p, (int)l, T - 1, (int)j);
+                    const hook_record *ra =
+                        hook_store_find(st, HP_EXPERT_ACT, p, (int)l, T - 1, (int)j);
                     if (ra) memcpy(ea + (l * k + j) * I, ra->data, (size_t)I * 4);
                 }
             }
@@ -310,12 +324,18 @@ static int run_model(const char *name)
             in.mlp_act = ma;
         }
         snprintf(label, sizeof label, "forward/%s/prompt%02d/attribution", name, p);
-        if (!CHECK(attr_sample_run(at, &in, moe ? 100 : 0, 0, &res, &err) == 0, label, "%s", err.msg))
+        if (!CHECK(attr_sample_run(at, &in, moe ? 100 : 0, 0, &res, &err) == 0, label, "%s",
+                   err.msg))
             return 0;
-        struct { const char *ds; const double *ours; int64_t n; } cmp[] = {
-            {"attr_attn_gain", res.attn_gain, L}, {"attr_ffn_gain", res.ffn_gain, L},
-            {"attr_head", res.head, L * nH}, {"attr_expert_topk", res.expert, moe ? L * k : 0},
-            {"final_norm_scale", &res.final_norm_scale, 1}};
+        struct {
+            const char *ds;
+            const double *ours;
+            int64_t n;
+        } cmp[] = {{"attr_attn_gain", res.attn_gain, L},
+                   {"attr_ffn_gain", res.ffn_gain, L},
+                   {"attr_head", res.head, L * nH},
+                   {"attr_expert_topk", res.expert, moe ? L * k : 0},
+                   {"final_norm_scale", &res.final_norm_scale, 1}};
         for (int i = 0; i < 5; i++) {
             if (!cmp[i].n) continue;
             snprintf(path, sizeof path, "prompt%02d/%s", p, cmp[i].ds);
@@ -340,15 +360,18 @@ static int run_model(const char *name)
             for (int i = 0; i < 100; i++) {
                 int found = -1;
                 for (int j = 0; j < res.n_top; j++)
-                    if (res.neuron[j * 3] == (int)rn[i * 3] && res.neuron[j * 3 + 1] == (int)rn[i * 3 + 1] &&
+                    if (res.neuron[j * 3] == (int)rn[i * 3] &&
+                        res.neuron[j * 3 + 1] == (int)rn[i * 3 + 1] &&
                         res.neuron[j * 3 + 2] == (int)rn[i * 3 + 2])
                         found = j;
                 if (found < 0) {
                     if (fabs(rs[i] - last_score) > 1e-6) {
                         neuron_bad++;
                         if (neuron_bad < 4)
-                            printf("INFO neuron missing %s prompt%02d: (%d,%d,%d) score %.6g (100th %.6g)\n",
-                                   name, p, (int)rn[i * 3], (int)rn[i * 3 + 1], (int)rn[i * 3 + 2], rs[i], last_score);
+                            printf("INFO neuron missing %s prompt%02d: (%d,%d,%d) score %.6g "
+                                   "(100th %.6g)\n",
+                                   name, p, (int)rn[i * 3], (int)rn[i * 3 + 1], (int)rn[i * 3 + 2],
+                                   rs[i], last_score);
                     }
                 } else {
                     double se = fabs(res.neuron_score[found] - rs[i]);
@@ -365,7 +388,8 @@ static int run_model(const char *name)
                 for (int j = 0; same && j < res.n_top; j++)
                     same = !memcmp(bf.neuron + 3 * j, res.neuron + 3 * j, 12) ||
                            fabs(bf.neuron_score[j] - res.neuron_score[j]) < 1e-9;
-                snprintf(label, sizeof label, "forward/%s/prompt%02d/neurons_screened_equal_brute_force", name, p);
+                snprintf(label, sizeof label,
+                         "forward/%s/prompt%02d/neurons_screened_equal_brute_force", name, p);
                 CHECK(same, label, "screened top-100 differs from brute force");
                 attr_result_free(&bf);
             }
@@ -373,8 +397,19 @@ static int run_model(const char *name)
             free(rs);
         }
         attr_result_free(&res);
-        free(rp); free(ao); free(mo); free(rf); free(ho); free(tw); free(eo); free(ea);
-        free(so); free(sg); free(sa); free(ma); free(ti);
+        free(rp);
+        free(ao);
+        free(mo);
+        free(rf);
+        free(ho);
+        free(tw);
+        free(eo);
+        free(ea);
+        free(so);
+        free(sg);
+        free(sa);
+        free(ma);
+        free(ti);
     }
     snprintf(label, sizeof label, "forward/%s/tensors_within_1e-5_per_layer", name);
     CHECK(ok, label, "see FAIL lines above");
@@ -382,16 +417,16 @@ static int run_model(const char *name)
         snprintf(label, sizeof label, "forward/%s/topk_identical_beyond_gap_1e-6", name);
         CHECK(topk_bad == 0, label, "%d of %d top-k choices differ", topk_bad, topk_total);
         snprintf(label, sizeof label, "forward/%s/neuron_top100_sets", name);
-        CHECK(neuron_bad == 0 && nscore_worst < ATTR_TOL, label, "%d neurons missing, worst score err %.3g",
-              neuron_bad, nscore_worst);
+        CHECK(neuron_bad == 0 && nscore_worst < ATTR_TOL, label,
+              "%d neurons missing, worst score err %.3g", neuron_bad, nscore_worst);
     }
     printf("WORST %-9s", name);
     for (int i = 0; i < w.n; i++) printf(" %s=%.2e", w.name[i], w.rel[i]);
     printf(" attr(rel)=%.2e", attr_worst);
     if (moe)
-        printf(" neuron_score=%.2e topk=%d/%d exact_scorings=%lld/%lld (%.1f%% saved)", nscore_worst,
-               topk_total - topk_bad, topk_total, (long long)exact_done, (long long)exact_total,
-               100.0 * (1.0 - (double)exact_done / (double)exact_total));
+        printf(" neuron_score=%.2e topk=%d/%d exact_scorings=%lld/%lld (%.1f%% saved)",
+               nscore_worst, topk_total - topk_bad, topk_total, (long long)exact_done,
+               (long long)exact_total, 100.0 * (1.0 - (double)exact_done / (double)exact_total));
     printf("\n");
     for (int p = 0; p < NPROMPT; p++) free(ids[p]);
     free(logits);

@@ -36,8 +36,7 @@ static void bh_cases(void)
     const double want[6] = {0.025, 0.05, 0.05, NAN, 0.025, 0.2};
     double q[6];
     int bad = he_bh_qvalues(p, 6, q) != 0;
-    for (int k = 0; k < 6; k++)
-        bad += isnan(want[k]) ? !isnan(q[k]) : fabs(q[k] - want[k]) > 1e-15;
+    for (int k = 0; k < 6; k++) bad += isnan(want[k]) ? !isnan(q[k]) : fabs(q[k] - want[k]) > 1e-15;
     CHECK(!bad, "he_null/bh_qvalues", "q = %g %g %g %g %g %g", q[0], q[1], q[2], q[3], q[4], q[5]);
 }
 
@@ -109,10 +108,11 @@ static void calibration(void)
     he_null_max(&in, B, 11, b, &err);
     int sorted = 1;
     for (int k = 1; k < B; k++) sorted &= a[k - 1] <= a[k];
-    CHECK(sorted && !memcmp(a, b, sizeof a) && a[0] >= 0 && a[B - 1] <= 1, "he_null/reproducible_sorted",
-          "sorted %d, same %d", sorted, !memcmp(a, b, sizeof a));
+    CHECK(sorted && !memcmp(a, b, sizeof a) && a[0] >= 0 && a[B - 1] <= 1,
+          "he_null/reproducible_sorted", "sorted %d, same %d", sorted, !memcmp(a, b, sizeof a));
     he_null_max(&in, B, 12, b, &err);
-    CHECK(memcmp(a, b, sizeof a) != 0, "he_null/seed_changes_draws", "seeds 11 and 12 drew the same null");
+    CHECK(memcmp(a, b, sizeof a) != 0, "he_null/seed_changes_draws",
+          "seeds 11 and 12 drew the same null");
 
     /* only l' >= l: a perfect copy of head row 2 (layer 1) in expert column 0 (layer 0) is not
      * a pair and may not reach 1 in the null */

@@ -27,8 +27,8 @@ static void rule_cases(void)
     CHECK(w == (float)(0.1f / ((double)0.4f + 0.1f)), "he_forced_weight/absent_renorm",
           "got %.9g, expected p0 / (p1 + p0)", w);
     w = he_forced_weight(p, 4, 2, 3, 1);
-    CHECK(w == (float)(0.3f / ((double)0.4f + 0.3f)), "he_forced_weight/present_renorm",
-          "got %.9g", w);
+    CHECK(w == (float)(0.3f / ((double)0.4f + 0.3f)), "he_forced_weight/present_renorm", "got %.9g",
+          w);
     const float q[4] = {0.25f, 0.25f, 0.25f, 0.25f};
     /* ties go to the lower id: top-2 = {0, 1}; expert 3 replaces 1 */
     w = he_forced_weight(q, 4, 2, 3, 1);
@@ -156,7 +156,8 @@ static void model_case(const char *name)
         }
     CHECK(checked == T * k && bad == 0 && replaced > 0, label,
           "%d problems in %d slots (%d positions where the expert replaced the k-th), worst "
-          "|diff| %.3g", bad, checked, replaced, worst);
+          "|diff| %.3g",
+          bad, checked, replaced, worst);
 done:
     fwd_free(f);
     model_free(&m);

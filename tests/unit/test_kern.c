@@ -55,7 +55,8 @@ static float spec_nt(const float *x, const float *w, int64_t K, float y0, int be
         const int64_t kc = K - kb < KERN_KC ? K - kb : KERN_KC;
         float l[16] = {0};
         for (int64_t k = 0; k < (kc + 15) / 16 * 16; k++)
-            l[k % 16] = k < kc ? fmaf(x[kb + k], w[kb + k], l[k % 16]) : fmaf(0.0f, 0.0f, l[k % 16]);
+            l[k % 16] =
+                k < kc ? fmaf(x[kb + k], w[kb + k], l[k % 16]) : fmaf(0.0f, 0.0f, l[k % 16]);
         const float s = tree16(l);
         y = kb > 0 || beta1 ? y + s : s;
     }
@@ -138,7 +139,13 @@ static void case_nt(const kern_isa *k, int dt, int64_t T, int64_t N, int64_t K, 
         CHECK(ok, name, "rows %lld.. as their own batch: element %lld differs", (long long)t,
               (long long)at);
     }
-    free(x); free(wf); free(y0); free(y); free(yp); free(ys); free(w);
+    free(x);
+    free(wf);
+    free(y0);
+    free(y);
+    free(yp);
+    free(ys);
+    free(w);
 }
 
 static void case_nn(const kern_isa *k, int dt, int64_t T, int64_t N, int64_t K, int beta1)
@@ -186,7 +193,13 @@ static void case_nn(const kern_isa *k, int dt, int64_t T, int64_t N, int64_t K, 
         CHECK(ok, name, "rows %lld.. as their own batch: element %lld differs", (long long)t,
               (long long)at);
     }
-    free(x); free(wf); free(y0); free(y); free(yp); free(ys); free(w);
+    free(x);
+    free(wf);
+    free(y0);
+    free(y);
+    free(yp);
+    free(ys);
+    free(w);
 }
 
 /* silu: the same bits as the portable path, and within 4 ulp-ish of double */
@@ -200,7 +213,8 @@ static void case_silu(const kern_isa *k)
         g[i] = frand() * (i % 3 ? 10.0f : 200.0f);
         u[i] = frand();
     }
-    g[0] = 0.0f, g[1] = -0.0f, g[2] = 88.0f, g[3] = -88.0f, g[4] = 1e-30f, g[5] = -1e4f, g[6] = 1e4f;
+    g[0] = 0.0f, g[1] = -0.0f, g[2] = 88.0f, g[3] = -88.0f, g[4] = 1e-30f, g[5] = -1e4f,
+    g[6] = 1e4f;
     memcpy(gg, g, sizeof g), memcpy(ug, u, sizeof u);
     double worst = 0;
     for (int i = 0; i < n; i++) {
@@ -217,8 +231,8 @@ static void case_silu(const kern_isa *k)
     }
     int64_t at = 0;
     int ok = same_bits(g, gp, n, &at);
-    CHECK(ok, name, "element %lld (g=%.9g): %.9g, generic %.9g", (long long)at,
-          ok ? 0.0 : gg[at], ok ? 0.0 : g[at], ok ? 0.0 : gp[at]);
+    CHECK(ok, name, "element %lld (g=%.9g): %.9g, generic %.9g", (long long)at, ok ? 0.0 : gg[at],
+          ok ? 0.0 : g[at], ok ? 0.0 : gp[at]);
     CHECK(worst < 1e-6, name, "relative error %.3g against double (expected < 1e-6)", worst);
 }
 
@@ -228,8 +242,8 @@ int main(void)
     const int np = kern_runnable(paths);
     static const int64_t NT[][3] = {{1, 1, 1},  {5, 13, 37},   {7, 31, 2048 + 19},
                                     {9, 6, 64}, {70, 20, 300}, {3, 7, 4096}};
-    static const int64_t NN[][3] = {{1, 1, 1}, {5, 37, 13}, {7, 300, 37}, {13, 600, 100},
-                                    {2, 64, 64}};
+    static const int64_t NN[][3] = {
+        {1, 1, 1}, {5, 37, 13}, {7, 300, 37}, {13, 600, 100}, {2, 64, 64}};
     char names[64] = "";
     for (int p = 0; p < np; p++) {
         strcat(names, p ? " " : "");

@@ -21,6 +21,7 @@ typedef struct fixture {
     uint64_t bytes; /* index.json metadata total_size */
 } fixture;
 
+/* clang-format off */
 static const fixture FIX[] = {
     {"olmoe", ARCH_OLMOE, 4, 128, 2981, 4, 4, 16, 4, 0, 0, 0, 0, 0, 1e4, 1e-5, 2608512, 5217024},
     {"qwen2moe", ARCH_QWEN2MOE, 6, 128, 2984, 4, 4, 16, 4, 0, 256, 0, 0, 1, 1e6, 1e-6, 4123264,
@@ -32,6 +33,7 @@ static const fixture FIX[] = {
     {"mistral", ARCH_MISTRAL, 6, 128, 2774, 4, 2, 0, 0, 0, 0, 0, 8, 0, 1e4, 1e-5, 1596544,
      3193088},
 };
+/* clang-format on */
 
 /* bf16 bits of elements 0, mid and last, from safetensors.safe_open at development time. */
 static const struct {
@@ -95,22 +97,22 @@ static void check_fixture(const fixture *f)
               c->norm_topk_prob == f->norm_topk && c->shared_expert_intermediate_size == f->shared,
           N("experts"), "E %d k %d renorm %d shared %d", c->num_experts, c->num_experts_per_tok,
           c->norm_topk_prob, c->shared_expert_intermediate_size);
-    CHECK(c->rope_theta == f->theta && c->rms_norm_eps == f->eps, N("theta eps"),
-          "theta %g eps %g", c->rope_theta, c->rms_norm_eps);
+    CHECK(c->rope_theta == f->theta && c->rms_norm_eps == f->eps, N("theta eps"), "theta %g eps %g",
+          c->rope_theta, c->rms_norm_eps);
     int win_ok = c->sliding_window == f->window;
     for (int l = 0; l < c->num_hidden_layers; l++) win_ok &= c->layer_window[l] == f->window;
     CHECK(win_ok, N("window"), "sliding_window %d layer0 %d, expected %d", c->sliding_window,
           c->layer_window[0], f->window);
     CHECK(c->qkv_bias == f->qkv_bias && (m.layers[0].q_bias.data != NULL) == f->qkv_bias,
           N("qkv bias"), "qkv_bias %d", c->qkv_bias);
-    CHECK(c->tie_word_embeddings == f->tied &&
-              (f->tied ? m.lm_head.data == m.embed_tokens.data : m.lm_head.data != m.embed_tokens.data),
+    CHECK(c->tie_word_embeddings == f->tied && (f->tied ? m.lm_head.data == m.embed_tokens.data
+                                                        : m.lm_head.data != m.embed_tokens.data),
           N("lm_head tied"), "tied %d", c->tie_word_embeddings);
     CHECK(model_param_count(&m) == f->params, N("param count = index total_parameters"),
           "%lld vs %lld", (long long)model_param_count(&m), (long long)f->params);
     CHECK(m.ck->total_bytes == f->bytes && m.ck->index_total_size == (int64_t)f->bytes,
-          N("bytes = index total_size"), "%llu vs %llu",
-          (unsigned long long)m.ck->total_bytes, (unsigned long long)f->bytes);
+          N("bytes = index total_size"), "%llu vs %llu", (unsigned long long)m.ck->total_bytes,
+          (unsigned long long)f->bytes);
     CHECK(m.ck->bytes_by_dtype[MP_BF16] == f->bytes, N("all BF16"), "bf16 bytes %llu",
           (unsigned long long)m.ck->bytes_by_dtype[MP_BF16]);
     /* active = total - (E-k) experts per MoE layer */
@@ -146,8 +148,8 @@ static void check_fixture(const fixture *f)
         snprintf(cn, sizeof cn, "%s value bits %s", f->name, BITS[i].tensor);
         int found = ckpt_find(m.ck, BITS[i].tensor, &t, NULL);
         int64_t n = found ? tensor_numel(&t) : 0;
-        CHECK(found && bits_at(&t, 0) == BITS[i].first && bits_at(&t, BITS[i].mid) == BITS[i].at_mid &&
-                  bits_at(&t, n - 1) == BITS[i].last,
+        CHECK(found && bits_at(&t, 0) == BITS[i].first &&
+                  bits_at(&t, BITS[i].mid) == BITS[i].at_mid && bits_at(&t, n - 1) == BITS[i].last,
               cn, "found %d: %04x %04x %04x", found, found ? bits_at(&t, 0) : 0,
               found ? bits_at(&t, BITS[i].mid) : 0, found ? bits_at(&t, n - 1) : 0);
     }
@@ -180,8 +182,10 @@ static void check_configs(void)
               c.max_position_embeddings == 131072 && c.head_dim == 128 && c.bos_token_id == 1 &&
               c.torch_dtype == MP_BF16 && c.vocab_size == 32000,
           "config defaults mixtral", "%s", err.msg);
-    ok = parse(&c, "{\"architectures\": [\"MixtralForCausalLM\"], \"num_key_value_heads\": null,"
-                   " \"head_dim\": null}", &err) == 0;
+    ok = parse(&c,
+               "{\"architectures\": [\"MixtralForCausalLM\"], \"num_key_value_heads\": null,"
+               " \"head_dim\": null}",
+               &err) == 0;
     CHECK(ok && c.num_key_value_heads == 32 && c.head_dim == 128, "config null kv heads = heads",
           "kv %d %s", c.num_key_value_heads, err.msg);
     ok = parse(&c, "{\"model_type\": \"olmoe\"}", &err) == 0;
@@ -203,69 +207,90 @@ static void check_configs(void)
           "config defaults mistral (window 4096)", "%s", err.msg);
     ok = parse(&c, "{\"architectures\": [\"MistralForCausalLM\"], \"sliding_window\": null}",
                &err) == 0;
-    CHECK(ok && c.sliding_window == 0 && c.layer_window[0] == 0, "config mistral null window",
-          "%s", err.msg);
-    ok = parse(&c, "{\"architectures\": [\"LlamaForCausalLM\"], \"sliding_window\": 16}", &err) == 0;
-    CHECK(ok && c.sliding_window == 0 && c.num_key_value_heads == 32 && c.max_position_embeddings == 2048,
+    CHECK(ok && c.sliding_window == 0 && c.layer_window[0] == 0, "config mistral null window", "%s",
+          err.msg);
+    ok =
+        parse(&c, "{\"architectures\": [\"LlamaForCausalLM\"], \"sliding_window\": 16}", &err) == 0;
+    CHECK(ok && c.sliding_window == 0 && c.num_key_value_heads == 32 &&
+              c.max_position_embeddings == 2048,
           "config llama ignores sliding_window", "%s", err.msg);
     ok = parse(&c, "{\"architectures\": [\"Qwen2ForCausalLM\"]}", &err) == 0;
     CHECK(ok && c.qkv_bias && !c.o_bias && c.intermediate_size == 22016 && c.sliding_window == 0 &&
               c.bos_token_id == -1,
           "config defaults qwen2", "%s", err.msg);
     /* Qwen windows: use_sliding_window gates everything; qwen2 from max_window_layers up. */
-    ok = parse(&c, "{\"architectures\": [\"Qwen2ForCausalLM\"], \"num_hidden_layers\": 6, "
-                   "\"use_sliding_window\": true, \"sliding_window\": 64, "
-                   "\"max_window_layers\": 4}", &err) == 0;
+    ok = parse(&c,
+               "{\"architectures\": [\"Qwen2ForCausalLM\"], \"num_hidden_layers\": 6, "
+               "\"use_sliding_window\": true, \"sliding_window\": 64, "
+               "\"max_window_layers\": 4}",
+               &err) == 0;
     CHECK(ok && c.layer_window[3] == 0 && c.layer_window[4] == 64 && c.layer_window[5] == 64 &&
               c.sliding_window == 64,
           "config qwen2 window layers >= max_window_layers", "%s", err.msg);
     /* transformers 5 Qwen2MoeConfig: sliding if (i+1)%2 and i < max_window_layers. */
-    ok = parse(&c, "{\"architectures\": [\"Qwen2MoeForCausalLM\"], \"num_hidden_layers\": 6, "
-                   "\"use_sliding_window\": true, \"sliding_window\": 32, "
-                   "\"max_window_layers\": 3}", &err) == 0;
+    ok = parse(&c,
+               "{\"architectures\": [\"Qwen2MoeForCausalLM\"], \"num_hidden_layers\": 6, "
+               "\"use_sliding_window\": true, \"sliding_window\": 32, "
+               "\"max_window_layers\": 3}",
+               &err) == 0;
     CHECK(ok && c.layer_window[0] == 32 && c.layer_window[1] == 0 && c.layer_window[2] == 32 &&
               c.layer_window[3] == 0 && c.layer_window[4] == 0,
           "config qwen2moe window rule of transformers 5", "%s", err.msg);
-    ok = parse(&c, "{\"architectures\": [\"Qwen2MoeForCausalLM\"], \"num_hidden_layers\": 2, "
-                   "\"sliding_window\": 0, \"use_sliding_window\": false, \"layer_types\": "
-                   "[\"full_attention\", \"sliding_attention\"]}", &err) == 0;
+    ok = parse(&c,
+               "{\"architectures\": [\"Qwen2MoeForCausalLM\"], \"num_hidden_layers\": 2, "
+               "\"sliding_window\": 0, \"use_sliding_window\": false, \"layer_types\": "
+               "[\"full_attention\", \"sliding_attention\"]}",
+               &err) == 0;
     CHECK(ok && c.layer_window[0] == 0 && c.layer_window[1] == 0,
           "config qwen2moe sliding_window 0 without use_sliding_window = none", "%s", err.msg);
-    ok = parse(&c, "{\"architectures\": [\"Qwen2ForCausalLM\"], \"num_hidden_layers\": 2, "
-                   "\"sliding_window\": 8, \"use_sliding_window\": true, \"layer_types\": "
-                   "[\"sliding_attention\", \"full_attention\"]}", &err) == 0;
-    CHECK(ok && c.layer_window[0] == 8 && c.layer_window[1] == 0,
-          "config explicit layer_types win", "%s", err.msg);
+    ok = parse(&c,
+               "{\"architectures\": [\"Qwen2ForCausalLM\"], \"num_hidden_layers\": 2, "
+               "\"sliding_window\": 8, \"use_sliding_window\": true, \"layer_types\": "
+               "[\"sliding_attention\", \"full_attention\"]}",
+               &err) == 0;
+    CHECK(ok && c.layer_window[0] == 8 && c.layer_window[1] == 0, "config explicit layer_types win",
+          "%s", err.msg);
     /* MoE layer selection */
-    ok = parse(&c, "{\"architectures\": [\"Qwen2MoeForCausalLM\"], \"num_hidden_layers\": 6, "
-                   "\"decoder_sparse_step\": 2, \"mlp_only_layers\": [3, 40]}", &err) == 0;
+    ok = parse(&c,
+               "{\"architectures\": [\"Qwen2MoeForCausalLM\"], \"num_hidden_layers\": 6, "
+               "\"decoder_sparse_step\": 2, \"mlp_only_layers\": [3, 40]}",
+               &err) == 0;
     CHECK(ok && !c.layer_is_moe[0] && c.layer_is_moe[1] && !c.layer_is_moe[2] &&
               !c.layer_is_moe[3] && !c.layer_is_moe[4] && c.layer_is_moe[5],
           "config qwen2moe decoder_sparse_step + mlp_only_layers", "%s", err.msg);
     /* RoPE layouts: rope_parameters wins over the top-level key; rope_scaling default is fine */
-    ok = parse(&c, "{\"architectures\": [\"LlamaForCausalLM\"], \"rope_theta\": 5e5, "
-                   "\"rope_parameters\": {\"rope_theta\": 2e6, \"rope_type\": \"default\"}}",
+    ok = parse(&c,
+               "{\"architectures\": [\"LlamaForCausalLM\"], \"rope_theta\": 5e5, "
+               "\"rope_parameters\": {\"rope_theta\": 2e6, \"rope_type\": \"default\"}}",
                &err) == 0;
-    CHECK(ok && c.rope_theta == 2e6, "config rope_parameters theta", "%g %s", c.rope_theta, err.msg);
-    ok = parse(&c, "{\"architectures\": [\"LlamaForCausalLM\"], \"rope_theta\": 5e5, "
-                   "\"rope_scaling\": {\"type\": \"default\"}}", &err) == 0;
+    CHECK(ok && c.rope_theta == 2e6, "config rope_parameters theta", "%g %s", c.rope_theta,
+          err.msg);
+    ok = parse(&c,
+               "{\"architectures\": [\"LlamaForCausalLM\"], \"rope_theta\": 5e5, "
+               "\"rope_scaling\": {\"type\": \"default\"}}",
+               &err) == 0;
     CHECK(ok && c.rope_theta == 5e5, "config legacy rope_theta", "%g %s", c.rope_theta, err.msg);
-    ok = parse(&c, "{\"architectures\": [\"LlamaForCausalLM\"], \"rope_parameters\": "
-                   "{\"rope_type\": \"default\"}}", &err) == 0;
+    ok = parse(&c,
+               "{\"architectures\": [\"LlamaForCausalLM\"], \"rope_parameters\": "
+               "{\"rope_type\": \"default\"}}",
+               &err) == 0;
     CHECK(ok && c.rope_theta == 1e4, "config rope_parameters without theta = default", "%s",
           err.msg);
     /* misc keys */
-    ok = parse(&c, "{\"architectures\": [\"LlamaForCausalLM\"], \"eos_token_id\": [7, 9], "
-                   "\"bos_token_id\": null, \"dtype\": \"float16\", \"torch_dtype\": "
-                   "\"float32\", \"attention_bias\": true, \"mlp_bias\": true, \"head_dim\": 64}",
+    ok = parse(&c,
+               "{\"architectures\": [\"LlamaForCausalLM\"], \"eos_token_id\": [7, 9], "
+               "\"bos_token_id\": null, \"dtype\": \"float16\", \"torch_dtype\": "
+               "\"float32\", \"attention_bias\": true, \"mlp_bias\": true, \"head_dim\": 64}",
                &err) == 0;
     CHECK(ok && c.eos_token_id == 7 && c.bos_token_id == -1 && c.torch_dtype == MP_F16 &&
               c.qkv_bias && c.o_bias && c.mlp_bias && c.head_dim == 64,
           "config eos list, dtype over torch_dtype, llama biases, head_dim", "%s", err.msg);
-    ok = parse(&c, "{\"architectures\": [\"OlmoeForCausalLM\"], \"clip_qkv\": 8.0, "
-                   "\"num_local_experts\": 32}", &err) == 0;
-    CHECK(ok && c.clip_qkv == 8.0 && c.num_experts == 32, "config olmoe clip_qkv and alias",
-          "%s", err.msg);
+    ok = parse(&c,
+               "{\"architectures\": [\"OlmoeForCausalLM\"], \"clip_qkv\": 8.0, "
+               "\"num_local_experts\": 32}",
+               &err) == 0;
+    CHECK(ok && c.clip_qkv == 8.0 && c.num_experts == 32, "config olmoe clip_qkv and alias", "%s",
+          err.msg);
 }
 
 /* ---- make-model round trips ------------------------------------------------------------------ */
@@ -323,9 +348,12 @@ static void check_fused(const char *name)
             fused &= b.layers[l].experts_fused && !a.layers[l].experts_fused;
             same &= same_bytes(&a.layers[l].router, &b.layers[l].router);
             for (int e = 0; e < E; e++) {
-                same &= same_bytes(&a.layers[l].experts[e].gate_proj, &b.layers[l].experts[e].gate_proj);
-                same &= same_bytes(&a.layers[l].experts[e].up_proj, &b.layers[l].experts[e].up_proj);
-                same &= same_bytes(&a.layers[l].experts[e].down_proj, &b.layers[l].experts[e].down_proj);
+                same &= same_bytes(&a.layers[l].experts[e].gate_proj,
+                                   &b.layers[l].experts[e].gate_proj);
+                same &=
+                    same_bytes(&a.layers[l].experts[e].up_proj, &b.layers[l].experts[e].up_proj);
+                same &= same_bytes(&a.layers[l].experts[e].down_proj,
+                                   &b.layers[l].experts[e].down_proj);
             }
         }
         same &= same_bytes(&a.embed_tokens, &b.embed_tokens) && same_bytes(&a.lm_head, &b.lm_head);
@@ -335,7 +363,8 @@ static void check_fused(const char *name)
         CHECK(model_param_count(&a) == model_param_count(&b) &&
                   model_active_param_count(&a) == model_active_param_count(&b) &&
                   model_expert_bytes(&a, 0, 1) == model_expert_bytes(&b, 0, 1),
-              cn, "%lld vs %lld", (long long)model_param_count(&a), (long long)model_param_count(&b));
+              cn, "%lld vs %lld", (long long)model_param_count(&a),
+              (long long)model_param_count(&b));
         /* up rows really are the second half of gate_up_proj */
         mp_tensor gu;
         char gname[128];
@@ -380,8 +409,8 @@ static void check_make_variants(void)
         double mean = s / (double)n, sd = sqrt(s2 / (double)n - mean * mean);
         free(e);
         CHECK(ones && fabs(mean) < 1e-3 && fabs(sd - 0.02) < 5e-4,
-              "make-model values: norms 1, weights mean 0 std 0.02", "ones %d mean %g std %g",
-              ones, mean, sd);
+              "make-model values: norms 1, weights mean 0 std 0.02", "ones %d mean %g std %g", ones,
+              mean, sd);
     }
     model_free(&m);
     /* F16 and F32 with --layers: dtype of every tensor, config rewritten, values agree */
@@ -392,11 +421,12 @@ static void check_make_variants(void)
     snprintf(d16, sizeof d16, "%s/llama-f16", check_tmp_dir());
     snprintf(d32, sizeof d32, "%s/llama-f32", check_tmp_dir());
     ok = make("llama", d16, 0, 1000000, 1, MP_F16, 2, &err) == 0 &&
-         make("llama", d32, 0, 1000000, 1, MP_F32, 2, &err) == 0 && model_load(&a, d16, &err) == 0 &&
-         model_load(&b, d32, &err) == 0;
+         make("llama", d32, 0, 1000000, 1, MP_F32, 2, &err) == 0 &&
+         model_load(&a, d16, &err) == 0 && model_load(&b, d32, &err) == 0;
     if (CHECK(ok, "make-model f16/f32 --layers 2 load", "%s", err.msg)) {
         CHECK(a.cfg.num_hidden_layers == 2 && a.cfg.torch_dtype == MP_F16 &&
-                  b.cfg.torch_dtype == MP_F32 && a.ck->bytes_by_dtype[MP_F16] == a.ck->total_bytes &&
+                  b.cfg.torch_dtype == MP_F32 &&
+                  a.ck->bytes_by_dtype[MP_F16] == a.ck->total_bytes &&
                   b.ck->bytes_by_dtype[MP_F32] == b.ck->total_bytes &&
                   b.ck->total_bytes == 2 * a.ck->total_bytes,
               "make-model dtype and layers in config and tensors", "L %d", a.cfg.num_hidden_layers);
@@ -405,7 +435,8 @@ static void check_make_variants(void)
         dtype_to_f32(MP_F32, b.layers[1].mlp.up_proj.data, x32, 64);
         int agree = 1;
         for (int i = 0; i < 64; i++) agree &= f16_to_f32(f32_to_f16(x32[i])) == x16[i];
-        CHECK(agree, "make-model f16 values = f32 values rounded", "first %g vs %g", x16[0], x32[0]);
+        CHECK(agree, "make-model f16 values = f32 values rounded", "first %g vs %g", x16[0],
+              x32[0]);
     }
     model_free(&a);
     model_free(&b);

@@ -19,11 +19,13 @@ static const nm_model QWEN = {3, 4, MOE_LAYERS, 8, 16, 32};
 
 /* N = 4. Kinds: s0 shared 2 routed 1 dense 1; s1 shared 1 routed 2 (+ padding); s2 shared 3
  * routed 1. */
+/* clang-format off */
 static const int32_t TOP[3 * 4 * 3] = {
     1, -1, 3, 1, 2, 5, 0, -1, 7, 2, -1, 3,
     1, -1, 3, 2, 1, 0, 1, 2, 5, -1, -1, -1,
     2, -1, 3, 1, -1, 3, 2, -1, 9, 1, 2, 6,
 };
+/* clang-format on */
 
 static void test_classify(void)
 {
@@ -33,9 +35,13 @@ static void test_classify(void)
     int32_t e1[3] = {1, -1, 15}, e2[3] = {1, 3, 7}, e3[3] = {0, -1, 31}, pad[3] = {-1, -1, -1};
     CHECK(nm_classify(&QWEN, e1, &k, &err) == 1 && k == NM_SHARED, "classify/shared", "k=%d", k);
     CHECK(nm_classify(&QWEN, e2, &k, &err) == 1 && k == NM_ROUTED, "classify/routed", "k=%d", k);
-    CHECK(nm_classify(&QWEN, e3, &k, &err) == 1 && k == NM_DENSE, "classify/dense_layer_of_moe", "k=%d", k);
+    CHECK(nm_classify(&QWEN, e3, &k, &err) == 1 && k == NM_DENSE, "classify/dense_layer_of_moe",
+          "k=%d", k);
     CHECK(nm_classify(&QWEN, pad, &k, &err) == 0, "classify/padding", "not padding");
-    const struct { int32_t e[3]; const char *name, *needle; } bad[] = {
+    const struct {
+        int32_t e[3];
+        const char *name, *needle;
+    } bad[] = {
         {{3, -1, 0}, "classify/bad_layer", "layer 3 is outside 0..2"},
         {{0, 1, 0}, "classify/expert_in_dense_layer", "which is dense"},
         {{1, 4, 0}, "classify/bad_expert", "expert 4 does not exist"},
@@ -56,7 +62,8 @@ static void test_classify(void)
     err_init(&err);
     CHECK(nm_classify(&mix, sh, &k, &err) == -1 && strstr(err.msg, "without a shared expert"),
           "classify/no_shared_expert", "msg '%s'", err.msg);
-    CHECK(nm_classify(&dense, d1, &k, &err) == 1 && k == NM_DENSE, "classify/dense_model", "k=%d", k);
+    CHECK(nm_classify(&dense, d1, &k, &err) == 1 && k == NM_DENSE, "classify/dense_model", "k=%d",
+          k);
     err_init(&err);
     CHECK(nm_classify(&dense, d2, &k, &err) == -1, "classify/dense_model_expert", "accepted");
 }
@@ -73,7 +80,8 @@ static void test_keys(void)
     CHECK(ok, "keys/roundtrip", "a key does not decode to its triple");
     /* key order = (layer, expert, neuron) order, expert -1 first */
     CHECK(nm_key(1, -1, 100) < nm_key(1, 0, 0) && nm_key(1, 7, 5) < nm_key(2, -1, 0) &&
-          nm_key(1, 2, 5) < nm_key(1, 2, 6), "keys/order", "order differs");
+              nm_key(1, 2, 5) < nm_key(1, 2, 6),
+          "keys/order", "order differs");
 }
 
 static void test_sets(void)
@@ -89,18 +97,21 @@ static void test_sets(void)
           "got %lld %lld %lld / %lld %lld %lld / %lld %lld %lld", (long long)counts[0],
           (long long)counts[1], (long long)counts[2], (long long)counts[3], (long long)counts[4],
           (long long)counts[5], (long long)counts[6], (long long)counts[7], (long long)counts[8]);
-    CHECK(all.off[1] == 4 && all.off[2] == 7 && all.off[3] == 11, "sets/sizes", "off %lld %lld %lld",
-          (long long)all.off[1], (long long)all.off[2], (long long)all.off[3]);
+    CHECK(all.off[1] == 4 && all.off[2] == 7 && all.off[3] == 11, "sets/sizes",
+          "off %lld %lld %lld", (long long)all.off[1], (long long)all.off[2],
+          (long long)all.off[3]);
     CHECK(all.key[0] == nm_key(0, -1, 7) && all.key[1] == nm_key(1, -1, 3) &&
-          all.key[2] == nm_key(1, 2, 5) && all.key[3] == nm_key(2, -1, 3), "sets/sorted", "s0 not sorted");
+              all.key[2] == nm_key(1, 2, 5) && all.key[3] == nm_key(2, -1, 3),
+          "sets/sorted", "s0 not sorted");
 
     /* shares: s0 (.5, .25, .25), s1 (1/3, 2/3, 0), s2 (.75, .25, 0) -> 19/36, 7/18, 1/12 */
     double share[3];
     int64_t used;
     nm_kind_shares(counts, 3, share, &used);
     CHECK(used == 3 && near(share[NM_SHARED], 19.0 / 36) && near(share[NM_ROUTED], 7.0 / 18) &&
-          near(share[NM_DENSE], 1.0 / 12), "shares/mean_of_fractions", "%.15g %.15g %.15g used %lld",
-          share[0], share[1], share[2], (long long)used);
+              near(share[NM_DENSE], 1.0 / 12),
+          "shares/mean_of_fractions", "%.15g %.15g %.15g used %lld", share[0], share[1], share[2],
+          (long long)used);
     const int64_t c_empty[6] = {0, 0, 0, 1, 3, 0};
     nm_kind_shares(c_empty, 2, share, &used);
     CHECK(used == 1 && near(share[NM_SHARED], 0.25) && near(share[NM_ROUTED], 0.75),
@@ -133,7 +144,8 @@ static void test_sets(void)
     nm_union(&all, &u, &nu, &err);
     nm_union(&a, &ua, &na, &err);
     nm_union(&b, &ub, &nb, &err);
-    CHECK(nu == 7 && u[0] == nm_key(0, -1, 7) && u[6] == nm_key(2, 1, 0), "union/all", "size %lld", (long long)nu);
+    CHECK(nu == 7 && u[0] == nm_key(0, -1, 7) && u[6] == nm_key(2, 1, 0), "union/all", "size %lld",
+          (long long)nu);
     nm_overlap(ua, na, ub, nb, &j, &p);
     CHECK(na == 5 && nb == 4 && near(j, 2.0 / 7) && near(p, 50), "union/cross_jaccard",
           "sizes %lld %lld J %.15g pct %.15g", (long long)na, (long long)nb, j, p);
@@ -153,14 +165,16 @@ static void test_sets(void)
     CHECK(w == 3 && !memcmp(top, want_sh, sizeof want_sh), "rank/top_shared_neurons",
           "w %lld first (%d, %d, %d)", (long long)w, top[0], top[1], top[2]);
     w = nm_top_shared_neurons(&sh, 2, top);
-    CHECK(w == 2 && !memcmp(top, want_sh, 6 * sizeof *top), "rank/top_shared_neurons_cut", "w %lld", (long long)w);
+    CHECK(w == 2 && !memcmp(top, want_sh, 6 * sizeof *top), "rank/top_shared_neurons_cut", "w %lld",
+          (long long)w);
 
     /* routed: (1,2) holds 3 entries (s0, s1, s2), (2,1) one */
     r = nm_sets_build(&QWEN, TOP, 3, 4, NM_MASK(NM_ROUTED), "test", &ro, NULL, &err);
     w = nm_top_experts(&ro, 5, top);
     const int32_t want_ro[6] = {1, 2, 3, 2, 1, 1};
     CHECK(r == 0 && w == 2 && !memcmp(top, want_ro, sizeof want_ro), "rank/top_experts",
-          "w %lld (%d, %d, %d) (%d, %d, %d)", (long long)w, top[0], top[1], top[2], top[3], top[4], top[5]);
+          "w %lld (%d, %d, %d) (%d, %d, %d)", (long long)w, top[0], top[1], top[2], top[3], top[4],
+          top[5]);
     nm_sets_free(&all);
     nm_sets_free(&sh);
     nm_sets_free(&ro);
@@ -173,27 +187,28 @@ static void test_ties_and_errors(void)
     err_init(&err);
     /* experts (2,0), (1,3), (1,1) hold two neurons each, (1,0) one: order by layer, then id */
     const int32_t t[2 * 4 * 3] = {
-        2, 0, 1, 1, 3, 1, 1, 1, 1, 1, 0, 1,
-        1, 1, 2, 2, 0, 2, 1, 3, 2, -1, -1, -1,
+        2, 0, 1, 1, 3, 1, 1, 1, 1, 1, 0, 1, 1, 1, 2, 2, 0, 2, 1, 3, 2, -1, -1, -1,
     };
     int r = nm_sets_build(&QWEN, t, 2, 4, NM_MASK(NM_ROUTED), "ties", &s, NULL, &err);
     int32_t top[12];
     int64_t w = nm_top_experts(&s, 4, top);
     const int32_t want[12] = {1, 1, 2, 1, 3, 2, 2, 0, 2, 1, 0, 1};
     CHECK(r == 0 && w == 4 && !memcmp(top, want, sizeof want), "rank/ties_lower_layer_then_id",
-          "(%d,%d,%d) (%d,%d,%d) (%d,%d,%d)", top[0], top[1], top[2], top[3], top[4], top[5], top[6],
-          top[7], top[8]);
+          "(%d,%d,%d) (%d,%d,%d) (%d,%d,%d)", top[0], top[1], top[2], top[3], top[4], top[5],
+          top[6], top[7], top[8]);
     nm_sets_free(&s);
 
     const int32_t dup[1 * 3 * 3] = {1, 2, 5, 2, -1, 0, 1, 2, 5};
     r = nm_sets_build(&QWEN, dup, 1, 3, NM_MASK_ALL, "dup", &s, NULL, &err);
-    CHECK(r == -1 && strstr(err.msg, "listed twice") && strstr(err.msg, "(1, 2, 5)") && s.key == NULL,
+    CHECK(r == -1 && strstr(err.msg, "listed twice") && strstr(err.msg, "(1, 2, 5)") &&
+              s.key == NULL,
           "sets/duplicate_is_error", "r=%d msg '%s'", r, err.msg);
     const int32_t badl[2 * 1 * 3] = {1, 2, 5, 7, 0, 0};
     err_init(&err);
     r = nm_sets_build(&QWEN, badl, 2, 1, NM_MASK_ALL, "attribution/x/neuron_top1", &s, NULL, &err);
     CHECK(r == -1 && strstr(err.msg, "attribution/x/neuron_top1, sample 1, entry 0") &&
-          strstr(err.msg, "layer 7"), "sets/error_names_sample_entry", "msg '%s'", err.msg);
+              strstr(err.msg, "layer 7"),
+          "sets/error_names_sample_entry", "msg '%s'", err.msg);
     /* a dense model: every neuron is dense, nothing routed or shared */
     const nm_model dense = {2, 0, NULL, 0, 0, 16};
     const int32_t d[2 * 2 * 3] = {0, -1, 3, 1, -1, 15, 1, -1, 15, 0, -1, 4};
@@ -205,13 +220,14 @@ static void test_ties_and_errors(void)
     nm_overlap_mean om;
     nm_overlap_mean_of(&s, NULL, 1, &om);
     CHECK(r == 0 && share[NM_DENSE] == 1 && share[NM_SHARED] == 0 && share[NM_ROUTED] == 0 &&
-          om.pairs == 1 && near(om.jaccard, 1.0 / 3) && near(om.overlap_pct, 50),
+              om.pairs == 1 && near(om.jaccard, 1.0 / 3) && near(om.overlap_pct, 50),
           "dense/all_dense", "r=%d share %g J %g", r, share[NM_DENSE], om.jaccard);
     nm_sets_free(&s);
     /* one sample: no pair */
     r = nm_sets_build(&dense, d, 1, 2, NM_MASK_ALL, "one", &s, NULL, &err);
     nm_overlap_mean_of(&s, NULL, 1, &om);
-    CHECK(r == 0 && om.pairs == 0 && isnan(om.jaccard), "overlap/one_sample_nan", "pairs %lld", (long long)om.pairs);
+    CHECK(r == 0 && om.pairs == 0 && isnan(om.jaccard), "overlap/one_sample_nan", "pairs %lld",
+          (long long)om.pairs);
     w = nm_top_experts(&s, 5, top);
     CHECK(w == 0, "rank/no_routed", "w %lld", (long long)w);
     nm_sets_free(&s);

@@ -10,13 +10,15 @@
 
 static void test_vectors(void)
 {
-    static const struct { const char *in, *out; } V[] = {
-        {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
-        {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
-        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
-         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
-        {"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
-         "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1"}};
+    static const struct {
+        const char *in, *out;
+    } V[] = {{"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+             {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+             {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+              "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+             {"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmn"
+              "opqrlmnopqrsmnopqrstnopqrstu",
+              "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1"}};
     char hex[65], name[64];
     for (size_t i = 0; i < sizeof V / sizeof *V; i++) {
         sha256_hex(V[i].in, strlen(V[i].in), hex);
@@ -51,7 +53,7 @@ static void test_file(void)
     f = fopen(path, "rb");
     fseek(f, 2, SEEK_SET);
     CHECK(sha256_file(f, 3, hex) == 0 &&
-          !strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+              !strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
           "sha256/file_range", "%s", hex);
     fseek(f, 2, SEEK_SET);
     CHECK(sha256_file(f, 100, hex) != 0, "sha256/file_short_is_error", "-");
@@ -62,9 +64,12 @@ static void test_build(void)
 {
     const char *g = build_git_commit();
     int dirty = build_dirty();
-    CHECK(g && *g && (dirty == 0 || dirty == 1), "build/identity", "%s %d", g ? g : "(null)", dirty);
-    CHECK((strstr(g, "+dirty") != NULL) == dirty, "build/dirty_marked_in_commit", "%s %d", g, dirty);
-    CHECK(build_compiler() && strlen(build_compiler()) > 4, "build/compiler", "%s", build_compiler());
+    CHECK(g && *g && (dirty == 0 || dirty == 1), "build/identity", "%s %d", g ? g : "(null)",
+          dirty);
+    CHECK((strstr(g, "+dirty") != NULL) == dirty, "build/dirty_marked_in_commit", "%s %d", g,
+          dirty);
+    CHECK(build_compiler() && strlen(build_compiler()) > 4, "build/compiler", "%s",
+          build_compiler());
 }
 
 int main(void)

@@ -47,8 +47,7 @@ static void test_all(void)
     mp_err e;
     err_init(&e);
     int ok = lre_load_dir(&s, check_shared_path("data/lre"), &e) == 0;
-    if (!CHECK(ok && s.n == 12, "relations.load_dir_12", "%s (n=%zu)", e.msg, s.n))
-        goto done;
+    if (!CHECK(ok && s.n == 12, "relations.load_dir_12", "%s (n=%zu)", e.msg, s.n)) goto done;
     size_t total = 0, bad = 0;
     char why[512] = "";
     for (size_t i = 0; i < s.n; i++) {
@@ -60,8 +59,8 @@ static void test_all(void)
             strcmp(r->samples[0].subject, EXPECT[i].first_subject) ||
             strcmp(r->samples[r->n_samples - 1].object, EXPECT[i].last_object)) {
             if (!bad++)
-                snprintf(why, sizeof why, "%s: n=%zu zs=%zu fs=%zu first=%s", r->id,
-                         r->n_samples, r->n_templates_zs, r->n_templates, r->samples[0].subject);
+                snprintf(why, sizeof why, "%s: n=%zu zs=%zu fs=%zu first=%s", r->id, r->n_samples,
+                         r->n_templates_zs, r->n_templates, r->samples[0].subject);
         }
     }
     CHECK(!bad, "relations.each_matches_python", "%zu differ; first %s", bad, why);
@@ -101,8 +100,7 @@ static void test_all(void)
     CHECK(!strcmp(os->properties_json, "{\"domain_name\":\"object\",\"range_name\":\"superclass\","
                                        "\"relation_type\":\"commonsense\",\"symmetric\":false}"),
           "relations.properties", "%s", os->properties_json);
-    CHECK(lre_prompt(cc, LRE_ZS, 2, 0, &p, &e) == -1 && strstr(e.msg, "template index 2") &&
-              !p,
+    CHECK(lre_prompt(cc, LRE_ZS, 2, 0, &p, &e) == -1 && strstr(e.msg, "template index 2") && !p,
           "relations.template_out_of_range", "%s", e.msg);
     CHECK(lre_prompt(cc, LRE_ZS, 0, 24, &p, &e) == -1 && strstr(e.msg, "sample index 24"),
           "relations.sample_out_of_range", "%s", e.msg);
@@ -141,7 +139,8 @@ static void test_errors(void)
     expect_error("relations.error_samples_not_list", "nl.json", GOOD_HEAD "\"samples\": {}}",
                  "'samples' is not a list");
     expect_error("relations.error_no_object", "noobj.json",
-                 GOOD_HEAD "\"samples\": [{\"subject\": \"a\", \"object\": \"b\"}, {\"subject\": \"c\"}]}",
+                 GOOD_HEAD
+                 "\"samples\": [{\"subject\": \"a\", \"object\": \"b\"}, {\"subject\": \"c\"}]}",
                  "samples[1].object is missing");
     expect_error("relations.error_subject_not_string", "num.json",
                  GOOD_HEAD "\"samples\": [{\"subject\": 3, \"object\": \"b\"}]}",
@@ -149,7 +148,8 @@ static void test_errors(void)
     expect_error("relations.error_sample_not_object", "sno.json", GOOD_HEAD "\"samples\": [\"a\"]}",
                  "samples[0] is not an object");
     expect_error("relations.error_name_missing", "noname.json",
-                 "{\"prompt_templates_zs\": [\"{}\"], \"samples\": [{\"subject\": \"a\", \"object\": \"b\"}]}",
+                 "{\"prompt_templates_zs\": [\"{}\"], \"samples\": [{\"subject\": \"a\", "
+                 "\"object\": \"b\"}]}",
                  "'name' is missing");
     expect_error("relations.error_template_no_placeholder", "tpl.json",
                  "{\"name\": \"x\", \"prompt_templates_zs\": [\"a {} b\", \"no hole\"], "

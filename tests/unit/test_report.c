@@ -42,13 +42,13 @@ static void test_ticks(void)
 {
     double t[16];
     int n = rep_nice_ticks(0, 1, 7, t);
-    CHECK(n == 6 && fabs(t[0]) < 1e-12 && fabs(t[5] - 1) < 1e-12 && fabs(t[1] - 0.2) < 1e-12, "ticks/0_1",
-          "%d ticks, %g..%g", n, t[0], n ? t[n - 1] : NAN);
+    CHECK(n == 6 && fabs(t[0]) < 1e-12 && fabs(t[5] - 1) < 1e-12 && fabs(t[1] - 0.2) < 1e-12,
+          "ticks/0_1", "%d ticks, %g..%g", n, t[0], n ? t[n - 1] : NAN);
     n = rep_nice_ticks(-0.53, 2.4, 7, t);
     int zero = 0;
     for (int i = 0; i < n; i++) zero |= t[i] == 0;
-    CHECK(n >= 3 && n <= 7 && zero && t[0] >= -0.53 - 1e-9 && t[n - 1] <= 2.4 + 1e-9, "ticks/inside_range_with_zero",
-          "%d ticks from %g to %g", n, t[0], n ? t[n - 1] : NAN);
+    CHECK(n >= 3 && n <= 7 && zero && t[0] >= -0.53 - 1e-9 && t[n - 1] <= 2.4 + 1e-9,
+          "ticks/inside_range_with_zero", "%d ticks from %g to %g", n, t[0], n ? t[n - 1] : NAN);
     n = rep_nice_ticks(5, 5, 7, t);
     CHECK(n >= 2, "ticks/constant_range", "%d ticks", n);
     CHECK(rep_nice_ticks(NAN, 1, 7, t) == 0, "ticks/nan_range", "ticks for NAN");
@@ -126,12 +126,14 @@ static void test_svg(void)
     snprintf(p, sizeof p, "%s/line.svg", dir);
     int rc = rep_svg_line(p, &c, &err);
     char *s = slurp(p);
-    CHECK(rc == 0 && s && !strncmp(s, "<?xml", 5) && strstr(s, "</svg>"), "svg/line_written", "rc %d: %s", rc, err.msg);
-    CHECK(count(s, "class=\"series\"") == 2, "svg/line_two_series", "%d series", count(s, "class=\"series\""));
+    CHECK(rc == 0 && s && !strncmp(s, "<?xml", 5) && strstr(s, "</svg>"), "svg/line_written",
+          "rc %d: %s", rc, err.msg);
+    CHECK(count(s, "class=\"series\"") == 2, "svg/line_two_series", "%d series",
+          count(s, "class=\"series\""));
     /* the NAN splits the first series into two polylines; the second has one */
     CHECK(count(s, "<polyline") == 3, "svg/line_gap_at_nan", "%d polylines", count(s, "<polyline"));
-    CHECK(strstr(s, "gain &amp; &lt;loss&gt;") != NULL && strstr(s, ">attention<") != NULL, "svg/line_title_legend",
-          "title or legend missing");
+    CHECK(strstr(s, "gain &amp; &lt;loss&gt;") != NULL && strstr(s, ">attention<") != NULL,
+          "svg/line_title_legend", "title or legend missing");
     free(s);
 
     const char *groups[2] = {"model a", "model b"}, *series[3] = {"early", "mid", "late"};
@@ -150,11 +152,12 @@ static void test_svg(void)
     snprintf(p, sizeof p, "%s/bar.svg", dir);
     rc = rep_svg_bar(p, &b, &err);
     s = slurp(p);
-    CHECK(rc == 0 && s && count(s, "class=\"series\"") == 3, "svg/bar_three_series", "rc %d, %d series", rc,
-          s ? count(s, "class=\"series\"") : -1);
+    CHECK(rc == 0 && s && count(s, "class=\"series\"") == 3, "svg/bar_three_series",
+          "rc %d, %d series", rc, s ? count(s, "class=\"series\"") : -1);
     /* one bar per finite value */
     CHECK(s && count(s, "<rect x=") - 3 - 2 == 5, "svg/bar_one_rect_per_value",
-          "%d rects (3 legend boxes, background and frame excluded)", s ? count(s, "<rect x=") - 5 : -1);
+          "%d rects (3 legend boxes, background and frame excluded)",
+          s ? count(s, "<rect x=") - 5 : -1);
     free(s);
 
     double m[6] = {0.1, -0.5, NAN, 0.9, 0, -1};
@@ -178,17 +181,20 @@ static void test_svg(void)
     snprintf(p, sizeof p, "%s/heat.svg", dir);
     rc = rep_svg_heatmap(p, &h, &err);
     s = slurp(p);
-    CHECK(rc == 0 && s && count(s, "class=\"cell\"") == 6, "svg/heatmap_cells", "rc %d, %d cells", rc,
-          s ? count(s, "class=\"cell\"") : -1);
-    CHECK(s && count(s, "fill=\"#d0d0d0\"") >= 2 && strstr(s, ">undefined<"), "svg/heatmap_nan_grey_in_legend",
-          "no grey cell / legend entry");
-    CHECK(s && strstr(s, "class=\"mark\"") && strstr(s, ">pair<") && strstr(s, "class=\"colour-scale\""),
+    CHECK(rc == 0 && s && count(s, "class=\"cell\"") == 6, "svg/heatmap_cells", "rc %d, %d cells",
+          rc, s ? count(s, "class=\"cell\"") : -1);
+    CHECK(s && count(s, "fill=\"#d0d0d0\"") >= 2 && strstr(s, ">undefined<"),
+          "svg/heatmap_nan_grey_in_legend", "no grey cell / legend entry");
+    CHECK(s && strstr(s, "class=\"mark\"") && strstr(s, ">pair<") &&
+              strstr(s, "class=\"colour-scale\""),
           "svg/heatmap_mark_and_scale", "mark or colour scale missing");
-    CHECK(s && strstr(s, ">-0.50<") && strstr(s, ">0.00<"), "svg/heatmap_annotated", "cell values missing");
+    CHECK(s && strstr(s, ">-0.50<") && strstr(s, ">0.00<"), "svg/heatmap_annotated",
+          "cell values missing");
     free(s);
     snprintf(p, sizeof p, "%s/no/such/dir/x.svg", dir);
     rc = rep_svg_heatmap(p, &h, &err);
-    CHECK(rc != 0 && strstr(err.msg, "cannot write the plot"), "svg/unwritable_path", "rc %d: %s", rc, err.msg);
+    CHECK(rc != 0 && strstr(err.msg, "cannot write the plot"), "svg/unwritable_path", "rc %d: %s",
+          rc, err.msg);
 }
 
 /* A two-relation MoE archive: metrics with blocking, a pooled summary; no head_expert. */
@@ -198,10 +204,13 @@ static int write_archive(const char *path)
     arc_writer *w = NULL;
     arc_unit *u = NULL;
     err_init(&err);
-    const char *cfg = "{\"architectures\": [\"OlmoeForCausalLM\"], \"model_type\": \"olmoe\", \"hidden_size\": 128, "
-                      "\"intermediate_size\": 64, \"num_hidden_layers\": 4, \"num_attention_heads\": 4, "
-                      "\"num_experts\": 16, \"num_experts_per_tok\": 4, \"vocab_size\": 512}";
-    const char *yaml = "model: m\nrelations: r\nout: o\nstages: [capture, evaluate, summarise, block]\n";
+    const char *cfg =
+        "{\"architectures\": [\"OlmoeForCausalLM\"], \"model_type\": \"olmoe\", \"hidden_size\": "
+        "128, "
+        "\"intermediate_size\": 64, \"num_hidden_layers\": 4, \"num_attention_heads\": 4, "
+        "\"num_experts\": 16, \"num_experts_per_tok\": 4, \"vocab_size\": 512}";
+    const char *yaml =
+        "model: m\nrelations: r\nout: o\nstages: [capture, evaluate, summarise, block]\n";
     arc_provenance prov = {.model_config_json = cfg, .run_config_yaml = yaml, .mpi_ranks = 1};
     if (arc_writer_open(&w, path, &prov, NULL, &err) != 0) goto fail;
     const char *rels[2] = {"alpha_rel", "beta_rel"};
@@ -209,16 +218,18 @@ static int write_archive(const char *path)
         char id[64], g[64];
         snprintf(id, sizeof id, "capture/%s", rels[i]);
         snprintf(g, sizeof g, "metrics/%s", rels[i]);
-        if (arc_unit_begin(w, id, &u, &err) != 0 || arc_attr_f64(u, g, "hit10", 0.8125 + i * 0.1, &err) != 0 ||
-            arc_attr_f64(u, g, "mrr", 0.6 + i * 0.2, &err) != 0 || arc_attr_i64(u, g, "n", 10 + 10 * i, &err) != 0 ||
+        if (arc_unit_begin(w, id, &u, &err) != 0 ||
+            arc_attr_f64(u, g, "hit10", 0.8125 + i * 0.1, &err) != 0 ||
+            arc_attr_f64(u, g, "mrr", 0.6 + i * 0.2, &err) != 0 ||
+            arc_attr_i64(u, g, "n", 10 + 10 * i, &err) != 0 ||
             arc_attr_f64(u, g, "mrr_block1", 0.55 + i * 0.2, &err) != 0 ||
             arc_attr_f64(u, g, "hit10_block1", 0.7, &err) != 0 ||
             arc_attr_f64(u, g, "mrr_block10", 0.25 + i * 0.5, &err) != 0 ||
             arc_attr_f64(u, g, "hit10_block10", 0.5, &err) != 0 ||
             arc_attr_f64(u, g, "mrr_drop_block10", 0.35, &err) != 0 ||
             arc_attr_f64(u, g, "mrr_drop_rel_block10", 0.5, &err) != 0 ||
-            arc_attr_f64(u, g, "mrr_topk0", 0.125, &err) != 0 || arc_attr_f64(u, g, "hit10_topk0", 0.25, &err) != 0 ||
-            arc_unit_commit(w, u, &err) != 0)
+            arc_attr_f64(u, g, "mrr_topk0", 0.125, &err) != 0 ||
+            arc_attr_f64(u, g, "hit10_topk0", 0.25, &err) != 0 || arc_unit_commit(w, u, &err) != 0)
             goto fail;
     }
     double curve[4] = {1.25, 0.5, 0.25, -0.125}, attn[4] = {0.5, 0.25, 0, 0};
@@ -232,8 +243,10 @@ static int write_archive(const char *path)
         arc_attr_f64(u, "analyses/pooled/summary/stage_share", "early", 0.9, &err) != 0 ||
         arc_attr_f64(u, "analyses/pooled/summary/stage_share", "mid", 0.1333, &err) != 0 ||
         arc_attr_f64(u, "analyses/pooled/summary/stage_share", "late", -0.0333, &err) != 0 ||
-        arc_write(u, "analyses/pooled/summary/ffn_gain_curve", ARC_F64, 1, &four, NULL, curve, &err) != 0 ||
-        arc_write(u, "analyses/pooled/summary/attn_gain_curve", ARC_F64, 1, &four, NULL, attn, &err) != 0 ||
+        arc_write(u, "analyses/pooled/summary/ffn_gain_curve", ARC_F64, 1, &four, NULL, curve,
+                  &err) != 0 ||
+        arc_write(u, "analyses/pooled/summary/attn_gain_curve", ARC_F64, 1, &four, NULL, attn,
+                  &err) != 0 ||
         arc_unit_commit(w, u, &err) != 0)
         goto fail;
     return arc_writer_close(w, &err);
@@ -257,37 +270,50 @@ static void test_render(void)
     char *written = NULL;
     const char *a[1] = {arch};
     int rc = report_render_to(a, 1, out, &o, &written, &err);
-    CHECK(rc == 0 && written && strstr(written, "index.html"), "render/html_written", "rc %d: %s", rc, err.msg);
+    CHECK(rc == 0 && written && strstr(written, "index.html"), "render/html_written", "rc %d: %s",
+          rc, err.msg);
     free(written);
     snprintf(p, sizeof p, "%s/index.html", out);
     char *s = slurp(p);
     if (!s) return;
     /* Table 1: sample-weighted HIT@10 (10*0.8125 + 20*0.9125)/30 = 0.879, MRR 0.733 */
-    CHECK(strstr(s, "<tr><td>tiny-test</td><td class=\"num\">2</td><td class=\"num\">30</td><td class=\"num\">0.879</td>"
-                    "<td class=\"num\">0.733</td><td class=\"num\">1.875</td><td class=\"num\">0.750</td>"
-                    "<td class=\"num\">1.50 (37.5%)</td><td class=\"num\">0.469</td><td class=\"num\">4</td></tr>") != NULL,
+    CHECK(strstr(
+              s,
+              "<tr><td>tiny-test</td><td class=\"num\">2</td><td class=\"num\">30</td><td "
+              "class=\"num\">0.879</td>"
+              "<td class=\"num\">0.733</td><td class=\"num\">1.875</td><td class=\"num\">0.750</td>"
+              "<td class=\"num\">1.50 (37.5%)</td><td class=\"num\">0.469</td><td "
+              "class=\"num\">4</td></tr>") != NULL,
           "render/table1_row", "Table 1 row not found");
-    CHECK(strstr(s, "<td>alpha_rel</td><td class=\"num\">0.812</td><td class=\"num\">0.600</td>") != NULL ||
-              strstr(s, "<td>alpha_rel</td><td class=\"num\">0.813</td><td class=\"num\">0.600</td>") != NULL,
-          "render/relation_row", "per-relation row not found");
+    CHECK(
+        strstr(s, "<td>alpha_rel</td><td class=\"num\">0.812</td><td class=\"num\">0.600</td>") !=
+                NULL ||
+            strstr(s,
+                   "<td>alpha_rel</td><td class=\"num\">0.813</td><td class=\"num\">0.600</td>") !=
+                NULL,
+        "render/relation_row", "per-relation row not found");
     /* blocking: drop at top-10 of alpha = 0.35, beta = 0.05; configs only block1 and block10 */
-    CHECK(strstr(s, "MRR top-10 blocked") && strstr(s, "MRR top-1 blocked") && !strstr(s, "top-0 blocked") &&
-              !strstr(s, "drop_block"),
+    CHECK(strstr(s, "MRR top-10 blocked") && strstr(s, "MRR top-1 blocked") &&
+              !strstr(s, "top-0 blocked") && !strstr(s, "drop_block"),
           "render/block_configs_only", "block columns wrong or mrr_drop_* taken as a config");
-    CHECK(strstr(s, "lowers tiny-test's MRR by 0.200 on average") || strstr(s, "lowers tiny-test&#39;s MRR by 0.200 on average"),
+    CHECK(strstr(s, "lowers tiny-test's MRR by 0.200 on average") ||
+              strstr(s, "lowers tiny-test&#39;s MRR by 0.200 on average"),
           "render/glance_mean_drop", "at-a-glance drop sentence missing");
     /* missing stages are announced */
-    CHECK(strstr(s, "stage heads_experts was not run for tiny-test") != NULL, "render/missing_heads_experts_announced",
-          "no note");
-    CHECK(strstr(s, "stage neurons was not run for tiny-test") != NULL, "render/missing_neurons_announced", "no note");
+    CHECK(strstr(s, "stage heads_experts was not run for tiny-test") != NULL,
+          "render/missing_heads_experts_announced", "no note");
+    CHECK(strstr(s, "stage neurons was not run for tiny-test") != NULL,
+          "render/missing_neurons_announced", "no note");
     free(s);
     snprintf(p, sizeof p, "%s/plots/fig7_mrr_drop_tiny-test.svg", out);
     s = slurp(p);
-    CHECK(s && count(s, "class=\"cell\"") == 4, "render/mrr_drop_heatmap_cells", "%d cells", s ? count(s, "class=\"cell\"") : -1);
+    CHECK(s && count(s, "class=\"cell\"") == 4, "render/mrr_drop_heatmap_cells", "%d cells",
+          s ? count(s, "class=\"cell\"") : -1);
     free(s);
     snprintf(p, sizeof p, "%s/plots/fig2_gain_tiny-test.svg", out);
     s = slurp(p);
-    CHECK(s && count(s, "class=\"series\"") == 2, "render/gain_curve_series", "%d series", s ? count(s, "class=\"series\"") : -1);
+    CHECK(s && count(s, "class=\"series\"") == 2, "render/gain_curve_series", "%d series",
+          s ? count(s, "class=\"series\"") : -1);
     free(s);
 
     /* Markdown */
@@ -296,7 +322,9 @@ static void test_render(void)
     rc = report_render(a, 1, p, &o, &err);
     snprintf(p, sizeof p, "%s/md/report.md", dir);
     s = slurp(p);
-    CHECK(rc == 0 && s && strstr(s, "| tiny-test | 2 | 30 | 0.879 | 0.733 | 1.875 | 0.750 | 1.50 (37.5%) | 0.469 | 4 |") &&
+    CHECK(rc == 0 && s &&
+              strstr(s, "| tiny-test | 2 | 30 | 0.879 | 0.733 | 1.875 | 0.750 | 1.50 (37.5%) | "
+                        "0.469 | 4 |") &&
               strstr(s, "](plots/fig7_mrr_drop_tiny-test.svg)"),
           "render/markdown_table_and_image", "rc %d: %s", rc, err.msg);
     free(s);
@@ -305,16 +333,20 @@ static void test_render(void)
     o = report_opts_default();
     const char *missing[1] = {"/nonexistent/x.h5"};
     rc = report_render(missing, 1, out, &o, &err);
-    CHECK(rc != 0 && strstr(err.msg, "cannot open the archive"), "render/missing_archive", "rc %d: %s", rc, err.msg);
+    CHECK(rc != 0 && strstr(err.msg, "cannot open the archive"), "render/missing_archive",
+          "rc %d: %s", rc, err.msg);
     snprintf(p, sizeof p, "%s/index.html", out);
     const char *text[1] = {p};
     rc = report_render(text, 1, out, &o, &err);
-    CHECK(rc != 0 && strstr(err.msg, "not an HDF5 file"), "render/not_hdf5", "rc %d: %s", rc, err.msg);
+    CHECK(rc != 0 && strstr(err.msg, "not an HDF5 file"), "render/not_hdf5", "rc %d: %s", rc,
+          err.msg);
     const char *ref[1] = {check_shared_path("fixtures/refs/olmoe.h5")};
     rc = report_render(ref, 1, out, &o, &err);
-    CHECK(rc != 0 && strstr(err.msg, "not a moeprobe archive"), "render/hdf5_not_archive", "rc %d: %s", rc, err.msg);
+    CHECK(rc != 0 && strstr(err.msg, "not a moeprobe archive"), "render/hdf5_not_archive",
+          "rc %d: %s", rc, err.msg);
     rc = report_render(a, 1, p, &o, &err); /* out dir is a file */
-    CHECK(rc != 0 && strstr(err.msg, "not a folder"), "render/out_is_file", "rc %d: %s", rc, err.msg);
+    CHECK(rc != 0 && strstr(err.msg, "not a folder"), "render/out_is_file", "rc %d: %s", rc,
+          err.msg);
     /* the folder of a run stands for its one archive */
     snprintf(p, sizeof p, "%s/out", dir);
     const char *folder[1] = {p};
@@ -327,8 +359,8 @@ static void test_render(void)
     setenv("PATH", "/nonexistent-bin", 1);
     o.plots = REPORT_PNG;
     rc = report_render(a, 1, out, &o, &err);
-    CHECK(rc != 0 && strstr(err.msg, "rsvg-convert") && strstr(err.msg, "gnuplot"), "render/png_no_converter",
-          "rc %d: %s", rc, err.msg);
+    CHECK(rc != 0 && strstr(err.msg, "rsvg-convert") && strstr(err.msg, "gnuplot"),
+          "render/png_no_converter", "rc %d: %s", rc, err.msg);
     if (saved) setenv("PATH", saved, 1);
     free(saved);
 }

@@ -34,14 +34,14 @@ int main(void)
     CHECK(same(f, (const int[]){4, 1, 0}, 3), "routing/force_absent_takes_last_slot",
           "got %d %d %d", f[0], f[1], f[2]);
     routing_force(f, 3, 4);
-    CHECK(same(f, (const int[]){4, 1, 0}, 3), "routing/force_present_unchanged",
-          "got %d %d %d", f[0], f[1], f[2]);
+    CHECK(same(f, (const int[]){4, 1, 0}, 3), "routing/force_present_unchanged", "got %d %d %d",
+          f[0], f[1], f[2]);
 
     float w[3];
     const int s[3] = {1, -1, 4};
     routing_weights(p, s, 3, 0, w);
-    CHECK(w[0] == p[1] && w[1] == 0.0f && w[2] == p[4], "routing/weights_plain",
-          "got %g %g %g", w[0], w[1], w[2]);
+    CHECK(w[0] == p[1] && w[1] == 0.0f && w[2] == p[4], "routing/weights_plain", "got %g %g %g",
+          w[0], w[1], w[2]);
     routing_weights(p, s, 3, 1, w);
     CHECK(w[0] == (float)(p[1] / ((double)p[1] + p[4])) && w[1] == 0.0f &&
               w[2] == (float)(p[4] / ((double)p[1] + p[4])),

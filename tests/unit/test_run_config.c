@@ -24,8 +24,7 @@ static rcfg *load_ok(const char *path, const char *name)
     err_init(&e);
     int ok = rcfg_load(&c, path, analysis_config_schema(), &pr, &e) == 0;
     CHECK(ok && pr.n == 0, name, "%s", e.msg);
-    for (size_t i = 0; i < pr.n; i++)
-        printf("  problem: %s\n", pr.msg[i]);
+    for (size_t i = 0; i < pr.n; i++) printf("  problem: %s\n", pr.msg[i]);
     rcfg_problems_free(&pr);
     return c;
 }
@@ -33,29 +32,30 @@ static rcfg *load_ok(const char *path, const char *name)
 static void test_minimal(void)
 {
     rcfg *c = load_ok("tests/data/run_minimal.yaml", "run_config.minimal_loads");
-    if (!c)
-        return;
+    if (!c) return;
     const int64_t *iv;
     const char *const *sv;
     size_t n_top = rcfg_int_list(c, "block.top_n", &iv);
-    int ok = rcfg_int(c, "batch_size") == 64 && rcfg_int(c, "template") == 0 &&
-             !rcfg_is_all(c, "template") && rcfg_int(c, "max_samples") == 0 && n_top == 3 &&
-             iv[0] == 1 && iv[1] == 5 && iv[2] == 10 &&
-             !strcmp(rcfg_str(c, "expert_placement"), "contiguous") &&
-             rcfg_enum(c, "block.mode") == 0 && !strcmp(rcfg_str(c, "block.rank_by"), "frequency") &&
-             rcfg_bool(c, "block.topk_ablation") == 1 && rcfg_bool(c, "attribute.neuron_screen") &&
-             fabs(rcfg_float(c, "summarise.stages.early") - 0.55) < 1e-15 &&
-             fabs(rcfg_float(c, "summarise.stages.late") - 0.20) < 1e-15 &&
-             !strcmp(rcfg_str(c, "heads_experts.correlation"), "static") &&
-             rcfg_int(c, "heads_experts.strongest") == 10 &&
-             rcfg_int(c, "heads_experts.top_experts_for_pair") == 10 &&
-             rcfg_int(c, "heads_experts.suppression_top_experts") == 4 &&
-             rcfg_int(c, "neurons.top_experts") == 5 && rcfg_int(c, "neurons.top_shared_neurons") == 5 &&
-             !strcmp(rcfg_str(c, "report.format"), "html") && !strcmp(rcfg_str(c, "report.plots"), "svg") &&
-             rcfg_float(c, "snapshot_every_s") == 0 && rcfg_float(c, "progress_every_s") == 30 &&
-             rcfg_is_all(c, "capture.layers") && !strcmp(rcfg_str(c, "capture.positions"), "last") &&
-             rcfg_str(c, "name") == NULL && rcfg_int(c, "archive.deflate") == 1;
-    CHECK(ok, "run_config.minimal_defaults", "batch_size %lld template %lld", 
+    int ok =
+        rcfg_int(c, "batch_size") == 64 && rcfg_int(c, "template") == 0 &&
+        !rcfg_is_all(c, "template") && rcfg_int(c, "max_samples") == 0 && n_top == 3 &&
+        iv[0] == 1 && iv[1] == 5 && iv[2] == 10 &&
+        !strcmp(rcfg_str(c, "expert_placement"), "contiguous") && rcfg_enum(c, "block.mode") == 0 &&
+        !strcmp(rcfg_str(c, "block.rank_by"), "frequency") &&
+        rcfg_bool(c, "block.topk_ablation") == 1 && rcfg_bool(c, "attribute.neuron_screen") &&
+        fabs(rcfg_float(c, "summarise.stages.early") - 0.55) < 1e-15 &&
+        fabs(rcfg_float(c, "summarise.stages.late") - 0.20) < 1e-15 &&
+        !strcmp(rcfg_str(c, "heads_experts.correlation"), "static") &&
+        rcfg_int(c, "heads_experts.strongest") == 10 &&
+        rcfg_int(c, "heads_experts.top_experts_for_pair") == 10 &&
+        rcfg_int(c, "heads_experts.suppression_top_experts") == 4 &&
+        rcfg_int(c, "neurons.top_experts") == 5 && rcfg_int(c, "neurons.top_shared_neurons") == 5 &&
+        !strcmp(rcfg_str(c, "report.format"), "html") &&
+        !strcmp(rcfg_str(c, "report.plots"), "svg") && rcfg_float(c, "snapshot_every_s") == 0 &&
+        rcfg_float(c, "progress_every_s") == 30 && rcfg_is_all(c, "capture.layers") &&
+        !strcmp(rcfg_str(c, "capture.positions"), "last") && rcfg_str(c, "name") == NULL &&
+        rcfg_int(c, "archive.deflate") == 1;
+    CHECK(ok, "run_config.minimal_defaults", "batch_size %lld template %lld",
           (long long)rcfg_int(c, "batch_size"), (long long)rcfg_int(c, "template"));
     size_t ns = rcfg_str_list(c, "stages", &sv);
     CHECK(ns == 8 && !strcmp(sv[0], "capture") && !strcmp(sv[7], "report") &&
@@ -82,27 +82,27 @@ static void test_minimal(void)
 static void test_full(void)
 {
     rcfg *c = load_ok("tests/data/run_full.yaml", "run_config.full_loads");
-    if (!c)
-        return;
+    if (!c) return;
     const int64_t *iv;
     const char *const *sv;
-    int ok = rcfg_is_all(c, "template") && rcfg_int(c, "template") == -1 &&
-             rcfg_int(c, "max_samples") == 10 && rcfg_int(c, "batch_size") == 8 &&
-             rcfg_enum(c, "expert_placement") == 1 && rcfg_float(c, "snapshot_every_s") == 12.5 &&
-             rcfg_float(c, "progress_every_s") == 0 && !strcmp(rcfg_str(c, "name"), "qwen full") &&
-             !strcmp(rcfg_str(c, "capture.positions"), "all") &&
-             rcfg_bool(c, "attribute.neuron_screen") == 0 &&
-             rcfg_float(c, "summarise.stages.mid") == 0.3 &&
-             !strcmp(rcfg_str(c, "block.mode"), "zero_output") &&
-             !strcmp(rcfg_str(c, "block.rank_by"), "attribution") &&
-             rcfg_bool(c, "block.topk_ablation") == 0 && rcfg_bool(c, "block.shared_ablation") == 0 &&
-             !strcmp(rcfg_str(c, "heads_experts.correlation"), "temporal") &&
-             rcfg_int(c, "heads_experts.strongest") == 20 &&
-             rcfg_int(c, "heads_experts.top_experts_for_pair") == 5 &&
-             rcfg_int(c, "heads_experts.suppression_top_experts") == 2 &&
-             rcfg_int(c, "neurons.top_experts") == 3 && rcfg_int(c, "neurons.top_shared_neurons") == 7 &&
-             !strcmp(rcfg_str(c, "report.format"), "markdown") &&
-             !strcmp(rcfg_str(c, "report.plots"), "png") && rcfg_int(c, "archive.deflate") == 0;
+    int ok =
+        rcfg_is_all(c, "template") && rcfg_int(c, "template") == -1 &&
+        rcfg_int(c, "max_samples") == 10 && rcfg_int(c, "batch_size") == 8 &&
+        rcfg_enum(c, "expert_placement") == 1 && rcfg_float(c, "snapshot_every_s") == 12.5 &&
+        rcfg_float(c, "progress_every_s") == 0 && !strcmp(rcfg_str(c, "name"), "qwen full") &&
+        !strcmp(rcfg_str(c, "capture.positions"), "all") &&
+        rcfg_bool(c, "attribute.neuron_screen") == 0 &&
+        rcfg_float(c, "summarise.stages.mid") == 0.3 &&
+        !strcmp(rcfg_str(c, "block.mode"), "zero_output") &&
+        !strcmp(rcfg_str(c, "block.rank_by"), "attribution") &&
+        rcfg_bool(c, "block.topk_ablation") == 0 && rcfg_bool(c, "block.shared_ablation") == 0 &&
+        !strcmp(rcfg_str(c, "heads_experts.correlation"), "temporal") &&
+        rcfg_int(c, "heads_experts.strongest") == 20 &&
+        rcfg_int(c, "heads_experts.top_experts_for_pair") == 5 &&
+        rcfg_int(c, "heads_experts.suppression_top_experts") == 2 &&
+        rcfg_int(c, "neurons.top_experts") == 3 && rcfg_int(c, "neurons.top_shared_neurons") == 7 &&
+        !strcmp(rcfg_str(c, "report.format"), "markdown") &&
+        !strcmp(rcfg_str(c, "report.plots"), "png") && rcfg_int(c, "archive.deflate") == 0;
     CHECK(ok, "run_config.full_scalars", "-");
     ok = rcfg_int_list(c, "block.top_n", &iv) == 1 && iv[0] == 3 &&
          rcfg_int_list(c, "capture.layers", &iv) == 2 && iv[1] == 3 &&
@@ -125,8 +125,7 @@ static void test_full(void)
 static void test_sweep(void)
 {
     rcfg *c = load_ok("tests/data/sweep.yaml", "run_config.sweep_loads");
-    if (!c)
-        return;
+    if (!c) return;
     const rcfg_model *a = rcfg_model_at(c, 0), *b = rcfg_model_at(c, 1);
     int ok = rcfg_is_sweep(c) && rcfg_model_count(c) == 2 && !strcmp(a->name, "olmoe-tiny") &&
              !strcmp(a->path, "models/tiny-olmoe") && a->batch_size == 16 && a->ranks == 4 &&
@@ -143,8 +142,7 @@ static void test_sweep(void)
 static int has_problem(const rcfg_problems *p, const char *pos, const char *text)
 {
     for (size_t i = 0; i < p->n; i++)
-        if (strstr(p->msg[i], pos) && strstr(p->msg[i], text))
-            return 1;
+        if (strstr(p->msg[i], pos) && strstr(p->msg[i], text)) return 1;
     return 0;
 }
 
@@ -156,8 +154,8 @@ static void test_mistakes(void)
         {"unknown_relation", "run_mistakes.yaml:3:26: ",
          "unknown relation 'country_capitol_city' (expected the name of a .json file in "
          "data/lre; did you mean 'country_capital_city'?)"},
-        {"wrong_type", "run_mistakes.yaml:5:13: ",
-         "'batch_size' is \"lots\" (expected an integer in 1..65536)"},
+        {"wrong_type",
+         "run_mistakes.yaml:5:13: ", "'batch_size' is \"lots\" (expected an integer in 1..65536)"},
         {"bad_enum", "run_mistakes.yaml:6:19: ",
          "'expert_placement' has the value \"roundrobin\" (expected one of "
          "contiguous|round_robin; did you mean 'round_robin'?)"},
@@ -171,8 +169,8 @@ static void test_mistakes(void)
          "unknown key 'top_n' in the run config; did you mean 'block.top_n'?"},
         {"fractions_sum", "run_mistakes.yaml:15:11: ",
          "'summarise.stages' fractions sum to 0.95 (expected early + mid + late = 1)"},
-        {"duplicate_key", "run_mistakes.yaml:18:3: ",
-         "duplicate key 'report.format' (first given on line 17)"},
+        {"duplicate_key",
+         "run_mistakes.yaml:18:3: ", "duplicate key 'report.format' (first given on line 17)"},
         {"section_not_mapping", "run_mistakes.yaml:19:10: ",
          "'capture' is a list (expected a section with the keys points, positions, layers)"},
     };
@@ -184,13 +182,12 @@ static void test_mistakes(void)
     size_t nw = sizeof want / sizeof want[0];
     CHECK(rc == -1 && c == NULL && pr.n == nw, "run_config.mistakes_all_reported",
           "rc=%d, %zu problems (expected %zu)", rc, pr.n, nw);
-    for (size_t i = 0; i < pr.n; i++)
-        printf("  problem: %s\n", pr.msg[i]);
+    for (size_t i = 0; i < pr.n; i++) printf("  problem: %s\n", pr.msg[i]);
     for (size_t i = 0; i < nw; i++) {
         char name[96];
         snprintf(name, sizeof name, "run_config.mistake_%s", want[i].name);
-        CHECK(has_problem(&pr, want[i].pos, want[i].text), name, "no problem '%s%s'",
-              want[i].pos, want[i].text);
+        CHECK(has_problem(&pr, want[i].pos, want[i].text), name, "no problem '%s%s'", want[i].pos,
+              want[i].text);
     }
     CHECK(strstr(e.msg, "10 problems; the first: tests/data/run_mistakes.yaml:3:26:") != NULL,
           "run_config.mistakes_summary", "%s", e.msg);
@@ -212,58 +209,67 @@ static void test_syntax_and_required(void)
 {
     rcfg_problems pr;
     int rc = problems_of("model: models/tiny-olmoe\nblock:\n\ttop_n: [1]\n", &pr);
-    CHECK(rc == -1 && pr.n == 1 && strstr(pr.msg[0], "t.yaml:3:1: YAML syntax error: found "
-                                                     "character that cannot start any token"),
+    CHECK(rc == -1 && pr.n == 1 &&
+              strstr(pr.msg[0], "t.yaml:3:1: YAML syntax error: found "
+                                "character that cannot start any token"),
           "run_config.syntax_tab", "%zu: %s", pr.n, pr.n ? pr.msg[0] : "");
     rcfg_problems_free(&pr);
     rc = problems_of("model: models/tiny-olmoe\n  relations: data/lre\n", &pr);
-    CHECK(rc == -1 && pr.n == 1 && strstr(pr.msg[0], "t.yaml:2:12: YAML syntax error: mapping "
-                                                     "values are not allowed"),
+    CHECK(rc == -1 && pr.n == 1 &&
+              strstr(pr.msg[0], "t.yaml:2:12: YAML syntax error: mapping "
+                                "values are not allowed"),
           "run_config.syntax_indent", "%zu: %s", pr.n, pr.n ? pr.msg[0] : "");
     rcfg_problems_free(&pr);
     rc = problems_of("name: x\n", &pr);
-    CHECK(rc == -1 && pr.n == 3 && has_problem(&pr, "t.yaml:1:1: ", "missing required key 'model'") &&
+    CHECK(rc == -1 && pr.n == 3 &&
+              has_problem(&pr, "t.yaml:1:1: ", "missing required key 'model'") &&
               has_problem(&pr, "t.yaml:1:1: ", "missing required key 'relations'") &&
               has_problem(&pr, "t.yaml:1:1: ", "missing required key 'out'"),
           "run_config.missing_required", "%zu problems", pr.n);
     rcfg_problems_free(&pr);
     rc = problems_of("", &pr);
-    CHECK(rc == -1 && pr.n == 1 && strstr(pr.msg[0], "empty run config"), "run_config.empty",
-          "%zu", pr.n);
+    CHECK(rc == -1 && pr.n == 1 && strstr(pr.msg[0], "empty run config"), "run_config.empty", "%zu",
+          pr.n);
     rcfg_problems_free(&pr);
     rc = problems_of("- a\n- b\n", &pr);
     CHECK(rc == -1 && pr.n == 1 && strstr(pr.msg[0], "t.yaml:1:1: the run config is a list"),
           "run_config.top_level_list", "%zu: %s", pr.n, pr.n ? pr.msg[0] : "");
     rcfg_problems_free(&pr);
     rc = problems_of("model: models/nope\nrelations: [data/lre/nope.json, data/lre]\nout: "
-                     "tests/data/run_minimal.yaml\nmax_samples: null\n", &pr);
+                     "tests/data/run_minimal.yaml\nmax_samples: null\n",
+                     &pr);
     CHECK(rc == -1 && pr.n == 4 &&
               has_problem(&pr, "t.yaml:1:8: ", "model folder \"models/nope\" does not exist") &&
-              has_problem(&pr, "t.yaml:2:13: ", "relation file \"data/lre/nope.json\" does not exist") &&
+              has_problem(&pr,
+                          "t.yaml:2:13: ", "relation file \"data/lre/nope.json\" does not exist") &&
               has_problem(&pr, "t.yaml:3:6: ", "exists and is not a folder") &&
               has_problem(&pr, "t.yaml:4:14: ", "'max_samples' is null"),
           "run_config.bad_paths_and_null", "%zu problems: %s", pr.n, pr.n ? pr.msg[0] : "");
     rcfg_problems_free(&pr);
     rc = problems_of("models: [tests/data/models/bad-model.yaml, models/tiny-olmoe, "
-                     "tests/data/nope.yaml]\nrelations: data/lre\nout: runs/x\nname: n\n", &pr);
+                     "tests/data/nope.yaml]\nrelations: data/lre\nout: runs/x\nname: n\n",
+                     &pr);
     CHECK(rc == -1 && pr.n == 5 &&
-              has_problem(&pr, "bad-model.yaml:2:1: ", "unknown key 'pth' in the model file; did "
-                                                       "you mean 'path'?") &&
+              has_problem(&pr, "bad-model.yaml:2:1: ",
+                          "unknown key 'pth' in the model file; did "
+                          "you mean 'path'?") &&
               has_problem(&pr, "bad-model.yaml:3:8: ", "'ranks' is -2, out of range") &&
               has_problem(&pr, "bad-model.yaml:1:1: ", "missing required key 'path'") &&
-              has_problem(&pr, "t.yaml:1:63: ", "model file \"tests/data/nope.yaml\" does not exist") &&
+              has_problem(&pr,
+                          "t.yaml:1:63: ", "model file \"tests/data/nope.yaml\" does not exist") &&
               has_problem(&pr, "t.yaml:4:7: ", "'name' applies to single-model runs"),
           "run_config.model_file_problems", "%zu problems", pr.n);
-    for (size_t i = 0; i < pr.n; i++)
-        printf("  problem: %s\n", pr.msg[i]);
+    for (size_t i = 0; i < pr.n; i++) printf("  problem: %s\n", pr.msg[i]);
     rcfg_problems_free(&pr);
     rc = problems_of("model: models/tiny-olmoe\nmodels: [models/tiny-olmoe]\nrelations: data/lre\n"
-                     "out: runs/x\n", &pr);
+                     "out: runs/x\n",
+                     &pr);
     CHECK(rc == -1 && pr.n == 1 && strstr(pr.msg[0], "t.yaml:2:9: both 'model' and 'models'"),
           "run_config.model_and_models", "%zu: %s", pr.n, pr.n ? pr.msg[0] : "");
     rcfg_problems_free(&pr);
     rc = problems_of("model: models/tiny-olmoe\nrelations: data/lre\nout: runs/x\nrelaitons: x\n"
-                     "block: {topn: 1}\n", &pr);
+                     "block: {topn: 1}\n",
+                     &pr);
     CHECK(rc == -1 && pr.n == 2 && has_problem(&pr, "t.yaml:4:1: ", "did you mean 'relations'?") &&
               has_problem(&pr, "t.yaml:5:9: ", "did you mean 'block.top_n'?"),
           "run_config.did_you_mean", "%zu", pr.n);
@@ -271,8 +277,8 @@ static void test_syntax_and_required(void)
     rcfg *c = NULL;
     mp_err e;
     err_init(&e);
-    CHECK(rcfg_load(&c, "tests/data/none.yaml", analysis_config_schema(), NULL, &e) == -1 && strstr(e.msg, "none.yaml") &&
-              !c,
+    CHECK(rcfg_load(&c, "tests/data/none.yaml", analysis_config_schema(), NULL, &e) == -1 &&
+              strstr(e.msg, "none.yaml") && !c,
           "run_config.missing_file", "%s", e.msg);
 }
 
@@ -289,14 +295,16 @@ static void round_trip(const char *path, const char *name)
         return;
     }
     char *y1 = rcfg_to_yaml_text(c), *y2 = NULL, *y3 = NULL;
-    int ok = y1 && rcfg_load_text(&c2, y1, "effective.yaml", analysis_config_schema(), NULL, &e) == 0;
+    int ok =
+        y1 && rcfg_load_text(&c2, y1, "effective.yaml", analysis_config_schema(), NULL, &e) == 0;
     y2 = ok ? rcfg_to_yaml_text(c2) : NULL;
     snprintf(n, sizeof n, "run_config.yaml_round_trip_%s", name);
     CHECK(ok && y2 && !strcmp(y1, y2), n, "%s\n--- first:\n%s\n--- second:\n%s", e.msg,
           y1 ? y1 : "", y2 ? y2 : "");
     void *b1 = NULL, *b2 = NULL;
     size_t l1 = 0, l2 = 0;
-    ok = rcfg_pack(c, &b1, &l1, &e) == 0 && rcfg_unpack(&c3, b1, l1, analysis_config_schema(), &e) == 0 &&
+    ok = rcfg_pack(c, &b1, &l1, &e) == 0 &&
+         rcfg_unpack(&c3, b1, l1, analysis_config_schema(), &e) == 0 &&
          rcfg_pack(c3, &b2, &l2, &e) == 0 && l1 == l2 && !memcmp(b1, b2, l1);
     y3 = c3 ? rcfg_to_yaml_text(c3) : NULL;
     snprintf(n, sizeof n, "run_config.pack_round_trip_%s", name);
@@ -311,16 +319,16 @@ static void round_trip(const char *path, const char *name)
         rcfg *bad = NULL;
         void *copy = malloc(len ? len : 1);
         memcpy(copy, b1, len);
-        if (rcfg_unpack(&bad, copy, len, analysis_config_schema(), &e) == -1 && !bad)
-            refused++;
+        if (rcfg_unpack(&bad, copy, len, analysis_config_schema(), &e) == -1 && !bad) refused++;
         rcfg_free(bad);
         free(copy);
     }
     ((char *)b1)[0] ^= 1;
     rcfg *bad = NULL;
     snprintf(n, sizeof n, "run_config.pack_corrupt_refused_%s", name);
-    CHECK(refused == l1 && rcfg_unpack(&bad, b1, l1, analysis_config_schema(), &e) == -1 && strstr(e.msg, "magic"), n,
-          "%zu of %zu truncations refused", refused, l1);
+    CHECK(refused == l1 && rcfg_unpack(&bad, b1, l1, analysis_config_schema(), &e) == -1 &&
+              strstr(e.msg, "magic"),
+          n, "%zu of %zu truncations refused", refused, l1);
     if (!strcmp(name, "minimal"))
         printf("INFO effective minimal config is %zu bytes of YAML, %zu packed\n", strlen(y1), l1);
     free(b1);
@@ -339,8 +347,10 @@ static void test_strings_quoted(void)
     rcfg *c = NULL, *c2 = NULL;
     mp_err e;
     err_init(&e);
-    int ok = rcfg_load_text(&c, "model: models/tiny-olmoe\nrelations: data/lre\nout: runs/x\n"
-                                "name: \"null\"\n", "q.yaml", analysis_config_schema(), NULL, &e) == 0;
+    int ok = rcfg_load_text(&c,
+                            "model: models/tiny-olmoe\nrelations: data/lre\nout: runs/x\n"
+                            "name: \"null\"\n",
+                            "q.yaml", analysis_config_schema(), NULL, &e) == 0;
     char *y = ok ? rcfg_to_yaml_text(c) : NULL;
     ok = ok && y && rcfg_load_text(&c2, y, "q2.yaml", analysis_config_schema(), NULL, &e) == 0 &&
          rcfg_str(c2, "name") && !strcmp(rcfg_str(c2, "name"), "null");
@@ -364,11 +374,9 @@ static void test_explain(void)
         const rcfg_key *k = &sch->keys[i];
         char line[256];
         snprintf(line, sizeof line, "%s  [", k->path);
-        if (k->type == RCFG_MAP)
-            snprintf(line, sizeof line, "%s:  (section)", k->path);
+        if (k->type == RCFG_MAP) snprintf(line, sizeof line, "%s:  (section)", k->path);
         if (!strstr(buf, line) || !strstr(buf, k->doc)) {
-            if (!missing++)
-                first = k->path;
+            if (!missing++) first = k->path;
         }
     }
     CHECK(missing == 0, "run_config.explain_lists_every_key", "%zu missing, first %s", missing,
@@ -415,6 +423,7 @@ static void test_accessor_aborts(void)
 
 /* An analysis's own section, as a stage declares it: the config module knows nothing of it
  * beforehand, yet parses, defaults, checks, explains and round-trips it. */
+/* clang-format off */
 static const rcfg_key PROBE_KEYS[] = {
     {"probe", RCFG_MAP, 0, NULL, RCFG_NOLIM, NULL, "A test analysis."},
     {"probe.level", RCFG_INT, 0, "3", 1, 9, NULL, "How deep to probe."},
@@ -422,6 +431,7 @@ static const rcfg_key PROBE_KEYS[] = {
     {"probe.split.a", RCFG_FLOAT, 0, "0.5", 0, 1, NULL, "Share a."},
     {"probe.split.b", RCFG_FLOAT, 0, "0.5", 0, 1, NULL, "Share b."},
 };
+/* clang-format on */
 
 static int probe_check(const rcfg *c, char *msg, size_t len)
 {
@@ -497,11 +507,17 @@ static void test_schema_build(void)
 /* rcfg_name_check: what may become a file name (#13 point 4) */
 static void test_names(void)
 {
-    static const struct { const char *name; const char *why; } bad[] = {
-        {"", "is empty"}, {"../x", "starts with '.'"}, {".h", "starts with '.'"},
-        {"..", "starts with '.'"}, {"a/b", "contains '/' at byte 1"},
-        {"a\\b", "contains '\\' at byte 1"}, {"a\nb", "byte 0x0A at byte 1"},
-        {"ab\x7f", "byte 0x7F at byte 2"}};
+    static const struct {
+        const char *name;
+        const char *why;
+    } bad[] = {{"", "is empty"},
+               {"../x", "starts with '.'"},
+               {".h", "starts with '.'"},
+               {"..", "starts with '.'"},
+               {"a/b", "contains '/' at byte 1"},
+               {"a\\b", "contains '\\' at byte 1"},
+               {"a\nb", "byte 0x0A at byte 1"},
+               {"ab\x7f", "byte 0x7F at byte 2"}};
     char why[160];
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char id[64];

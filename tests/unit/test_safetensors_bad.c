@@ -60,25 +60,26 @@ static int has_all(const char *msg, ...)
     return ok;
 }
 
-#define EXPECT_ST(name, header, declared, data_len, ...)                                     \
-    do {                                                                                      \
-        const char *p_ = tmp_path(name ".safetensors");                                       \
-        write_st(p_, header, declared, data_len);                                             \
-        st_file f_;                                                                           \
-        mp_err e_;                                                                            \
-        err_init(&e_);                                                                        \
-        int rc_ = st_open(&f_, p_, &e_);                                              \
-        CHECK(rc_ == -1 && e_.set && has_all(e_.msg, name ".safetensors", __VA_ARGS__, NULL), \
-              "bad safetensors: " name, "rc %d msg: %s", rc_, e_.msg);                        \
-        if (rc_ == 0) st_close(&f_);                                                          \
+#define EXPECT_ST(name, header, declared, data_len, ...)                                           \
+    do {                                                                                           \
+        const char *p_ = tmp_path(name ".safetensors");                                            \
+        write_st(p_, header, declared, data_len);                                                  \
+        st_file f_;                                                                                \
+        mp_err e_;                                                                                 \
+        err_init(&e_);                                                                             \
+        int rc_ = st_open(&f_, p_, &e_);                                                           \
+        CHECK(rc_ == -1 && e_.set && has_all(e_.msg, name ".safetensors", __VA_ARGS__, NULL),      \
+              "bad safetensors: " name, "rc %d msg: %s", rc_, e_.msg);                             \
+        if (rc_ == 0) st_close(&f_);                                                               \
     } while (0)
 
 static void check_safetensors(void)
 {
     /* a valid file first, so the failures below are about the one thing changed */
-    const char *good = "{\"__metadata__\":{\"format\":\"pt\"},\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
-                       "\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"BF16\",\"shape\":[2,2],"
-                       "\"data_offsets\":[8,16]}}";
+    const char *good =
+        "{\"__metadata__\":{\"format\":\"pt\"},\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
+        "\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"BF16\",\"shape\":[2,2],"
+        "\"data_offsets\":[8,16]}}";
     const char *p = tmp_path("good.safetensors");
     write_st(p, good, 0, 16);
     st_file f;
@@ -94,7 +95,8 @@ static void check_safetensors(void)
     write_raw(tmp_path("truncated.safetensors"), five, 5);
     err_init(&e);
     ok = st_open(&f, tmp_path("truncated.safetensors"), &e);
-    CHECK(ok == -1 && has_all(e.msg, "truncated.safetensors", "5 bytes", "expected at least 8", NULL),
+    CHECK(ok == -1 &&
+              has_all(e.msg, "truncated.safetensors", "5 bytes", "expected at least 8", NULL),
           "bad safetensors: truncated", "%s", e.msg);
 
     EXPECT_ST("hdr_beyond", "{}", 1000, 10, "header length 1000", "beyond the end of the file",
@@ -113,15 +115,16 @@ static void check_safetensors(void)
               "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
               "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[12,20]}}",
               0, 20, "tensor \"b\"", "data offset 12", "expected 8", "gap of 4 bytes");
-    EXPECT_ST("gap_at_start", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 0,
-              12, "tensor \"a\"", "data offset 4", "expected 0", "the start of the data section");
+    EXPECT_ST("gap_at_start", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+              0, 12, "tensor \"a\"", "data offset 4", "expected 0",
+              "the start of the data section");
     EXPECT_ST("beyond_file", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 0,
               8, "tensor \"a\"", "[0, 16]", "beyond the data section of 8 bytes",
               "expected end <= 8");
     EXPECT_ST("span", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 0, 8,
               "tensor \"a\"", "span 8 bytes", "expected 12", "[3] x F32");
-    EXPECT_ST("trailing", "{\"a\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]}}", 0, 10,
-              "cover 4 bytes", "holds 10", "6 unclaimed bytes", "expected none");
+    EXPECT_ST("trailing", "{\"a\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]}}", 0,
+              10, "cover 4 bytes", "holds 10", "6 unclaimed bytes", "expected none");
     EXPECT_ST("negative_dim", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,-3],\"data_offsets\":[0,8]}}",
               0, 8, "tensor \"a\"", "shape[1] = -3", "expected a non-negative integer");
     EXPECT_ST("overflow_dim",
@@ -143,8 +146,8 @@ static void check_safetensors(void)
               0, 1, "tensor \"a\"", "dtype \"Q4_K\" is not a safetensors dtype");
     EXPECT_ST("begin_gt_end", "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,0]}}", 0,
               8, "tensor \"a\"", "[8, 0]", "begin > end");
-    EXPECT_ST("offsets_type", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}}", 0, 8,
-              "tensor \"a\"", "\"data_offsets\" = [0]", "expected [begin, end]");
+    EXPECT_ST("offsets_type", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}}", 0,
+              8, "tensor \"a\"", "\"data_offsets\" = [0]", "expected [begin, end]");
     EXPECT_ST("missing_dtype", "{\"a\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 0, 8,
               "tensor \"a\"", "no \"dtype\"");
     EXPECT_ST("meta_not_strings", "{\"__metadata__\":{\"format\":1}}", 0, 0,
@@ -205,7 +208,8 @@ static void wm_moved(json_t *j) /* names a shard that exists but lacks the tenso
     const char *emb = json_string_value(json_object_get(wm, "model.embed_tokens.weight"));
     const char *other = NULL, *k;
     json_t *v;
-    json_object_foreach(wm, k, v) if (strcmp(json_string_value(v), emb)) other = json_string_value(v);
+    json_object_foreach(wm, k, v) if (strcmp(json_string_value(v), emb)) other =
+        json_string_value(v);
     json_object_set_new(wm, "model.embed_tokens.weight", json_string(other));
 }
 static void wm_unlisted(json_t *j)
@@ -239,25 +243,50 @@ typedef struct ckpt_case {
 static void check_checkpoints(void)
 {
     static const ckpt_case C[] = {
-        {"index missing shard", CKPT_INDEX, wm_missing_shard, 1,
+        {"index missing shard",
+         CKPT_INDEX,
+         wm_missing_shard,
+         1,
          {CKPT_INDEX, "model-00009-of-00009.safetensors", "does not exist", "expected the file"}},
-        {"index ../ path", CKPT_INDEX, wm_dotdot, 1,
+        {"index ../ path",
+         CKPT_INDEX,
+         wm_dotdot,
+         1,
          {CKPT_INDEX, "\"model.norm.weight\"", "../model-00001", "no '/', no '..'"}},
-        {"index tensor not in its shard", CKPT_INDEX, wm_moved, 1,
+        {"index tensor not in its shard",
+         CKPT_INDEX,
+         wm_moved,
+         1,
          {CKPT_INDEX, "\"model.embed_tokens.weight\"", "which does not contain it", "expected"}},
-        {"shard tensor not in index", CKPT_INDEX, wm_unlisted, 1,
-         {".safetensors: tensor \"model.norm.weight\"", "data offset", "not listed in", "expected"}},
-        {"index weight_map not object", CKPT_INDEX, wm_not_object, 1,
+        {"shard tensor not in index",
+         CKPT_INDEX,
+         wm_unlisted,
+         1,
+         {".safetensors: tensor \"model.norm.weight\"", "data offset", "not listed in",
+          "expected"}},
+        {"index weight_map not object",
+         CKPT_INDEX,
+         wm_not_object,
+         1,
          {CKPT_INDEX, "\"weight_map\" is []", "expected an object", NULL}},
-        {"model tensor missing", "config.json", cfg_two_layers, 1,
+        {"model tensor missing",
+         "config.json",
+         cfg_two_layers,
+         1,
          {CKPT_INDEX, "tensor \"model.layers.1.input_layernorm.weight\" not found",
           "expected shape [128]", "LlamaForCausalLM"}},
-        {"model wrong shape", "config.json", cfg_inter, 1,
+        {"model wrong shape",
+         "config.json",
+         cfg_inter,
+         1,
          {".safetensors: tensor \"model.layers.0.mlp.gate_proj.weight\"", "has shape [256,128]",
           "expected [200,128]", "intermediate_size"}},
-        {"model unexpected tensor", "config.json", cfg_one_layer, 2,
-         {".safetensors: unexpected tensor \"model.layers.1.", "data offset", "num_hidden_layers = 1",
-          "expected only the architecture's tensors"}},
+        {"model unexpected tensor",
+         "config.json",
+         cfg_one_layer,
+         2,
+         {".safetensors: unexpected tensor \"model.layers.1.", "data offset",
+          "num_hidden_layers = 1", "expected only the architecture's tensors"}},
     };
     for (size_t i = 0; i < sizeof C / sizeof C[0]; i++) {
         char name[64];
@@ -320,45 +349,62 @@ static void check_configs(void)
     } C[] = {
         {"not JSON", "{\"architectures\": [", {"not valid JSON", "line 1", NULL}},
         {"not an object", "[1]", {"the document is [1]", "expected a JSON object", NULL}},
-        {"no architecture", "{\"hidden_size\": 128}",
+        {"no architecture",
+         "{\"hidden_size\": 128}",
          {"\"architectures\" and \"model_type\" are both absent", "expected", NULL}},
-        {"unsupported architecture", "{\"architectures\": [\"GPT2LMHeadModel\"]}",
+        {"unsupported architecture",
+         "{\"architectures\": [\"GPT2LMHeadModel\"]}",
          {"\"architectures\" = [\"GPT2LMHeadModel\"]", "expected one of OlmoeForCausalLM", NULL}},
-        {"model_type mismatch", "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"mixtral\"}",
+        {"model_type mismatch",
+         "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"mixtral\"}",
          {"\"model_type\" = \"mixtral\"", "expected \"llama\"", NULL}},
-        {"wrong type", "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": \"128\"}",
+        {"wrong type",
+         "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": \"128\"}",
          {"\"hidden_size\" = \"128\"", "expected an integer", NULL}},
-        {"zero heads", "{\"architectures\": [\"LlamaForCausalLM\"], \"num_attention_heads\": 0}",
+        {"zero heads",
+         "{\"architectures\": [\"LlamaForCausalLM\"], \"num_attention_heads\": 0}",
          {"\"num_attention_heads\" = 0", "expected a positive integer", NULL}},
-        {"negative layers", "{\"architectures\": [\"LlamaForCausalLM\"], \"num_hidden_layers\": -2}",
+        {"negative layers",
+         "{\"architectures\": [\"LlamaForCausalLM\"], \"num_hidden_layers\": -2}",
          {"\"num_hidden_layers\" = -2", "expected a positive integer", NULL}},
         {"rope_scaling linear",
-         "{\"architectures\": [\"LlamaForCausalLM\"], \"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}}",
-         {"\"rope_scaling\" = {\"type\":\"linear\",\"factor\":2.0}", "RoPE scaling is not supported", NULL}},
+         "{\"architectures\": [\"LlamaForCausalLM\"], \"rope_scaling\": {\"type\": \"linear\", "
+         "\"factor\": 2.0}}",
+         {"\"rope_scaling\" = {\"type\":\"linear\",\"factor\":2.0}",
+          "RoPE scaling is not supported", NULL}},
         {"rope_parameters yarn",
-         "{\"architectures\": [\"Qwen2ForCausalLM\"], \"rope_parameters\": {\"rope_type\": \"yarn\"}}",
+         "{\"architectures\": [\"Qwen2ForCausalLM\"], \"rope_parameters\": {\"rope_type\": "
+         "\"yarn\"}}",
          {"\"rope_parameters\" = {\"rope_type\":\"yarn\"}", "expected null or", NULL}},
-        {"hidden_act gelu", "{\"architectures\": [\"MistralForCausalLM\"], \"hidden_act\": \"gelu\"}",
+        {"hidden_act gelu",
+         "{\"architectures\": [\"MistralForCausalLM\"], \"hidden_act\": \"gelu\"}",
          {"\"hidden_act\" = \"gelu\"", "expected \"silu\"", NULL}},
         {"kv heads not dividing",
          "{\"architectures\": [\"LlamaForCausalLM\"], \"num_key_value_heads\": 5}",
-         {"\"num_key_value_heads\" = 5", "expected a divisor of \"num_attention_heads\" = 32", NULL}},
+         {"\"num_key_value_heads\" = 5", "expected a divisor of \"num_attention_heads\" = 32",
+          NULL}},
         {"hidden not multiple of heads",
          "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 100}",
-         {"\"hidden_size\" = 100 is not a multiple of \"num_attention_heads\" = 32", "expected", NULL}},
+         {"\"hidden_size\" = 100 is not a multiple of \"num_attention_heads\" = 32", "expected",
+          NULL}},
         {"top-k above experts",
          "{\"architectures\": [\"MixtralForCausalLM\"], \"num_experts_per_tok\": 9}",
          {"\"num_experts_per_tok\" = 9", "expected at most \"num_local_experts\" = 8", NULL}},
         {"layer_types length",
-         "{\"architectures\": [\"Qwen2ForCausalLM\"], \"num_hidden_layers\": 2, \"layer_types\": [\"full_attention\"]}",
+         "{\"architectures\": [\"Qwen2ForCausalLM\"], \"num_hidden_layers\": 2, \"layer_types\": "
+         "[\"full_attention\"]}",
          {"\"layer_types\" = [\"full_attention\"]", "expected a list of 2 entries", NULL}},
-        {"bad dtype", "{\"architectures\": [\"LlamaForCausalLM\"], \"torch_dtype\": \"float64\"}",
+        {"bad dtype",
+         "{\"architectures\": [\"LlamaForCausalLM\"], \"torch_dtype\": \"float64\"}",
          {"\"torch_dtype\" = \"float64\"", "expected one of \"bfloat16\"", NULL}},
-        {"eps zero", "{\"architectures\": [\"LlamaForCausalLM\"], \"rms_norm_eps\": 0}",
+        {"eps zero",
+         "{\"architectures\": [\"LlamaForCausalLM\"], \"rms_norm_eps\": 0}",
          {"\"rms_norm_eps\" = 0", "expected a positive number", NULL}},
-        {"mistral window 0", "{\"architectures\": [\"MistralForCausalLM\"], \"sliding_window\": 0}",
+        {"mistral window 0",
+         "{\"architectures\": [\"MistralForCausalLM\"], \"sliding_window\": 0}",
          {"\"sliding_window\" = 0", "expected null or a positive integer", NULL}},
-        {"bool wrong type", "{\"architectures\": [\"LlamaForCausalLM\"], \"tie_word_embeddings\": 1}",
+        {"bool wrong type",
+         "{\"architectures\": [\"LlamaForCausalLM\"], \"tie_word_embeddings\": 1}",
          {"\"tie_word_embeddings\" = 1", "expected true or false", NULL}},
     };
     for (size_t i = 0; i < sizeof C / sizeof C[0]; i++) {

@@ -15,7 +15,10 @@
 
 static void test_match(void)
 {
-    static const struct { const char *p, *s; int want; } M[] = {
+    static const struct {
+        const char *p, *s;
+        int want;
+    } M[] = {
         {"metrics/{rel}", "metrics/adj_antonym", 1},
         {"metrics/{rel}", "metrics/a/b", 0},
         {"metrics/{rel}", "metrics/", 0},
@@ -43,9 +46,11 @@ static void test_path(void)
     char b[64];
     mp_err err;
     err_init(&err);
-    CHECK(sch_path(b, sizeof b, &err, BLK(BLOCK), "rel_a", "5") == 0 && !strcmp(b, "block/rel_a/block5"),
+    CHECK(sch_path(b, sizeof b, &err, BLK(BLOCK), "rel_a", "5") == 0 &&
+              !strcmp(b, "block/rel_a/block5"),
           "path/filled", "'%s'", b);
-    CHECK(sch_path(b, sizeof b, &err, BLK(BLOCK), "rel_a", "x5") != 0 && strstr(err.msg, "block{N}"),
+    CHECK(sch_path(b, sizeof b, &err, BLK(BLOCK), "rel_a", "x5") != 0 &&
+              strstr(err.msg, "block{N}"),
           "path/bad_number", "%s", err.msg);
     CHECK(sch_path(b, sizeof b, &err, SUM(GROUP), "a/b") != 0, "path/slash_refused", "'%s'", b);
     CHECK(sch_path(b, 8, &err, SUM(GROUP), "rel") != 0, "path/too_long", "'%s'", b);
@@ -61,14 +66,16 @@ static void test_write_read(void)
     arc_reader *r = NULL;
     err_init(&err);
     snprintf(path, sizeof path, "%s/a.h5", check_tmp_dir());
-    arc_provenance prov = {.model_config_json = "{}", .run_config_yaml = "out: o\n", .mpi_ranks = 1};
+    arc_provenance prov = {
+        .model_config_json = "{}", .run_config_yaml = "out: o\n", .mpi_ranks = 1};
     if (!CHECK(arc_writer_open(&w, path, &prov, NULL, &err) == 0 &&
                    arc_unit_begin(w, "summarise/r", &u, &err) == 0,
                "write/open", "%s", err.msg))
         return;
     double curve[3] = {1, 2, 3};
     int64_t L = 3;
-    CHECK(sch_write(u, SUM(FFN_GAIN_CURVE), "analyses/r/summary/ffn_gain_curve", &L, curve, &err) == 0,
+    CHECK(sch_write(u, SUM(FFN_GAIN_CURVE), "analyses/r/summary/ffn_gain_curve", &L, curve, &err) ==
+              0,
           "write/dataset", "%s", err.msg);
     CHECK(sch_write(u, SUM(FFN_GAIN_CURVE), "analyses/r/ffn_gain_curve", &L, curve, &err) != 0 &&
               strstr(err.msg, "analyses/{rel}/summary/ffn_gain_curve"),
@@ -78,35 +85,41 @@ static void test_write_read(void)
     CHECK(sch_attr_i64(u, SUM(TOTAL_FFN_GAIN), "analyses/r/summary", NULL, 6, &err) != 0 &&
               strstr(err.msg, "float64"),
           "write/wrong_type_refused", "%s", err.msg);
-    CHECK(sch_attr_f64(u, SUM(STAGE_SHARE_OF), "analyses/r/summary/stage_share", "middle", 1, &err) != 0,
+    CHECK(sch_attr_f64(u, SUM(STAGE_SHARE_OF), "analyses/r/summary/stage_share", "middle", 1,
+                       &err) != 0,
           "write/wrong_name_refused", "%s", err.msg);
-    CHECK(sch_attr_f64(u, SUM(STAGE_SHARE_OF), "analyses/r/summary/stage_share", "mid", 0.5, &err) == 0,
+    CHECK(sch_attr_f64(u, SUM(STAGE_SHARE_OF), "analyses/r/summary/stage_share", "mid", 0.5,
+                       &err) == 0,
           "write/patterned_name", "%s", err.msg);
-    if (!CHECK(arc_unit_commit(w, u, &err) == 0 && arc_writer_close(w, &err) == 0, "write/commit", "%s",
-               err.msg))
+    if (!CHECK(arc_unit_commit(w, u, &err) == 0 && arc_writer_close(w, &err) == 0, "write/commit",
+               "%s", err.msg))
         return;
     if (!CHECK(arc_open_read(&r, path, &err) == 0, "read/open", "%s", err.msg)) return;
     double *v;
     int64_t n;
-    CHECK(sch_get_vec(r, SUM(FFN_GAIN_CURVE), "analyses/r/summary/ffn_gain_curve", NULL, &v, &n) == 0 &&
+    CHECK(sch_get_vec(r, SUM(FFN_GAIN_CURVE), "analyses/r/summary/ffn_gain_curve", NULL, &v, &n) ==
+                  0 &&
               n == 3 && v[2] == 3,
           "read/dataset", "n %lld", (long long)n);
     if (n) free(v);
-    CHECK(sch_get_num(r, SUM(TOTAL_FFN_GAIN), "analyses/r/summary", NULL) == 6, "read/attribute", "-");
+    CHECK(sch_get_num(r, SUM(TOTAL_FFN_GAIN), "analyses/r/summary", NULL) == 6, "read/attribute",
+          "-");
     CHECK(sch_get_num(r, SUM(STAGE_SHARE_OF), "analyses/r/summary/stage_share", "mid") == 0.5,
           "read/patterned_name", "-");
     /* exactly the entry's layout: the same name elsewhere or as another kind is not found */
     CHECK(isnan(sch_get_num(r, SUM(TOTAL_FFN_GAIN), "analyses/r/summary/stage_share", NULL)),
           "read/other_path_not_found", "-");
     CHECK(isnan(sch_get_num(r, SUM(N), "analyses/r/summary", NULL)), "read/absent_is_nan", "-");
-    CHECK(sch_has(r, SUM(GROUP), "analyses/r/summary") && !sch_has(r, SUM(STAGES), "analyses/r/summary/stages"),
+    CHECK(sch_has(r, SUM(GROUP), "analyses/r/summary") &&
+              !sch_has(r, SUM(STAGES), "analyses/r/summary/stages"),
           "read/has", "-");
     char *un = NULL, *ln = NULL, *conv = NULL;
     CHECK(arc_read_attr_str(r, "analyses/r/summary/ffn_gain_curve", "units", &un, &err) == 0 &&
-          !strcmp(un, "nats") &&
-          arc_read_attr_str(r, "analyses/r/summary/ffn_gain_curve", "long_name", &ln, &err) == 0 &&
-          !strcmp(ln, "mean FFN gain per layer"), "write/cf_attributes", "units %s long_name %s",
-          un ? un : "(none)", ln ? ln : "(none)");
+              !strcmp(un, "nats") &&
+              arc_read_attr_str(r, "analyses/r/summary/ffn_gain_curve", "long_name", &ln, &err) ==
+                  0 &&
+              !strcmp(ln, "mean FFN gain per layer"),
+          "write/cf_attributes", "units %s long_name %s", un ? un : "(none)", ln ? ln : "(none)");
     arc_array a = {0};
     int ok = arc_read(r, "analyses/r/summary/layer", &a, &err) == 0 && a.type == ARC_I64 &&
              a.ndim == 1 && a.count == 3 && !strcmp(a.dim_names[0], "layer");
@@ -115,7 +128,7 @@ static void test_write_read(void)
     arc_array_free(&a);
     int64_t ver = 0;
     CHECK(arc_read_attr_str(r, "/", "Conventions", &conv, &err) == 0 && !strcmp(conv, "CF-1.8") &&
-          arc_read_attr_i64(r, "/", "schema_version", &ver, &err) == 0 && ver == SCH_VERSION,
+              arc_read_attr_i64(r, "/", "schema_version", &ver, &err) == 0 && ver == SCH_VERSION,
           "snapshot/conventions", "%s %lld", conv ? conv : "(none)", (long long)ver);
     free(un);
     free(ln);
@@ -127,20 +140,29 @@ static void test_write_read(void)
 static void test_bind(void)
 {
     char b[64];
-    CHECK(sch_bind("attribution/{rel}/neuron_top{N}_score", "attribution/a_b/neuron_top300_score", "N",
-                   b, sizeof b) == 0 && !strcmp(b, "300"), "bind/number", "'%s'", b);
-    CHECK(sch_bind("attribution/{rel}/neuron_top{N}", "attribution/x/neuron_top7", "rel", b, sizeof b) == 0 &&
-          !strcmp(b, "x"), "bind/relation", "'%s'", b);
-    CHECK(sch_bind("attribution/{rel}/neuron_top{N}", "attribution/x/neuron_topX", "N", b, sizeof b) != 0,
+    CHECK(sch_bind("attribution/{rel}/neuron_top{N}_score", "attribution/a_b/neuron_top300_score",
+                   "N", b, sizeof b) == 0 &&
+              !strcmp(b, "300"),
+          "bind/number", "'%s'", b);
+    CHECK(sch_bind("attribution/{rel}/neuron_top{N}", "attribution/x/neuron_top7", "rel", b,
+                   sizeof b) == 0 &&
+              !strcmp(b, "x"),
+          "bind/relation", "'%s'", b);
+    CHECK(sch_bind("attribution/{rel}/neuron_top{N}", "attribution/x/neuron_topX", "N", b,
+                   sizeof b) != 0,
           "bind/no_match", "'%s'", b);
     CHECK(sch_bind("a/{rel}", "a/r", "N", b, sizeof b) != 0, "bind/no_placeholder", "'%s'", b);
-    const sch_entry e = {SCH_DATASET, "attribution/{rel}/neuron_top{N}", NULL, ARC_I32, 2,
-                         {"sample", "neuron_rank_top{N}"}, "index", "x", SCH_ALWAYS};
+    const sch_entry e = {SCH_DATASET, "attribution/{rel}/neuron_top{N}", NULL,    ARC_I32,
+                         2,           {"sample", "neuron_rank_top{N}"},  "index", "x",
+                         SCH_ALWAYS};
     CHECK(sch_dim_name(&e, "attribution/r/neuron_top100", 1, 0, b, sizeof b) == 0 &&
-          !strcmp(b, "neuron_rank_top100"), "bind/dimension", "'%s'", b);
-    CHECK(sch_dim_name(&e, "attribution/r/neuron_top100", 0, 1, b, sizeof b) == 0 && !strcmp(b, "token"),
+              !strcmp(b, "neuron_rank_top100"),
+          "bind/dimension", "'%s'", b);
+    CHECK(sch_dim_name(&e, "attribution/r/neuron_top100", 0, 1, b, sizeof b) == 0 &&
+              !strcmp(b, "token"),
           "bind/token_rows", "'%s'", b);
-    CHECK(sch_dim_name(&e, "attribution/r/neuron_top100", 1, 0, b, 8) != 0, "bind/too_long", "'%s'", b);
+    CHECK(sch_dim_name(&e, "attribution/r/neuron_top100", 1, 0, b, 8) != 0, "bind/too_long", "'%s'",
+          b);
     sch_long_name("mean gain (nats); more", b, sizeof b);
     CHECK(!strcmp(b, "mean gain"), "long_name/cut", "'%s'", b);
 }
@@ -159,11 +181,13 @@ static void test_dims(void)
             const char *why = NULL;
             if (!e->units) why = "no units";
             for (int k = 0; !why && k < e->ndim; k++) {
-                if (!e->dims[k]) why = "an unnamed dimension";
+                if (!e->dims[k])
+                    why = "an unnamed dimension";
                 else if (!sch_dim_find(e->dims[k])) {
                     /* a name with a placeholder is described by the same pattern */
                     int found = 0;
-                    for (size_t d = 0; d < SCH_N_DIMS; d++) found |= !strcmp(SCH_DIMS[d].name, e->dims[k]);
+                    for (size_t d = 0; d < SCH_N_DIMS; d++)
+                        found |= !strcmp(SCH_DIMS[d].name, e->dims[k]);
                     if (!found) why = "a dimension not in SCH_DIMS";
                 }
                 for (int j = 0; !why && j < k; j++)
@@ -175,7 +199,8 @@ static void test_dims(void)
                 for (size_t j = 0; !why && j < SCH_TABLES[u]->n; j++) {
                     const sch_entry *o = &SCH_TABLES[u]->e[j];
                     const char *os = o->kind == SCH_DATASET ? strrchr(o->path, '/') : NULL;
-                    if (!os || (size_t)(os - o->path) != gl || strncmp(o->path, e->path, gl)) continue;
+                    if (!os || (size_t)(os - o->path) != gl || strncmp(o->path, e->path, gl))
+                        continue;
                     for (int k = 0; k < e->ndim; k++)
                         if (!strcmp(os + 1, e->dims[k]) &&
                             !(o->ndim == 1 && !strcmp(o->dims[0], os + 1))) /* its coordinate */
@@ -187,7 +212,8 @@ static void test_dims(void)
             }
         }
     CHECK(bad == 0 && n > 70, "dims/every_dataset", "%ld of %ld dataset entries bad", bad, n);
-    CHECK(sch_dim_find("neuron_rank_top300") && !sch_dim_find("neuron_rank_topx") && !sch_dim_find("no_such_axis"),
+    CHECK(sch_dim_find("neuron_rank_top300") && !sch_dim_find("neuron_rank_topx") &&
+              !sch_dim_find("no_such_axis"),
           "dims/find", "-");
 }
 
@@ -200,8 +226,8 @@ static void test_tables(void)
         for (size_t i = 0; i < tb->n; i++) {
             const sch_entry *e = &tb->e[i];
             char name[300];
-            snprintf(name, sizeof name, "tables/%s/%s%s%s", tb->analysis, e->path, e->name ? "@" : "",
-                     e->name ? e->name : "");
+            snprintf(name, sizeof name, "tables/%s/%s%s%s", tb->analysis, e->path,
+                     e->name ? "@" : "", e->name ? e->name : "");
             int ok = e->path && e->description && *e->description &&
                      (e->kind == SCH_ATTR) == (e->name != NULL) &&
                      (e->kind != SCH_DATASET || (e->ndim >= 1 && e->ndim <= SCH_MAX_DIMS));

@@ -19,6 +19,7 @@ typedef struct {
     const char *name, *file;
 } tok_fixture;
 
+/* clang-format off */
 static const tok_fixture FIXTURES[] = {
     {"qwen", "fixtures/tokenizer/qwen.tokenizer.json"},
     {"mistral", "fixtures/tokenizer/mistral.tokenizer.json"},
@@ -27,6 +28,7 @@ static const tok_fixture FIXTURES[] = {
     {"tiny-qwen", "fixtures/models/qwen2/tokenizer.json"},
     {"tiny-neox", "fixtures/models/olmoe/tokenizer.json"},
 };
+/* clang-format on */
 #define N_FIXTURES (int)(sizeof FIXTURES / sizeof FIXTURES[0])
 
 static tokenizer *TOK[N_FIXTURES];
@@ -51,8 +53,7 @@ static tokenizer *load(int k)
 static void print_ids(const char *label, const int32_t *ids, size_t n)
 {
     printf("    %s (%zu):", label, n);
-    for (size_t i = 0; i < n && i < 40; i++)
-        printf(" %d", ids[i]);
+    for (size_t i = 0; i < n && i < 40; i++) printf(" %d", ids[i]);
     printf("%s\n", n > 40 ? " ..." : "");
 }
 
@@ -72,7 +73,7 @@ static void test_golden(void)
         json_t *list = json_object_get(g, FIXTURES[k].name);
         tokenizer *t = load(k);
         if (!t || !REQUIRE(json_is_array(list) && json_array_size(list) > 0, name,
-                         "no list for %s in golden_ids.json", FIXTURES[k].name))
+                           "no list for %s in golden_ids.json", FIXTURES[k].name))
             continue;
         int bad = 0;
         size_t n = json_array_size(list);
@@ -97,8 +98,7 @@ static void test_golden(void)
                 int32_t *exp = malloc((json_array_size(ids) + 1) * sizeof *exp);
                 for (size_t j = 0; exp && j < json_array_size(ids); j++)
                     exp[j] = (int32_t)json_integer_value(json_array_get(ids, j));
-                if (exp)
-                    print_ids("expected", exp, json_array_size(ids));
+                if (exp) print_ids("expected", exp, json_array_size(ids));
                 free(exp);
                 if (err.set)
                     printf("    error: %s\n", err.msg);
@@ -119,8 +119,7 @@ static char *read_str_attr(hid_t obj, const char *name)
 {
     char *out = NULL;
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0)
-        return NULL;
+    if (a < 0) return NULL;
     hid_t ft = H5Aget_type(a);
     if (H5Tget_class(ft) == H5T_STRING) {
         if (H5Tis_variable_str(ft) > 0) {
@@ -150,8 +149,7 @@ static char *read_str_attr(hid_t obj, const char *name)
 static int32_t *read_ids(hid_t g, const char *name, size_t *n)
 {
     hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
-    if (d < 0)
-        return NULL;
+    if (d < 0) return NULL;
     hid_t sp = H5Dget_space(d);
     hssize_t cnt = H5Sget_simple_extent_npoints(sp);
     int32_t *v = cnt >= 0 ? malloc(((size_t)cnt + 1) * sizeof *v) : NULL;
@@ -167,8 +165,8 @@ static int32_t *read_ids(hid_t g, const char *name, size_t *n)
 
 static void test_refs(void)
 {
-    static const char *const models[] = {"llama", "mistral", "mixtral", "olmoe", "qwen2",
-                                         "qwen2moe"};
+    static const char *const models[] = {"llama", "mistral", "mixtral",
+                                         "olmoe", "qwen2",   "qwen2moe"};
     int prompts = 0, ok_all = 0;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
@@ -191,8 +189,7 @@ static void test_refs(void)
         for (int p = 0; p < 100; p++) {
             char gname[24];
             snprintf(gname, sizeof gname, "prompt%02d", p);
-            if (H5Lexists(f, gname, H5P_DEFAULT) <= 0)
-                break;
+            if (H5Lexists(f, gname, H5P_DEFAULT) <= 0) break;
             hid_t g = H5Gopen2(f, gname, H5P_DEFAULT);
             char *text = read_str_attr(g, "text"), *object = read_str_attr(g, "object");
             size_t n_ref = 0, n_tgt = 0, n_a = 0, n_b = 0;
@@ -201,21 +198,21 @@ static void test_refs(void)
             int32_t *a = NULL, *b = NULL;
             int ok = text && object && ref && tgt && n_tgt == 1;
             char *both = NULL;
-            if (ok && asprintf(&both, "%s %s", text, object) < 0)
-                both = NULL;
+            if (ok && asprintf(&both, "%s %s", text, object) < 0) both = NULL;
             ok = ok && both && tok_encode(t, text, strlen(text), 1, &a, &n_a, &err) == 0 &&
                  tok_encode(t, both, strlen(both), 1, &b, &n_b, &err) == 0;
             int ids_ok = ok && n_a == n_ref && !memcmp(a, ref, n_a * sizeof *a);
             /* target: the first id where the two encodings differ */
             size_t d = 0;
-            while (ok && d < n_a && d < n_b && a[d] == b[d])
-                d++;
+            while (ok && d < n_a && d < n_b && a[d] == b[d]) d++;
             int tgt_ok = ok && d < n_b && b[d] == tgt[0];
             if (ids_ok && tgt_ok)
                 n_ok++;
             else if (!why[0])
-                snprintf(why, sizeof why, "%s (\"%s\" / \"%s\"): input_ids %s, target %d vs "
-                         "ref %d", gname, text ? text : "?", object ? object : "?",
+                snprintf(why, sizeof why,
+                         "%s (\"%s\" / \"%s\"): input_ids %s, target %d vs "
+                         "ref %d",
+                         gname, text ? text : "?", object ? object : "?",
                          ids_ok ? "match" : "differ", ok && d < n_b ? b[d] : -1,
                          tgt && n_tgt ? tgt[0] : -1);
             n++;
@@ -254,8 +251,7 @@ static void expect_ids(int k, const char *label, const char *text, int add_speci
                        const int32_t *exp, size_t n_exp)
 {
     tokenizer *t = load(k);
-    if (!t)
-        return;
+    if (!t) return;
     char name[128];
     snprintf(name, sizeof name, "tokenizer/%s/%s", FIXTURES[k].name, label);
     mp_err err;
@@ -288,8 +284,9 @@ static void test_edges(void)
     expect_ids(0, "empty", "", 1, NULL, 0);
 
     /* 100k-char texts: count and FNV-1a of the ids. */
-    static const char base[] = "H\xc3\xa9llo w\xc3\xb6rld 123 \xe2\x80\x94 na\xc3\xafve caf\xc3\xa9 "
-                               "\xf0\x9f\x99\x82 The capital of France is Paris.\n\t  ";
+    static const char base[] =
+        "H\xc3\xa9llo w\xc3\xb6rld 123 \xe2\x80\x94 na\xc3\xafve caf\xc3\xa9 "
+        "\xf0\x9f\x99\x82 The capital of France is Paris.\n\t  ";
     size_t blen = strlen(base);
     char *mixed = malloc(200000), *spaces = malloc(100001), *as = malloc(100001);
     if (!mixed || !spaces || !as) {
@@ -316,11 +313,11 @@ static void test_edges(void)
         size_t n;
         uint64_t h;
     } want[] = {
-        {0, 0, 34851, 0x77b5de4a02d47d3cULL}, {0, 1, 782, 0xd85f19167abb8e7dULL},
-        {0, 2, 12500, 0x11af305325cdd473ULL}, {2, 0, 30306, 0xc713f03a9f495c6cULL},
-        {2, 1, 4167, 0x784a6b35374c8127ULL},  {2, 2, 12500, 0x7c9759abbf486023ULL},
-        {1, 0, 42428, 0x3b2aee7f84e6a0a8ULL}, {1, 1, 6252, 0xbd01a1d00ee0814fULL},
-        {1, 2, 12504, 0x870136fdd16d78c0ULL}, {3, 0, 30306, 0xe2b81f091e56ccc2ULL},
+        {0, 0, 34851, 0x77b5de4a02d47d3cULL},  {0, 1, 782, 0xd85f19167abb8e7dULL},
+        {0, 2, 12500, 0x11af305325cdd473ULL},  {2, 0, 30306, 0xc713f03a9f495c6cULL},
+        {2, 1, 4167, 0x784a6b35374c8127ULL},   {2, 2, 12500, 0x7c9759abbf486023ULL},
+        {1, 0, 42428, 0x3b2aee7f84e6a0a8ULL},  {1, 1, 6252, 0xbd01a1d00ee0814fULL},
+        {1, 2, 12504, 0x870136fdd16d78c0ULL},  {3, 0, 30306, 0xe2b81f091e56ccc2ULL},
         {3, 1, 100002, 0x2d86f4d99b157f99ULL}, {3, 2, 100001, 0x52e46059918d7ef7ULL},
     };
     static const char *const which_name[] = {"mixed", "spaces", "aaaa"};
@@ -330,8 +327,7 @@ static void test_edges(void)
         char name[96];
         snprintf(name, sizeof name, "tokenizer/long/%s/%s", FIXTURES[want[i].k].name,
                  which_name[want[i].which]);
-        if (!t)
-            continue;
+        if (!t) continue;
         mp_err err;
         err_init(&err);
         int32_t *ids = NULL;
@@ -366,8 +362,8 @@ static void test_misc(void)
     if (q) {
         const char *s = tok_id_to_token(q, 9707);
         CHECK(s && !strcmp(s, "Hello") && tok_id_to_token(q, 151644) &&
-                  !strcmp(tok_id_to_token(q, 151644), "<|im_start|>") &&
-                  !tok_id_to_token(q, -1) && !tok_id_to_token(q, 151669),
+                  !strcmp(tok_id_to_token(q, 151644), "<|im_start|>") && !tok_id_to_token(q, -1) &&
+                  !tok_id_to_token(q, 151669),
               "tokenizer/id-to-token", "id 9707 -> %s", s ? s : "(null)");
         CHECK(tok_token_to_id(q, "Hello") == 9707 && tok_token_to_id(q, "<think>") == 151667 &&
                   tok_token_to_id(q, "no such token here") == -1,
@@ -378,7 +374,8 @@ static void test_misc(void)
         int k;
         const char *text, *want;
     } dec[] = {
-        {0, "Hello world, na\xc3\xafve \xf0\x9f\x99\x82", "Hello world, na\xc3\xafve \xf0\x9f\x99\x82"},
+        {0, "Hello world, na\xc3\xafve \xf0\x9f\x99\x82",
+         "Hello world, na\xc3\xafve \xf0\x9f\x99\x82"},
         {3, "Hello world", "<s> Hello world"},
         {1, "H\xc3\xa9llo w\xc3\xb6rld \xf0\x9f\x99\x82 \xe6\x97\xa5\xe6\x9c\xac",
          "<s> H\xc3\xa9llo w\xc3\xb6rld \xf0\x9f\x99\x82 \xe6\x97\xa5\xe6\x9c\xac"},
@@ -387,8 +384,7 @@ static void test_misc(void)
         tokenizer *t = load(dec[i].k);
         char name[96];
         snprintf(name, sizeof name, "tokenizer/decode/%s", FIXTURES[dec[i].k].name);
-        if (!t)
-            continue;
+        if (!t) continue;
         mp_err err;
         err_init(&err);
         int32_t *ids = NULL;
@@ -441,15 +437,14 @@ static void test_threads(void)
         json_decref(g);
         return;
     }
-    thr_arg a[3] = {{t, json_object_get(g, "qwen"), 0, 0}, {t, json_object_get(g, "qwen"), 0, 0},
+    thr_arg a[3] = {{t, json_object_get(g, "qwen"), 0, 0},
+                    {t, json_object_get(g, "qwen"), 0, 0},
                     {t, json_object_get(g, "qwen"), 0, 0}};
     thr_main(&a[2]);
     pthread_t th[2];
     int started = 0;
-    for (int i = 0; i < 2; i++)
-        started += pthread_create(&th[i], NULL, thr_main, &a[i]) == 0;
-    for (int i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++) started += pthread_create(&th[i], NULL, thr_main, &a[i]) == 0;
+    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
     CHECK(started == 2 && !a[0].fail && !a[1].fail && a[0].hash == a[2].hash &&
               a[1].hash == a[2].hash,
           "tokenizer/threads", "two threads sharing a tokenizer gave different ids");
@@ -463,7 +458,6 @@ int main(void)
     test_edges();
     test_misc();
     test_threads();
-    for (int k = 0; k < N_FIXTURES; k++)
-        tok_free(TOK[k]);
+    for (int k = 0; k < N_FIXTURES; k++) tok_free(TOK[k]);
     return check_finish();
 }

@@ -10,7 +10,7 @@
 #include "pipeline/tokenizer/tokenizer.h"
 #include "tests/unit/check.h"
 
-static json_t *SP, *NEOX;  /* tiny-sp (llama) and tiny-neox (olmoe) tokenizer.json */
+static json_t *SP, *NEOX; /* tiny-sp (llama) and tiny-neox (olmoe) tokenizer.json */
 
 static const char *tmp_path(const char *name)
 {
@@ -24,8 +24,7 @@ static const char *tmp_path(const char *name)
 static int write_text(const char *path, const char *s, size_t n)
 {
     FILE *f = fopen(path, "wb");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     size_t w = fwrite(s, 1, n, f);
     return (fclose(f) == 0 && w == n) ? 0 : -1;
 }
@@ -35,7 +34,7 @@ static void expect_load_error(const char *name, const char *path, const char *wa
 {
     mp_err err;
     err_init(&err);
-    tokenizer *t = (tokenizer *)(uintptr_t)1;  /* must be reset to NULL */
+    tokenizer *t = (tokenizer *)(uintptr_t)1; /* must be reset to NULL */
     int rc = tok_load(&t, path, &err);
     int ok = rc == -1 && t == NULL && err.set && strstr(err.msg, want) && strstr(err.msg, path) &&
              !strchr(err.msg, '\n');
@@ -65,10 +64,19 @@ static void broken(const char *name, json_t *base, mutator mut, const char *want
     expect_load_error(check, path, want);
 }
 
-static json_t *model(json_t *r) { return json_object_get(r, "model"); }
+static json_t *model(json_t *r)
+{
+    return json_object_get(r, "model");
+}
 
-static void m_wordpiece(json_t *r) { json_object_set_new(model(r), "type", json_string("WordPiece")); }
-static void m_nfkc(json_t *r) { json_object_set_new(r, "normalizer", json_pack("{s:s}", "type", "NFKC")); }
+static void m_wordpiece(json_t *r)
+{
+    json_object_set_new(model(r), "type", json_string("WordPiece"));
+}
+static void m_nfkc(json_t *r)
+{
+    json_object_set_new(r, "normalizer", json_pack("{s:s}", "type", "NFKC"));
+}
 static void m_lowercase_in_seq(json_t *r)
 {
     json_object_set_new(r, "normalizer",
@@ -85,7 +93,8 @@ static void m_roberta(json_t *r)
 }
 static void m_merge_unknown(json_t *r)
 {
-    json_array_append_new(json_object_get(model(r), "merges"), json_pack("[s,s]", "zz\xe2\x98\x83", "q"));
+    json_array_append_new(json_object_get(model(r), "merges"),
+                          json_pack("[s,s]", "zz\xe2\x98\x83", "q"));
 }
 static void m_merge_result_unknown(json_t *r)
 {
@@ -119,9 +128,18 @@ static void m_vocab_string(json_t *r)
 {
     json_object_set_new(json_object_get(model(r), "vocab"), "zzz", json_string("7"));
 }
-static void m_vocab_missing(json_t *r) { json_object_del(model(r), "vocab"); }
-static void m_vocab_list(json_t *r) { json_object_set_new(model(r), "vocab", json_array()); }
-static void m_dropout(json_t *r) { json_object_set_new(model(r), "dropout", json_real(0.1)); }
+static void m_vocab_missing(json_t *r)
+{
+    json_object_del(model(r), "vocab");
+}
+static void m_vocab_list(json_t *r)
+{
+    json_object_set_new(model(r), "vocab", json_array());
+}
+static void m_dropout(json_t *r)
+{
+    json_object_set_new(model(r), "dropout", json_real(0.1));
+}
 static void m_truncation(json_t *r)
 {
     json_object_set_new(r, "truncation", json_pack("{s:i}", "max_length", 512));
@@ -148,13 +166,22 @@ static void m_tpl_seq_b(json_t *r)
     json_t *single = json_object_get(json_object_get(r, "post_processor"), "single");
     json_array_append_new(single, json_pack("{s:{s:s,s:i}}", "Sequence", "id", "B", "type_id", 0));
 }
-static void m_version(json_t *r) { json_object_set_new(r, "version", json_string("2.0")); }
-static void m_added_not_list(json_t *r) { json_object_set_new(r, "added_tokens", json_string("x")); }
+static void m_version(json_t *r)
+{
+    json_object_set_new(r, "version", json_string("2.0"));
+}
+static void m_added_not_list(json_t *r)
+{
+    json_object_set_new(r, "added_tokens", json_string("x"));
+}
 static void m_added_no_content(json_t *r)
 {
     json_array_append_new(json_object_get(r, "added_tokens"), json_pack("{s:i}", "id", 9));
 }
-static void m_no_model(json_t *r) { json_object_del(r, "model"); }
+static void m_no_model(json_t *r)
+{
+    json_object_del(r, "model");
+}
 static void m_metaspace_bad(json_t *r)
 {
     json_object_set_new(r, "pre_tokenizer",
@@ -184,14 +211,20 @@ static void test_files(void)
     expect_load_error("tokenizer-bad/top-level-array", p, "expected a JSON object");
 
     broken("no-model", SP, m_no_model, "no \"model\"");
-    broken("model-wordpiece", SP, m_wordpiece, "model type \"WordPiece\" is not supported (supported: BPE)");
-    broken("normalizer-nfkc", SP, m_nfkc,
-           "normalizer type \"NFKC\" is not supported (supported: NFC, Prepend, Replace, Sequence)");
+    broken("model-wordpiece", SP, m_wordpiece,
+           "model type \"WordPiece\" is not supported (supported: BPE)");
+    broken(
+        "normalizer-nfkc", SP, m_nfkc,
+        "normalizer type \"NFKC\" is not supported (supported: NFC, Prepend, Replace, Sequence)");
     broken("normalizer-lowercase", SP, m_lowercase_in_seq, "normalizer type \"Lowercase\"");
-    broken("pretok-whitespace", NEOX, m_whitespace, "pre_tokenizer type \"Whitespace\" is not supported");
-    broken("post-roberta", NEOX, m_roberta, "post_processor type \"RobertaProcessing\" is not supported");
-    broken("merge-unknown-token", SP, m_merge_unknown, "uses token \"zz\xe2\x98\x83\" which is not in model.vocab");
-    broken("merge-result-unknown", SP, m_merge_result_unknown, "makes \"<s></s>\" which is not in model.vocab");
+    broken("pretok-whitespace", NEOX, m_whitespace,
+           "pre_tokenizer type \"Whitespace\" is not supported");
+    broken("post-roberta", NEOX, m_roberta,
+           "post_processor type \"RobertaProcessing\" is not supported");
+    broken("merge-unknown-token", SP, m_merge_unknown,
+           "uses token \"zz\xe2\x98\x83\" which is not in model.vocab");
+    broken("merge-result-unknown", SP, m_merge_result_unknown,
+           "makes \"<s></s>\" which is not in model.vocab");
     broken("merge-three-parts", NEOX, m_merge_three, "must be two tokens separated by one space");
     broken("merge-not-string", SP, m_merge_not_string, "must be a string \"a b\" or a pair");
     broken("vocab-duplicate-id", SP, m_vocab_dup, "gives id 5 to both");
@@ -209,7 +242,8 @@ static void test_files(void)
     broken("version", SP, m_version, "version 2.0 is not supported");
     broken("added-not-list", SP, m_added_not_list, "added_tokens must be a list");
     broken("added-no-content", SP, m_added_no_content, "added_tokens[3].content must be a string");
-    broken("metaspace-replacement", SP, m_metaspace_bad, "Metaspace needs \"replacement\": one character");
+    broken("metaspace-replacement", SP, m_metaspace_bad,
+           "Metaspace needs \"replacement\": one character");
 }
 
 /* Encoding `len` bytes must fail with a message containing `want`. */
@@ -238,11 +272,15 @@ static void test_texts(void)
         CHECK(0, "tokenizer-bad/load-neox", "%s", err.msg);
         return;
     }
-    expect_encode_error("tokenizer-bad/utf8-ff", t, "ab\xff" "cd", 5, "byte offset 2");
+    expect_encode_error("tokenizer-bad/utf8-ff", t,
+                        "ab\xff"
+                        "cd",
+                        5, "byte offset 2");
     expect_encode_error("tokenizer-bad/utf8-lone-continuation", t, "\x80", 1, "byte offset 0");
     expect_encode_error("tokenizer-bad/utf8-overlong", t, "x\xc0\xaf", 3, "byte offset 1");
     expect_encode_error("tokenizer-bad/utf8-surrogate", t, "ok \xed\xa0\x80", 6, "byte offset 3");
-    expect_encode_error("tokenizer-bad/utf8-above-10ffff", t, "\xf4\x90\x80\x80", 4, "byte offset 0");
+    expect_encode_error("tokenizer-bad/utf8-above-10ffff", t, "\xf4\x90\x80\x80", 4,
+                        "byte offset 0");
     expect_encode_error("tokenizer-bad/utf8-truncated", t, "abc\xe2\x82", 5, "byte offset 3");
     expect_encode_error("tokenizer-bad/null-text", t, NULL, 3, "NULL");
     expect_encode_error("tokenizer-bad/no-tokenizer", NULL, "x", 1, "no tokenizer");

@@ -18,14 +18,14 @@ typedef struct mkm_part {
 } mkm_part;
 
 typedef struct mkm_tensor {
-    char name[MKM_NAME];       /* on disk */
+    char name[MKM_NAME]; /* on disk */
     int ndim;
     int64_t shape[3];
-    int ones;                  /* norm weight: all 1.0 */
-    int part0, nparts;         /* into mkm_plan.parts */
+    int ones;          /* norm weight: all 1.0 */
+    int part0, nparts; /* into mkm_plan.parts */
     uint64_t bytes;
     int shard;
-    uint64_t begin;            /* data offset within its shard */
+    uint64_t begin; /* data offset within its shard */
 } mkm_tensor;
 
 typedef struct mkm_plan {

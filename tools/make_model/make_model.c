@@ -39,9 +39,16 @@ int mkm_parse_size(const char *s, uint64_t *out)
     static const struct {
         const char *unit;
         double mult;
-    } U[] = {{"", 1},         {"B", 1},          {"KB", 1e3},        {"MB", 1e6},
-             {"GB", 1e9},     {"TB", 1e12},      {"KiB", 1024.0},    {"MiB", 1048576.0},
-             {"GiB", 1073741824.0}, {"TiB", 1099511627776.0}};
+    } U[] = {{"", 1},
+             {"B", 1},
+             {"KB", 1e3},
+             {"MB", 1e6},
+             {"GB", 1e9},
+             {"TB", 1e12},
+             {"KiB", 1024.0},
+             {"MiB", 1048576.0},
+             {"GiB", 1073741824.0},
+             {"TiB", 1099511627776.0}};
     for (size_t i = 0; i < sizeof U / sizeof U[0]; i++) {
         if (strcasecmp(end, U[i].unit) != 0) continue;
         double b = v * U[i].mult;
@@ -113,9 +120,12 @@ static int plain(mkm_plan *p, int ones, int ndim, int64_t d0, int64_t d1, const 
 static int plan_mlp(mkm_plan *p, const char *pre, const char *g, const char *u, const char *d,
                     int64_t I, int64_t H, int bias)
 {
-    if (plain(p, 0, 2, I, H, "%s%s.weight", pre, g) || (bias && plain(p, 0, 1, I, 0, "%s%s.bias", pre, g)) ||
-        plain(p, 0, 2, I, H, "%s%s.weight", pre, u) || (bias && plain(p, 0, 1, I, 0, "%s%s.bias", pre, u)) ||
-        plain(p, 0, 2, H, I, "%s%s.weight", pre, d) || (bias && plain(p, 0, 1, H, 0, "%s%s.bias", pre, d)))
+    if (plain(p, 0, 2, I, H, "%s%s.weight", pre, g) ||
+        (bias && plain(p, 0, 1, I, 0, "%s%s.bias", pre, g)) ||
+        plain(p, 0, 2, I, H, "%s%s.weight", pre, u) ||
+        (bias && plain(p, 0, 1, I, 0, "%s%s.bias", pre, u)) ||
+        plain(p, 0, 2, H, I, "%s%s.weight", pre, d) ||
+        (bias && plain(p, 0, 1, H, 0, "%s%s.bias", pre, d)))
         return -1;
     return 0;
 }
@@ -127,7 +137,8 @@ static int plan_moe(mkm_plan *p, const mcfg *c, int l, int fused)
     /* Streams always use the per-expert names, so both layouts hold the same values. */
     char sp[96], dp[96], name[MKM_NAME], s1[MKM_NAME], s2[MKM_NAME];
     snprintf(sp, sizeof sp, "model.layers.%d.%s", l, mixtral ? "block_sparse_moe." : "mlp.");
-    snprintf(dp, sizeof dp, "model.layers.%d.%s", l, (mixtral && !fused) ? "block_sparse_moe." : "mlp.");
+    snprintf(dp, sizeof dp, "model.layers.%d.%s", l,
+             (mixtral && !fused) ? "block_sparse_moe." : "mlp.");
     const char *g = mixtral ? "w1" : "gate_proj", *u = mixtral ? "w3" : "up_proj",
                *d = mixtral ? "w2" : "down_proj";
     snprintf(name, sizeof name, "%sgate.weight", dp);
@@ -248,14 +259,16 @@ static int real_precision(json_t *v)
     } else if (json_is_object(v)) {
         const char *k;
         json_t *x;
-        json_object_foreach(v, k, x) {
+        json_object_foreach(v, k, x)
+        {
             int q = real_precision(x);
             if (q > p) p = q;
         }
     } else if (json_is_array(v)) {
         size_t i;
         json_t *x;
-        json_array_foreach(v, i, x) {
+        json_array_foreach(v, i, x)
+        {
             int q = real_precision(x);
             if (q > p) p = q;
         }
@@ -311,8 +324,10 @@ static json_t *prepare_config(const mkm_opts *o, mcfg *c, mp_dtype *dtype, mp_er
             for (size_t i = 1; i < n; i++)
                 uniform &= json_equal(json_array_get(lt, i), json_array_get(lt, 0));
             if ((int)n < o->layers && !uniform) {
-                err_set(err, "%s: \"layer_types\" lists %zu layers of mixed types, cannot make "
-                             "%d (expected --layers at most %zu)", file, n, o->layers, n);
+                err_set(err,
+                        "%s: \"layer_types\" lists %zu layers of mixed types, cannot make "
+                        "%d (expected --layers at most %zu)",
+                        file, n, o->layers, n);
                 json_decref(root);
                 return NULL;
             }
@@ -325,8 +340,9 @@ static json_t *prepare_config(const mkm_opts *o, mcfg *c, mp_dtype *dtype, mp_er
     *dtype = o->dtype_set ? o->dtype : c->torch_dtype;
     int has_dtype = json_object_get(root, "dtype") != NULL;
     int has_torch = json_object_get(root, "torch_dtype") != NULL;
-    if (has_dtype || !has_torch) json_object_set_new(root, has_dtype ? "dtype" : "torch_dtype",
-                                                     json_string(torch_name(*dtype)));
+    if (has_dtype || !has_torch)
+        json_object_set_new(root, has_dtype ? "dtype" : "torch_dtype",
+                            json_string(torch_name(*dtype)));
     if (has_torch) json_object_set_new(root, "torch_dtype", json_string(torch_name(*dtype)));
     char *text = json_dumps(root, JSON_COMPACT);
     int ok = text && mcfg_parse(c, text, file, err) == 0;
@@ -360,8 +376,10 @@ static int clear_old(const char *dir, int force, mp_err *err)
     closedir(d);
     if (!found[0]) return 0;
     if (!force)
-        return err_set(err, "%s: already holds %s, expected an empty output folder (use --force "
-                            "to replace the checkpoint)", dir, found);
+        return err_set(err,
+                       "%s: already holds %s, expected an empty output folder (use --force "
+                       "to replace the checkpoint)",
+                       dir, found);
     char path[4400];
     snprintf(path, sizeof path, "%s/%s", dir, CKPT_INDEX);
     unlink(path);

@@ -28,27 +28,27 @@
 #include "pipeline/util/error.h"
 
 typedef struct mkm_opts {
-    const char *config_path;   /* config.json (or a folder holding one) */
-    const char *out_dir;       /* created if missing */
+    const char *config_path; /* config.json (or a folder holding one) */
+    const char *out_dir;     /* created if missing */
     uint64_t seed;
-    int layers;                /* > 0: replace num_hidden_layers */
-    int dtype_set;             /* 1: write `dtype`, else the config's torch_dtype */
+    int layers;    /* > 0: replace num_hidden_layers */
+    int dtype_set; /* 1: write `dtype`, else the config's torch_dtype */
     mp_dtype dtype;
-    uint64_t shard_size;       /* bytes; 0 = 5 GB (5e9, transformers' default) */
+    uint64_t shard_size; /* bytes; 0 = 5 GB (5e9, transformers' default) */
     int fused_experts;
-    const char *tokenizer;     /* copied to out_dir/tokenizer.json when non-NULL */
-    int force;                 /* replace an existing checkpoint in out_dir */
-    int progress;              /* print one line per shard on stderr */
-    int dry_run;               /* plan only: fill the stats, write nothing */
+    const char *tokenizer; /* copied to out_dir/tokenizer.json when non-NULL */
+    int force;             /* replace an existing checkpoint in out_dir */
+    int progress;          /* print one line per shard on stderr */
+    int dry_run;           /* plan only: fill the stats, write nothing */
 } mkm_opts;
 
 typedef struct mkm_stats {
     int n_shards;
     int64_t n_tensors;
-    uint64_t bytes;            /* tensor data bytes written */
+    uint64_t bytes; /* tensor data bytes written */
     int64_t params;
-    int64_t active_params;     /* per token: routed experts counted k of E */
-    uint64_t planned_bytes;    /* tensor data bytes of the plan */
+    int64_t active_params;  /* per token: routed experts counted k of E */
+    uint64_t planned_bytes; /* tensor data bytes of the plan */
     double seconds;
 } mkm_stats;
 

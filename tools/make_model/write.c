@@ -20,8 +20,8 @@
 
 #include "pipeline/util/atomic_file.h"
 
-#define CHUNK_ELEMS (1 << 20)          /* elements generated per buffer */
-#define FLUSH_BYTES (64ull << 20)      /* write-back window */
+#define CHUNK_ELEMS (1 << 20)     /* elements generated per buffer */
+#define FLUSH_BYTES (64ull << 20) /* write-back window */
 
 static inline uint64_t mix64(uint64_t z)
 {
@@ -73,9 +73,9 @@ MKM_SIMD static void gen_run(uint32_t key, uint32_t c0, int64_t n, float scale, 
         __m256i c = _mm256_add_epi32(_mm256_set1_epi32((int)((c0 + (uint32_t)j) * 2u)), lanes);
         __m256i a = lowbias32_x8(_mm256_xor_si256(vkey, lowbias32_x8(c)));
         __m256i b = lowbias32_x8(_mm256_xor_si256(vkey, lowbias32_x8(_mm256_add_epi32(c, one))));
-        __m256i sum = _mm256_add_epi32(
-            _mm256_add_epi32(_mm256_and_si256(a, lo16), _mm256_srli_epi32(a, 16)),
-            _mm256_add_epi32(_mm256_and_si256(b, lo16), _mm256_srli_epi32(b, 16)));
+        __m256i sum =
+            _mm256_add_epi32(_mm256_add_epi32(_mm256_and_si256(a, lo16), _mm256_srli_epi32(a, 16)),
+                             _mm256_add_epi32(_mm256_and_si256(b, lo16), _mm256_srli_epi32(b, 16)));
         sum = _mm256_sub_epi32(sum, bias);
         _mm256_storeu_ps(out + j, _mm256_mul_ps(_mm256_cvtepi32_ps(sum), vscale));
     }
@@ -116,8 +116,10 @@ MKM_SIMD static void to_dtype(mp_dtype t, const float *src, void *dst, size_t n)
         for (; i + 16 <= n; i += 16) {
             __m256i u0 = _mm256_castps_si256(_mm256_loadu_ps(src + i));
             __m256i u1 = _mm256_castps_si256(_mm256_loadu_ps(src + i + 8));
-            u0 = _mm256_add_epi32(u0, _mm256_add_epi32(r, _mm256_and_si256(_mm256_srli_epi32(u0, 16), one)));
-            u1 = _mm256_add_epi32(u1, _mm256_add_epi32(r, _mm256_and_si256(_mm256_srli_epi32(u1, 16), one)));
+            u0 = _mm256_add_epi32(
+                u0, _mm256_add_epi32(r, _mm256_and_si256(_mm256_srli_epi32(u0, 16), one)));
+            u1 = _mm256_add_epi32(
+                u1, _mm256_add_epi32(r, _mm256_and_si256(_mm256_srli_epi32(u1, 16), one)));
             /* packus works within 128-bit halves: fix the order with a permute */
             __m256i pk = _mm256_packus_epi32(_mm256_srli_epi32(u0, 16), _mm256_srli_epi32(u1, 16));
             _mm256_storeu_si256((__m256i *)(d + i), _mm256_permute4x64_epi64(pk, 0xd8));
@@ -154,12 +156,12 @@ typedef struct writer {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     wbuf buf[2];
-    int full[2];          /* buffer handed to the writer */
+    int full[2]; /* buffer handed to the writer */
     int quit;
     int failed;
     int err_no;
-    uint64_t off;         /* bytes written so far */
-    uint64_t synced;      /* bytes pushed to disk and dropped from the cache */
+    uint64_t off;    /* bytes written so far */
+    uint64_t synced; /* bytes pushed to disk and dropped from the cache */
 } writer;
 
 static int write_all(int fd, const unsigned char *p, size_t n)
@@ -204,7 +206,7 @@ static void *writer_main(void *arg)
         }
         pthread_mutex_unlock(&w->mu);
         int failed = 0;
-        if (!w->failed) {  /* only this thread writes `failed` */
+        if (!w->failed) { /* only this thread writes `failed` */
             if (write_all(w->fd, w->buf[i].data, w->buf[i].len) != 0) {
                 failed = 1;
                 w->err_no = errno;
