@@ -71,34 +71,42 @@ static void clear_plots(const char *dir)
 /* The report, section by section, in the order shown. */
 /* clang-format off */
 static const rep_section SECTIONS[] = {
-    {"glance", "At a glance", "At a glance", sec_glance},
+    {"glance", "At a glance", "At a glance", sec_glance, NULL},
+    {"trace", "Per-prompt drill-down (trace)", "Per-prompt drill-down of the trace", sec_trace,
+     sec_trace_shown},
     {"table1", "Knowledge attribution per model (Table 1)",
-     "Knowledge attribution per model (Table 1)", sec_attribution},
-    {"gains", "Gain per layer (Figure 2)", "FFN and attention gain per layer (Figure 2)", sec_gains},
-    {"stages", "Stage shares (Figure 3)", "Stage shares (Figure 3)", sec_stages},
+     "Knowledge attribution per model (Table 1)", sec_attribution, NULL},
+    {"gains", "Gain per layer (Figure 2)", "FFN and attention gain per layer (Figure 2)", sec_gains, NULL},
+    {"stages", "Stage shares (Figure 3)", "Stage shares (Figure 3)", sec_stages, NULL},
     {"blocking", "Blocking the top experts (Tables 5/8, Figure 7)",
-     "Blocking each relation's top experts (Tables 5/8, Figure 7)", sec_blocking},
+     "Blocking each relation's top experts (Tables 5/8, Figure 7)", sec_blocking, NULL},
     {"ablations", "Configuration ablations (Tables 2/3, Figure 4)",
-     "Configuration ablations (Tables 2/3, Figure 4)", sec_ablations},
+     "Configuration ablations (Tables 2/3, Figure 4)", sec_ablations, NULL},
     {"heads", "Attention heads and experts (Table 4, section 4.3)",
-     "Attention heads and experts (Table 4, section 4.3)", sec_heads_experts},
-    {"neurons", "Neurons (Figure 6, Table 7)", "Neurons (Figure 6, Table 7)", sec_neurons},
+     "Attention heads and experts (Table 4, section 4.3)", sec_heads_experts, NULL},
+    {"neurons", "Neurons (Figure 6, Table 7)", "Neurons (Figure 6, Table 7)", sec_neurons, NULL},
     {"views", "More views (Table 6, Figures 3 and 5, section 5.1)",
      "More views: Table 6, Figure 5, Figure 3's cumulative curve, relative drops, experts x relations",
-     sec_views},
+     sec_views, NULL},
     {"paper", "The paper beside this run", "The paper beside this run (Tables 1, 2, 3, 5, 8, headline numbers)",
-     sec_paper},
-    {"provenance", "Provenance", "Provenance", sec_provenance},
+     sec_paper, NULL},
+    {"provenance", "Provenance", "Provenance", sec_provenance, NULL},
 };
 /* clang-format on */
 #define N_SECTIONS (sizeof SECTIONS / sizeof *SECTIONS)
 
-static void toc(rep_doc *d)
+static int shown(size_t i, rep_model *m, size_t n)
+{
+    return !SECTIONS[i].shown || SECTIONS[i].shown(m, n);
+}
+
+static void toc(rep_doc *d, rep_model *m, size_t n)
 {
     if (d->fmt != REPORT_HTML) return;
     fputs("<nav><ul>\n", d->f);
     for (size_t i = 0; i < N_SECTIONS; i++)
-        fprintf(d->f, "<li><a href=\"#%s\">%s</a></li>\n", SECTIONS[i].id, SECTIONS[i].toc);
+        if (shown(i, m, n))
+            fprintf(d->f, "<li><a href=\"#%s\">%s</a></li>\n", SECTIONS[i].id, SECTIONS[i].toc);
     fputs("</ul></nav>\n", d->f);
 }
 
@@ -192,8 +200,9 @@ int report_render_to(const char *const *archives, size_t n, const char *out_dir,
           "hold (nothing is recomputed). Indices of layers, heads and experts are 0-based unless a "
           "column says 1-based.",
           build_version(), build_git_commit(), when, n, n == 1 ? "" : "s");
-    toc(&d);
+    toc(&d, m, n);
     for (size_t i = 0; i < N_SECTIONS; i++) {
+        if (!shown(i, m, n)) continue;
         doc_h(&d, 2, SECTIONS[i].id, SECTIONS[i].title);
         SECTIONS[i].fn(&d, m, n);
     }

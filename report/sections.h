@@ -14,6 +14,8 @@ typedef struct rep_section {
     const char *toc;   /* entry of the table of contents */
     const char *title; /* heading */
     rep_section_fn fn;
+    /* NULL: always shown; else shown only when it returns 1 (e.g. trace archives only) */
+    int (*shown)(rep_model *m, size_t n);
 } rep_section;
 
 void sec_glance(rep_doc *d, rep_model *m, size_t n);
@@ -27,6 +29,10 @@ void sec_neurons(rep_doc *d, rep_model *m, size_t n);
 void sec_provenance(rep_doc *d, rep_model *m, size_t n);
 void sec_paper(rep_doc *d, rep_model *m, size_t n);
 void sec_views(rep_doc *d, rep_model *m, size_t n);
+void sec_trace(rep_doc *d, rep_model *m, size_t n);
+int sec_trace_shown(rep_model *m, size_t n);
+/* 1 if the archive is a `moeprobe trace` file (it has a group /prompt00). */
+int rep_is_trace(const rep_model *m);
 
 struct paper_data;
 /* Which archive models stand for paper models (sec_paper.c): --paper-model entries "NAME=ID"

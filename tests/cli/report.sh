@@ -347,7 +347,7 @@ fi
 # ---- a trace archive: it names its model (config.json and model_name stored; the report calls it
 # by the model name, not the file name) and stores prompt and object ------
 if "$B" trace --model "$R/models/tiny-olmoe" --prompt "The capital of Canada is" --object "Ottawa" \
-     --out "$T/trace.h5" >/dev/null 2>"$T/trace.err" \
+     --prompt "Paris is in" --object "France" --out "$T/trace.h5" >/dev/null 2>"$T/trace.err" \
    && "$B" report "$T/trace.h5" --out "$T/trace-report" >/dev/null 2>&1; then
   pt=$(h5dump -a /prompt00/prompt "$T/trace.h5" 2>/dev/null | sed -n 's/^ *(0): //p')
   ob=$(h5dump -a /prompt00/object "$T/trace.h5" 2>/dev/null | sed -n 's/^ *(0): //p')
@@ -356,6 +356,49 @@ if "$B" trace --model "$R/models/tiny-olmoe" --prompt "The capital of Canada is"
   ! grep -q "is a dense model" "$T/trace-report/index.html" \
     && grep -qF "<tr><td>tiny-olmoe</td><td>OlmoeForCausalLM</td>" "$T/trace-report/index.html" \
     && pass trace/report_knows_moe || fail trace/report_knows_moe "the report calls the MoE trace dense or lacks its config"
+  # the per-prompt drill-down (report/sec_trace.c) against what the trace stores: the tokens,
+  # the target's rank and probability (softmax of logits_last at target_id, recomputed here), every
+  # layer's attention / FFN gain, the top head (argmax of attr_head) and the top neuron
+  TR=$T/trace-report/index.html
+  h5v() { h5dump -m '%.17g' -w 0 -y -d "/$1/$2" "$T/trace.h5" 2>/dev/null | sed -n '/DATA {/,/}/p' \
+    | grep -v 'DATA {\|}' | tr ',' '\n' | awk 'NF {print $1}'; }
+  bad=""
+  for p in prompt00 prompt01; do
+    t=$(h5v $p target_id)
+    want=$(h5v $p logits_last | awk -v t="$t" '{v[NR - 1] = $1} END {
+      m = v[0]; for (i in v) if (v[i] > m) m = v[i]; r = 1; z = 0
+      for (i in v) { z += exp(v[i] - m); if (v[i] > v[t]) r++ }
+      printf "%d %d %.9g", r, NR, exp(v[t] - m) / z }')
+    read -r rank V prob <<< "$want"
+    got=$(grep -o "<p>Target token id $t: rank $rank of $V, probability [0-9.e+-]*" "$TR" | sed 's/.* //')
+    [ -n "$got" ] && awk -v a="$got" -v b="$prob" 'BEGIN {exit !(a / b > 0.9999 && a / b < 1.0001)}' \
+      || bad="$bad $p:rank/prob (want rank $rank, p $prob)"
+    ids=$(h5v $p input_ids | tr '\n' ' ' | sed 's/ $//')
+    grep -qF "the trace stores no decoded text): $ids</p>" "$TR" || bad="$bad $p:tokens"
+    paste <(h5v $p attr_attn_gain) <(h5v $p attr_ffn_gain) | awk '{printf "<tr><td class=\"num\">%d</td><td class=\"num\">%.6f</td><td class=\"num\">%.6f</td></tr>\n", NR - 1, $1, $2}' > "$T/$p.gains"
+    [ "$(grep -cFf "$T/$p.gains" "$TR")" = 4 ] || bad="$bad $p:gains"
+    nh=$(h5dump -H -d /$p/attr_head "$T/trace.h5" | grep -o '( [0-9]*, [0-9]* )' | head -1 | tr -dc '0-9 ' | awk '{print $2}')
+    th=$(h5v $p attr_head | awk -v nh="$nh" 'NR == 1 || $1 > m {m = $1; i = NR - 1} END {
+      printf "<tr><td class=\"num\">1</td><td class=\"num\">%d</td><td class=\"num\">%d</td><td class=\"num\">%.6f</td></tr>", int(i / nh), i % nh, m}')
+    grep -qF "$th" "$TR" || bad="$bad $p:top_head($th)"
+    tn=$(h5v $p attr_neuron_top100 | head -3 | tr '\n' ' ')
+    ts=$(h5v $p attr_neuron_top100_score | head -1)
+    row=$(echo "$tn $ts" | awk '{printf "<tr><td class=\"num\">1</td><td class=\"num\">%d</td><td class=\"num\">%d</td><td class=\"num\">%d</td><td class=\"num\">%.6f</td></tr>", $1, $2, $3, $4}')
+    grep -qF "$row" "$TR" || bad="$bad $p:top_neuron"
+    # the top expert: the argmax slot of attr_expert_topk [L,k], named by topk_idx [L,T,k] at the
+    # last position
+    nt=$(h5v $p input_ids | wc -l)
+    k=$(h5dump -H -d /$p/attr_expert_topk "$T/trace.h5" | grep -o '( [0-9]*, [0-9]* )' | head -1 | tr -dc '0-9 ' | awk '{print $2}')
+    read -r el es ev <<< "$(h5v $p attr_expert_topk | awk -v k="$k" 'NR == 1 || $1 > m {m = $1; i = NR - 1} END {print int(i / k), i % k, m}')"
+    eid=$(h5v $p topk_idx | sed -n "$(( (el * nt + nt - 1) * k + es + 1 ))p")
+    row=$(awk -v l="$el" -v e="$eid" -v s="$es" -v v="$ev" 'BEGIN {printf "<tr><td class=\"num\">1</td><td class=\"num\">%d</td><td class=\"num\">%d</td><td class=\"num\">%d</td><td class=\"num\">%.6f</td></tr>", l, e, s, v}')
+    grep -qF "$row" "$TR" || bad="$bad $p:top_expert($row)"
+  done
+  nexp=$(grep -c '<tr><th>top expert</th><th>layer</th><th>expert</th>' "$TR")
+  [ -z "$bad" ] && [ "$nexp" = 2 ] && grep -qF '<h3>tiny-olmoe prompt01: &quot;Paris is in&quot; → &quot;France&quot;</h3>' "$TR" \
+    && pass trace/drilldown_matches_archive || fail trace/drilldown_matches_archive "wrong or missing:$bad; expert tables $nexp (2)"
+  ! grep -q 'id="trace"' "$HTML" && grep -q '<h2 id="trace">' "$TR" && pass trace/drilldown_only_for_traces \
+    || fail trace/drilldown_only_for_traces "the drill-down section is shown for non-trace archives or missing"
 else
   fail trace/run "$(tail -3 "$T/trace.err")"
 fi
