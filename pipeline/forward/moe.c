@@ -268,9 +268,12 @@ static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *er
         gather_job gj = {f, h, xr, row_of, idx, row_expert, meta, H, k};
         ops_parallel_for(T, k * H, gather_rows, &gj);
     }
-    /* The rows leave for their experts' ranks first; the shared expert, which needs only h,
-     * is computed while they travel (ep_exchange_start .. finish) and added after the routed
-     * experts as before, so the sums are the same to the bit. */
+    /* The rows leave for their experts' ranks first; while they travel (ep_exchange_start ..
+     * finish) the shared expert, which needs only h, is computed, then this rank's rows to
+     * the experts it owns (ep_exchange_local); finish computes the received rows. The shared
+     * output is added after the routed experts as before, and an expert's rows split over two
+     * calls give the same bits (each row's reduction order is fixed: pipeline/ops/kern.h),
+     * so the sums are the same to the bit. */
     t0 = monotonic_s();
     if (ep_size(f->ep) > 1 &&
         ep_exchange_start(f->ep, H, H, nrows, xr, row_expert, meta, &pend, err) != 0)
@@ -278,6 +281,7 @@ static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *er
     f->timing.experts_s += monotonic_s() - t0;
     shared_ok = shared_compute(f, l, h, &sh, pend);
     t0 = monotonic_s();
+    ep_exchange_local(f->ep, pend, run_expert, &job);
     if (!pend) { /* every expert is here and the rows are grouped already */
         for (int64_t e = 0; e < E; e++)
             if (estart[e + 1] > estart[e])

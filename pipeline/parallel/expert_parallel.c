@@ -6,7 +6,10 @@
  *   3. MPI_Alltoallv of rows and of metadata            -> recv buffer, grouped by source, expert
  *      (with overlap: MPI_Ialltoallv, and the caller computes until ep_exchange_finish waits)
  *   4. per local expert: gather its rows from all sources into one block, run fn (one GEMM),
- *      scatter the outputs back into the recv layout
+ *      scatter the outputs back into the recv layout. With ep_exchange_local, this rank's own
+ *      rows were computed from the send buffer while 3 was in flight: 4 then gathers only the
+ *      other sources' rows and copies the early outputs into the recv layout (they still
+ *      travel through the collectives, to themselves, which keeps the counts simple)
  *   5. MPI_Alltoallv back (the reverse of 3)            -> outputs in send order
  *   6. un-permute into y in the caller's row order. */
 #include "pipeline/parallel/expert_parallel.h"
@@ -171,6 +174,8 @@ typedef struct ep_xchg {
     int *cnt, *cnt_meta;  /* [4N] element counts for the rows' and the metadata's
                                   * MPI_(I)alltoallv: both may be in flight at once */
     MPI_Request req[2];   /* rows, metadata; MPI_REQUEST_NULL when none */
+    int self_done;        /* this rank's rows to its own experts computed from the send side
+                           * (ep_exchange_local): finish skips their received copy */
     float *rx, *ry;
     int64_t *rmeta;
     int64_t *gstart; /* [E+1] first gathered row of each expert */
@@ -344,27 +349,35 @@ static int xchg_compute(ep_ctx *ep, ep_xchg *xc, ep_expert_fn fn, void *fn_ctx)
     xc->gy = malloc((size_t)(rows * xc->OW) * sizeof *xc->gy);
     xc->gmeta = malloc((size_t)(rows * EP_META) * sizeof *xc->gmeta);
     if (!fill || !xc->gstart || !xc->gx || !xc->gy || !xc->gmeta) goto done;
+    const int skip = xc->self_done ? ep->rank : -1; /* the source already computed */
     for (int r = 0; r < N; r++)
-        for (int e = 0; e < E; e++) xc->gstart[e + 1] += xc->rcount[r * E + e];
+        for (int e = 0; e < E && r != skip; e++) xc->gstart[e + 1] += xc->rcount[r * E + e];
     for (int e = 0; e < E; e++) xc->gstart[e + 1] += xc->gstart[e];
     memcpy(fill, xc->gstart, (size_t)E * sizeof *fill);
     int64_t src = 0;
     for (int r = 0; r < N; r++)
         for (int e = 0; e < E; e++)
             for (int c = 0; c < xc->rcount[r * E + e]; c++, src++) {
+                if (r == skip) continue;
                 int64_t dst = fill[e]++;
                 memcpy(xc->gx + dst * in_w, xc->rx + src * in_w, (size_t)in_w * sizeof *xc->gx);
                 memcpy(xc->gmeta + dst * EP_META, xc->rmeta + src * EP_META,
                        EP_META * sizeof *xc->gmeta);
             }
     run_local_experts(ep, in_w, out_w, xc->gstart, xc->gx, xc->gmeta, fn, fn_ctx, xc->gy);
+    /* the rows computed early travel home from the send side, in the same (expert) order */
+    if (xc->self_done && out_w)
+        memcpy(xc->ry + (int64_t)xc->rows[3 * N + ep->rank] * out_w,
+               xc->sy + (int64_t)xc->rows[N + ep->rank] * out_w,
+               (size_t)xc->rows[ep->rank] * (size_t)out_w * sizeof *xc->ry);
     memcpy(fill, xc->gstart, (size_t)E * sizeof *fill);
     src = 0;
     for (int r = 0; r < N; r++)
         for (int e = 0; e < E; e++)
             for (int c = 0; c < xc->rcount[r * E + e]; c++, src++)
-                memcpy(xc->ry + src * out_w, xc->gy + (fill[e]++) * out_w,
-                       (size_t)out_w * sizeof *xc->ry);
+                if (r != skip)
+                    memcpy(xc->ry + src * out_w, xc->gy + (fill[e]++) * out_w,
+                           (size_t)out_w * sizeof *xc->ry);
     rc = 0;
 done:
     free(fill);
@@ -411,6 +424,29 @@ void ep_exchange_progress(ep_ctx *ep, ep_pending *p)
     double t0 = MPI_Wtime();
     MPI_Testall(2, p->xc.req, &done, MPI_STATUSES_IGNORE);
     ep->stats.alltoall_s += MPI_Wtime() - t0;
+}
+
+void ep_exchange_local(ep_ctx *ep, ep_pending *p, ep_expert_fn fn, void *fn_ctx)
+{
+    ep_xchg *xc;
+    if (!p || !ep->use_mpi || p->xc.self_done) return;
+    xc = &p->xc;
+    /* the send side holds this rank's rows to its own experts at (rank, e), grouped by expert;
+     * sstart + rank*E is then a per-expert start table over sx / sy */
+    const int64_t *start = xc->sstart + (int64_t)ep->rank * ep->n_experts;
+    double t0 = MPI_Wtime();
+    for (int e = 0; e < ep->n_experts; e++) {
+        int64_t n = start[e + 1] - start[e];
+        if (n == 0 || ep->owner[e] != ep->rank) continue;
+        fn(fn_ctx, e, n, xc->sx + start[e] * xc->in_w, xc->smeta + start[e] * EP_META,
+           xc->sy + start[e] * xc->out_w);
+        ep->stats.rows_computed += n;
+        double t1 = MPI_Wtime();
+        ep->stats.compute_s += t1 - t0;
+        ep_exchange_progress(ep, p); /* let MPI move the rows between experts */
+        t0 = MPI_Wtime();
+    }
+    xc->self_done = 1;
 }
 
 int ep_exchange_finish(ep_ctx *ep, ep_pending *p, ep_expert_fn fn, void *fn_ctx, float *y,

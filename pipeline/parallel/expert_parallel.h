@@ -29,7 +29,8 @@ typedef struct ep_ctx ep_ctx;
 
 /* Computes expert `expert` (local to this rank) on n rows x[n,H] with their metadata; writes
  * y[n,H]. Called once per local expert per exchange with all its rows from all ranks
- * (a grouped GEMM), in ascending expert id, also when n == 0 is skipped. */
+ * (a grouped GEMM), in ascending expert id, also when n == 0 is skipped; with
+ * ep_exchange_local, twice: this rank's own rows first, then the received ones. */
 typedef void (*ep_expert_fn)(void *ctx, int expert, int64_t n, const float *x, const int64_t *meta,
                              float *y);
 
@@ -66,7 +67,7 @@ int ep_exchange_w(ep_ctx *ep, int64_t in_w, int64_t out_w, int64_t n, const floa
                   mp_err *err);
 
 /* The same exchange in two halves, so that work that does not depend on it (the shared
- * expert) runs while the rows travel. ep_exchange_start sorts the rows, agrees the counts
+ * expert, this rank's rows to its own experts) runs while the rows travel. ep_exchange_start sorts the rows, agrees the counts
  * (one small blocking MPI_Alltoall) and starts MPI_Ialltoallv of rows and metadata; it keeps
  * what it needs (x, expert and meta may be reused at once). ep_exchange_progress lets MPI move
  * data during the caller's computation (optional). ep_exchange_finish waits for the rows,
@@ -81,6 +82,12 @@ typedef struct ep_pending ep_pending;
 int ep_exchange_start(ep_ctx *ep, int64_t in_w, int64_t out_w, int64_t n, const float *x,
                       const int *expert, const int64_t *meta, ep_pending **p, mp_err *err);
 void ep_exchange_progress(ep_ctx *ep, ep_pending *p);
+/* Optional, between start and finish: runs fn now on the rows this rank routes to experts it
+ * owns itself (they need no transfer), while the others travel; finish then runs fn only on
+ * the rows received from other ranks. fn is thus called up to twice per local expert, each
+ * time on a part of its rows: use it only with an fn whose result per row does not depend on
+ * the rows beside it (the forward's experts: batch-invariant kernels, pipeline/ops/kern.h). */
+void ep_exchange_local(ep_ctx *ep, ep_pending *p, ep_expert_fn fn, void *fn_ctx);
 int ep_exchange_finish(ep_ctx *ep, ep_pending *p, ep_expert_fn fn, void *fn_ctx, float *y,
                        mp_err *err);
 
