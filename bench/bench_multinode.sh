@@ -3,7 +3,8 @@
 # spent in the all-to-all (MPI calls and waiting in them), with 3 ranks, on shared memory (one
 # host, Open MPI's vader BTL) and on TCP between three namespaced nodes (tests/cluster/nodes.sh,
 # one rank per node, --mca btl tcp,self). Overlap = the rows leave with MPI_Ialltoallv and the
-# shared expert is computed while they travel (pipeline/forward/moe.c); without it
+# shared expert, then each rank's rows to its own experts, are computed while they travel
+# (pipeline/forward/moe.c); without it
 # (MOEPROBE_EP_OVERLAP=0) the same exchange is a blocking MPI_Alltoallv. tiny-qwen2moe (the
 # fixture with a shared expert), the eval pass over BENCH_SAMPLES prompts per relation, best of
 # BENCH_REPEATS runs (the run with the most tokens/s). Both settings run in this invocation, on
