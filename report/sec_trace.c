@@ -81,8 +81,9 @@ static void tokens_and_target(rep_doc *d, arc_reader *r, const char *g)
         for (int64_t t = 0; s && t < sh[0]; t++)
             len += (size_t)snprintf(s + len, cap - len, "%s%.0f", t ? " " : "", ids[t]);
         /* the trace stores token ids, not their decoded text */
-        if (s) doc_p(d, "Tokens (%lld, ids; the trace stores no decoded text): %s",
-                     (long long)sh[0], s);
+        if (s)
+            doc_p(d, "Tokens (%lld, ids; the trace stores no decoded text): %s", (long long)sh[0],
+                  s);
         free(s);
     } else {
         doc_note(d, "This prompt has no input_ids.");
@@ -94,8 +95,8 @@ static void tokens_and_target(rep_doc *d, arc_reader *r, const char *g)
     }
     int64_t V = shl[0], t = (int64_t)tgt[0];
     if (t < 0 || t >= V) {
-        doc_note(d, "target_id %lld is outside the vocabulary of logits_last (%lld).",
-                 (long long)t, (long long)V);
+        doc_note(d, "target_id %lld is outside the vocabulary of logits_last (%lld).", (long long)t,
+                 (long long)V);
         goto out;
     }
     double mx = lg[0], z = 0;
@@ -230,7 +231,8 @@ void sec_trace(rep_doc *d, rep_model *m, size_t n)
             char path[64];
             snprintf(path, sizeof path, "/%s", g.v[j]);
             arc_read_attr_str(r, path, "prompt", &prompt, &err);
-            if (arc_has_attr(r, path, "object")) arc_read_attr_str(r, path, "object", &object, &err);
+            if (arc_has_attr(r, path, "object"))
+                arc_read_attr_str(r, path, "object", &object, &err);
             snprintf(title, sizeof title, "%s %s: \"%s\"%s%s%s", m[i].name, g.v[j],
                      prompt ? prompt : "?", object ? " → \"" : "", object ? object : "",
                      object ? "\"" : "");
