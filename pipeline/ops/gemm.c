@@ -148,6 +148,7 @@ void gemm_parallel(void (*fn)(void *ctx, int i, int n), void *ctx)
 /* ---- the kernel path --------------------------------------------------------------------- */
 
 static const kern_isa *isa_sel = NULL;
+static const kern_bf16 *bf16_sel = NULL;
 static char isa_msg[320];
 static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
 
@@ -169,6 +170,19 @@ int kern_runnable(const kern_isa **out)
     return n;
 }
 
+const kern_bf16 *kern_bf16_of(const kern_isa *k)
+{
+#if defined(__x86_64__)
+    if (k == &kern_isa_avx512)
+        return kern_has_avx512bf16() ? &kern_bf16_avx512bf16 : &kern_bf16_avx512;
+    if (k == &kern_isa_avx2) return &kern_bf16_avx2;
+#endif
+#if defined(__aarch64__)
+    if (k == &kern_isa_neon) return &kern_bf16_neon;
+#endif
+    return &kern_bf16_generic;
+}
+
 static void isa_init(void)
 {
     const kern_isa *can[4];
@@ -176,11 +190,13 @@ static void isa_init(void)
     const char *want = getenv("MOEPROBE_ISA");
     if (!want || !*want || !strcmp(want, "auto")) {
         isa_sel = can[0];
+        bf16_sel = kern_bf16_of(isa_sel);
         return;
     }
     for (int i = 0; i < n; i++)
         if (!strcmp(want, can[i]->name)) {
             isa_sel = can[i];
+            bf16_sel = kern_bf16_of(isa_sel);
             return;
         }
     char list[64] = "";
@@ -220,6 +236,58 @@ static const kern_isa *isa(void)
     return isa_sel;
 }
 
+const char *gemm_bf16_path(void)
+{
+    pthread_once(&isa_once, isa_init);
+    return bf16_sel ? bf16_sel->name : "none";
+}
+
+/* ---- bf16 products ------------------------------------------------------------------------ */
+
+static int bf16_on = 0;
+static uint16_t *bf16_x = NULL; /* the rounded rows of x, grown as needed, kept */
+static size_t bf16_cap = 0;
+
+int gemm_set_bf16(int on)
+{
+    const int was = bf16_on;
+    bf16_on = on != 0;
+    return was;
+}
+
+/* float32 to bf16, nearest even, as vcvtneps2bf16: subnormals to zero, NaN stays NaN */
+static uint16_t bf16_rne(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if (!(u & 0x7f800000u)) return (uint16_t)((u >> 16) & 0x8000u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+/* gemm_nt in bf16: 0, or -1 when the rounded copy of x does not fit in memory (the caller
+ * then computes in float32, which only costs time: screening recomputes nothing wrongly) */
+static int gemm_nt_bf16(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T,
+                        const void *w, int64_t ldw, int64_t N, int64_t K, int beta1)
+{
+    const size_t need = (size_t)T * (size_t)K;
+    if (need > bf16_cap) {
+        uint16_t *p = realloc(bf16_x, need * sizeof *p);
+        if (!p) return -1;
+        bf16_x = p;
+        bf16_cap = need;
+    }
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t k = 0; k < K; k++) bf16_x[t * K + k] = bf16_rne(x[t * ldx + k]);
+    kern_bf16_job j = {y, ldy, K, T, ldw, N, K, bf16_x, w, beta1};
+    if ((double)T * (double)N * (double)K < 2e5 || gemm_threads() == 1)
+        bf16_sel->nt_run(&j, 0, 1);
+    else
+        gemm_parallel(bf16_sel->nt_run, &j);
+    return 0;
+}
+
 /* ---- entry points ----------------------------------------------------------------------- */
 
 void gemm_nt(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T, const void *w,
@@ -235,6 +303,8 @@ void gemm_nt(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T, cons
             for (int64_t t = 0; t < T; t++) memset(y + t * ldy, 0, (size_t)N * sizeof *y);
         return;
     }
+    if (bf16_on && dt == MP_BF16 && gemm_nt_bf16(y, ldy, x, ldx, T, w, ldw, N, K, j.beta1) == 0)
+        return;
     /* small products are not worth waking the pool for */
     if ((double)T * (double)N * (double)K < 2e5 || gemm_threads() == 1)
         k->nt_run(&j, 0, 1);

@@ -43,6 +43,15 @@ void gemm_nt(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T, cons
 void gemm_nn(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t T, const void *w,
              mp_dtype dt, int64_t ldw, int64_t N, int64_t K, float beta);
 
+/* bf16 products for the screened evaluation passes (docs/method.md): while on, gemm_nt with
+ * BF16 weights rounds each row of x to bf16 (nearest even, subnormals to zero) and sums exact
+ * bf16 x bf16 products in kern.h's bf16 order, with vdpbf16ps where the CPU has AVX512_BF16
+ * and an exact emulation elsewhere (same bits, slower than float32). Other dtypes and gemm_nn
+ * stay float32. Returns the previous setting. Set by the thread that calls gemm_*. */
+int gemm_set_bf16(int on);
+/* The bf16 product path: "avx512bf16", or the emulating kernel path's name. */
+const char *gemm_bf16_path(void);
+
 /* g[i] = silu(g[i]) * u[i] (x / (1 + e^-x) with a vectorised e^x, relative error ~1e-7). */
 void gemm_silu_mul(float *g, const float *u, int64_t n);
 

@@ -102,4 +102,37 @@ VI void v_hsum4(v16 a, v16 b, v16 c, v16 d, float out[4])
 }
 
 #include "pipeline/ops/kern_body.h"
+
+/* the bf16 product emulated on AVX2 (kern_bf16.h): no CPU with only AVX2 has bf16 products */
+VI __m256i ld8u(const uint16_t *p)
+{
+    return _mm256_loadu_si256((const __m256i *)(const void *)p);
+}
+VI v16 v_bf_hi(const uint16_t *p)
+{
+    const __m256i m = _mm256_set1_epi32((int)0xffff0000u);
+    return v_mk(_mm256_castsi256_ps(_mm256_and_si256(ld8u(p), m)),
+                _mm256_castsi256_ps(_mm256_and_si256(ld8u(p + 16), m)));
+}
+VI v16 v_bf_lo(const uint16_t *p)
+{
+    return v_mk(_mm256_castsi256_ps(_mm256_slli_epi32(ld8u(p), 16)),
+                _mm256_castsi256_ps(_mm256_slli_epi32(ld8u(p + 16), 16)));
+}
+VI __m256 daz8(__m256 a)
+{
+    const __m256i i = _mm256_castps_si256(a);
+    const __m256i sub = _mm256_cmpeq_epi32(_mm256_and_si256(i, _mm256_set1_epi32(0x7f800000)),
+                                           _mm256_setzero_si256());
+    return _mm256_castsi256_ps(
+        _mm256_blendv_epi8(i, _mm256_and_si256(i, _mm256_set1_epi32((int)0x80000000u)), sub));
+}
+VI v16 v_daz(v16 a)
+{
+    return v_mk(daz8(a.lo), daz8(a.hi));
+}
+#define KB16_NAME avx2
+#define KB16_MR 2
+#define KB16_NR 2
+#include "pipeline/ops/kern_bf16.h"
 #endif

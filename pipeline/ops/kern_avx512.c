@@ -100,4 +100,26 @@ VI void v_hsum4(v16 a, v16 b, v16 c, v16 d, float out[4])
 }
 
 #include "pipeline/ops/kern_body.h"
+
+/* the bf16 product emulated on AVX-512 F (kern_bf16.h), for CPUs without AVX512_BF16 */
+VI v16 v_bf_hi(const uint16_t *p)
+{
+    return _mm512_castsi512_ps(
+        _mm512_and_si512(_mm512_loadu_si512(p), _mm512_set1_epi32((int)0xffff0000u)));
+}
+VI v16 v_bf_lo(const uint16_t *p)
+{
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(p), 16));
+}
+VI v16 v_daz(v16 a)
+{
+    const __m512i i = _mm512_castps_si512(a);
+    const __mmask16 normal = _mm512_test_epi32_mask(i, _mm512_set1_epi32(0x7f800000));
+    return _mm512_castsi512_ps(
+        _mm512_mask_mov_epi32(_mm512_and_si512(i, _mm512_set1_epi32((int)0x80000000u)), normal, i));
+}
+#define KB16_NAME avx512
+#define KB16_MR 4
+#define KB16_NR 3
+#include "pipeline/ops/kern_bf16.h"
 #endif

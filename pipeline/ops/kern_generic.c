@@ -110,3 +110,31 @@ VI void v_hsum4(v16 a, v16 b, v16 c, v16 d, float out[4])
 }
 
 #include "pipeline/ops/kern_body.h"
+
+/* the bf16 product emulated in C (kern_bf16.h): the reference for the other paths */
+VI float bf_half(const uint16_t *p, int l, int hi)
+{
+    uint32_t u;
+    float f;
+    memcpy(&u, p + 2 * l, 4);
+    u = hi ? u & 0xffff0000u : u << 16;
+    memcpy(&f, &u, 4);
+    return f;
+}
+VI float daz1(float a)
+{
+    uint32_t u;
+    memcpy(&u, &a, 4);
+    if (!(u & 0x7f800000u)) u &= 0x80000000u;
+    memcpy(&a, &u, 4);
+    return a;
+}
+VI v16 v_bf_hi(const uint16_t *p){LANES(bf_half(p, l, 1))} VI v16
+    v_bf_lo(const uint16_t *p){LANES(bf_half(p, l, 0))} VI v16 v_daz(v16 a)
+{
+    LANES(daz1(a.f[l]))
+}
+#define KB16_NAME generic
+#define KB16_MR 2
+#define KB16_NR 2
+#include "pipeline/ops/kern_bf16.h"

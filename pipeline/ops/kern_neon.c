@@ -65,4 +65,26 @@ VI void v_hsum4(v16 a, v16 b, v16 c, v16 d, float out[4])
 }
 
 #include "pipeline/ops/kern_body.h"
+
+/* the bf16 product emulated on Advanced SIMD (kern_bf16.h): aarch64's BFDOT does not round
+ * as vdpbf16ps does, so it would not give the same bits */
+VI v16 v_bf_hi(const uint16_t *p){
+    LANES4(vreinterpretq_f32_u32(vandq_u32(vld1q_u32((const uint32_t *)(const void *)p + 4 * i),
+                                           vdupq_n_u32(0xffff0000u))))} VI v16
+    v_bf_lo(const uint16_t *p){LANES4(vreinterpretq_f32_u32(
+        vshlq_n_u32(vld1q_u32((const uint32_t *)(const void *)p + 4 * i), 16)))} VI float32x4_t
+    daz4(float32x4_t a)
+{
+    const uint32x4_t i = vreinterpretq_u32_f32(a);
+    const uint32x4_t normal = vtstq_u32(i, vdupq_n_u32(0x7f800000u));
+    return vreinterpretq_f32_u32(vbslq_u32(normal, i, vandq_u32(i, vdupq_n_u32(0x80000000u))));
+}
+VI v16 v_daz(v16 a)
+{
+    LANES4(daz4(a.q[i]))
+}
+#define KB16_NAME neon
+#define KB16_MR 2
+#define KB16_NR 2
+#include "pipeline/ops/kern_bf16.h"
 #endif

@@ -39,6 +39,7 @@ $(FUZZ_DIR)/obj/gen/analysis_registry.o: $(FUZZ_DIR)/gen/analysis_registry.c
 # clang ignores kern_avx512.c's `#pragma GCC target`: the AVX-512 kernels get their target on
 # the command line here (the path is still chosen at run time, so the harnesses run anywhere).
 $(FUZZ_DIR)/obj/pipeline/ops/kern_avx512.o: FCFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512dq
+$(FUZZ_DIR)/obj/pipeline/ops/kern_avx512bf16.o: FCFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512bf16
 
 $(FUZZ_DIR)/libpipeline.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^

@@ -236,6 +236,126 @@ static void case_silu(const kern_isa *k)
     CHECK(worst < 1e-6, name, "relative error %.3g against double (expected < 1e-6)", worst);
 }
 
+/* ---- bf16 x bf16 (kern_bf16.h) ------------------------------------------------------------ */
+
+static float b2f(uint16_t b)
+{
+    uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static float ftz(float a) /* subnormal to zero of the same sign */
+{
+    uint32_t u;
+    memcpy(&u, &a, 4);
+    if (!(u & 0x7f800000u)) u &= 0x80000000u;
+    memcpy(&a, &u, 4);
+    return a;
+}
+static uint16_t rne(float f) /* nearest even; subnormal to zero (vcvtneps2bf16) */
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if (!(u & 0x7f800000u)) return (uint16_t)((u >> 16) & 0x8000u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+/* kern.h's bf16 order, spelled out: vdpbf16ps per 32-element step, tree16 per K block */
+static float spec_bt(const uint16_t *x, const uint16_t *w, int64_t K, float y0, int beta1)
+{
+    float y = y0;
+    for (int64_t kb = 0; kb < K; kb += KERN_KC) {
+        const int64_t kc = K - kb < KERN_KC ? K - kb : KERN_KC;
+        float l[16] = {0};
+        for (int64_t k = 0; k < (kc + 31) / 32 * 32; k += 32)
+            for (int q = 0; q < 16; q++)
+                for (int odd = 1; odd >= 0; odd--) {
+                    const int64_t e = k + 2 * q + odd;
+                    const float a = e < kc ? ftz(b2f(x[kb + e])) : 0.0f;
+                    const float b = e < kc ? ftz(b2f(w[kb + e])) : 0.0f;
+                    l[q] = ftz(fmaf(a, b, l[q]));
+                }
+        const float s = tree16(l);
+        y = kb > 0 || beta1 ? y + s : s;
+    }
+    return y;
+}
+
+static uint16_t rand_bf16(int tiny)
+{
+    float f = frand();
+    if (tiny && (rng & 15) == 1) f *= 0x1p-120f; /* subnormal or near it after the product */
+    if (tiny && (rng & 31) == 2) f *= 0x1p-132f; /* a subnormal bf16: read as zero */
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)(u >> 16);
+}
+
+static void case_bt(const kern_bf16 *k, int64_t T, int64_t N, int64_t K, int beta1, int tiny)
+{
+    char name[160];
+    snprintf(name, sizeof name, "kern/%s/bf16xbf16/T%lld_N%lld_K%lld_beta%d%s", k->name,
+             (long long)T, (long long)N, (long long)K, beta1, tiny ? "_tiny" : "");
+    uint16_t *x = malloc((size_t)(T * K) * sizeof *x), *w = malloc((size_t)(N * K) * sizeof *w);
+    float *y0 = malloc((size_t)(T * N) * sizeof *y0), *y = malloc((size_t)(T * N) * sizeof *y);
+    float *yp = malloc((size_t)(T * N) * sizeof *yp), *ys = malloc((size_t)(T * N) * sizeof *ys);
+    for (int64_t i = 0; i < T * K; i++) x[i] = rne(tiny ? b2f(rand_bf16(1)) : frand());
+    for (int64_t i = 0; i < N * K; i++) w[i] = rand_bf16(tiny);
+    for (int64_t i = 0; i < T * N; i++) y0[i] = frand();
+    kern_bf16_job j = {y, N, K, T, K, N, K, x, w, beta1};
+    memcpy(y, y0, (size_t)(T * N) * sizeof *y);
+    k->nt_run(&j, 0, 1);
+    double worst = 0;
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t n = 0; n < N; n++) {
+            ys[t * N + n] = spec_bt(x + t * K, w + n * K, K, y0[t * N + n], beta1);
+            double ref = beta1 ? y0[t * N + n] : 0.0, scale = fabs(ref);
+            for (int64_t q = 0; q < K; q++) {
+                const double p = (double)ftz(b2f(x[t * K + q])) * ftz(b2f(w[n * K + q]));
+                ref += p;
+                scale += fabs(p);
+            }
+            double e = fabs(y[t * N + n] - ref) / (scale > 0 ? scale : 1);
+            if (e > worst) worst = e;
+        }
+    int64_t at = 0;
+    int ok = same_bits(y, ys, T * N, &at);
+    CHECK(ok, name, "element %lld: %.9g, the documented order gives %.9g", (long long)at,
+          ok ? 0.0 : y[at], ok ? 0.0 : ys[at]);
+    CHECK(tiny || worst < 2e-6, name, "error %.3g of the sum of |terms| (expected < 2e-6)", worst);
+    memcpy(yp, y0, (size_t)(T * N) * sizeof *yp);
+    j.y = yp;
+    for (int p = 0; p < 3; p++) k->nt_run(&j, p, 3);
+    ok = same_bits(y, yp, T * N, &at);
+    CHECK(ok, name, "split over 3 threads, element %lld differs", (long long)at);
+    for (int64_t t = 0; t < T && ok; t++) {
+        memcpy(yp, y0, (size_t)(T * N) * sizeof *yp);
+        kern_bf16_job r = {yp + t * N, N, K, T - t, K, N, K, x + t * K, w, beta1};
+        k->nt_run(&r, 0, 1);
+        ok = same_bits(y + t * N, yp + t * N, (T - t) * N, &at);
+        CHECK(ok, name, "rows %lld.. as their own batch: element %lld differs", (long long)t,
+              (long long)at);
+    }
+    free(x);
+    free(w);
+    free(y0);
+    free(y);
+    free(yp);
+    free(ys);
+}
+
+static void bt_all(const kern_bf16 *k)
+{
+    static const int64_t S[][3] = {{1, 1, 1},  {5, 13, 37},   {7, 31, 2048 + 19},
+                                   {9, 6, 64}, {70, 20, 300}, {3, 7, 4096}};
+    for (int b = 0; b < 2; b++)
+        for (size_t s = 0; s < sizeof S / sizeof *S; s++)
+            case_bt(k, S[s][0], S[s][1], S[s][2], b, 0);
+    case_bt(k, 6, 9, 333, 0, 1);
+}
+
 int main(void)
 {
     const kern_isa *paths[4];
@@ -256,7 +376,17 @@ int main(void)
                     case_nn(paths[p], dt, NN[s][0], NN[s][1], NN[s][2], b);
             }
         case_silu(paths[p]);
+        bt_all(kern_bf16_of(paths[p]));
     }
+#if defined(__x86_64__)
+    /* the emulation on AVX-512 F where the instruction is chosen, and the instruction itself:
+     * the spelled-out order above is the emulation, so this checks vdpbf16ps against it */
+    if (np > 0 && paths[0] == &kern_isa_avx512) {
+        if (kern_bf16_of(paths[0]) != &kern_bf16_avx512) bt_all(&kern_bf16_avx512);
+        printf("INFO vdpbf16ps (AVX512_BF16) %s\n",
+               kern_has_avx512bf16() ? "checked against the emulation" : "not on this CPU");
+    }
+#endif
     printf("INFO kernel paths run on this CPU: %s\n", names);
     return check_finish();
 }
