@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/cli_util.h"
 #include "cli/cmd_run_internal.h"
 #include "cli/run_provenance.h"
 #include "jobs/fingerprint.h"
@@ -32,25 +33,6 @@
 #include "stages/analysis.h"
 
 enum { ACT_RUN = 1, ACT_DONE_ELSEWHERE = 2, ACT_CANNOT = 3, ACT_WAIT = 4 };
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-    if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        buf = malloc((size_t)n + 1);
-        if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        } else if (buf) {
-            buf[n] = '\0';
-        }
-    }
-    fclose(f);
-    return buf;
-}
 
 void run_state_free(run_state *rs)
 {
@@ -268,7 +250,7 @@ static arc_writer *open_archive(run_state *rs, size_t mi, char *pending, char **
     mp_err err;
     err_init(&err);
     snprintf(cp, sizeof cp, "%s/config.json", pl->model_path);
-    *cfg_json = read_text(cp);
+    *cfg_json = cli_read_text(cp);
     *yaml = rcfg_to_yaml_text(cfg);
     prov.model_config_json = *cfg_json;
     prov.run_config_yaml = *yaml;

@@ -7,19 +7,8 @@
 set -u
 B=$MOEPROBE_BIN; R=$MOEPROBE_ROOT; T=$MOEPROBE_TEST_TMP/export; mkdir -p "$T"
 PY=/usr/bin/python3
-if ! $PY -c "import h5py" 2>"$T/import.err"; then
-  echo "FAIL export/python_modules: $(tail -1 "$T/import.err") (run scripts/install-deps.sh)"; exit 1
-fi
-cat > "$T/run.yaml" <<YAML
-model: $R/models/tiny-qwen2moe
-relations: [country_capital_city, adj_antonym]
-relations_dir: $R/data/lre
-out: $T/out
-max_samples: 4
-stages: [capture, evaluate, attribute, summarise, block, heads_experts, neurons]
-YAML
-if "$B" run "$T/run.yaml" >/dev/null 2>"$T/run.err"; then echo "PASS export/run"
-else echo "FAIL export/run: $(tail -2 "$T/run.err" | tr '\n' ' ')"; fi
+source "$R/tests/cli/lib/small_run.bash"
+small_run export qwen2moe "h5py"
 A=$T/out/tiny-qwen2moe.h5
 if "$B" export "$A" --csv "$T/csv" >"$T/export.out" 2>"$T/export.err" && [ "$(wc -l <"$T/export.out")" -eq 6 ]; then
   echo "PASS export/writes_six_files"

@@ -7,19 +7,8 @@
 set -u
 B=$MOEPROBE_BIN; R=$MOEPROBE_ROOT; T=$MOEPROBE_TEST_TMP/python_reader; mkdir -p "$T"
 PY=/usr/bin/python3
-if ! $PY -c "import h5py, numpy, xarray, pandas" 2>"$T/import.err"; then
-  echo "FAIL python_reader/python_modules: $(tail -1 "$T/import.err") (run scripts/install-deps.sh)"; exit 1
-fi
-cat > "$T/run.yaml" <<YAML
-model: $R/models/tiny-olmoe
-relations: [country_capital_city, adj_antonym]
-relations_dir: $R/data/lre
-out: $T/out
-max_samples: 4
-stages: [capture, evaluate, attribute, summarise, block, heads_experts, neurons]
-YAML
-if "$B" run "$T/run.yaml" >/dev/null 2>"$T/run.err"; then echo "PASS python_reader/run"
-else echo "FAIL python_reader/run: $(tail -2 "$T/run.err" | tr '\n' ' ')"; fi
+source "$R/tests/cli/lib/small_run.bash"
+small_run python_reader olmoe "h5py, numpy, xarray, pandas"
 A=$T/out/tiny-olmoe.h5
 PYTHONPATH="$R/python" $PY "$R/tests/cli/py/reader_check.py" "$A" 2>"$T/check.err" \
   || echo "FAIL python_reader/checks: $(tail -3 "$T/check.err" | tr '\n' ' ')"

@@ -20,22 +20,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # ---- packages ------------------------------------------------------------------------------
-need=()
-for c in slurmctld:slurmctld slurmd:slurmd sbatch:slurm-client munged:munge; do
-  command -v "${c%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${c%%:*}" ] || need+=("${c#*:}")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  echo "INFO installing ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  # another apt-get (a second test, the deps script) may hold the dpkg lock: wait for it
-  LOCK=(-o DPkg::Lock::Timeout=300)
-  apt-get install "${LOCK[@]}" -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 ||
-    { apt-get update "${LOCK[@]}" -qq >/dev/null 2>&1 &&
-      apt-get install "${LOCK[@]}" -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1; } ||
-    { bad install "apt-get install ${need[*]} failed"; exit 0; }
-fi
-PATH=$PATH:/usr/sbin
-[ -r /etc/munge/munge.key ] || { bad munge_key "/etc/munge/munge.key missing (the munge package creates it)"; exit 0; }
+source "$R/tests/cli/lib/slurm_common.bash"
+slurm_install || exit 0
 
 # ---- the cluster ---------------------------------------------------------------------------
 T=$(mktemp -d /tmp/moeprobe-slurm.XXXXXX)
@@ -62,11 +48,7 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 # munge, with its own socket (an existing munged elsewhere is left alone)
-mkdir -p /run/munge && chown munge:munge /run/munge && chmod 755 /run/munge
-runuser -u munge -- /usr/sbin/munged --socket="$T/munge/munge.sock" \
-  --pid-file="$T/munge/munged.pid" --log-file="$T/munge/munged.log" \
-  --seed-file="$T/munge/munged.seed" 2>"$T/munged.err" ||
-  { bad munged "munged did not start: $(cat "$T/munged.err")"; exit 0; }
+slurm_munged "$T/munge" || exit 0
 
 host=$(hostname -s)
 cores=$(nproc)
@@ -88,21 +70,9 @@ SlurmctldPidFile=$T/slurmctld.pid
 SlurmdPidFile=$T/slurmd.pid
 SlurmctldLogFile=$T/slurmctld.log
 SlurmdLogFile=$T/slurmd.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-AccountingStorageType=accounting_storage/none
-JobAcctGatherType=jobacct_gather/none
-JobCompType=jobcomp/none
-MpiDefault=pmix
-SchedulerParameters=batch_sched_delay=0
-EnforcePartLimits=ALL
-DependencyParameters=kill_invalid_depend
-ReturnToService=2
-MailProg=/bin/true
-KillWait=5
-MinJobAge=600
+CONF
+slurm_conf_policy >> "$SLURM_CONF"
+cat >> "$SLURM_CONF" <<CONF
 NodeName=$host CPUs=$cores RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF

@@ -20,20 +20,8 @@ if [ "$(id -u)" -ne 0 ]; then
   if sudo -n true 2>/dev/null; then exec sudo -n -E bash "$0" "$@"; fi
   bad root "a Slurm cluster in namespaces needs root (or passwordless sudo)"; exit 0
 fi
-need=()
-for c in slurmctld:slurmctld slurmd:slurmd sbatch:slurm-client munged:munge; do
-  command -v "${c%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${c%%:*}" ] || need+=("${c#*:}")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  echo "INFO installing ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 ||
-    { apt-get update -qq >/dev/null 2>&1 &&
-      apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1; } ||
-    { bad install "apt-get install ${need[*]} failed"; exit 0; }
-fi
-PATH=$PATH:/usr/sbin
-[ -r /etc/munge/munge.key ] || { bad munge_key "/etc/munge/munge.key missing (the munge package creates it)"; exit 0; }
+source "$R/tests/cli/lib/slurm_common.bash"
+slurm_install || exit 0
 
 # not under /tmp: every node has a /tmp of its own (NODES_OWN_TMP below), this folder is shared
 T=$(mktemp -d /var/tmp/moeprobe-slurmmn.XXXXXX)
@@ -57,11 +45,7 @@ trap 'exit 1' INT TERM
 nodes_up "$T/nodes" || { bad nodes "cannot create the three nodes: $NODES_ERR"; exit 0; }
 
 # one munged for the cluster: its socket is a file, reachable from every network namespace
-mkdir -p /run/munge && chown munge:munge /run/munge && chmod 755 /run/munge
-runuser -u munge -- /usr/sbin/munged --socket="$T/munge/munge.sock" \
-  --pid-file="$T/munge/munged.pid" --log-file="$T/munge/munged.log" \
-  --seed-file="$T/munge/munged.seed" 2>"$T/munged.err" ||
-  { bad munged "munged did not start: $(cat "$T/munged.err")"; exit 0; }
+slurm_munged "$T/munge" || exit 0
 
 cores=$(nproc)
 mem=$(free -m | awk '/^Mem:/ {print int($2 * 0.25)}')
@@ -79,22 +63,8 @@ SlurmctldPidFile=$T/slurmctld.pid
 SlurmdPidFile=$T/slurmd-%h.pid
 SlurmctldLogFile=$T/slurmctld.log
 SlurmdLogFile=$T/slurmd-%h.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-AccountingStorageType=accounting_storage/none
-JobAcctGatherType=jobacct_gather/none
-JobCompType=jobcomp/none
-MpiDefault=pmix
-SchedulerParameters=batch_sched_delay=0
-EnforcePartLimits=ALL
-DependencyParameters=kill_invalid_depend
-ReturnToService=2
-MailProg=/bin/true
-KillWait=5
-MinJobAge=600
 CONF
+slurm_conf_policy >> "$SLURM_CONF"
 for i in 1 2 3; do
   echo "NodeName=node$i NodeAddr=$(nodes_addr "$i") CPUs=$cores RealMemory=$mem State=UNKNOWN"
 done >> "$SLURM_CONF"

@@ -86,113 +86,87 @@ static int same_bits(const float *a, const float *b, int64_t n, int64_t *at)
     return 1;
 }
 
-static void run(const kern_isa *k, int nn, kern_job j, int parts)
-{
-    for (int p = 0; p < parts; p++) (nn ? k->nn_run : k->nt_run)(&j, p, parts);
-}
-
 static const char *DT[] = {"bf16", "f16", "f32"};
 
-/* one shape on one path: spec, threads, rows alone, accuracy */
-static void case_nt(const kern_isa *k, int dt, int64_t T, int64_t N, int64_t K, int beta1)
+/* Runs rows t.. of a case's batch (its rows of y at y + t * ldy), part `part` of `parts`. */
+typedef void (*run_rows_fn)(const void *c, float *y, int64_t t, int part, int parts);
+
+/* What every product must hold, y being the whole batch run on one thread: the same bits as
+ * the documented order ys, within tol of double (worst; tol 0: not asked), the same bits with
+ * the work split over 3 threads, and for each row alone with the tail of the batch. yp is
+ * scratch, reset from y0 before each run. */
+static void check_runs(const char *name, run_rows_fn f, const void *c, int64_t T, int64_t W,
+                       const float *y0, const float *y, const float *ys, float *yp, double worst,
+                       double tol)
 {
-    char name[160];
-    snprintf(name, sizeof name, "kern/%s/nt/%s/T%lld_N%lld_K%lld_beta%d", k->name, DT[dt],
-             (long long)T, (long long)N, (long long)K, beta1);
-    float *x = malloc((size_t)(T * K) * sizeof *x), *wf = malloc((size_t)(N * K) * sizeof *wf);
-    float *y0 = malloc((size_t)(T * N) * sizeof *y0), *y = malloc((size_t)(T * N) * sizeof *y);
-    float *yp = malloc((size_t)(T * N) * sizeof *yp), *ys = malloc((size_t)(T * N) * sizeof *ys);
-    for (int64_t i = 0; i < T * K; i++) x[i] = frand();
-    for (int64_t i = 0; i < T * N; i++) y0[i] = frand();
-    void *w = make_w(dt, N * K, wf);
-    const int64_t esz = dt == MP_F32 ? 4 : 2;
-    kern_job j = {y, N, K, T, K * esz, N, K, esz, x, w, dt, beta1};
-    memcpy(y, y0, (size_t)(T * N) * sizeof *y);
-    run(k, 0, j, 1);
-    double worst = 0;
-    for (int64_t t = 0; t < T; t++)
-        for (int64_t n = 0; n < N; n++) {
-            ys[t * N + n] = spec_nt(x + t * K, wf + n * K, K, y0[t * N + n], beta1);
-            double ref = beta1 ? y0[t * N + n] : 0.0, scale = fabs(ref);
-            for (int64_t q = 0; q < K; q++) {
-                ref += (double)x[t * K + q] * wf[n * K + q];
-                scale += fabs((double)x[t * K + q] * wf[n * K + q]);
-            }
-            double e = fabs(y[t * N + n] - ref) / (scale > 0 ? scale : 1);
-            if (e > worst) worst = e;
-        }
     int64_t at = 0;
-    int ok = same_bits(y, ys, T * N, &at);
+    int ok = same_bits(y, ys, T * W, &at);
     CHECK(ok, name, "element %lld: %.9g, the documented order gives %.9g", (long long)at,
           ok ? 0.0 : y[at], ok ? 0.0 : ys[at]);
-    CHECK(worst < 1e-6, name, "error %.3g of the sum of |terms| (expected < 1e-6)", worst);
-    memcpy(yp, y0, (size_t)(T * N) * sizeof *yp);
-    j.y = yp;
-    run(k, 0, j, 3);
-    ok = same_bits(y, yp, T * N, &at);
+    CHECK(tol <= 0 || worst < tol, name, "error %.3g of the sum of |terms| (expected < %g)", worst,
+          tol);
+    memcpy(yp, y0, (size_t)(T * W) * sizeof *yp);
+    for (int p = 0; p < 3; p++) f(c, yp, 0, p, 3);
+    ok = same_bits(y, yp, T * W, &at);
     CHECK(ok, name, "split over 3 threads, element %lld differs", (long long)at);
     for (int64_t t = 0; t < T && ok; t++) { /* each row alone, and the tail of the batch */
-        memcpy(yp, y0, (size_t)(T * N) * sizeof *yp);
-        kern_job r = {yp + t * N, N, K, T - t, K * esz, N, K, esz, x + t * K, w, dt, beta1};
-        run(k, 0, r, 1);
-        ok = same_bits(y + t * N, yp + t * N, (T - t) * N, &at);
+        memcpy(yp, y0, (size_t)(T * W) * sizeof *yp);
+        f(c, yp, t, 0, 1);
+        ok = same_bits(y + t * W, yp + t * W, (T - t) * W, &at);
         CHECK(ok, name, "rows %lld.. as their own batch: element %lld differs", (long long)t,
               (long long)at);
     }
-    free(x);
-    free(wf);
-    free(y0);
-    free(y);
-    free(yp);
-    free(ys);
-    free(w);
 }
 
-static void case_nn(const kern_isa *k, int dt, int64_t T, int64_t N, int64_t K, int beta1)
+typedef struct {
+    const kern_isa *k;
+    int nn;
+    kern_job j;
+} gemm_case;
+
+static void gemm_rows(const void *c, float *y, int64_t t, int part, int parts)
+{
+    const gemm_case *g = c;
+    kern_job r = g->j;
+    r.y = y + t * r.ldy, r.x = r.x + t * r.ldx, r.T -= t;
+    (g->nn ? g->k->nn_run : g->k->nt_run)(&r, part, parts);
+}
+
+/* one shape of one product on one path: spec, accuracy, threads, rows alone. nn = 0: gemm_nt,
+ * y[T, N] (+)= x[T, K] . W[N, K]^T; nn = 1: gemm_nn, y[T, K] (+)= x[T, N] . W[N, K] */
+static void case_gemm(const kern_isa *k, int nn, int dt, int64_t T, int64_t N, int64_t K, int beta1)
 {
     char name[160];
-    snprintf(name, sizeof name, "kern/%s/nn/%s/T%lld_N%lld_K%lld_beta%d", k->name, DT[dt],
-             (long long)T, (long long)N, (long long)K, beta1);
-    float *x = malloc((size_t)(T * N) * sizeof *x), *wf = malloc((size_t)(N * K) * sizeof *wf);
-    float *y0 = malloc((size_t)(T * K) * sizeof *y0), *y = malloc((size_t)(T * K) * sizeof *y);
-    float *yp = malloc((size_t)(T * K) * sizeof *yp), *ys = malloc((size_t)(T * K) * sizeof *ys);
-    for (int64_t i = 0; i < T * N; i++) x[i] = frand();
-    for (int64_t i = 0; i < T * K; i++) y0[i] = frand();
+    snprintf(name, sizeof name, "kern/%s/%s/%s/T%lld_N%lld_K%lld_beta%d", k->name, nn ? "nn" : "nt",
+             DT[dt], (long long)T, (long long)N, (long long)K, beta1);
+    const int64_t in = nn ? N : K, out = nn ? K : N; /* x's and y's row lengths */
+    float *x = malloc((size_t)(T * in) * sizeof *x), *wf = malloc((size_t)(N * K) * sizeof *wf);
+    float *y0 = malloc((size_t)(T * out) * sizeof *y0), *y = malloc((size_t)(T * out) * sizeof *y);
+    float *yp = malloc((size_t)(T * out) * sizeof *yp);
+    float *ys = malloc((size_t)(T * out) * sizeof *ys);
+    for (int64_t i = 0; i < T * in; i++) x[i] = frand();
+    for (int64_t i = 0; i < T * out; i++) y0[i] = frand();
     void *w = make_w(dt, N * K, wf);
     const int64_t esz = dt == MP_F32 ? 4 : 2;
-    kern_job j = {y, K, N, T, K * esz, N, K, esz, x, w, dt, beta1};
-    memcpy(y, y0, (size_t)(T * K) * sizeof *y);
-    run(k, 1, j, 1);
+    const gemm_case gc = {k, nn, {NULL, out, in, T, K * esz, N, K, esz, x, w, dt, beta1}};
+    memcpy(y, y0, (size_t)(T * out) * sizeof *y);
+    gemm_rows(&gc, y, 0, 0, 1);
     double worst = 0;
     for (int64_t t = 0; t < T; t++)
-        for (int64_t c = 0; c < K; c++) {
-            ys[t * K + c] = spec_nn(x + t * N, wf + c, N, K, y0[t * K + c], beta1);
-            double ref = beta1 ? y0[t * K + c] : 0.0, scale = fabs(ref);
-            for (int64_t n = 0; n < N; n++) {
-                ref += (double)x[t * N + n] * wf[n * K + c];
-                scale += fabs((double)x[t * N + n] * wf[n * K + c]);
+        for (int64_t o = 0; o < out; o++) {
+            const float *xt = x + t * in, yo = y0[t * out + o];
+            ys[t * out + o] =
+                nn ? spec_nn(xt, wf + o, N, K, yo, beta1) : spec_nt(xt, wf + o * K, K, yo, beta1);
+            double ref = beta1 ? yo : 0.0, scale = fabs(ref);
+            for (int64_t i = 0; i < in; i++) {
+                const double term = (double)xt[i] * (nn ? wf[i * K + o] : wf[o * K + i]);
+                ref += term;
+                scale += fabs(term);
             }
-            double e = fabs(y[t * K + c] - ref) / (scale > 0 ? scale : 1);
+            double e = fabs(y[t * out + o] - ref) / (scale > 0 ? scale : 1);
             if (e > worst) worst = e;
         }
-    int64_t at = 0;
-    int ok = same_bits(y, ys, T * K, &at);
-    CHECK(ok, name, "element %lld: %.9g, the documented order gives %.9g", (long long)at,
-          ok ? 0.0 : y[at], ok ? 0.0 : ys[at]);
-    CHECK(worst < 1e-6, name, "error %.3g of the sum of |terms| (expected < 1e-6)", worst);
-    memcpy(yp, y0, (size_t)(T * K) * sizeof *yp);
-    j.y = yp;
-    run(k, 1, j, 3);
-    ok = same_bits(y, yp, T * K, &at);
-    CHECK(ok, name, "split over 3 threads, element %lld differs", (long long)at);
-    for (int64_t t = 0; t < T && ok; t++) {
-        memcpy(yp, y0, (size_t)(T * K) * sizeof *yp);
-        kern_job r = {yp + t * K, K, N, T - t, K * esz, N, K, esz, x + t * N, w, dt, beta1};
-        run(k, 1, r, 1);
-        ok = same_bits(y + t * K, yp + t * K, (T - t) * K, &at);
-        CHECK(ok, name, "rows %lld.. as their own batch: element %lld differs", (long long)t,
-              (long long)at);
-    }
+    check_runs(name, gemm_rows, &gc, T, out, y0, y, ys, yp, worst, 1e-6);
     free(x);
     free(wf);
     free(y0);
@@ -293,6 +267,19 @@ static uint16_t rand_bf16(int tiny)
     return (uint16_t)(u >> 16);
 }
 
+typedef struct {
+    const kern_bf16 *k;
+    kern_bf16_job j;
+} bt_case;
+
+static void bt_rows(const void *c, float *y, int64_t t, int part, int parts)
+{
+    const bt_case *b = c;
+    kern_bf16_job r = b->j;
+    r.y = y + t * r.ldy, r.x = r.x + t * r.ldx, r.T -= t;
+    b->k->nt_run(&r, part, parts);
+}
+
 static void case_bt(const kern_bf16 *k, int64_t T, int64_t N, int64_t K, int beta1, int tiny)
 {
     char name[160];
@@ -304,9 +291,9 @@ static void case_bt(const kern_bf16 *k, int64_t T, int64_t N, int64_t K, int bet
     for (int64_t i = 0; i < T * K; i++) x[i] = rne(tiny ? b2f(rand_bf16(1)) : frand());
     for (int64_t i = 0; i < N * K; i++) w[i] = rand_bf16(tiny);
     for (int64_t i = 0; i < T * N; i++) y0[i] = frand();
-    kern_bf16_job j = {y, N, K, T, K, N, K, x, w, beta1};
+    const bt_case bc = {k, {NULL, N, K, T, K, N, K, x, w, beta1}};
     memcpy(y, y0, (size_t)(T * N) * sizeof *y);
-    k->nt_run(&j, 0, 1);
+    bt_rows(&bc, y, 0, 0, 1);
     double worst = 0;
     for (int64_t t = 0; t < T; t++)
         for (int64_t n = 0; n < N; n++) {
@@ -320,24 +307,7 @@ static void case_bt(const kern_bf16 *k, int64_t T, int64_t N, int64_t K, int bet
             double e = fabs(y[t * N + n] - ref) / (scale > 0 ? scale : 1);
             if (e > worst) worst = e;
         }
-    int64_t at = 0;
-    int ok = same_bits(y, ys, T * N, &at);
-    CHECK(ok, name, "element %lld: %.9g, the documented order gives %.9g", (long long)at,
-          ok ? 0.0 : y[at], ok ? 0.0 : ys[at]);
-    CHECK(tiny || worst < 2e-6, name, "error %.3g of the sum of |terms| (expected < 2e-6)", worst);
-    memcpy(yp, y0, (size_t)(T * N) * sizeof *yp);
-    j.y = yp;
-    for (int p = 0; p < 3; p++) k->nt_run(&j, p, 3);
-    ok = same_bits(y, yp, T * N, &at);
-    CHECK(ok, name, "split over 3 threads, element %lld differs", (long long)at);
-    for (int64_t t = 0; t < T && ok; t++) {
-        memcpy(yp, y0, (size_t)(T * N) * sizeof *yp);
-        kern_bf16_job r = {yp + t * N, N, K, T - t, K, N, K, x + t * K, w, beta1};
-        k->nt_run(&r, 0, 1);
-        ok = same_bits(y + t * N, yp + t * N, (T - t) * N, &at);
-        CHECK(ok, name, "rows %lld.. as their own batch: element %lld differs", (long long)t,
-              (long long)at);
-    }
+    check_runs(name, bt_rows, &bc, T, N, y0, y, ys, yp, worst, tiny ? 0 : 2e-6);
     free(x);
     free(w);
     free(y0);
@@ -371,9 +341,9 @@ int main(void)
         for (int dt = 0; dt < 3; dt++)
             for (int b = 0; b < 2; b++) {
                 for (size_t s = 0; s < sizeof NT / sizeof *NT; s++)
-                    case_nt(paths[p], dt, NT[s][0], NT[s][1], NT[s][2], b);
+                    case_gemm(paths[p], 0, dt, NT[s][0], NT[s][1], NT[s][2], b);
                 for (size_t s = 0; s < sizeof NN / sizeof *NN; s++)
-                    case_nn(paths[p], dt, NN[s][0], NN[s][1], NN[s][2], b);
+                    case_gemm(paths[p], 1, dt, NN[s][0], NN[s][1], NN[s][2], b);
             }
         case_silu(paths[p]);
         bt_all(kern_bf16_of(paths[p]));
