@@ -330,6 +330,7 @@ static void start_runner(model_run *mr)
     ro.batch_size =
         (int)(mr->rm->batch_size > 0 ? mr->rm->batch_size : rcfg_int(cfg, "batch_size"));
     ep_placement_parse(rcfg_str(cfg, "expert_placement"), &ro.placement);
+    ro.eval_bf16 = !strcmp(rcfg_str(cfg, "eval_precision"), "bf16_screened");
     if (runner_init(&mr->r, mr->rm->path, NULL, &ro, &err) != 0) comm_fatal("run", "%s", err.msg);
     mr->have_runner = 1;
 }

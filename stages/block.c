@@ -359,6 +359,21 @@ static int write_all(blk_state *st, mp_err *err)
         sch_path(p, sizeof p, err, BLK(CONFIGS), c->rel->id) != 0)
         return -1;
     if (n > 0 && sch_write(u, BLK(CONFIGS), p, &n, names, err) != 0) return -1;
+    if (n > 0) {
+        double share[BLK_MAX_CFG];
+        int screened = 0; /* what ran: a checkpoint not in bf16 runs float32 whatever asked */
+        for (int i = 0; i < st->n_cfg; i++) {
+            const blk_cfg *b = &st->cfg[i];
+            const eval_result *r = b->same_as >= 0 ? &st->cfg[b->same_as].res : &b->res;
+            share[i] = r->screened && r->n > 0 ? (double)r->recomputed / (double)r->n : 1.0;
+            screened |= r->screened;
+        }
+        if (sch_path(p, sizeof p, err, BLK(RECOMPUTED), c->rel->id) != 0 ||
+            sch_write(u, BLK(RECOMPUTED), p, &n, share, err) != 0 ||
+            sch_attr_str(u, BLK(EVAL_PRECISION), g, NULL, screened ? "bf16_screened" : "float32",
+                         err) != 0)
+            return -1;
+    }
     if (sch_attr_str(u, BLK(MODE), g, NULL, rcfg_str(c->cfg, "block.mode"), err) != 0 ||
         sch_attr_str(u, BLK(RANK_BY), g, NULL, rcfg_str(c->cfg, "block.rank_by"), err) != 0 ||
         sch_attr_f64(u, BLK(MRR), g, NULL, st->base_mrr, err) != 0 ||

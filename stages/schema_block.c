@@ -26,6 +26,16 @@ const sch_entry SCH_BLOCK_ENTRIES[BLK_COUNT] = {
     [BLK_CONFIGS] = {SCH_DATASET, "block/{rel}/configs", NULL, ARC_STR, 1, {"config"}, "text",
                "the configurations in run order",
                SCH_MOE},
+    [BLK_EVAL_PRECISION] = {SCH_ATTR, "block/{rel}", "eval_precision", ARC_STR, 0, {NULL}, NULL,
+               "eval_precision of the passes: float32, or bf16_screened (bf16 products, close "
+               "samples recomputed in float32; ranks and metrics are float32's, docs/method.md)",
+               SCH_MOE},
+    [BLK_RECOMPUTED] = {SCH_DATASET, "block/{rel}/recomputed_share", NULL, ARC_F64, 1, {"config"},
+               "1",
+               "per configuration (as configs): the share of samples run again in float32 after "
+               "the bf16 pass (close ones and the sentinel); 1 when float32 throughout or when "
+               "the configuration reuses the capture's float32 ranks",
+               SCH_MOE},
     [BLK_BLOCK] = {SCH_GROUP, "block/{rel}/block{N}", NULL, ARC_F64, 0, {NULL}, NULL,
                "configuration: the relation's top-N experts blocked",
                SCH_MOE},

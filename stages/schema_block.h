@@ -14,6 +14,8 @@ enum sch_block_id {
     BLK_MRR,
     BLK_HIT10,
     BLK_CONFIGS,
+    BLK_EVAL_PRECISION,
+    BLK_RECOMPUTED,
     BLK_BLOCK,
     BLK_BLOCK_RANK,
     BLK_BLOCK_MARGIN,

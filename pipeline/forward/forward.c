@@ -82,6 +82,11 @@ void fwd_free(fwd_ctx *f)
     free(f);
 }
 
+void fwd_set_route_gap(fwd_ctx *f, float *gap)
+{
+    f->gap_out = gap;
+}
+
 const fwd_timing *fwd_get_timing(const fwd_ctx *f)
 {
     return &f->timing;

@@ -58,6 +58,10 @@ int fwd_run(fwd_ctx *f, const fwd_batch *b, const hook_set *hooks, const interve
 /* Checks an intervention against the model (ranges) without running anything. */
 int fwd_check_intervention(const mp_model *m, const intervention *iv, mp_err *err);
 
+/* For the screened evaluation: the next fwd_run calls min each sequence's routing gaps
+ * (routing_gap, routing.h) into gap[seq] (the caller fills it with INFINITY); NULL: off. */
+void fwd_set_route_gap(fwd_ctx *f, float *gap);
+
 /* Wall seconds spent so far by phase (for benchmarks). */
 typedef struct fwd_timing {
     double attention_s, moe_route_s, experts_s, dense_mlp_s, lm_head_s, total_s;

@@ -43,6 +43,10 @@ struct fwd_ctx {
     const hook_set *hooks;
     const intervention *iv;
 
+    /* Screened evaluation: per sequence, the smallest routing_gap over the MoE layers and
+     * positions of this rank's tokens (min'd into, caller initialises); NULL: not wanted. */
+    float *gap_out;
+
     /* RoPE tables for positions 0..rope_n-1: [rope_n, d/2]. */
     float *rope_cos, *rope_sin;
     int64_t rope_n;

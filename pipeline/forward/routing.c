@@ -22,6 +22,28 @@ void routing_topk(const float *p, int E, int k, int *idx)
     }
 }
 
+float routing_gap(const float *p, int E, int k, int adjacent)
+{
+    if (k >= E || k <= 0) return INFINITY;
+    float gap = INFINITY, prev = 0.0f;
+    int last = -1;
+    /* the k+1 most probable, in routing order, one scan each (as routing_topk) */
+    for (int j = 0; j <= k; j++) {
+        int best = -1;
+        for (int x = 0; x < E; x++)
+            if ((j == 0 || before(p, last, x)) && (best < 0 || before(p, x, best))) best = x;
+        if (best < 0) break;
+        const float v = p[best];
+        if (j > 0 && (adjacent || j == k)) {
+            const float g = isnan(prev) || isnan(v) ? 0.0f : prev - v;
+            if (g < gap) gap = g;
+        }
+        prev = v;
+        last = best;
+    }
+    return gap;
+}
+
 void routing_force(int *idx, int k, int e)
 {
     int present = 0;

@@ -6,11 +6,13 @@
  * B shrinks for small sets so that all ranks get work. */
 #include "pipeline/runner/runner.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pipeline/ops/internal.h"
 #include "pipeline/ops/ops.h"
 #include "pipeline/parallel/comm.h"
 #include "pipeline/model/fault.h"
@@ -20,7 +22,7 @@
 
 runner_opts runner_opts_default(void)
 {
-    runner_opts o = {32, EP_CONTIGUOUS, 0};
+    runner_opts o = {32, EP_CONTIGUOUS, 0, 0};
     return o;
 }
 
@@ -298,6 +300,7 @@ typedef struct map_state {
     int route;       /* expert activations travel to their sample's rank */
     home_ctx hc;
     float *logits; /* [B, V] */
+    float *gap;    /* [B] routing gaps (runner_job.want_gap), else NULL */
     float *fw;     /* this batch's force weights, packed like its tokens */
     const int32_t **ids;
     int *lens;
@@ -312,6 +315,7 @@ static void map_free(map_state *m)
     blob_free(&m->out);
     blob_free(&m->one);
     free(m->logits);
+    free(m->gap);
     free(m->fw);
     free(m->ids);
     free(m->lens);
@@ -347,6 +351,8 @@ static int map_init(runner *r, const runner_job *job, map_state *m, mp_err *err)
     m->lens = malloc((size_t)B * sizeof *m->lens);
     m->sids = malloc((size_t)B * sizeof *m->sids);
     m->ss = malloc((size_t)B * sizeof *m->ss);
+    if (job->want_gap && !(m->gap = malloc((size_t)B * sizeof *m->gap)))
+        return err_set(err, "%s: out of memory", job->label ? job->label : "runner");
     if (!m->st || !m->logits || !m->ids || !m->lens || !m->sids || !m->ss)
         return err_set(err, "%s: out of memory", job->label ? job->label : "runner");
     return 0;
@@ -384,7 +390,11 @@ static int map_forward(runner *r, map_state *m, int nb, int64_t T, mp_err *err)
     hook_store_clear(m->st);
     fwd_batch fb = {nb, m->ids, m->lens, m->sids};
     double t0 = monotonic_s();
-    if (fwd_run(r->fwd, &fb, &m->hs, &m->iv, m->logits, err) != 0) return -1;
+    for (int i = 0; m->gap && i < nb; i++) m->gap[i] = INFINITY;
+    fwd_set_route_gap(r->fwd, m->gap);
+    const int frc = fwd_run(r->fwd, &fb, &m->hs, &m->iv, m->logits, err);
+    fwd_set_route_gap(r->fwd, NULL);
+    if (frc != 0) return -1;
     if (m->route && route_records(r, m->st, &m->hc, err) != 0) return -1;
     r->forward_s += monotonic_s() - t0;
     r->tokens += T;
@@ -458,7 +468,8 @@ int runner_map(runner *r, const runner_job *job, mp_err *err)
         if (map_inputs(job, &m, a, nb, &T, err) != 0 || map_forward(r, &m, nb, T, err) != 0)
             goto done;
         for (int i = 0; i < nb; i++)
-            m.ss[i] = (runner_sample){a + i, ps, m.logits + (int64_t)i * V, m.st, r};
+            m.ss[i] = (runner_sample){a + i, ps, m.logits + (int64_t)i * V,
+                                      m.st,  r,  m.gap ? m.gap[i] : INFINITY};
         if ((job->on_batch && job->on_batch(job->batch_ctx, r, m.ss, nb, err) != 0) ||
             map_pack(job, &m, a, nb, err) != 0 || map_collect(r, job, &m, err) != 0)
             goto done;
@@ -472,11 +483,52 @@ done:
 
 /* ---- evaluation -------------------------------------------------------------------------- */
 
+/* One evaluation pass's collection (rank 0): ranks, margins, routing gaps; for calibration also
+ * every sample's logits and router probabilities. */
+typedef struct eval_ctx {
+    eval_result *out;
+    float *gap;           /* [n] or NULL */
+    int calib;            /* pack logits and router probabilities */
+    float **logits;       /* [n][V] (calib) */
+    float **prob;         /* [n][len * moe layers * E] (calib) */
+    int64_t *nprob;       /* [n] */
+    const int64_t *index; /* the pass's sample i is result index[i] (a recomputed subset) */
+} eval_ctx;
+
+/* The router probabilities of every MoE layer and position, as routing saw them. */
+static int pack_probs(const runner_sample *s, blob *out, mp_err *err)
+{
+    const mcfg *c = &s->r->model.cfg;
+    const int len = s->ps->len[s->sample], E = c->num_experts;
+    int64_t nl = 0;
+    for (int l = 0; l < c->num_hidden_layers; l++) nl += c->layer_is_moe[l] != 0;
+    int64_t n = nl * len * E, o = 0;
+    float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof *p);
+    if (!p) return err_set(err, "calibration: out of memory");
+    for (int l = 0; l < c->num_hidden_layers; l++) {
+        if (!c->layer_is_moe[l]) continue;
+        for (int pos = 0; pos < len; pos++, o += E) {
+            const hook_record *h =
+                hook_store_find(s->store, HP_ROUTER_LOGITS, s->sample, l, pos, -1);
+            if (!h || h->n != E) {
+                free(p);
+                return err_set(err, "calibration: no router logits for layer %d position %d", l,
+                               pos);
+            }
+            memcpy(p + o, h->data, (size_t)E * sizeof *p);
+            ops_softmax(p + o, E);
+        }
+    }
+    blob_put(out, "prob", BLOB_F32, 1, &n, p);
+    free(p);
+    return 0;
+}
+
 static int eval_sample(void *ctx, const runner_sample *s, blob *out, mp_err *err)
 {
+    const eval_ctx *c = ctx;
     int64_t rank;
     double margin;
-    (void)ctx;
     if (s->ps->target[s->sample] < 0)
         return err_set(err, "no target for prompt \"%s\" (an object is needed to evaluate)",
                        s->ps->prompt[s->sample]);
@@ -485,17 +537,38 @@ static int eval_sample(void *ctx, const runner_sample *s, blob *out, mp_err *err
         return -1;
     blob_put_i64(out, "rank", rank);
     blob_put_f64(out, "margin", margin);
+    if (c->gap) blob_put_f64(out, "gap", s->route_gap);
+    if (c->calib) {
+        int64_t V = s->r->model.cfg.vocab_size;
+        blob_put(out, "logits", BLOB_F32, 1, &V, s->logits);
+        return pack_probs(s, out, err);
+    }
     return 0;
 }
 
 static int eval_collect(void *ctx, int64_t sample, const void *data, size_t len, mp_err *err)
 {
-    eval_result *e = ctx;
+    eval_ctx *c = ctx;
+    eval_result *e = c->out;
+    const int64_t at = c->index ? c->index[sample] : sample;
     blob_item it;
     if (blob_find(data, len, "rank", &it, err) != 1) return -1;
-    memcpy(&e->rank[sample], it.data, 8);
+    memcpy(&e->rank[at], it.data, 8);
     if (blob_find(data, len, "margin", &it, err) != 1) return -1;
-    memcpy(&e->margin[sample], it.data, 8);
+    memcpy(&e->margin[at], it.data, 8);
+    if (c->gap) {
+        double g;
+        if (blob_find(data, len, "gap", &it, err) != 1) return -1;
+        memcpy(&g, it.data, 8);
+        c->gap[at] = (float)g;
+    }
+    if (c->calib) {
+        if (blob_find(data, len, "logits", &it, err) != 1 || !(c->logits[at] = blob_to_f32(&it)))
+            return err_set(err, "calibration: logits missing or out of memory");
+        if (blob_find(data, len, "prob", &it, err) != 1 || !(c->prob[at] = blob_to_f32(&it)))
+            return err_set(err, "calibration: router probabilities missing or out of memory");
+        c->nprob[at] = it.count;
+    }
     return 0;
 }
 
@@ -504,6 +577,266 @@ void eval_result_free(eval_result *e)
     free(e->rank);
     free(e->margin);
     memset(e, 0, sizeof *e);
+}
+
+/* rank 0's nb bytes at dst to every rank */
+static void bcast_into(void *dst, size_t nb)
+{
+    void *p = dst;
+    comm_bcast_bytes(&p, &nb, 0);
+    if (p != dst) {
+        memcpy(dst, p, nb);
+        free(p);
+    }
+}
+
+/* One pass over ps (or its samples sel[0..nsel) when sel is set), in float32 or with bf16
+ * products, into out / gap at the samples' indices; every rank gets the results. */
+static int eval_pass(runner *r, const prompt_set *ps, const int64_t *sel, int64_t nsel,
+                     const intervention *iv, const float *const *force_weight, int bf16,
+                     eval_ctx *c, mp_err *err)
+{
+    prompt_set sub = {0};
+    const float **fw = NULL;
+    hook_set hs;
+    runner_job job = {0};
+    int rc = -1;
+    if (sel) { /* a view of the selected samples: the pointers stay ps's */
+        sub.n = nsel;
+        sub.prompt = malloc((size_t)(nsel > 0 ? nsel : 1) * sizeof *sub.prompt);
+        sub.object = malloc((size_t)(nsel > 0 ? nsel : 1) * sizeof *sub.object);
+        sub.ids = malloc((size_t)(nsel > 0 ? nsel : 1) * sizeof *sub.ids);
+        sub.len = malloc((size_t)(nsel > 0 ? nsel : 1) * sizeof *sub.len);
+        sub.target = malloc((size_t)(nsel > 0 ? nsel : 1) * sizeof *sub.target);
+        if (force_weight) fw = malloc((size_t)(nsel > 0 ? nsel : 1) * sizeof *fw);
+        if (!sub.prompt || !sub.object || !sub.ids || !sub.len || !sub.target ||
+            (force_weight && !fw)) {
+            err_set(err, "evaluation: out of memory");
+            goto done;
+        }
+        for (int64_t i = 0; i < nsel; i++) {
+            const int64_t k = sel[i];
+            sub.prompt[i] = ps->prompt[k];
+            sub.object[i] = ps->object[k];
+            sub.ids[i] = ps->ids[k];
+            sub.len[i] = ps->len[k];
+            sub.target[i] = ps->target[k];
+            if (fw) fw[i] = force_weight[k];
+        }
+    }
+    job.ps = sel ? &sub : ps;
+    job.iv = iv;
+    job.force_weight = sel ? (const float *const *)fw : force_weight;
+    job.on_sample = eval_sample;
+    job.sample_ctx = c;
+    job.on_collect = eval_collect;
+    job.collect_ctx = c;
+    job.want_gap = c->gap != NULL;
+    job.label = "evaluation";
+    c->index = sel;
+    if (c->calib) {
+        hook_set_init(&hs);
+        hook_request_all(&hs, HP_ROUTER_LOGITS, HOOK_POS_ALL);
+        job.hooks = &hs;
+    }
+    const int was = gemm_set_bf16(bf16);
+    rc = runner_map(r, &job, err);
+    gemm_set_bf16(was);
+    c->index = NULL;
+    if (rc != 0) goto done;
+    /* every rank gets the ranks: later decisions (top experts, pairs) must agree */
+    bcast_into(c->out->rank, (size_t)ps->n * 8);
+    bcast_into(c->out->margin, (size_t)ps->n * 8);
+    if (c->gap) bcast_into(c->gap, (size_t)ps->n * sizeof *c->gap);
+done:
+    free(sub.prompt);
+    free(sub.object);
+    free(sub.ids);
+    free(sub.len);
+    free(sub.target);
+    free(fw);
+    return rc;
+}
+
+static double env_double(const char *name, double dflt)
+{
+    const char *v = getenv(name);
+    return v && *v ? strtod(v, NULL) : dflt;
+}
+
+#define SCREEN_SAFETY 4.0  /* bound = SAFETY x the largest discrepancy calibration saw */
+#define SCREEN_CALIB 32    /* samples run both ways to calibrate */
+#define SCREEN_SENTINEL 16 /* every 16th sample not close is recomputed too */
+
+/* A bf16 checkpoint: every weight the forward pass multiplies by is BF16 (else screening has
+ * nothing to gain and runs float32). */
+static int model_is_bf16(const mp_model *m)
+{
+    if (m->lm_head.dtype != MP_BF16) return 0;
+    for (int l = 0; l < m->cfg.num_hidden_layers; l++)
+        if (m->layers[l].q_proj.dtype != MP_BF16 || m->layers[l].o_proj.dtype != MP_BF16) return 0;
+    return 1;
+}
+
+/* The first screened pass: its first samples run in float32 and with bf16 products; the bounds
+ * are SAFETY x the largest discrepancy of a logit difference (l_v - l_target) and twice that
+ * of a router probability (a gap moves by at most twice the largest probability's move). */
+static int screen_calibrate(runner *r, const prompt_set *ps, const intervention *iv,
+                            const float *const *force_weight, mp_err *err)
+{
+    runner_screen *sc = &r->screen;
+    const int64_t n = ps->n < SCREEN_CALIB ? ps->n : SCREEN_CALIB, V = r->model.cfg.vocab_size;
+    int64_t *sel = malloc((size_t)(n > 0 ? n : 1) * sizeof *sel);
+    eval_result tmp[2] = {{0}, {0}};
+    eval_ctx c[2];
+    int rc = -1;
+    memset(c, 0, sizeof c);
+    if (!sel) return err_set(err, "calibration: out of memory");
+    for (int64_t i = 0; i < n; i++) sel[i] = i;
+    for (int w = 0; w < 2; w++) {
+        tmp[w].n = ps->n;
+        tmp[w].rank = calloc((size_t)(ps->n > 0 ? ps->n : 1), sizeof *tmp[w].rank);
+        tmp[w].margin = calloc((size_t)(ps->n > 0 ? ps->n : 1), sizeof *tmp[w].margin);
+        c[w].out = &tmp[w];
+        c[w].calib = 1;
+        c[w].logits = calloc((size_t)(ps->n > 0 ? ps->n : 1), sizeof *c[w].logits);
+        c[w].prob = calloc((size_t)(ps->n > 0 ? ps->n : 1), sizeof *c[w].prob);
+        c[w].nprob = calloc((size_t)(ps->n > 0 ? ps->n : 1), sizeof *c[w].nprob);
+        if (!tmp[w].rank || !tmp[w].margin || !c[w].logits || !c[w].prob || !c[w].nprob) {
+            err_set(err, "calibration: out of memory");
+            goto done;
+        }
+        if (eval_pass(r, ps, sel, n, iv, force_weight, w, &c[w], err) != 0) goto done;
+    }
+    double d[3] = {0, 0, 0}; /* logit discrepancy, probability discrepancy, largest |logit| */
+    if (r->rank == 0)
+        for (int64_t i = 0; i < n; i++) {
+            const float *f = c[0].logits[i], *b = c[1].logits[i];
+            const int32_t t = ps->target[i];
+            for (int64_t v = 0; v < V; v++) {
+                const double e = fabs(((double)b[v] - b[t]) - ((double)f[v] - f[t]));
+                if (e > d[0]) d[0] = e;
+                if (fabs(f[v]) > d[2]) d[2] = fabs(f[v]);
+            }
+            for (int64_t q = 0; q < c[0].nprob[i] && q < c[1].nprob[i]; q++) {
+                const double e = fabs((double)c[1].prob[i][q] - c[0].prob[i][q]);
+                if (e > d[1]) d[1] = e;
+            }
+        }
+    bcast_into(d, sizeof d);
+    sc->d_logit = d[0];
+    sc->d_prob = d[1];
+    /* a floor of a few float32 ulps of the largest logit: a discrepancy of exactly 0 on the
+     * calibration samples says little about the others */
+    sc->bound_logit = SCREEN_SAFETY * fmax(d[0], 8.0 * FLT_EPSILON * d[2]);
+    sc->bound_gap = SCREEN_SAFETY * 2.0 * fmax(d[1], 8.0 * FLT_EPSILON);
+    sc->calib_samples = n;
+    sc->calibrated = 1;
+    if (r->rank == 0)
+        fprintf(stderr,
+                "moeprobe: bf16 screening calibrated on %lld samples: largest discrepancy %.3g "
+                "(logit difference), %.3g (router probability); close below %.3g (margin), "
+                "%.3g (routing gap)\n",
+                (long long)n, d[0], d[1], sc->bound_logit, sc->bound_gap);
+    rc = 0;
+done:
+    for (int w = 0; w < 2; w++) {
+        for (int64_t i = 0; i < ps->n && c[w].logits; i++) free(c[w].logits[i]);
+        for (int64_t i = 0; i < ps->n && c[w].prob; i++) free(c[w].prob[i]);
+        free(c[w].logits);
+        free(c[w].prob);
+        free(c[w].nprob);
+        eval_result_free(&tmp[w]);
+    }
+    free(sel);
+    return rc;
+}
+
+/* The screened pass (runner.h): bf16 everywhere, float32 for close and sentinel samples. */
+static int eval_screened(runner *r, const prompt_set *ps, const intervention *iv,
+                         const float *const *force_weight, eval_result *out, mp_err *err)
+{
+    runner_screen *sc = &r->screen;
+    const int64_t n = ps->n;
+    float *gap = malloc((size_t)(n > 0 ? n : 1) * sizeof *gap);
+    int64_t *sel = malloc((size_t)(n > 0 ? n : 1) * sizeof *sel), nsel = 0, nclose = 0;
+    eval_result f32 = {0};
+    int rc = -1;
+    if (!gap || !sel) {
+        err_set(err, "evaluation: out of memory");
+        goto done;
+    }
+    if (!sc->calibrated && screen_calibrate(r, ps, iv, force_weight, err) != 0) goto done;
+    const double scale = env_double("MOEPROBE_BF16_BOUND_SCALE", 1.0);
+    const int sentinel = env_double("MOEPROBE_BF16_SENTINEL", 1.0) != 0.0;
+    const double bl = sc->bound_logit * scale, bg = sc->bound_gap * scale;
+    eval_ctx c = {out, gap, 0, NULL, NULL, NULL, NULL};
+    if (eval_pass(r, ps, NULL, 0, iv, force_weight, 1, &c, err) != 0) goto done;
+    for (int64_t i = 0; i < n; i++) {
+        const int close = out->margin[i] <= bl || gap[i] <= bg;
+        nclose += close;
+        if (close || (sentinel && i % SCREEN_SENTINEL == 0)) sel[nsel++] = i;
+    }
+    /* the float32 results of the selected samples, kept apart to compare the sentinels */
+    f32.n = n;
+    f32.rank = malloc((size_t)(n > 0 ? n : 1) * sizeof *f32.rank);
+    f32.margin = malloc((size_t)(n > 0 ? n : 1) * sizeof *f32.margin);
+    float *gap32 = malloc((size_t)(n > 0 ? n : 1) * sizeof *gap32);
+    if (!f32.rank || !f32.margin || !gap32) {
+        free(gap32);
+        err_set(err, "evaluation: out of memory");
+        goto done;
+    }
+    memcpy(f32.rank, out->rank, (size_t)n * sizeof *f32.rank);
+    memcpy(f32.margin, out->margin, (size_t)n * sizeof *f32.margin);
+    memcpy(gap32, gap, (size_t)n * sizeof *gap32);
+    eval_ctx c32 = {&f32, gap32, 0, NULL, NULL, NULL, NULL};
+    if (eval_pass(r, ps, sel, nsel, iv, force_weight, 0, &c32, err) != 0) {
+        free(gap32);
+        goto done;
+    }
+    /* a sentinel (not close) whose float32 margin or gap moved by more than the bound, or whose
+     * rank changed, shows the bound too tight: widen it and recompute everything */
+    double worst_l = 0, worst_g = 0;
+    int64_t bad = -1;
+    for (int64_t q = 0; q < nsel; q++) {
+        const int64_t i = sel[q];
+        if (out->margin[i] <= bl || gap[i] <= bg) continue;
+        const double dl = fabs(f32.margin[i] - out->margin[i]);
+        const double dg = isinf(gap[i]) && isinf(gap32[i]) ? 0.0 : fabs((double)gap32[i] - gap[i]);
+        if (dl > worst_l) worst_l = dl;
+        if (dg > worst_g) worst_g = dg;
+        if ((dl > bl || dg > bg || f32.rank[i] != out->rank[i]) && bad < 0) bad = i;
+    }
+    free(gap32);
+    out->screened = 1;
+    out->close = nclose;
+    if (bad >= 0) {
+        sc->bound_logit = fmax(sc->bound_logit, SCREEN_SAFETY * worst_l);
+        sc->bound_gap = fmax(sc->bound_gap, SCREEN_SAFETY * worst_g);
+        sc->widened++;
+        if (r->rank == 0)
+            fprintf(stderr,
+                    "moeprobe: bf16 screening: sentinel sample %lld moved beyond the bound "
+                    "(margin by %.3g, routing gap by %.3g); bounds widened to %.3g / %.3g and "
+                    "the whole pass recomputed in float32\n",
+                    (long long)bad, worst_l, worst_g, sc->bound_logit, sc->bound_gap);
+        eval_ctx ca = {out, NULL, 0, NULL, NULL, NULL, NULL};
+        if (eval_pass(r, ps, NULL, 0, iv, force_weight, 0, &ca, err) != 0) goto done;
+        out->recomputed = n;
+    } else {
+        for (int64_t q = 0; q < nsel; q++) {
+            out->rank[sel[q]] = f32.rank[sel[q]];
+            out->margin[sel[q]] = f32.margin[sel[q]];
+        }
+        out->recomputed = nsel;
+    }
+    rc = 0;
+done:
+    eval_result_free(&f32);
+    free(gap);
+    free(sel);
+    return rc;
 }
 
 int runner_eval(runner *r, const prompt_set *ps, const intervention *iv,
@@ -517,31 +850,16 @@ int runner_eval(runner *r, const prompt_set *ps, const intervention *iv,
         eval_result_free(out);
         return err_set(err, "evaluation: out of memory");
     }
-    runner_job job = {0};
-    job.ps = ps;
-    job.iv = iv;
-    job.force_weight = force_weight;
-    job.on_sample = eval_sample;
-    job.on_collect = eval_collect;
-    job.collect_ctx = out;
-    job.label = "evaluation";
-    if (runner_map(r, &job, err) != 0) {
+    int rc;
+    if (r->opts.eval_bf16 && model_is_bf16(&r->model)) {
+        rc = eval_screened(r, ps, iv, force_weight, out, err);
+    } else {
+        eval_ctx c = {out, NULL, 0, NULL, NULL, NULL, NULL};
+        rc = eval_pass(r, ps, NULL, 0, iv, force_weight, 0, &c, err);
+    }
+    if (rc != 0) {
         eval_result_free(out);
-        return -1;
-    }
-    /* every rank gets the ranks: later decisions (top experts, pairs) must agree */
-    size_t nb = (size_t)ps->n * 8;
-    void *p = out->rank;
-    comm_bcast_bytes(&p, &nb, 0);
-    if (p != out->rank) {
-        memcpy(out->rank, p, nb);
-        free(p);
-    }
-    p = out->margin;
-    comm_bcast_bytes(&p, &nb, 0);
-    if (p != out->margin) {
-        memcpy(out->margin, p, nb);
-        free(p);
+        return fail(r, err, "evaluation");
     }
     return 0;
 }

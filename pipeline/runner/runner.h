@@ -34,9 +34,19 @@ typedef struct runner_opts {
     int batch_size;         /* prompts per forward call per rank (default 32) */
     ep_placement placement; /* expert placement over ranks */
     int use_mpi;            /* 1: the job's ranks (comm_init done); 0: one process */
+    int eval_bf16;          /* 1: runner_eval screens with bf16 products (eval_precision) */
 } runner_opts;
 
 runner_opts runner_opts_default(void);
+
+/* The screened evaluation's bounds (docs/method.md), calibrated on the first screened pass and
+ * only ever widened. */
+typedef struct runner_screen {
+    int calibrated;
+    double d_logit, d_prob;         /* largest bf16 - float32 discrepancy seen in calibration */
+    double bound_logit, bound_gap;  /* a margin / routing gap at or below these is close */
+    int64_t calib_samples, widened; /* samples calibrated on; times a sentinel widened */
+} runner_screen;
 
 typedef struct runner {
     mp_model model;
@@ -48,6 +58,7 @@ typedef struct runner {
     runner_opts opts;
     double forward_s; /* wall seconds in fwd_run, this rank */
     int64_t tokens;   /* tokens run by this rank */
+    runner_screen screen;
 } runner;
 
 /* Loads DIR (checkpoint + tokenizer.json) and sets up the expert placement. Handles start
@@ -79,6 +90,7 @@ typedef struct runner_sample {
     const float *logits;     /* [V] last position */
     const hook_store *store; /* this round's records (routed home: expert activations too) */
     runner *r;
+    float route_gap; /* with runner_job.want_gap: the smallest routing gap (routing.h) */
 } runner_sample;
 
 typedef int (*runner_sample_fn)(void *ctx, const runner_sample *s, blob *out, mp_err *err);
@@ -100,6 +112,7 @@ typedef struct runner_job {
     void *batch_ctx;
     runner_collect_fn on_collect; /* rank 0; NULL: blobs dropped */
     void *collect_ctx;
+    int want_gap;      /* fill runner_sample.route_gap */
     int quiet;         /* no progress lines */
     const char *label; /* for progress and error messages */
 } runner_job;
@@ -134,11 +147,22 @@ int runner_rank(const float *logits, int64_t V, int32_t target, int64_t *rank, d
                 mp_err *err);
 
 /* Per-sample evaluation of a whole prompt set under an intervention: ranks and margins on
- * every rank (allgathered). Collective. */
+ * every rank (allgathered). Collective.
+ *
+ * With opts.eval_bf16 and a bf16 checkpoint the pass is screened (docs/method.md): every
+ * sample runs with bf16 products; a sample whose margin or smallest routing gap is within the
+ * calibrated bound ("close"), and every 16th other sample (the sentinel), is run again in
+ * float32 and takes that result. The ranks are then the float32 ranks; the margin of a sample
+ * not recomputed is its bf16 margin. A sentinel that disagrees beyond the bound widens it and
+ * the whole pass is recomputed. Diagnostics (tests only): MOEPROBE_BF16_BOUND_SCALE multiplies
+ * the bounds, MOEPROBE_BF16_SENTINEL=0 turns the sentinel off. */
 typedef struct eval_result {
     int64_t n;
-    int64_t *rank;  /* [n] */
-    double *margin; /* [n] */
+    int64_t *rank;      /* [n] */
+    double *margin;     /* [n] */
+    int screened;       /* 1: bf16 screening ran; 0: float32 throughout */
+    int64_t recomputed; /* samples run again in float32 (screened passes) */
+    int64_t close;      /* of which within the bound (the rest: sentinel or a widening) */
 } eval_result;
 void eval_result_free(eval_result *e);
 int runner_eval(runner *r, const prompt_set *ps, const intervention *iv,

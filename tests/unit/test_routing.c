@@ -58,5 +58,17 @@ int main(void)
     }
     CHECK(ok, "routing/wide_router", "top-4 of %d experts wrong", E);
     free(big);
+
+    /* routing_gap: the screened evaluation's distance from a routing tie */
+    const float pg[5] = {0.1f, 0.4f, 0.05f, 0.3f, 0.15f}; /* order 1, 3, 4, 0, 2 */
+    float g = routing_gap(pg, 5, 2, 0);
+    CHECK(g == 0.3f - 0.15f, "routing/gap_kth", "p(2) - p(3): got %.9g", g);
+    g = routing_gap(pg, 5, 3, 1);
+    CHECK(g == 0.15f - 0.1f, "routing/gap_adjacent", "smallest p(j) - p(j+1), j <= 3: got %.9g", g);
+    g = routing_gap(pg, 5, 2, 1);
+    CHECK(g == 0.4f - 0.3f, "routing/gap_adjacent_k2", "got %.9g", g);
+    CHECK(isinf(routing_gap(pg, 5, 5, 0)), "routing/gap_k_equals_E", "expected infinity");
+    const float tie[3] = {0.25f, 0.5f, 0.25f};
+    CHECK(routing_gap(tie, 3, 2, 0) == 0.0f, "routing/gap_tie", "a tie at the boundary is 0");
     return check_finish();
 }
