@@ -129,6 +129,6 @@ format-check:
 	@$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_SRC)
 
 clean:
-	rm -rf build build-debug bin bin-debug
+	rm -rf build build-debug bin bin-debug build-arm64 bin-arm64
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SUP_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.d)

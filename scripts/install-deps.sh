@@ -14,18 +14,20 @@ PKGS=(build-essential pkg-config git
       librsvg2-bin  # rsvg-convert: the report's PNG checks (tests/cli/report.sh)
       clang libclang-rt-14-dev
       clang-format-14  # clang + libFuzzer runtime: make fuzz, tests/cli/fuzz_short.sh
-      gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user file)  # the NEON path under qemu: tests/cli/arm_qemu.sh
+      gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user file)  # aarch64 under qemu: tests/cli/arm_qemu.sh
 [ "${MOEPROBE_DEPS_EXTRA:-}" ] && read -r -a extra <<<"$MOEPROBE_DEPS_EXTRA" && PKGS+=("${extra[@]}")
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  # another apt-get (a test installing Slurm, an unattended upgrade) may hold the dpkg lock
+  $SUDO apt-get update -qq -o DPkg::Lock::Timeout=300
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -o DPkg::Lock::Timeout=300 -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
-echo "install-deps: installing ${missing[*]}" >&2
-SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
-# another apt-get (a test installing Slurm, an unattended upgrade) may hold the dpkg lock
-$SUDO apt-get update -qq -o DPkg::Lock::Timeout=300
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -o DPkg::Lock::Timeout=300 -y -qq --no-install-recommends "${missing[@]}" >&2
+# Debian's arm64 builds of the libraries moeprobe links, unpacked into a cache folder (not
+# installed: the host's dpkg is untouched) for the aarch64 cross build; a no-op when present.
+"$(dirname "$0")/arm64-sysroot.sh"

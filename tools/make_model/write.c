@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <immintrin.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -47,7 +46,10 @@ static inline uint32_t lowbias32(uint32_t x)
     return x;
 }
 
-/* AVX2/F16C as the release build enables; the attribute keeps other builds compiling. */
+/* AVX2/F16C as the release build enables; the attribute keeps other builds compiling. Other
+ * targets (aarch64) run the scalar loops alone, which compute the same values. */
+#if defined(__x86_64__)
+#include <immintrin.h>
 #define MKM_SIMD __attribute__((target("avx2,f16c")))
 
 MKM_SIMD static inline __m256i lowbias32_x8(__m256i x)
@@ -58,6 +60,9 @@ MKM_SIMD static inline __m256i lowbias32_x8(__m256i x)
     x = _mm256_mullo_epi32(x, _mm256_set1_epi32((int)0x846ca68bu));
     return _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
 }
+#else
+#define MKM_SIMD
+#endif
 
 /* The inner loop in 32-bit lanes (AVX2 has no 64-bit multiply), eight elements at a time with
  * a scalar tail computing the same values: element c0+j takes two 32-bit hashes, i.e. four
@@ -65,6 +70,7 @@ MKM_SIMD static inline __m256i lowbias32_x8(__m256i x)
 MKM_SIMD static void gen_run(uint32_t key, uint32_t c0, int64_t n, float scale, float *out)
 {
     int64_t j = 0;
+#if defined(__x86_64__)
     const __m256i vkey = _mm256_set1_epi32((int)key), one = _mm256_set1_epi32(1);
     const __m256i lo16 = _mm256_set1_epi32(0xffff), bias = _mm256_set1_epi32(131070);
     const __m256i lanes = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
@@ -79,6 +85,7 @@ MKM_SIMD static void gen_run(uint32_t key, uint32_t c0, int64_t n, float scale, 
         sum = _mm256_sub_epi32(sum, bias);
         _mm256_storeu_ps(out + j, _mm256_mul_ps(_mm256_cvtepi32_ps(sum), vscale));
     }
+#endif
     for (; j < n; j++) {
         uint32_t c = (c0 + (uint32_t)j) * 2u;
         uint32_t a = lowbias32(key ^ lowbias32(c)), b = lowbias32(key ^ lowbias32(c + 1u));
@@ -112,6 +119,7 @@ MKM_SIMD static void to_dtype(mp_dtype t, const float *src, void *dst, size_t n)
     if (t == MP_BF16) {
         uint16_t *d = dst;
         size_t i = 0;
+#if defined(__x86_64__)
         const __m256i r = _mm256_set1_epi32(0x7fff), one = _mm256_set1_epi32(1);
         for (; i + 16 <= n; i += 16) {
             __m256i u0 = _mm256_castps_si256(_mm256_loadu_ps(src + i));
@@ -124,6 +132,7 @@ MKM_SIMD static void to_dtype(mp_dtype t, const float *src, void *dst, size_t n)
             __m256i pk = _mm256_packus_epi32(_mm256_srli_epi32(u0, 16), _mm256_srli_epi32(u1, 16));
             _mm256_storeu_si256((__m256i *)(d + i), _mm256_permute4x64_epi64(pk, 0xd8));
         }
+#endif
         for (; i < n; i++) {
             uint32_t u;
             memcpy(&u, &src[i], 4);
@@ -133,9 +142,11 @@ MKM_SIMD static void to_dtype(mp_dtype t, const float *src, void *dst, size_t n)
     } else if (t == MP_F16) {
         uint16_t *d = dst;
         size_t i = 0;
+#if defined(__x86_64__)
         for (; i + 8 <= n; i += 8)
             _mm_storeu_si128((__m128i *)(d + i),
                              _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+#endif
         for (; i < n; i++) d[i] = f32_to_f16(src[i]);
     } else {
         memcpy(dst, src, n * 4);
