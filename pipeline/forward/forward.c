@@ -82,9 +82,10 @@ void fwd_free(fwd_ctx *f)
     free(f);
 }
 
-void fwd_set_route_gap(fwd_ctx *f, float *gap)
+void fwd_set_route_gap(fwd_ctx *f, float *gap, const float *scale)
 {
     f->gap_out = gap;
+    f->gap_scale = scale;
 }
 
 const fwd_timing *fwd_get_timing(const fwd_ctx *f)

@@ -59,8 +59,9 @@ int fwd_run(fwd_ctx *f, const fwd_batch *b, const hook_set *hooks, const interve
 int fwd_check_intervention(const mp_model *m, const intervention *iv, mp_err *err);
 
 /* For the screened evaluation: the next fwd_run calls min each sequence's routing gaps
- * (routing_gap, routing.h) into gap[seq] (the caller fills it with INFINITY); NULL: off. */
-void fwd_set_route_gap(fwd_ctx *f, float *gap);
+ * (routing_gap of the router logits, routing.h) times scale[layer] (scale NULL: 1) into
+ * gap[seq] (the caller fills it with INFINITY); gap NULL: off. */
+void fwd_set_route_gap(fwd_ctx *f, float *gap, const float *scale);
 
 /* Wall seconds spent so far by phase (for benchmarks). */
 typedef struct fwd_timing {

@@ -43,9 +43,11 @@ struct fwd_ctx {
     const hook_set *hooks;
     const intervention *iv;
 
-    /* Screened evaluation: per sequence, the smallest routing_gap over the MoE layers and
-     * positions of this rank's tokens (min'd into, caller initialises); NULL: not wanted. */
+    /* Screened evaluation: per sequence, the smallest routing_gap of the router logits times
+     * gap_scale[layer] (1 when NULL) over the MoE layers and positions of this rank's tokens
+     * (min'd into, caller initialises); NULL: not wanted. */
     float *gap_out;
+    const float *gap_scale;
 
     /* RoPE tables for positions 0..rope_n-1: [rope_n, d/2]. */
     float *rope_cos, *rope_sin;

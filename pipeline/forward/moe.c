@@ -236,13 +236,15 @@ static int moe_forward(fwd_ctx *f, int l, const float *h, float *out, mp_err *er
         int last = fwd_row_is_last(f, t);
         if (hook_wants(f->hooks, HP_ROUTER_LOGITS, l, last))
             fwd_emit(f, HP_ROUTER_LOGITS, l, t, logits + t * E, E, 0);
-        memcpy(p, logits + t * E, (size_t)E * sizeof *p);
-        ops_softmax(p, E);
         if (f->gap_out) {
-            const float g = routing_gap(p, (int)E, (int)k, iv->topk >= 0 || iv->keep_rank > 0);
+            float g =
+                routing_gap(logits + t * E, (int)E, (int)k, iv->topk >= 0 || iv->keep_rank > 0);
+            if (f->gap_scale) g *= f->gap_scale[l];
             float *gs = &f->gap_out[f->seq_of[t]];
             if (g < *gs) *gs = g;
         }
+        memcpy(p, logits + t * E, (size_t)E * sizeof *p);
+        ops_softmax(p, E);
         route_token(f, l, t, p, idx + t * k, w + t * k);
         if (hook_wants(f->hooks, HP_TOPK_IDX, l, last))
             fwd_emit(f, HP_TOPK_IDX, l, t, idx + t * k, k, 1);

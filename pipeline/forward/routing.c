@@ -35,7 +35,8 @@ float routing_gap(const float *p, int E, int k, int adjacent)
         if (best < 0) break;
         const float v = p[best];
         if (j > 0 && (adjacent || j == k)) {
-            const float g = isnan(prev) || isnan(v) ? 0.0f : prev - v;
+            float g = isnan(prev) || isnan(v) ? 0.0f : prev - v;
+            if (isnan(g)) g = 0.0f; /* -inf - -inf: two blocked experts tie */
             if (g < gap) gap = g;
         }
         prev = v;

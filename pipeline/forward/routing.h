@@ -15,11 +15,12 @@
 void routing_topk(const float *p, int E, int k, int *idx);
 /* Puts expert e into the last slot unless one of idx[0..k) holds it already. */
 void routing_force(int *idx, int k, int e);
-/* The routing decision's distance from a tie, for the screened evaluation (docs/method.md):
- * p_(k) - p_(k+1), the gap between the k-th and (k+1)-th most probable experts (INFINITY when
- * k >= E), or with `adjacent` the smallest of p_(j) - p_(j+1) for j = 1..k (a top-k override
- * or keep-rank makes the order inside the top k matter too). */
-float routing_gap(const float *p, int E, int k, int adjacent);
+/* The routing decision's distance from a tie, for the screened evaluation (docs/method.md),
+ * over values v[E] in routing order (router logits: the softmax keeps their order):
+ * v_(k) - v_(k+1), the gap between the k-th and (k+1)-th largest (INFINITY when k >= E), or
+ * with `adjacent` the smallest of v_(j) - v_(j+1) for j = 1..k (a top-k override or keep-rank
+ * makes the order inside the top k matter too). Two equal values, -inf ones included, give 0. */
+float routing_gap(const float *v, int E, int k, int adjacent);
 /* w[j] for each slot: 0 where idx[j] < 0 (an emptied slot), else the rule above. */
 void routing_weights(const float *p, const int *idx, int k, int renormalise, float *w);
 

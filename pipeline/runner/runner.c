@@ -53,6 +53,8 @@ int runner_init(runner *r, const char *model_dir, const char *tokenizer_path,
 
 void runner_free(runner *r)
 {
+    free(r->screen.d_router);
+    free(r->screen.gap_scale);
     attr_free(r->attr);
     fwd_free(r->fwd);
     ep_free(r->ep);
@@ -391,9 +393,9 @@ static int map_forward(runner *r, map_state *m, int nb, int64_t T, mp_err *err)
     fwd_batch fb = {nb, m->ids, m->lens, m->sids};
     double t0 = monotonic_s();
     for (int i = 0; m->gap && i < nb; i++) m->gap[i] = INFINITY;
-    fwd_set_route_gap(r->fwd, m->gap);
+    fwd_set_route_gap(r->fwd, m->gap, r->screen.gap_scale);
     const int frc = fwd_run(r->fwd, &fb, &m->hs, &m->iv, m->logits, err);
-    fwd_set_route_gap(r->fwd, NULL);
+    fwd_set_route_gap(r->fwd, NULL, NULL);
     if (frc != 0) return -1;
     if (m->route && route_records(r, m->st, &m->hc, err) != 0) return -1;
     r->forward_s += monotonic_s() - t0;
@@ -490,13 +492,13 @@ typedef struct eval_ctx {
     float *gap;           /* [n] or NULL */
     int calib;            /* pack logits and router probabilities */
     float **logits;       /* [n][V] (calib) */
-    float **prob;         /* [n][len * moe layers * E] (calib) */
+    float **prob;         /* [n][moe layers * len * E] router logits (calib) */
     int64_t *nprob;       /* [n] */
     const int64_t *index; /* the pass's sample i is result index[i] (a recomputed subset) */
 } eval_ctx;
 
-/* The router probabilities of every MoE layer and position, as routing saw them. */
-static int pack_probs(const runner_sample *s, blob *out, mp_err *err)
+/* The router logits of every MoE layer and position (after blocking), layer after layer. */
+static int pack_router(const runner_sample *s, blob *out, mp_err *err)
 {
     const mcfg *c = &s->r->model.cfg;
     const int len = s->ps->len[s->sample], E = c->num_experts;
@@ -516,7 +518,6 @@ static int pack_probs(const runner_sample *s, blob *out, mp_err *err)
                                pos);
             }
             memcpy(p + o, h->data, (size_t)E * sizeof *p);
-            ops_softmax(p + o, E);
         }
     }
     blob_put(out, "prob", BLOB_F32, 1, &n, p);
@@ -541,7 +542,7 @@ static int eval_sample(void *ctx, const runner_sample *s, blob *out, mp_err *err
     if (c->calib) {
         int64_t V = s->r->model.cfg.vocab_size;
         blob_put(out, "logits", BLOB_F32, 1, &V, s->logits);
-        return pack_probs(s, out, err);
+        return pack_router(s, out, err);
     }
     return 0;
 }
@@ -678,20 +679,33 @@ static int model_is_bf16(const mp_model *m)
     return 1;
 }
 
-/* The first screened pass: its first samples run in float32 and with bf16 products; the bounds
- * are SAFETY x the largest discrepancy of a logit difference (l_v - l_target) and twice that
- * of a router probability (a gap moves by at most twice the largest probability's move). */
+/* The first screened pass: its first samples run in float32 and with bf16 products. The bounds
+ * are SAFETY x the largest discrepancy seen: of a logit difference (l_v - l_target) for the
+ * margin, and per layer twice that of a router logit for the routing gap (a gap between two
+ * logits moves by at most twice the largest move of one). */
 static int screen_calibrate(runner *r, const prompt_set *ps, const intervention *iv,
                             const float *const *force_weight, mp_err *err)
 {
     runner_screen *sc = &r->screen;
-    const int64_t n = ps->n < SCREEN_CALIB ? ps->n : SCREEN_CALIB, V = r->model.cfg.vocab_size;
+    const mcfg *mc = &r->model.cfg;
+    const int L = mc->num_hidden_layers, E = mc->num_experts;
+    const int64_t n = ps->n < SCREEN_CALIB ? ps->n : SCREEN_CALIB, V = mc->vocab_size;
     int64_t *sel = malloc((size_t)(n > 0 ? n : 1) * sizeof *sel);
+    double *d = calloc((size_t)(2 + 2 * L), sizeof *d); /* logit, |logit|, router[L], |router|[L] */
     eval_result tmp[2] = {{0}, {0}};
     eval_ctx c[2];
     int rc = -1;
     memset(c, 0, sizeof c);
-    if (!sel) return err_set(err, "calibration: out of memory");
+    if (!sel || !d) {
+        err_set(err, "calibration: out of memory");
+        goto done;
+    }
+    if (!sc->d_router) sc->d_router = calloc((size_t)L, sizeof *sc->d_router);
+    if (!sc->gap_scale) sc->gap_scale = calloc((size_t)L, sizeof *sc->gap_scale);
+    if (!sc->d_router || !sc->gap_scale) {
+        err_set(err, "calibration: out of memory");
+        goto done;
+    }
     for (int64_t i = 0; i < n; i++) sel[i] = i;
     for (int w = 0; w < 2; w++) {
         tmp[w].n = ps->n;
@@ -708,7 +722,6 @@ static int screen_calibrate(runner *r, const prompt_set *ps, const intervention 
         }
         if (eval_pass(r, ps, sel, n, iv, force_weight, w, &c[w], err) != 0) goto done;
     }
-    double d[3] = {0, 0, 0}; /* logit discrepancy, probability discrepancy, largest |logit| */
     if (r->rank == 0)
         for (int64_t i = 0; i < n; i++) {
             const float *f = c[0].logits[i], *b = c[1].logits[i];
@@ -716,28 +729,44 @@ static int screen_calibrate(runner *r, const prompt_set *ps, const intervention 
             for (int64_t v = 0; v < V; v++) {
                 const double e = fabs(((double)b[v] - b[t]) - ((double)f[v] - f[t]));
                 if (e > d[0]) d[0] = e;
-                if (fabs(f[v]) > d[2]) d[2] = fabs(f[v]);
+                if (fabs(f[v]) > d[1]) d[1] = fabs(f[v]);
             }
-            for (int64_t q = 0; q < c[0].nprob[i] && q < c[1].nprob[i]; q++) {
-                const double e = fabs((double)c[1].prob[i][q] - c[0].prob[i][q]);
-                if (e > d[1]) d[1] = e;
+            int64_t o = 0;
+            for (int l = 0; l < L; l++) {
+                if (!mc->layer_is_moe[l]) continue;
+                for (int64_t q = 0; q < (int64_t)ps->len[i] * E; q++, o++) {
+                    if (o >= c[0].nprob[i] || o >= c[1].nprob[i]) break;
+                    const float fr = c[0].prob[i][o], br = c[1].prob[i][o];
+                    if (isinf(fr) && fr == br) continue; /* blocked in both */
+                    const double e = fabs((double)br - fr);
+                    if (e > d[2 + l]) d[2 + l] = e;
+                    if (fabs(fr) > d[2 + L + l]) d[2 + L + l] = fabs(fr);
+                }
             }
         }
-    bcast_into(d, sizeof d);
+    bcast_into(d, (size_t)(2 + 2 * L) * sizeof *d);
+    /* floors of a few float32 ulps: a discrepancy of exactly 0 on the calibration samples says
+     * little about the others */
     sc->d_logit = d[0];
-    sc->d_prob = d[1];
-    /* a floor of a few float32 ulps of the largest logit: a discrepancy of exactly 0 on the
-     * calibration samples says little about the others */
-    sc->bound_logit = SCREEN_SAFETY * fmax(d[0], 8.0 * FLT_EPSILON * d[2]);
-    sc->bound_gap = SCREEN_SAFETY * 2.0 * fmax(d[1], 8.0 * FLT_EPSILON);
+    sc->bound_logit = SCREEN_SAFETY * fmax(d[0], 8.0 * FLT_EPSILON * d[1]);
+    double dmax = 0, bmin = INFINITY, bmax = 0;
+    for (int l = 0; l < L; l++) {
+        sc->d_router[l] = d[2 + l];
+        const double b = SCREEN_SAFETY * 2.0 * fmax(d[2 + l], 8.0 * FLT_EPSILON * d[2 + L + l]);
+        sc->gap_scale[l] = mc->layer_is_moe[l] && b > 0 ? (float)(1.0 / b) : 1.0f;
+        if (!mc->layer_is_moe[l]) continue;
+        dmax = fmax(dmax, d[2 + l]);
+        bmin = fmin(bmin, b);
+        bmax = fmax(bmax, b);
+    }
     sc->calib_samples = n;
     sc->calibrated = 1;
     if (r->rank == 0)
         fprintf(stderr,
                 "moeprobe: bf16 screening calibrated on %lld samples: largest discrepancy %.3g "
-                "(logit difference), %.3g (router probability); close below %.3g (margin), "
-                "%.3g (routing gap)\n",
-                (long long)n, d[0], d[1], sc->bound_logit, sc->bound_gap);
+                "(logit difference), %.3g (router logit); close below %.3g (margin), %.3g .. "
+                "%.3g by layer (routing gap in router logits)\n",
+                (long long)n, d[0], dmax, sc->bound_logit, isinf(bmin) ? 0.0 : bmin, bmax);
     rc = 0;
 done:
     for (int w = 0; w < 2; w++) {
@@ -749,6 +778,7 @@ done:
         eval_result_free(&tmp[w]);
     }
     free(sel);
+    free(d);
     return rc;
 }
 
@@ -769,7 +799,8 @@ static int eval_screened(runner *r, const prompt_set *ps, const intervention *iv
     if (!sc->calibrated && screen_calibrate(r, ps, iv, force_weight, err) != 0) goto done;
     const double scale = env_double("MOEPROBE_BF16_BOUND_SCALE", 1.0);
     const int sentinel = env_double("MOEPROBE_BF16_SENTINEL", 1.0) != 0.0;
-    const double bl = sc->bound_logit * scale, bg = sc->bound_gap * scale;
+    /* gaps come scaled by 1 / their layer's bound (fwd_set_route_gap): close at or below 1 */
+    const double bl = sc->bound_logit * scale, bg = scale;
     eval_ctx c = {out, gap, 0, NULL, NULL, NULL, NULL};
     if (eval_pass(r, ps, NULL, 0, iv, force_weight, 1, &c, err) != 0) goto done;
     for (int64_t i = 0; i < n; i++) {
@@ -795,8 +826,9 @@ static int eval_screened(runner *r, const prompt_set *ps, const intervention *iv
         free(gap32);
         goto done;
     }
-    /* a sentinel (not close) whose float32 margin or gap moved by more than the bound, or whose
-     * rank changed, shows the bound too tight: widen it and recompute everything */
+    /* a sentinel (not close) whose float32 margin or gap moved by more than the bound (a scaled
+     * gap by more than 1), or whose rank changed, shows the bound too tight: widen it and
+     * recompute everything */
     double worst_l = 0, worst_g = 0;
     int64_t bad = -1;
     for (int64_t q = 0; q < nsel; q++) {
@@ -806,21 +838,23 @@ static int eval_screened(runner *r, const prompt_set *ps, const intervention *iv
         const double dg = isinf(gap[i]) && isinf(gap32[i]) ? 0.0 : fabs((double)gap32[i] - gap[i]);
         if (dl > worst_l) worst_l = dl;
         if (dg > worst_g) worst_g = dg;
-        if ((dl > bl || dg > bg || f32.rank[i] != out->rank[i]) && bad < 0) bad = i;
+        if ((dl > sc->bound_logit || dg > 1.0 || f32.rank[i] != out->rank[i]) && bad < 0) bad = i;
     }
     free(gap32);
     out->screened = 1;
     out->close = nclose;
     if (bad >= 0) {
         sc->bound_logit = fmax(sc->bound_logit, SCREEN_SAFETY * worst_l);
-        sc->bound_gap = fmax(sc->bound_gap, SCREEN_SAFETY * worst_g);
+        if (worst_g > 1.0)
+            for (int l = 0; l < r->model.cfg.num_hidden_layers; l++)
+                sc->gap_scale[l] /= (float)(SCREEN_SAFETY * worst_g);
         sc->widened++;
         if (r->rank == 0)
             fprintf(stderr,
                     "moeprobe: bf16 screening: sentinel sample %lld moved beyond the bound "
-                    "(margin by %.3g, routing gap by %.3g); bounds widened to %.3g / %.3g and "
-                    "the whole pass recomputed in float32\n",
-                    (long long)bad, worst_l, worst_g, sc->bound_logit, sc->bound_gap);
+                    "(margin by %.3g, routing gap by %.3g of its bound); bounds widened (margin "
+                    "%.3g) and the whole pass recomputed in float32\n",
+                    (long long)bad, worst_l, worst_g, sc->bound_logit);
         eval_ctx ca = {out, NULL, 0, NULL, NULL, NULL, NULL};
         if (eval_pass(r, ps, NULL, 0, iv, force_weight, 0, &ca, err) != 0) goto done;
         out->recomputed = n;

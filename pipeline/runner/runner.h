@@ -43,8 +43,12 @@ runner_opts runner_opts_default(void);
  * only ever widened. */
 typedef struct runner_screen {
     int calibrated;
-    double d_logit, d_prob;         /* largest bf16 - float32 discrepancy seen in calibration */
-    double bound_logit, bound_gap;  /* a margin / routing gap at or below these is close */
+    double d_logit;     /* largest bf16 - float32 discrepancy of a logit difference seen */
+    double bound_logit; /* a margin at or below this is close */
+    /* per layer: largest discrepancy of a router logit seen, and 1 / the routing-gap bound
+     * (a gap times this at or below 1 is close) [num_hidden_layers] */
+    double *d_router;
+    float *gap_scale;
     int64_t calib_samples, widened; /* samples calibrated on; times a sentinel widened */
 } runner_screen;
 

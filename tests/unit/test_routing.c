@@ -70,5 +70,10 @@ int main(void)
     CHECK(isinf(routing_gap(pg, 5, 5, 0)), "routing/gap_k_equals_E", "expected infinity");
     const float tie[3] = {0.25f, 0.5f, 0.25f};
     CHECK(routing_gap(tie, 3, 2, 0) == 0.0f, "routing/gap_tie", "a tie at the boundary is 0");
+    const float blocked[3] = {-INFINITY, 1.0f, -INFINITY}; /* router logits, two blocked */
+    CHECK(routing_gap(blocked, 3, 2, 0) == 0.0f, "routing/gap_blocked_tie",
+          "two blocked experts at the boundary tie: got %g", routing_gap(blocked, 3, 2, 0));
+    CHECK(isinf(routing_gap(blocked, 3, 1, 0)), "routing/gap_blocked_clear",
+          "a finite logit above blocked ones is clear: got %g", routing_gap(blocked, 3, 1, 0));
     return check_finish();
 }
