@@ -176,6 +176,10 @@ static void nt_run(void *ctx, int part, int parts)
     const int64_t tiles = (j->N + NT_NR - 1) / NT_NR;
     const int64_t t0 = tiles * part / parts, t1 = tiles * (part + 1) / parts;
     const nt_fn(*kern)[NT_NR] = NT_KERNELS[j->dt];
+#ifdef KB_NT_RUN_DT
+    /* the path's own gemm_nt for some weight dtypes (the same order, kern.h) */
+    if (KB_NT_RUN_DT(ctx, part, parts)) return;
+#endif
     for (int64_t kb = 0; kb < j->K; kb += KERN_KC) {
         const int64_t kc = j->K - kb < KERN_KC ? j->K - kb : KERN_KC;
         const int acc_y = kb > 0 || j->beta1;
