@@ -1,6 +1,9 @@
 /* kern_bench.c — the rate of the weight products alone (ops_linear: y = x W^T, W in bf16, and
  * ops_matmul_nn), the kernels' share of the capture pass, on the kernel path MOEPROBE_ISA
  * selects. Shapes of OLMoE-1B-7B (an expert's gate/up and down, attention's q) and Mixtral.
+ * Each gemm_nt shape is then timed again with bf16 products (the screened evaluation passes,
+ * pipeline/ops/kern_bf16.h: vdpbf16ps where the CPU has AVX512_BF16, else an emulation),
+ * printed with the bf16 path in the shape and its ratio to the float32 line above it.
  *
  *   kern_bench [SECONDS_PER_SHAPE]     prints one "shape ... GFLOP/s" line per shape */
 #include <stdio.h>
@@ -8,6 +11,7 @@
 #include <string.h>
 
 #include "pipeline/model/dtype.h"
+#include "pipeline/ops/internal.h"
 #include "pipeline/ops/ops.h"
 #include "pipeline/util/monotonic.h"
 
@@ -60,8 +64,18 @@ int main(int argc, char **argv)
         {"lm_head grad (nn)     T=8 N=4096 K=2048", 8, 4096, 2048, 1},
     };
     const char *isa = getenv("MOEPROBE_ISA");
-    for (size_t i = 0; i < sizeof S / sizeof *S; i++)
+    for (size_t i = 0; i < sizeof S / sizeof *S; i++) {
+        const double f32 = rate(S[i].T, S[i].N, S[i].K, S[i].nn, secs);
         printf("isa=%s threads=%d shape=\"%s\" gflops=%.1f\n", isa && *isa ? isa : "auto",
-               ops_blas_threads(), S[i].name, rate(S[i].T, S[i].N, S[i].K, S[i].nn, secs));
+               ops_blas_threads(), S[i].name, f32);
+        if (S[i].nn) continue; /* gemm_nn stays float32 */
+        gemm_set_bf16(1);
+        const double b = rate(S[i].T, S[i].N, S[i].K, 0, secs);
+        gemm_set_bf16(0);
+        printf("isa=%s threads=%d shape=\"%s, bf16 products (%s)\" vs_float32=%.2f "
+               "gflops=%.1f\n",
+               isa && *isa ? isa : "auto", ops_blas_threads(), S[i].name, gemm_bf16_path(),
+               f32 > 0 ? b / f32 : 0.0, b);
+    }
     return 0;
 }
