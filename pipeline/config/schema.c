@@ -39,11 +39,13 @@ static const rcfg_key RUN_KEYS[] = {
     {"expert_placement", RCFG_ENUM, 0, "contiguous", NOLIM, "contiguous|round_robin",
      "How routed experts are spread over MPI ranks: contiguous blocks or round robin."},
     {"eval_precision", RCFG_ENUM, 0, "float32", NOLIM, "float32|bf16_screened",
-     "Products of the evaluation passes (blocking, top-k and shared ablations, suppression, "
-     "forcing): float32, or bf16_screened: bf16 products (AVX512_BF16 where the CPU has it, "
-     "an exact emulation elsewhere), every sample near a rank or routing tie recomputed in "
-     "float32, so ranks and metrics equal float32's (docs/method.md). Captures and "
-     "attribution stay float32; checkpoints not in bf16 run float32."},
+     "Products of the block analysis's evaluation passes (blocking, top-k, keep-rank and "
+     "shared-expert ablations): float32, or bf16_screened: bf16 products (AVX512_BF16 where "
+     "the CPU has it, an exact emulation elsewhere), every sample near a rank or routing tie "
+     "recomputed in float32, so ranks and metrics equal float32's (docs/method.md). Not "
+     "faster than float32 on the CPUs measured so far (docs/performance.md). Captures, "
+     "attribution, head suppression and expert forcing stay float32; checkpoints not in bf16 "
+     "run float32."},
     /* values and default: the analyses' names (rcfg_schema_build) */
     {"stages", RCFG_ENUM_LIST, 0, NULL, NOLIM, NULL,
      "Which analyses to run (a later stage reads what earlier ones stored in the archive)."},
