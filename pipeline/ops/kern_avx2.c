@@ -119,7 +119,7 @@ VI void v_hsum4(v16 a, v16 b, v16 c, v16 d, float out[4])
  * Loop order: a row tile of x (3 x KC floats) stays in L1 while a group of XB_NBT weight tiles
  * streams past it from L2; weights are 2 bytes an element and x 4, so this moves less through
  * L2 than kern_body.h's order (x streamed past an L1-resident weight tile).
- * Measured (docs/performance.md): bit-identical, 1.0-1.2x the kern_body.h tile on Sapphire
+ * Measured (docs/performance.md): bit-identical, 1.2-1.3x the kern_body.h tile on Sapphire
  * Rapids forced to AVX2; not yet measured on an AVX2-only CPU (Zen). */
 #ifndef XB_MR /* the tile: rows of x by rows of W (-D to try others, up to 6 x 3) */
 #define XB_MR 3
@@ -277,9 +277,12 @@ static int xb_nt_run(void *ctx, int part, int parts)
     const int64_t kc16 = ((j->K < KERN_KC ? j->K : KERN_KC) + 15) / 16 * 16 + 16;
     /* the x block in the even/odd order. A few rows (decode), or no memory: blocks of one
      * row tile in a stack copy (the same sums; the weights are fetched once per block). */
-    float small[XB_MR * (KERN_KC + 16)], *xbuf = NULL;
+    _Alignas(64) float small[XB_MR * (KERN_KC + 16)];
+    float *xbuf = NULL;
     int64_t mc = j->T < XB_MC ? j->T : XB_MC;
-    if (j->T > XB_MR) xbuf = malloc((size_t)(mc * kc16) * sizeof *xbuf);
+    /* cache-line aligned (kc16 floats are whole lines): malloc's 16-byte alignment made every
+     * other 32-byte load of x a split load, 0.7-0.8x the speed */
+    if (j->T > XB_MR) xbuf = aligned_alloc(64, (size_t)(mc * kc16) * sizeof *xbuf);
     if (!xbuf) mc = XB_MR;
     float *xp = xbuf ? xbuf : small;
     for (int64_t kb = 0; kb < j->K; kb += KERN_KC) {
