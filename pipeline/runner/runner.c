@@ -851,10 +851,12 @@ static int eval_screened(runner *r, const prompt_set *ps, const intervention *iv
         sc->widened++;
         if (r->rank == 0)
             fprintf(stderr,
-                    "moeprobe: bf16 screening: sentinel sample %lld moved beyond the bound "
-                    "(margin by %.3g, routing gap by %.3g of its bound); bounds widened (margin "
-                    "%.3g) and the whole pass recomputed in float32\n",
-                    (long long)bad, worst_l, worst_g, sc->bound_logit);
+                    "moeprobe: bf16 screening: sentinel sample %lld disagrees with float32 "
+                    "(rank %lld in bf16, %lld in float32; sentinels moved by up to %.3g in "
+                    "margin, %.3g of the bound in routing gap); bounds widened (margin %.3g) and "
+                    "the whole pass recomputed in float32\n",
+                    (long long)bad, (long long)out->rank[bad], (long long)f32.rank[bad], worst_l,
+                    worst_g, sc->bound_logit);
         eval_ctx ca = {out, NULL, 0, NULL, NULL, NULL, NULL};
         if (eval_pass(r, ps, NULL, 0, iv, force_weight, 0, &ca, err) != 0) goto done;
         out->recomputed = n;

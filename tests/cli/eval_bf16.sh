@@ -4,8 +4,9 @@
 # HIT@10, MRR, margins) except the recorded precision, with np 1 and np 2; the recomputed share
 # is recorded per configuration and > 0. The check can fail: with the bound scaled to 0 and the
 # sentinel off (MOEPROBE_BF16_BOUND_SCALE=0 MOEPROBE_BF16_SENTINEL=0, nothing recomputed) the
-# ranks must differ from float32's, which shows that bf16 products do change them. A bad value
-# of the key is refused naming it.
+# ranks must differ from float32's, which shows that bf16 products do change them; with the
+# sentinel on, it catches that in some passes and recomputes them whole. A bad value of the key
+# is refused naming it.
 set -u
 B=$MOEPROBE_BIN; R=$MOEPROBE_ROOT; T=$MOEPROBE_TEST_TMP/eval_bf16; mkdir -p "$T"
 H5CMP=$(dirname "$B")/tools/h5cmp
@@ -64,6 +65,16 @@ if MOEPROBE_BF16_BOUND_SCALE=0 MOEPROBE_BF16_SENTINEL=0 run broken; then
   awk '{if ($1 == 0) z++; else if ($1 != 1) bad = 1} END {exit bad || !z}' <<<"$s" \
     && echo "PASS eval_bf16/nothing_recomputed_when_broken" \
     || echo "FAIL eval_bf16/nothing_recomputed_when_broken: shares '$(tr '\n' ' ' <<<"$s")'"
+fi
+# the sentinel: with the bound scaled to 0 nothing is close, and the sentinels (every 16th
+# sample) must catch rank changes in some passes, widen and recompute those whole passes
+cfg sent bf16_screened
+if MOEPROBE_BF16_BOUND_SCALE=0 run sent; then
+  s=$(share sent)
+  grep -q 'bf16 screening: sentinel sample .* whole pass recomputed in float32' "$T/sent.err" &&
+    awk '{if ($1 == 1) one++; else if ($1 < 1) low++} END {exit !(one >= 2 && low >= 1)}' <<<"$s" \
+    && echo "PASS eval_bf16/sentinel_widens_and_recomputes ($(tr '\n' ' ' <<<"$s"))" \
+    || echo "FAIL eval_bf16/sentinel_widens_and_recomputes: shares '$(tr '\n' ' ' <<<"$s")', log: $(grep -c sentinel "$T/sent.err") sentinel lines"
 fi
 sed -i 's/^eval_precision: .*/eval_precision: bf16/' "$T/bf.yaml"
 if "$B" run "$T/bf.yaml" >/dev/null 2>"$T/bad.err"; then
