@@ -2,20 +2,31 @@
 # moeprobe run, capture + evaluate over all 12 LRE relations for each of the six fixture
 # models: hit10 and mrr within 1e-6 of the HF refs, n equal, top_experts identical. Then the
 # same run under mpirun -np 2 and 3 must give the same archive (1e-5) as one process.
+# Archives are rebuilt once at the end (snapshot_every_s), not after every unit: the same file,
+# without re-hashing and copying every part per unit (kill_resume, preempt and damaged_parts
+# test the per-unit rebuild). The six models run side by side, one thread each
+# (tests/cli/lib/par_run.bash).
 set -u
 source "$MOEPROBE_ROOT/tests/cli/lib/tool_check.bash"
 B=$MOEPROBE_BIN; S=$MOEPROBE_SHARED; R=$MOEPROBE_ROOT; T=$MOEPROBE_TEST_TMP/run_capture; mkdir -p "$T"
 TOOLS=$(dirname "$B")/tools
+source "$R/tests/cli/lib/par_run.bash"
 for m in olmoe qwen2moe mixtral llama qwen2 mistral; do
   cat > "$T/$m.yaml" <<YAML
 model: $R/models/tiny-$m
 relations: $R/data/lre
 out: $T/out-$m
 stages: [capture, evaluate]
+snapshot_every_s: 1e9
 YAML
-  if ! last=$("$B" run "$T/$m.yaml" 2>"$T/$m.err" | tail -1); then
+  par_run "$m" "$T/$m.yaml"
+done
+par_wait
+for m in olmoe qwen2moe mixtral llama qwen2 mistral; do
+  if ! par_ok "$m"; then
     echo "FAIL run_capture/$m: moeprobe run failed: $(tail -3 "$T/$m.err")"; continue
   fi
+  last=$(tail -1 "$T/$m.out")
   [ "$last" = "$T/out-$m/tiny-$m.h5" ] && echo "PASS run_capture/$m/prints_archive_path" \
     || echo "FAIL run_capture/$m/prints_archive_path: last stdout line '$last'"
   req=(--require hit10 --require mrr --require n)
@@ -48,6 +59,7 @@ model: $R/models/tiny-mixtral
 relations: [$R/data/lre/country_capital_city.json, $R/data/lre/object_superclass.json, $R/data/lre/word_first_letter.json]
 out: $T/attr1
 stages: [capture, evaluate, attribute]
+snapshot_every_s: 1e9
 YAML
 sed "s|out: .*|out: $T/attr3|" "$T/attr1.yaml" > "$T/attr3.yaml"
 if "$B" run "$T/attr1.yaml" >/dev/null 2>"$T/err" &&
