@@ -9,7 +9,7 @@
 #     its error figures must equal the x86 build's, digit for digit;
 #   - the tokenizer golden test, all of it, with the same checks as the x86 build's;
 #   - trace smoke runs: olmoe and mistral as a singleton (no mpirun), and olmoe under mpirun
-#     -np 2, each archive bit-identical (h5cmp --bits) to the x86 build's trace.
+#     -np 2 and -np 3, each archive bit-identical (h5cmp --bits) to the x86 build's trace.
 # mpirun is the host's (x86-64) Open MPI launching the aarch64 ranks under qemu: both are Debian's
 # Open MPI 4.1.4, so the ranks speak PMIx to the host's daemon. An aarch64 mpirun cannot start
 # aarch64 ranks itself without binfmt_misc (the kernel cannot exec them), and Open MPI's
@@ -51,14 +51,17 @@ v=$(q "$A/moeprobe" --version 2>&1)
 # The golden forward test in the background (the longer half), the rest meanwhile: two cores.
 GOLD=(olmoe:1 mistral:4)  # model:prompts whose attributions are checked
 (
+  g0=$(date +%s.%N)
   for mp in "${GOLD[@]}"; do
     m=${mp%%:*}
     MOEPROBE_GOLDEN_ATTR_PROMPTS=${mp#*:} q "$A/tests/test_forward_golden" "$m" >"$T/golden_$m.out" 2>&1
     echo $? >"$T/golden_$m.rc"
   done
+  awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $g0}" >"$T/golden.seconds"
 ) &
 gold_pid=$!
 
+r0=$(date +%s.%N)
 q "$A/tests/test_kern" >"$T/kern.out" 2>&1; rc=$?
 pass=$(grep -c '^PASS ' "$T/kern.out"); fail=$(grep -c '^FAIL ' "$T/kern.out")
 paths=$(sed -n 's/^INFO kernel paths run on this CPU: //p' "$T/kern.out")
@@ -83,7 +86,7 @@ else
 fi
 echo "INFO arm_qemu: tokenizer golden under qemu: $pass checks passed"
 
-# trace smoke: singleton runs and mpirun -np 2, each bit for bit the x86 build's archive
+# trace smoke: singleton runs and mpirun -np 2 / 3, each bit for bit the x86 build's archive
 P=(--prompt "The capital of Canada is the city of" --object Ottawa
    --prompt "Héllo wörld — naïve café 🙂 日本" --object x)
 trace_cmp() {  # name, archive, reference
@@ -104,20 +107,25 @@ for m in olmoe mistral; do
     echo "FAIL arm_qemu/trace_$m/singleton: $(tail -3 "$T/err")"
   fi
 done
-if mpirun --oversubscribe --allow-run-as-root --mca btl_vader_single_copy_mechanism none -np 2 \
-     "$QEMU" -L "$SR" "$A/moeprobe" trace --model "$S/fixtures/models/olmoe" "${P[@]}" \
-     --out "$T/arm_olmoe_np2.h5" >"$T/np2.out" 2>&1; then
-  echo "PASS arm_qemu/trace_olmoe/np2"
-  ranks=$(h5dump -a /mpi_ranks "$T/arm_olmoe_np2.h5" 2>/dev/null | sed -n 's/.*(0): *\([0-9]*\).*/\1/p')
-  [ "$ranks" = 2 ] && echo "PASS arm_qemu/trace_olmoe/np2_is_two_ranks" \
-    || echo "FAIL arm_qemu/trace_olmoe/np2_is_two_ranks: the archive's mpi_ranks is '$ranks'"
-  trace_cmp "trace_olmoe/np2" "$T/arm_olmoe_np2.h5" "$T/x86_olmoe.h5"
-else
-  echo "FAIL arm_qemu/trace_olmoe/np2: $(tail -3 "$T/np2.out")"
-fi
+for np in 2 3; do  # 3 ranks: olmoe's 16 experts in uneven shares, placed round robin
+  if mpirun --oversubscribe --allow-run-as-root --mca btl_vader_single_copy_mechanism none -np $np \
+       "$QEMU" -L "$SR" "$A/moeprobe" trace --model "$S/fixtures/models/olmoe" "${P[@]}" \
+       --placement $([ $np = 3 ] && echo round_robin || echo contiguous) \
+       --out "$T/arm_olmoe_np$np.h5" >"$T/np$np.out" 2>&1; then
+    echo "PASS arm_qemu/trace_olmoe/np$np"
+    ranks=$(h5dump -a /mpi_ranks "$T/arm_olmoe_np$np.h5" 2>/dev/null | sed -n 's/.*(0): *\([0-9]*\).*/\1/p')
+    [ "$ranks" = $np ] && echo "PASS arm_qemu/trace_olmoe/np${np}_ranks_in_archive" \
+      || echo "FAIL arm_qemu/trace_olmoe/np${np}_ranks_in_archive: the archive's mpi_ranks is '$ranks'"
+    trace_cmp "trace_olmoe/np$np" "$T/arm_olmoe_np$np.h5" "$T/x86_olmoe.h5"
+  else
+    echo "FAIL arm_qemu/trace_olmoe/np$np: $(tail -3 "$T/np$np.out")"
+  fi
+done
 
 # the golden forward test: passes, and its error figures (WORST) are the x86 build's exactly
+echo "INFO arm_qemu: test_kern, tokenizer and traces $(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $r0}") s"
 wait "$gold_pid"
+echo "INFO arm_qemu: golden forward (beside them) $(cat "$T/golden.seconds" 2>/dev/null) s"
 for mp in "${GOLD[@]}"; do
   m=${mp%%:*}
   rc=$(cat "$T/golden_$m.rc" 2>/dev/null || echo missing)

@@ -181,14 +181,16 @@ static int skipped(const char *path)
 }
 
 /* Attributes that differ between two runs of the same work (times, hosts, rank counts, how the
- * run was started and where its inputs lie, the kernels' path with MOEPROBE_ISA). */
+ * run was started and where its inputs lie, the kernels' path with MOEPROBE_ISA, the build's
+ * commit and dirty flag: tests/cli/arm_qemu.sh compares two builds). */
 static int volatile_attr(const char *name)
 {
     size_t n = strlen(name);
     return !strcmp(name, "created") || !strcmp(name, "updated") || strstr(name, "commit") ||
-           !strcmp(name, "command_line") || !strcmp(name, "kernel_isa") ||
-           !strcmp(name, "checkpoint") || !strcmp(name, "relation_files") ||
-           !strcmp(name, "mpi_ranks") || !strcmp(name, "hostname") || strstr(name, "seconds") ||
+           !strcmp(name, "build_dirty") || !strcmp(name, "command_line") ||
+           !strcmp(name, "kernel_isa") || !strcmp(name, "checkpoint") ||
+           !strcmp(name, "relation_files") || !strcmp(name, "mpi_ranks") ||
+           !strcmp(name, "hostname") || strstr(name, "seconds") ||
            (n >= 2 && !strcmp(name + n - 2, "_s"));
 }
 
