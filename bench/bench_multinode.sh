@@ -24,7 +24,7 @@ mkdir -p "$OUT"
 FB=$OUT/multinode_bench
 LOG=$OUT/bench_multinode.detail
 : >"$LOG"
-row() { printf 'ROW\tmultinode\t%s\t%s\t%s\t%s\t%s\n' "$@"; }
+row() { printf 'ROW\tmultinode\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@"; }   # PATH WHAT MP BASE RATIO NOTES
 get() { sed -n "s/^$2=//p" "$1" | head -1; }
 load() { cut -d' ' -f1 /proc/loadavg; }
 
@@ -47,11 +47,11 @@ pair() {  # NAME LAUNCH...: one table row, overlap vs blocking (and Ialltoallv w
   local name=$1; shift
   local L0=$load0 m
   for m in 1 0 2; do
-    MOEPROBE_EP_OVERLAP=$m best "$OUT/mn.$m" "$@" || { row "$name" FAILED - - "see $LOG"; return; }
+    MOEPROBE_EP_OVERLAP=$m best "$OUT/mn.$m" "$@" || { row - "$name" FAILED - - "see $LOG"; return; }
   done
   pct() { awk "BEGIN {printf \"%.1f%%\", 100 * $(get "$OUT/mn.$1" alltoall_share)}"; }
   tps() { get "$OUT/mn.$1" tokens_per_s; }
-  row "tiny-qwen2moe, 3 ranks, $name: all-to-all share of forward time, overlap vs blocking" \
+  row "$(get "$OUT/mn.1" kernel_isa)" "tiny-qwen2moe, 3 ranks, $name: all-to-all share of forward time, overlap vs blocking" \
     "$(pct 1)" "$(pct 0)" \
     "$(awk "BEGIN {printf \"%.2fx\", $(get "$OUT/mn.1" alltoall_share) / $(get "$OUT/mn.0" alltoall_share)}")" \
     "baseline = MOEPROBE_EP_OVERLAP=0 (blocking MPI_Alltoallv) in the same invocation; MPI_Ialltoallv waited for at once (=2): $(pct 2); tokens/s overlap $(tps 1), blocking $(tps 0), Ialltoallv no overlap $(tps 2); $(get "$OUT/mn.1" prompts) prompts, best of $REPEATS; load $L0 -> $(load) on $(nproc) cores (3 ranks wait for each other: most of the share is waiting)"
@@ -61,13 +61,13 @@ load0=$(load)
 pair "shared memory (one host)" mpirun --oversubscribe -np 3
 
 if [ "$(id -u)" -ne 0 ]; then
-  row "tiny-qwen2moe, 3 ranks, TCP between 3 namespaced nodes" "not run" - - "needs root for network namespaces"
+  row - "tiny-qwen2moe, 3 ranks, TCP between 3 namespaced nodes" "not run" - - "needs root for network namespaces"
   exit 0
 fi
 . "$ROOT/tests/cluster/nodes.sh"
 trap nodes_down EXIT
 if ! nodes_up "$OUT/nodes"; then
-  row "tiny-qwen2moe, 3 ranks, TCP between 3 namespaced nodes" "not run" - - "no namespaces: $NODES_ERR"
+  row - "tiny-qwen2moe, 3 ranks, TCP between 3 namespaced nodes" "not run" - - "no namespaces: $NODES_ERR"
   exit 0
 fi
 # nodes_mpirun passes the environment on: MOEPROBE_EP_OVERLAP reaches every rank

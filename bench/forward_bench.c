@@ -3,7 +3,10 @@
  *
  *   forward_bench peak [SECONDS]
  *       OpenBLAS sgemm's best rate (GFLOP/s) on 2048^3 and 4096x4096x2048 products with the
- *       default thread count: the FLOP ceiling of the machine.
+ *       default thread count: the FLOP ceiling of the machine (of a kernel path, with
+ *       OPENBLAS_CORETYPE set to the matching core type); prints the core type that ran.
+ *   forward_bench blas-core
+ *       The core type OpenBLAS chose on its own (without OPENBLAS_CORETYPE).
  *   forward_bench run --model DIR --lre DIR [--max-samples M] [--batch B] [--mode M] [--mpi]
  *                     [--attr-samples S] [--attr-top N] [--brute S] [--ids FILE]
  *       Runs the prompts of every relation of --lre (first zero-shot template, at most M per
@@ -18,7 +21,11 @@
  *       checking that both give the same top-N (attribution runs on the first relation's first
  *       samples). --ids FILE: writes the prompts' token ids, one prompt per line, a blank line
  *       after each relation (the input of the Hugging Face side, bench/hf_forward.py).
- *   Prints key=value lines on rank 0 (under mpirun: one `rank_*` line per rank). */
+ *   Prints key=value lines on rank 0 (under mpirun: one `rank_*` line per rank). tokens_per_s
+ *   is over the whole pass (wall time of every relation's runner_map, the capture extraction of
+ *   on_sample included, the slowest rank's): the scope the Hugging Face side is timed over;
+ *   forward_tokens_per_s over the forward calls alone. kernel_isa names the kernel path that ran
+ *   (MOEPROBE_ISA, as `moeprobe --version` and the archives' provenance name it). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +65,10 @@ static int peak(double seconds)
         free(b);
         free(c);
     }
-    printf("sgemm_peak_gflops=%.1f\nblas_threads=%d\n", best, ops_blas_threads());
+    /* the core type OpenBLAS chose (OPENBLAS_CORETYPE=Haswell caps it at AVX2 + FMA, the
+     * ceiling of the avx2 kernel path on a CPU that has more) */
+    printf("sgemm_peak_gflops=%.1f\nblas_threads=%d\nblas_core=%s\n", best, ops_blas_threads(),
+           openblas_get_corename());
     return 0;
 }
 
@@ -293,6 +303,7 @@ static int run(int argc, char **argv)
         job.ps = &sets[q];
         if (runner_map(&r, &job, &err) != 0) comm_fatal("forward_bench", "%s", err.msg);
     }
+    comm_barrier(); /* the pass ends when the slowest rank is done */
     double wall = monotonic_s() - t0;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
     double cpu = (double)(c1.tv_sec - c0.tv_sec) + 1e-9 * (double)(c1.tv_nsec - c0.tv_nsec);
@@ -367,15 +378,21 @@ static int run(int argc, char **argv)
         printf("model=%s\nlayers=%d\nranks=%d\nrelations=%zu\nprompts=%lld\ntokens=%.0f\n"
                "tokens_per_prompt=%.2f\nbatch=%d\nmode=%s\nthreads=%d\nload_s=%.2f\n"
                "warmup_s=%.2f\nwall_s=%.3f\nforward_s=%.3f\nlayers_s=%.3f\ncpu_s=%.3f\n"
-               "tokens_per_s=%.2f\nalltoall_share=%.4f\nparams=%lld\nactive_params=%lld\n"
+               "tokens_per_s=%.2f\nforward_tokens_per_s=%.2f\nalltoall_share=%.4f\n"
+               "params=%lld\nactive_params=%lld\n"
                "matmul_params_per_token=%.0f\nexpert_bytes_total=%.0f\nsweep_prompts=%lld\n"
                "sweep_tokens_per_prompt=%.3f\n",
                model, c->num_hidden_layers, r.size, n_rel, (long long)n_prompts, tok,
                (double)ptok / (double)n_prompts, ro.batch_size, mode, ops_blas_threads(), t_load,
-               t_warm, wall, fw, layer_s, cpu_all, fw > 0 ? tok / fw : 0.0,
-               fw > 0 ? a2a / r.size / fw : 0.0, (long long)P, (long long)Pa, pa_tok, ex_tot,
-               (long long)all_prompts,
+               t_warm, wall, fw, layer_s, cpu_all, wall > 0 ? tok / wall : 0.0,
+               fw > 0 ? tok / fw : 0.0, fw > 0 ? a2a / r.size / fw : 0.0, (long long)P,
+               (long long)Pa, pa_tok, ex_tot, (long long)all_prompts,
                (double)all_tok / (double)(all_prompts > 0 ? all_prompts : 1));
+        char paths[64];
+        const char *env_isa = getenv("MOEPROBE_ISA");
+        ops_isa_list(paths, sizeof paths);
+        printf("kernel_isa=%s\nkernel_paths=%s\nisa_env=%s\n", ops_isa(), paths,
+               env_isa && *env_isa ? env_isa : "-");
         for (int i = 0; i < r.size; i++) {
             const double *x = v + i * 13, *y = v2 + i * 8;
             printf("rank_%d=tokens:%.0f forward_s:%.3f alltoall_s:%.3f expert_compute_s:%.3f "
@@ -421,7 +438,9 @@ static int run(int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "peak")) return peak(argc > 2 ? atof(argv[2]) : 4.0);
+    if (argc >= 2 && !strcmp(argv[1], "blas-core")) return puts(openblas_get_corename()) < 0;
     if (argc >= 2 && !strcmp(argv[1], "run")) return run(argc, argv);
-    fprintf(stderr, "usage: forward_bench peak [SECONDS] | run --model DIR --lre DIR [...]\n");
+    fprintf(stderr,
+            "usage: forward_bench peak [SECONDS] | blas-core | run --model DIR --lre DIR [...]\n");
     return 2;
 }

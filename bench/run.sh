@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make bench: runs every bench/bench_*.sh and prints one table. Each script writes rows of
-# tab-separated fields to stdout:  ROW <section> <what> <moeprobe> <baseline> <ratio> <notes>
-# (use "-" for an empty field); anything else it prints goes to the log only. Baselines
+# tab-separated fields to stdout:  ROW <section> <path> <what> <moeprobe> <baseline> <ratio> <notes>
+# (use "-" for an empty field), where path is the kernel path that ran (avx512, avx2, neon,
+# generic; "-" where no weight product runs); a row of the older form without <path> gets "-".
+# Anything else a script prints goes to the log only. Baselines
 # (Hugging Face tokenizers / transformers) live in .bench-venv, made by bench/venv.sh, never
 # needed by the build or the tests. BENCH_FILTER=regex runs a subset.
 set -u
@@ -22,7 +24,8 @@ for b in bench/bench_*.sh; do
   echo "running $b (log: $log)" >&2
   bash "$b" >"$log.out" 2>"$log"
   rc=$?
-  grep '^ROW	' "$log.out" | cut -f2- >>"$rows"
-  [ $rc -ne 0 ] && printf '%s\t%s\t-\t-\t-\t%s\n' "$(basename "$b" .sh)" "FAILED (exit $rc)" "see $log" >>"$rows"
+  grep '^ROW	' "$log.out" | cut -f2- |
+    awk -F'\t' -v OFS='\t' 'NF == 6 { $1 = $1 OFS "-" } { print }' >>"$rows"
+  [ $rc -ne 0 ] && printf '%s\t-\t%s\t-\t-\t-\t%s\n' "$(basename "$b" .sh)" "FAILED (exit $rc)" "see $log" >>"$rows"
 done
-{ printf 'section\twhat\tmoeprobe\tbaseline\tratio\tnotes\n'; cat "$rows"; } | column -t -s $'\t'
+{ printf 'section\tpath\twhat\tmoeprobe\tbaseline\tratio\tnotes\n'; cat "$rows"; } | column -t -s $'\t'
