@@ -256,7 +256,8 @@ compare() {  # NAME LABEL SAMPLES PATHS HF_FORMS [extra moeprobe args]
     if [ "$i" = 1 ]; then  # which HF forms fit in memory
       P=$(for p in $paths; do get "$F.cap-$p.1" params; done | head -1)
       [ "$HF" = 1 ] && [ -n "$P" ] && for v in $forms; do
-        set -- $(hf_form "$v") || continue
+        hf_form "$v" >/dev/null || { note "unknown HF form '$v' in BENCH_HF_VARIANTS"; continue; }
+        set -- $(hf_form "$v")
         hf_fits "$M" "$v" "$P" "$4" || continue
         if [ "$v" = f32_last ]; then
           for p in $paths; do hfruns="$hfruns $v:$p"; done
