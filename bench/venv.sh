@@ -5,7 +5,11 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 V="$ROOT/.bench-venv"
 if [ ! -x "$V/bin/python" ]; then
-  python3 -m venv "$V" >&2
+  if ! python3 -m venv "$V" >&2; then
+    rm -rf "$V"
+    echo "bench/venv.sh: 'python3 -m venv $V' failed ($(command -v python3)); on Debian install python3-venv (scripts/install-deps.sh does)" >&2
+    exit 1
+  fi
 fi
 want=("$@")
 [ ${#want[@]} -eq 0 ] && want=(tokenizers)

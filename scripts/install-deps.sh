@@ -11,6 +11,7 @@ PKGS=(build-essential pkg-config git
       iproute2 util-linux  # ip netns / unshare: the nodes of tests/cli/multinode.sh
       python3-numpy python3-h5py python3-xarray python3-h5netcdf python3-netcdf4 python3-pandas
       python3-pip python3-setuptools python3-wheel  # archive checks, python/moeprobe and pip install ./python
+      python3-venv  # make bench: bench/venv.sh makes .bench-venv (the HF baseline)
       librsvg2-bin  # rsvg-convert: the report's PNG checks (tests/cli/report.sh)
       clang libclang-rt-14-dev
       clang-format-14  # clang + libFuzzer runtime: make fuzz, tests/cli/fuzz_short.sh
