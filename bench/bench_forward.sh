@@ -301,7 +301,9 @@ for isa in $ISAS; do
   pk=$isa; [ "$isa" = generic ] && pk=$BEST
   MOEPROBE_ISA=$isa "$KB" "$secs" | tee -a "$LOG" | while IFS= read -r l; do
     shape=$(echo "$l" | sed -n 's/.*shape="\([^"]*\)".*/\1/p'); g=$(echo "$l" | sed -n 's/.*gflops=//p')
-    [ -n "$g" ] && row "$isa" "kernel alone: $shape, GFLOP/s (baseline = the path's sgemm ceiling)" "$g" "$(peak_of "$pk")" "$(pct_peak "$pk" "$g")" \
+    # kern_bench's bf16-products rows name their own path ("..., bf16 products (avx512bf16)")
+    bp=$(echo "$shape" | sed -n 's/.*bf16 products (\([a-z0-9_]*\)).*/\1/p')
+    [ -n "$g" ] && row "${bp:-$isa}" "kernel alone: $shape, GFLOP/s (baseline = the path's sgemm ceiling)" "$g" "$(peak_of "$pk")" "$(pct_peak "$pk" "$g")" \
       "baseline = OpenBLAS sgemm peak (float32) on the same machine, core $(cat "$OUT/peaks.$pk.core" 2>/dev/null)$([ "$isa" = generic ] && echo " (the best path's: portable C has no BLAS counterpart)"); weights bf16; $(echo "$l" | sed -n 's/.*threads=\([0-9]*\).*/\1/p') thread(s); MOEPROBE_ISA=$isa; $CPU"
   done
 done
