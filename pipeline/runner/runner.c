@@ -666,7 +666,7 @@ static double env_double(const char *name, double dflt)
 }
 
 #define SCREEN_SAFETY 4.0  /* bound = SAFETY x the largest discrepancy calibration saw */
-#define SCREEN_CALIB 32    /* samples run both ways to calibrate */
+#define SCREEN_CALIB 32    /* samples run both ways to calibrate: n/8, 4 .. 32 of them */
 #define SCREEN_SENTINEL 16 /* every 16th sample not close is recomputed too */
 
 /* A bf16 checkpoint: every weight the forward pass multiplies by is BF16 (else screening has
@@ -679,17 +679,22 @@ static int model_is_bf16(const mp_model *m)
     return 1;
 }
 
-/* The first screened pass: its first samples run in float32 and with bf16 products. The bounds
- * are SAFETY x the largest discrepancy seen: of a logit difference (l_v - l_target) for the
- * margin, and per layer twice that of a router logit for the routing gap (a gap between two
- * logits moves by at most twice the largest move of one). */
+/* Every screened pass calibrates on its own first samples (so a pass's result does not depend
+ * on which passes this process ran before: resumed and array-split runs record the same): they
+ * run in float32 and with bf16 products. The bounds are SAFETY x the largest discrepancy seen:
+ * of a logit difference (l_v - l_target) for the margin, and per layer twice that of a router
+ * logit for the routing gap (a gap between two logits moves by at most twice the largest move
+ * of one). The float32 results of those samples go to keep (they are final); *ncal = their
+ * number. */
 static int screen_calibrate(runner *r, const prompt_set *ps, const intervention *iv,
-                            const float *const *force_weight, mp_err *err)
+                            const float *const *force_weight, eval_result *keep, int64_t *ncal,
+                            mp_err *err)
 {
     runner_screen *sc = &r->screen;
     const mcfg *mc = &r->model.cfg;
     const int L = mc->num_hidden_layers, E = mc->num_experts;
-    const int64_t n = ps->n < SCREEN_CALIB ? ps->n : SCREEN_CALIB, V = mc->vocab_size;
+    const int64_t want = ps->n / 8 < 4 ? 4 : ps->n / 8 > SCREEN_CALIB ? SCREEN_CALIB : ps->n / 8;
+    const int64_t n = ps->n < want ? ps->n : want, V = mc->vocab_size;
     int64_t *sel = malloc((size_t)(n > 0 ? n : 1) * sizeof *sel);
     double *d = calloc((size_t)(2 + 2 * L), sizeof *d); /* logit, |logit|, router[L], |router|[L] */
     eval_result tmp[2] = {{0}, {0}};
@@ -761,7 +766,10 @@ static int screen_calibrate(runner *r, const prompt_set *ps, const intervention 
     }
     sc->calib_samples = n;
     sc->calibrated = 1;
-    if (r->rank == 0)
+    memcpy(keep->rank, tmp[0].rank, (size_t)n * sizeof *keep->rank);
+    memcpy(keep->margin, tmp[0].margin, (size_t)n * sizeof *keep->margin);
+    *ncal = n;
+    if (r->rank == 0 && !sc->logged++)
         fprintf(stderr,
                 "moeprobe: bf16 screening calibrated on %lld samples: largest discrepancy %.3g "
                 "(logit difference), %.3g (router logit); close below %.3g (margin), %.3g .. "
@@ -782,53 +790,49 @@ done:
     return rc;
 }
 
-/* The screened pass (runner.h): bf16 everywhere, float32 for close and sentinel samples. */
+/* The screened pass (runner.h): calibration samples in float32, the rest in bf16, then float32
+ * again for the close ones and the sentinel. */
 static int eval_screened(runner *r, const prompt_set *ps, const intervention *iv,
                          const float *const *force_weight, eval_result *out, mp_err *err)
 {
     runner_screen *sc = &r->screen;
     const int64_t n = ps->n;
     float *gap = malloc((size_t)(n > 0 ? n : 1) * sizeof *gap);
-    int64_t *sel = malloc((size_t)(n > 0 ? n : 1) * sizeof *sel), nsel = 0, nclose = 0;
+    float *gap32 = malloc((size_t)(n > 0 ? n : 1) * sizeof *gap32);
+    int64_t *sel = malloc((size_t)(n > 0 ? n : 1) * sizeof *sel), nsel = 0, nclose = 0, ncal = 0;
+    int64_t *rest = malloc((size_t)(n > 0 ? n : 1) * sizeof *rest), nrest = 0;
     eval_result f32 = {0};
     int rc = -1;
-    if (!gap || !sel) {
-        err_set(err, "evaluation: out of memory");
-        goto done;
-    }
-    if (!sc->calibrated && screen_calibrate(r, ps, iv, force_weight, err) != 0) goto done;
-    const double scale = env_double("MOEPROBE_BF16_BOUND_SCALE", 1.0);
-    const int sentinel = env_double("MOEPROBE_BF16_SENTINEL", 1.0) != 0.0;
-    /* gaps come scaled by 1 / their layer's bound (fwd_set_route_gap): close at or below 1 */
-    const double bl = sc->bound_logit * scale, bg = scale;
-    eval_ctx c = {out, gap, 0, NULL, NULL, NULL, NULL};
-    if (eval_pass(r, ps, NULL, 0, iv, force_weight, 1, &c, err) != 0) goto done;
-    for (int64_t i = 0; i < n; i++) {
-        const int close = out->margin[i] <= bl || gap[i] <= bg;
-        nclose += close;
-        if (close || (sentinel && i % SCREEN_SENTINEL == 0)) sel[nsel++] = i;
-    }
-    /* the float32 results of the selected samples, kept apart to compare the sentinels */
     f32.n = n;
     f32.rank = malloc((size_t)(n > 0 ? n : 1) * sizeof *f32.rank);
     f32.margin = malloc((size_t)(n > 0 ? n : 1) * sizeof *f32.margin);
-    float *gap32 = malloc((size_t)(n > 0 ? n : 1) * sizeof *gap32);
-    if (!f32.rank || !f32.margin || !gap32) {
-        free(gap32);
+    if (!gap || !gap32 || !sel || !rest || !f32.rank || !f32.margin) {
         err_set(err, "evaluation: out of memory");
         goto done;
     }
+    if (screen_calibrate(r, ps, iv, force_weight, out, &ncal, err) != 0) goto done;
+    const double scale = env_double("MOEPROBE_BF16_BOUND_SCALE", 1.0);
+    const int64_t stride = (int64_t)env_double("MOEPROBE_BF16_SENTINEL", SCREEN_SENTINEL);
+    /* gaps come scaled by 1 / their layer's bound (fwd_set_route_gap): close at or below 1 */
+    const double bl = sc->bound_logit * scale, bg = scale;
+    for (int64_t i = ncal; i < n; i++) rest[nrest++] = i;
+    eval_ctx c = {out, gap, 0, NULL, NULL, NULL, NULL};
+    if (eval_pass(r, ps, rest, nrest, iv, force_weight, 1, &c, err) != 0) goto done;
+    for (int64_t q = 0; q < nrest; q++) {
+        const int64_t i = rest[q];
+        const int close = out->margin[i] <= bl || gap[i] <= bg;
+        nclose += close;
+        if (close || (stride > 0 && i % stride == 0)) sel[nsel++] = i;
+    }
+    /* the float32 results of the selected samples, kept apart to compare the sentinels */
     memcpy(f32.rank, out->rank, (size_t)n * sizeof *f32.rank);
     memcpy(f32.margin, out->margin, (size_t)n * sizeof *f32.margin);
     memcpy(gap32, gap, (size_t)n * sizeof *gap32);
     eval_ctx c32 = {&f32, gap32, 0, NULL, NULL, NULL, NULL};
-    if (eval_pass(r, ps, sel, nsel, iv, force_weight, 0, &c32, err) != 0) {
-        free(gap32);
-        goto done;
-    }
+    if (eval_pass(r, ps, sel, nsel, iv, force_weight, 0, &c32, err) != 0) goto done;
     /* a sentinel (not close) whose float32 margin or gap moved by more than the bound (a scaled
-     * gap by more than 1), or whose rank changed, shows the bound too tight: widen it and
-     * recompute everything */
+     * gap by more than 1), or whose rank changed, shows the bound too tight for this pass: it is
+     * recomputed whole */
     double worst_l = 0, worst_g = 0;
     int64_t bad = -1;
     for (int64_t q = 0; q < nsel; q++) {
@@ -840,38 +844,35 @@ static int eval_screened(runner *r, const prompt_set *ps, const intervention *iv
         if (dg > worst_g) worst_g = dg;
         if ((dl > sc->bound_logit || dg > 1.0 || f32.rank[i] != out->rank[i]) && bad < 0) bad = i;
     }
-    free(gap32);
     out->screened = 1;
     out->close = nclose;
     if (bad >= 0) {
-        sc->bound_logit = fmax(sc->bound_logit, SCREEN_SAFETY * worst_l);
-        if (worst_g > 1.0)
-            for (int l = 0; l < r->model.cfg.num_hidden_layers; l++)
-                sc->gap_scale[l] /= (float)(SCREEN_SAFETY * worst_g);
         sc->widened++;
         if (r->rank == 0)
             fprintf(stderr,
                     "moeprobe: bf16 screening: sentinel sample %lld disagrees with float32 "
                     "(rank %lld in bf16, %lld in float32; sentinels moved by up to %.3g in "
-                    "margin, %.3g of the bound in routing gap); bounds widened (margin %.3g) and "
-                    "the whole pass recomputed in float32\n",
+                    "margin, %.3g of the bound in routing gap): the whole pass recomputed in "
+                    "float32\n",
                     (long long)bad, (long long)out->rank[bad], (long long)f32.rank[bad], worst_l,
-                    worst_g, sc->bound_logit);
+                    worst_g);
         eval_ctx ca = {out, NULL, 0, NULL, NULL, NULL, NULL};
-        if (eval_pass(r, ps, NULL, 0, iv, force_weight, 0, &ca, err) != 0) goto done;
+        if (eval_pass(r, ps, rest, nrest, iv, force_weight, 0, &ca, err) != 0) goto done;
         out->recomputed = n;
     } else {
         for (int64_t q = 0; q < nsel; q++) {
             out->rank[sel[q]] = f32.rank[sel[q]];
             out->margin[sel[q]] = f32.margin[sel[q]];
         }
-        out->recomputed = nsel;
+        out->recomputed = ncal + nsel;
     }
     rc = 0;
 done:
     eval_result_free(&f32);
     free(gap);
+    free(gap32);
     free(sel);
+    free(rest);
     return rc;
 }
 

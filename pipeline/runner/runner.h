@@ -39,17 +39,17 @@ typedef struct runner_opts {
 
 runner_opts runner_opts_default(void);
 
-/* The screened evaluation's bounds (docs/method.md), calibrated on the first screened pass and
- * only ever widened. */
+/* The screened evaluation's bounds (docs/method.md), calibrated by each screened pass on its
+ * own first samples. */
 typedef struct runner_screen {
-    int calibrated;
+    int calibrated, logged;
     double d_logit;     /* largest bf16 - float32 discrepancy of a logit difference seen */
     double bound_logit; /* a margin at or below this is close */
     /* per layer: largest discrepancy of a router logit seen, and 1 / the routing-gap bound
      * (a gap times this at or below 1 is close) [num_hidden_layers] */
     double *d_router;
     float *gap_scale;
-    int64_t calib_samples, widened; /* samples calibrated on; times a sentinel widened */
+    int64_t calib_samples, widened; /* samples calibrated on; passes a sentinel recomputed */
 } runner_screen;
 
 typedef struct runner {
@@ -153,13 +153,14 @@ int runner_rank(const float *logits, int64_t V, int32_t target, int64_t *rank, d
 /* Per-sample evaluation of a whole prompt set under an intervention: ranks and margins on
  * every rank (allgathered). Collective.
  *
- * With opts.eval_bf16 and a bf16 checkpoint the pass is screened (docs/method.md): every
- * sample runs with bf16 products; a sample whose margin or smallest routing gap is within the
- * calibrated bound ("close"), and every 16th other sample (the sentinel), is run again in
- * float32 and takes that result. The ranks are then the float32 ranks; the margin of a sample
- * not recomputed is its bf16 margin. A sentinel that disagrees beyond the bound widens it and
- * the whole pass is recomputed. Diagnostics (tests only): MOEPROBE_BF16_BOUND_SCALE multiplies
- * the bounds, MOEPROBE_BF16_SENTINEL=0 turns the sentinel off. */
+ * With opts.eval_bf16 and a bf16 checkpoint the pass is screened (docs/method.md): its first n/8
+ * samples (4 .. 32) run both ways to calibrate the bounds (their float32 results are kept); every other
+ * sample runs with bf16 products; one whose margin or smallest routing gap is within the
+ * bound ("close"), and every 16th other sample (the sentinel), is run again in float32 and
+ * takes that result. The ranks are then the float32 ranks; the margin of a sample not
+ * recomputed is its bf16 margin. A sentinel that disagrees beyond the bound has the whole
+ * pass recomputed. The result depends on the pass alone, not on passes run before. Diagnostics (tests only): MOEPROBE_BF16_BOUND_SCALE multiplies
+ * the bounds, MOEPROBE_BF16_SENTINEL=N makes every N-th sample a sentinel (0: none). */
 typedef struct eval_result {
     int64_t n;
     int64_t *rank;      /* [n] */
