@@ -1,13 +1,13 @@
 /* cmd_tokenize.c — `moeprobe tokenize`: token ids of texts, exactly as Hugging Face
  * `tokenizers` encodes them (docs/interface.md). One output line per text, ids separated by
  * single spaces (an empty line for a text with no ids). */
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "cli/commands.h"
+#include "pipeline/tokenizer/jsonl.h"
 #include "pipeline/tokenizer/tokenizer.h"
 
 static void usage(FILE *f)
@@ -69,47 +69,27 @@ static int encode_line(const tokenizer *tok, const char *text, size_t len, int a
     return 0;
 }
 
+/* --stdin-jsonl: the line reader and parser are pipeline/tokenizer/jsonl.c (fuzzed). */
 static int run_jsonl(const tokenizer *tok, int add_special)
 {
-    char *buf = NULL, *line = NULL;
-    size_t cap = 0, line_cap = 0;
-    ssize_t got;
-    long lineno = 0;
-    int rc = 0;
-    while ((got = getline(&buf, &cap, stdin)) >= 0) {
-        lineno++;
-        size_t len = (size_t)got;
-        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) len--;
-        json_error_t jerr;
-        json_t *j = json_loadb(buf, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-        if (!j || !json_is_string(j)) {
-            if (j)
-                fprintf(stderr,
-                        "moeprobe tokenize: stdin line %ld: expected a JSON string, got "
-                        "another JSON value\n",
-                        lineno);
-            else
-                fprintf(stderr,
-                        "moeprobe tokenize: stdin line %ld: not valid JSON (column %d): "
-                        "%s\n",
-                        lineno, jerr.column, jerr.text);
-            json_decref(j);
+    tok_jsonl r;
+    char *line = NULL;
+    size_t line_cap = 0;
+    int rc = 0, got;
+    mp_err err;
+    err_init(&err);
+    tok_jsonl_init(&r, stdin, "stdin");
+    while ((got = tok_jsonl_next(&r, &err)) > 0)
+        if (encode_line(tok, r.text, r.len, add_special, "stdin line", r.lineno, &line,
+                        &line_cap)) {
             rc = 1;
             break;
         }
-        int bad = encode_line(tok, json_string_value(j), json_string_length(j), add_special,
-                              "stdin line", lineno, &line, &line_cap);
-        json_decref(j);
-        if (bad) {
-            rc = 1;
-            break;
-        }
-    }
-    if (!rc && ferror(stdin)) {
-        fprintf(stderr, "moeprobe tokenize: cannot read stdin\n");
+    if (got < 0) {
+        fprintf(stderr, "moeprobe tokenize: %s\n", err.msg);
         rc = 1;
     }
-    free(buf);
+    tok_jsonl_free(&r);
     free(line);
     return rc;
 }
