@@ -166,10 +166,11 @@ static int add_stages(run_state *rs, const char *arg)
         if (!analysis_find(t)) {
             int n;
             const analysis_def *const *all = analysis_all(&n);
-            fprintf(stderr, "moeprobe run: --stage %s: no such stage (expected one of:", t);
-            for (int i = 0; i < n; i++)
+            /* the registry may list a stage more than once (adjacent): each name once */
+            fprintf(stderr, "moeprobe run: --stage %s: no such stage (expected one of", t);
+            for (int i = 0, shown = 0; i < n; i++)
                 if (i == 0 || strcmp(all[i]->name, all[i - 1]->name))
-                    fprintf(stderr, "%s %s", i == n - 1 ? "," : "", all[i]->name);
+                    fprintf(stderr, "%s %s", shown++ ? "," : ":", all[i]->name);
             fprintf(stderr, ")\n");
             free(copy);
             return 2;

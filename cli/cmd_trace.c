@@ -9,6 +9,7 @@
  * anything runs, and nothing there is ever unlinked. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,20 +267,68 @@ static int check_out(const char *path, mp_err *err)
                    path, what);
 }
 
-/* The temp archive's parts and lock files, once it is renamed or abandoned. */
-static void remove_tmp_leftovers(const char *tmp)
+/* Every file the temp archive OUT.tmp.<pid> may have (the snapshot and its checksum, its
+ * rebuild temp and lock, the parts folder with the unit's temp part, part, checksum and lock),
+ * as paths computed before any is created: they are removed after the rename, on a fatal error
+ * of rank 0 (comm_fatal's hook, before MPI_Abort) and when rank 0 is ended by SIGTERM (what the
+ * launcher sends when another rank calls MPI_Abort), where only unlink and rmdir may run. */
+#define TMP_FILES 8
+static char g_tmp_file[TMP_FILES][4300], g_tmp_dir[4300];
+static volatile sig_atomic_t g_tmp_armed;
+
+static void tmp_remove(void)
 {
-    char p[4300];
-    snprintf(p, sizeof p, "%s.parts/trace.h5", tmp);
-    unlink(p);
-    snprintf(p, sizeof p, "%s.parts/trace.h5.sha256", tmp);
-    unlink(p);
-    snprintf(p, sizeof p, "%s.sha256", tmp);
-    unlink(p);
-    snprintf(p, sizeof p, "%s.parts", tmp);
-    rmdir(p);
-    snprintf(p, sizeof p, "%s.lock", tmp);
-    unlink(p);
+    for (int i = 0; i < TMP_FILES; i++)
+        if (g_tmp_file[i][0]) unlink(g_tmp_file[i]);
+    if (g_tmp_dir[0]) rmdir(g_tmp_dir);
+}
+
+static void tmp_on_fatal(void *ctx, const char *where, const char *msg)
+{
+    (void)ctx;
+    (void)where;
+    (void)msg;
+    if (g_tmp_armed) tmp_remove();
+}
+
+static void tmp_on_term(int sig)
+{
+    if (g_tmp_armed) tmp_remove();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Arms the clean-up of the temp archive `tmp` (rank 0, before it is created). */
+static void tmp_arm(const char *tmp)
+{
+    static const char *const SUFFIX[TMP_FILES] = {"",
+                                                  ".sha256",
+                                                  ".tmp",
+                                                  ".lock",
+                                                  ".parts/trace.h5.tmp",
+                                                  ".parts/trace.h5",
+                                                  ".parts/trace.h5.sha256",
+                                                  ".parts/trace.h5.lock"};
+    for (int i = 0; i < TMP_FILES; i++)
+        snprintf(g_tmp_file[i], sizeof g_tmp_file[i], "%s%s", tmp, SUFFIX[i]);
+    snprintf(g_tmp_dir, sizeof g_tmp_dir, "%s.parts", tmp);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = tmp_on_term;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    comm_set_fatal_hook(tmp_on_fatal, NULL);
+    g_tmp_armed = 1;
+}
+
+/* After the rename: what is left of the temp archive goes; the hooks are disarmed. */
+static void tmp_done(void)
+{
+    g_tmp_armed = 0;
+    comm_set_fatal_hook(NULL, NULL);
+    signal(SIGTERM, SIG_DFL);
+    g_tmp_file[0][0] = '\0'; /* OUT.tmp.<pid> itself is OUT now */
+    tmp_remove();
 }
 
 int cmd_trace(int argc, char **argv)
@@ -371,6 +420,7 @@ int cmd_trace(int argc, char **argv)
     char tmp[4100];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", out, (long)getpid());
     if (r.rank == 0) {
+        tmp_arm(tmp);
         arc_provenance prov = {0};
         prov.mpi_ranks = r.size;
         /* the model's identity, so that a report of the trace knows its architecture */
@@ -421,12 +471,9 @@ int cmd_trace(int argc, char **argv)
         w = NULL;
         /* trace is one shot: the part is not needed once the snapshot holds it; OUT is checked
          * again right before the rename (something may have appeared there meanwhile) */
-        if (check_out(out, &err) != 0 || arc_rename_snapshot(tmp, out, &err) != 0) {
-            unlink(tmp);
-            remove_tmp_leftovers(tmp);
-            comm_fatal("trace", "%s", err.msg);
-        }
-        remove_tmp_leftovers(tmp);
+        if (check_out(out, &err) != 0 || arc_rename_snapshot(tmp, out, &err) != 0)
+            comm_fatal("trace", "%s", err.msg); /* the hook removes the temp archive */
+        tmp_done();
         printf("%s\n", out);
     }
     status = 0;

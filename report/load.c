@@ -96,6 +96,8 @@ int rep_model_load(rep_model *m, const char *given, mp_err *err)
     memset(m, 0, sizeof *m);
     m->mpi_ranks = NAN;
     if (resolve_path(given, path, sizeof path, err) != 0) return -1;
+    /* a damaged archive would be reported with wrong numbers, or handed to HDF5 to parse */
+    if (arc_check_checksum(path, err) != 0) return -1;
     if (arc_open_read(&r, path, err) != 0) {
         /* err names the file and says why (not HDF5, unreadable, truncated) */
         char why[MP_ERR_LEN - 100];

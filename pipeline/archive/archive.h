@@ -72,6 +72,23 @@
  * on Lustre mounted with -o flock; where the file system refuses flock a warning is printed
  * once and the archive works unlocked (then only one process may write an archive at a time).
  *
+ * HOSTILE FILES. libhdf5 is not hardened against damaged or hostile files: fed mutated parts
+ * and archives (tests/fuzz/fuzz_part.c, fuzz_archive.c) it reads out of bounds, frees garbage,
+ * dereferences NULL, loops or leaks inside itself (global heaps of variable-length strings,
+ * object headers, link tables, H5Ocopy of a damaged object). moeprobe cannot fix those; it keeps
+ * damage away from HDF5 and checks what HDF5 hands back:
+ *   - every part's SHA-256 is checked before HDF5 opens it (resume, snapshot rebuild, status,
+ *     verify), the snapshot's when a writer opens it and before `report` reads it, so damage
+ *     after commit is found by hashing bytes, not by HDF5 parsing them;
+ *   - what is read from a file is checked before it is used: ranks (<= ARC_MAX_DIMS), element
+ *     counts and byte sizes of datasets and attributes (no overflowing product), the row size of
+ *     the deep read, the commit marks and unit id of a part against its file name, every field
+ *     against its schema entry (report), types and lengths of attributes;
+ *   - what is left reaches HDF5 only from a file whose checksum was made after the damage, or a
+ *     lone archive without its sidecar (`verify FILE`, `report FILE`). A crash there is HDF5's:
+ *     tests/fuzz/classify_crash.py tells it from ours (its faulting frame is inside libhdf5, on
+ *     memory libhdf5 allocated), tests/fuzz/run.sh records it, and any other crash fails.
+ *
  * THREADS. Not thread-safe (HDF5 serial build): one thread uses the archive. */
 #ifndef MOEPROBE_ARCHIVE_H
 #define MOEPROBE_ARCHIVE_H
@@ -315,6 +332,11 @@ int arc_units_complete(const char *path, arc_names *out, mp_err *err);
 int arc_units_scan(const char *path, arc_names *out, arc_names *bad, arc_names *why, mp_err *err);
 
 /* ---- verification (`moeprobe verify`) --------------------------------------------------- */
+
+/* The file against its SHA-256 sidecar (PATH.sha256), when it has one: 0 when it matches or
+ * there is none, -1 with err when it does not (damaged after it was written) or cannot be read.
+ * `report` checks each archive so before it reads it. */
+int arc_check_checksum(const char *path, mp_err *err);
 
 /* Verifies one HDF5 file of an archive: its SHA-256 sidecar when there is one (`required`: its
  * absence is damage too) and a deep read (every attribute, every dataset element, so that every

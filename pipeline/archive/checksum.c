@@ -90,6 +90,7 @@ static herr_t read_attr(hid_t loc, const char *name, const H5A_info_t *info, voi
     hid_t mt = H5I_INVALID_HID;
     void *buf = NULL;
     int ok = 0;
+    char why[900];
     (void)info;
     if (a < 0) goto done;
     t = H5Aget_type(a);
@@ -105,21 +106,27 @@ static herr_t read_attr(hid_t loc, const char *name, const H5A_info_t *info, voi
         ARC_VLEN_RECLAIM(mt, s, buf);
     ok = 1;
 done:
+    if (!ok) arc_h5_reason(why, sizeof why); /* before the closes reset HDF5's stack */
     free(buf);
     if (mt >= 0) H5Tclose(mt);
     if (s >= 0) H5Sclose(s);
     if (t >= 0) H5Tclose(t);
     if (a >= 0) H5Aclose(a);
     if (!ok) {
-        arc_h5_err(c->err, "%s: attribute '%s' cannot be read", c->file, name);
+        if (why[0])
+            err_set(c->err, "%s: attribute '%s' cannot be read (HDF5: %s)", c->file, name, why);
+        else
+            err_set(c->err, "%s: attribute '%s' cannot be read", c->file, name);
         c->failed = 1;
         return -1;
     }
     return 0;
 }
 
-/* Reads dataset d in slabs of whole rows of at most ~16 MiB. */
-static int read_dataset(hid_t d)
+/* Reads dataset d in slabs of whole rows of at most ~16 MiB. On failure `why` (given as "")
+ * gets the reason: HDF5's (e.g. a Fletcher32 mismatch of a damaged chunk, taken before the
+ * clean-up resets its stack) or ours. */
+static int read_dataset(hid_t d, char *why, size_t why_len)
 {
     hid_t t = H5Dget_type(d), s = H5Dget_space(d), mt = H5I_INVALID_HID;
     hid_t ms = H5I_INVALID_HID;
@@ -140,8 +147,14 @@ static int read_dataset(hid_t d)
         goto done;
     }
     H5Sget_simple_extent_dims(s, dims, NULL);
+    /* a row's bytes from the file's shape: checked, a wrapped product would under-size buf */
     size_t row = sz;
-    for (int i = 1; i < nd; i++) row *= dims[i];
+    for (int i = 1; i < nd; i++)
+        if (dims[i] > (hsize_t)SIZE_MAX || __builtin_mul_overflow(row, (size_t)dims[i], &row)) {
+            snprintf(why, why_len, "its shape (dimension %d is %llu) overflows a row's size", i,
+                     (unsigned long long)dims[i]);
+            goto done;
+        }
     hsize_t rows = row ? (hsize_t)((16u << 20) / row) : 1;
     if (rows < 1) rows = 1;
     if (rows > dims[0]) rows = dims[0];
@@ -160,6 +173,7 @@ static int read_dataset(hid_t d)
     }
     rc = 0;
 done:
+    if (rc != 0 && !why[0]) arc_h5_reason(why, why_len);
     free(buf);
     if (ms >= 0) H5Sclose(ms);
     if (mt >= 0) H5Tclose(mt);
@@ -189,8 +203,12 @@ static herr_t visit(hid_t root, const char *name, const deep_info *info, void *d
             arc_h5_err(c->err, "%s: attributes of '/%s' cannot be listed", c->file, name);
         goto done;
     }
-    if (info->type == H5O_TYPE_DATASET && read_dataset(o) != 0) {
-        arc_h5_err(c->err, "%s: dataset '/%s' cannot be read back", c->file, name);
+    char why[900] = "";
+    if (info->type == H5O_TYPE_DATASET && read_dataset(o, why, sizeof why) != 0) {
+        if (why[0])
+            err_set(c->err, "%s: dataset '/%s' cannot be read back (HDF5: %s)", c->file, name, why);
+        else
+            err_set(c->err, "%s: dataset '/%s' cannot be read back", c->file, name);
         goto done;
     }
     rc = 0;
@@ -250,6 +268,11 @@ int arc_move_aside_as(const char *path, const char *suffix, char *moved, size_t 
     if (arc_sum_path(path, side, sizeof side) == 0 && arc_sum_path(moved, mside, sizeof mside) == 0)
         (void)rename(side, mside);
     return 0;
+}
+
+int arc_check_checksum(const char *path, mp_err *err)
+{
+    return arc_sum_verify(path, 0, err) < 0 ? -1 : 0;
 }
 
 int arc_verify_file(const char *path, int required, mp_err *err)

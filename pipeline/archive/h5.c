@@ -73,17 +73,23 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
     return 0;
 }
 
+void arc_h5_reason(char *buf, size_t len)
+{
+    stack_text st = {{0}, 0};
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &st);
+    H5Eclear2(H5E_DEFAULT);
+    if (len) snprintf(buf, len, "%s", st.text);
+}
+
 int arc_h5_err(mp_err *err, const char *fmt, ...)
 {
-    char head[MP_ERR_LEN];
-    stack_text st = {{0}, 0};
+    char head[MP_ERR_LEN], why[900];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(head, sizeof head, fmt, ap);
     va_end(ap);
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &st);
-    H5Eclear2(H5E_DEFAULT);
-    if (st.text[0]) return err_set(err, "%s (HDF5: %s)", head, st.text);
+    arc_h5_reason(why, sizeof why);
+    if (why[0]) return err_set(err, "%s (HDF5: %s)", head, why);
     return err_set(err, "%s", head);
 }
 

@@ -82,6 +82,9 @@ struct arc_writer {
 void arc_h5_quiet(void);
 /* err_set with the innermost HDF5 error-stack messages appended, then clears the stack. */
 int arc_h5_err(mp_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Those messages alone into buf ("" when the stack is empty), then clears the stack: for a
+ * failure whose clean-up (any HDF5 call resets the stack) runs before the message is made. */
+void arc_h5_reason(char *buf, size_t len);
 void arc_warn(const arc_options *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 hid_t arc_h5_file_type(arc_type t); /* on-disk type (caller closes ARC_STR's copy) */

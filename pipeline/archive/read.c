@@ -304,11 +304,19 @@ static int read_impl(arc_reader *r, const char *path, int rows, int64_t row0, in
     } else {
         ms = H5Scopy(fs);
     }
-    size_t count = 1;
+    size_t count = 1, bytes;
     out->ndim = nd;
     for (int i = 0; i < nd; i++) {
+        /* the shape comes from the file: its element count (and bytes) must fit in memory
+         * arithmetic before anything is allocated from it */
+        if (dims[i] > (hsize_t)INT64_MAX ||
+            __builtin_mul_overflow(count, (size_t)dims[i], &count) ||
+            __builtin_mul_overflow(count, (size_t)16, &bytes)) {
+            err_set(err, "%s: dataset '%s' has an impossible shape (dimension %d is %llu)", r->path,
+                    path, i, (unsigned long long)dims[i]);
+            goto done;
+        }
         out->shape[i] = (int64_t)dims[i];
-        count *= (size_t)dims[i];
         char lab[ARC_DIM_NAME_LEN] = "";
         if (H5DSget_label(d, (unsigned)i, lab, sizeof lab) > 0)
             snprintf(out->dim_names[i], ARC_DIM_NAME_LEN, "%s", lab);
@@ -381,7 +389,16 @@ int arc_read_attr(arc_reader *r, const char *path, const char *name, arc_array *
         goto done;
     }
     H5Sget_simple_extent_dims(sp, dims, NULL);
-    size_t count = (size_t)H5Sget_simple_extent_npoints(sp);
+    hssize_t npoints = H5Sget_simple_extent_npoints(sp);
+    size_t count = 1, bytes;
+    for (int i = 0; i < nd; i++)
+        if (dims[i] > (hsize_t)INT64_MAX || __builtin_mul_overflow(count, (size_t)dims[i], &count))
+            npoints = -1;
+    if (npoints < 0 || (size_t)npoints != count ||
+        __builtin_mul_overflow(count, (size_t)16, &bytes)) {
+        err_set(err, "%s: attribute '%s' of '%s' has an impossible shape", r->path, name, path);
+        goto done;
+    }
     out->ndim = nd;
     for (int i = 0; i < nd; i++) out->shape[i] = (int64_t)dims[i];
     if (read_typed(t, count, aread, &a, out) != 0) {

@@ -47,6 +47,12 @@ static int load_templates(const char *path, json_t *root, const char *key, int a
         return err_set(err, "%s: '%s' is not a list (expected a list of template strings)", path,
                        key);
     size_t len = json_array_size(a);
+    /* a required list must hold a template: otherwise every index is "out of range" later */
+    if (len == 0 && !absent_ok)
+        return err_set(err,
+                       "%s: '%s' is an empty list (expected at least one template string "
+                       "with a {} placeholder for the subject)",
+                       path, key);
     *out = calloc(len ? len : 1, sizeof **out);
     if (!*out) return err_set(err, "%s: out of memory", path);
     for (size_t i = 0; i < len; i++) {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "pipeline/config/relations.h"
 
@@ -404,6 +405,13 @@ static void resolve_relations(load_ctx *L)
     for (size_t i = 0; r->is_list && i < r->n; i++)
         if (!r->sv[i]) return;
     const char *rel_dir = rd->s ? rd->s : "";
+    /* a relations_dir given but missing is a mistake even when no relation is looked up in it
+     * (every relation a path): refused rather than ignored */
+    if (rd->set && !rd->is_null && rd->s && !is_dir(rd->s))
+        rcfg_problem(L->p, L->file, rd->line, rd->col,
+                     "'relations_dir' is \"%s\", which %s (expected a folder of LRE .json "
+                     "files; leave the key out when every relation is given as a file)",
+                     rd->s, access(rd->s, F_OK) == 0 ? "is not a folder" : "does not exist");
     c->rel_spec_list = r->is_list;
     if (r->is_list) {
         c->n_rel_spec = r->n;

@@ -29,7 +29,8 @@ static const rcfg_key RUN_KEYS[] = {
      "Run name, used for the archive file OUT/NAME.h5 (default: the model folder's name). "
      "Single-model runs only; in sweeps each model file carries its name."},
     {"relations_dir", RCFG_PATH, 0, "data/lre", NOLIM, NULL,
-     "Folder in which relation names given in `relations` are looked up."},
+     "Folder in which relation names given in `relations` are looked up; when given, it "
+     "must exist, even if every relation is a file."},
     {"template", RCFG_INT, RCFG_ALL, "0", 0, 1000, NULL,
      "Index into each relation's prompt_templates_zs, or \"all\" to run every template."},
     {"max_samples", RCFG_INT, 0, "0", 0, 1e9, NULL,

@@ -109,6 +109,7 @@ only "$T/y_relsempty.yaml" "model: $M" "relations: []" "out: $T/out"
 only "$T/y_relunknown.yaml" "model: $M" "relations: [country_capitol_city]" "relations_dir: $L" "out: $T/out"
 only "$T/y_relnosamples.yaml" "model: $M" "relations: [$T/rel_nosamples.json]" "out: $T/out"
 only "$T/y_reldirempty.yaml" "model: $M" "relations: $T/reldir_empty" "out: $T/out"
+only "$T/y_reldirmissing.yaml" "model: $M" "relations: [$L/adj_antonym.json]" "relations_dir: $T/nope" "out: $T/out"
 printf 'model: %s\nrelations: [%s/adj_antonym.json]\nout: %s/out\nname: caf\xc3\x28\n' "$M" "$L" "$T" > "$T/y_badutf8.yaml"
 printf 'model: %s\n\x00\x01\x02 binary\n' "$M" > "$T/y_binary.yaml"
 : > "$T/y_empty.yaml"
@@ -167,6 +168,7 @@ relcase nosubject '{"name": "x", "prompt_templates_zs": ["{} is"], "samples": [{
 relcase sample_str '{"name": "x", "prompt_templates_zs": ["{} is"], "samples": ["a"]}'
 relcase obj_space '{"name": "x", "prompt_templates_zs": ["{} is"], "samples": [{"subject": "a", "object": "b"}, {"subject": "c", "object": " Paris"}]}'
 relcase obj_empty '{"name": "x", "prompt_templates_zs": ["{} is"], "samples": [{"subject": "a", "object": ""}]}'
+relcase tmpl_empty '{"name": "x", "prompt_templates_zs": [], "samples": [{"subject": "a", "object": "b"}]}'
 relcase obj_tab '{"name": "x", "prompt_templates_zs": ["{} is"], "samples": [{"subject": "a", "object": "\tb"}]}'
 mkmodel cfgexperts "$M"; own cfgexperts config.json; jedit "$T/cfgexperts/config.json" 'd["num_experts"]=70000'
 mkmodel cfgtopk "$M"; own cfgtopk config.json; jedit "$T/cfgtopk/config.json" 'd["num_experts_per_tok"]=70000'
@@ -241,6 +243,7 @@ c run_two_configs 1 "run: unexpected argument .*y_valid\.yaml" B run "$T/y_valid
 c run_array_index_negative 1 "--array-index -1: expected a whole number >= 0" B run "$T/y_valid.yaml" --array-index -1
 c run_array_index_beyond 1 "--array-index 999 is beyond the plan's 2 groups" B run "$T/y_valid.yaml" --array-index 999
 c run_stage_unknown 1 "--stage bogus: no such stage" B run "$T/y_valid.yaml" --stage bogus
+c run_stage_unknown_list 1 "--stage bogus: no such stage \\(expected one of: capture, evaluate, attribute, summarise, ([a-z_]+, )*report\\)$" B run "$T/y_valid.yaml" --stage bogus
 c trace_batch_size_0 1 "--batch-size: \"0\" is not an integer in 1\.\.1048576" B "${TR[@]}" --model "$M" --batch-size 0
 c trace_placement_bad 1 "--placement \"diagonal\": expected contiguous or round_robin" B "${TR[@]}" --model "$M" --placement diagonal
 c trace_object_leading_space 1 "object 0 \(\" Paris\"\) starts with whitespace" B trace --model "$M" --prompt "The capital of France is" --object " Paris" --out "$T/t.h5"
@@ -294,6 +297,7 @@ c yaml_model_mapping 2 "y_modelmap\.yaml:1:8: 'model' is a section" B run "$T/y_
 c yaml_relations_empty 2 "y_relsempty\.yaml:2:12: 'relations' is an empty list" B run "$T/y_relsempty.yaml"
 c yaml_relation_unknown 2 "unknown relation 'country_capitol_city'.*did you mean 'country_capital_city'" B run "$T/y_relunknown.yaml"
 c yaml_relation_no_samples 2 "rel_nosamples\.json: 'samples' is empty" B run "$T/y_relnosamples.yaml"
+c yaml_relations_dir_missing 2 "y_reldirmissing\.yaml:3:[0-9]+: 'relations_dir' is \"$T/nope\", which does not exist \(expected a folder of LRE \.json files" B run "$T/y_reldirmissing.yaml"
 c yaml_relations_dir_no_json 2 "relations folder \"$T/reldir_empty\" has no \.json files" B run "$T/y_reldirempty.yaml"
 c yaml_invalid_utf8 2 "y_badutf8\.yaml:4:[0-9]+: invalid trailing UTF-8 octet at byte offset [0-9]+ \(byte 0x28" B run "$T/y_badutf8.yaml"
 c yaml_binary 2 "y_binary\.yaml:2:1: control characters are not allowed at byte offset [0-9]+ \(byte 0x00" B run "$T/y_binary.yaml"
@@ -328,6 +332,7 @@ c yaml_report_format 2 "y_format\.yaml:5:18: 'report\.format' has the value \"pd
 c relation_template_not_string 2 "rc_tmpl_type\.json: prompt_templates_zs\[0\] is not a string" B run "$T/y_rc_tmpl_type.yaml"
 c relation_name_missing 2 "rc_noname\.json: 'name' is missing" B run "$T/y_rc_noname.yaml"
 c relation_name_not_string 2 "rc_name_type\.json: 'name' is not a string" B run "$T/y_rc_name_type.yaml"
+c relation_templates_empty 2 "rc_tmpl_empty\.json: 'prompt_templates_zs' is an empty list \(expected at least one template string with a \{\} placeholder" B run "$T/y_rc_tmpl_empty.yaml"
 c relation_templates_not_list 2 "rc_tmpl_str\.json: 'prompt_templates_zs' is not a list" B run "$T/y_rc_tmpl_str.yaml"
 c relation_samples_not_list 2 "rc_samples_obj\.json: 'samples' is not a list" B run "$T/y_rc_samples_obj.yaml"
 c relation_subject_missing 2 "rc_nosubject\.json: samples\[0\]\.subject is missing" B run "$T/y_rc_nosubject.yaml"

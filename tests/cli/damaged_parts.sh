@@ -89,6 +89,15 @@ damage_case data_raw 0 data
 damage_case metadata 1 header
 damage_case metadata_raw_mpi2 0 header "$MPIRUN -np 2"
 
+# a lone archive (no checksum file beside it) with a damaged chunk: verify's deep read fails and
+# the message gives HDF5's reason (the chunk's Fletcher32 checksum), not just "cannot be read"
+cp "$T/base1/tiny-qwen2moe.h5" "$T/lone.h5"
+read -r off size < <("$TOOLS/h5offset" "$T/lone.h5" $DSET)
+flip "$T/lone.h5" $((off + size / 2))
+"$B" verify "$T/lone.h5" > "$T/lone.verify" 2>&1; rc=$?
+[ $rc = 1 ] && grep -q "^DAMAGED $T/lone.h5: .*'$DSET' cannot be read back (HDF5: .*Fletcher32" "$T/lone.verify" &&
+  ok verify_gives_hdf5_reason || bad verify_gives_hdf5_reason "rc=$rc $(grep -v '^ok' "$T/lone.verify")"
+
 # the snapshot alone: verify names it; the rerun (nothing to compute) sets it aside and rebuilds
 out=$T/snap; cp -r "$T/base1" "$out"; mkcfg "$T/snap.yaml" "$out" 1
 sed -i "s|$T/base1|$out|g" "$out/manifest.json"
@@ -97,6 +106,10 @@ flip "$out/tiny-qwen2moe.h5" $((off + size / 2))
 "$B" verify "$out" > "$T/snap.verify" 2>&1; rc=$?
 [ $rc = 1 ] && grep -q "^DAMAGED $out/tiny-qwen2moe.h5: .*damaged after it was written" "$T/snap.verify" &&
   ok snapshot/verify_names_it || bad snapshot/verify_names_it "rc=$rc $(grep -v '^ok' "$T/snap.verify")"
+# report checks the archive's checksum before it reads it: no report of wrong numbers
+"$B" report "$out" --out "$T/snap.report" > /dev/null 2> "$T/snap.report.err"; rc=$?
+[ $rc = 1 ] && grep -q "tiny-qwen2moe.h5: damaged after it was written" "$T/snap.report.err" && [ ! -e "$T/snap.report/index.html" ] &&
+  ok snapshot/report_refuses_it || bad snapshot/report_refuses_it "rc=$rc $(head -c 300 "$T/snap.report.err")"
 "$B" run "$T/snap.yaml" > /dev/null 2> "$T/snap.err"; rc=$?
 cmp=$("$TOOLS/h5cmp" "$out/tiny-qwen2moe.h5" "$T/base1/tiny-qwen2moe.h5" "${CMP_OPTS[@]}"); crc=$?
 [ $rc = 0 ] && grep -q "5 units, 0 to run" "$T/snap.err" && [ -f "$out/tiny-qwen2moe.h5.bad" ] && [ $crc = 0 ] &&

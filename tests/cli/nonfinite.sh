@@ -90,3 +90,13 @@ mkcfg "$T/inf.yaml" "$T/inf-model" "$T/inf"
 # trace goes through the same forward pass
 "$B" trace --model "$T/nan-model" --prompt "The opposite of hot is" --out "$T/trace.h5" > /dev/null 2> "$T/trace.err"; rc=$?
 [ $rc != 0 ] && grep -q "$TENSOR" "$T/trace.err" && ok trace_refuses_nan || bad trace_refuses_nan "rc=$rc $(tail -2 "$T/trace.err")"
+# ... and leaves no temp archive (OUT.tmp.<pid>, its parts folder, checksum, locks) behind: rank 0
+# removes it in comm_fatal's hook, or on the SIGTERM the launcher sends after another rank's
+# MPI_Abort
+left=$(ls -d "$T"/trace.h5* 2>/dev/null)
+[ -z "$left" ] && ok trace_fatal_leaves_no_temp || bad trace_fatal_leaves_no_temp "left: $left"
+$MPIRUN -np 2 "$B" trace --model "$T/nan-model" --prompt "The opposite of hot is" --prompt "The capital of France is" \
+  --out "$T/trace2.h5" > /dev/null 2> "$T/trace2.err"; rc=$?
+left=$(ls -d "$T"/trace2.h5* 2>/dev/null)
+[ $rc != 0 ] && [ -z "$left" ] && ok trace_fatal_np2_leaves_no_temp ||
+  bad trace_fatal_np2_leaves_no_temp "rc=$rc left: $left $(tail -2 "$T/trace2.err")"
