@@ -1,6 +1,6 @@
 # fuzz.mk — builds the libFuzzer harnesses tests/fuzz/fuzz_*.c with clang into build-fuzz/
 # (called by tests/fuzz/run.sh; run from the repository root). pipeline/, jobs/ (manifest and
-# status, fuzz_manifest) and stages/ (whose
+# status, fuzz_manifest), report/ (fuzz_archive renders reports) and stages/ (whose
 # registry gives the run config its analyses' keys) are compiled with coverage instrumentation (-fsanitize=fuzzer-no-link) plus ASan and UBSan (UB aborts, so
 # libFuzzer records it as a crash); each harness links with -fsanitize=fuzzer.
 FUZZ_DIR ?= build-fuzz
@@ -16,8 +16,9 @@ FCFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -march=x86-64-v2 -mavx2 -mfma -mf16c \
            -DMOEPROBE_VERSION=\"fuzz\" -DMOEPROBE_GIT=\"fuzz\" -DFUZZ_ROOT=\"$(CURDIR)\"
 LIBS   := $(PKG_LIBS) -lhdf5_hl -lm -lpthread
 
-LIB_SRC := $(wildcard pipeline/*/*.c) $(wildcard stages/*.c) $(wildcard jobs/*.c)
-LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/gen/analysis_registry.o
+LIB_SRC := $(wildcard pipeline/*/*.c) $(wildcard stages/*.c) $(wildcard jobs/*.c) $(wildcard report/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o) $(FUZZ_DIR)/obj/gen/analysis_registry.o \
+           $(FUZZ_DIR)/obj/gen/paper_data.o
 HARNESS := $(wildcard tests/fuzz/fuzz_*.c)
 BINS    := $(HARNESS:tests/fuzz/%.c=$(FUZZ_DIR)/%)
 
@@ -33,6 +34,15 @@ $(FUZZ_DIR)/gen/analysis_registry.c: $(wildcard stages/*.c) scripts/gen-analysis
 	scripts/gen-analysis-registry.sh $(wildcard stages/*.c) > $@.tmp && mv $@.tmp $@
 
 $(FUZZ_DIR)/obj/gen/analysis_registry.o: $(FUZZ_DIR)/gen/analysis_registry.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FCFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+# the paper's numbers, embedded for the report (fuzz_archive renders reports)
+$(FUZZ_DIR)/gen/paper_data.c: $(wildcard data/paper/*.yaml) scripts/gen-paper-data.sh
+	@mkdir -p $(dir $@)
+	scripts/gen-paper-data.sh $(sort $(wildcard data/paper/*.yaml)) > $@.tmp && mv $@.tmp $@
+
+$(FUZZ_DIR)/obj/gen/paper_data.o: $(FUZZ_DIR)/gen/paper_data.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FCFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
