@@ -8,6 +8,9 @@
 # same run under mpirun -np 2 (mixtral, expert parallel) matches the refs and the one-process
 # archive; the temporal option against its recomputation from all-position captures; a run
 # without attribute fails naming what is missing; a dense model plans no heads_experts units.
+# Archives are rebuilt once at the end (snapshot_every_s), not after every unit: the same file
+# (the per-unit rebuild is kill_resume's, preempt's and damaged_parts' subject). The three models
+# and the temporal run go side by side, one thread each (tests/cli/lib/par_run.bash).
 set -u
 source "$MOEPROBE_ROOT/tests/cli/lib/tool_check.bash"
 B=$MOEPROBE_BIN; S=$MOEPROBE_SHARED; R=$MOEPROBE_ROOT; T=$MOEPROBE_TEST_TMP/stage_heads_experts
@@ -24,14 +27,37 @@ capture:
   points: [router_logits]
 attribute:
   neurons_top: [1]
+snapshot_every_s: 1e9
 ${3:-}
 YAML
 }
-for m in olmoe qwen2moe mixtral; do
+source "$R/tests/cli/lib/par_run.bash"
+for m in qwen2moe mixtral olmoe; do  # the costliest first
   conf $m out-$m
-  if ! last=$("$B" run "$T/out-$m.yaml" 2>"$T/$m.err" | tail -1); then
+  par_run "$m" "$T/out-$m.yaml"
+done
+# temporal correlation (checked below against the all-position captures of the same run)
+cat > "$T/temporal.yaml" <<YAML
+model: $R/models/tiny-qwen2moe
+relations: [$R/data/lre/country_capital_city.json, $R/data/lre/word_first_letter.json]
+out: $T/temporal
+stages: [capture, evaluate, attribute, heads_experts]
+capture:
+  points: [head_out, router_logits]
+  positions: all
+attribute:
+  neurons_top: [1]
+heads_experts:
+  correlation: temporal
+snapshot_every_s: 1e9
+YAML
+par_run temporal "$T/temporal.yaml"
+par_wait
+for m in olmoe qwen2moe mixtral; do
+  if ! par_ok "$m"; then
     echo "FAIL stage_heads_experts/$m: moeprobe run failed: $(tail -3 "$T/$m.err")"; continue
   fi
+  last=$(tail -1 "$T/$m.out")
   [ "$last" = "$T/out-$m/tiny-$m.h5" ] && echo "PASS stage_heads_experts/$m/prints_archive_path" \
     || echo "FAIL stage_heads_experts/$m/prints_archive_path: last stdout line '$last'"
   tool_check "stage_heads_experts/$m" "$TOOLS/he_cmp" "$T/out-$m/tiny-$m.h5" "$S/fixtures/refs-analyses/$m.json" "stage_heads_experts/$m"
@@ -72,20 +98,7 @@ else
 fi
 
 # temporal correlation, checked against the all-position captures of the same run
-cat > "$T/temporal.yaml" <<YAML
-model: $R/models/tiny-qwen2moe
-relations: [$R/data/lre/country_capital_city.json, $R/data/lre/word_first_letter.json]
-out: $T/temporal
-stages: [capture, evaluate, attribute, heads_experts]
-capture:
-  points: [head_out, router_logits]
-  positions: all
-attribute:
-  neurons_top: [1]
-heads_experts:
-  correlation: temporal
-YAML
-if "$B" run "$T/temporal.yaml" >/dev/null 2>"$T/temporal.err"; then
+if par_ok temporal; then
   tool_check stage_heads_experts/temporal "$TOOLS/he_cmp" --temporal "$T/temporal/tiny-qwen2moe.h5" stage_heads_experts/temporal
 else
   echo "FAIL stage_heads_experts/temporal: $(tail -3 "$T/temporal.err")"
