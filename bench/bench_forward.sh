@@ -17,8 +17,9 @@
 # way); the path column names the path that ran, as forward_bench reports it (kernel_isa).
 #
 # Environment:
-#   BENCH_FULL=0       skip the full-scale parts (OLMoE 16 layers, 14 GB; Qwen1.5-MoE 12 layers,
-#                      15 GB); default 1
+#   BENCH_FULL=N       full-scale parts: 0 none; 1 (default) OLMoE-1B-7B at all 16 layers (14 GB);
+#                      2 also Qwen1.5-MoE at 12 of 24 layers (15 GB; ~3-4 more minutes on 2
+#                      cores, left out of the default to keep make bench near 15 minutes)
 #   BENCH_HF=0         skip the Hugging Face baseline (no .bench-venv, no torch download)
 #   BENCH_REPEATS=N    best of N for every pass compared with HF, moeprobe and HF alike, and
 #                      the eval-pass rows (default 2)
@@ -414,7 +415,7 @@ fi
 
 peaks
 # ---- full scale: OLMoE-1B-7B-shaped, all 16 layers (14 GB) ----------------------------------
-if [ "$FULL" = 1 ] && mkmodel olmoe-full "$CFG/olmoe-1b-7b-0924/config.json" "$TOK/olmo.tokenizer.json" 16; then
+if [ "$FULL" -ge 1 ] && stamp "olmoe-full" && mkmodel olmoe-full "$CFG/olmoe-1b-7b-0924/config.json" "$TOK/olmo.tokenizer.json" 16; then
   M=olmoe-full; F=$OUT/$M
   CK=$(ckpt_bytes $M)
   REPEATS=$OTHER_REPEATS mp_run "$F.cap" $M 1 capture "$BEST" --attr-samples 8
@@ -440,7 +441,7 @@ if [ "$FULL" = 1 ] && mkmodel olmoe-full "$CFG/olmoe-1b-7b-0924/config.json" "$T
 fi
 
 # ---- full scale: Qwen1.5-MoE-A2.7B-shaped, 12 of 24 layers (15 GB), and where 24 fit --------
-if [ "$FULL" = 1 ] && mkmodel qwen-l12 "$CFG/qwen1.5-moe-a2.7b/config.json" "$TOK/qwen.tokenizer.json" 12; then
+if [ "$FULL" -ge 2 ] && stamp "qwen-l12" && mkmodel qwen-l12 "$CFG/qwen1.5-moe-a2.7b/config.json" "$TOK/qwen.tokenizer.json" 12; then
   M=qwen-l12; F=$OUT/$M
   CK=$(ckpt_bytes $M)
   REPEATS=$OTHER_REPEATS mp_run "$F.cap" $M 1 capture "$BEST" --attr-samples 4
