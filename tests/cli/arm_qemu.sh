@@ -48,7 +48,8 @@ v=$(q "$A/moeprobe" --version 2>&1)
 [[ "$v" == *"in use: neon"* ]] && echo "PASS arm_qemu/moeprobe_runs_neon" \
   || echo "FAIL arm_qemu/moeprobe_runs_neon: --version says: $v"
 
-# The golden forward test in the background (the longer half), the rest meanwhile: two cores.
+# The golden tests in the background, test_kern and the traces meanwhile: two cores, and the
+# halves take about the same CPU time.
 GOLD=(olmoe:1 mistral:4)  # model:prompts whose attributions are checked
 (
   g0=$(date +%s.%N)
@@ -57,6 +58,8 @@ GOLD=(olmoe:1 mistral:4)  # model:prompts whose attributions are checked
     MOEPROBE_GOLDEN_ATTR_PROMPTS=${mp#*:} q "$A/tests/test_forward_golden" "$m" >"$T/golden_$m.out" 2>&1
     echo $? >"$T/golden_$m.rc"
   done
+  q "$A/tests/test_tokenizer" >"$T/tok.out" 2>&1
+  echo $? >"$T/tok.rc"
   awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $g0}" >"$T/golden.seconds"
 ) &
 gold_pid=$!
@@ -71,20 +74,6 @@ grep '^FAIL ' "$T/kern.out" | head -5 | sed 's/^FAIL /FAIL arm_qemu\//'
   || echo "FAIL arm_qemu/test_kern_neon: exit $rc, $pass passed, $fail failed"
 [ "$paths" = "neon generic" ] && echo "PASS arm_qemu/neon_path_selected" \
   || echo "FAIL arm_qemu/neon_path_selected: paths '$paths' (expected 'neon generic')"
-
-# tokenizer golden: every check passes, and the same checks as on x86
-q "$A/tests/test_tokenizer" >"$T/tok.out" 2>&1; rc=$?
-"$X/tests/test_tokenizer" >"$T/tok_x86.out" 2>&1
-pass=$(grep -c '^PASS ' "$T/tok.out"); fail=$(grep -c '^FAIL ' "$T/tok.out")
-grep '^FAIL ' "$T/tok.out" | head -5 | sed 's/^FAIL /FAIL arm_qemu\//'
-[ "$rc" -eq 0 ] && [ "$fail" -eq 0 ] && [ "$pass" -gt 0 ] && echo "PASS arm_qemu/tokenizer_golden" \
-  || echo "FAIL arm_qemu/tokenizer_golden: exit $rc, $pass passed, $fail failed"
-if diff <(grep -E '^(PASS|FAIL) ' "$T/tok_x86.out") <(grep -E '^(PASS|FAIL) ' "$T/tok.out") >"$T/tok.diff"; then
-  echo "PASS arm_qemu/tokenizer_same_as_x86"
-else
-  echo "FAIL arm_qemu/tokenizer_same_as_x86: $(head -4 "$T/tok.diff" | tr '\n' ' ')"
-fi
-echo "INFO arm_qemu: tokenizer golden under qemu: $pass checks passed"
 
 # trace smoke: singleton runs and mpirun -np 2 / 3, each bit for bit the x86 build's archive
 P=(--prompt "The capital of Canada is the city of" --object Ottawa
@@ -123,9 +112,24 @@ for np in 2 3; do  # 3 ranks: olmoe's 16 experts in uneven shares, placed round 
 done
 
 # the golden forward test: passes, and its error figures (WORST) are the x86 build's exactly
-echo "INFO arm_qemu: test_kern, tokenizer and traces $(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $r0}") s"
+echo "INFO arm_qemu: test_kern and traces $(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $r0}") s"
 wait "$gold_pid"
-echo "INFO arm_qemu: golden forward (beside them) $(cat "$T/golden.seconds" 2>/dev/null) s"
+echo "INFO arm_qemu: golden forward and tokenizer tests (beside them) $(cat "$T/golden.seconds" 2>/dev/null) s"
+
+# tokenizer golden: every check passes, and the same checks as on x86
+rc=$(cat "$T/tok.rc" 2>/dev/null || echo missing)
+"$X/tests/test_tokenizer" >"$T/tok_x86.out" 2>&1
+pass=$(grep -c '^PASS ' "$T/tok.out"); fail=$(grep -c '^FAIL ' "$T/tok.out")
+grep '^FAIL ' "$T/tok.out" | head -5 | sed 's/^FAIL /FAIL arm_qemu\//'
+[ "$rc" = 0 ] && [ "$fail" -eq 0 ] && [ "$pass" -gt 0 ] && echo "PASS arm_qemu/tokenizer_golden" \
+  || echo "FAIL arm_qemu/tokenizer_golden: exit $rc, $pass passed, $fail failed"
+if diff <(grep -E '^(PASS|FAIL) ' "$T/tok_x86.out") <(grep -E '^(PASS|FAIL) ' "$T/tok.out") >"$T/tok.diff"; then
+  echo "PASS arm_qemu/tokenizer_same_as_x86"
+else
+  echo "FAIL arm_qemu/tokenizer_same_as_x86: $(head -4 "$T/tok.diff" | tr '\n' ' ')"
+fi
+echo "INFO arm_qemu: tokenizer golden under qemu: $pass checks passed"
+
 for mp in "${GOLD[@]}"; do
   m=${mp%%:*}
   rc=$(cat "$T/golden_$m.rc" 2>/dev/null || echo missing)
