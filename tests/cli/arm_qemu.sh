@@ -43,7 +43,9 @@ for b in moeprobe tests/test_kern tests/test_forward_golden tests/test_tokenizer
   file -L "$A/$b" 2>/dev/null | grep -q 'ARM aarch64' && echo "PASS arm_qemu/binary_is_aarch64/$(basename "$b")" \
     || echo "FAIL arm_qemu/binary_is_aarch64/$(basename "$b"): $(file -L "$A/$b" 2>&1)"
 done
-q() { "$QEMU" -L "$SR" "$@"; }
+# a hang (an emulated MPI start that never connects, say) fails the test instead of stalling
+# make test; the slowest run took up to ~100 s of wall time on a 2-core machine at load 15
+q() { timeout 900 "$QEMU" -L "$SR" "$@"; }
 v=$(q "$A/moeprobe" --version 2>&1)
 [[ "$v" == *"in use: neon"* ]] && echo "PASS arm_qemu/moeprobe_runs_neon" \
   || echo "FAIL arm_qemu/moeprobe_runs_neon: --version says: $v"
@@ -97,7 +99,7 @@ for m in olmoe mistral; do
   fi
 done
 for np in 2 3; do  # 3 ranks: olmoe's 16 experts in uneven shares, placed round robin
-  if mpirun --oversubscribe --allow-run-as-root --mca btl_vader_single_copy_mechanism none -np $np \
+  if timeout 900 mpirun --oversubscribe --allow-run-as-root --mca btl_vader_single_copy_mechanism none -np $np \
        "$QEMU" -L "$SR" "$A/moeprobe" trace --model "$S/fixtures/models/olmoe" "${P[@]}" \
        --placement $([ $np = 3 ] && echo round_robin || echo contiguous) \
        --out "$T/arm_olmoe_np$np.h5" >"$T/np$np.out" 2>&1; then
