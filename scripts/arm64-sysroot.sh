@@ -4,14 +4,14 @@
 # moeprobe links (HDF5, Open MPI, OpenBLAS, libyaml, jansson, PCRE2, utf8proc) and glibc,
 # unpacked, never installed. A private apt state (arm64 only) resolves and downloads them, so
 # the host's dpkg database is untouched: adding arm64 as a foreign architecture would make
-# every later apt-get on the machine fetch arm64 lists, and libhdf5-dev / libopenmpi-dev are
-# not co-installable across architectures anyway.
+# every later apt-get on the machine fetch arm64 lists, and libhdf5-dev is not Multi-Arch:
+# same (its amd64 and arm64 packages cannot be installed together) anyway.
 #   scripts/arm64-sysroot.sh [DIR]   builds it (default $MOEPROBE_ARM64_SYSROOT, else
 #                                    ~/.cache/moeprobe/arm64-sysroot)
 #   scripts/arm64-sysroot.sh --check prints the folder when it is complete, else fails
 # Idempotent: does nothing when DIR/.complete names the same package list. Called by
-# scripts/install-deps.sh; needs only apt-get and dpkg-deb (no root); about 50 MB downloaded,
-# 250 MB unpacked.
+# scripts/install-deps.sh; needs only apt-get and dpkg-deb (no root); 57 MB downloaded (package
+# lists included), 243 MB unpacked.
 set -euo pipefail
 CHECK=0
 [ "${1:-}" = --check ] && CHECK=1 && shift
