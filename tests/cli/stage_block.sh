@@ -6,6 +6,7 @@
 # recomputed from the stored ranks, drops, the blocked list = top_experts); olmoe and mixtral have
 # the only_rank{j} configurations of Figure 4 (j = 1..K), qwen2moe none. Then qwen2moe
 # under mpirun -np 2 and 3 must give the same archive; a dense model plans no block units.
+# The three models run side by side, one thread each (tests/cli/lib/par_run.bash).
 set -u
 source "$MOEPROBE_ROOT/tests/cli/lib/tool_check.bash"
 B=$MOEPROBE_BIN; S=$MOEPROBE_SHARED; R=$MOEPROBE_ROOT; T=$MOEPROBE_TEST_TMP/stage_block; mkdir -p "$T"
@@ -46,7 +47,8 @@ check_consistency() {
   [ -z "$why" ] && echo "PASS $label" || echo "FAIL $label: $why"
 }
 
-for m in olmoe qwen2moe mixtral; do
+source "$R/tests/cli/lib/par_run.bash"
+for m in qwen2moe mixtral olmoe; do  # the costliest first
   cat > "$T/$m.yaml" <<YAML
 model: $R/models/tiny-$m
 relations: $R/data/lre
@@ -55,12 +57,16 @@ stages: [capture, evaluate, block]
 snapshot_every_s: 1e9
 YAML
   rm -rf "$T/out-$m"
-  t0=$(date +%s.%N)
-  if ! last=$("$B" run "$T/$m.yaml" 2>"$T/$m.err" | tail -1); then
+  par_run "$m" "$T/$m.yaml"
+done
+par_wait
+for m in olmoe qwen2moe mixtral; do
+  if ! par_ok "$m"; then
     echo "FAIL stage_block/$m: moeprobe run failed: $(tail -3 "$T/$m.err")"; continue
   fi
-  echo "INFO stage_block/$m: run took $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s"
+  echo "INFO stage_block/$m: run took $(cat "$T/$m.s") s (one thread, beside the other models)"
   f=$T/out-$m/tiny-$m.h5
+  last=$(tail -1 "$T/$m.out")
   [ "$last" = "$f" ] || echo "FAIL stage_block/$m/prints_archive_path: last stdout line '$last'"
   grep -q "24 units, 24 to run" "$T/$m.err" && echo "PASS stage_block/$m/plans_24_units" \
     || echo "FAIL stage_block/$m/plans_24_units: $(head -1 "$T/$m.err")"
