@@ -330,8 +330,10 @@ int main(void)
 {
     const kern_isa *paths[4];
     const int np = kern_runnable(paths);
-    static const int64_t NT[][3] = {{1, 1, 1},  {5, 13, 37},   {7, 31, 2048 + 19},
-                                    {9, 6, 64}, {70, 20, 300}, {3, 7, 4096}};
+    /* {67, 9, 2048 + 33}: several row blocks of 64 and K blocks at once, with tails in both
+     * (AVX2's bf16 path copies x per row block and K block) */
+    static const int64_t NT[][3] = {{1, 1, 1},     {5, 13, 37},  {7, 31, 2048 + 19}, {9, 6, 64},
+                                    {70, 20, 300}, {3, 7, 4096}, {67, 9, 2048 + 33}};
     static const int64_t NN[][3] = {
         {1, 1, 1}, {5, 37, 13}, {7, 300, 37}, {13, 600, 100}, {2, 64, 64}};
     char names[64] = "";
