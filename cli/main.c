@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "pipeline/util/build_info.h"
+#include "pipeline/ops/internal.h"
 #include "pipeline/ops/ops.h"
 
 typedef struct {
@@ -55,6 +56,11 @@ int main(int argc, char **argv)
         /* which product kernels this CPU runs (MOEPROBE_ISA picks one; all give the same bits) */
         printf("kernel paths: %s (in use: %s)\n", paths,
                ops_isa_check(&err) == 0 ? ops_isa() : err.msg);
+        if (ops_isa_check(&err) == 0) { /* eval_precision: bf16_screened (docs/method.md) */
+            const int hw = !strcmp(gemm_bf16_path(), "avx512bf16");
+            printf("bf16 products: %s%s\n", hw ? "avx512bf16 (vdpbf16ps)" : "emulated on ",
+                   hw ? "" : gemm_bf16_path());
+        }
         return ops_isa_check(&err) == 0 ? 0 : 2;
     }
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
