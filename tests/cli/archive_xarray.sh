@@ -24,6 +24,7 @@ relations_dir: $R/data/lre
 out: $T/$name
 max_samples: 4
 stages: [capture, evaluate, attribute, summarise, block, heads_experts, neurons]
+snapshot_every_s: 1e9  # one rebuild at the end: the same archive, without one per unit
 $extra
 YAML
   if mpirun --oversubscribe --allow-run-as-root -np "$np" "$B" run "$T/$name.yaml" >/dev/null 2>"$T/$name.err"; then
