@@ -73,6 +73,34 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
     return 0;
 }
 
+int arc_h5_label(hid_t d, int ndim, int i, char *buf, size_t len)
+{
+    /* H5DSget_label reads DIMENSION_LABELS with the attribute's own type into a table of `ndim`
+     * string pointers: an attribute of another type or size (a hostile or foreign file) would be
+     * written past that table, so its shape and type are checked first */
+    hid_t a = H5I_INVALID_HID, sp = H5I_INVALID_HID, t = H5I_INVALID_HID;
+    int ok = 0;
+    buf[0] = '\0';
+    if (i < 0 || i >= ndim || H5Aexists(d, "DIMENSION_LABELS") <= 0) goto done;
+    a = H5Aopen(d, "DIMENSION_LABELS", H5P_DEFAULT);
+    sp = a >= 0 ? H5Aget_space(a) : H5I_INVALID_HID;
+    t = a >= 0 ? H5Aget_type(a) : H5I_INVALID_HID;
+    hsize_t n = 0;
+    ok = sp >= 0 && t >= 0 && H5Sget_simple_extent_type(sp) == H5S_SIMPLE &&
+         H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_dims(sp, &n, NULL) == 1 &&
+         n == (hsize_t)ndim && H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0;
+done:
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    if (a >= 0) H5Aclose(a);
+    H5Eclear2(H5E_DEFAULT);
+    if (!ok || H5DSget_label(d, (unsigned)i, buf, len) <= 0) {
+        buf[0] = '\0';
+        return 0;
+    }
+    return 1;
+}
+
 void arc_h5_reason(char *buf, size_t len)
 {
     stack_text st = {{0}, 0};

@@ -85,6 +85,10 @@ int arc_h5_err(mp_err *err, const char *fmt, ...) __attribute__((format(printf, 
 /* Those messages alone into buf ("" when the stack is empty), then clears the stack: for a
  * failure whose clean-up (any HDF5 call resets the stack) runs before the message is made. */
 void arc_h5_reason(char *buf, size_t len);
+/* Label of dimension i of dataset d (rank ndim) into buf, as H5DSget_label, but only from a
+ * DIMENSION_LABELS attribute of the layout H5DS writes (ndim variable-length strings); 1 if
+ * labelled, else 0 with buf "" (also for an attribute of another shape or type). */
+int arc_h5_label(hid_t d, int ndim, int i, char *buf, size_t len);
 void arc_warn(const arc_options *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 hid_t arc_h5_file_type(arc_type t); /* on-disk type (caller closes ARC_STR's copy) */

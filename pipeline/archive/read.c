@@ -318,7 +318,7 @@ static int read_impl(arc_reader *r, const char *path, int rows, int64_t row0, in
         }
         out->shape[i] = (int64_t)dims[i];
         char lab[ARC_DIM_NAME_LEN] = "";
-        if (H5DSget_label(d, (unsigned)i, lab, sizeof lab) > 0)
+        if (arc_h5_label(d, nd, i, lab, sizeof lab) > 0)
             snprintf(out->dim_names[i], ARC_DIM_NAME_LEN, "%s", lab);
     }
     dread_ctx c = {d, ms, fs};

@@ -52,8 +52,7 @@ static herr_t collect(hid_t g, const char *name, const H5L_info_t *info, void *d
     if (nd > 0) H5Sget_simple_extent_dims(sp, d->dims, NULL);
     if (sp >= 0) H5Sclose(sp);
     d->ndim = nd;
-    for (int i = 0; i < nd; i++)
-        if (H5DSget_label(d->id, (unsigned)i, d->lab[i], sizeof d->lab[i]) <= 0) d->lab[i][0] = 0;
+    for (int i = 0; i < nd; i++) arc_h5_label(d->id, nd, i, d->lab[i], sizeof d->lab[i]);
     sg->n++;
     return 0;
 }

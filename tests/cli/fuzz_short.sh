@@ -4,8 +4,8 @@
 # corpus, which includes every input that once crashed a parser (corpus/<harness>/regress-*),
 # so those are replayed first. The amount of fuzzing does not depend on the machine's load:
 # FUZZ_SECONDS (default 300 per harness) is only a cap against a hang, and a harness stopped by
-# it fails with its count. The HDF5 harnesses (fuzz_part, fuzz_archive) run FUZZ_RUNS/20 and
-# record HDF5's own crashes on damaged files without failing (tests/fuzz/run.sh). A missing clang is a failure, not a skip: scripts/install-deps.sh
+# it fails with its count. The HDF5 harnesses (fuzz_part, fuzz_archive, fuzz_report) run
+# FUZZ_RUNS/20; the two that damage files record HDF5's own crashes without failing (run.sh). A missing clang is a failure, not a skip: scripts/install-deps.sh
 # installs it. The build is cached in build-fuzz/ (about 45 s the first time).
 set -u
 R=$MOEPROBE_ROOT

@@ -11,8 +11,9 @@
 #   FUZZ_ONLY=regex     run only the matching harnesses
 #   FUZZ_DIR=dir        build and work folder (default build-fuzz)
 #   FUZZ_FRESH=1        start from the seeds only (forget build-fuzz/corpus/)
-#   FUZZ_HDF5_DIVISOR=D the HDF5 harnesses run FUZZ_RUNS/D executions (default 20): each one
-#                       writes, checksums and reads whole HDF5 files, ~100 times slower
+#   FUZZ_HDF5_DIVISOR=D the HDF5 harnesses (fuzz_part, fuzz_archive, fuzz_report) run FUZZ_RUNS/D
+#                       executions (default 20): each one writes, checksums and reads whole HDF5
+#                       files, ~100 times slower
 # HDF5 HARNESSES (fuzz_part, fuzz_archive) feed damaged HDF5 files to libhdf5, which is not
 # hardened against hostile files and may crash inside itself. tests/fuzz/classify_crash.py tells
 # such a fault (the faulting frame inside libhdf5, on memory that libhdf5 allocated) from one of
@@ -27,7 +28,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 SECS=${FUZZ_SECONDS:-60}
 RUNS=${FUZZ_RUNS:-}
-HDF5_HARNESSES='^fuzz_(part|archive)$'
+HDF5_HARNESSES='^fuzz_(part|archive)$'    # damaged HDF5 files: HDF5's own crashes are recorded
+SLOW_HARNESSES='^fuzz_(part|archive|report)$' # whole HDF5 files per input: FUZZ_RUNS/HDF5_DIV
 HDF5_DIV=${FUZZ_HDF5_DIVISOR:-20}
 DIR=${FUZZ_DIR:-build-fuzz}
 export MOEPROBE_ROOT="$ROOT"
@@ -61,9 +63,8 @@ for src in tests/fuzz/fuzz_*.c; do
   # the HDF5 harnesses: fewer executions (each writes, checks and reads whole HDF5 files), and a
   # crash inside HDF5 is recorded, not a failure (see the top of this file)
   hdf5=0; want=$RUNS
-  if [[ "$h" =~ $HDF5_HARNESSES ]]; then
-    hdf5=1; [ -n "$RUNS" ] && want=$(( (RUNS + HDF5_DIV - 1) / HDF5_DIV ))
-  fi
+  [[ "$h" =~ $HDF5_HARNESSES ]] && hdf5=1
+  [[ "$h" =~ $SLOW_HARNESSES ]] && [ -n "$RUNS" ] && want=$(( (RUNS + HDF5_DIV - 1) / HDF5_DIV ))
   faults="$DIR/hdf5-faults/$h"; [ $hdf5 = 1 ] && mkdir -p "$faults"
   t0=$(date +%s); execs=0; n_hdf5=0; rc=0; new=0; ours=""; : >"$log"
   while :; do

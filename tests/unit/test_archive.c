@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <hdf5.h>
+
 #include "pipeline/archive/archive.h"
 #include "pipeline/util/atomic_file.h"
 #include "pipeline/util/monotonic.h"
@@ -863,6 +865,39 @@ static int bench(const char *dir, int mb, int level)
     return 0;
 }
 
+/* A DIMENSION_LABELS attribute that H5DS did not write (16 int64 values on a 2-D dataset, as a
+ * foreign or hostile file may have): H5DSget_label would read it into a table of 2 pointers
+ * (heap overflow, found by tests/fuzz/fuzz_report); arc_read reads the data unlabelled. */
+static void test_foreign_labels(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/foreign-labels.h5", dir);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t dims[2] = {2, 3}, n = 16;
+    float x[6] = {1, 2, 3, 4, 5, 6};
+    int64_t junk[16] = {0};
+    hid_t sp = H5Screate_simple(2, dims, NULL), asp = H5Screate_simple(1, &n, NULL);
+    hid_t d = H5Dcreate2(f, "x", H5T_NATIVE_FLOAT, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x);
+    hid_t a = H5Acreate2(d, "DIMENSION_LABELS", H5T_NATIVE_INT64, asp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_INT64, junk);
+    H5Aclose(a);
+    H5Dclose(d);
+    H5Sclose(asp);
+    H5Sclose(sp);
+    H5Fclose(f);
+    arc_reader *r = NULL;
+    arc_array arr = {0};
+    mp_err e;
+    err_init(&e);
+    int rc = arc_open_read(&r, path, &e) == 0 ? arc_read(r, "x", &arr, &e) : -1;
+    CHECK(rc == 0 && arr.ndim == 2 && arr.shape[1] == 3 && !arr.dim_names[0][0] &&
+              !arr.dim_names[1][0] && ((float *)arr.data)[5] == 6.0f,
+          "archive.read_foreign_dimension_labels", "rc %d: %s", rc, e.msg);
+    arc_array_free(&arr);
+    arc_reader_close(r);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--make-sample")) return make_sample(argv[2]);
@@ -875,6 +910,7 @@ int main(int argc, char **argv)
     test_cadence(dir);
     test_atomic_file(dir);
     test_errors(dir);
+    test_foreign_labels(dir);
     /* point, B complete afterwards, B in the snapshot afterwards */
     crash_case(dir, "stream", 0, 0);
     crash_case(dir, "before_commit", 0, 0);
