@@ -113,7 +113,7 @@ for src in tests/fuzz/fuzz_*.c; do
   fi
 done
 if [ -n "$RUNS" ]; then
-  echo "FUZZ total: $total executions, $crashes crashing harness(es), $RUNS executions each (cap ${SECS}s)"
+  echo "FUZZ total: $total executions, $crashes crashing harness(es), $RUNS executions each, $(( (RUNS + HDF5_DIV - 1) / HDF5_DIV )) for the HDF5 harnesses (cap ${SECS}s)"
 else
   echo "FUZZ total: $total executions, $crashes crashing harness(es), ${SECS}s each"
 fi
