@@ -49,10 +49,13 @@ if ! make -s -f tests/fuzz/fuzz.mk FUZZ_DIR="$DIR" -j"$jobs" >"$DIR/build.log" 2
   echo "FAIL fuzz/build: the harnesses did not build; $(grep -m3 -E 'error|undefined' "$DIR/build.log")"
   exit 1
 fi
-total=0; crashes=0; status=0
-for src in tests/fuzz/fuzz_*.c; do
-  h=$(basename "$src" .c)
-  [[ -n "${FUZZ_ONLY:-}" && ! "$h" =~ ${FUZZ_ONLY} ]] && continue
+# The harnesses are independent one-thread processes: up to nproc of them run at once (each in
+# fuzz_one, in the background), then their lines are printed harness by harness, in the same
+# order as one after the other. With FUZZ_RUNS the time cap (a guard against a hang) grows
+# with the number of harnesses sharing the machine.
+cap=$SECS; [ -n "$RUNS" ] && cap=$((SECS * jobs))
+fuzz_one() {  # HARNESS: prints its NOTE and PASS/FAIL lines; LOG.sum gets "EXECS CRASHED FAILED"
+  h=$1; crashed=0; failed=0
   work="$DIR/corpus/$h"; art="$DIR/crashes/$h"; log="$DIR/logs/$h.log"
   [ "${FUZZ_FRESH:-0}" = 1 ] && rm -rf "$work"
   mkdir -p "$work" "$art" "$(dirname "$log")"
@@ -69,7 +72,7 @@ for src in tests/fuzz/fuzz_*.c; do
   t0=$(date +%s); execs=0; n_hdf5=0; rc=0; new=0; ours=""; : >"$log"
   while :; do
     before=$(ls "$art" | wc -l)
-    left=$(( SECS - ($(date +%s) - t0) )); [ $left -lt 1 ] && left=1
+    left=$(( cap - ($(date +%s) - t0) )); [ $left -lt 1 ] && left=1
     ropt=(); [ -n "$want" ] && ropt=(-runs=$(( want - execs )))
     "$DIR/$h" -max_total_time="$left" -timeout=20 -rss_limit_mb=3072 -print_final_stats=1 \
       "${ropt[@]}" "${dopt[@]}" -artifact_prefix="$art/" "$work" "tests/fuzz/corpus/$h" >"$log.part" 2>&1
@@ -92,28 +95,48 @@ for src in tests/fuzz/fuzz_*.c; do
     new=0; rc=0
     [ $n_hdf5 -ge 50 ] && { ours="50 HDF5 faults before the end: too many to go on"; rc=1; break; }
     [ -n "$want" ] && [ $execs -ge $want ] && break
-    [ $(( $(date +%s) - t0 )) -ge $SECS ] && break
+    [ $(( $(date +%s) - t0 )) -ge $cap ] && break
   done
   rm -f "$log.part"
   t1=$(date +%s)
   cov=$(grep -aoE 'cov: [0-9]+' "$log" | tail -1 | awk '{print $2}')
   n_corpus=$(ls "$work" | wc -l)
-  total=$((total + execs))
   hnote=""; [ $hdf5 = 1 ] && hnote=", $n_hdf5 HDF5 fault(s) recorded"
   if [ $rc -ne 0 ] || [ $new -gt 0 ] || [ -n "$ours" ]; then
-    crashes=$((crashes + 1)); status=1
+    crashed=1; failed=1
     what=$(grep -a -m1 -E 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error|fuzz invariant broken|deadly signal' "$log")
     [ -n "$ours" ] && what="$ours"
     echo "FAIL fuzz/$h: exit $rc after $((t1 - t0))s, $execs executions; $what; input: $(ls -t "$art" | head -1 | sed "s|^|$art/|"); log $log"
   elif [ -n "$want" ] && [ "$execs" -lt "$want" ]; then
-    status=1
-    echo "FAIL fuzz/$h: stopped by the ${SECS}s cap after $execs of $want executions; log $log"
+    failed=1
+    echo "FAIL fuzz/$h: stopped by the ${cap}s cap after $execs of $want executions; log $log"
   else
     echo "PASS fuzz/$h ($execs executions in $((t1 - t0))s${want:+, target $want}, coverage ${cov:-?} edges, corpus $n_corpus$hnote)"
   fi
+  echo "$execs $crashed $failed" >"$log.sum"
+}
+hs=()
+for src in tests/fuzz/fuzz_*.c; do
+  h=$(basename "$src" .c)
+  [[ -n "${FUZZ_ONLY:-}" && ! "$h" =~ ${FUZZ_ONLY} ]] && continue
+  hs+=("$h")
+  rm -f "$DIR/logs/$h.log.sum"
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+  mkdir -p "$DIR/logs"
+  fuzz_one "$h" >"$DIR/logs/$h.out" 2>&1 &
+done
+wait
+total=0; crashes=0; status=0
+for h in "${hs[@]}"; do
+  cat "$DIR/logs/$h.out"
+  if read -r e c f 2>/dev/null <"$DIR/logs/$h.log.sum"; then
+    total=$((total + e)); crashes=$((crashes + c)); [ "$f" = 1 ] && status=1
+  else
+    echo "FAIL fuzz/$h: its run ended without a verdict; $(tail -2 "$DIR/logs/$h.out" | tr '\n' ' ')"; status=1
+  fi
 done
 if [ -n "$RUNS" ]; then
-  echo "FUZZ total: $total executions, $crashes crashing harness(es), $RUNS executions each, $(( (RUNS + HDF5_DIV - 1) / HDF5_DIV )) for the HDF5 harnesses (cap ${SECS}s)"
+  echo "FUZZ total: $total executions, $crashes crashing harness(es), $RUNS executions each, $(( (RUNS + HDF5_DIV - 1) / HDF5_DIV )) for the HDF5 harnesses (cap ${cap}s)"
 else
   echo "FUZZ total: $total executions, $crashes crashing harness(es), ${SECS}s each"
 fi
