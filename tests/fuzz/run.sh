@@ -43,6 +43,14 @@ if ! command -v "${FUZZ_CC:-clang}" >/dev/null; then
   echo "FAIL fuzz/build: ${FUZZ_CC:-clang} not found (scripts/install-deps.sh installs clang and libclang-rt-14-dev)"
   exit 1
 fi
+# the harnesses' scratch folders go in one folder of this run, removed at the end: a harness that
+# crashes (HDF5's faults included) cannot run its own clean-up
+if [ -z "${FUZZ_TMPDIR:-}" ]; then
+  base=/tmp; [ -w /dev/shm ] && base=/dev/shm
+  FUZZ_TMPDIR=$(mktemp -d "$base/moeprobe-fuzz-run.XXXXXX") || exit 1
+  export FUZZ_TMPDIR
+  trap 'rm -rf "$FUZZ_TMPDIR"' EXIT
+fi
 jobs=$(nproc 2>/dev/null || echo 2)
 mkdir -p "$DIR"
 if ! make -s -f tests/fuzz/fuzz.mk FUZZ_DIR="$DIR" -j"$jobs" >"$DIR/build.log" 2>&1; then
