@@ -8,6 +8,7 @@
 #ifndef MOEPROBE_REPORT_INTERNAL_H
 #define MOEPROBE_REPORT_INTERNAL_H
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -15,6 +16,13 @@
 #include "pipeline/archive/schema.h"
 #include "pipeline/util/error.h"
 #include "report/report.h"
+
+/* An index or count that an archive holds as a number: -1 when it is not finite or beyond
+ * +-2^53 (a damaged or hostile value; converting it as it is would be undefined behaviour). */
+static inline int64_t rep_i64(double v)
+{
+    return isfinite(v) && fabs(v) <= 9007199254740992.0 ? (int64_t)v : -1;
+}
 
 /* ---- what an archive holds ------------------------------------------------------------- */
 

@@ -18,7 +18,7 @@ static int get_idx(arc_reader *r, const sch_entry *e, const char *path, rep_idx 
     int64_t n;
     if (sch_get_vec(r, e, path, NULL, &v, &n) != 0) return -1;
     int ok = n == 2 && !isnan(v[0]) && !isnan(v[1]);
-    if (ok) *out = (rep_idx){(int64_t)v[0], (int64_t)v[1]};
+    if (ok) *out = (rep_idx){rep_i64(v[0]), rep_i64(v[1])};
     free(v);
     return ok ? 0 : -1;
 }
@@ -50,14 +50,14 @@ static void strongest_load(arc_reader *r, const char *g, rep_head_expert *he)
         he->n_strongest = (size_t)nr;
         for (int64_t i = 0; i < nr; i++) {
             rep_corr *c = &he->strongest[i];
-            c->head = (rep_idx){(int64_t)hv[2 * i], (int64_t)hv[2 * i + 1]};
-            c->expert = (rep_idx){(int64_t)ev[2 * i], (int64_t)ev[2 * i + 1]};
+            c->head = (rep_idx){rep_i64(hv[2 * i]), rep_i64(hv[2 * i + 1])};
+            c->expert = (rep_idx){rep_i64(ev[2 * i]), rep_i64(ev[2 * i + 1])};
             c->r = rv[i];
             c->p = np == nr ? pv[i] : NAN;
             c->n = nn == nr ? nv[i] : NAN;
             c->q = nq == nr ? qv[i] : NAN;
             c->p_perm = nm == nr ? mv[i] : NAN;
-            c->survives = ns == nr ? (int)sv[i] : -1;
+            c->survives = ns == nr ? (int)rep_i64(sv[i]) : -1;
         }
     }
     free(qv);
@@ -87,7 +87,7 @@ static void pair_load(arc_reader *r, const char *g, rep_head_expert *he)
     he->pair.q = sch_get_num(r, HE(PAIR_Q), p, NULL);
     he->pair.p_perm = sch_get_num(r, HE(PAIR_P_PERM), p, NULL);
     double sv = sch_get_num(r, HE(PAIR_SURVIVES), p, NULL);
-    he->pair.survives = isnan(sv) ? -1 : (int)sv;
+    he->pair.survives = isnan(sv) ? -1 : (int)rep_i64(sv);
 }
 
 /* The permutation null and the counts of survivors (analyses/<rel>/head_expert/null). */
@@ -139,7 +139,7 @@ static void watched_load(arc_reader *r, const char *p, rep_head_expert *he)
             sch_get_vec(r, HE(SUPP_TOP_EXPERTS), q, NULL, &v, &n) != 0)
             continue;
         for (int64_t j = 0; j + 1 < n && he->n_top4 < 16; j += 2)
-            he->top4[he->n_top4++] = (rep_idx){(int64_t)v[j], (int64_t)v[j + 1]};
+            he->top4[he->n_top4++] = (rep_idx){rep_i64(v[j]), rep_i64(v[j + 1])};
         free(v);
         break;
     }
@@ -175,7 +175,7 @@ static void forcing_load(arc_reader *r, const char *g, rep_head_expert *he)
     he->mrr_forced = sch_get_num(r, HE(FORC_MRR_FORCED), p, NULL);
     he->recovery = sch_get_num(r, HE(FORC_RECOVERY_FRACTION), p, NULL);
     double rd = sch_get_num(r, HE(FORC_RECOVERY_DEFINED), p, NULL);
-    he->recovery_defined = isnan(rd) ? -1 : (int)rd;
+    he->recovery_defined = isnan(rd) ? -1 : (int)rep_i64(rd);
     he->min_mrr_drop = sch_get_num(r, HE(FORC_MIN_MRR_DROP), p, NULL);
     he->forced_over_base = sch_get_num(r, HE(FORC_MRR_FORCED_OVER_BASE), p, NULL);
     he->eprob_base = sch_get_num(r, HE(FORC_EXPERT_PROB_BASE), p, NULL);

@@ -67,9 +67,9 @@ void rep_metrics_load(arc_reader *r, const char *rel, rep_relation *rl)
     if (sch_path(p, sizeof p, NULL, EVAL(MET_TOP_EXPERTS), rel) == 0 &&
         sch_get_vec(r, EVAL(MET_TOP_EXPERTS), p, NULL, &v, &n) == 0) {
         for (int64_t i = 0; i + 2 < n && rl->n_top < 10; i += 3) {
-            rl->top[rl->n_top][0] = (int64_t)v[i];
-            rl->top[rl->n_top][1] = (int64_t)v[i + 1];
-            rl->top[rl->n_top][2] = (int64_t)v[i + 2];
+            rl->top[rl->n_top][0] = rep_i64(v[i]);
+            rl->top[rl->n_top][1] = rep_i64(v[i + 1]);
+            rl->top[rl->n_top][2] = rep_i64(v[i + 2]);
             rl->n_top++;
         }
         free(v);

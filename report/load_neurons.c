@@ -22,7 +22,7 @@ static int triples(arc_reader *r, const sch_entry *e, const char *g, const char 
     snprintf(p, sizeof p, "%s/%s", g, name);
     if (sch_get_vec(r, e, p, NULL, &v, &n) != 0) return 0;
     for (int64_t i = 0; i + 2 < n && k < 16; i += 3, k++)
-        for (int j = 0; j < 3; j++) out[k][j] = (int64_t)v[i + j];
+        for (int j = 0; j < 3; j++) out[k][j] = rep_i64(v[i + j]);
     free(v);
     return k;
 }

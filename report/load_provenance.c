@@ -87,7 +87,7 @@ void rep_provenance_load(arc_reader *r, rep_model *m)
     m->run_config_yaml = sch_get_str(r, SCH_ROOT(RUN_CONFIG_YAML), "/", NULL);
     m->hostname = sch_get_str(r, SCH_ROOT(HOSTNAME), "/", NULL);
     double sv = sch_get_num(r, SCH_ROOT(SCHEMA_VERSION), "/", NULL);
-    m->schema_version = isfinite(sv) ? (int)sv : 1; /* version 1 had no attribute */
+    m->schema_version = isfinite(sv) ? (int)rep_i64(sv) : 1; /* version 1 had no attribute */
     m->model_name = sch_get_str(r, SCH_ROOT(MODEL_NAME), "/", NULL);
     m->kernel_isa = sch_get_str(r, SCH_ROOT(KERNEL_ISA), "/", NULL);
     m->hdf5_version = sch_get_str(r, SCH_ROOT(HDF5_VERSION), "/", NULL);

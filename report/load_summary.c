@@ -59,8 +59,8 @@ void rep_summary_load(arc_reader *r, const char *rel, rep_summary *s)
         int64_t n;
         if (sch_get_vec(r, SUM(STAGES_OF), p, REP_STAGE_NAMES[i], &v, &n) != 0) continue;
         if (n == 2 && v[0] >= 0 && v[1] >= 0) {
-            s->stage_first[i] = (int64_t)v[0];
-            s->stage_last[i] = (int64_t)v[1];
+            s->stage_first[i] = rep_i64(v[0]);
+            s->stage_last[i] = rep_i64(v[1]);
         }
         free(v);
     }
