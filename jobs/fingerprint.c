@@ -151,6 +151,12 @@ static void add_section(fp_lines *l, const rcfg *cfg, const char *name)
             key_value(cfg, key, v, sizeof v);
             add(l, "config.%s = %s", key->path, v);
         }
+        for (int k = 0; k < 4 && all[i]->run_keys[k]; k++) {
+            /* analysis_config_schema() refused a name that is not a run key */
+            const rcfg_key *key = rcfg_run_key(all[i]->run_keys[k]);
+            key_value(cfg, key, v, sizeof v);
+            add(l, "config.%s = %s", key->path, v);
+        }
     }
 }
 

@@ -49,6 +49,10 @@ static int collect(rcfg_analysis *a, size_t *na, mp_err *err)
         while (k < *na && strcmp(a[k].name, all[i]->name)) k++;
         if (k == *na) a[(*na)++] = (rcfg_analysis){all[i]->name, NULL, NULL};
         if (all[i]->scope == ANALYSIS_PER_MODEL) a[k].unit_name = all[i]->unit_name;
+        for (int r = 0; r < 4 && all[i]->run_keys[r]; r++)
+            if (!rcfg_run_key(all[i]->run_keys[r]))
+                return err_set(err, "stage %s: run_keys names %s, which is not a run key",
+                               all[i]->name, all[i]->run_keys[r]);
         if (!all[i]->config.keys) continue;
         if (a[k].section)
             return err_set(err, "stage %s: two definitions carry a config section", all[i]->name);

@@ -37,6 +37,10 @@ typedef struct analysis_def {
     /* The stage's config section, RCFG_SECTION(KEYS); zero when it has no keys. Of several
      * analysis_defs with one name (a per-relation and a per-model unit) one carries it. */
     rcfg_section config;
+    /* Keys of the run's own (outside the section) that change this stage's results, such as
+     * eval_precision for block: they go into its units' fingerprints (jobs/fingerprint.c), so
+     * a change is caught on resume. NULL-terminated. */
+    const char *run_keys[4];
 } analysis_def;
 
 /* Every stage found in the stages folder (generated registry), NULL-terminated, unsorted. */

@@ -463,4 +463,5 @@ const analysis_def analysis_block = {
            "shared-expert configuration ablations: HIT@10 and MRR per configuration "
            "(metrics/<rel>), per-sample ranks (block/<rel>)",
     .config = RCFG_SECTION(BLOCK_KEYS),
+    .run_keys = {"eval_precision", NULL},
 };

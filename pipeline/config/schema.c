@@ -133,6 +133,13 @@ static int stage_lists(rcfg_schema *s, const rcfg_analysis *a, size_t n)
     return 0;
 }
 
+const rcfg_key *rcfg_run_key(const char *path)
+{
+    for (size_t i = 0; i < N_OF(RUN_KEYS); i++)
+        if (!strcmp(RUN_KEYS[i].path, path)) return &RUN_KEYS[i];
+    return NULL;
+}
+
 int rcfg_schema_build(rcfg_schema **out, const rcfg_analysis *a, size_t n, mp_err *err)
 {
     rcfg_schema *s = calloc(1, sizeof *s);

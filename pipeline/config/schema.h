@@ -94,6 +94,9 @@ typedef struct rcfg_schema rcfg_schema;
 int rcfg_schema_build(rcfg_schema **s, const rcfg_analysis *a, size_t n, mp_err *err);
 void rcfg_schema_free(rcfg_schema *s); /* NULL is fine */
 
+/* The run's own key `path` (not a stage's, not the archive's), NULL if there is none. */
+const rcfg_key *rcfg_run_key(const char *path);
+
 /* Prints every key: path, type, constraints, default and doc, then the model-file keys. */
 void rcfg_explain(FILE *f, const rcfg_schema *s);
 

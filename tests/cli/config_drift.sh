@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Config drift never mixes results (issue 13 point 3). A finished run, then the setup changes:
-# a relation's prompt template, max_samples, a summarise key, the model's config.json. Each
+# a relation's prompt template, max_samples, a summarise key, eval_precision (a run key only block
+# reads), the model's config.json. Each
 # time the rerun refuses by default (exit 1, nothing run, every changed unit listed with what
 # changed), and `--on-change recompute` recomputes exactly the units whose inputs changed (old
 # parts kept as *.stale; 1 and 2 ranks) and ends with an archive equal to a fresh run of the new
@@ -103,12 +104,36 @@ drift_case model_config "$T/mod.yaml" "$T/mod_fresh.yaml" \
 
 # keys that do not change results: nothing to run, no refusal
 out=$T/same; cp -r "$T/base" "$out"; sed -i "s|$T/base\b|$out|g" "$out/manifest.json"
-mkcfg "$T/same.yaml" "$out" "$T/lre_old" 6 "" $'batch_size: 3\nsnapshot_every_s: 5\nprogress_every_s: 1'
+mkcfg "$T/same.yaml" "$out" "$T/lre_old" 6 "" $'batch_size: 3\nsnapshot_every_s: 5\nprogress_every_s: 1\neval_precision: bf16_screened'
 "$B" run "$T/same.yaml" > /dev/null 2> "$T/same.err"; rc=$?
 [ $rc = 0 ] && grep -q "5 units, 0 to run" "$T/same.err" && ! grep -q "another setup" "$T/same.err" &&
   ok run_keys_change_nothing || bad run_keys_change_nothing "rc=$rc $(head -3 "$T/same.err")"
 "$B" run "$T/base.yaml" --on-change sometimes > /dev/null 2> "$T/usage.err"; rc=$?
 [ $rc = 2 ] && grep -q "expected refuse or recompute" "$T/usage.err" && ok on_change_usage || bad on_change_usage "rc=$rc $(cat "$T/usage.err")"
+
+# eval_precision, a run key only block reads (analysis_def.run_keys): block's units, not capture's
+BLK=$'stages: [capture, block]\nblock:\n  top_n: [1]\n  topk_ablation: false\n  only_rank_ablation: false'
+mkblk() {  # FILE OUT PRECISION
+  mkcfg "$1" "$2" "$T/lre_old" 6 "" "$BLK"$'\n'"eval_precision: $3"
+  sed -i '/^stages: \[capture, evaluate/d' "$1"
+}
+mkblk "$T/blk.yaml" "$T/blk" float32
+mkblk "$T/blk16.yaml" "$T/blk" bf16_screened
+mkblk "$T/blk16_fresh.yaml" "$T/blk16_fresh" bf16_screened
+"$B" run "$T/blk.yaml" > /dev/null 2> "$T/blk.err" || bad eval_precision/base "$(tail -3 "$T/blk.err")"
+"$B" run "$T/blk16.yaml" > /dev/null 2> "$T/blk16.refuse"; rc=$?
+listed=$(grep -o ': [a-z_]*/[a-z_]* was computed under another setup' "$T/blk16.refuse" | sed 's/^: //; s/ was.*//' | sort | tr '\n' ' ')
+[ $rc = 1 ] && [ "$listed" = "block/adj_antonym block/country_language " ] &&
+  grep -q "config.eval_precision float32 -> bf16_screened" "$T/blk16.refuse" &&
+  ok eval_precision/refused_block_units_only ||
+  bad eval_precision/refused_block_units_only "rc=$rc listed='$listed' $(head -3 "$T/blk16.refuse")"
+"$B" run "$T/blk16.yaml" --on-change recompute > /dev/null 2> "$T/blk16.recompute"; rc=$?
+ran=$(unit_starts "$T/blk16.recompute")
+"$B" run "$T/blk16_fresh.yaml" > /dev/null 2> "$T/blk16.fresh"
+cmp=$("$TOOLS/h5cmp" "$T/blk/tiny-qwen2moe.h5" "$T/blk16_fresh/tiny-qwen2moe.h5" "${CMP_OPTS[@]}"); crc=$?
+[ $rc = 0 ] && [ "$ran" = "block/adj_antonym block/country_language " ] && [ $crc = 0 ] &&
+  ok eval_precision/recompute_equals_fresh_run ||
+  bad eval_precision/recompute_equals_fresh_run "rc=$rc ran='$ran' h5cmp=$crc $(echo "$cmp" | head -3)"
 
 # a relation's prompt template (changed in place, last): that relation's capture and summarise,
 # and the pooled summary
