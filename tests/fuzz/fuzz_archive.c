@@ -18,18 +18,6 @@
 
 static char g_dir[4096], g_arch[4200], g_out[4200];
 
-static void quiet(void *ctx, const char *msg)
-{
-    (void)ctx;
-    FUZZ_REQUIRE(msg && msg[0], "empty warning");
-}
-
-static void cleanup(void)
-{
-    fuzz_clear_dir(g_dir);
-    rmdir(g_dir);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -37,7 +25,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     fuzz_scratch_dir("archive", g_dir, sizeof g_dir);
     snprintf(g_arch, sizeof g_arch, "%s/tiny.h5", g_dir);
     snprintf(g_out, sizeof g_out, "%s/report", g_dir);
-    atexit(cleanup);
     return 0;
 }
 
@@ -80,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     arc_provenance prov = {0};
     prov.run_config_yaml = "fuzz: 1\n";
     arc_options o = arc_options_default();
-    o.warn = quiet;
+    o.warn = fuzz_warn_nonempty;
     arc_writer *w = NULL;
     err_init(&e);
     int orc = arc_writer_open(&w, g_arch, &prov, &o, &e);

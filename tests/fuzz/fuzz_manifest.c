@@ -11,27 +11,14 @@
 static char g_dir[4096], g_man[4200];
 static FILE *g_null;
 
-static void cleanup(void)
-{
-    char p[4300];
-    unlink(g_man);
-    snprintf(p, sizeof p, "%s/manifest.json.lock", g_dir);
-    unlink(p);
-    rmdir(g_dir);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    const char *tmp = getenv("FUZZ_TMPDIR");
-    if (!tmp || !*tmp) tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(g_dir, sizeof g_dir, "%s/moeprobe-fuzz-manifest.XXXXXX", tmp);
-    if (!mkdtemp(g_dir)) abort();
+    fuzz_scratch_dir("manifest", g_dir, sizeof g_dir);
     if (man_path(g_dir, g_man, sizeof g_man) != 0) abort();
     g_null = fopen("/dev/null", "w");
     if (!g_null) abort();
-    atexit(cleanup);
     return 0;
 }
 

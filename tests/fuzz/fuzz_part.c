@@ -29,18 +29,6 @@ static const char *const FILES[] = {"summarise%2Fadj_antonym.h5", "summarise%2Fp
 
 static char g_dir[4096], g_arch[4200], g_parts[4300];
 
-static void quiet(void *ctx, const char *msg)
-{
-    (void)ctx;
-    FUZZ_REQUIRE(msg && msg[0], "empty warning");
-}
-
-static void cleanup(void)
-{
-    fuzz_clear_dir(g_dir);
-    rmdir(g_dir);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -48,7 +36,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     fuzz_scratch_dir("part", g_dir, sizeof g_dir);
     snprintf(g_arch, sizeof g_arch, "%s/tiny.h5", g_dir);
     snprintf(g_parts, sizeof g_parts, "%s.parts", g_arch);
-    atexit(cleanup);
     return 0;
 }
 
@@ -101,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     arc_provenance prov = {0};
     prov.run_config_yaml = "fuzz: 1\n";
     arc_options o = arc_options_default();
-    o.warn = quiet;
+    o.warn = fuzz_warn_nonempty;
     arc_writer *w = NULL;
     err_init(&e);
     int orc = arc_writer_open(&w, g_arch, &prov, &o, &e);

@@ -27,12 +27,6 @@ static char *g_obj[MAX_OBJ];
 static int g_obj_is_ds[MAX_OBJ];
 static size_t g_n_obj;
 
-static void cleanup(void)
-{
-    fuzz_clear_dir(g_dir);
-    rmdir(g_dir);
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -75,7 +69,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     fuzz_scratch_dir("report", g_dir, sizeof g_dir);
     snprintf(g_arch, sizeof g_arch, "%s/tiny.h5", g_dir);
     snprintf(g_out, sizeof g_out, "%s/report", g_dir);
-    atexit(cleanup);
     return 0;
 }
 

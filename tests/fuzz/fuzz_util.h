@@ -137,7 +137,20 @@ static inline void fuzz_clear_dir(const char *dir)
     closedir(d);
 }
 
-/* A fresh scratch folder (in /dev/shm when writable; FUZZ_TMPDIR overrides) into buf. */
+static inline char *fuzz_scratch_path(void)
+{
+    static char path[4096];
+    return path;
+}
+static inline void fuzz_scratch_remove(void)
+{
+    fuzz_clear_dir(fuzz_scratch_path());
+    rmdir(fuzz_scratch_path());
+}
+
+/* A fresh scratch folder (in /dev/shm when writable; FUZZ_TMPDIR overrides) into buf, removed
+ * with everything in it when the harness exits normally (run.sh removes the parent folder of
+ * a run that crashed). One per harness. */
 static inline void fuzz_scratch_dir(const char *what, char *buf, size_t len)
 {
     const char *tmp = getenv("FUZZ_TMPDIR");
@@ -147,6 +160,15 @@ static inline void fuzz_scratch_dir(const char *what, char *buf, size_t len)
         perror(buf);
         abort();
     }
+    snprintf(fuzz_scratch_path(), 4096, "%s", buf);
+    atexit(fuzz_scratch_remove);
+}
+
+/* A warn callback for the archive readers: a warning must say something. */
+static inline void fuzz_warn_nonempty(void *ctx, const char *msg)
+{
+    (void)ctx;
+    FUZZ_REQUIRE(msg && msg[0], "empty warning");
 }
 
 #endif
