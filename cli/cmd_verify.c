@@ -38,7 +38,11 @@ static void report(vstate *v, const char *path, int rc, const mp_err *err)
     v->files++;
     if (rc != 0) {
         v->damaged++;
-        printf("DAMAGED %s: %s\n", path, err->msg);
+        /* the reader's message usually starts with the file's name already */
+        const char *why = err->msg;
+        size_t n = strlen(path);
+        if (!strncmp(why, path, n) && why[n] == ':' && why[n + 1] == ' ') why += n + 2;
+        printf("DAMAGED %s: %s\n", path, why);
     } else if (!v->quiet) {
         printf("ok %s\n", path);
     }

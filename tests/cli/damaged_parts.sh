@@ -97,6 +97,8 @@ flip "$T/lone.h5" $((off + size / 2))
 "$B" verify "$T/lone.h5" > "$T/lone.verify" 2>&1; rc=$?
 [ $rc = 1 ] && grep -q "^DAMAGED $T/lone.h5: .*'$DSET' cannot be read back (HDF5: .*Fletcher32" "$T/lone.verify" &&
   ok verify_gives_hdf5_reason || bad verify_gives_hdf5_reason "rc=$rc $(grep -v '^ok' "$T/lone.verify")"
+! grep -q "^DAMAGED $T/lone.h5: $T/lone.h5" "$T/lone.verify" && grep -q "^DAMAGED" "$T/lone.verify" &&
+  ok verify_names_file_once || bad verify_names_file_once "$(grep '^DAMAGED' "$T/lone.verify")"
 
 # the snapshot alone: verify names it; the rerun (nothing to compute) sets it aside and rebuilds
 out=$T/snap; cp -r "$T/base1" "$out"; mkcfg "$T/snap.yaml" "$out" 1
