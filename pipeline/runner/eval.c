@@ -431,4 +431,3 @@ int runner_eval(runner *r, const prompt_set *ps, const intervention *iv,
     }
     return 0;
 }
-
