@@ -95,6 +95,10 @@ VI void v_prefetch(const char *p)
 {
     _mm_prefetch(p, _MM_HINT_T1);
 }
+VI void v_prefetch_l1(const char *p)
+{
+    _mm_prefetch(p, _MM_HINT_T0);
+}
 
 /* kern.h's tree16: lanes i + (i+8) first, then the same transposing adds as AVX-512's */
 VI void v_hsum4(v16 a, v16 b, v16 c, v16 d, float out[4])

@@ -8,8 +8,10 @@
 #include "pipeline/model/dtype.h"
 
 #define KERN_NAME avx512
+#ifndef NT_MR
 #define NT_MR 4 /* 4 x 6 accumulators + 4 x rows + 1 weight of the 32 zmm registers */
 #define NT_NR 6
+#endif
 #define NN_MR 6
 #define NN_NV 4
 #define VI static inline __attribute__((always_inline))
@@ -83,6 +85,10 @@ VI v16 v_pow2i(v16 n)
 VI void v_prefetch(const char *p)
 {
     _mm_prefetch(p, _MM_HINT_T1);
+}
+VI void v_prefetch_l1(const char *p)
+{
+    _mm_prefetch(p, _MM_HINT_T0);
 }
 
 /* kern.h's tree16 of four vectors at once: the transposing adds share the shuffles that four

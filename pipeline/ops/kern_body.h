@@ -16,6 +16,7 @@
  * gemm_nn. Tile shapes only change which elements one call computes, never an element's sum.
  * Tails (K or columns not a multiple of 16) go through zero-padded copies, so every path sees
  * the same lanes. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "pipeline/model/dtype.h"
@@ -51,14 +52,51 @@ KB_INLINE v16 kb_ldw_part(const char *p, int dt, int64_t n)
     return v_ldw(b, dt);
 }
 
-/* ---- gemm_nt ---------------------------------------------------------------------------- */
+/* ---- gemm_nt ----------------------------------------------------------------------------
+ * Blocking, for each thread's share of weight-row tiles (NT_NR rows each):
+ *   K block of KERN_KC (kern.h: the unit added into y)
+ *     rows of x by KB_MC: copied once, cache-line aligned, zeros past the block (xp, L2)
+ *       weight tile
+ *         K sub-block of KB_KS: the tile's NT_NR x KB_KS weights widened to float32 once,
+ *         into a packed buffer that stays in L1 (wp); then every row tile of x runs over it,
+ *         its accumulators left in memory (spill) between sub-blocks, so each lane's fma
+ *         chain runs on unbroken across the whole K block (kern.h).
+ * Why: widening a bf16 weight costs two vector ALU instructions on the ports the fma needs;
+ * done once per sub-block instead of once per row tile, the inner loop is loads and fma only.
+ * And a tile of 6 weight rows of a 2048-long block (24 KB in bf16, 48 KB widened) plus the x
+ * rows streaming past it overflow a 32-48 KB L1; 6 x 512 floats (12 KB) do not. Storing and
+ * reloading an accumulator is exact, so the sums are kern.h's, bit for bit.
+ * With at most KB_RAW_T rows of x (decode, an expert that few tokens chose) the weights are
+ * widened in place instead, over the whole K block: one or two row tiles cannot repay the
+ * packed copy's store and reload (0.7-0.8x at T = 4-8 on Sapphire Rapids). */
 
-/* y[mr, nr] (+)= x[mr, kc] . w[nr, kc]^T; w rows ldw_b bytes apart. pf: a later weight tile
- * (same layout) to prefetch while this one computes, or NULL. Why: each expert's weights are
- * used once per batch, so every tile comes from DRAM; the hardware prefetcher needs a few
- * misses per row to find the stream, and rows are only K elements long. */
-KB_INLINE void nt_tile(int mr, int nr, int dt, const float *x, int64_t ldx, const char *w,
-                       int64_t ldw_b, int64_t kc, float *y, int64_t ldy, int acc_y, const char *pf)
+#ifndef KB_KS
+#define KB_KS 512 /* K sub-block of a packed weight tile: NT_NR x KB_KS floats stay in L1 */
+#endif
+#ifndef KB_RAW_T
+#define KB_RAW_T 8 /* rows of x up to which weights are widened in place, not packed */
+#endif
+
+/* Weights to prefetch while a tile computes, at the same offsets (rows ldw_b bytes apart, esz
+ * bytes an element) as the tile's: l2, a later tile (DRAM to L2; NULL: none); l1, the next
+ * sub-block's first l1_b bytes a row (L2 to L1). Why: each expert's weights are used once per
+ * batch, so every tile comes from DRAM, and a row's sub-block is too short for the hardware
+ * prefetcher to find the stream in time; spread over the steps, not issued at once, so the
+ * misses never fill the line-fill buffers. */
+typedef struct kb_pf {
+    const char *l2, *l1;
+    int64_t l1_b, esz;
+} kb_pf;
+
+/* y[mr, nr] (+)= xp[mr, ns*16] . W^T over ns steps of 16, or the accumulators so far.
+ * xp rows ldxp floats apart. W: wp packed step-major (step s, weight row j at
+ * wp + (s*nr + j)*16), or, with wp NULL, the stored rows wr (ldw_b bytes apart, dtype dt)
+ * widened in place (ns*16 elements a row must exist). pf: what to prefetch, or NULL.
+ * in: accumulators from the previous sub-block (NULL: start from zero). out: where to leave
+ * them for the next one, or NULL at the K block's end: then tree16 of each, into y. */
+KB_INLINE void nt_tile(int mr, int nr, const float *xp, int64_t ldxp, const float *wp, int64_t ns,
+                       const float *in, float *out, float *y, int64_t ldy, int acc_y,
+                       const char *wr, int64_t ldw_b, int dt, const kb_pf *pf)
 {
     const int64_t esz = dt == MP_F32 ? 4 : 2;
     v16 acc[KB_MR_MAX][KB_NR_MAX];
@@ -66,39 +104,38 @@ KB_INLINE void nt_tile(int mr, int nr, int dt, const float *x, int64_t ldx, cons
     for (int i = 0; i < KB_MR_MAX; i++)
 #pragma GCC unroll 6
         for (int j = 0; j < KB_NR_MAX; j++)
-            if (i < mr && j < nr) acc[i][j] = v_zero();
-    int64_t k = 0;
-    for (; k + 16 <= kc; k += 16) {
+            if (i < mr && j < nr) acc[i][j] = in ? v_ldx(in + (i * nr + j) * 16) : v_zero();
+    for (int64_t s = 0; s < ns; s++) {
         v16 xv[KB_MR_MAX];
-        if (pf && ((k * esz) & 63) == 0)
+        if (pf && ((s * 16 * pf->esz) & 63) == 0) {
+            const int64_t b = s * 16 * pf->esz;
 #pragma GCC unroll 6
-            for (int j = 0; j < KB_NR_MAX; j++)
-                if (j < nr) v_prefetch(pf + j * ldw_b + k * esz);
+            for (int j = 0; j < KB_NR_MAX; j++) {
+                if (j >= nr) continue;
+                if (pf->l2) v_prefetch(pf->l2 + j * ldw_b + b);
+                if (b < pf->l1_b) v_prefetch_l1(pf->l1 + j * ldw_b + b);
+            }
+        }
 #pragma GCC unroll 4
         for (int i = 0; i < KB_MR_MAX; i++)
-            if (i < mr) xv[i] = v_ldx(x + i * ldx + k);
+            if (i < mr) xv[i] = v_ldx(xp + i * ldxp + s * 16);
 #pragma GCC unroll 6
         for (int j = 0; j < KB_NR_MAX; j++) {
             if (j >= nr) continue;
-            v16 wv = v_ldw(w + j * ldw_b + k * esz, dt);
+            const v16 wv =
+                wp ? v_ldx(wp + (s * nr + j) * 16) : v_ldw(wr + j * ldw_b + s * 16 * esz, dt);
 #pragma GCC unroll 4
             for (int i = 0; i < KB_MR_MAX; i++)
                 if (i < mr) acc[i][j] = v_fma(xv[i], wv, acc[i][j]);
         }
     }
-    if (k < kc) { /* the block's tail: zero lanes past the end, as on every path */
-        v16 xv[KB_MR_MAX];
+    if (out) {
 #pragma GCC unroll 4
         for (int i = 0; i < KB_MR_MAX; i++)
-            if (i < mr) xv[i] = kb_ldx_part(x + i * ldx + k, kc - k);
 #pragma GCC unroll 6
-        for (int j = 0; j < KB_NR_MAX; j++) {
-            if (j >= nr) continue;
-            v16 wv = kb_ldw_part(w + j * ldw_b + k * esz, dt, kc - k);
-#pragma GCC unroll 4
-            for (int i = 0; i < KB_MR_MAX; i++)
-                if (i < mr) acc[i][j] = v_fma(xv[i], wv, acc[i][j]);
-        }
+            for (int j = 0; j < KB_NR_MAX; j++)
+                if (i < mr && j < nr) v_st(out + (i * nr + j) * 16, acc[i][j]);
+        return;
     }
 #pragma GCC unroll 4
     for (int i = 0; i < KB_MR_MAX; i++) {
@@ -120,18 +157,21 @@ KB_INLINE void nt_tile(int mr, int nr, int dt, const float *x, int64_t ldx, cons
     }
 }
 
-typedef void (*nt_fn)(const float *x, int64_t ldx, const char *w, int64_t ldw_b, int64_t kc,
-                      float *y, int64_t ldy, int acc_y, const char *pf);
+typedef void (*nt_fn)(const float *xp, int64_t ldxp, const float *wp, int64_t ns, const float *in,
+                      float *out, float *y, int64_t ldy, int acc_y, const char *wr, int64_t ldw_b,
+                      const kb_pf *pf);
 
+/* DT 3: the packed tile (wp); 0-2 (mp_dtype): weights read and widened in place (wr) */
 #define NT_DEF(DT, MR, NR)                                                                         \
-    static void nt_##DT##_##MR##_##NR(const float *x, int64_t ldx, const char *w, int64_t ldw_b,   \
-                                      int64_t kc, float *y, int64_t ldy, int acc_y,                \
-                                      const char *pf)                                              \
+    static void nt_##DT##_##MR##_##NR(const float *xp, int64_t ldxp, const float *wp, int64_t ns,  \
+                                      const float *in, float *out, float *y, int64_t ldy,          \
+                                      int acc_y, const char *wr, int64_t ldw_b, const kb_pf *pf)   \
     {                                                                                              \
-        nt_tile(MR, NR, DT, x, ldx, w, ldw_b, kc, y, ldy, acc_y, pf);                              \
+        nt_tile(MR, NR, xp, ldxp, DT == 3 ? wp : NULL, ns, in, out, y, ldy, acc_y, wr, ldw_b,      \
+                DT == 3 ? MP_F32 : DT, pf);                                                        \
     }
-/* one function per tile shape up to NT_MR x NT_NR (edges of the output take the smaller ones),
- * per dtype; no more, so that small-tile paths compile (and ASan builds finish) quickly */
+/* one function per tile shape up to NT_MR x NT_NR (edges of the output take the smaller ones);
+ * no more, so that small-tile paths compile (and ASan builds finish) quickly */
 #define NT_R1(DT, MR) NT_DEF(DT, MR, 1)
 #define NT_R2(DT, MR) NT_R1(DT, MR) NT_DEF(DT, MR, 2)
 #define NT_R3(DT, MR) NT_R2(DT, MR) NT_DEF(DT, MR, 3)
@@ -144,9 +184,10 @@ typedef void (*nt_fn)(const float *x, int64_t ldx, const char *w, int64_t ldw_b,
 #define NT_M3(DT) NT_M2(DT) NT_ROW(DT, 3)
 #define NT_M4(DT) NT_M3(DT) NT_ROW(DT, 4)
 KB_CAT(NT_M, NT_MR)
-(0)                        /* MP_BF16 */
-    KB_CAT(NT_M, NT_MR)(1) /* MP_F16 */
-    KB_CAT(NT_M, NT_MR)(2) /* MP_F32 */
+(0)                        /* MP_BF16 in place */
+    KB_CAT(NT_M, NT_MR)(1) /* MP_F16 in place */
+    KB_CAT(NT_M, NT_MR)(2) /* MP_F32 in place */
+    KB_CAT(NT_M, NT_MR)(3) /* packed */
 #define NT_P1(DT, MR) nt_##DT##_##MR##_1
 #define NT_P2(DT, MR) NT_P1(DT, MR), nt_##DT##_##MR##_2
 #define NT_P3(DT, MR) NT_P2(DT, MR), nt_##DT##_##MR##_3
@@ -165,44 +206,109 @@ KB_CAT(NT_M, NT_MR)
     {                                                                                              \
         KB_CAT(NT_PM, NT_MR)(DT)                                                                   \
     }
-    static const nt_fn NT_KERNELS[3][NT_MR][NT_NR] = {NT_PTR(0), NT_PTR(1), NT_PTR(2)};
+    static const nt_fn NT_KERNELS[4][NT_MR][NT_NR] = {NT_PTR(0), NT_PTR(1), NT_PTR(2), NT_PTR(3)};
 
 _Static_assert(NT_MR >= 1 && NT_MR <= KB_MR_MAX && NT_NR >= 1 && NT_NR <= KB_NR_MAX,
                "gemm_nt tile outside the instantiated table");
+
+/* wp = the nr weight rows' first kn elements (w, rows ldw_b bytes apart) widened, in
+ * nt_tile's step-major order, zeros past kn up to the next 16 */
+KB_INLINE void nt_pack_dt(int nr, int dt, const char *w, int64_t ldw_b, int64_t kn, float *wp)
+{
+    const int64_t esz = dt == MP_F32 ? 4 : 2, full = kn / 16;
+    for (int j = 0; j < nr; j++) {
+        const char *p = w + j * ldw_b;
+        float *d = wp + j * 16;
+        for (int64_t s = 0; s < full; s++) v_st(d + s * nr * 16, v_ldw(p + s * 16 * esz, dt));
+        if (full * 16 < kn)
+            v_st(d + full * nr * 16, kb_ldw_part(p + full * 16 * esz, dt, kn - full * 16));
+    }
+}
+
+/* one loop per dtype: the widening is then a fixed instruction sequence */
+KB_INLINE void nt_pack_w(int nr, int dt, const char *w, int64_t ldw_b, int64_t kn, float *wp)
+{
+    if (dt == MP_BF16)
+        nt_pack_dt(nr, MP_BF16, w, ldw_b, kn, wp);
+    else if (dt == MP_F16)
+        nt_pack_dt(nr, MP_F16, w, ldw_b, kn, wp);
+    else
+        nt_pack_dt(nr, MP_F32, w, ldw_b, kn, wp);
+}
 
 static void nt_run(void *ctx, int part, int parts)
 {
     const kern_job *j = ctx;
     const int64_t tiles = (j->N + NT_NR - 1) / NT_NR;
     const int64_t t0 = tiles * part / parts, t1 = tiles * (part + 1) / parts;
-    const nt_fn(*kern)[NT_NR] = NT_KERNELS[j->dt];
 #ifdef KB_NT_RUN_DT
     /* the path's own gemm_nt for some weight dtypes (the same order, kern.h) */
     if (KB_NT_RUN_DT(ctx, part, parts)) return;
 #endif
+    if (t0 >= t1) return;
+    _Alignas(64) float wp[KB_KS * NT_NR];
+    _Alignas(64) float spill[(KB_MC + NT_MR - 1) / NT_MR * NT_MR * NT_NR * 16];
+    /* x rows one cache line longer than a whole number of steps: rows of 2^n floats would all
+     * map to the same L1 sets. Aligned: a load split across two lines costs two. A few rows
+     * (decode), or no memory: one row tile at a time from the stack (the same sums). */
+    const int64_t ldxp = ((j->K < KERN_KC ? j->K : KERN_KC) + 15) / 16 * 16 + 16;
+    _Alignas(64) float small[NT_MR * (KERN_KC + 32)];
+    int64_t mc = j->T < KB_MC ? j->T : KB_MC;
+    float *xbuf = j->T > NT_MR ? aligned_alloc(64, (size_t)(mc * ldxp) * sizeof *xbuf) : NULL;
+    if (!xbuf) mc = NT_MR;
+    float *xp = xbuf ? xbuf : small;
     for (int64_t kb = 0; kb < j->K; kb += KERN_KC) {
         const int64_t kc = j->K - kb < KERN_KC ? j->K - kb : KERN_KC;
+        const int64_t kc16 = (kc + 15) / 16 * 16;
         const int acc_y = kb > 0 || j->beta1;
-        for (int64_t mb = 0; mb < j->T; mb += KB_MC) {
-            const int64_t me = mb + KB_MC < j->T ? mb + KB_MC : j->T;
+        for (int64_t mb = 0; mb < j->T; mb += mc) {
+            const int64_t me = mb + mc < j->T ? mb + mc : j->T;
+            for (int64_t m = mb; m < me; m++) {
+                float *d = xp + (m - mb) * ldxp;
+                memcpy(d, j->x + m * j->ldx + kb, (size_t)kc * sizeof *d);
+                memset(d + kc, 0, (size_t)(kc16 - kc) * sizeof *d);
+            }
             for (int64_t t = t0; t < t1; t++) {
                 const int64_t n0 = t * NT_NR;
                 const int nr = (int)(j->N - n0 < NT_NR ? j->N - n0 : NT_NR);
                 const char *w = j->w + n0 * j->ldw_b + kb * j->esz;
-                /* the first row tile fetches the weight tile after next into L2 (whole
-                 * tiles only): one tile ahead is too late for short rows (K = 1024) */
+                /* a few rows of x: each weight is used by one or two row tiles, and widening
+                 * it in place is cheaper than the packed copy's store and reload */
+                const int raw = j->T <= KB_RAW_T;
+                const nt_fn *kern = NT_KERNELS[raw ? j->dt : 3][0] + (nr - 1);
+                /* the first row block fetches the weight tile after next (whole tiles only) */
                 const char *pf = mb == 0 && t + KB_PF < t1 && n0 + (KB_PF + 1) * NT_NR <= j->N
                                      ? w + KB_PF * NT_NR * j->ldw_b
                                      : NULL;
-                for (int64_t m = mb; m < me; m += NT_MR) {
-                    const int mr = (int)(me - m < NT_MR ? me - m : NT_MR);
-                    kern[mr - 1][nr - 1](j->x + m * j->ldx + kb, j->ldx, w, j->ldw_b, kc,
-                                         j->y + m * j->ldy + n0, j->ldy, acc_y,
-                                         m == mb ? pf : NULL);
+                /* in place, the whole block is one sub-block: no spills, as nothing is packed */
+                const int64_t ksb = raw && kc % 16 == 0 ? kc : KB_KS;
+                for (int64_t ks = 0; ks < kc; ks += ksb) {
+                    const int64_t kn = kc - ks < ksb ? kc - ks : ksb;
+                    /* the next sub-block (of this tile or the next) into L1 meanwhile */
+                    kb_pf pfs = {pf ? pf + ks * j->esz : NULL, NULL, 0, j->esz};
+                    if (ks + ksb < kc) {
+                        pfs.l1 = w + (ks + ksb) * j->esz;
+                        pfs.l1_b = (kc - ks - ksb < ksb ? kc - ks - ksb : ksb) * j->esz;
+                    } else if (!raw && t + 1 < t1 && n0 + 2 * NT_NR <= j->N) {
+                        pfs.l1 = w + NT_NR * j->ldw_b;
+                        pfs.l1_b = (kc < ksb ? kc : ksb) * j->esz;
+                    }
+                    if (!raw || kn % 16) nt_pack_w(nr, j->dt, w + ks * j->esz, j->ldw_b, kn, wp);
+                    const nt_fn *kn_fn = raw && kn % 16 ? NT_KERNELS[3][0] + (nr - 1) : kern;
+                    const int first = ks == 0, last = ks + ksb >= kc;
+                    for (int64_t m = mb; m < me; m += NT_MR) {
+                        const int mr = (int)(me - m < NT_MR ? me - m : NT_MR);
+                        float *sp = spill + (m - mb) / NT_MR * (NT_MR * NT_NR * 16);
+                        kn_fn[(mr - 1) * NT_NR](xp + (m - mb) * ldxp + ks, ldxp, wp, (kn + 15) / 16,
+                                                first ? NULL : sp, last ? NULL : sp,
+                                                j->y + m * j->ldy + n0, j->ldy, acc_y,
+                                                w + ks * j->esz, j->ldw_b, m == mb ? &pfs : NULL);
+                    }
                 }
             }
         }
     }
+    free(xbuf);
 }
 
 /* ---- gemm_nn ---------------------------------------------------------------------------- */

@@ -94,6 +94,10 @@ VI v16 v_pow2i(v16 n){LANES(pow2i1(n.f[l]))} VI void v_prefetch(const char *p)
 {
     __builtin_prefetch(p, 0, 2);
 }
+VI void v_prefetch_l1(const char *p)
+{
+    __builtin_prefetch(p, 0, 3);
+}
 
 VI float tree16(const v16 *a)
 {

@@ -50,6 +50,10 @@ VI v16 v_min(v16 a, v16 b){LANES4(vbslq_f32(vcltq_f32(a.q[i], b.q[i]), a.q[i], b
 {
     __builtin_prefetch(p, 0, 2);
 }
+VI void v_prefetch_l1(const char *p)
+{
+    __builtin_prefetch(p, 0, 3);
+}
 
 /* kern.h's tree16: s = lanes i + (i+8), then pairwise adds */
 VI float32x4_t half4(v16 a)
