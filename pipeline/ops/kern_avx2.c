@@ -1,7 +1,11 @@
 /* kern_avx2.c — kern_body.h on AVX2 + FMA + F16C (AMD Zen, Intel since Haswell): a v16 is two
  * ymm registers, lanes 0-7 and 8-15, so the sums are those of the 16-lane paths bit for bit.
- * Tiles are smaller than AVX-512's: 16 ymm registers hold 2 x 3 two-register accumulators.
- * bf16 weights in gemm_nt take their own tile (xb_nt_run below: the even/odd split). */
+ * Tiles are smaller than AVX-512's: 16 ymm registers hold 1 x 6 two-register accumulators, a
+ * row of x, and the packed weights come in as memory operands of the fma. bf16 weights against
+ * at most XB_MAX_T rows of x take their own tile (xb_nt_run below: the even/odd split, which
+ * widens in registers): too few row tiles to repay kern_body.h's packed copy. Measured on
+ * Sapphire Rapids forced to this path, one thread, GFLOP/s: T=64 packed 1x6 58-63, even/odd
+ * 51, packed 2x3 48; T=8 even/odd 50, packed 1x6 35. */
 #if defined(__x86_64__)
 #pragma GCC target("avx2,fma,f16c")
 #include <immintrin.h>
@@ -14,8 +18,8 @@
 
 #define KERN_NAME avx2
 #ifndef NT_MR
-#define NT_MR 2
-#define NT_NR 3
+#define NT_MR 1
+#define NT_NR 6
 #endif
 #define NN_MR 4
 #define NN_NV 1
@@ -267,12 +271,14 @@ KB_CAT(XB_M, XB_MR)
 #define XB_PM6() XB_PM5(), XB_PROW(6)
     static const xb_fn XB_KERNELS[XB_MR][XB_NR] = {KB_CAT(XB_PM, XB_MR)()};
 
-/* kern_body.h's nt_run for bf16 weights (KB_NT_RUN_DT): the same blocks, K block by K block
- * added into y in order; returns 0 for the other dtypes */
+#define XB_MAX_T 16 /* rows of x up to which bf16 weights take the even/odd tile */
+
+/* kern_body.h's nt_run for bf16 weights and a few rows of x (KB_NT_RUN_DT): the same blocks,
+ * K block by K block added into y in order; returns 0 for the other products */
 static int xb_nt_run(void *ctx, int part, int parts)
 {
     const kern_job *j = ctx;
-    if (j->dt != MP_BF16) return 0;
+    if (j->dt != MP_BF16 || j->T > XB_MAX_T) return 0;
     const int64_t tiles = (j->N + XB_NR - 1) / XB_NR;
     const int64_t t0 = tiles * part / parts, t1 = tiles * (part + 1) / parts;
     if (t0 >= t1) return 1;

@@ -331,7 +331,7 @@ int main(void)
     const kern_isa *paths[4];
     const int np = kern_runnable(paths);
     /* {67, 9, 2048 + 33}: several row blocks of 64 and K blocks at once, with tails in both
-     * (AVX2's bf16 path copies x per row block and K block). {12, 13, 1500} and
+     * (x is copied per row block and K block). {12, 13, 1500} and
      * {9, 8, 2048 + 600}: packed weight tiles whose K sub-blocks of 512 (kern_body.h) end in a
      * tail, their accumulators carried between sub-blocks; {8, 7, 1040}: the widest x that
      * widens weights in place, over a block that is not a whole number of sub-blocks. */
