@@ -7,10 +7,19 @@
 # it fails with its count. The HDF5 harnesses (fuzz_part, fuzz_archive, fuzz_report) run
 # FUZZ_RUNS/20; the two that damage files record HDF5's own crashes without failing (run.sh). A missing clang is a failure, not a skip: scripts/install-deps.sh
 # installs it. The build is cached in build-fuzz/ (about 45 s the first time).
+# Repeatable: a fixed seed (FUZZ_SEED, default 1207) from the committed seeds only
+# (FUZZ_FRESH=1), so every run starts from the same inputs and mutates them the same way, and a
+# failure in CI can be replayed here. Random seeds made a new kind of HDF5 crash possible at any
+# run (the classifier could meet a frame it had never seen); wider fuzzing is `make fuzz`'s job.
+# Not bit-exact: harnesses whose coverage depends on HDF5's internal state or on temporary
+# names can still drift (two runs: fuzz_report 2107 and 2112 edges, fuzz_relations' corpus 17
+# and 14, every other harness the same).
 set -u
 R=$MOEPROBE_ROOT
 export FUZZ_RUNS=${FUZZ_RUNS:-3000}
 export FUZZ_SECONDS=${FUZZ_SECONDS:-300}
+export FUZZ_SEED=${FUZZ_SEED:-1207}
+export FUZZ_FRESH=${FUZZ_FRESH:-1}
 out=$MOEPROBE_TEST_TMP/fuzz_short.out
 "$R/tests/fuzz/run.sh" >"$out" 2>&1
 rc=$?

@@ -11,6 +11,11 @@
 #   FUZZ_ONLY=regex     run only the matching harnesses
 #   FUZZ_DIR=dir        build and work folder (default build-fuzz)
 #   FUZZ_FRESH=1        start from the seeds only (forget build-fuzz/corpus/)
+#   FUZZ_SEED=N         libFuzzer's random seed (-seed): N for a harness's first run, N+1 after
+#                       its first restart on an HDF5 fault, and so on (a restart with the same
+#                       seed would meet the same fault again). With FUZZ_FRESH=1 and FUZZ_RUNS
+#                       the inputs are then the same on every machine and every run; unset, each
+#                       run draws its own seed (libFuzzer's default)
 #   FUZZ_HDF5_DIVISOR=D the HDF5 harnesses (fuzz_part, fuzz_archive, fuzz_report) run FUZZ_RUNS/D
 #                       executions (default 20): each one writes, checksums and reads whole HDF5
 #                       files, ~100 times slower
@@ -82,6 +87,7 @@ fuzz_one() {  # HARNESS: prints its NOTE and PASS/FAIL lines; LOG.sum gets "EXEC
     before=$(ls "$art" | wc -l)
     left=$(( cap - ($(date +%s) - t0) )); [ $left -lt 1 ] && left=1
     ropt=(); [ -n "$want" ] && ropt=(-runs=$(( want - execs )))
+    [ -n "${FUZZ_SEED:-}" ] && ropt+=(-seed=$(( FUZZ_SEED + n_hdf5 )))
     "$DIR/$h" -max_total_time="$left" -timeout=20 -rss_limit_mb=3072 -print_final_stats=1 \
       "${ropt[@]}" "${dopt[@]}" -artifact_prefix="$art/" "$work" "tests/fuzz/corpus/$h" >"$log.part" 2>&1
     rc=$?
@@ -119,7 +125,7 @@ fuzz_one() {  # HARNESS: prints its NOTE and PASS/FAIL lines; LOG.sum gets "EXEC
     failed=1
     echo "FAIL fuzz/$h: stopped by the ${cap}s cap after $execs of $want executions; log $log"
   else
-    echo "PASS fuzz/$h ($execs executions in $((t1 - t0))s${want:+, target $want}, coverage ${cov:-?} edges, corpus $n_corpus$hnote)"
+    echo "PASS fuzz/$h ($execs executions in $((t1 - t0))s${want:+, target $want}, coverage ${cov:-?} edges, corpus $n_corpus$hnote${FUZZ_SEED:+, seed $FUZZ_SEED})"
   fi
   echo "$execs $crashed $failed" >"$log.sum"
 }
