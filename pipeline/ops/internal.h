@@ -7,8 +7,9 @@
  * token batches an expert sees (tens of rows), those two passes cost about as much as the
  * arithmetic. And sgemm's summation order depends on the shape of the call (how many rows a
  * rank holds), so results would differ between runs with different rank counts. The kernels
- * (kern.h) read each weight element once, widen it in registers, use it for a tile of rows,
- * and sum every output in one fixed order on every CPU path.
+ * (kern.h) read each weight element from memory once per 64 rows of x, widen it into a small
+ * packed float32 tile that stays in L1 while every row tile runs over it (in registers, for
+ * a few rows), and sum every output in one fixed order on every CPU path (kern_body.h).
  *
  * Kernel paths: avx512 (F/BW/VL/DQ), avx2 (AVX2 + FMA + F16C), neon (aarch64), generic
  * (portable C), chosen at first use: the best the CPU runs, or MOEPROBE_ISA=avx512|avx2|neon|
