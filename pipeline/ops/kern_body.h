@@ -68,7 +68,8 @@ KB_INLINE v16 kb_ldw_part(const char *p, int dt, int64_t n)
  * reloading an accumulator is exact, so the sums are kern.h's, bit for bit.
  * With at most KB_RAW_T rows of x (decode, an expert that few tokens chose) the weights are
  * widened in place instead, over the whole K block: one or two row tiles cannot repay the
- * packed copy's store and reload (0.7-0.8x at T = 4-8 on Sapphire Rapids). */
+ * packed copy's store and reload (packed: 0.6-0.8x the in-place speed at T = 4-8, Sapphire
+ * Rapids). */
 
 #ifndef KB_KS
 #define KB_KS 512 /* K sub-block of a packed weight tile: NT_NR x KB_KS floats stay in L1 */
