@@ -135,7 +135,6 @@ VI void v_hsum4(v16 a, v16 b, v16 c, v16 d, float out[4])
 #endif
 #define KB_CAT2(a, b) a##b
 #define KB_CAT(a, b) KB_CAT2(a, b)
-#define XB_MC 64  /* rows of x per pass, as kern_body.h's KB_MC: MC x KC floats stay in L2 */
 #define XB_NBT 16 /* weight tiles per pass over a row tile: 16 x 2 rows x KC bf16 stay in L2 */
 #define XB_PF 2   /* weight tiles of prefetch distance, as kern_body.h's KB_PF */
 
@@ -289,7 +288,7 @@ static int xb_nt_run(void *ctx, int part, int parts)
      * row tile in a stack copy (the same sums; the weights are fetched once per block). */
     _Alignas(64) float small[XB_MR * (KERN_KC + 16)];
     float *xbuf = NULL;
-    int64_t mc = j->T < XB_MC ? j->T : XB_MC;
+    int64_t mc = j->T; /* at most XB_MAX_T rows: all of x in one block */
     /* cache-line aligned (kc16 floats are whole lines): malloc's 16-byte alignment made every
      * other 32-byte load of x a split load, 0.7-0.8x the speed */
     if (j->T > XB_MR) xbuf = aligned_alloc(64, (size_t)(mc * kc16) * sizeof *xbuf);
