@@ -77,15 +77,9 @@ FB=$OUT/forward_bench
 LOG=$OUT/bench_forward.detail
 : >"$LOG"
 
-cc -O2 -std=c11 -D_GNU_SOURCE -I. $(pkg-config --cflags hdf5 openblas ompi-c) \
-  -o "$FB" bench/forward_bench.c "$BUILD/libmoeprobe.a" \
-  $(pkg-config --libs hdf5 openblas yaml-0.1 jansson libpcre2-8 libutf8proc ompi-c) \
-  -lhdf5_hl -lm -lpthread || exit 1
 KB=$OUT/kern_bench
-cc -O2 -std=c11 -D_GNU_SOURCE -I. $(pkg-config --cflags hdf5 openblas ompi-c) \
-  -o "$KB" bench/kern_bench.c "$BUILD/libmoeprobe.a" \
-  $(pkg-config --libs hdf5 openblas yaml-0.1 jansson libpcre2-8 libutf8proc ompi-c) \
-  -lhdf5_hl -lm -lpthread || exit 1
+PR=$OUT/product_replay
+bench/build_tools.sh "$OUT" "$BUILD" || exit 1
 # the kernel paths this CPU runs, best first (pipeline/ops/kern.h)
 ISAS=$("$BIN" --version | sed -n 's/^kernel paths: \([a-z0-9 ]*\).*/\1/p')
 BEST=${ISAS%% *}
@@ -250,7 +244,11 @@ compare() {  # NAME LABEL SAMPLES PATHS HF_FORMS [extra moeprobe args]
   for v in $forms; do rm -f "$F.hf_$v-$BEST" "$F.hf_$v-$BEST".[0-9]*; done
   for i in $(seq "$REPEATS"); do
     for p in $paths; do
-      SAMPLES=$ns mp_once "$F.cap-$p" "$i" "$M" 1 capture "$p" --ids "$OUT/$M.ids" "${extra[@]}" ||
+      # RECORD_PRODUCTS=FILE: the first pass writes its weight products there (product_replay)
+      local rec=()
+      [ "$i" = 1 ] && [ "$p" = "${paths%% *}" ] && [ -n "${RECORD_PRODUCTS:-}" ] &&
+        rec=(--products "$RECORD_PRODUCTS")
+      SAMPLES=$ns mp_once "$F.cap-$p" "$i" "$M" 1 capture "$p" --ids "$OUT/$M.ids" "${rec[@]}" "${extra[@]}" ||
         note "moeprobe failed on $M, path $p, run $i"
     done
     [ -s "$OUT/$M.ids" ] || { note "no token ids for HF on $M"; return 1; }
@@ -355,8 +353,23 @@ peaks
 if mkmodel olmoe-l4 "$CFG/olmoe-1b-7b-0924/config.json" "$TOK/olmo.tokenizer.json" 4; then
   M=olmoe-l4; F=$OUT/$M; L="olmoe-1b-7b shape, 4/16 layers"
   stamp "$M: comparison with HF"
-  compare $M "$L" "$CMP_SAMPLES" "$PATHS" "$HF_VARIANTS"
+  RECORD_PRODUCTS=$F.products compare $M "$L" "$CMP_SAMPLES" "$PATHS" "$HF_VARIANTS"
   stamp "$M: comparison done"
+  # The pass's own weight products replayed (bench/product_replay.c): the kernels against the
+  # ceiling's library on the same shapes, weights cold, OpenBLAS with float32 weights. The
+  # FLOP ceiling is sgemm on large squares; this is what sgemm reaches on the pass's products.
+  for p in $PATHS; do
+    [ -s "$F.products" ] || break
+    ct=$(coretype "$p")
+    env ${ct:+OPENBLAS_CORETYPE=$ct} MOEPROBE_ISA="$p" "$PR" "$F.products" "$REPEATS" \
+      >"$F.replay-$p" 2>>"$LOG" || { note "product_replay failed on path $p"; continue; }
+    { echo "## product_replay path $p (load $(load))"; cat "$F.replay-$p"; } >>"$LOG"
+    G=$(get "$F.replay-$p" moeprobe_gflops); S=$(get "$F.replay-$p" sgemm_gflops)
+    KS=$(calc "$(get "$F.replay-$p" gflop) / $G")
+    row "$(get "$F.replay-$p" kernel_isa)" "$L: the capture pass's $(get "$F.replay-$p" calls) weight products replayed, GFLOP/s (baseline = OpenBLAS sgemm on the same products, float32 weights)" \
+      "$G" "$S" "$(fmt %.2fx "$G / $S")" \
+      "moeprobe $(pct_peak "$p" "$G") and sgemm $(pct_peak "$p" "$S") of the path's sgemm peak ($(peak_of "$p") GFLOP/s); same (T, N, K) in call order, $(get "$F.replay-$p" shapes) shapes, weights cold (a pool of $(gb "$(get "$F.replay-$p" pool_bytes)") per side); moeprobe bf16 weights, OpenBLAS core $(get "$F.replay-$p" blas_core); best of $(get "$F.replay-$p" rounds) rounds each, alternating; the products alone take $(fmt %.1f "$KS") s of the pass's $(get "$F.cap-$p" forward_s 2>/dev/null) s forward time"
+  done
   # the evaluation passes (no hooks: block / heads_experts), best path
   for mode in $EVAL_MODES; do
     SAMPLES=$CMP_SAMPLES mp_run "$F.$mode" $M 1 "$mode" "$BEST" || continue

@@ -21,17 +21,14 @@ SAMPLES=${BENCH_SAMPLES:-24}
 REPEATS=${BENCH_REPEATS:-3}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mkdir -p "$OUT"
-FB=$OUT/multinode_bench
+FB=$OUT/forward_bench
 LOG=$OUT/bench_multinode.detail
 : >"$LOG"
 row() { printf 'ROW\tmultinode\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@"; }   # PATH WHAT MP BASE RATIO NOTES
 get() { sed -n "s/^$2=//p" "$1" | head -1; }
 load() { cut -d' ' -f1 /proc/loadavg; }
 
-cc -O2 -std=c11 -D_GNU_SOURCE -I. $(pkg-config --cflags hdf5 openblas ompi-c) \
-  -o "$FB" bench/forward_bench.c "$BUILD/libmoeprobe.a" \
-  $(pkg-config --libs hdf5 openblas yaml-0.1 jansson libpcre2-8 libutf8proc ompi-c) \
-  -lhdf5_hl -lm -lpthread || exit 1
+bench/build_tools.sh "$OUT" "$BUILD" || exit 1
 
 ARGS=(run --mpi --model "$ROOT/models/tiny-qwen2moe" --lre "$ROOT/data/lre" --max-samples "$SAMPLES" --mode eval)
 best() {  # OUTFILE LAUNCH... : best of REPEATS runs of the bench under LAUNCH

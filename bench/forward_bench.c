@@ -9,6 +9,7 @@
  *       The core type OpenBLAS chose on its own (without OPENBLAS_CORETYPE).
  *   forward_bench run --model DIR --lre DIR [--max-samples M] [--batch B] [--mode M] [--mpi]
  *                     [--attr-samples S] [--attr-top N] [--brute S] [--ids FILE]
+ *                     [--products FILE]
  *       Runs the prompts of every relation of --lre (first zero-shot template, at most M per
  *       relation, default all: 906 prompts), one runner pass per relation in batches of B per
  *       rank (default 64), as the capture stage does. --mode capture (default): the hook set
@@ -21,6 +22,8 @@
  *       checking that both give the same top-N (attribution runs on the first relation's first
  *       samples). --ids FILE: writes the prompts' token ids, one prompt per line, a blank line
  *       after each relation (the input of the Hugging Face side, bench/hf_forward.py).
+ *       --products FILE (1 rank): writes the timed pass's weight products, one "T N K dtype"
+ *       line each in call order (the input of bench/product_replay.c).
  *   Prints key=value lines on rank 0 (under mpirun: one `rank_*` line per rank). tokens_per_s
  *   is over the whole pass (wall time of every relation's runner_map, the capture extraction of
  *   on_sample included, the slowest rank's): the scope the Hugging Face side is timed over;
@@ -126,6 +129,13 @@ fail:
     return -1;
 }
 
+/* --products: one line per weight product of the timed pass (ops_set_product_observer) */
+static void log_product(void *ctx, int64_t T, int64_t N, int64_t K, mp_dtype dtype)
+{
+    fprintf((FILE *)ctx, "%lld %lld %lld %s\n", (long long)T, (long long)N, (long long)K,
+            dtype_name(dtype));
+}
+
 static int rss_now_kb(const char *key)
 {
     FILE *f = fopen("/proc/self/status", "r");
@@ -185,7 +195,7 @@ done:
 
 static int run(int argc, char **argv)
 {
-    const char *model = NULL, *lre = NULL, *mode = "capture", *ids_out = NULL;
+    const char *model = NULL, *lre = NULL, *mode = "capture", *ids_out = NULL, *prod_out = NULL;
     int64_t max_samples = 0;
     int attr_samples = 0, attr_top = 100, brute = 0, use_mpi = 0;
     runner_opts ro = runner_opts_default();
@@ -213,6 +223,8 @@ static int run(int argc, char **argv)
             mode = v;
         else if (!strcmp(o, "--ids"))
             ids_out = v;
+        else if (!strcmp(o, "--products"))
+            prod_out = v;
         else if (!strcmp(o, "--attr-samples"))
             attr_samples = atoi(v);
         else if (!strcmp(o, "--attr-top"))
@@ -226,6 +238,10 @@ static int run(int argc, char **argv)
     }
     if (!model || !lre) {
         fprintf(stderr, "forward_bench run: --model and --lre are required\n");
+        return 2;
+    }
+    if (prod_out && use_mpi) {
+        fprintf(stderr, "forward_bench run: --products records one rank's products; drop --mpi\n");
         return 2;
     }
     if (use_mpi) comm_init(&argc, &argv);
@@ -298,6 +314,12 @@ static int run(int argc, char **argv)
     struct timespec c0, c1;
     comm_barrier();
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+    FILE *prod = NULL;
+    if (prod_out) {
+        if (!(prod = fopen(prod_out, "w")))
+            comm_fatal("forward_bench", "cannot write %s", prod_out);
+        ops_set_product_observer(log_product, prod);
+    }
     double t0 = monotonic_s();
     for (size_t q = 0; q < n_rel; q++) { /* one pass per relation, as the capture stage runs */
         job.ps = &sets[q];
@@ -305,6 +327,10 @@ static int run(int argc, char **argv)
     }
     comm_barrier(); /* the pass ends when the slowest rank is done */
     double wall = monotonic_s() - t0;
+    if (prod) {
+        ops_set_product_observer(NULL, NULL);
+        if (fclose(prod) != 0) comm_fatal("forward_bench", "cannot write %s", prod_out);
+    }
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
     double cpu = (double)(c1.tv_sec - c0.tv_sec) + 1e-9 * (double)(c1.tv_nsec - c0.tv_nsec);
     const fwd_timing *tf = fwd_get_timing(r.fwd);

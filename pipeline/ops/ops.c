@@ -10,6 +10,9 @@
 #include "pipeline/ops/internal.h"
 #include "pipeline/ops/kern.h"
 
+static ops_product_fn product_fn = NULL; /* ops_set_product_observer */
+static void *product_ctx = NULL;
+
 static __thread float *scratch = NULL;
 static __thread size_t scratch_cap = 0;
 
@@ -48,7 +51,14 @@ static void linear_core(float *y, int64_t ldy, const float *x, int64_t ldx, int6
 {
     int64_t Kfull = W->shape[W->ndim - 1];
     if (T <= 0 || n_out <= 0) return;
+    if (product_fn) product_fn(product_ctx, T, n_out, K, W->dtype);
     gemm_nt(y, ldy, x, ldx, T, elem_ptr(W, r0 * Kfull + c0), W->dtype, Kfull, n_out, K, beta);
+}
+
+void ops_set_product_observer(ops_product_fn fn, void *ctx)
+{
+    product_fn = fn;
+    product_ctx = ctx;
 }
 
 void ops_linear(float *y, const float *x, int64_t T, const mp_tensor *W, const mp_tensor *bias)

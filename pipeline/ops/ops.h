@@ -32,6 +32,12 @@ void ops_linear_cols(float *y, const float *x, int64_t T, const mp_tensor *W, in
 void ops_linear_rows(float *y, const float *x, int64_t T, const mp_tensor *W, int64_t r0,
                      int64_t N);
 
+/* For benchmarks (bench/forward_bench.c records a pass's products and replays them on OpenBLAS):
+ * fn(ctx, T, N, K, dtype) is called before each of the four products above, on the calling
+ * thread (so not thread-safe across callers); NULL stops it. */
+typedef void (*ops_product_fn)(void *ctx, int64_t T, int64_t N, int64_t K, mp_dtype dtype);
+void ops_set_product_observer(ops_product_fn fn, void *ctx);
+
 /* y[T,K] (+)= x[T,N] W[N,K] — W untransposed (the gradient through lm_head). beta 0 or 1. */
 void ops_matmul_nn(float *y, const float *x, int64_t T, const mp_tensor *W, float beta);
 
