@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "pipeline/ops/kern.h"
+#include "pipeline/ops/kern_store.h"
 
 #ifndef KB_INLINE
 #define KB_INLINE static inline __attribute__((always_inline))
@@ -30,8 +31,8 @@
 #define KB16_IN(a, b) KB16_IN2(a, b)
 #define KB16_STR2(a) #a
 #define KB16_STR(a) KB16_STR2(a)
-#define KB16_MR_MAX 4
-#define KB16_NR_MAX 6
+#define KB16_MR_MAX KS_MR_MAX
+#define KB16_NR_MAX KS_NR_MAX
 
 #ifndef KB16_HW
 typedef struct vb {
@@ -105,23 +106,7 @@ KB_INLINE void bt_tile(int mr, int nr, const uint16_t *x, int64_t ldx, const uin
                 if (i < mr) acc[i][j] = vb_dot(acc[i][j], xv[i], wv);
         }
     }
-#pragma GCC unroll 4
-    for (int i = 0; i < KB16_MR_MAX; i++) {
-        if (i >= mr) continue;
-#pragma GCC unroll 2
-        for (int j0 = 0; j0 < KB16_NR_MAX; j0 += 4) {
-            if (j0 >= nr) continue;
-            float s[4];
-            v_hsum4(acc[i][j0], acc[i][j0 + 1 < nr ? j0 + 1 : j0],
-                    acc[i][j0 + 2 < nr ? j0 + 2 : j0], acc[i][j0 + 3 < nr ? j0 + 3 : j0], s);
-#pragma GCC unroll 4
-            for (int q = 0; q < 4; q++) {
-                if (j0 + q >= nr) continue;
-                float *yp = y + i * ldy + j0 + q;
-                *yp = acc_y ? *yp + s[q] : s[q];
-            }
-        }
-    }
+    KS_STORE(mr, nr, acc, y, ldy, acc_y);
 }
 
 typedef void (*bt_fn)(const uint16_t *x, int64_t ldx, const uint16_t *w, int64_t ldw, int64_t kc,

@@ -21,6 +21,7 @@
 
 #include "pipeline/model/dtype.h"
 #include "pipeline/ops/kern.h"
+#include "pipeline/ops/kern_store.h"
 
 #ifndef KB_INLINE
 #define KB_INLINE static inline __attribute__((always_inline))
@@ -31,8 +32,8 @@
 #define KB_STR2(a) #a
 #define KB_STR(a) KB_STR2(a)
 
-#define KB_MR_MAX 4 /* the largest gemm_nt tile the tables below instantiate */
-#define KB_NR_MAX 6
+#define KB_MR_MAX KS_MR_MAX /* the largest gemm_nt tile the tables below instantiate */
+#define KB_NR_MAX KS_NR_MAX
 #define KB_NN_MR_MAX 6
 #define KB_NN_NV_MAX 4
 #define KB_PF 2  /* weight tiles of prefetch distance */
@@ -138,24 +139,7 @@ KB_INLINE void nt_tile(int mr, int nr, const float *xp, int64_t ldxp, const floa
                 if (i < mr && j < nr) v_st(out + (i * nr + j) * 16, acc[i][j]);
         return;
     }
-#pragma GCC unroll 4
-    for (int i = 0; i < KB_MR_MAX; i++) {
-        if (i >= mr) continue;
-#pragma GCC unroll 2
-        for (int j0 = 0; j0 < KB_NR_MAX; j0 += 4) {
-            if (j0 >= nr) continue;
-            float s[4];
-            /* missing columns repeat the first one; their sums are not stored */
-            v_hsum4(acc[i][j0], acc[i][j0 + 1 < nr ? j0 + 1 : j0],
-                    acc[i][j0 + 2 < nr ? j0 + 2 : j0], acc[i][j0 + 3 < nr ? j0 + 3 : j0], s);
-#pragma GCC unroll 4
-            for (int q = 0; q < 4; q++) {
-                if (j0 + q >= nr) continue;
-                float *yp = y + i * ldy + j0 + q;
-                *yp = acc_y ? *yp + s[q] : s[q];
-            }
-        }
-    }
+    KS_STORE(mr, nr, acc, y, ldy, acc_y);
 }
 
 typedef void (*nt_fn)(const float *xp, int64_t ldxp, const float *wp, int64_t ns, const float *in,
