@@ -2,6 +2,8 @@
 #   make            release build of bin/moeprobe and the test programs
 #   make debug      the same with ASan/UBSan into build-debug/ and bin-debug/
 #   make test       build, then run every test; ends with "N passed, N failed"
+#   make test-avx2  make test with every product on the AVX2 + FMA path and OpenBLAS capped at
+#                   Haswell: a node without AVX-512, emulated on one that has it
 #   make test-full  full-scale make-model + inspect of the six real configs (tests/full/)
 #   make bench      benchmarks (installs its own Python baseline into .bench-venv)
 #   make fuzz       libFuzzer harnesses over every outside-input parser
@@ -49,7 +51,7 @@ SUP_OBJ  := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BIN)/tests/%)
 LIBA     := $(BUILD)/libmoeprobe.a
 
-.PHONY: all debug test test-debug test-full bench fuzz deps format format-check clean distclean
+.PHONY: all debug test test-debug test-avx2 test-full bench fuzz deps format format-check clean distclean
 all: $(BIN)/moeprobe $(TEST_BIN) $(TOOL_BIN)
 
 debug:
@@ -104,6 +106,11 @@ test: all
 
 test-debug: debug
 	@tests/run.sh bin-debug
+
+# A node without AVX-512 (AMD Zen 2/3, older Intel), emulated: the avx2 kernels everywhere, the
+# avx2 emulation of the bf16 products (no vdpbf16ps), OpenBLAS's Haswell kernels.
+test-avx2: all
+	@MOEPROBE_ISA=avx2 OPENBLAS_CORETYPE=Haswell tests/run.sh $(BIN)
 
 # Full-scale random checkpoints of the six real configs (tens of GB, minutes); not in `make test`.
 test-full: all

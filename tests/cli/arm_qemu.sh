@@ -19,6 +19,10 @@
 # Correctness only: qemu emulates every floating-point instruction in software, so its timings
 # say nothing about Arm speed. Missing tools or sysroot are a failure, not a skip.
 set -u
+# An x86 path forced for the whole suite (MOEPROBE_ISA=avx2 emulates a node without AVX-512)
+# means nothing to the aarch64 build, which would refuse it: here each build takes its own
+# best path (the x86 references as well, so they stay the default path's archives).
+unset MOEPROBE_ISA
 R=$MOEPROBE_ROOT; B=$MOEPROBE_BIN; S=$MOEPROBE_SHARED; T=$MOEPROBE_TEST_TMP/arm_qemu
 mkdir -p "$T"
 X=$(dirname "$B")        # the x86 build: reference runs and h5cmp
