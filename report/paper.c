@@ -117,8 +117,8 @@ static int parse_model(paper_data *p, yaml_document_t *d, yaml_node_t *m, const 
     pm.shared_expert = !strcmp(sh, "true");
     for (int i = 0; i < 6; i++) {
         if (get_num(d, m, K[i], &x[i], name, err) != 0) return -1;
-        if (x[i] < 0 || x[i] != floor(x[i]))
-            return err_set(err, "%s:%lu: '%s' is %g, expected a whole number >= 0", name,
+        if (x[i] < 0 || x[i] != floor(x[i]) || x[i] > 9007199254740992.0)
+            return err_set(err, "%s:%lu: '%s' is %g, expected a whole number in 0..2^53", name,
                            (unsigned long)m->start_mark.line + 1, K[i], x[i]);
     }
     pm.num_hidden_layers = (int64_t)x[0];

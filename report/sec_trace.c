@@ -93,9 +93,10 @@ static void tokens_and_target(rep_doc *d, arc_reader *r, const char *g)
                     "probability or attribution for this prompt.");
         goto out;
     }
-    int64_t V = shl[0], t = (int64_t)tgt[0];
+    /* a damaged target_id may be inf or NaN: converting it as it is would be undefined */
+    int64_t V = shl[0], t = rep_i64(tgt[0]);
     if (t < 0 || t >= V) {
-        doc_note(d, "target_id %lld is outside the vocabulary of logits_last (%lld).", (long long)t,
+        doc_note(d, "target_id %g is outside the vocabulary of logits_last (%lld).", tgt[0],
                  (long long)V);
         goto out;
     }
