@@ -96,18 +96,28 @@ int main(int argc, char **argv)
     int64_t max_x = 1, max_y = 1;
     double flop = 0, pool_bytes = 0;
     float *x = NULL, *y = NULL;
-    long long T, N, K;
-    char dts[16];
-    int line = 0, got;
-    while ((got = fscanf(f, "%lld %lld %lld %15s", &T, &N, &K, dts)) == 4) {
+    char buf[256];
+    int line = 0;
+    while (fgets(buf, sizeof buf, f)) {
+        /* one product per line, checked whole: sizes in range, a known dtype, nothing else */
+        long long T = 0, N = 0, K = 0;
+        char dts[16] = "", extra[2];
         mp_dtype dt;
         line++;
-        if (T <= 0 || N <= 0 || K <= 0 || T > 1 << 24 || N > 1 << 24 || K > 1 << 20 ||
+        size_t len = strlen(buf);
+        if (len == sizeof buf - 1 && buf[len - 1] != '\n') {
+            fprintf(stderr, "product_replay: %s line %d: longer than %zu bytes\n", argv[1], line,
+                    sizeof buf - 2);
+            goto done;
+        }
+        if (len > 0 && buf[len - 1] == '\n') buf[--len] = 0;
+        if (sscanf(buf, "%lld %lld %lld %15s %1s", &T, &N, &K, dts, extra) != 4 || T <= 0 ||
+            N <= 0 || K <= 0 || T > 1 << 24 || N > 1 << 24 || K > 1 << 20 ||
             dtype_parse(dts, &dt) != 0) {
             fprintf(stderr,
-                    "product_replay: %s line %d: \"%lld %lld %lld %s\" is not T N K DTYPE with "
-                    "positive sizes and DTYPE one of BF16/F16/F32\n",
-                    argv[1], line, T, N, K, dts);
+                    "product_replay: %s line %d: \"%s\" is not T N K DTYPE (T and N in "
+                    "1..2^24, K in 1..2^20, DTYPE one of BF16/F16/F32)\n",
+                    argv[1], line, buf);
             goto done;
         }
         if (n == cap) {
@@ -123,9 +133,9 @@ int main(int argc, char **argv)
         if (T * N > max_y) max_y = T * N;
         flop += 2.0 * (double)T * (double)N * (double)K;
     }
-    if (got != EOF || n == 0) {
-        fprintf(stderr, "product_replay: %s line %d: expected \"T N K DTYPE\"%s\n", argv[1],
-                line + 1, n == 0 ? " (the file has no products)" : "");
+    if (ferror(f) || n == 0) {
+        fprintf(stderr, "product_replay: %s: %s\n", argv[1],
+                ferror(f) ? "read error" : "no products (expected \"T N K DTYPE\" lines)");
         goto done;
     }
     for (int s = 0; s < ns; s++) pool_bytes += (double)sh[s].pool * sh[s].N * sh[s].K * 4.0;

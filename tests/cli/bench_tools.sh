@@ -54,13 +54,15 @@ bad() {  # NAME EXPECTED_STATUS MESSAGE_REGEX COMMAND...
     echo "FAIL bench_tools/bad/$name: status $rc (expected $want), stderr: $(head -2 "$T/bad.err" | tr '\n' '|')"
 }
 printf '8 64 128 BF16\n0 64 128 BF16\n' >"$T/zero.txt"
-bad zero_rows 1 "zero.txt line 2: \"0 64 128 BF16\".*positive" "$T/product_replay" "$T/zero.txt" 1
+bad zero_rows 1 "zero.txt line 2: \"0 64 128 BF16\" is not T N K DTYPE \(T and N in 1\.\.2\^24" "$T/product_replay" "$T/zero.txt" 1
 printf '8 64 128 Q8\n' >"$T/dtype.txt"
 bad dtype 1 "dtype.txt line 1: .*Q8.*BF16/F16/F32" "$T/product_replay" "$T/dtype.txt" 1
 printf '8 64 128 BF16\n8 64\n' >"$T/short.txt"
-bad short_line 1 "short.txt line 2: expected" "$T/product_replay" "$T/short.txt" 1
+bad short_line 1 "short.txt line 2: \"8 64\" is not T N K DTYPE" "$T/product_replay" "$T/short.txt" 1
+printf '8 64 128 BF16 9\n' >"$T/extra.txt"
+bad extra_field 1 "extra.txt line 1: \"8 64 128 BF16 9\" is not" "$T/product_replay" "$T/extra.txt" 1
 : >"$T/empty.txt"
-bad empty 1 "empty.txt line 1: .*no products" "$T/product_replay" "$T/empty.txt" 1
+bad empty 1 "empty.txt: no products" "$T/product_replay" "$T/empty.txt" 1
 bad missing 1 "cannot open .*nothere.txt" "$T/product_replay" "$T/nothere.txt" 1
 bad products_mpi 2 "products records one rank" "$T/forward_bench" run --mpi --model "$M" \
   --lre "$ROOT/data/lre" --products "$T/x.txt"
